@@ -1,0 +1,1 @@
+//! A readiness-based event loop over mio.

@@ -1,0 +1,1 @@
+//! Authorizers: who may log in, where their home is and what they may do.

@@ -1,0 +1,1 @@
+//! The crate's only libc calls.

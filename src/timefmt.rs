@@ -1,0 +1,1 @@
+//! Calendar time for listings, MDTM and MFMT, in UTC or local time.
