@@ -1,0 +1,107 @@
+//! `Acceptor`: a listening socket that accepts until `WouldBlock`, and backs off on a timer
+//! instead of spinning when the process runs out of file descriptors.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::Interest;
+
+use crate::{Ctx, TimerId};
+
+/// A listener component: embed it in a handler, forward `on_ready` and `on_timer` to it.
+#[derive(Debug)]
+pub struct Acceptor {
+    listener: TcpListener,
+    paused: Option<TimerId>,
+    backoff: Duration,
+}
+
+impl Acceptor {
+    /// Wraps a non-blocking listener. `backoff` is how long accepting pauses after EMFILE.
+    pub fn new(listener: TcpListener, backoff: Duration) -> Self {
+        Acceptor {
+            listener,
+            paused: None,
+            backoff,
+        }
+    }
+
+    /// The listener (to register it, or to read its local address).
+    pub fn listener(&self) -> &TcpListener {
+        &self.listener
+    }
+
+    /// The listener, mutably (for registration as a mio source).
+    pub fn listener_mut(&mut self) -> &mut TcpListener {
+        &mut self.listener
+    }
+
+    /// Readable while accepting; nothing while paused.
+    pub fn interest(&self) -> Option<Interest> {
+        match self.paused {
+            Some(_) => None,
+            None => Some(Interest::READABLE),
+        }
+    }
+
+    /// True while accepting is paused after running out of descriptors.
+    pub fn is_paused(&self) -> bool {
+        self.paused.is_some()
+    }
+
+    /// Accepts every pending connection, handing each to `on_accept`. On EMFILE / ENFILE /
+    /// ENOBUFS / ENOMEM it pauses for the back-off delay (the pending connections stay in
+    /// the kernel's queue) rather than being woken again and again for nothing.
+    pub fn accept_ready<M>(
+        &mut self,
+        cx: &mut Ctx<'_, M>,
+        mut on_accept: impl FnMut(&mut Ctx<'_, M>, TcpStream, SocketAddr),
+    ) {
+        if self.paused.is_some() {
+            return;
+        }
+        loop {
+            match self.listener.accept() {
+                Ok((stream, addr)) => on_accept(cx, stream, addr),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e)
+                    if e.kind() == io::ErrorKind::Interrupted
+                        || e.kind() == io::ErrorKind::ConnectionAborted =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    let out_of_resources = matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                    );
+                    if out_of_resources {
+                        log::warn!(
+                            "accept() failed: {e}; pausing accepts for {:?}",
+                            self.backoff
+                        );
+                    } else {
+                        log::error!("accept() failed: {e}");
+                    }
+                    // Either way the listener stays open: pyftpdlib closed it here.
+                    self.paused = Some(cx.call_later(self.backoff));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Feeds a timer to the acceptor; returns true if it was the end of a pause (accepting
+    /// resumes, and the handler is woken to take the connections queued meanwhile).
+    pub fn on_timer<M>(&mut self, cx: &mut Ctx<'_, M>, timer: TimerId) -> bool {
+        if self.paused == Some(timer) {
+            self.paused = None;
+            cx.wake();
+            true
+        } else {
+            false
+        }
+    }
+}

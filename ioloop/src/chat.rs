@@ -1,0 +1,422 @@
+//! `AsyncChat`: line input with a terminator and a hard length cap, and an output queue
+//! fed by bytes and producers (pyftpdlib's asynchat-based channel).
+//!
+//! Buffers are taken only while there is something in them: an idle channel keeps no
+//! big allocation, which is what lets one loop hold many thousand quiet sessions.
+
+use std::io::{self, Read, Write};
+
+use mio::Interest;
+
+/// A lazy source of output, pulled when the output buffer has been sent (pyftpdlib's
+/// producers: a file, a listing).
+pub trait Producer {
+    /// Appends the next piece of output to `out`. Returns `Ok(false)` once exhausted (it
+    /// may have appended a last piece in that same call).
+    ///
+    /// # Errors
+    /// An I/O error of the underlying source; the transfer fails with it.
+    fn more(&mut self, out: &mut Vec<u8>) -> io::Result<bool>;
+}
+
+/// What a read found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadStatus {
+    /// Bytes were read (and buffered).
+    Data,
+    /// Nothing to read right now.
+    WouldBlock,
+    /// The peer closed the connection.
+    Closed,
+}
+
+/// One input line, without its terminator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A complete line.
+    Complete(Vec<u8>),
+    /// More than the cap arrived without a terminator; those bytes were dropped.
+    TooLong,
+}
+
+/// A line-oriented channel over a non-blocking stream.
+#[derive(Debug)]
+pub struct AsyncChat<S> {
+    stream: S,
+    terminator: &'static [u8],
+    max_line: usize,
+    inbuf: Vec<u8>,
+    scan_from: usize,
+    discarding: bool,
+    outbuf: Vec<u8>,
+    sent: usize,
+    producer: Option<ProducerSlot>,
+    closing: bool,
+    eof: bool,
+}
+
+struct ProducerSlot(Box<dyn Producer>);
+
+impl std::fmt::Debug for ProducerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Producer")
+    }
+}
+
+const READ_CHUNK: usize = 4096;
+/// Buffers bigger than this are given back once empty.
+const KEEP_CAPACITY: usize = 4096;
+
+impl<S: Read + Write> AsyncChat<S> {
+    /// A channel splitting input on `terminator` (e.g. `b"\r\n"`); a line longer than
+    /// `max_line` bytes is reported as [`Line::TooLong`] instead of being buffered.
+    pub fn new(stream: S, terminator: &'static [u8], max_line: usize) -> Self {
+        AsyncChat {
+            stream,
+            terminator,
+            max_line,
+            inbuf: Vec::new(),
+            scan_from: 0,
+            discarding: false,
+            outbuf: Vec::new(),
+            sent: 0,
+            producer: None,
+            closing: false,
+            eof: false,
+        }
+    }
+
+    /// The underlying stream.
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
+    /// The underlying stream, mutably.
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Gives the stream back.
+    pub fn into_stream(self) -> S {
+        self.stream
+    }
+
+    /// Reads one chunk into the input buffer. Call [`next_line`](Self::next_line) until it
+    /// returns None between reads, so the buffer never holds more than one chunk plus a
+    /// partial line.
+    ///
+    /// # Errors
+    /// Any read error other than `WouldBlock` / `Interrupted`; a reset is reported as
+    /// [`ReadStatus::Closed`].
+    pub fn read_some(&mut self) -> io::Result<ReadStatus> {
+        if self.eof {
+            return Ok(ReadStatus::Closed);
+        }
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            return match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    self.eof = true;
+                    Ok(ReadStatus::Closed)
+                }
+                Ok(n) => {
+                    self.inbuf.extend_from_slice(&chunk[..n]);
+                    Ok(ReadStatus::Data)
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadStatus::WouldBlock),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if crate::is_disconnect(&e) => {
+                    self.eof = true;
+                    Ok(ReadStatus::Closed)
+                }
+                Err(e) => Err(e),
+            };
+        }
+    }
+
+    /// The next complete line in the input buffer, if any.
+    pub fn next_line(&mut self) -> Option<Line> {
+        let t = self.terminator;
+        let hay = &self.inbuf[self.scan_from..];
+        match find(hay, t) {
+            Some(i) => {
+                let end = self.scan_from + i;
+                let line = self.inbuf[..end].to_vec();
+                self.inbuf.drain(..end + t.len());
+                self.scan_from = 0;
+                self.release_input();
+                if std::mem::take(&mut self.discarding) {
+                    // The tail of a line already reported as too long.
+                    return self.next_line();
+                }
+                Some(Line::Complete(line))
+            }
+            None => {
+                // Resume the search where a terminator could still start.
+                self.scan_from = self.inbuf.len().saturating_sub(t.len() - 1);
+                if self.inbuf.len() > self.max_line {
+                    self.inbuf = Vec::new();
+                    self.scan_from = 0;
+                    if self.discarding {
+                        return None;
+                    }
+                    self.discarding = true;
+                    return Some(Line::TooLong);
+                }
+                None
+            }
+        }
+    }
+
+    /// Bytes buffered as input and not yet returned as lines.
+    pub fn buffered_input(&self) -> usize {
+        self.inbuf.len()
+    }
+
+    /// Queues bytes for sending; call [`flush`](Self::flush) to send.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.outbuf.extend_from_slice(bytes);
+    }
+
+    /// The output buffer itself, to format into without an intermediate allocation.
+    pub fn out_buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.outbuf
+    }
+
+    /// Queues a producer after the bytes already queued.
+    pub fn push_producer(&mut self, producer: Box<dyn Producer>) {
+        self.producer = Some(ProducerSlot(producer));
+    }
+
+    /// Bytes queued and not yet sent (not counting a producer's future output).
+    pub fn pending_output(&self) -> usize {
+        self.outbuf.len() - self.sent
+    }
+
+    /// True while anything (bytes or a producer) waits to be sent.
+    pub fn has_output(&self) -> bool {
+        self.pending_output() > 0 || self.producer.is_some()
+    }
+
+    /// Sends queued output until it is all sent or the socket would block, pulling from
+    /// the producer as the buffer empties.
+    ///
+    /// # Errors
+    /// A send error (a disconnect included) or a producer's error.
+    pub fn flush(&mut self) -> io::Result<()> {
+        loop {
+            if self.sent == self.outbuf.len() {
+                self.outbuf.clear();
+                self.sent = 0;
+                let Some(ProducerSlot(p)) = self.producer.as_mut() else {
+                    break;
+                };
+                let more = p.more(&mut self.outbuf)?;
+                if !more {
+                    self.producer = None;
+                }
+                continue;
+            }
+            match self.stream.write(&self.outbuf[self.sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.sent == self.outbuf.len() && self.outbuf.capacity() > KEEP_CAPACITY {
+            self.outbuf = Vec::new();
+            self.sent = 0;
+        }
+        Ok(())
+    }
+
+    /// Asks for the channel to be closed once all queued output is sent; input is ignored
+    /// from now on.
+    pub fn close_when_done(&mut self) {
+        self.closing = true;
+    }
+
+    /// True once [`close_when_done`](Self::close_when_done) was called.
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// True when the channel should be closed now: closing was asked and output is sent.
+    pub fn is_done(&self) -> bool {
+        self.closing && !self.has_output()
+    }
+
+    /// True once the peer closed its side.
+    pub fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Readable unless closing or at EOF; writable only while output is pending.
+    /// `accept_input` lets the owner stop reading (back-pressure, paused sessions).
+    pub fn interest(&self, accept_input: bool) -> Option<Interest> {
+        let read = accept_input && !self.closing && !self.eof;
+        let write = self.has_output();
+        match (read, write) {
+            (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
+            (true, false) => Some(Interest::READABLE),
+            (false, true) => Some(Interest::WRITABLE),
+            (false, false) => None,
+        }
+    }
+
+    fn release_input(&mut self) {
+        if self.inbuf.is_empty() && self.inbuf.capacity() > KEEP_CAPACITY {
+            self.inbuf = Vec::new();
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// An in-memory stream: reads from `input`, writes into `output` at most `cap` bytes per call.
+    struct Mem {
+        input: Cursor<Vec<u8>>,
+        output: Vec<u8>,
+        cap: usize,
+    }
+
+    impl Read for Mem {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.input.position() as usize == self.input.get_ref().len() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.input.read(buf)
+        }
+    }
+    impl Write for Mem {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.cap == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.cap);
+            self.output.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn chat(input: &[u8], cap: usize) -> AsyncChat<Mem> {
+        AsyncChat::new(
+            Mem {
+                input: Cursor::new(input.to_vec()),
+                output: Vec::new(),
+                cap,
+            },
+            b"\r\n",
+            2048,
+        )
+    }
+
+    #[test]
+    fn splits_pipelined_lines() {
+        let mut c = chat(b"USER a\r\nPASS b\r\nNOOP", 10);
+        assert_eq!(c.read_some().unwrap(), ReadStatus::Data);
+        assert_eq!(c.next_line(), Some(Line::Complete(b"USER a".to_vec())));
+        assert_eq!(c.next_line(), Some(Line::Complete(b"PASS b".to_vec())));
+        assert_eq!(c.next_line(), None);
+        assert_eq!(c.buffered_input(), 4);
+        assert_eq!(c.read_some().unwrap(), ReadStatus::WouldBlock);
+    }
+
+    #[test]
+    fn bare_lf_is_not_a_terminator() {
+        let mut c = chat(b"NOOP\n\r\n", 10);
+        c.read_some().unwrap();
+        assert_eq!(c.next_line(), Some(Line::Complete(b"NOOP\n".to_vec())));
+    }
+
+    #[test]
+    fn terminator_split_across_reads() {
+        let mut c = chat(b"", 10);
+        c.inbuf.extend_from_slice(b"NOOP\r");
+        assert_eq!(c.next_line(), None);
+        c.inbuf.extend_from_slice(b"\n");
+        assert_eq!(c.next_line(), Some(Line::Complete(b"NOOP".to_vec())));
+    }
+
+    #[test]
+    fn overlong_line_is_reported_once_and_its_tail_dropped() {
+        let mut input = vec![b'x'; 5000];
+        input.extend_from_slice(b"\r\nNOOP\r\n");
+        let mut c = chat(&input, 10);
+        let mut lines = Vec::new();
+        for _ in 0..10 {
+            if c.read_some().unwrap() != ReadStatus::Data {
+                break;
+            }
+            while let Some(l) = c.next_line() {
+                lines.push(l);
+            }
+            assert!(c.buffered_input() <= 2048 + READ_CHUNK);
+        }
+        assert_eq!(
+            lines,
+            vec![Line::TooLong, Line::Complete(b"NOOP".to_vec())]
+        );
+    }
+
+    struct Count(u32);
+    impl Producer for Count {
+        fn more(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
+            self.0 -= 1;
+            out.extend_from_slice(format!("{}\n", self.0).as_bytes());
+            Ok(self.0 > 0)
+        }
+    }
+
+    #[test]
+    fn flush_sends_bytes_then_producer_output() {
+        let mut c = chat(b"", 3);
+        c.push(b"hello ");
+        c.push_producer(Box::new(Count(3)));
+        assert!(c.has_output());
+        assert_eq!(c.interest(true), Some(Interest::READABLE | Interest::WRITABLE));
+        c.flush().unwrap();
+        assert_eq!(c.stream().output, b"hello 2\n1\n0\n");
+        assert!(!c.has_output());
+        assert_eq!(c.interest(true), Some(Interest::READABLE));
+    }
+
+    #[test]
+    fn partial_sends_keep_the_rest() {
+        let mut c = chat(b"", 0);
+        c.push(b"abc");
+        c.flush().unwrap();
+        assert_eq!(c.pending_output(), 3);
+        c.stream_mut().cap = 2;
+        c.flush().unwrap();
+        assert_eq!(c.stream().output, b"abc");
+    }
+
+    #[test]
+    fn close_when_done_waits_for_output() {
+        let mut c = chat(b"", 0);
+        c.push(b"221 Goodbye.\r\n");
+        c.close_when_done();
+        assert!(!c.is_done());
+        assert_eq!(c.interest(true), Some(Interest::WRITABLE));
+        c.stream_mut().cap = 100;
+        c.flush().unwrap();
+        assert!(c.is_done());
+        assert_eq!(c.interest(true), None);
+    }
+}

@@ -1,0 +1,332 @@
+//! The timer scheduler: pyftpdlib's `_Scheduler`, a min-heap of deadlines with lazy
+//! cancellation and lazy reset.
+//!
+//! Resetting a timer (the idle timeout, reset on every command) only moves the deadline
+//! stored in its record; the heap entry is left where it is and, when it comes due, is
+//! pushed again at the new deadline instead of firing. So a session that sends a thousand
+//! commands within one timeout period costs one heap push, not a thousand.
+//! Time is an input: every function takes `now`, so the logic is tested without sleeping.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+/// Identifies one scheduled timer; stays unique even after the timer is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimerId {
+    key: usize,
+    gen: u64,
+}
+
+/// A timer that came due: which one and on behalf of whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired<O> {
+    /// The timer.
+    pub id: TimerId,
+    /// Its owner, as given to [`Timers::schedule`].
+    pub owner: O,
+}
+
+/// A set of one-shot and periodic timers, each owned by an `O` (a handler's handle).
+#[derive(Debug)]
+pub struct Timers<O> {
+    records: Slab<Record<O>>,
+    heap: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    next_gen: u64,
+}
+
+#[derive(Debug)]
+struct Record<O> {
+    gen: u64,
+    owner: O,
+    /// When the timer should fire.
+    deadline: Instant,
+    /// The deadline of this record's one live heap entry.
+    queued: Instant,
+    delay: Duration,
+    periodic: bool,
+}
+
+impl<O: Copy + PartialEq> Default for Timers<O> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<O: Copy + PartialEq> Timers<O> {
+    /// An empty scheduler.
+    pub fn new() -> Self {
+        Timers {
+            records: Slab::new(),
+            heap: BinaryHeap::new(),
+            next_gen: 1,
+        }
+    }
+
+    /// Schedules a timer for `owner` at `now + delay`; a periodic one re-arms itself
+    /// every `delay` after firing.
+    pub fn schedule(&mut self, owner: O, now: Instant, delay: Duration, periodic: bool) -> TimerId {
+        let gen = self.next_gen;
+        self.next_gen += 1;
+        let deadline = now + delay;
+        let key = self.records.insert(Record {
+            gen,
+            owner,
+            deadline,
+            queued: deadline,
+            delay,
+            periodic,
+        });
+        self.heap.push(Reverse((deadline, key, gen)));
+        TimerId { key, gen }
+    }
+
+    /// Cancels a timer; cancelling one that already fired or was cancelled does nothing.
+    pub fn cancel(&mut self, id: TimerId) {
+        if self.record(id).is_some() {
+            self.records.remove(id.key);
+            self.compact();
+        }
+    }
+
+    /// Pushes a timer's deadline to `now + delay` (its own delay): no heap work.
+    /// Returns false when the timer no longer exists.
+    pub fn reset(&mut self, id: TimerId, now: Instant) -> bool {
+        match self.records.get(id.key).filter(|r| r.gen == id.gen) {
+            Some(r) => {
+                let delay = r.delay;
+                self.reschedule(id, now, delay)
+            }
+            None => false,
+        }
+    }
+
+    /// Gives a timer a new delay counted from `now`. Returns false when it no longer exists.
+    pub fn reschedule(&mut self, id: TimerId, now: Instant, delay: Duration) -> bool {
+        let Some(rec) = self.records.get_mut(id.key).filter(|r| r.gen == id.gen) else {
+            return false;
+        };
+        rec.delay = delay;
+        rec.deadline = now + delay;
+        if rec.deadline < rec.queued {
+            // Earlier than the live heap entry: that entry goes stale, a new one takes over.
+            rec.queued = rec.deadline;
+            self.heap.push(Reverse((rec.deadline, id.key, id.gen)));
+        }
+        true
+    }
+
+    /// Cancels every timer owned by `owner` (a closed handler's).
+    pub fn cancel_owned_by(&mut self, owner: O) {
+        self.records.retain(|_, r| r.owner != owner);
+        self.compact();
+    }
+
+    /// True while the timer exists (scheduled and not yet fired, or periodic).
+    pub fn is_active(&self, id: TimerId) -> bool {
+        self.record(id).is_some()
+    }
+
+    /// The number of live timers.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when no timer is live.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Time until the next heap entry is due (zero if overdue), or None if there is none.
+    /// A reset timer may make this early: the loop then wakes, re-queues it, and sleeps again.
+    pub fn next_delay(&mut self, now: Instant) -> Option<Duration> {
+        while let Some(&Reverse((at, key, gen))) = self.heap.peek() {
+            if self.is_live_entry(at, key, gen) {
+                return Some(at.saturating_duration_since(now));
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Pops the next timer that is due at `now`, re-queueing reset ones and re-arming
+    /// periodic ones on the way. Call repeatedly until it returns None.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<Expired<O>> {
+        while let Some(&Reverse((at, key, gen))) = self.heap.peek() {
+            if at > now {
+                return None;
+            }
+            self.heap.pop();
+            if !self.is_live_entry(at, key, gen) {
+                continue;
+            }
+            let rec = &mut self.records[key];
+            if rec.deadline > now {
+                rec.queued = rec.deadline;
+                self.heap.push(Reverse((rec.deadline, key, gen)));
+                continue;
+            }
+            let id = TimerId { key, gen };
+            let owner = rec.owner;
+            if rec.periodic {
+                rec.deadline = now + rec.delay;
+                rec.queued = rec.deadline;
+                self.heap.push(Reverse((rec.deadline, key, gen)));
+            } else {
+                self.records.remove(key);
+            }
+            return Some(Expired { id, owner });
+        }
+        None
+    }
+
+    fn record(&self, id: TimerId) -> Option<&Record<O>> {
+        self.records.get(id.key).filter(|r| r.gen == id.gen)
+    }
+
+    fn is_live_entry(&self, at: Instant, key: usize, gen: u64) -> bool {
+        self.records
+            .get(key)
+            .is_some_and(|r| r.gen == gen && r.queued == at)
+    }
+
+    /// Drops stale heap entries once they outnumber the live ones (as pyftpdlib does past
+    /// 512 cancellations), so many short sessions with long timeouts do not grow the heap.
+    fn compact(&mut self) {
+        let live = self.records.len();
+        if self.heap.len() > 512 && self.heap.len() > 2 * live {
+            let records = &self.records;
+            self.heap.retain(|&Reverse((at, key, gen))| {
+                records
+                    .get(key)
+                    .is_some_and(|r| r.gen == gen && r.queued == at)
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn drain(t: &mut Timers<u32>, now: Instant) -> Vec<u32> {
+        let mut out = Vec::new();
+        while let Some(e) = t.pop_expired(now) {
+            out.push(e.owner);
+        }
+        out
+    }
+
+    #[test]
+    fn fire_in_deadline_order() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        t.schedule(3, t0, ms(30), false);
+        t.schedule(1, t0, ms(10), false);
+        t.schedule(2, t0, ms(20), false);
+        assert_eq!(drain(&mut t, t0 + ms(5)), Vec::<u32>::new());
+        assert_eq!(t.next_delay(t0), Some(ms(10)));
+        assert_eq!(drain(&mut t, t0 + ms(30)), vec![1, 2, 3]);
+        assert!(t.is_empty());
+        assert_eq!(t.next_delay(t0), None);
+    }
+
+    #[test]
+    fn zero_delay_fires_on_next_pass() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        t.schedule(7, t0, Duration::ZERO, false);
+        assert_eq!(drain(&mut t, t0), vec![7]);
+    }
+
+    #[test]
+    fn cancelled_timer_never_fires() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        let a = t.schedule(1, t0, ms(10), false);
+        t.schedule(2, t0, ms(10), false);
+        t.cancel(a);
+        t.cancel(a); // twice is harmless
+        assert!(!t.is_active(a));
+        assert_eq!(drain(&mut t, t0 + ms(10)), vec![2]);
+    }
+
+    #[test]
+    fn reset_postpones_without_heap_pushes() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        let id = t.schedule(1, t0, ms(100), false);
+        for i in 1..=1000 {
+            assert!(t.reset(id, t0 + ms(i)));
+        }
+        assert_eq!(t.heap.len(), 1, "a reset must not push");
+        assert_eq!(drain(&mut t, t0 + ms(100)), Vec::<u32>::new());
+        assert_eq!(drain(&mut t, t0 + ms(1099)), Vec::<u32>::new());
+        assert_eq!(drain(&mut t, t0 + ms(1100)), vec![1]);
+    }
+
+    #[test]
+    fn reschedule_earlier_fires_earlier() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        let id = t.schedule(1, t0, ms(100), false);
+        assert!(t.reschedule(id, t0, ms(10)));
+        assert_eq!(drain(&mut t, t0 + ms(10)), vec![1]);
+        // The stale entry at 100 ms fires nothing.
+        assert_eq!(drain(&mut t, t0 + ms(200)), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn periodic_rearms_until_cancelled() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        let id = t.schedule(5, t0, ms(10), true);
+        assert_eq!(drain(&mut t, t0 + ms(10)), vec![5]);
+        assert_eq!(drain(&mut t, t0 + ms(15)), Vec::<u32>::new());
+        assert_eq!(drain(&mut t, t0 + ms(20)), vec![5]);
+        t.cancel(id);
+        assert_eq!(drain(&mut t, t0 + ms(100)), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn cancel_owned_by_drops_only_that_owner() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        t.schedule(1, t0, ms(1), false);
+        t.schedule(2, t0, ms(1), true);
+        t.schedule(1, t0, ms(2), true);
+        t.cancel_owned_by(1);
+        assert_eq!(t.len(), 1);
+        assert_eq!(drain(&mut t, t0 + ms(5)), vec![2]);
+    }
+
+    #[test]
+    fn stale_entries_are_compacted() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        let ids: Vec<_> = (0..2000).map(|i| t.schedule(i, t0, ms(300), false)).collect();
+        for id in &ids[..1900] {
+            t.cancel(*id);
+        }
+        assert!(t.heap.len() <= 2 * 100 + 512, "heap len {}", t.heap.len());
+        assert_eq!(drain(&mut t, t0 + ms(300)).len(), 100);
+    }
+
+    #[test]
+    fn ids_are_not_reused() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        let a = t.schedule(1, t0, ms(1), false);
+        t.cancel(a);
+        let b = t.schedule(1, t0, ms(1), false);
+        assert_ne!(a, b);
+        t.cancel(a);
+        assert!(t.is_active(b));
+    }
+}
