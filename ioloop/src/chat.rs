@@ -368,10 +368,7 @@ mod tests {
             }
             assert!(c.buffered_input() <= 2048 + READ_CHUNK);
         }
-        assert_eq!(
-            lines,
-            vec![Line::TooLong, Line::Complete(b"NOOP".to_vec())]
-        );
+        assert_eq!(lines, vec![Line::TooLong, Line::Complete(b"NOOP".to_vec())]);
     }
 
     struct Count(u32);
@@ -389,7 +386,10 @@ mod tests {
         c.push(b"hello ");
         c.push_producer(Box::new(Count(3)));
         assert!(c.has_output());
-        assert_eq!(c.interest(true), Some(Interest::READABLE | Interest::WRITABLE));
+        assert_eq!(
+            c.interest(true),
+            Some(Interest::READABLE | Interest::WRITABLE)
+        );
         c.flush().unwrap();
         assert_eq!(c.stream().output, b"hello 2\n1\n0\n");
         assert!(!c.has_output());

@@ -28,6 +28,22 @@ pub fn connect(addr: SocketAddr, bind_ip: Option<IpAddr>) -> io::Result<TcpStrea
     Ok(TcpStream::from_std(socket.into()))
 }
 
+/// Checks whether a connect started by [`connect`] finished: SO_ERROR first, then whether
+/// a peer is set. Call it when the socket turns writable; a handler that keeps the same
+/// socket registered from connect to transfer uses this instead of a [`Connector`].
+pub fn connect_state(stream: &TcpStream) -> ConnectState {
+    match stream.take_error() {
+        Ok(Some(e)) | Err(e) => return ConnectState::Failed(e),
+        Ok(None) => {}
+    }
+    match stream.peer_addr() {
+        Ok(_) => ConnectState::Connected,
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectState::Pending,
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => ConnectState::Pending,
+        Err(e) => ConnectState::Failed(e),
+    }
+}
+
 /// Where a connect stands.
 #[derive(Debug)]
 pub enum ConnectState {
@@ -70,18 +86,9 @@ impl Connector {
         Some(Interest::WRITABLE)
     }
 
-    /// Checks whether the connect finished: SO_ERROR first, then whether a peer is set.
+    /// Checks whether the connect finished (see [`connect_state`]).
     pub fn poll_connect(&mut self) -> ConnectState {
-        match self.stream.take_error() {
-            Ok(Some(e)) | Err(e) => return ConnectState::Failed(e),
-            Ok(None) => {}
-        }
-        match self.stream.peer_addr() {
-            Ok(_) => ConnectState::Connected,
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectState::Pending,
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => ConnectState::Pending,
-            Err(e) => ConnectState::Failed(e),
-        }
+        connect_state(&self.stream)
     }
 
     /// The connected stream.

@@ -174,7 +174,8 @@ impl<M: 'static> IoLoop<M> {
             let (key, ready) = self.batch[i];
             // Events for unknown or already closed tokens are ignored.
             if let Some(h) = self.core.live_handle(key) {
-                self.core.dispatch(h, |handler, cx| handler.on_ready(cx, ready));
+                self.core
+                    .dispatch(h, |handler, cx| handler.on_ready(cx, ready));
             }
         }
         if remote_pending {
@@ -450,7 +451,9 @@ impl<M> Ctx<'_, M> {
 
     /// Calls this handler's `on_timer` every `period` until cancelled.
     pub fn call_every(&mut self, period: Duration) -> TimerId {
-        self.core.timers.schedule(self.me, self.core.now, period, true)
+        self.core
+            .timers
+            .schedule(self.me, self.core.now, period, true)
     }
 
     /// Cancels a timer (a no-op if it already fired).

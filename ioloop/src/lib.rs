@@ -24,7 +24,7 @@ mod timers;
 
 pub use acceptor::Acceptor;
 pub use chat::{AsyncChat, Line, Producer, ReadStatus};
-pub use connector::{connect, ConnectState, Connector};
+pub use connector::{connect, connect_state, ConnectState, Connector};
 pub use event_loop::{Ctx, IoLoop, LoopHandle};
 pub use mio;
 pub use mio::Interest;

@@ -310,7 +310,9 @@ mod tests {
     fn stale_entries_are_compacted() {
         let t0 = Instant::now();
         let mut t = Timers::new();
-        let ids: Vec<_> = (0..2000).map(|i| t.schedule(i, t0, ms(300), false)).collect();
+        let ids: Vec<_> = (0..2000)
+            .map(|i| t.schedule(i, t0, ms(300), false))
+            .collect();
         for id in &ids[..1900] {
             t.cancel(*id);
         }

@@ -1,1 +1,219 @@
-fn main() {}
+//! `ftpdlib`: the command line of `python -m pyftpdlib` 2.2.0, flag for flag.
+//!
+//! Run: `cargo run --release -- -w -d /srv/ftp -p 2121`
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use ftpdlib::authorizers::{DummyAuthorizer, READ_PERMS, WRITE_PERMS};
+use ftpdlib::config::default_banner;
+use ftpdlib::servers::{raise_open_files_limit, FtpServer};
+
+/// Start a stand alone anonymous FTP server.
+#[derive(Parser, Debug)]
+#[command(name = "ftpdlib", version, about, disable_version_flag = true)]
+struct Cli {
+    /// print the version and exit
+    #[arg(long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
+    /// specify the interface to run on (default all interfaces)
+    #[arg(short = 'i', long = "interface", value_name = "ADDRESS")]
+    interface: Option<IpAddr>,
+    /// specify port number to run on (default 2121)
+    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 2121)]
+    port: u16,
+    /// grants write access for logged in user (default read-only)
+    #[arg(short = 'w', long)]
+    write: bool,
+    /// specify the directory to share (default current directory)
+    #[arg(short = 'd', long, value_name = "FOLDER")]
+    directory: Option<PathBuf>,
+    /// the NAT address to use for passive connections
+    #[arg(short = 'n', long = "nat-address", value_name = "ADDRESS")]
+    nat_address: Option<IpAddr>,
+    /// the range of TCP ports to use for passive connections (e.g. -r 8000-9000)
+    #[arg(short = 'r', long, value_name = "FROM-TO", value_parser = parse_range)]
+    range: Option<(u16, u16)>,
+    /// enable DEBUG logging level
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// specify username to login with (anonymous login will be disabled and password
+    /// required if supplied)
+    #[arg(short = 'u', long, value_name = "USERNAME")]
+    username: Option<String>,
+    /// specify a password to login with (username required to be useful)
+    #[arg(short = 'P', long, value_name = "PASSWORD")]
+    password: Option<String>,
+    /// the concurrency model to use
+    #[arg(long, value_enum, default_value_t = Concurrency::Async)]
+    concurrency: Concurrency,
+    /// whether to enable FTPS
+    #[arg(long)]
+    tls: bool,
+    /// the TLS key file
+    #[arg(long, value_name = "KEYFILE")]
+    keyfile: Option<PathBuf>,
+    /// the TLS cert file
+    #[arg(long, value_name = "CERTFILE")]
+    certfile: Option<PathBuf>,
+    /// require TLS on the control connection
+    #[arg(long = "tls-control-required")]
+    tls_control_required: bool,
+    /// require TLS on the data connection
+    #[arg(long = "tls-data-required")]
+    tls_data_required: bool,
+    /// connection timeout in seconds (default 300)
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    timeout: u64,
+    /// the banner sent when a client connects
+    #[arg(long, value_name = "BANNER")]
+    banner: Option<String>,
+    /// allow data connections to / from addresses other than the client's
+    #[arg(long = "permit-foreign-addresses")]
+    permit_foreign_addresses: bool,
+    /// allow active-mode data connections to ports below 1024
+    #[arg(long = "permit-privileged-ports")]
+    permit_privileged_ports: bool,
+    /// the encoding of the control channel (default utf-8)
+    #[arg(long, value_name = "ENCODING", default_value = "utf-8")]
+    encoding: String,
+    /// show times in local time instead of GMT
+    #[arg(long = "use-localtime")]
+    use_localtime: bool,
+    /// disable sendfile(2) for downloads
+    #[arg(long = "disable-sendfile")]
+    disable_sendfile: bool,
+    /// maximum number of simultaneous connections (default 512)
+    #[arg(long = "max-cons", value_name = "MAX_CONS", default_value_t = 512)]
+    max_cons: usize,
+    /// maximum number of connections from the same IP address (default unlimited)
+    #[arg(long = "max-cons-per-ip", value_name = "MAX_CONS_PER_IP", default_value_t = 0)]
+    max_cons_per_ip: usize,
+    /// maximum login attempts before disconnecting (default 3)
+    #[arg(long = "max-login-attempts", value_name = "N", default_value_t = 3)]
+    max_login_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Concurrency {
+    Async,
+    #[value(name = "multi-thread")]
+    MultiThread,
+    #[value(name = "multi-proc")]
+    MultiProc,
+    #[value(name = "pre-fork")]
+    PreFork,
+}
+
+fn parse_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("invalid range {s:?}: expected FROM-TO"))?;
+    let from: u16 = a.trim().parse().map_err(|_| format!("invalid port {a:?}"))?;
+    let to: u16 = b.trim().parse().map_err(|_| format!("invalid port {b:?}"))?;
+    if from == 0 || from >= to {
+        return Err(format!("invalid range {s:?}: need 1 <= FROM < TO <= 65535"));
+    }
+    Ok((from, to))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.debug { "debug" } else { "info" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format(|buf, record| {
+            use std::io::Write;
+            let initial = record.level().as_str().chars().next().unwrap_or('I');
+            writeln!(buf, "[{initial} {}] {}", timestamp(), record.args())
+        })
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ftpdlib: {e}");
+            let mut source = std::error::Error::source(&*e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    if cli.tls || cli.keyfile.is_some() || cli.certfile.is_some() {
+        return Err("--tls, --keyfile and --certfile: FTPS is not available in this build yet".into());
+    }
+    if cli.tls_control_required || cli.tls_data_required {
+        return Err(
+            "--tls-control-required / --tls-data-required: FTPS is not available in this build yet".into(),
+        );
+    }
+    if cli.concurrency != Concurrency::Async {
+        return Err(format!(
+            "--concurrency {}: only the async model is available in this build yet",
+            cli.concurrency.to_possible_value().map_or("?".into(), |v| v.get_name().to_owned())
+        )
+        .into());
+    }
+    let enc = cli.encoding.to_ascii_lowercase();
+    if enc != "utf-8" && enc != "utf8" {
+        return Err(format!("--encoding {}: only utf-8 is supported", cli.encoding).into());
+    }
+    let directory = match cli.directory {
+        Some(d) => d,
+        None => std::env::current_dir()?,
+    };
+    let perms = if cli.write {
+        format!("{READ_PERMS}{WRITE_PERMS}")
+    } else {
+        READ_PERMS.to_owned()
+    };
+    let mut auth = DummyAuthorizer::new();
+    match (&cli.username, &cli.password) {
+        (Some(user), Some(pass)) => auth.add_user(user, pass, &directory, &perms, None, None)?,
+        (Some(_), None) => return Err("if username (-u) is supplied, password ('-P') is required".into()),
+        (None, _) => auth.add_anonymous(&directory, &perms, None, None)?,
+    }
+    if let Err(e) = raise_open_files_limit() {
+        log::debug!("cannot raise the open files limit: {e}");
+    }
+    let timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
+    let mut server = FtpServer::builder(auth)
+        .configure(|c| {
+            c.timeout = timeout;
+            c.data_timeout = timeout;
+            c.banner = cli.banner.clone().unwrap_or_else(default_banner);
+            c.masquerade_address = cli.nat_address;
+            c.passive_ports = cli.range.map(|(a, b)| a..=b);
+            c.permit_foreign_addresses = cli.permit_foreign_addresses;
+            c.permit_privileged_ports = cli.permit_privileged_ports;
+            c.use_gmt_times = !cli.use_localtime;
+            c.use_sendfile = !cli.disable_sendfile;
+            c.max_login_attempts = cli.max_login_attempts;
+            c.encoding = cli.encoding.clone();
+        })
+        .server_config({
+            let mut s = ftpdlib::config::ServerConfig::default();
+            s.max_cons = cli.max_cons;
+            s.max_cons_per_ip = cli.max_cons_per_ip;
+            s
+        })
+        .bind((cli.interface.unwrap_or(IpAddr::from([0, 0, 0, 0])), cli.port))?;
+    server.serve_forever(true)?;
+    Ok(())
+}
+
+/// Local wall-clock time as pyftpdlib's log lines show it: `YYYY-mm-dd HH:MM:SS`.
+fn timestamp() -> String {
+    let now = std::time::SystemTime::now();
+    let c = ftpdlib::timefmt::civil(now, false);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}

@@ -1,0 +1,103 @@
+//! Every option of pyftpdlib's FTPHandler / DTPHandler / FTPServer, with its default.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+/// The banner pyftpdlib sends by default, with our name and version.
+pub fn default_banner() -> String {
+    format!("ftpdlib {} ready.", env!("CARGO_PKG_VERSION"))
+}
+
+/// Options of the control and data channels (pyftpdlib's handler class attributes).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HandlerConfig {
+    /// Idle timeout of the control connection; None = never (pyftpdlib: 300 s).
+    pub timeout: Option<Duration>,
+    /// The 220 greeting.
+    pub banner: String,
+    /// Failed logins before the session is closed (3).
+    pub max_login_attempts: u32,
+    /// Delay before answering a failed login (3 s).
+    pub auth_failed_timeout: Duration,
+    /// Accept data connections to / from an address other than the client's (false).
+    pub permit_foreign_addresses: bool,
+    /// Accept PORT / EPRT to ports below 1024 (false).
+    pub permit_privileged_ports: bool,
+    /// The address announced in the PASV reply instead of the local one (NAT).
+    pub masquerade_address: Option<IpAddr>,
+    /// Per-local-address masquerade addresses, consulted first.
+    pub masquerade_address_map: HashMap<IpAddr, IpAddr>,
+    /// Ports to listen on for passive connections; None = any the kernel picks.
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    /// Show times in listings, MDTM and MLSx in UTC (true) or local time.
+    pub use_gmt_times: bool,
+    /// Send files with sendfile(2) when possible.
+    pub use_sendfile: bool,
+    /// Set TCP_NODELAY on the control connection.
+    pub tcp_no_delay: bool,
+    /// The encoding of the control channel; only UTF-8 is supported.
+    pub encoding: String,
+    /// How long a PASV/EPSV listener waits for the client to connect (30 s).
+    pub passive_timeout: Duration,
+    /// How long a PORT/EPRT connect may take (30 s).
+    pub active_timeout: Duration,
+    /// A data connection without progress for this long is closed; None = never (300 s).
+    pub data_timeout: Option<Duration>,
+    /// The data channel's receive buffer per transfer (65536).
+    pub ac_in_buffer_size: usize,
+    /// The data channel's send buffer per transfer (65536).
+    pub ac_out_buffer_size: usize,
+    /// The longest command line accepted (2048 bytes).
+    pub max_line_length: usize,
+}
+
+impl Default for HandlerConfig {
+    fn default() -> Self {
+        HandlerConfig {
+            timeout: Some(Duration::from_secs(300)),
+            banner: default_banner(),
+            max_login_attempts: 3,
+            auth_failed_timeout: Duration::from_secs(3),
+            permit_foreign_addresses: false,
+            permit_privileged_ports: false,
+            masquerade_address: None,
+            masquerade_address_map: HashMap::new(),
+            passive_ports: None,
+            use_gmt_times: true,
+            use_sendfile: true,
+            tcp_no_delay: true,
+            encoding: "utf-8".to_owned(),
+            passive_timeout: Duration::from_secs(30),
+            active_timeout: Duration::from_secs(30),
+            data_timeout: Some(Duration::from_secs(300)),
+            ac_in_buffer_size: 65536,
+            ac_out_buffer_size: 65536,
+            max_line_length: 2048,
+        }
+    }
+}
+
+/// Options of the listening server (pyftpdlib's FTPServer class attributes).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Most sessions at once; 0 = unlimited (512).
+    pub max_cons: usize,
+    /// Most sessions from one IP address; 0 = unlimited (0).
+    pub max_cons_per_ip: usize,
+    /// The listen backlog (100).
+    pub backlog: i32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_cons: 512,
+            max_cons_per_ip: 0,
+            backlog: 100,
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! The control channel (pyftpdlib's FTPHandler): reads command lines, runs them through
+//! the command table's gate, dispatches to the `ftp_*` bodies in [`super::commands`], and
+//! turns data-channel news into replies. RFC 959.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ioloop::mio::net::TcpStream;
+use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready, TimerId};
+
+use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, ServerEvent};
+use crate::events::Session;
+use crate::filesystems::FileSystem;
+use crate::proto::{gate, parse_line, Reply, TransferType};
+use crate::servers::Shared;
+
+/// Stop reading commands while this much output waits for a client that does not read.
+const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+/// Read chunks handled per readiness event before letting other sessions run.
+const READS_PER_EVENT: usize = 16;
+
+/// Commands whose outcome is logged at INFO level (pyftpdlib's `log_cmds_list`).
+const LOGGED_COMMANDS: &[&str] = &[
+    "DELE",
+    "RNFR",
+    "RNTO",
+    "MKD",
+    "RMD",
+    "CWD",
+    "XMKD",
+    "XRMD",
+    "XCWD",
+    "REIN",
+    "SITE CHMOD",
+    "MFMT",
+];
+
+/// One FTP session's control connection.
+pub struct FtpHandler {
+    pub(super) chat: AsyncChat<TcpStream>,
+    pub(super) shared: Arc<Shared>,
+    server: Handle,
+    pub(super) remote: SocketAddr,
+    pub(super) local: SocketAddr,
+    pub(super) login: Login,
+    pub(super) attempts: u32,
+    pub(super) transfer_type: TransferType,
+    pub(super) rest: Option<u64>,
+    pub(super) rename_from: Option<PathBuf>,
+    pub(super) epsv_all: bool,
+    pub(super) data: DataChan,
+    pub(super) wait: Wait,
+    pub(super) mlst_facts: Option<Vec<String>>,
+    idle_timer: Option<TimerId>,
+    greeted: bool,
+    /// The reply of the command being run, for the command log.
+    last_reply: Option<(u16, String)>,
+}
+
+/// Where the login stands.
+pub(super) enum Login {
+    AwaitingUser,
+    AwaitingPass { user: String },
+    LoggedIn { user: String, fs: Box<dyn FileSystem> },
+}
+
+/// The data side as the control channel sees it.
+pub(super) enum DataChan {
+    None,
+    /// PASV/EPSV listener waiting; maybe with a transfer queued until the client connects.
+    Passive { listener: Handle, queued: Option<Box<(Job, XferInfo)>> },
+    /// PORT/EPRT connect in progress (input is paused meanwhile).
+    Active(Handle),
+    /// Connected, no transfer.
+    Connected(Handle),
+    /// A transfer runs.
+    Transferring { channel: Handle, info: XferInfo },
+}
+
+/// What the control channel remembers about a running transfer.
+#[derive(Debug)]
+pub(super) struct XferInfo {
+    /// RETR, STOR, APPE, STOU, LIST, NLST, MLSD.
+    pub(super) cmd: &'static str,
+    /// The real path of the file (None for listings).
+    pub(super) path: Option<PathBuf>,
+    pub(super) started: Instant,
+}
+
+/// Why the session is not reading commands right now: a reply is pending that must come
+/// before the reply to any later command.
+pub(super) enum Wait {
+    Nothing,
+    /// A failed login, answered when the timer fires.
+    AuthDelay { timer: TimerId, message: String },
+    /// PORT/EPRT: "200" only once the connect completes.
+    ActiveConnect,
+    /// ABOR of a running transfer: the reply depends on how it ends.
+    Abort,
+    /// QUIT during a transfer: the session ends when the transfer does.
+    Quit,
+}
+
+impl FtpHandler {
+    pub(crate) fn new(
+        stream: TcpStream,
+        remote: SocketAddr,
+        server: Handle,
+        shared: Arc<Shared>,
+    ) -> std::io::Result<Self> {
+        let local = stream.local_addr()?;
+        if shared.config.tcp_no_delay {
+            stream.set_nodelay(true)?;
+        }
+        let max_line = shared.config.max_line_length;
+        Ok(FtpHandler {
+            chat: AsyncChat::new(stream, b"\r\n", max_line),
+            shared,
+            server,
+            remote,
+            local,
+            login: Login::AwaitingUser,
+            attempts: 0,
+            transfer_type: TransferType::Ascii,
+            rest: None,
+            rename_from: None,
+            epsv_all: false,
+            data: DataChan::None,
+            wait: Wait::Nothing,
+            mlst_facts: None,
+            idle_timer: None,
+            greeted: false,
+            last_reply: None,
+        })
+    }
+
+    /// The user name given with USER, if any.
+    pub(super) fn username(&self) -> &str {
+        match &self.login {
+            Login::AwaitingUser => "",
+            Login::AwaitingPass { user } | Login::LoggedIn { user, .. } => user,
+        }
+    }
+
+    pub(super) fn session(&self) -> Session<'_> {
+        Session {
+            remote: self.remote,
+            username: self.username(),
+        }
+    }
+
+    /// pyftpdlib's default log prefix: `ip:port-[user]`.
+    pub(super) fn prefix(&self) -> String {
+        format!(
+            "{}:{}-[{}]",
+            self.remote.ip().to_canonical(),
+            self.remote.port(),
+            self.username()
+        )
+    }
+
+    /// Queues a reply (and logs it at debug level).
+    pub(super) fn respond(&mut self, reply: Reply) {
+        log::debug!("{} -> {} {}", self.prefix(), reply.code, reply.last_line_text());
+        reply.write_to(self.chat.out_buffer());
+        self.last_reply = Some((reply.code, reply.last_line_text().to_owned()));
+    }
+
+    /// Replies, then closes the session once the reply is sent.
+    pub(super) fn respond_and_close(&mut self, reply: Reply) {
+        self.respond(reply);
+        self.chat.close_when_done();
+    }
+
+    fn accepting_input(&self) -> bool {
+        matches!(self.wait, Wait::Nothing) && !self.chat.is_closing()
+    }
+
+    pub(super) fn set_wait(&mut self, wait: Wait) {
+        self.wait = wait;
+    }
+
+    /// Ends a wait: commands buffered meanwhile run on this pass.
+    pub(super) fn end_wait(&mut self, cx: &mut Ctx<'_, Msg>) {
+        self.wait = Wait::Nothing;
+        cx.wake();
+    }
+
+    fn greet(&mut self, cx: &mut Ctx<'_, Msg>) {
+        self.greeted = true;
+        log::info!("{} FTP session opened (connect)", self.prefix());
+        self.shared.events.on_connect(self.session());
+        if let Some(t) = self.shared.config.timeout {
+            self.idle_timer = Some(cx.call_later(t));
+        }
+        let banner = self.shared.config.banner.clone();
+        self.respond(Reply::banner(220, banner));
+    }
+
+    fn process_input(&mut self, cx: &mut Ctx<'_, Msg>) {
+        for _ in 0..READS_PER_EVENT {
+            while self.accepting_input() {
+                match self.chat.next_line() {
+                    Some(line) => self.handle_line(cx, line),
+                    None => break,
+                }
+            }
+            if !self.accepting_input() || self.chat.pending_output() > OUTPUT_HIGH_WATER {
+                return;
+            }
+            match self.chat.read_some() {
+                Ok(ReadStatus::Data) => {}
+                Ok(ReadStatus::WouldBlock) => return,
+                Ok(ReadStatus::Closed) | Err(_) => {
+                    cx.close();
+                    return;
+                }
+            }
+        }
+        // A client that keeps sending: finish its lines on a later pass.
+        cx.wake();
+    }
+
+    fn handle_line(&mut self, cx: &mut Ctx<'_, Msg>, line: Line) {
+        if let Some(t) = self.idle_timer {
+            cx.reset(t);
+        }
+        let bytes = match line {
+            Line::Complete(bytes) => bytes,
+            Line::TooLong => {
+                log::warn!("{} Command too long.", self.prefix());
+                self.respond_and_close(Reply::new(500, "Command too long."));
+                return;
+            }
+        };
+        let shared = Arc::clone(&self.shared);
+        let req = parse_line(&bytes, &shared.commands);
+        if req.cmd == "PASS" {
+            log::debug!("{} <- PASS ******", self.prefix());
+        } else {
+            log::debug!("{} <- {}", self.prefix(), String::from_utf8_lossy(&bytes));
+        }
+        let logged_in = matches!(self.login, Login::LoggedIn { .. });
+        let spec = match gate(&shared.commands, &req, logged_in) {
+            Ok(spec) => spec,
+            Err(reply) => return self.respond(reply),
+        };
+        let arg = req.arg.as_deref().unwrap_or("");
+        self.last_reply = None;
+        let logged_path = self.run_command(cx, spec.name.as_ref(), spec.perm, arg);
+        if LOGGED_COMMANDS.contains(&spec.name.as_ref()) {
+            self.log_command(spec.name.as_ref(), logged_path.as_deref().unwrap_or(arg));
+        }
+    }
+
+    fn log_command(&self, cmd: &str, what: &str) {
+        if log::log_enabled!(log::Level::Debug) {
+            return; // the debug "->" line already says it
+        }
+        if let Some((code, text)) = &self.last_reply {
+            if *code >= 400 {
+                log::info!("{} {cmd} {what} {code} '{text}'", self.prefix());
+            } else {
+                log::info!("{} {cmd} {what} {code}", self.prefix());
+            }
+        }
+    }
+
+    /// Sends `Abort` to whatever data object exists and forgets it (no reply).
+    pub(super) fn drop_data(&mut self, cx: &mut Ctx<'_, Msg>) {
+        match std::mem::replace(&mut self.data, DataChan::None) {
+            DataChan::None => {}
+            DataChan::Passive { listener: h, .. }
+            | DataChan::Active(h)
+            | DataChan::Connected(h) => cx.send(h, Msg::ToData(DataCmd::Abort)),
+            DataChan::Transferring { channel, info } => {
+                cx.send(channel, Msg::ToData(DataCmd::Abort));
+                self.transfer_ended(&info, false, 0);
+            }
+        }
+    }
+
+    /// Starts a transfer on the data channel, or queues it until the client connects.
+    /// `preliminary` replaces the usual 125/150 text (STOU).
+    pub(super) fn start_transfer(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        job: Job,
+        info: XferInfo,
+        preliminary: Option<String>,
+    ) {
+        match std::mem::replace(&mut self.data, DataChan::None) {
+            DataChan::Connected(channel) => {
+                let text = preliminary
+                    .unwrap_or_else(|| "Data connection already open. Transfer starting.".into());
+                self.respond(Reply::new(125, text));
+                cx.send(channel, Msg::ToData(DataCmd::Start(job)));
+                self.data = DataChan::Transferring { channel, info };
+            }
+            DataChan::Passive { listener, .. } => {
+                let text = preliminary
+                    .unwrap_or_else(|| "File status okay. About to open data connection.".into());
+                self.respond(Reply::new(150, text));
+                self.data = DataChan::Passive {
+                    listener,
+                    queued: Some(Box::new((job, info))),
+                };
+            }
+            other @ (DataChan::None | DataChan::Active(_)) => {
+                // pyftpdlib queues the job and leaves the client hanging; RFC 959 says 425.
+                self.data = other;
+                self.respond(Reply::new(425, "Use PORT or PASV first."));
+            }
+            busy @ DataChan::Transferring { .. } => {
+                self.data = busy;
+                self.respond(Reply::new(425, "A transfer is already in progress."));
+            }
+        }
+    }
+
+    fn on_dtp_event(&mut self, cx: &mut Ctx<'_, Msg>, from: Handle, event: DtpEvent) {
+        let current = match &self.data {
+            DataChan::None => None,
+            DataChan::Passive { listener: h, .. }
+            | DataChan::Active(h)
+            | DataChan::Connected(h) => Some(*h),
+            DataChan::Transferring { channel, .. } => Some(*channel),
+        };
+        if current != Some(from) {
+            // News from a data object this session already dropped.
+            if let DtpEvent::Connected(h) = event {
+                cx.send(h, Msg::ToData(DataCmd::Abort));
+            }
+            return;
+        }
+        match event {
+            DtpEvent::Connected(channel) => self.data_connected(cx, channel),
+            DtpEvent::ForeignRejected(addr) => {
+                self.respond(Reply::new(
+                    425,
+                    format!(
+                        "Rejected data connection from foreign address {}:{}.",
+                        addr.ip().to_canonical(),
+                        addr.port()
+                    ),
+                ));
+            }
+            DtpEvent::PassiveTimeout => {
+                self.data = DataChan::None;
+                self.respond(Reply::new(421, "Passive data channel timed out."));
+            }
+            DtpEvent::ActiveFailed(e) => {
+                log::debug!("{} active connect failed: {e}", self.prefix());
+                self.data = DataChan::None;
+                self.respond(Reply::new(425, "Can't connect to specified address."));
+                self.end_wait(cx);
+            }
+            DtpEvent::ActiveTimeout => {
+                self.data = DataChan::None;
+                self.respond(Reply::new(421, "Active data channel timed out."));
+                self.end_wait(cx);
+            }
+            DtpEvent::Closed(closure) => self.data_closed(cx, closure),
+        }
+    }
+
+    fn data_connected(&mut self, cx: &mut Ctx<'_, Msg>, channel: Handle) {
+        match std::mem::replace(&mut self.data, DataChan::None) {
+            DataChan::Passive {
+                queued: Some(queued),
+                ..
+            } => {
+                let (job, info) = *queued;
+                cx.send(channel, Msg::ToData(DataCmd::Start(job)));
+                self.data = DataChan::Transferring { channel, info };
+            }
+            DataChan::Active(_) => {
+                self.data = DataChan::Connected(channel);
+                self.respond(Reply::new(200, "Active data connection established."));
+                self.end_wait(cx);
+            }
+            _ => self.data = DataChan::Connected(channel),
+        }
+    }
+
+    fn data_closed(&mut self, cx: &mut Ctx<'_, Msg>, closure: Closure) {
+        let data = std::mem::replace(&mut self.data, DataChan::None);
+        let aborting = matches!(self.wait, Wait::Abort);
+        if let DataChan::Transferring { info, .. } = data {
+            let Closure { bytes, reason } = closure;
+            let completed = matches!(reason, CloseReason::Completed);
+            match reason {
+                CloseReason::Completed => self.respond(Reply::new(226, "Transfer complete.")),
+                CloseReason::Aborted => {
+                    if bytes > 0 {
+                        self.respond(Reply::new(426, "Transfer aborted via ABOR."));
+                        self.respond(Reply::new(226, "ABOR command successful."));
+                    } else {
+                        self.respond(Reply::new(
+                            225,
+                            "ABOR command successful; data channel closed.",
+                        ));
+                    }
+                }
+                CloseReason::PeerClosedEarly | CloseReason::PeerClosedIdle => {
+                    self.respond(Reply::new(
+                        426,
+                        format!("Transfer aborted; {bytes} bytes transmitted."),
+                    ));
+                }
+                CloseReason::Network(e) => {
+                    log::warn!("{} data connection error: {e}", self.prefix());
+                    self.respond(Reply::new(426, "Connection closed; transfer aborted."));
+                }
+                CloseReason::File(e) => {
+                    let text = crate::error::strerror(&e);
+                    log::warn!("{} {text}; transfer aborted.", self.prefix());
+                    self.respond(Reply::new(426, format!("{text}; transfer aborted.")));
+                }
+                CloseReason::Timeout => {
+                    self.transfer_ended(&info, false, bytes);
+                    log::info!("{} Data connection timed out.", self.prefix());
+                    return self.respond_and_close(Reply::new(421, "Data connection timed out."));
+                }
+            }
+            self.transfer_ended(&info, completed, bytes);
+            if aborting && completed {
+                self.respond(Reply::new(225, "No transfer to abort."));
+            }
+        } else if aborting {
+            self.respond(Reply::new(225, "ABOR command successful; data channel closed."));
+        }
+        match self.wait {
+            Wait::Abort => self.end_wait(cx),
+            Wait::Quit => self.chat.close_when_done(),
+            Wait::Nothing | Wait::AuthDelay { .. } | Wait::ActiveConnect => {}
+        }
+    }
+
+    /// Logs a file transfer's line and fires its callback.
+    fn transfer_ended(&self, info: &XferInfo, completed: bool, bytes: u64) {
+        let Some(path) = &info.path else {
+            return; // listings log and fire nothing
+        };
+        log::info!(
+            "{} {} {} completed={} bytes={} seconds={:.3}",
+            self.prefix(),
+            info.cmd,
+            path.display(),
+            u8::from(completed),
+            bytes,
+            info.started.elapsed().as_secs_f64()
+        );
+        let events = &self.shared.events;
+        let upload = info.cmd != "RETR";
+        match (upload, completed) {
+            (false, true) => events.on_file_sent(self.session(), path),
+            (false, false) => events.on_incomplete_file_sent(self.session(), path),
+            (true, true) => events.on_file_received(self.session(), path),
+            (true, false) => events.on_incomplete_file_received(self.session(), path),
+        }
+    }
+
+    fn auth_delay_over(&mut self, cx: &mut Ctx<'_, Msg>, message: String) {
+        self.attempts += 1;
+        let user = self.username().to_owned();
+        log::info!("{} USER '{user}' failed login.", self.prefix());
+        self.shared.events.on_login_failed(self.session());
+        self.login = Login::AwaitingUser;
+        if self.attempts >= self.shared.config.max_login_attempts {
+            self.respond_and_close(Reply::new(530, format!("{message} Disconnecting.")));
+        } else {
+            self.respond(Reply::new(530, message));
+        }
+        self.end_wait(cx);
+    }
+}
+
+impl Handler<Msg> for FtpHandler {
+    fn source(&mut self) -> Option<&mut dyn ioloop::mio::event::Source> {
+        Some(self.chat.stream_mut())
+    }
+
+    fn interest(&self) -> Option<Interest> {
+        if !self.greeted {
+            return Some(Interest::WRITABLE);
+        }
+        let reading = self.accepting_input() && self.chat.pending_output() <= OUTPUT_HIGH_WATER;
+        self.chat.interest(reading)
+    }
+
+    fn on_ready(&mut self, cx: &mut Ctx<'_, Msg>, _ready: Ready) {
+        if !self.greeted {
+            self.greet(cx);
+        }
+        if self.chat.flush().is_err() {
+            return cx.close();
+        }
+        self.process_input(cx);
+        if self.chat.flush().is_err() || self.chat.is_done() {
+            cx.close();
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) {
+        if Some(timer) == self.idle_timer {
+            if matches!(self.data, DataChan::Transferring { .. }) {
+                // pyftpdlib stops the idle clock while a transfer runs.
+                self.idle_timer = self.shared.config.timeout.map(|t| cx.call_later(t));
+                return;
+            }
+            self.idle_timer = None;
+            log::info!("{} Control connection timed out.", self.prefix());
+            self.respond_and_close(Reply::new(421, "Control connection timed out."));
+        } else if let Wait::AuthDelay { timer: t, .. } = &self.wait {
+            if *t == timer {
+                let Wait::AuthDelay { message, .. } =
+                    std::mem::replace(&mut self.wait, Wait::Nothing)
+                else {
+                    return;
+                };
+                self.auth_delay_over(cx, message);
+            }
+        }
+        if self.chat.flush().is_err() || self.chat.is_done() {
+            cx.close();
+        }
+    }
+
+    fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
+        if let Msg::ToControl(from, event) = msg {
+            self.on_dtp_event(cx, from, event);
+        }
+        if self.chat.flush().is_err() || self.chat.is_done() {
+            cx.close();
+        }
+    }
+
+    fn on_close(&mut self, cx: &mut Ctx<'_, Msg>) {
+        self.drop_data(cx);
+        if self.greeted {
+            log::info!("{} FTP session closed (disconnect).", self.prefix());
+            self.shared.events.on_disconnect(self.session());
+        }
+        cx.send(
+            self.server,
+            Msg::ToServer(ServerEvent::SessionClosed(self.remote.ip())),
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! The data side: the passive listener ([`PassiveDtp`]) and the data channel itself
+//! ([`DtpHandler`]), pyftpdlib's PassiveDTP and DTPHandler. pyftpdlib's ActiveDTP is the
+//! data channel's first state here ([`DtpHandler::connect`]): the socket stays registered
+//! under one handler from the connect to the end of the transfer.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ioloop::mio::net::{TcpListener, TcpStream};
+use ioloop::{Acceptor, ConnectState, Ctx, Handle, Handler, Interest, Ready, TimerId};
+
+use super::transfers::{Progress, Transfer};
+use super::{CloseReason, Closure, DataCmd, DtpEvent, Msg};
+use crate::servers::Shared;
+
+/// A PASV / EPSV listener: accepts one data connection from the client, then hands it to a
+/// new [`DtpHandler`] and goes away.
+pub(crate) struct PassiveDtp {
+    acceptor: Acceptor,
+    control: Handle,
+    client_ip: IpAddr,
+    shared: Arc<Shared>,
+    timer: Option<TimerId>,
+}
+
+impl PassiveDtp {
+    pub(crate) fn new(
+        listener: TcpListener,
+        control: Handle,
+        client_ip: IpAddr,
+        shared: Arc<Shared>,
+    ) -> Self {
+        PassiveDtp {
+            acceptor: Acceptor::new(listener, Duration::from_millis(100)),
+            control,
+            client_ip,
+            shared,
+            timer: None,
+        }
+    }
+}
+
+impl Handler<Msg> for PassiveDtp {
+    fn source(&mut self) -> Option<&mut dyn ioloop::mio::event::Source> {
+        Some(self.acceptor.listener_mut())
+    }
+
+    fn interest(&self) -> Option<Interest> {
+        self.acceptor.interest()
+    }
+
+    fn on_ready(&mut self, cx: &mut Ctx<'_, Msg>, _ready: Ready) {
+        if self.timer.is_none() {
+            // First callback is the earliest we can schedule; the loop wakes us right away.
+            self.timer = Some(cx.call_later(self.shared.config.passive_timeout));
+        }
+        let mut accepted = None;
+        let control = self.control;
+        let permit_foreign = self.shared.config.permit_foreign_addresses;
+        let client_ip = self.client_ip;
+        self.acceptor.accept_ready(cx, |cx, stream, addr| {
+            if accepted.is_some() {
+                return; // one connection only; later ones are dropped
+            }
+            if !permit_foreign && !same_ip(addr.ip(), client_ip) {
+                log::warn!("Rejected data connection from foreign address {addr}.");
+                let me = cx.me();
+                cx.send(control, Msg::ToControl(me, DtpEvent::ForeignRejected(addr)));
+                return;
+            }
+            if !same_ip(addr.ip(), client_ip) {
+                log::warn!("Established data connection with foreign address {addr}.");
+            }
+            accepted = Some(stream);
+        });
+        if let Some(stream) = accepted {
+            let dtp = DtpHandler::new(stream, self.control, Arc::clone(&self.shared));
+            match cx.spawn(Box::new(dtp)) {
+                Ok(h) => cx.send(self.control, Msg::ToControl(cx.me(), DtpEvent::Connected(h))),
+                Err(e) => cx.send(
+                    self.control,
+                    Msg::ToControl(cx.me(), DtpEvent::ActiveFailed(e)),
+                ),
+            }
+            cx.close();
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) {
+        if self.acceptor.on_timer(cx, timer) {
+            return;
+        }
+        if Some(timer) == self.timer {
+            cx.send(self.control, Msg::ToControl(cx.me(), DtpEvent::PassiveTimeout));
+            cx.close();
+        }
+    }
+
+    fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
+        if let Msg::ToData(DataCmd::Abort) = msg {
+            cx.close();
+        }
+    }
+}
+
+/// The data connection: idle until the control channel starts a transfer, then streams it
+/// and reports once, on close.
+pub(crate) struct DtpHandler {
+    stream: TcpStream,
+    control: Handle,
+    shared: Arc<Shared>,
+    state: DtpState,
+    bytes: u64,
+    progress_mark: u64,
+    timer: Option<TimerId>,
+    reason: Option<CloseReason>,
+    /// False once a failed connect was reported: no `Closed` follows.
+    announced: bool,
+}
+
+enum DtpState {
+    /// PORT / EPRT: the connect is in progress.
+    Connecting,
+    Idle,
+    Busy(Transfer),
+}
+
+impl DtpHandler {
+    pub(crate) fn new(stream: TcpStream, control: Handle, shared: Arc<Shared>) -> Self {
+        DtpHandler {
+            stream,
+            control,
+            shared,
+            state: DtpState::Idle,
+            bytes: 0,
+            progress_mark: 0,
+            timer: None,
+            reason: None,
+            announced: true,
+        }
+    }
+
+    /// Starts an active (PORT / EPRT) data connection to `addr` from `bind_ip`.
+    pub(crate) fn connect(
+        addr: SocketAddr,
+        bind_ip: IpAddr,
+        control: Handle,
+        shared: Arc<Shared>,
+    ) -> io::Result<Self> {
+        let stream = ioloop::connect(addr, Some(bind_ip))?;
+        let mut dtp = DtpHandler::new(stream, control, shared);
+        dtp.state = DtpState::Connecting;
+        Ok(dtp)
+    }
+
+    fn finish(&mut self, cx: &mut Ctx<'_, Msg>, reason: CloseReason) {
+        if self.reason.is_none() {
+            self.reason = Some(reason);
+        }
+        cx.close();
+    }
+
+    fn pump(&mut self, cx: &mut Ctx<'_, Msg>) {
+        let DtpState::Busy(transfer) = &mut self.state else {
+            return;
+        };
+        match transfer.pump(&mut self.stream, &mut self.bytes) {
+            Ok(Progress::Done) => self.finish(cx, CloseReason::Completed),
+            Ok(Progress::Blocked) => {}
+            // Fairness: a fast peer never blocks; let the other sessions run first.
+            Ok(Progress::Yielded) => cx.wake(),
+            Err(reason) => self.finish(cx, reason),
+        }
+    }
+}
+
+impl Handler<Msg> for DtpHandler {
+    fn source(&mut self) -> Option<&mut dyn ioloop::mio::event::Source> {
+        Some(&mut self.stream)
+    }
+
+    fn interest(&self) -> Option<Interest> {
+        match &self.state {
+            DtpState::Connecting => Some(Interest::WRITABLE),
+            // Idle: data the client sends early waits in the kernel until a STOR comes.
+            DtpState::Idle => None,
+            DtpState::Busy(t) => Some(t.interest()),
+        }
+    }
+
+    fn on_ready(&mut self, cx: &mut Ctx<'_, Msg>, _ready: Ready) {
+        if let DtpState::Connecting = self.state {
+            if self.timer.is_none() {
+                self.timer = Some(cx.call_later(self.shared.config.active_timeout));
+            }
+            match ioloop::connect_state(&self.stream) {
+                ConnectState::Pending => {}
+                ConnectState::Failed(e) => {
+                    cx.send(self.control, Msg::ToControl(cx.me(), DtpEvent::ActiveFailed(e)));
+                    self.reason = Some(CloseReason::Aborted);
+                    self.announced = false;
+                    cx.close();
+                }
+                ConnectState::Connected => {
+                    if let Some(t) = self.timer.take() {
+                        cx.cancel(t);
+                    }
+                    self.state = DtpState::Idle;
+                    cx.send(self.control, Msg::ToControl(cx.me(), DtpEvent::Connected(cx.me())));
+                }
+            }
+            return;
+        }
+        self.pump(cx);
+    }
+
+    fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) {
+        if Some(timer) != self.timer {
+            return;
+        }
+        if let DtpState::Connecting = self.state {
+            cx.send(self.control, Msg::ToControl(cx.me(), DtpEvent::ActiveTimeout));
+            self.announced = false;
+            cx.close();
+            return;
+        }
+        if self.bytes == self.progress_mark {
+            self.finish(cx, CloseReason::Timeout);
+        }
+        self.progress_mark = self.bytes;
+    }
+
+    fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
+        match msg {
+            Msg::ToData(DataCmd::Start(job)) => {
+                let cfg = &self.shared.config;
+                self.state = DtpState::Busy(Transfer::new(
+                    job,
+                    cfg.ac_in_buffer_size,
+                    cfg.ac_out_buffer_size,
+                ));
+                if self.timer.is_none() {
+                    if let Some(t) = cfg.data_timeout {
+                        self.timer = Some(cx.call_every(t));
+                    }
+                }
+                self.pump(cx);
+            }
+            Msg::ToData(DataCmd::Abort) => self.finish(cx, CloseReason::Aborted),
+            Msg::ToControl(..) | Msg::ToServer(_) => {}
+        }
+    }
+
+    fn on_close(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if !self.announced {
+            // A failed connect was already reported; there is no channel to close.
+            return;
+        }
+        let reason = self.reason.take().unwrap_or(CloseReason::Aborted);
+        let bytes = self.bytes;
+        cx.send(
+            self.control,
+            Msg::ToControl(cx.me(), DtpEvent::Closed(Closure { bytes, reason })),
+        );
+    }
+}
+
+/// Compares IP addresses as pyftpdlib does after stripping `::ffff:`: an IPv4 client seen
+/// through an IPv6 socket is the same client.
+pub(crate) fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}

@@ -1,0 +1,114 @@
+//! The loop's handlers for FTP: the control channel ([`control`]), and the data channel
+//! with its passive listener and active connector ([`dtp`]). They talk by messages
+//! ([`Msg`]) only; the data side closes its socket first, then reports, and only the
+//! control side replies to the client.
+
+pub(crate) mod commands;
+pub(crate) mod control;
+pub(crate) mod dtp;
+pub(crate) mod transfers;
+
+use std::fs::File;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use ioloop::Handle;
+
+pub use control::FtpHandler;
+
+/// Everything sent between handlers of an FTP server's loop.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Msg {
+    /// From a data-side handler (the first field) to its control channel.
+    ToControl(Handle, DtpEvent),
+    /// From a control channel to its data-side handler.
+    ToData(DataCmd),
+    /// From a session to the server (its acceptor).
+    ToServer(ServerEvent),
+}
+
+/// News from the data side.
+#[derive(Debug)]
+pub enum DtpEvent {
+    /// The data connection is up; the data channel is this handle.
+    Connected(Handle),
+    /// A passive connection from an address other than the client's was refused; the
+    /// listener keeps waiting.
+    ForeignRejected(SocketAddr),
+    /// Nobody connected to the passive listener in time.
+    PassiveTimeout,
+    /// The active connect failed.
+    ActiveFailed(io::Error),
+    /// The active connect took too long.
+    ActiveTimeout,
+    /// The data channel closed; sent exactly once by each data channel.
+    Closed(Closure),
+}
+
+/// How a data channel ended, and how many bytes it moved.
+#[derive(Debug)]
+pub struct Closure {
+    /// Bytes sent or received on the data connection.
+    pub bytes: u64,
+    /// Why it closed.
+    pub reason: CloseReason,
+}
+
+/// Why a data channel closed.
+#[derive(Debug)]
+pub enum CloseReason {
+    /// The transfer finished: everything sent, or the upload ended with a clean EOF.
+    Completed,
+    /// The control channel asked (ABOR, a new PASV/PORT, the session ending).
+    Aborted,
+    /// The client closed the connection before a transfer was asked for.
+    PeerClosedIdle,
+    /// The client closed the connection in the middle of a download.
+    PeerClosedEarly,
+    /// A network error (a reset) cut the transfer.
+    Network(io::Error),
+    /// Reading or writing the file failed.
+    File(io::Error),
+    /// No byte moved for the data timeout.
+    Timeout,
+}
+
+/// Orders for the data side.
+#[derive(Debug)]
+pub enum DataCmd {
+    /// Start a transfer on the connected data channel.
+    Start(Job),
+    /// Close without a reply (ABOR, a new PASV/PORT, the session ending).
+    Abort,
+}
+
+/// What a data channel transfers.
+#[derive(Debug)]
+pub enum Job {
+    /// Send a file (RETR); `ascii` converts lone LF to CRLF; `sendfile` allows sendfile(2).
+    SendFile {
+        /// The file, positioned at the REST offset.
+        file: File,
+        /// TYPE A conversion.
+        ascii: bool,
+        /// sendfile(2) may be used.
+        sendfile: bool,
+    },
+    /// Send bytes (a listing).
+    SendBytes(Vec<u8>),
+    /// Receive into a file (STOR, APPE, STOU); `ascii` converts CRLF to LF.
+    Receive {
+        /// The file, positioned where writing starts.
+        file: File,
+        /// TYPE A conversion.
+        ascii: bool,
+    },
+}
+
+/// News for the server's acceptor.
+#[derive(Debug)]
+pub enum ServerEvent {
+    /// A session from this address ended.
+    SessionClosed(IpAddr),
+}

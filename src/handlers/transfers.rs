@@ -1,0 +1,315 @@
+//! The transfer engine of a data channel: file to socket (sendfile(2) or buffered, with
+//! TYPE A conversion), bytes to socket (listings), socket to file. Buffers are taken when a
+//! transfer starts and dropped with it, and no block of a transfer allocates.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+
+use ioloop::mio::net::TcpStream;
+use ioloop::Interest;
+
+use super::{CloseReason, Job};
+
+/// How far a call to [`Transfer::pump`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Everything was moved.
+    Done,
+    /// The socket would block; readiness will call again.
+    Blocked,
+    /// It moved a fair share and stopped so other sessions can run; call again soon.
+    Yielded,
+}
+
+/// At most this many bytes move in one call before yielding to the other sessions.
+const FAIR_SHARE: u64 = 4 << 20;
+
+/// One transfer in progress.
+pub(crate) struct Transfer {
+    kind: Kind,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+    eof: bool,
+    /// ASCII mode: the last byte seen was a CR (a CRLF may straddle two blocks).
+    prev_cr: bool,
+}
+
+enum Kind {
+    SendFile {
+        file: File,
+        ascii: bool,
+        sendfile: bool,
+        raw: Vec<u8>,
+    },
+    SendBytes,
+    Receive {
+        file: File,
+        ascii: bool,
+    },
+}
+
+impl Transfer {
+    pub(crate) fn new(job: Job, in_size: usize, out_size: usize) -> Self {
+        let in_size = in_size.max(512);
+        let out_size = out_size.max(512);
+        let (kind, buf, len) = match job {
+            Job::SendFile {
+                file,
+                ascii,
+                sendfile,
+            } => {
+                let raw = if ascii { vec![0; out_size / 2] } else { Vec::new() };
+                let buf = if sendfile && !ascii {
+                    Vec::new()
+                } else {
+                    vec![0; out_size]
+                };
+                let kind = Kind::SendFile {
+                    file,
+                    ascii,
+                    sendfile: sendfile && !ascii,
+                    raw,
+                };
+                (kind, buf, 0)
+            }
+            Job::SendBytes(bytes) => {
+                let len = bytes.len();
+                (Kind::SendBytes, bytes, len)
+            }
+            Job::Receive { file, ascii } => (Kind::Receive { file, ascii }, vec![0; in_size], 0),
+        };
+        let eof = matches!(kind, Kind::SendBytes);
+        Transfer {
+            kind,
+            buf,
+            pos: 0,
+            len,
+            eof,
+            prev_cr: false,
+        }
+    }
+
+    /// Uploads wait for input, downloads for room to write.
+    pub(crate) fn interest(&self) -> Interest {
+        match self.kind {
+            Kind::Receive { .. } => Interest::READABLE,
+            Kind::SendFile { .. } | Kind::SendBytes => Interest::WRITABLE,
+        }
+    }
+
+    /// Moves data until done, blocked, or a fair share was moved.
+    pub(crate) fn pump(
+        &mut self,
+        stream: &mut TcpStream,
+        bytes: &mut u64,
+    ) -> Result<Progress, CloseReason> {
+        match self.kind {
+            Kind::Receive { .. } => self.receive(stream, bytes),
+            Kind::SendFile { sendfile: true, .. } => self.send_with_sendfile(stream, bytes),
+            Kind::SendFile { .. } | Kind::SendBytes => self.send_buffered(stream, bytes),
+        }
+    }
+
+    fn send_buffered(
+        &mut self,
+        stream: &mut TcpStream,
+        bytes: &mut u64,
+    ) -> Result<Progress, CloseReason> {
+        let start = *bytes;
+        loop {
+            if self.pos == self.len {
+                if self.eof {
+                    return Ok(Progress::Done);
+                }
+                self.fill()?;
+                continue;
+            }
+            if *bytes - start >= FAIR_SHARE {
+                return Ok(Progress::Yielded);
+            }
+            match stream.write(&self.buf[self.pos..self.len]) {
+                Ok(0) => return Err(CloseReason::PeerClosedEarly),
+                Ok(n) => {
+                    self.pos += n;
+                    *bytes += n as u64;
+                }
+                Err(e) => match classify(e) {
+                    Some(reason) => return Err(reason),
+                    None => return Ok(Progress::Blocked),
+                },
+            }
+        }
+    }
+
+    /// Reads the next block of the file into the buffer, converting LF to CRLF in ASCII mode.
+    fn fill(&mut self) -> Result<(), CloseReason> {
+        let Kind::SendFile {
+            file, ascii, raw, ..
+        } = &mut self.kind
+        else {
+            self.eof = true;
+            return Ok(());
+        };
+        self.pos = 0;
+        self.len = 0;
+        if !*ascii {
+            let n = read_retrying(file, &mut self.buf).map_err(CloseReason::File)?;
+            self.len = n;
+            self.eof = n == 0;
+            return Ok(());
+        }
+        let n = read_retrying(file, raw).map_err(CloseReason::File)?;
+        self.eof = n == 0;
+        // raw is half the size of buf, so the converted block always fits.
+        let mut o = 0;
+        for &b in &raw[..n] {
+            if b == b'\n' && !self.prev_cr {
+                self.buf[o] = b'\r';
+                o += 1;
+            }
+            self.buf[o] = b;
+            o += 1;
+            self.prev_cr = b == b'\r';
+        }
+        self.len = o;
+        Ok(())
+    }
+
+    fn send_with_sendfile(
+        &mut self,
+        stream: &mut TcpStream,
+        bytes: &mut u64,
+    ) -> Result<Progress, CloseReason> {
+        let Kind::SendFile { file, .. } = &mut self.kind else {
+            return Ok(Progress::Done);
+        };
+        let start = *bytes;
+        loop {
+            if *bytes - start >= FAIR_SHARE {
+                return Ok(Progress::Yielded);
+            }
+            match crate::sys_io::sendfile(stream.as_raw_fd(), file.as_raw_fd(), 1 << 20) {
+                Ok(0) => return Ok(Progress::Done),
+                Ok(n) => *bytes += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if *bytes == 0 && is_sendfile_unsupported(&e) => {
+                    log::warn!("sendfile() failed; falling back on using plain send");
+                    if let Kind::SendFile { sendfile, .. } = &mut self.kind {
+                        *sendfile = false;
+                    }
+                    self.buf = vec![0; 65536];
+                    return self.send_buffered(stream, bytes);
+                }
+                Err(e) => match classify(e) {
+                    Some(reason) => return Err(reason),
+                    None => return Ok(Progress::Blocked),
+                },
+            }
+        }
+    }
+
+    fn receive(
+        &mut self,
+        stream: &mut TcpStream,
+        bytes: &mut u64,
+    ) -> Result<Progress, CloseReason> {
+        let start = *bytes;
+        loop {
+            if *bytes - start >= FAIR_SHARE {
+                return Ok(Progress::Yielded);
+            }
+            let n = match stream.read(&mut self.buf) {
+                Ok(0) => {
+                    self.flush_pending_cr()?;
+                    return Ok(Progress::Done);
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => match classify(e) {
+                    Some(CloseReason::PeerClosedEarly) => {
+                        return Err(CloseReason::Network(io::ErrorKind::ConnectionReset.into()))
+                    }
+                    Some(reason) => return Err(reason),
+                    None => return Ok(Progress::Blocked),
+                },
+            };
+            *bytes += n as u64;
+            self.write_block(n)?;
+        }
+    }
+
+    /// Writes `buf[..n]` to the file, converting CRLF to LF in ASCII mode.
+    fn write_block(&mut self, n: usize) -> Result<(), CloseReason> {
+        let Kind::Receive { file, ascii } = &mut self.kind else {
+            return Ok(());
+        };
+        if !*ascii {
+            return file.write_all(&self.buf[..n]).map_err(CloseReason::File);
+        }
+        let mut o = 0;
+        let mut i = 0;
+        if self.prev_cr {
+            // A CR ended the previous block: it was a line end only if LF follows.
+            self.prev_cr = false;
+            if self.buf[0] != b'\n' {
+                file.write_all(b"\r").map_err(CloseReason::File)?;
+            }
+        }
+        while i < n {
+            let b = self.buf[i];
+            if b == b'\r' {
+                if i + 1 == n {
+                    self.prev_cr = true;
+                    i += 1;
+                    continue;
+                }
+                if self.buf[i + 1] == b'\n' {
+                    i += 1;
+                    continue;
+                }
+            }
+            self.buf[o] = b;
+            o += 1;
+            i += 1;
+        }
+        file.write_all(&self.buf[..o]).map_err(CloseReason::File)
+    }
+
+    fn flush_pending_cr(&mut self) -> Result<(), CloseReason> {
+        if let Kind::Receive { file, .. } = &mut self.kind {
+            if std::mem::take(&mut self.prev_cr) {
+                file.write_all(b"\r").map_err(CloseReason::File)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_retrying(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// None for "would block"; else why the transfer ends.
+fn classify(e: io::Error) -> Option<CloseReason> {
+    if e.kind() == io::ErrorKind::WouldBlock {
+        None
+    } else if ioloop::is_disconnect(&e) {
+        Some(CloseReason::PeerClosedEarly)
+    } else {
+        Some(CloseReason::Network(e))
+    }
+}
+
+fn is_sendfile_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+    )
+}
