@@ -142,18 +142,12 @@ impl FtpServer {
         }
         log::debug!("poller: 'mio (epoll)'");
         log::debug!("use sendfile(): {}", cfg.use_sendfile);
-        log::debug!(
-            "max connections: {}",
-            limit_text(self.server.max_cons)
-        );
+        log::debug!("max connections: {}", limit_text(self.server.max_cons));
         log::debug!(
             "max connections per ip: {}",
             limit_text(self.server.max_cons_per_ip)
         );
-        log::debug!(
-            "timeout: {}",
-            cfg.timeout.map_or(0, |t| t.as_secs())
-        );
+        log::debug!("timeout: {}", cfg.timeout.map_or(0, |t| t.as_secs()));
         log::debug!("banner: '{}'", cfg.banner);
         log::debug!("max login attempts: {}", cfg.max_login_attempts);
         log::info!(
@@ -293,13 +287,19 @@ impl ServerAcceptor {
     fn accept_one(&mut self, cx: &mut Ctx<'_, Msg>, stream: TcpStream, addr: SocketAddr) {
         let ip = addr.ip().to_canonical();
         if self.limits.max_cons > 0 && self.sessions >= self.limits.max_cons {
-            refuse(stream, "421 Too many connections. Service temporarily unavailable.\r\n");
+            refuse(
+                stream,
+                "421 Too many connections. Service temporarily unavailable.\r\n",
+            );
             log::warn!("{addr} refused: too many connections");
             return;
         }
         let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
         if self.limits.max_cons_per_ip > 0 && from_ip >= self.limits.max_cons_per_ip {
-            refuse(stream, "421 Too many connections from the same IP address.\r\n");
+            refuse(
+                stream,
+                "421 Too many connections from the same IP address.\r\n",
+            );
             log::warn!("{addr} refused: too many connections from the same IP address");
             return;
         }

@@ -1,1 +1,354 @@
-//! Calendar time for listings, MDTM and MFMT, in UTC or local time.
+//! Time formatting for FTP replies and listings: the `YYYYMMDDHHMMSS` timestamps of
+//! RFC 3659 (MDTM, MFMT, the MLSx `modify` fact) and the `ls -l` date column of LIST.
+//!
+//! UTC conversion is pure arithmetic (days-from-civil); local time goes through
+//! `localtime_r` in the crate's `sys` module. Times before 1970 are supported and never
+//! panic.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::sys;
+
+/// A broken-down calendar time (proleptic Gregorian), either UTC or local.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Civil {
+    /// Full year, e.g. 2024 (may be negative for absurd times).
+    pub year: i32,
+    /// Month, 1..=12.
+    pub month: u8,
+    /// Day of the month, 1..=31.
+    pub day: u8,
+    /// Hour, 0..=23.
+    pub hour: u8,
+    /// Minute, 0..=59.
+    pub minute: u8,
+    /// Second, 0..=60 (60 only for a leap second reported by the local time zone).
+    pub second: u8,
+}
+
+/// Breaks `t` down into calendar fields, in UTC when `use_gmt` is true and in the
+/// process's local time zone otherwise (falling back to UTC if the C library cannot
+/// convert the time).
+pub fn civil(t: SystemTime, use_gmt: bool) -> Civil {
+    let secs = unix_seconds(t);
+    if !use_gmt {
+        if let Some(c) = sys::localtime(secs) {
+            return c;
+        }
+    }
+    utc_civil(secs)
+}
+
+/// Formats `t` as `YYYYMMDDHHMMSS`, the form used by the MDTM reply and the MLSx
+/// `modify` fact (RFC 3659 §2.3).
+pub fn mdtm(t: SystemTime, use_gmt: bool) -> String {
+    let c = civil(t, use_gmt);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// Parses an MFMT timestamp: exactly 14 ASCII digits `YYYYMMDDHHMMSS`, always read as
+/// UTC. Returns `None` for anything else, including impossible dates such as month 13,
+/// February 30th or second 60 (pyftpdlib rejects these through `datetime.strptime`).
+pub fn parse_mfmt(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() != 14 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> u32 {
+        b[r].iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
+    };
+    let (year, month, day) = (num(0..4), num(4..6), num(6..8));
+    let (hour, minute, second) = (num(8..10), num(10..12), num(12..14));
+    if year == 0
+        || !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(i64::from(year), month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), month, day);
+    let secs =
+        days * SECS_PER_DAY + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    Some(from_unix_seconds(secs))
+}
+
+/// The date column of an `ls -l` style LIST line: `"Jan 02 15:04"`, or
+/// `"Jan 02  2020"` when `mtime` is more than 180 days before `now` (future times show
+/// the clock time). As in pyftpdlib, a modification time before the year 1900 is
+/// replaced by `now`.
+pub fn list_date(mtime: SystemTime, now: SystemTime, use_gmt: bool) -> String {
+    let c = civil(mtime, use_gmt);
+    if c.year < 1900 {
+        let n = civil(now, use_gmt);
+        return format!(
+            "{} {:02} {:02}:{:02}",
+            month_name(n.month),
+            n.day,
+            n.hour,
+            n.minute
+        );
+    }
+    let age = signed_nanos(now) - signed_nanos(mtime);
+    if age > SIX_MONTHS_NANOS {
+        format!("{} {:02}  {}", month_name(c.month), c.day, c.year)
+    } else {
+        format!(
+            "{} {:02} {:02}:{:02}",
+            month_name(c.month),
+            c.day,
+            c.hour,
+            c.minute
+        )
+    }
+}
+
+/// Seconds since the Unix epoch, rounded towards negative infinity (as Python's
+/// `time.gmtime` does), saturating at the `i64` range.
+pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
+    unix_parts(t).0
+}
+
+/// `t` as (floored seconds, nanoseconds 0..1e9) relative to the epoch.
+pub(crate) fn unix_parts(t: SystemTime) -> (i64, u32) {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
+        Err(e) => {
+            let d = e.duration();
+            let s = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            match d.subsec_nanos() {
+                0 => (-s, 0),
+                n => ((-s).saturating_sub(1), NANOS_PER_SEC - n),
+            }
+        }
+    }
+}
+
+fn from_unix_seconds(secs: i64) -> SystemTime {
+    let d = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        UNIX_EPOCH + d
+    } else {
+        UNIX_EPOCH - d
+    }
+}
+
+fn signed_nanos(t: SystemTime) -> i128 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
+        Err(e) => i128::try_from(e.duration().as_nanos()).map_or(i128::MIN, |n| -n),
+    }
+}
+
+fn utc_civil(secs: i64) -> Civil {
+    let days = secs.div_euclid(SECS_PER_DAY);
+    let rem = secs.rem_euclid(SECS_PER_DAY);
+    let (y, m, d) = civil_from_days(days);
+    let year = i32::try_from(y).unwrap_or(if y < 0 { i32::MIN } else { i32::MAX });
+    // rem is in 0..86400, so each field fits in a u8.
+    Civil {
+        year,
+        month: m,
+        day: d,
+        hour: (rem / 3600) as u8,
+        minute: (rem % 3600 / 60) as u8,
+        second: (rem % 60) as u8,
+    }
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Inverse of [`days_from_civil`]: (year, month 1..=12, day 1..=31).
+fn civil_from_days(z: i64) -> (i64, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    // d is in 1..=31 and m in 1..=12 by construction.
+    (y, m as u8, d as u8)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+fn month_name(month: u8) -> &'static str {
+    MONTHS
+        .get(usize::from(month).wrapping_sub(1))
+        .copied()
+        .unwrap_or("???")
+}
+
+const SECS_PER_DAY: i64 = 86_400;
+const NANOS_PER_SEC: u32 = 1_000_000_000;
+const SIX_MONTHS_NANOS: i128 = 180 * 86_400 * 1_000_000_000;
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> SystemTime {
+        from_unix_seconds(secs)
+    }
+
+    #[test]
+    fn epoch_is_1970() {
+        assert_eq!(mdtm(UNIX_EPOCH, true), "19700101000000");
+    }
+
+    #[test]
+    fn known_utc_instant() {
+        // 2009-02-13T23:31:30Z
+        assert_eq!(mdtm(at(1_234_567_890), true), "20090213233130");
+    }
+
+    #[test]
+    fn leap_day() {
+        // 2024-02-29T12:00:00Z
+        let t = parse_mfmt("20240229120000");
+        assert_eq!(t, Some(at(1_709_208_000)));
+        assert_eq!(mdtm(at(1_709_208_000), true), "20240229120000");
+    }
+
+    #[test]
+    fn before_epoch_does_not_panic() {
+        // 1969-12-31T23:59:59Z
+        assert_eq!(mdtm(at(-1), true), "19691231235959");
+        // Half a second before the epoch floors to 23:59:59 like time.gmtime.
+        let t = UNIX_EPOCH - Duration::from_millis(500);
+        assert_eq!(mdtm(t, true), "19691231235959");
+        assert_eq!(unix_parts(t), (-1, 500_000_000));
+        // 1900-01-01T00:00:00Z
+        assert_eq!(mdtm(at(-2_208_988_800), true), "19000101000000");
+    }
+
+    #[test]
+    fn local_time_does_not_panic() {
+        let s = mdtm(SystemTime::now(), false);
+        assert_eq!(s.len(), 14);
+        let _ = mdtm(at(-5_000_000_000), false);
+    }
+
+    #[test]
+    fn mfmt_round_trip() {
+        for s in [
+            "19700101000000",
+            "20201231235959",
+            "19000228000000",
+            "00010101000000",
+        ] {
+            let t = parse_mfmt(s).expect(s);
+            assert_eq!(mdtm(t, true), s);
+        }
+    }
+
+    #[test]
+    fn mfmt_rejects_bad_input() {
+        for s in [
+            "",
+            "2020123123595",   // 13 digits
+            "202012312359590", // 15 digits
+            "2020123123595a",
+            "2020-1231235959",
+            "+0201231235959",
+            "20201331235959", // month 13
+            "20200031235959", // month 0
+            "20200100235959", // day 0
+            "20210229000000", // not a leap year
+            "21000229000000", // century, not a leap year
+            "20200101240000",
+            "20200101236000",
+            "20200101235960",
+            "00000101000000", // year 0
+            "２０２０0101000000",
+        ] {
+            assert_eq!(parse_mfmt(s), None, "{s:?}");
+        }
+        assert!(parse_mfmt("20000229000000").is_some());
+    }
+
+    #[test]
+    fn list_date_recent_shows_time() {
+        let now = at(1_700_000_000); // 2023-11-14T22:13:20Z
+        let mtime = at(1_700_000_000 - 86_400); // a day earlier
+        assert_eq!(list_date(mtime, now, true), "Nov 13 22:13");
+    }
+
+    #[test]
+    fn list_date_180_day_rule() {
+        let now = at(1_700_000_000);
+        let six_months = 180 * 86_400;
+        // Exactly 180 days old: still the time form (pyftpdlib uses `>`).
+        assert_eq!(
+            list_date(at(1_700_000_000 - six_months), now, true),
+            "May 18 22:13"
+        );
+        // One second older: the year form, with two spaces.
+        assert_eq!(
+            list_date(at(1_700_000_000 - six_months - 1), now, true),
+            "May 18  2023"
+        );
+        // Future times use the time form.
+        assert_eq!(list_date(at(1_800_000_000), now, true), "Jan 15 08:00");
+    }
+
+    #[test]
+    fn list_date_day_is_zero_padded() {
+        let now = at(1_700_000_000);
+        assert_eq!(list_date(at(1_262_304_000), now, true), "Jan 01  2010");
+    }
+
+    #[test]
+    fn list_date_before_1900_uses_now() {
+        let now = at(1_700_000_000);
+        assert_eq!(list_date(at(-2_208_988_801), now, true), "Nov 14 22:13");
+        assert_eq!(list_date(at(-2_208_988_800), now, true), "Jan 01  1900");
+    }
+
+    #[test]
+    fn civil_days_round_trip() {
+        for days in [-800_000, -719_468, -1, 0, 1, 59, 11_016, 19_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, u32::from(m), u32::from(d)), days);
+        }
+    }
+
+    #[test]
+    fn extreme_times_do_not_panic() {
+        let far = UNIX_EPOCH + Duration::from_secs(u64::MAX / 4);
+        let _ = mdtm(far, true);
+        let _ = mdtm(far, false);
+        let _ = list_date(far, UNIX_EPOCH, true);
+    }
+}

@@ -252,7 +252,13 @@ impl<M> Core<M> {
         });
         let h = Handle { key, gen };
         let mut handler = handler;
+        handler.on_start(&mut Ctx { core: self, me: h });
+        if self.slots[key].closing {
+            self.finish_close(h, handler);
+            return Ok(h);
+        }
         if let Err(e) = self.sync_interest(h, &mut *handler) {
+            self.timers.cancel_owned_by(h);
             self.slots.remove(key);
             return Err(e);
         }

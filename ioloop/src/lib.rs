@@ -81,6 +81,10 @@ pub trait Handler<M> {
     /// (pyftpdlib's `del_channel`): the socket is deregistered but stays open.
     fn interest(&self) -> Option<Interest>;
 
+    /// The handler was just added to the loop (its socket is registered right after this
+    /// returns): the place to schedule its first timers or queue a greeting.
+    fn on_start(&mut self, _cx: &mut Ctx<'_, M>) {}
+
     /// The socket is (probably) ready.
     fn on_ready(&mut self, cx: &mut Ctx<'_, M>, ready: Ready);
 

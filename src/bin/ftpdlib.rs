@@ -90,7 +90,11 @@ struct Cli {
     #[arg(long = "max-cons", value_name = "MAX_CONS", default_value_t = 512)]
     max_cons: usize,
     /// maximum number of connections from the same IP address (default unlimited)
-    #[arg(long = "max-cons-per-ip", value_name = "MAX_CONS_PER_IP", default_value_t = 0)]
+    #[arg(
+        long = "max-cons-per-ip",
+        value_name = "MAX_CONS_PER_IP",
+        default_value_t = 0
+    )]
     max_cons_per_ip: usize,
     /// maximum login attempts before disconnecting (default 3)
     #[arg(long = "max-login-attempts", value_name = "N", default_value_t = 3)]
@@ -112,8 +116,14 @@ fn parse_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s
         .split_once('-')
         .ok_or_else(|| format!("invalid range {s:?}: expected FROM-TO"))?;
-    let from: u16 = a.trim().parse().map_err(|_| format!("invalid port {a:?}"))?;
-    let to: u16 = b.trim().parse().map_err(|_| format!("invalid port {b:?}"))?;
+    let from: u16 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid port {a:?}"))?;
+    let to: u16 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid port {b:?}"))?;
     if from == 0 || from >= to {
         return Err(format!("invalid range {s:?}: need 1 <= FROM < TO <= 65535"));
     }
@@ -146,17 +156,22 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if cli.tls || cli.keyfile.is_some() || cli.certfile.is_some() {
-        return Err("--tls, --keyfile and --certfile: FTPS is not available in this build yet".into());
+        return Err(
+            "--tls, --keyfile and --certfile: FTPS is not available in this build yet".into(),
+        );
     }
     if cli.tls_control_required || cli.tls_data_required {
         return Err(
-            "--tls-control-required / --tls-data-required: FTPS is not available in this build yet".into(),
+            "--tls-control-required / --tls-data-required: FTPS is not available in this build yet"
+                .into(),
         );
     }
     if cli.concurrency != Concurrency::Async {
         return Err(format!(
             "--concurrency {}: only the async model is available in this build yet",
-            cli.concurrency.to_possible_value().map_or("?".into(), |v| v.get_name().to_owned())
+            cli.concurrency
+                .to_possible_value()
+                .map_or("?".into(), |v| v.get_name().to_owned())
         )
         .into());
     }
@@ -176,7 +191,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let mut auth = DummyAuthorizer::new();
     match (&cli.username, &cli.password) {
         (Some(user), Some(pass)) => auth.add_user(user, pass, &directory, &perms, None, None)?,
-        (Some(_), None) => return Err("if username (-u) is supplied, password ('-P') is required".into()),
+        (Some(_), None) => {
+            return Err("if username (-u) is supplied, password ('-P') is required".into())
+        }
         (None, _) => auth.add_anonymous(&directory, &perms, None, None)?,
     }
     if let Err(e) = raise_open_files_limit() {
@@ -203,7 +220,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             s.max_cons_per_ip = cli.max_cons_per_ip;
             s
         })
-        .bind((cli.interface.unwrap_or(IpAddr::from([0, 0, 0, 0])), cli.port))?;
+        .bind((
+            cli.interface.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            cli.port,
+        ))?;
     server.serve_forever(true)?;
     Ok(())
 }

@@ -20,8 +20,7 @@ use crate::filesystems::{
 };
 use crate::proto::{
     epsv_reply, mode_reply, opts_reply, parse_eprt_on, parse_epsv_on, parse_port, parse_rest,
-    parse_type, pasv_reply, quote_path, stru_reply, ControlFamily, EpsvArg, Reply,
-    TransferType,
+    parse_type, pasv_reply, quote_path, stru_reply, ControlFamily, EpsvArg, Reply, TransferType,
 };
 use crate::timefmt;
 
@@ -163,7 +162,12 @@ impl FtpHandler {
             }
             "SITE CHMOD" | "MFMT" => match arg.split_once(' ') {
                 Some((_, path)) if !path.is_empty() => path,
-                _ => return Err(Reply::new(501, "Syntax error: command needs two arguments.")),
+                _ => {
+                    return Err(Reply::new(
+                        501,
+                        "Syntax error: command needs two arguments.",
+                    ))
+                }
             },
             _ => arg,
         };
@@ -210,8 +214,14 @@ impl FtpHandler {
             user: arg.to_owned(),
         };
         if flushed {
-            log::info!("{} Previous account information was flushed, send password.", self.prefix());
-            self.respond(Reply::new(331, "Previous account information was flushed, send password."));
+            log::info!(
+                "{} Previous account information was flushed, send password.",
+                self.prefix()
+            );
+            self.respond(Reply::new(
+                331,
+                "Previous account information was flushed, send password.",
+            ));
         } else {
             self.respond(Reply::new(331, "Username ok, send password."));
         }
@@ -514,7 +524,8 @@ impl FtpHandler {
 
     fn ftp_chmod(&mut self, arg: &str, t: Target) {
         let mode = arg.split(' ').next().unwrap_or("");
-        let valid = (3..=4).contains(&mode.len()) && mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        let valid =
+            (3..=4).contains(&mode.len()) && mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
         let Some(mode) = u32::from_str_radix(mode, 8).ok().filter(|_| valid) else {
             return self.respond(Reply::new(501, "Invalid SITE CHMOD format."));
         };
@@ -600,7 +611,12 @@ impl FtpHandler {
             Err(e) => return self.respond(fs_error_reply(&e)),
         };
         let ascii = self.transfer_type == TransferType::Ascii;
-        self.start_transfer(cx, Job::Receive { file, ascii }, xfer(cmd, Some(t.fs)), None);
+        self.start_transfer(
+            cx,
+            Job::Receive { file, ascii },
+            xfer(cmd, Some(t.fs)),
+            None,
+        );
     }
 
     fn ftp_stou(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str) {
@@ -871,10 +887,17 @@ impl FtpHandler {
             ));
         }
         if !cfg.permit_privileged_ports && addr.port() < 1024 {
-            log::warn!("{} PORT against the privileged port \"{}\" refused.", self.prefix(), addr.port());
+            log::warn!(
+                "{} PORT against the privileged port \"{}\" refused.",
+                self.prefix(),
+                addr.port()
+            );
             return self.respond(Reply::new(
                 501,
-                format!("PORT against the privileged port \"{}\" refused.", addr.port()),
+                format!(
+                    "PORT against the privileged port \"{}\" refused.",
+                    addr.port()
+                ),
             ));
         }
         self.drop_data(cx);
@@ -909,10 +932,7 @@ fn xfer(cmd: &'static str, path: Option<PathBuf>) -> XferInfo {
 }
 
 fn is_utf8(encoding: &str) -> bool {
-    matches!(
-        encoding.to_ascii_lowercase().as_str(),
-        "utf8" | "utf-8"
-    )
+    matches!(encoding.to_ascii_lowercase().as_str(), "utf8" | "utf-8")
 }
 
 /// The path part of a listing command's argument: LIST flags such as `-la` are skipped
@@ -922,7 +942,10 @@ fn listing_path<'a>(name: &str, arg: &'a str) -> &'a str {
         let mut rest = arg;
         while let Some(stripped) = rest.strip_prefix('-') {
             let flags_end = stripped.find(' ').unwrap_or(stripped.len());
-            if !stripped[..flags_end].chars().all(|c| c.is_ascii_alphabetic()) {
+            if !stripped[..flags_end]
+                .chars()
+                .all(|c| c.is_ascii_alphabetic())
+            {
                 break;
             }
             rest = stripped[flags_end..].trim_start_matches(' ');
@@ -933,7 +956,12 @@ fn listing_path<'a>(name: &str, arg: &'a str) -> &'a str {
 }
 
 /// LIST output for a directory (its entries, sorted) or a single file.
-fn list_into(fs: &dyn FileSystem, path: &Path, gmt: bool, out: &mut Vec<u8>) -> std::io::Result<()> {
+fn list_into(
+    fs: &dyn FileSystem,
+    path: &Path,
+    gmt: bool,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
     let now = SystemTime::now();
     let meta = fs.stat(path).or_else(|_| fs.lstat(path))?;
     if meta.is_dir() {
@@ -966,7 +994,10 @@ fn nlst_into(fs: &dyn FileSystem, path: &Path, out: &mut Vec<u8>) -> std::io::Re
 }
 
 fn split_parent(path: &Path) -> (PathBuf, OsString) {
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
     let base = path
         .file_name()
         .map(OsString::from)

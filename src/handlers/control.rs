@@ -54,7 +54,6 @@ pub struct FtpHandler {
     pub(super) wait: Wait,
     pub(super) mlst_facts: Option<Vec<String>>,
     idle_timer: Option<TimerId>,
-    greeted: bool,
     /// The reply of the command being run, for the command log.
     last_reply: Option<(u16, String)>,
 }
@@ -62,21 +61,32 @@ pub struct FtpHandler {
 /// Where the login stands.
 pub(super) enum Login {
     AwaitingUser,
-    AwaitingPass { user: String },
-    LoggedIn { user: String, fs: Box<dyn FileSystem> },
+    AwaitingPass {
+        user: String,
+    },
+    LoggedIn {
+        user: String,
+        fs: Box<dyn FileSystem>,
+    },
 }
 
 /// The data side as the control channel sees it.
 pub(super) enum DataChan {
     None,
     /// PASV/EPSV listener waiting; maybe with a transfer queued until the client connects.
-    Passive { listener: Handle, queued: Option<Box<(Job, XferInfo)>> },
+    Passive {
+        listener: Handle,
+        queued: Option<Box<(Job, XferInfo)>>,
+    },
     /// PORT/EPRT connect in progress (input is paused meanwhile).
     Active(Handle),
     /// Connected, no transfer.
     Connected(Handle),
     /// A transfer runs.
-    Transferring { channel: Handle, info: XferInfo },
+    Transferring {
+        channel: Handle,
+        info: XferInfo,
+    },
 }
 
 /// What the control channel remembers about a running transfer.
@@ -94,7 +104,10 @@ pub(super) struct XferInfo {
 pub(super) enum Wait {
     Nothing,
     /// A failed login, answered when the timer fires.
-    AuthDelay { timer: TimerId, message: String },
+    AuthDelay {
+        timer: TimerId,
+        message: String,
+    },
     /// PORT/EPRT: "200" only once the connect completes.
     ActiveConnect,
     /// ABOR of a running transfer: the reply depends on how it ends.
@@ -131,7 +144,6 @@ impl FtpHandler {
             wait: Wait::Nothing,
             mlst_facts: None,
             idle_timer: None,
-            greeted: false,
             last_reply: None,
         })
     }
@@ -163,7 +175,12 @@ impl FtpHandler {
 
     /// Queues a reply (and logs it at debug level).
     pub(super) fn respond(&mut self, reply: Reply) {
-        log::debug!("{} -> {} {}", self.prefix(), reply.code, reply.last_line_text());
+        log::debug!(
+            "{} -> {} {}",
+            self.prefix(),
+            reply.code,
+            reply.last_line_text()
+        );
         reply.write_to(self.chat.out_buffer());
         self.last_reply = Some((reply.code, reply.last_line_text().to_owned()));
     }
@@ -189,12 +206,13 @@ impl FtpHandler {
     }
 
     fn greet(&mut self, cx: &mut Ctx<'_, Msg>) {
-        self.greeted = true;
         log::info!("{} FTP session opened (connect)", self.prefix());
         self.shared.events.on_connect(self.session());
         if let Some(t) = self.shared.config.timeout {
             self.idle_timer = Some(cx.call_later(t));
         }
+        // Telnet "Synch" urgent bytes (sent with ABOR by some clients) stay in the stream.
+        let _ = socket2::SockRef::from(self.chat.stream()).set_out_of_band_inline(true);
         let banner = self.shared.config.banner.clone();
         self.respond(Reply::banner(220, banner));
     }
@@ -430,7 +448,10 @@ impl FtpHandler {
                 self.respond(Reply::new(225, "No transfer to abort."));
             }
         } else if aborting {
-            self.respond(Reply::new(225, "ABOR command successful; data channel closed."));
+            self.respond(Reply::new(
+                225,
+                "ABOR command successful; data channel closed.",
+            ));
         }
         match self.wait {
             Wait::Abort => self.end_wait(cx),
@@ -484,17 +505,15 @@ impl Handler<Msg> for FtpHandler {
     }
 
     fn interest(&self) -> Option<Interest> {
-        if !self.greeted {
-            return Some(Interest::WRITABLE);
-        }
         let reading = self.accepting_input() && self.chat.pending_output() <= OUTPUT_HIGH_WATER;
         self.chat.interest(reading)
     }
 
+    fn on_start(&mut self, cx: &mut Ctx<'_, Msg>) {
+        self.greet(cx);
+    }
+
     fn on_ready(&mut self, cx: &mut Ctx<'_, Msg>, _ready: Ready) {
-        if !self.greeted {
-            self.greet(cx);
-        }
         if self.chat.flush().is_err() {
             return cx.close();
         }
@@ -540,10 +559,8 @@ impl Handler<Msg> for FtpHandler {
 
     fn on_close(&mut self, cx: &mut Ctx<'_, Msg>) {
         self.drop_data(cx);
-        if self.greeted {
-            log::info!("{} FTP session closed (disconnect).", self.prefix());
-            self.shared.events.on_disconnect(self.session());
-        }
+        log::info!("{} FTP session closed (disconnect).", self.prefix());
+        self.shared.events.on_disconnect(self.session());
         cx.send(
             self.server,
             Msg::ToServer(ServerEvent::SessionClosed(self.remote.ip())),

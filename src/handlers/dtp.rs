@@ -51,11 +51,11 @@ impl Handler<Msg> for PassiveDtp {
         self.acceptor.interest()
     }
 
+    fn on_start(&mut self, cx: &mut Ctx<'_, Msg>) {
+        self.timer = Some(cx.call_later(self.shared.config.passive_timeout));
+    }
+
     fn on_ready(&mut self, cx: &mut Ctx<'_, Msg>, _ready: Ready) {
-        if self.timer.is_none() {
-            // First callback is the earliest we can schedule; the loop wakes us right away.
-            self.timer = Some(cx.call_later(self.shared.config.passive_timeout));
-        }
         let mut accepted = None;
         let control = self.control;
         let permit_foreign = self.shared.config.permit_foreign_addresses;
@@ -78,7 +78,10 @@ impl Handler<Msg> for PassiveDtp {
         if let Some(stream) = accepted {
             let dtp = DtpHandler::new(stream, self.control, Arc::clone(&self.shared));
             match cx.spawn(Box::new(dtp)) {
-                Ok(h) => cx.send(self.control, Msg::ToControl(cx.me(), DtpEvent::Connected(h))),
+                Ok(h) => cx.send(
+                    self.control,
+                    Msg::ToControl(cx.me(), DtpEvent::Connected(h)),
+                ),
                 Err(e) => cx.send(
                     self.control,
                     Msg::ToControl(cx.me(), DtpEvent::ActiveFailed(e)),
@@ -93,7 +96,10 @@ impl Handler<Msg> for PassiveDtp {
             return;
         }
         if Some(timer) == self.timer {
-            cx.send(self.control, Msg::ToControl(cx.me(), DtpEvent::PassiveTimeout));
+            cx.send(
+                self.control,
+                Msg::ToControl(cx.me(), DtpEvent::PassiveTimeout),
+            );
             cx.close();
         }
     }
@@ -190,15 +196,21 @@ impl Handler<Msg> for DtpHandler {
         }
     }
 
+    fn on_start(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if let DtpState::Connecting = self.state {
+            self.timer = Some(cx.call_later(self.shared.config.active_timeout));
+        }
+    }
+
     fn on_ready(&mut self, cx: &mut Ctx<'_, Msg>, _ready: Ready) {
         if let DtpState::Connecting = self.state {
-            if self.timer.is_none() {
-                self.timer = Some(cx.call_later(self.shared.config.active_timeout));
-            }
             match ioloop::connect_state(&self.stream) {
                 ConnectState::Pending => {}
                 ConnectState::Failed(e) => {
-                    cx.send(self.control, Msg::ToControl(cx.me(), DtpEvent::ActiveFailed(e)));
+                    cx.send(
+                        self.control,
+                        Msg::ToControl(cx.me(), DtpEvent::ActiveFailed(e)),
+                    );
                     self.reason = Some(CloseReason::Aborted);
                     self.announced = false;
                     cx.close();
@@ -208,7 +220,10 @@ impl Handler<Msg> for DtpHandler {
                         cx.cancel(t);
                     }
                     self.state = DtpState::Idle;
-                    cx.send(self.control, Msg::ToControl(cx.me(), DtpEvent::Connected(cx.me())));
+                    cx.send(
+                        self.control,
+                        Msg::ToControl(cx.me(), DtpEvent::Connected(cx.me())),
+                    );
                 }
             }
             return;
@@ -221,7 +236,10 @@ impl Handler<Msg> for DtpHandler {
             return;
         }
         if let DtpState::Connecting = self.state {
-            cx.send(self.control, Msg::ToControl(cx.me(), DtpEvent::ActiveTimeout));
+            cx.send(
+                self.control,
+                Msg::ToControl(cx.me(), DtpEvent::ActiveTimeout),
+            );
             self.announced = false;
             cx.close();
             return;

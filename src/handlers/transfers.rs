@@ -60,7 +60,11 @@ impl Transfer {
                 ascii,
                 sendfile,
             } => {
-                let raw = if ascii { vec![0; out_size / 2] } else { Vec::new() };
+                let raw = if ascii {
+                    vec![0; out_size / 2]
+                } else {
+                    Vec::new()
+                };
                 let buf = if sendfile && !ascii {
                     Vec::new()
                 } else {

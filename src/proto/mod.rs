@@ -1,1 +1,38 @@
 //! FTP protocol pieces that do no I/O (RFC 959, RFC 2428, RFC 3659).
+//!
+//! * [`reply`]: [`Reply`] and its wire form, single- and multi-line.
+//! * [`command`]: the command table ([`BUILTIN`], [`CommandTable`]) and [`parse_line`].
+//! * [`gate`](mod@gate): [`gate()`], the one place answering 500/501/530 before a
+//!   command runs.
+//! * [`addr`]: PORT/EPRT/EPSV decoding and the 227/229 replies.
+//! * [`args`]: TYPE, STRU, MODE, REST and OPTS arguments.
+//!
+//! Reply texts follow pyftpdlib 2.2.0 letter for letter unless a function's docs say
+//! otherwise.
+//!
+//! ```
+//! use ftpdlib::proto::{gate, parse_line, CommandTable};
+//!
+//! let table = CommandTable::builtin();
+//! let req = parse_line(b"retr", &table);
+//! let mut out = Vec::new();
+//! if let Err(reply) = gate(&table, &req, true) {
+//!     reply.write_to(&mut out);
+//! }
+//! assert_eq!(out, b"501 Syntax error: command needs an argument.\r\n");
+//! ```
+
+pub mod addr;
+pub mod args;
+pub mod command;
+pub mod gate;
+pub mod reply;
+
+pub use addr::{
+    epsv_reply, parse_eprt, parse_eprt_on, parse_epsv, parse_epsv_on, parse_port, pasv_reply,
+    ControlFamily, EpsvArg,
+};
+pub use args::{mode_reply, opts_reply, parse_rest, parse_type, stru_reply, TransferType};
+pub use command::{parse_line, ArgRule, CommandSpec, CommandTable, Request, BUILTIN, TLS_COMMANDS};
+pub use gate::gate;
+pub use reply::{quote_path, Reply};

@@ -1,0 +1,481 @@
+//! Filesystems: the only place virtual FTP paths are mapped to real paths and checked
+//! (pyftpdlib's `AbstractedFS`).
+//!
+//! A session sees a virtual tree whose `/` is the user's home ([`AbstractedFs`]), or
+//! the real tree ([`UnixFilesystem`]). Commands turn client paths into real paths with
+//! [`FileSystem::ftp2fs`], check them with [`FileSystem::validpath`] (which resolves
+//! symlinks, so links leaving the home are refused), then call the I/O methods here.
+//! Listings (LIST, MLSD, MLST) are generated in-house; see [`FileSystem::format_list`]
+//! and [`FileSystem::format_mlsx`].
+//!
+//! Nothing here changes the process-wide current directory: the event loop serves all
+//! sessions from one thread, so each session's cwd is just a virtual path string.
+
+use std::cell::RefCell;
+use std::ffi::OsString;
+use std::fs::{self, File, Metadata};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::sys;
+
+mod listing;
+mod ops;
+mod paths;
+
+/// How [`FileSystem::open_write`] opens a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteMode {
+    /// STOR: create or truncate (`wb`).
+    Truncate,
+    /// APPE: create if missing, write at the end (`ab`).
+    Append,
+    /// STOR after REST: the file must exist; open for writing without truncating and
+    /// seek to the offset (`r+b`). The caller compares the offset with the file size.
+    At(u64),
+}
+
+/// Everything a session does to files, and the mapping between FTP paths (always `/`
+/// separated, absolute after [`FileSystem::ftpnorm`]) and real paths.
+///
+/// Implement the path-mapping methods; the I/O methods have std-based defaults that a
+/// custom filesystem may override (e.g. to add quotas or hide files). All methods run
+/// on the event-loop thread, so they should not block for long.
+pub trait FileSystem: Send {
+    /// The real, canonical root directory of the session (the user's home).
+    fn root(&self) -> &Path;
+
+    /// The virtual current working directory; starts as `/` for [`AbstractedFs`].
+    fn cwd(&self) -> &str;
+
+    /// Replaces the virtual current working directory (no checks).
+    fn set_cwd(&mut self, ftp_path: String);
+
+    /// Normalizes a client path: absolute ones as given, relative ones against the cwd;
+    /// `.`/empty segments dropped, `..` never above `/`, leading `//` collapsed. The
+    /// result is always absolute, e.g. with cwd `/foo`, `bar/../baz/` → `/foo/baz`.
+    fn ftpnorm(&self, ftp_path: &str) -> String {
+        paths::ftpnorm(self.cwd(), ftp_path)
+    }
+
+    /// The real path for a client path (lexical; symlinks are not resolved, so check
+    /// the result with [`FileSystem::validpath`]).
+    fn ftp2fs(&self, ftp_path: &str) -> PathBuf;
+
+    /// The client path for a real path; `/` when the path is not under the root.
+    fn fs2ftp(&self, fs_path: &Path) -> String;
+
+    /// Whether `fs_path`, with all symlinks resolved, is the root or lies below it. For
+    /// a path that does not exist yet, the deepest existing ancestor is resolved, so a
+    /// new file under a symlinked directory that leaves the root is refused.
+    fn validpath(&self, fs_path: &Path) -> bool;
+
+    /// Opens a file for reading (RETR).
+    ///
+    /// # Errors
+    /// The OS error from `open`; `EISDIR` for a directory.
+    fn open_read(&self, p: &Path) -> io::Result<File> {
+        ops::open_read(p)
+    }
+
+    /// Opens a file for writing (STOR, APPE, REST+STOR); new files get mode
+    /// `0666 & ~umask`.
+    ///
+    /// # Errors
+    /// The OS error from `open` or `lseek`; `NotFound` for [`WriteMode::At`] on a
+    /// missing file.
+    fn open_write(&self, p: &Path, mode: WriteMode) -> io::Result<File> {
+        ops::open_write(p, mode)
+    }
+
+    /// STOU: creates a new file `<prefix><8 random chars from [a-z0-9_]>` in `dir`
+    /// exclusively with mode `0600`, trying up to 50 names. `dir` itself must pass
+    /// [`FileSystem::validpath`] (pyftpdlib forgot this check for `STOU <arg>`).
+    ///
+    /// # Errors
+    /// `EEXIST` when no unused name was found (reply `450 No usable unique file name
+    /// found.`), `EACCES` if `dir` is outside the root, `EINVAL` if `prefix` contains
+    /// `/` or NUL, else the OS error from `open`.
+    fn create_unique(&self, dir: &Path, prefix: &str) -> io::Result<(PathBuf, File)> {
+        if !self.validpath(dir) {
+            return Err(sys::permission_denied());
+        }
+        ops::create_unique(dir, prefix)
+    }
+
+    /// CWD: checks that `p` is an existing directory the server may enter, then sets
+    /// the cwd to [`FileSystem::fs2ftp`] of it. The process cwd is never changed.
+    ///
+    /// # Errors
+    /// `NotFound`, `ENOTDIR` or `EACCES`, as `chdir(2)` would report.
+    fn chdir(&mut self, p: &Path) -> io::Result<()> {
+        ops::check_enterable(p)?;
+        let cwd = self.fs2ftp(p);
+        self.set_cwd(cwd);
+        Ok(())
+    }
+
+    /// MKD: creates a directory (mode `0777 & ~umask`).
+    ///
+    /// # Errors
+    /// The OS error from `mkdir`.
+    fn mkdir(&self, p: &Path) -> io::Result<()> {
+        fs::create_dir(p)
+    }
+
+    /// RMD: removes an empty directory.
+    ///
+    /// # Errors
+    /// The OS error from `rmdir`.
+    fn rmdir(&self, p: &Path) -> io::Result<()> {
+        fs::remove_dir(p)
+    }
+
+    /// DELE: removes a file (or symlink).
+    ///
+    /// # Errors
+    /// The OS error from `unlink` (`EISDIR` for a directory).
+    fn remove(&self, p: &Path) -> io::Result<()> {
+        fs::remove_file(p)
+    }
+
+    /// RNFR/RNTO: renames `src` to `dst`.
+    ///
+    /// # Errors
+    /// The OS error from `rename`.
+    fn rename(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        fs::rename(src, dst)
+    }
+
+    /// SITE CHMOD: sets the permission bits (follows symlinks).
+    ///
+    /// # Errors
+    /// The OS error from `chmod`.
+    fn chmod(&self, p: &Path, mode: u32) -> io::Result<()> {
+        fs::set_permissions(p, fs::Permissions::from_mode(mode))
+    }
+
+    /// MFMT: sets the modification time, and the access time to the same value.
+    ///
+    /// # Errors
+    /// The OS error from `utimensat` (`EPERM` unless the server owns the file).
+    fn set_mtime(&self, p: &Path, t: SystemTime) -> io::Result<()> {
+        ops::set_mtime(p, t)
+    }
+
+    /// `stat(2)`: metadata, following symlinks.
+    ///
+    /// # Errors
+    /// The OS error from `stat`.
+    fn stat(&self, p: &Path) -> io::Result<Metadata> {
+        fs::metadata(p)
+    }
+
+    /// `lstat(2)`: metadata of a symlink itself.
+    ///
+    /// # Errors
+    /// The OS error from `lstat`.
+    fn lstat(&self, p: &Path) -> io::Result<Metadata> {
+        fs::symlink_metadata(p)
+    }
+
+    /// The names in a directory, without `.` and `..`, in no particular order.
+    ///
+    /// # Errors
+    /// The OS error from `opendir`/`readdir`.
+    fn listdir(&self, p: &Path) -> io::Result<Vec<OsString>> {
+        fs::read_dir(p)?
+            .map(|entry| entry.map(|e| e.file_name()))
+            .collect()
+    }
+
+    /// The target of a symlink, as stored.
+    ///
+    /// # Errors
+    /// The OS error from `readlink` (`EINVAL` if `p` is not a symlink).
+    fn readlink(&self, p: &Path) -> io::Result<PathBuf> {
+        fs::read_link(p)
+    }
+
+    /// Python's non-strict `os.path.realpath`: symlinks resolved in the existing part
+    /// of `p`, missing components appended as they are.
+    ///
+    /// # Errors
+    /// `ELOOP` for a symlink loop; the error of `getcwd` for a relative `p`.
+    fn realpath(&self, p: &Path) -> io::Result<PathBuf> {
+        paths::realpath(p)
+    }
+
+    /// Whether `p` exists and is a directory (following symlinks).
+    fn is_dir(&self, p: &Path) -> bool {
+        self.stat(p).is_ok_and(|m| m.is_dir())
+    }
+
+    /// Whether `p` exists and is a regular file (following symlinks).
+    fn is_file(&self, p: &Path) -> bool {
+        self.stat(p).is_ok_and(|m| m.is_file())
+    }
+
+    /// Whether `p` exists, counting broken symlinks (Python's `os.path.lexists`).
+    fn lexists(&self, p: &Path) -> bool {
+        self.lstat(p).is_ok()
+    }
+
+    /// Appends `ls -l` lines for `names` (each relative to `basedir`, in the given
+    /// order; the caller sorts) to `out`:
+    /// `"{mode} {nlink:>3} {owner:<8} {group:<8} {size:>8} {date} {name}\r\n"`, e.g.
+    /// `-rw-r--r--   1 ftp      ftp          1024 Jan 02 15:04 notes.txt`. Uses
+    /// `lstat`; symlinks show `name -> target`; entries that cannot be stat'ed are
+    /// skipped. Owner and group are names, or numbers when unknown. The date is
+    /// [`crate::timefmt::list_date`] relative to `now`. Names are written as raw bytes.
+    fn format_list(
+        &self,
+        basedir: &Path,
+        names: &[OsString],
+        use_gmt: bool,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) {
+        let mut ids = listing::IdNames::default();
+        listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out);
+    }
+
+    /// Appends MLSx lines for `names` (relative to `basedir`, in the given order) to
+    /// `out`: the enabled `facts` sorted by name as `fact=value;`, a space, the name,
+    /// CRLF (RFC 3659 §7). Uses `stat` (follows links). Facts: `type` (`file`, `dir`,
+    /// or `cdir`/`pdir` for the literal names `.`/`..`), `perm` (derived from the
+    /// user's letters `perms`), `size`, `modify` (`YYYYMMDDHHMMSS`),
+    /// `unique` (`<dev hex>g<ino hex>`), `unix.mode` (`0o644`, as Python's `oct`),
+    /// `unix.uid`, `unix.gid`; other names in `facts` are ignored.
+    ///
+    /// # Errors
+    /// With `ignore_err` false, the first `stat` error; lines for earlier entries have
+    /// already been appended to `out`. With `ignore_err`, failing entries are skipped.
+    #[allow(clippy::too_many_arguments)]
+    fn format_mlsx(
+        &self,
+        basedir: &Path,
+        names: &[OsString],
+        perms: &str,
+        facts: &[&str],
+        ignore_err: bool,
+        use_gmt: bool,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        listing::format_mlsx(self, basedir, names, perms, facts, ignore_err, use_gmt, out)
+    }
+}
+
+/// pyftpdlib's `AbstractedFS`: a chroot-like view in which the client's `/` is `root`
+/// and no path (symlinks included) may lead outside it.
+///
+/// ```
+/// use ftpdlib::filesystems::{AbstractedFs, FileSystem};
+///
+/// let home = tempfile::tempdir()?;
+/// std::fs::create_dir(home.path().join("pub"))?;
+/// let mut fs = AbstractedFs::new(home.path().to_path_buf())?;
+/// let real = fs.ftp2fs("pub/../pub/");
+/// assert_eq!(real, fs.root().join("pub"));
+/// assert!(fs.validpath(&real));
+/// fs.chdir(&real)?;
+/// assert_eq!(fs.cwd(), "/pub");
+/// assert_eq!(fs.ftp2fs("../../.."), fs.root());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct AbstractedFs {
+    root: PathBuf,
+    cwd: String,
+    /// uid/gid → name lookups, kept across listings of the session.
+    ids: RefCell<listing::IdNames>,
+}
+
+impl AbstractedFs {
+    /// A view rooted at `root`, which is canonicalized (symlinks resolved); the cwd
+    /// starts at `/`.
+    ///
+    /// # Errors
+    /// The error from canonicalizing `root`, or `ENOTDIR` if it is not a directory.
+    pub fn new(root: PathBuf) -> io::Result<Self> {
+        let root = fs::canonicalize(root)?;
+        if !root.is_dir() {
+            return Err(sys::not_a_directory());
+        }
+        Ok(Self::with_canonical_root(root))
+    }
+
+    fn with_canonical_root(root: PathBuf) -> Self {
+        Self {
+            root,
+            cwd: "/".to_owned(),
+            ids: RefCell::default(),
+        }
+    }
+}
+
+impl FileSystem for AbstractedFs {
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn cwd(&self) -> &str {
+        &self.cwd
+    }
+
+    fn set_cwd(&mut self, ftp_path: String) {
+        self.cwd = ftp_path;
+    }
+
+    fn ftp2fs(&self, ftp_path: &str) -> PathBuf {
+        let norm = self.ftpnorm(ftp_path);
+        // `norm` is absolute and free of `.`/`..`, so joining cannot climb out.
+        match norm.trim_start_matches('/') {
+            "" => self.root.clone(),
+            rel => self.root.join(rel),
+        }
+    }
+
+    fn fs2ftp(&self, fs_path: &Path) -> String {
+        let p = paths::normpath(&self.root.join(fs_path));
+        if !self.validpath(&p) {
+            return "/".to_owned();
+        }
+        // Lexically under the root: keep the client's spelling (a link inside the
+        // root stays a link). Otherwise the path reached the root through a symlink
+        // elsewhere; describe where it really is.
+        let rel = match p.strip_prefix(&self.root) {
+            Ok(rel) => rel.to_path_buf(),
+            Err(_) => {
+                let (Ok(real), Ok(root)) = (paths::realpath(&p), paths::realpath(&self.root))
+                else {
+                    return "/".to_owned();
+                };
+                match real.strip_prefix(&root) {
+                    Ok(rel) => rel.to_path_buf(),
+                    Err(_) => return "/".to_owned(),
+                }
+            }
+        };
+        format!("/{}", rel.to_string_lossy())
+    }
+
+    fn validpath(&self, fs_path: &Path) -> bool {
+        // Re-resolve the root each time, as pyftpdlib does, in case it was replaced.
+        let root = paths::realpath(&self.root).unwrap_or_else(|_| self.root.clone());
+        paths::realpath(fs_path).is_ok_and(|real| paths::is_within(&real, &root))
+    }
+
+    fn format_list(
+        &self,
+        basedir: &Path,
+        names: &[OsString],
+        use_gmt: bool,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) {
+        match self.ids.try_borrow_mut() {
+            Ok(mut ids) => listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out),
+            // Only reachable if a custom `lstat` re-entered listing; use a fresh cache.
+            Err(_) => {
+                let mut ids = listing::IdNames::default();
+                listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out);
+            }
+        }
+    }
+}
+
+/// pyftpdlib's `UnixFilesystem`: the real filesystem with no chroot. The cwd starts at
+/// the home directory, FTP paths are real paths, and [`FileSystem::validpath`] accepts
+/// everything; the OS permissions of the server process are the only limit.
+#[derive(Debug)]
+pub struct UnixFilesystem {
+    root: PathBuf,
+    cwd: String,
+    ids: RefCell<listing::IdNames>,
+}
+
+impl UnixFilesystem {
+    /// A view of the whole filesystem starting in `home` (canonicalized).
+    ///
+    /// # Errors
+    /// The error from canonicalizing `home`, or `ENOTDIR` if it is not a directory.
+    pub fn new(home: PathBuf) -> io::Result<Self> {
+        let root = fs::canonicalize(home)?;
+        if !root.is_dir() {
+            return Err(sys::not_a_directory());
+        }
+        let cwd = root.to_string_lossy().into_owned();
+        Ok(Self {
+            root,
+            cwd,
+            ids: RefCell::default(),
+        })
+    }
+}
+
+impl FileSystem for UnixFilesystem {
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn cwd(&self) -> &str {
+        &self.cwd
+    }
+
+    fn set_cwd(&mut self, ftp_path: String) {
+        self.cwd = ftp_path;
+    }
+
+    fn ftp2fs(&self, ftp_path: &str) -> PathBuf {
+        PathBuf::from(self.ftpnorm(ftp_path))
+    }
+
+    fn fs2ftp(&self, fs_path: &Path) -> String {
+        paths::normpath(&self.root.join(fs_path))
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn validpath(&self, _fs_path: &Path) -> bool {
+        true
+    }
+
+    fn format_list(
+        &self,
+        basedir: &Path,
+        names: &[OsString],
+        use_gmt: bool,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) {
+        match self.ids.try_borrow_mut() {
+            Ok(mut ids) => listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out),
+            Err(_) => {
+                let mut ids = listing::IdNames::default();
+                listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out);
+            }
+        }
+    }
+}
+
+/// Every fact [`FileSystem::format_mlsx`] can produce (the FEAT `MLST` line lists them).
+pub const MLSX_FACTS_AVAILABLE: &[&str] = &[
+    "type",
+    "perm",
+    "size",
+    "modify",
+    "unique",
+    "unix.mode",
+    "unix.uid",
+    "unix.gid",
+];
+
+/// The facts enabled for a new session (until `OPTS MLST`).
+pub const MLSX_FACTS_DEFAULT: &[&str] = &["type", "perm", "size", "modify", "unique"];
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,255 @@
+//! The filesystem operations behind [`super::FileSystem`]'s default methods whose
+//! semantics need more than a one-line std call: opening for each write mode, STOU's
+//! unique names, the CWD check and setting times.
+
+use std::collections::hash_map::RandomState;
+use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::WriteMode;
+use crate::{sys, timefmt};
+
+/// Opens an existing file for RETR (Python's `open(p, "rb")`), refusing directories
+/// with `EISDIR` as Python does.
+pub(super) fn open_read(path: &Path) -> io::Result<File> {
+    let file = File::open(path)?;
+    if file.metadata()?.is_dir() {
+        return Err(sys::is_a_directory());
+    }
+    Ok(file)
+}
+
+/// Opens `path` for STOR (`wb`), APPE (`ab`) or STOR after REST (`r+b` then seek).
+/// New files get mode `0666 & ~umask`.
+pub(super) fn open_write(path: &Path, mode: WriteMode) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    match mode {
+        WriteMode::Truncate => opts.write(true).create(true).truncate(true),
+        WriteMode::Append => opts.append(true).create(true),
+        WriteMode::At(_) => opts.read(true).write(true),
+    };
+    let mut file = opts.mode(0o666).open(path)?;
+    if let WriteMode::At(offset) = mode {
+        file.seek(SeekFrom::Start(offset))?;
+    }
+    Ok(file)
+}
+
+/// Creates a new file `<prefix><8 random chars>` in `dir` with `O_CREAT|O_EXCL` and mode
+/// `0600`, retrying up to 50 names (Python's `tempfile.mkstemp` with `TMP_MAX = 50`).
+///
+/// # Errors
+/// `EINVAL` if `prefix` contains `/` or NUL (the file would land elsewhere), `EEXIST`
+/// when all 50 names were taken, or the first other error from `open`.
+pub(super) fn create_unique(dir: &Path, prefix: &str) -> io::Result<(PathBuf, File)> {
+    if prefix.contains(['/', '\0']) {
+        return Err(sys::invalid_argument());
+    }
+    let mut names = NameSource::new();
+    for _ in 0..TMP_MAX {
+        let path = dir.join(format!("{prefix}{}", names.next_name()));
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(sys::file_exists())
+}
+
+/// Checks that `path` is an existing directory the effective user may enter: the
+/// errors a real `chdir(2)` would give, without changing the process-wide cwd (which
+/// the event loop shares between sessions).
+pub(super) fn check_enterable(path: &Path) -> io::Result<()> {
+    if !std::fs::metadata(path)?.is_dir() {
+        return Err(sys::not_a_directory());
+    }
+    sys::access_exec(path)
+}
+
+/// Sets access and modification time of `path` to `t` (MFMT).
+pub(super) fn set_mtime(path: &Path, t: SystemTime) -> io::Result<()> {
+    let (secs, nanos) = timefmt::unix_parts(t);
+    sys::set_times(path, secs, nanos)
+}
+
+/// Unpredictable name suffixes from std's randomly keyed SipHash: each
+/// `RandomState::new()` carries fresh per-process random keys, and a counter makes
+/// successive names differ.
+struct NameSource {
+    keys: RandomState,
+    counter: u64,
+}
+
+impl NameSource {
+    fn new() -> Self {
+        Self {
+            keys: RandomState::new(),
+            counter: 0,
+        }
+    }
+
+    fn next_name(&mut self) -> String {
+        let mut h = self.keys.build_hasher();
+        h.write_u64(self.counter);
+        self.counter += 1;
+        let mut x = h.finish();
+        let mut name = String::with_capacity(NAME_LEN);
+        for _ in 0..NAME_LEN {
+            let idx = (x % NAME_CHARS.len() as u64) as usize;
+            name.push(char::from(NAME_CHARS[idx]));
+            x /= NAME_CHARS.len() as u64;
+        }
+        name
+    }
+}
+
+/// Python's `tempfile` alphabet; 37^8 names fit in the 64 bits of one hash.
+const NAME_CHARS: &[u8; 37] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+const NAME_LEN: usize = 8;
+/// pyftpdlib sets `tempfile.TMP_MAX = 50`.
+const TMP_MAX: usize = 50;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::fs;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn names_are_eight_chars_from_the_alphabet() {
+        let mut src = NameSource::new();
+        let mut seen = HashSet::new();
+        for _ in 0..1000 {
+            let n = src.next_name();
+            assert_eq!(n.len(), 8);
+            assert!(n.bytes().all(|b| NAME_CHARS.contains(&b)), "{n}");
+            seen.insert(n);
+        }
+        assert_eq!(seen.len(), 1000);
+    }
+
+    #[test]
+    fn create_unique_makes_distinct_private_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut seen = HashSet::new();
+        for _ in 0..20 {
+            let (path, mut f) = create_unique(tmp.path(), "ftpd.").unwrap();
+            f.write_all(b"x").unwrap();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            assert!(name.starts_with("ftpd."));
+            assert_eq!(name.len(), "ftpd.".len() + 8);
+            assert_eq!(path.parent(), Some(tmp.path()));
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            assert!(seen.insert(name));
+        }
+    }
+
+    #[test]
+    fn create_unique_refuses_separators_in_prefix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = create_unique(tmp.path(), "../x.").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn create_unique_reports_missing_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = create_unique(&tmp.path().join("nope"), "f.").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn write_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("f");
+        // REST+STOR needs an existing file
+        assert!(open_write(&p, WriteMode::At(0)).is_err());
+        open_write(&p, WriteMode::Truncate)
+            .unwrap()
+            .write_all(b"hello")
+            .unwrap();
+        open_write(&p, WriteMode::Append)
+            .unwrap()
+            .write_all(b" world")
+            .unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"hello world");
+        open_write(&p, WriteMode::At(6))
+            .unwrap()
+            .write_all(b"WORLD")
+            .unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"hello WORLD");
+        open_write(&p, WriteMode::Truncate)
+            .unwrap()
+            .write_all(b"x")
+            .unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"x");
+        // APPE creates
+        let q = tmp.path().join("g");
+        open_write(&q, WriteMode::Append)
+            .unwrap()
+            .write_all(b"new")
+            .unwrap();
+        assert_eq!(fs::read(&q).unwrap(), b"new");
+    }
+
+    #[test]
+    fn open_read_refuses_directories() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = open_read(tmp.path()).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EISDIR));
+        let p = tmp.path().join("f");
+        fs::write(&p, b"data").unwrap();
+        let mut s = String::new();
+        open_read(&p).unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "data");
+    }
+
+    #[test]
+    fn enterable_checks() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(check_enterable(tmp.path()).is_ok());
+        let f = tmp.path().join("f");
+        fs::write(&f, b"").unwrap();
+        assert_eq!(
+            check_enterable(&f).unwrap_err().raw_os_error(),
+            Some(libc::ENOTDIR)
+        );
+        let missing = tmp.path().join("missing");
+        assert_eq!(
+            check_enterable(&missing).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn set_mtime_round_trips_including_before_epoch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("f");
+        fs::write(&p, b"").unwrap();
+        for t in [
+            timefmt::parse_mfmt("20200102030405"),
+            timefmt::parse_mfmt("19600101000000"),
+        ] {
+            let t = t.unwrap();
+            set_mtime(&p, t).unwrap();
+            let md = fs::metadata(&p).unwrap();
+            assert_eq!(md.modified().unwrap(), t);
+            assert_eq!(md.accessed().unwrap(), t);
+        }
+    }
+}

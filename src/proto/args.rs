@@ -1,0 +1,392 @@
+//! Small argument parsers for TYPE, STRU, MODE (RFC 959 §4.1.2), REST (RFC 3659 §5)
+//! and OPTS (RFC 2389 §4), with pyftpdlib 2.2.0's reply texts.
+
+use super::reply::Reply;
+
+/// Representation type set by `TYPE` (RFC 959 §3.1.1). Sessions start in ASCII.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TransferType {
+    /// `TYPE A` / `TYPE L7`: line endings are converted.
+    #[default]
+    Ascii,
+    /// `TYPE I` / `TYPE L8`: bytes are sent as they are.
+    Binary,
+}
+
+impl TransferType {
+    /// The success reply: `200 Type set to: ASCII.` or `200 Type set to: Binary.`.
+    pub fn reply(self) -> Reply {
+        Reply::new(200, format!("Type set to: {}.", self.name()))
+    }
+
+    /// `"ASCII"` or `"Binary"`, as shown in replies and `STAT` output.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferType::Ascii => "ASCII",
+            TransferType::Binary => "Binary",
+        }
+    }
+}
+
+/// Parses the `TYPE` argument. Spaces are removed and the rest upper-cased, then `A`,
+/// `AN` and `L7` mean ASCII and `I` and `L8` mean binary.
+///
+/// `AN` (`TYPE A N`) is our addition: RFC 959 §5.3.2 gives `A` an optional format
+/// control and `N` (non-print) is its default, but pyftpdlib rejects it.
+///
+/// # Errors
+///
+/// `504 Unsupported type "<arg>".` with the argument as given.
+///
+/// ```
+/// use ftpdlib::proto::{parse_type, TransferType};
+/// assert_eq!(parse_type("i"), Ok(TransferType::Binary));
+/// assert_eq!(parse_type("L 8"), Ok(TransferType::Binary));
+/// ```
+pub fn parse_type(arg: &str) -> Result<TransferType, Reply> {
+    let norm = arg.replace(' ', "").to_ascii_uppercase();
+    match norm.as_str() {
+        "A" | "AN" | "L7" => Ok(TransferType::Ascii),
+        "I" | "L8" => Ok(TransferType::Binary),
+        _ => Err(Reply::new(504, format!("Unsupported type \"{arg}\"."))),
+    }
+}
+
+/// The reply to `STRU <arg>` (case-insensitive): only file structure is supported,
+/// as in proftpd and wu-ftpd (RFC 1123 §4.1.2.13 lets servers refuse `R`).
+pub fn stru_reply(arg: &str) -> Reply {
+    match arg.to_ascii_uppercase().as_str() {
+        "F" => Reply::new(200, "File transfer structure set to: F."),
+        "P" | "R" => Reply::new(504, "Unimplemented STRU type."),
+        _ => Reply::new(501, "Unrecognized STRU type."),
+    }
+}
+
+/// The reply to `MODE <arg>` (case-insensitive): only stream mode is supported. The
+/// success text has no final dot, like pyftpdlib.
+pub fn mode_reply(arg: &str) -> Reply {
+    match arg.to_ascii_uppercase().as_str() {
+        "S" => Reply::new(200, "Transfer mode set to: S"),
+        "B" | "C" => Reply::new(504, "Unimplemented MODE type."),
+        _ => Reply::new(501, "Unrecognized MODE type."),
+    }
+}
+
+/// Parses the `REST` offset. Like Python's `int()`, surrounding whitespace and a sign
+/// are accepted (`-0` is 0).
+///
+/// # Errors
+///
+/// `501 Invalid parameter.` for anything that is not an integer, for negative values
+/// and for values above `u64::MAX` (pyftpdlib accepts those and fails at RETR).
+pub fn parse_rest(arg: &str) -> Result<u64, Reply> {
+    py_int(arg)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| Reply::new(501, "Invalid parameter."))
+}
+
+/// The reply to `OPTS <arg>` (RFC 2389), updating the enabled MLST facts.
+///
+/// * More than one space in `arg` → `501 Invalid number of arguments.`
+/// * `UTF8 …` / `UTF-8 …` (any case) → `200 Always in UTF8 mode.`
+/// * `MLST f1;f2;…` → keeps the facts (lower-cased, in the order given) that are in
+///   `mlst_facts_available`, stores them in `enabled`, and replies
+///   `200 MLST OPTS f1;f2;` (an empty list replies `200 MLST OPTS `). An option without
+///   `;` → `501 Invalid argument.` and `enabled` is left alone.
+/// * Anything else → `501 Unsupported command "<cmd>".` with the command as given.
+///
+/// Pass an empty `mlst_facts_available` when MLST is not offered (removed from the
+/// command table); `OPTS MLST` then gets the "Unsupported command" reply.
+pub fn opts_reply(arg: &str, mlst_facts_available: &[&str], enabled: &mut Vec<String>) -> Reply {
+    // pyftpdlib: `line.count(" ") > 1` on the argument.
+    if arg.matches(' ').count() > 1 {
+        return Reply::new(501, "Invalid number of arguments.");
+    }
+    let (cmd, option) = arg.split_once(' ').unwrap_or((arg, ""));
+    let upper = cmd.to_ascii_uppercase();
+    match upper.as_str() {
+        "UTF8" | "UTF-8" => Reply::new(200, "Always in UTF8 mode."),
+        "MLST" if !mlst_facts_available.is_empty() => {
+            if !option.is_empty() && !option.contains(';') {
+                return Reply::new(501, "Invalid argument.");
+            }
+            *enabled = option
+                .split(';')
+                .map(str::to_ascii_lowercase)
+                .filter(|f| mlst_facts_available.contains(&f.as_str()))
+                .collect();
+            let facts: String = enabled.iter().flat_map(|f| [f.as_str(), ";"]).collect();
+            Reply::new(200, format!("MLST OPTS {facts}"))
+        }
+        _ => Reply::new(501, format!("Unsupported command \"{cmd}\".")),
+    }
+}
+
+/// Parses an integer the way Python's `int(str)` does for ASCII input: surrounding
+/// whitespace, an optional sign, then at least one decimal digit. Values that do not
+/// fit an `i128` give `None`; every caller has a much smaller range anyway. (Python also
+/// takes `_` between digits and non-ASCII digits; we do not.)
+pub(super) fn py_int(s: &str) -> Option<i128> {
+    let s = s.trim();
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let magnitude = digits.bytes().try_fold(0i128, |acc, b| {
+        acc.checked_mul(10)?.checked_add(i128::from(b - b'0'))
+    })?;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(r: Reply) -> String {
+        let mut out = Vec::new();
+        r.write_to(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    const FACTS: &[&str] = &["type", "perm", "size", "modify", "unique"];
+
+    fn opts(arg: &str, enabled: &mut Vec<String>) -> String {
+        text(opts_reply(arg, FACTS, enabled))
+    }
+
+    // --- TYPE (RFC 959 §4.1.2)
+
+    #[test]
+    fn type_ascii() {
+        for arg in ["A", "a", "L7", "l7", "L 7", " A ", "A N", "a n", "AN"] {
+            assert_eq!(parse_type(arg), Ok(TransferType::Ascii), "{arg:?}");
+        }
+    }
+
+    #[test]
+    fn type_binary() {
+        for arg in ["I", "i", "L8", "l8", "L 8", "I "] {
+            assert_eq!(parse_type(arg), Ok(TransferType::Binary), "{arg:?}");
+        }
+    }
+
+    #[test]
+    fn type_unsupported_echoes_arg_as_given() {
+        assert_eq!(
+            parse_type("e").map_err(text),
+            Err("504 Unsupported type \"e\".\r\n".into())
+        );
+        assert_eq!(
+            parse_type("A T").map_err(text),
+            Err("504 Unsupported type \"A T\".\r\n".into())
+        );
+        assert_eq!(
+            parse_type("L 16").map_err(text),
+            Err("504 Unsupported type \"L 16\".\r\n".into())
+        );
+        assert_eq!(parse_type("").map_err(|r| r.code), Err(504));
+        assert_eq!(parse_type("A\tN").map_err(|r| r.code), Err(504));
+    }
+
+    #[test]
+    fn type_replies() {
+        assert_eq!(
+            text(TransferType::Ascii.reply()),
+            "200 Type set to: ASCII.\r\n"
+        );
+        assert_eq!(
+            text(TransferType::Binary.reply()),
+            "200 Type set to: Binary.\r\n"
+        );
+        assert_eq!(TransferType::default(), TransferType::Ascii);
+    }
+
+    // --- STRU, MODE (RFC 959 §4.1.2)
+
+    #[test]
+    fn stru() {
+        assert_eq!(
+            text(stru_reply("F")),
+            "200 File transfer structure set to: F.\r\n"
+        );
+        assert_eq!(
+            text(stru_reply("f")),
+            "200 File transfer structure set to: F.\r\n"
+        );
+        assert_eq!(text(stru_reply("P")), "504 Unimplemented STRU type.\r\n");
+        assert_eq!(text(stru_reply("r")), "504 Unimplemented STRU type.\r\n");
+        assert_eq!(text(stru_reply("X")), "501 Unrecognized STRU type.\r\n");
+        assert_eq!(text(stru_reply("F ")), "501 Unrecognized STRU type.\r\n");
+        assert_eq!(text(stru_reply("")), "501 Unrecognized STRU type.\r\n");
+    }
+
+    #[test]
+    fn mode() {
+        assert_eq!(text(mode_reply("S")), "200 Transfer mode set to: S\r\n");
+        assert_eq!(text(mode_reply("s")), "200 Transfer mode set to: S\r\n");
+        assert_eq!(text(mode_reply("B")), "504 Unimplemented MODE type.\r\n");
+        assert_eq!(text(mode_reply("c")), "504 Unimplemented MODE type.\r\n");
+        assert_eq!(text(mode_reply("Z")), "501 Unrecognized MODE type.\r\n");
+        assert_eq!(text(mode_reply("SS")), "501 Unrecognized MODE type.\r\n");
+    }
+
+    // --- REST (RFC 3659 §5)
+
+    #[test]
+    fn rest_ok() {
+        assert_eq!(parse_rest("0"), Ok(0));
+        assert_eq!(parse_rest("1024"), Ok(1024));
+        assert_eq!(parse_rest(" 7 "), Ok(7));
+        assert_eq!(parse_rest("+7"), Ok(7));
+        assert_eq!(parse_rest("-0"), Ok(0));
+        assert_eq!(parse_rest("18446744073709551615"), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn rest_invalid() {
+        for arg in [
+            "",
+            "-1",
+            "abc",
+            "1.5",
+            "1e3",
+            "0x10",
+            "18446744073709551616",
+            "+",
+            "1 2",
+        ] {
+            assert_eq!(
+                parse_rest(arg).map_err(text),
+                Err("501 Invalid parameter.\r\n".into()),
+                "{arg:?}"
+            );
+        }
+    }
+
+    // --- OPTS (RFC 2389 §4)
+
+    #[test]
+    fn opts_utf8() {
+        let mut enabled = vec!["type".to_owned()];
+        for arg in ["UTF8 ON", "utf8 off", "UTF-8 NLST", "UTF8", "Utf-8 "] {
+            assert_eq!(
+                opts(arg, &mut enabled),
+                "200 Always in UTF8 mode.\r\n",
+                "{arg:?}"
+            );
+        }
+        assert_eq!(enabled, ["type"]);
+    }
+
+    #[test]
+    fn opts_mlst_keeps_known_facts() {
+        let mut enabled = Vec::new();
+        assert_eq!(
+            opts("MLST type;size;bogus;", &mut enabled),
+            "200 MLST OPTS type;size;\r\n"
+        );
+        assert_eq!(enabled, ["type", "size"]);
+    }
+
+    #[test]
+    fn opts_mlst_lowercases_and_keeps_order() {
+        let mut enabled = Vec::new();
+        assert_eq!(
+            opts("mlst Modify;TYPE;", &mut enabled),
+            "200 MLST OPTS modify;type;\r\n"
+        );
+        assert_eq!(enabled, ["modify", "type"]);
+    }
+
+    #[test]
+    fn opts_mlst_without_trailing_semicolon() {
+        let mut enabled = Vec::new();
+        assert_eq!(
+            opts("MLST type;size", &mut enabled),
+            "200 MLST OPTS type;size;\r\n"
+        );
+    }
+
+    #[test]
+    fn opts_mlst_empty_disables_all() {
+        let mut enabled = vec!["type".to_owned()];
+        assert_eq!(opts("MLST", &mut enabled), "200 MLST OPTS \r\n");
+        assert!(enabled.is_empty());
+        let mut enabled = vec!["type".to_owned()];
+        assert_eq!(opts("MLST ", &mut enabled), "200 MLST OPTS \r\n");
+        assert!(enabled.is_empty());
+        let mut enabled = vec!["type".to_owned()];
+        assert_eq!(opts("MLST ;", &mut enabled), "200 MLST OPTS \r\n");
+        assert!(enabled.is_empty());
+    }
+
+    #[test]
+    fn opts_mlst_without_semicolon_is_invalid() {
+        let mut enabled = vec!["type".to_owned()];
+        assert_eq!(opts("MLST type", &mut enabled), "501 Invalid argument.\r\n");
+        assert_eq!(enabled, ["type"]);
+    }
+
+    #[test]
+    fn opts_too_many_spaces() {
+        let mut enabled = vec!["type".to_owned()];
+        assert_eq!(
+            opts("MLST type; size;", &mut enabled),
+            "501 Invalid number of arguments.\r\n"
+        );
+        assert_eq!(
+            opts("UTF8 ON NOW", &mut enabled),
+            "501 Invalid number of arguments.\r\n"
+        );
+        assert_eq!(
+            opts("UTF8  ON", &mut enabled),
+            "501 Invalid number of arguments.\r\n"
+        );
+        assert_eq!(enabled, ["type"]);
+    }
+
+    #[test]
+    fn opts_unsupported_echoes_cmd_as_given() {
+        let mut enabled = Vec::new();
+        assert_eq!(
+            opts("mode z", &mut enabled),
+            "501 Unsupported command \"mode\".\r\n"
+        );
+        assert_eq!(opts("", &mut enabled), "501 Unsupported command \"\".\r\n");
+        assert_eq!(
+            opts(" UTF8", &mut enabled),
+            "501 Unsupported command \"\".\r\n"
+        );
+    }
+
+    #[test]
+    fn opts_mlst_when_not_offered() {
+        let mut enabled = vec!["type".to_owned()];
+        assert_eq!(
+            text(opts_reply("MLST size;", &[], &mut enabled)),
+            "501 Unsupported command \"MLST\".\r\n"
+        );
+        assert_eq!(enabled, ["type"]);
+    }
+
+    // --- py_int
+
+    #[test]
+    fn py_int_cases() {
+        assert_eq!(py_int("42"), Some(42));
+        assert_eq!(py_int(" -42\t"), Some(-42));
+        assert_eq!(py_int("+0"), Some(0));
+        assert_eq!(py_int("007"), Some(7));
+        assert_eq!(py_int(""), None);
+        assert_eq!(py_int("-"), None);
+        assert_eq!(py_int("--1"), None);
+        assert_eq!(py_int("1_0"), None);
+        assert_eq!(py_int("４"), None);
+        assert_eq!(py_int(&"9".repeat(60)), None);
+    }
+}

@@ -1,0 +1,256 @@
+//! Control-channel replies and their wire form (RFC 959 §4.2).
+//!
+//! A [`Reply`] is a code plus one or more text lines. Single-line replies are
+//! `"<code> <text>\r\n"`. Multi-line replies follow pyftpdlib: the first line is
+//! `"<code>-<text>"`, middle lines are written exactly as given (callers supply their
+//! own leading space, e.g. `" EPRT"`), and the last line is `"<code> <text>"`.
+
+/// One reply to send on the control channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Three-digit reply code, e.g. `226`.
+    pub code: u16,
+    /// Text lines without codes or terminators. One entry means a single-line reply.
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    /// A single-line reply: `"<code> <text>\r\n"`.
+    ///
+    /// ```
+    /// use ftpdlib::proto::Reply;
+    /// let mut out = Vec::new();
+    /// Reply::new(200, "Type set to: Binary.").write_to(&mut out);
+    /// assert_eq!(out, b"200 Type set to: Binary.\r\n");
+    /// ```
+    pub fn new(code: u16, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            lines: vec![text.into()],
+        }
+    }
+
+    /// A multi-line reply: `"<code>-<first>"`, the middle lines verbatim, then
+    /// `"<code> <last>"`. With one line this is the same as [`Reply::new`]; an empty
+    /// `lines` is written as `"<code> \r\n"`.
+    ///
+    /// ```
+    /// use ftpdlib::proto::Reply;
+    /// let r = Reply::multi(211, vec!["Features supported:".into(), " EPRT".into(), "End FEAT.".into()]);
+    /// let mut out = Vec::new();
+    /// r.write_to(&mut out);
+    /// assert_eq!(out, b"211-Features supported:\r\n EPRT\r\n211 End FEAT.\r\n");
+    /// ```
+    pub fn multi(code: u16, lines: Vec<String>) -> Reply {
+        Reply { code, lines }
+    }
+
+    /// The greeting rule pyftpdlib uses for the 220 banner, the 221 quit message and
+    /// the 230 login message: text up to 75 characters is one line, longer text is
+    /// sent as `"<code>-<text>\r\n<code> \r\n"`.
+    pub fn banner(code: u16, text: impl Into<String>) -> Reply {
+        let text = text.into();
+        // pyftpdlib compares `len(str)`, i.e. code points, not bytes.
+        if text.chars().count() <= BANNER_MAX_CHARS {
+            Reply::new(code, text)
+        } else {
+            Reply::multi(code, vec![text, String::new()])
+        }
+    }
+
+    /// Appends the wire form to `out`; every line ends in `\r\n`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let code = self.code.to_string();
+        match self.lines.as_slice() {
+            [] => push_line(out, &code, ' ', ""),
+            [only] => push_line(out, &code, ' ', only),
+            [first, middle @ .., last] => {
+                push_line(out, &code, '-', first);
+                for line in middle {
+                    out.extend_from_slice(line.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                push_line(out, &code, ' ', last);
+            }
+        }
+    }
+
+    /// The text of the final line (what pyftpdlib logs), without the code.
+    pub fn last_line_text(&self) -> &str {
+        self.lines.last().map_or("", String::as_str)
+    }
+
+    /// Whether this is a transient or permanent negative reply (code 400 or above).
+    pub fn is_error(&self) -> bool {
+        self.code >= 400
+    }
+}
+
+/// Doubles every `"` in `p`, the RFC 959 convention for paths quoted in 257 replies
+/// (appendix II, "Directory commands").
+///
+/// ```
+/// assert_eq!(ftpdlib::proto::quote_path(r#"/a"b"#), r#"/a""b"#);
+/// ```
+pub fn quote_path(p: &str) -> String {
+    p.replace('"', "\"\"")
+}
+
+fn push_line(out: &mut Vec<u8>, code: &str, sep: char, text: &str) {
+    out.extend_from_slice(code.as_bytes());
+    out.push(sep as u8);
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Longest greeting pyftpdlib sends on one line.
+const BANNER_MAX_CHARS: usize = 75;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(r: &Reply) -> String {
+        let mut out = Vec::new();
+        r.write_to(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn single_line() {
+        assert_eq!(
+            wire(&Reply::new(200, "I successfully did nothing'.")),
+            "200 I successfully did nothing'.\r\n"
+        );
+    }
+
+    #[test]
+    fn single_line_empty_text() {
+        assert_eq!(wire(&Reply::new(220, "")), "220 \r\n");
+    }
+
+    #[test]
+    fn write_appends() {
+        let mut out = b"x".to_vec();
+        Reply::new(221, "Goodbye.").write_to(&mut out);
+        Reply::new(226, "Done.").write_to(&mut out);
+        assert_eq!(out, b"x221 Goodbye.\r\n226 Done.\r\n");
+    }
+
+    #[test]
+    fn multi_three_lines() {
+        let r = Reply::multi(211, vec!["a".into(), "b".into(), "c".into()]);
+        assert_eq!(wire(&r), "211-a\r\nb\r\n211 c\r\n");
+    }
+
+    #[test]
+    fn multi_two_lines() {
+        let r = Reply::multi(250, vec!["Listing \"/\":".into(), "End MLST.".into()]);
+        assert_eq!(wire(&r), "250-Listing \"/\":\r\n250 End MLST.\r\n");
+    }
+
+    #[test]
+    fn multi_one_line_is_single() {
+        let r = Reply::multi(211, vec!["a".into()]);
+        assert_eq!(wire(&r), "211 a\r\n");
+        assert_eq!(r, Reply::new(211, "a"));
+    }
+
+    #[test]
+    fn multi_empty_does_not_panic() {
+        let r = Reply::multi(211, Vec::new());
+        assert_eq!(wire(&r), "211 \r\n");
+        assert_eq!(r.last_line_text(), "");
+    }
+
+    #[test]
+    fn multi_middle_lines_verbatim() {
+        // RFC 2389 FEAT: feature lines start with a space, supplied by the caller.
+        let r = Reply::multi(
+            211,
+            vec![
+                "Features supported:".into(),
+                " EPRT".into(),
+                " EPSV".into(),
+                "End FEAT.".into(),
+            ],
+        );
+        assert_eq!(
+            wire(&r),
+            "211-Features supported:\r\n EPRT\r\n EPSV\r\n211 End FEAT.\r\n"
+        );
+    }
+
+    #[test]
+    fn banner_short() {
+        assert_eq!(
+            wire(&Reply::banner(220, "pyftpdlib 2.2.0 ready.")),
+            "220 pyftpdlib 2.2.0 ready.\r\n"
+        );
+    }
+
+    #[test]
+    fn banner_exactly_75_is_one_line() {
+        let text = "x".repeat(75);
+        assert_eq!(wire(&Reply::banner(230, &*text)), format!("230 {text}\r\n"));
+    }
+
+    #[test]
+    fn banner_76_is_two_lines() {
+        let text = "x".repeat(76);
+        assert_eq!(
+            wire(&Reply::banner(221, &*text)),
+            format!("221-{text}\r\n221 \r\n")
+        );
+    }
+
+    #[test]
+    fn banner_counts_chars_not_bytes() {
+        // 75 two-byte characters: 150 bytes but 75 code points, like Python's len().
+        let text = "é".repeat(75);
+        assert_eq!(Reply::banner(220, &*text).lines.len(), 1);
+    }
+
+    #[test]
+    fn banner_long_last_line_is_empty() {
+        let r = Reply::banner(220, "y".repeat(100));
+        assert_eq!(r.last_line_text(), "");
+    }
+
+    #[test]
+    fn last_line_text_single_and_multi() {
+        assert_eq!(
+            Reply::new(226, "Transfer complete.").last_line_text(),
+            "Transfer complete."
+        );
+        let r = Reply::multi(214, vec!["a".into(), "Help command successful.".into()]);
+        assert_eq!(r.last_line_text(), "Help command successful.");
+    }
+
+    #[test]
+    fn is_error_boundaries() {
+        assert!(!Reply::new(150, "").is_error());
+        assert!(!Reply::new(257, "").is_error());
+        assert!(!Reply::new(399, "").is_error());
+        assert!(Reply::new(400, "").is_error());
+        assert!(Reply::new(421, "").is_error());
+        assert!(Reply::new(550, "").is_error());
+    }
+
+    #[test]
+    fn raw_lf_kept() {
+        // pyftpdlib echoes a bare LF inside a 500 reply; we keep the text verbatim.
+        assert_eq!(
+            wire(&Reply::new(500, "Command \"NOOP\n\" not understood.")),
+            "500 Command \"NOOP\n\" not understood.\r\n"
+        );
+    }
+
+    #[test]
+    fn quote_path_doubles_quotes() {
+        assert_eq!(quote_path("/plain"), "/plain");
+        assert_eq!(quote_path("\""), "\"\"");
+        assert_eq!(quote_path("/a\"b\"\"c"), "/a\"\"b\"\"\"\"c");
+        assert_eq!(quote_path(""), "");
+    }
+}
