@@ -28,8 +28,7 @@ pub mod proto;
 pub mod servers;
 #[allow(unsafe_code)]
 mod sys;
-#[allow(unsafe_code)]
-mod sys_io;
+
 pub mod timefmt;
 
 pub use error::Error;

@@ -81,10 +81,10 @@ impl FtpServer {
     pub fn serve_forever(&mut self, handle_exit: bool) -> Result<(), Error> {
         self.log_startup();
         if handle_exit {
-            crate::sys_io::install_exit_signals();
+            crate::sys::install_exit_signals();
         }
         while !self.ioloop.is_empty() {
-            if handle_exit && crate::sys_io::exit_signal_received() {
+            if handle_exit && crate::sys::exit_signal_received() {
                 log::info!("received interrupt signal");
                 break;
             }
@@ -364,5 +364,5 @@ impl Handler<Msg> for ServerAcceptor {
 /// # Errors
 /// When the limit cannot be read or set.
 pub fn raise_open_files_limit() -> io::Result<u64> {
-    crate::sys_io::raise_nofile_limit()
+    crate::sys::raise_nofile_limit()
 }

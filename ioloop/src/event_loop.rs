@@ -125,7 +125,7 @@ impl<M: 'static> IoLoop<M> {
     /// When polling fails for a reason other than a signal.
     pub fn run(&mut self) -> io::Result<()> {
         self.core.stopped = false;
-        while !self.core.stopped && self.len() > 0 {
+        while !self.core.stopped && !self.is_empty() {
             self.run_once(None)?;
         }
         Ok(())

@@ -194,7 +194,7 @@ impl Transfer {
             if *bytes - start >= FAIR_SHARE {
                 return Ok(Progress::Yielded);
             }
-            match crate::sys_io::sendfile(stream.as_raw_fd(), file.as_raw_fd(), 1 << 20) {
+            match crate::sys::sendfile(stream.as_raw_fd(), file.as_raw_fd(), 1 << 20) {
                 Ok(0) => return Ok(Progress::Done),
                 Ok(n) => *bytes += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
