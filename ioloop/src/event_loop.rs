@@ -44,6 +44,10 @@ struct Core<M> {
     to_free: Vec<usize>,
     now: Instant,
     stopped: bool,
+    /// Handlers added and not yet closed (kept, not counted, since `run` checks it per pass).
+    live: usize,
+    /// True while messages are being delivered: delivery is a loop, never a recursion.
+    delivering: bool,
     remote: Arc<Remote<M>>,
 }
 
@@ -89,6 +93,8 @@ impl<M: 'static> IoLoop<M> {
                 to_free: Vec::new(),
                 now: Instant::now(),
                 stopped: false,
+                live: 0,
+                delivering: false,
                 remote: Arc::new(Remote {
                     waker,
                     queue: Mutex::new(VecDeque::new()),
@@ -252,6 +258,7 @@ impl<M> Core<M> {
         });
         let h = Handle { key, gen };
         let mut handler = handler;
+        self.live += 1;
         handler.on_start(&mut Ctx { core: self, me: h });
         if self.slots[key].closing {
             self.finish_close(h, handler);
@@ -260,6 +267,7 @@ impl<M> Core<M> {
         if let Err(e) = self.sync_interest(h, &mut *handler) {
             self.timers.cancel_owned_by(h);
             self.slots.remove(key);
+            self.live -= 1;
             return Err(e);
         }
         self.slots[key].handler = Some(handler);
@@ -274,10 +282,7 @@ impl<M> Core<M> {
     }
 
     fn live_count(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|(_, s)| s.handler.is_some() && !s.closing)
-            .count()
+        self.live
     }
 
     /// Takes the handler out of its slot, runs `f` on it, puts it back (or finishes
@@ -361,6 +366,7 @@ impl<M> Core<M> {
                 let _ = self.registry.deregister(src);
             }
         }
+        self.live -= 1;
         self.timers.cancel_owned_by(h);
         handler.on_close(&mut Ctx { core: self, me: h });
         // Timers set from on_close would never be served: drop them too.
@@ -380,10 +386,15 @@ impl<M> Core<M> {
     }
 
     fn deliver_messages(&mut self) {
+        if self.delivering {
+            return; // the loop below picks up what a nested callback queued
+        }
+        self.delivering = true;
         while let Some((to, msg)) = self.outbox.pop_front() {
             // A message to a closed handle is dropped.
             self.dispatch(to, |handler, cx| handler.on_message(cx, msg));
         }
+        self.delivering = false;
     }
 
     fn close_all(&mut self) {
