@@ -40,8 +40,10 @@ impl FtpHandler {
         perm: Option<char>,
         arg: &str,
     ) -> Option<String> {
+        // STOU checks its directory itself; STAT without a path is the status reply.
+        let has_target = name != "STOU" && !(name == "STAT" && arg.is_empty());
         let target = match perm {
-            Some(letter) if name != "STOU" => match self.checked_target(name, letter, arg) {
+            Some(letter) if has_target => match self.checked_target(name, letter, arg) {
                 Ok(t) => Some(t),
                 Err(reply) => {
                     self.respond(reply);
