@@ -153,7 +153,7 @@ impl<S: Read + Write> AsyncChat<S> {
             }
             None => {
                 // Resume the search where a terminator could still start.
-                self.scan_from = self.inbuf.len().saturating_sub(t.len() - 1);
+                self.scan_from = self.inbuf.len().saturating_sub(t.len().saturating_sub(1));
                 if self.inbuf.len() > self.max_line {
                     self.inbuf = Vec::new();
                     self.scan_from = 0;

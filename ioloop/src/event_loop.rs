@@ -19,6 +19,7 @@ pub struct IoLoop<M> {
     poll: Poll,
     events: Events,
     batch: Vec<(usize, Ready)>,
+    due: Vec<TimerId>,
     core: Core<M>,
 }
 
@@ -82,6 +83,7 @@ impl<M: 'static> IoLoop<M> {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             batch: Vec::with_capacity(EVENTS_CAPACITY),
+            due: Vec::new(),
             core: Core {
                 registry,
                 slots: Slab::new(),
@@ -189,10 +191,15 @@ impl<M: 'static> IoLoop<M> {
         }
         self.core.free_closed();
 
-        while let Some(exp) = self.core.timers.pop_expired(self.core.now) {
-            let id = exp.id;
-            self.core
-                .dispatch(exp.owner, |handler, cx| handler.on_timer(cx, id));
+        let now = self.core.now;
+        self.due.clear();
+        self.core.timers.collect_due(now, &mut self.due);
+        for i in 0..self.due.len() {
+            let id = self.due[i];
+            if let Some(owner) = self.core.timers.fire(id, now) {
+                self.core
+                    .dispatch(owner, |handler, cx| handler.on_timer(cx, id));
+            }
         }
         let woken = std::mem::take(&mut self.core.woken);
         for h in &woken {
@@ -451,12 +458,10 @@ impl<M> Ctx<'_, M> {
 
     /// True while `h` names a live handler.
     pub fn is_alive(&self, h: Handle) -> bool {
-        h == self.me
-            || self
-                .core
-                .slots
-                .get(h.key)
-                .is_some_and(|s| s.gen == h.gen && s.handler.is_some() && !s.closing)
+        self.core.slots.get(h.key).is_some_and(|s| {
+            // The handler being called is out of its slot, so only `closing` tells.
+            s.gen == h.gen && !s.closing && (h == self.me || s.handler.is_some())
+        })
     }
 
     /// Calls this handler's `on_timer` once after `delay` (zero = the next pass).

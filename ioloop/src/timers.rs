@@ -151,35 +151,80 @@ impl<O: Copy + PartialEq> Timers<O> {
         None
     }
 
-    /// Pops the next timer that is due at `now`, re-queueing reset ones and re-arming
-    /// periodic ones on the way. Call repeatedly until it returns None.
-    pub fn pop_expired(&mut self, now: Instant) -> Option<Expired<O>> {
+    /// Collects the timers due at `now` into `due`, in deadline order, without firing
+    /// them; call [`fire`](Self::fire) for each. Re-queues the ones that were reset on the
+    /// way. Timers scheduled while the collected ones fire wait for the next pass, even
+    /// with a zero delay (as pyftpdlib's scheduler collects before it calls).
+    pub fn collect_due(&mut self, now: Instant, due: &mut Vec<TimerId>) {
+        let mut requeue = Vec::new();
         while let Some(&Reverse((at, key, gen))) = self.heap.peek() {
             if at > now {
-                return None;
+                break;
             }
             self.heap.pop();
             if !self.is_live_entry(at, key, gen) {
                 continue;
             }
-            let rec = &mut self.records[key];
-            if rec.deadline > now {
-                rec.queued = rec.deadline;
-                self.heap.push(Reverse((rec.deadline, key, gen)));
-                continue;
-            }
-            let id = TimerId { key, gen };
-            let owner = rec.owner;
-            if rec.periodic {
-                rec.deadline = now + rec.delay;
-                rec.queued = rec.deadline;
-                self.heap.push(Reverse((rec.deadline, key, gen)));
+            if self.records[key].deadline > now {
+                requeue.push((key, gen));
             } else {
-                self.records.remove(key);
+                due.push(TimerId { key, gen });
             }
-            return Some(Expired { id, owner });
         }
-        None
+        for (key, gen) in requeue {
+            self.requeue(key, gen);
+        }
+    }
+
+    /// Fires one collected timer: returns its owner, or None if it was cancelled or reset
+    /// since it was collected. A one-shot timer is gone afterwards; a periodic one is
+    /// re-armed one period from `now`.
+    pub fn fire(&mut self, id: TimerId, now: Instant) -> Option<O> {
+        let rec = self.records.get_mut(id.key).filter(|r| r.gen == id.gen)?;
+        if rec.deadline > now {
+            self.requeue(id.key, id.gen);
+            return None;
+        }
+        let owner = rec.owner;
+        if rec.periodic {
+            rec.deadline = now + rec.delay;
+            self.requeue(id.key, id.gen);
+        } else {
+            self.records.remove(id.key);
+        }
+        Some(owner)
+    }
+
+    /// Pops and fires the next timer due at `now`, if any (collect and fire in one step;
+    /// for callers that do not schedule from inside callbacks).
+    pub fn pop_expired(&mut self, now: Instant) -> Option<Expired<O>> {
+        loop {
+            let mut due = Vec::with_capacity(1);
+            self.collect_one(now, &mut due);
+            let id = due.pop()?;
+            if let Some(owner) = self.fire(id, now) {
+                return Some(Expired { id, owner });
+            }
+        }
+    }
+
+    fn collect_one(&mut self, now: Instant, due: &mut Vec<TimerId>) {
+        while let Some(&Reverse((at, key, gen))) = self.heap.peek() {
+            if at > now {
+                return;
+            }
+            self.heap.pop();
+            if self.is_live_entry(at, key, gen) {
+                due.push(TimerId { key, gen });
+                return;
+            }
+        }
+    }
+
+    fn requeue(&mut self, key: usize, gen: u64) {
+        let rec = &mut self.records[key];
+        rec.queued = rec.deadline;
+        self.heap.push(Reverse((rec.deadline, key, gen)));
     }
 
     fn record(&self, id: TimerId) -> Option<&Record<O>> {
@@ -318,6 +363,34 @@ mod tests {
         }
         assert!(t.heap.len() <= 2 * 100 + 512, "heap len {}", t.heap.len());
         assert_eq!(drain(&mut t, t0 + ms(300)).len(), 100);
+    }
+
+    #[test]
+    fn zero_delay_periodic_fires_once_per_pass() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        t.schedule(1, t0, Duration::ZERO, true);
+        let mut due = Vec::new();
+        t.collect_due(t0, &mut due);
+        assert_eq!(due.len(), 1);
+        assert_eq!(t.fire(due[0], t0), Some(1));
+        let mut again = Vec::new();
+        t.collect_due(t0, &mut again);
+        assert_eq!(again.len(), 1, "re-armed for the next pass, not this one");
+    }
+
+    #[test]
+    fn cancelled_after_collection_does_not_fire() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        let a = t.schedule(1, t0, ms(1), false);
+        let b = t.schedule(2, t0, ms(1), false);
+        let mut due = Vec::new();
+        t.collect_due(t0 + ms(1), &mut due);
+        assert_eq!(due.len(), 2);
+        t.cancel(b);
+        assert_eq!(t.fire(a, t0 + ms(1)), Some(1));
+        assert_eq!(t.fire(b, t0 + ms(1)), None);
     }
 
     #[test]
