@@ -15,8 +15,8 @@ use crate::authorizers::Authorizer;
 use crate::config::{HandlerConfig, ServerConfig};
 use crate::error::Error;
 use crate::events::{Events, NoEvents};
-use crate::handlers::{FtpHandler, Msg, ServerEvent};
-use crate::proto::CommandTable;
+use crate::handlers::{CommandBody, CommandContext, FtpHandler, Msg, ServerEvent};
+use crate::proto::{CommandSpec, CommandTable, Reply};
 
 /// What every session of a server shares, behind one pointer.
 pub(crate) struct Shared {
@@ -24,6 +24,10 @@ pub(crate) struct Shared {
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) events: Arc<dyn Events>,
     pub(crate) commands: CommandTable,
+    /// Bodies of the commands the embedding program added, by name.
+    pub(crate) custom: HashMap<String, CommandBody>,
+    /// Extra FEAT lines.
+    pub(crate) features: Vec<String>,
 }
 
 /// Builds an [`FtpServer`]: where to listen, who may log in, and the options.
@@ -33,6 +37,8 @@ pub struct ServerBuilder {
     handler: HandlerConfig,
     server: ServerConfig,
     commands: CommandTable,
+    custom: HashMap<String, CommandBody>,
+    features: Vec<String>,
 }
 
 /// An FTP server: a listener and the event loop that serves its sessions.
@@ -58,6 +64,8 @@ impl FtpServer {
             handler: HandlerConfig::default(),
             server: ServerConfig::default(),
             commands: CommandTable::builtin(),
+            custom: HashMap::new(),
+            features: Vec::new(),
         }
     }
 
@@ -207,6 +215,25 @@ impl ServerBuilder {
         self
     }
 
+    /// Adds a command (or a `SITE` subcommand, named e.g. `"SITE RMTREE"`): its spec goes
+    /// into the command table (so the gate checks its login rule, arity and permission
+    /// letter, and HELP lists it), its body runs when a client sends it.
+    pub fn command(
+        mut self,
+        spec: CommandSpec,
+        body: impl Fn(&mut CommandContext<'_>, &str) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        self.custom.insert(spec.name.to_string(), Arc::new(body));
+        self.commands.add(spec);
+        self
+    }
+
+    /// Adds a line to the FEAT reply (e.g. for a custom command that is an extension).
+    pub fn feature(mut self, line: impl Into<String>) -> Self {
+        self.features.push(line.into());
+        self
+    }
+
     /// Binds to `addr` (the first address it resolves to that binds) and builds the server.
     ///
     /// # Errors
@@ -242,6 +269,8 @@ impl ServerBuilder {
             authorizer: self.authorizer,
             events: self.events,
             commands: self.commands,
+            custom: self.custom,
+            features: self.features,
         });
         let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
         let acceptor = ServerAcceptor {

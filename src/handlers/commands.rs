@@ -13,7 +13,7 @@ use ioloop::Ctx;
 
 use super::control::{DataChan, FtpHandler, Login, Wait, XferInfo};
 use super::dtp::{same_ip, DtpHandler, PassiveDtp};
-use super::{Job, Msg};
+use super::{CommandBody, CommandContext, Job, Msg};
 use crate::error::{fs_error_reply, strerror};
 use crate::filesystems::{
     AbstractedFs, FileSystem, WriteMode, MLSX_FACTS_AVAILABLE, MLSX_FACTS_DEFAULT,
@@ -53,6 +53,10 @@ impl FtpHandler {
             _ => None,
         };
         let logged = target.as_ref().map(|t| t.fs.display().to_string());
+        if let Some(body) = self.shared.custom.get(name).cloned() {
+            self.run_custom(&body, arg, target);
+            return logged;
+        }
         match (name, target) {
             ("USER", _) => self.ftp_user(cx, arg),
             ("PASS", _) => self.ftp_pass(cx, arg),
@@ -104,6 +108,29 @@ impl FtpHandler {
             )),
         }
         logged
+    }
+
+    fn run_custom(&mut self, body: &CommandBody, arg: &str, target: Option<Target>) {
+        let shared = Arc::clone(&self.shared);
+        let remote = self.remote;
+        let (username, fs) = match &mut self.login {
+            Login::LoggedIn { user, fs } => {
+                let fs: &mut dyn FileSystem = &mut **fs;
+                (user.as_str(), Some(fs))
+            }
+            Login::AwaitingPass { user } => (user.as_str(), None),
+            Login::AwaitingUser => ("", None),
+        };
+        let mut ctx = CommandContext {
+            username,
+            remote,
+            fs,
+            authorizer: shared.authorizer.as_ref(),
+            path: target.as_ref().map(|t| t.fs.as_path()),
+            ftp_path: target.as_ref().map(|t| t.ftp.as_str()),
+        };
+        let reply = body(&mut ctx, arg);
+        self.respond(reply);
     }
 
     fn run_path_command(&mut self, cx: &mut Ctx<'_, Msg>, name: &str, arg: &str, t: Target) {
@@ -336,6 +363,7 @@ impl FtpHandler {
         if is_utf8(&self.shared.config.encoding) {
             features.push("UTF8".to_owned());
         }
+        features.extend(self.shared.features.iter().cloned());
         features.sort();
         let mut lines = vec!["Features supported:".to_owned()];
         lines.extend(features.into_iter().map(|f| format!(" {f}")));

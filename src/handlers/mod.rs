@@ -5,6 +5,7 @@
 
 pub(crate) mod commands;
 pub(crate) mod control;
+pub mod custom;
 pub(crate) mod dtp;
 pub(crate) mod transfers;
 
@@ -15,6 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use ioloop::Handle;
 
 pub use control::FtpHandler;
+pub use custom::{CommandBody, CommandContext};
 
 /// Everything sent between handlers of an FTP server's loop.
 #[derive(Debug)]

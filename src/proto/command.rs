@@ -39,6 +39,27 @@ pub struct CommandSpec {
     pub help: Cow<'static, str>,
 }
 
+impl CommandSpec {
+    /// A spec for a command registered by the embedding program, e.g.
+    /// `CommandSpec::new("SITE RMTREE", Some('d'), true, ArgRule::Required,
+    /// "SITE RMTREE <SP> path (remove a directory tree).")`.
+    pub fn new(
+        name: impl Into<String>,
+        perm: Option<char>,
+        auth: bool,
+        arg: ArgRule,
+        help: impl Into<String>,
+    ) -> CommandSpec {
+        CommandSpec {
+            name: Cow::Owned(name.into().to_ascii_uppercase()),
+            perm,
+            auth,
+            arg,
+            help: Cow::Owned(help.into()),
+        }
+    }
+}
+
 /// The built-in commands: pyftpdlib 2.2.0 `proto_cmds`, including `SITE CHMOD` and
 /// `SITE HELP` and excluding the TLS commands (see [`TLS_COMMANDS`]).
 #[rustfmt::skip]
