@@ -141,13 +141,21 @@ impl<S: Read + Write> AsyncChat<S> {
         match find(hay, t) {
             Some(i) => {
                 let end = self.scan_from + i;
-                let line = self.inbuf[..end].to_vec();
+                let too_long = end > self.max_line;
+                let line = if too_long {
+                    Vec::new()
+                } else {
+                    self.inbuf[..end].to_vec()
+                };
                 self.inbuf.drain(..end + t.len());
                 self.scan_from = 0;
                 self.release_input();
                 if std::mem::take(&mut self.discarding) {
                     // The tail of a line already reported as too long.
                     return self.next_line();
+                }
+                if too_long {
+                    return Some(Line::TooLong);
                 }
                 Some(Line::Complete(line))
             }
@@ -342,6 +350,22 @@ mod tests {
         let mut c = chat(b"NOOP\n\r\n", 10);
         c.read_some().unwrap();
         assert_eq!(c.next_line(), Some(Line::Complete(b"NOOP\n".to_vec())));
+    }
+
+    #[test]
+    fn complete_line_over_the_cap_is_too_long() {
+        let mut input = b"SIZE ".to_vec();
+        input.extend(vec![b'a'; 2044]);
+        input.extend_from_slice(b"\r\nNOOP\r\n");
+        let mut c = chat(&input, 10);
+        c.read_some().unwrap();
+        assert_eq!(c.next_line(), Some(Line::TooLong));
+        assert_eq!(c.next_line(), Some(Line::Complete(b"NOOP".to_vec())));
+        let mut exact = vec![b'a'; 2048];
+        exact.extend_from_slice(b"\r\n");
+        let mut c = chat(&exact, 10);
+        c.read_some().unwrap();
+        assert_eq!(c.next_line(), Some(Line::Complete(vec![b'a'; 2048])));
     }
 
     #[test]

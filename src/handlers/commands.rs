@@ -618,6 +618,9 @@ impl FtpHandler {
         if cmd == "APPE" && rest.is_some() {
             return self.respond(Reply::new(450, "Can't APPE while REST request is pending."));
         }
+        if let Some(reply) = self.no_data_channel() {
+            return self.respond(reply); // before the file is opened: nothing is truncated
+        }
         let Some(fs) = self.fs() else { return };
         let mode = match (cmd, rest) {
             ("APPE", _) => WriteMode::Append,
@@ -652,6 +655,9 @@ impl FtpHandler {
     fn ftp_stou(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str) {
         if self.rest.take().is_some() {
             return self.respond(Reply::new(450, "Can't STOU while REST request is pending."));
+        }
+        if let Some(reply) = self.no_data_channel() {
+            return self.respond(reply);
         }
         let Some(fs) = self.fs() else { return };
         // The directory is checked like any other path (pyftpdlib let STOU escape the root).
@@ -948,6 +954,23 @@ impl FtpHandler {
             Err(e) => {
                 log::debug!("{} connect to {target} failed: {e}", self.prefix());
                 self.respond(Reply::new(425, "Can't connect to specified address."));
+            }
+        }
+    }
+}
+
+impl FtpHandler {
+    /// The 425 reply when a transfer cannot start now (see
+    /// [`start_transfer`](FtpHandler::start_transfer)); checked before an upload opens
+    /// its file, so a refused STOR never truncates or creates anything.
+    fn no_data_channel(&self) -> Option<Reply> {
+        match self.data {
+            DataChan::Passive { .. } | DataChan::Connected(_) => None,
+            DataChan::None | DataChan::Active(_) => {
+                Some(Reply::new(425, "Use PORT or PASV first."))
+            }
+            DataChan::Transferring { .. } => {
+                Some(Reply::new(425, "A transfer is already in progress."))
             }
         }
     }

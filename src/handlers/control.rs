@@ -54,6 +54,8 @@ pub struct FtpHandler {
     pub(super) wait: Wait,
     pub(super) mlst_facts: Option<Vec<String>>,
     idle_timer: Option<TimerId>,
+    /// Input processing stopped because the client was not reading its replies.
+    stalled_on_output: bool,
     /// The reply of the command being run, for the command log.
     last_reply: Option<(u16, String)>,
 }
@@ -144,6 +146,7 @@ impl FtpHandler {
             wait: Wait::Nothing,
             mlst_facts: None,
             idle_timer: None,
+            stalled_on_output: false,
             last_reply: None,
         })
     }
@@ -225,7 +228,13 @@ impl FtpHandler {
                     None => break,
                 }
             }
-            if !self.accepting_input() || self.chat.pending_output() > OUTPUT_HIGH_WATER {
+            if !self.accepting_input() {
+                return;
+            }
+            if self.chat.pending_output() > OUTPUT_HIGH_WATER {
+                // Lines may be buffered already: no readiness edge will come for them, so
+                // resume explicitly once the client has read its replies.
+                self.stalled_on_output = true;
                 return;
             }
             match self.chat.read_some() {
@@ -519,7 +528,11 @@ impl Handler<Msg> for FtpHandler {
         }
         self.process_input(cx);
         if self.chat.flush().is_err() || self.chat.is_done() {
-            cx.close();
+            return cx.close();
+        }
+        if self.stalled_on_output && self.chat.pending_output() <= OUTPUT_HIGH_WATER {
+            self.stalled_on_output = false;
+            cx.wake();
         }
     }
 

@@ -115,10 +115,11 @@ mod tests {
     }
 
     #[test]
-    fn bare_lf_echoed() {
+    fn bare_lf_is_not_echoed_raw() {
+        // pyftpdlib echoed the LF raw; on the wire it becomes a space.
         assert_eq!(
             run("NOOP\n", true),
-            Err("500 Command \"NOOP\n\" not understood.\r\n".into())
+            Err("500 Command \"NOOP \" not understood.\r\n".into())
         );
     }
 

@@ -67,7 +67,7 @@ impl Reply {
             [first, middle @ .., last] => {
                 push_line(out, &code, '-', first);
                 for line in middle {
-                    out.extend_from_slice(line.as_bytes());
+                    push_text(out, line);
                     out.extend_from_slice(b"\r\n");
                 }
                 push_line(out, &code, ' ', last);
@@ -99,8 +99,21 @@ pub fn quote_path(p: &str) -> String {
 fn push_line(out: &mut Vec<u8>, code: &str, sep: char, text: &str) {
     out.extend_from_slice(code.as_bytes());
     out.push(sep as u8);
-    out.extend_from_slice(text.as_bytes());
+    push_text(out, text);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends reply text with any CR or LF in it (an echoed command, a file name) turned
+/// into a space: a client must never see a line break the server did not mean, or an
+/// echoed argument could pose as a reply of its own (pyftpdlib sent them raw).
+fn push_text(out: &mut Vec<u8>, text: &str) {
+    let start = out.len();
+    out.extend_from_slice(text.as_bytes());
+    for b in &mut out[start..] {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
 }
 
 /// Longest greeting pyftpdlib sends on one line.
@@ -109,6 +122,19 @@ const BANNER_MAX_CHARS: usize = 75;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_breaks_inside_text_are_neutralised() {
+        let mut out = Vec::new();
+        Reply::new(500, "Command \"NOOP\nNOOP\r\n211 fake\" not understood.").write_to(&mut out);
+        assert_eq!(
+            out,
+            b"500 Command \"NOOP NOOP  211 fake\" not understood.\r\n"
+        );
+        let mut out = Vec::new();
+        Reply::multi(211, vec!["a".into(), " b\nc".into(), "d".into()]).write_to(&mut out);
+        assert_eq!(out, b"211-a\r\n b c\r\n211 d\r\n");
+    }
 
     fn wire(r: &Reply) -> String {
         let mut out = Vec::new();
@@ -238,11 +264,11 @@ mod tests {
     }
 
     #[test]
-    fn raw_lf_kept() {
-        // pyftpdlib echoes a bare LF inside a 500 reply; we keep the text verbatim.
+    fn raw_lf_not_sent() {
+        // pyftpdlib echoes a bare LF inside a 500 reply; we send a space instead.
         assert_eq!(
             wire(&Reply::new(500, "Command \"NOOP\n\" not understood.")),
-            "500 Command \"NOOP\n\" not understood.\r\n"
+            "500 Command \"NOOP \" not understood.\r\n"
         );
     }
 

@@ -1,0 +1,239 @@
+//! Hostile input on the control connection: endless lines, binary garbage, NUL bytes,
+//! lone LFs, and many pipelined commands. One bad session never disturbs another.
+
+use std::io::Write;
+
+use crate::util::{random_bytes, TestServer};
+
+#[test]
+fn a_megabyte_without_crlf_is_refused_and_only_that_session_closes() {
+    let srv = TestServer::start();
+    let mut other = srv.login();
+    let mut c = srv.client();
+    let mut w = c.stream_clone();
+    // The server closes while this is still being written: the write may fail.
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&vec![b'A'; 1 << 20]);
+    });
+    let replies = c.expect_closed();
+    assert_eq!(replies, [(500, "Command too long.".to_owned())]);
+    writer.join().expect("writer thread");
+    other.expect("NOOP", 200);
+    other.expect("PWD", 257);
+}
+
+#[test]
+fn a_line_just_under_the_cap_is_parsed() {
+    let srv = TestServer::start();
+    let mut c = srv.login();
+    let name = "a".repeat(2000);
+    assert_eq!(c.cmd(&format!("SIZE {name}")).0, 550);
+    c.expect("NOOP", 200);
+}
+
+#[test]
+fn binary_garbage_gets_500_and_the_session_goes_on() {
+    let srv = TestServer::start();
+    let mut c = srv.login();
+    for seed in 1..=50u64 {
+        let mut line: Vec<u8> = random_bytes(200, seed)
+            .into_iter()
+            .filter(|b| *b != b'\r' && *b != b'\n')
+            .collect();
+        // A first byte outside ASCII: the word can never name a command.
+        line[0] = 0xff;
+        line.extend_from_slice(b"\r\n");
+        c.send_raw(&line);
+        let (code, text) = c.reply();
+        assert_eq!(code, 500, "garbage #{seed} got {code} {text:?}");
+        assert!(text.ends_with("not understood."), "{text:?}");
+    }
+    c.expect("NOOP", 200);
+    c.expect("PWD", 257);
+}
+
+#[test]
+fn unknown_commands_get_500() {
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    assert_eq!(
+        c.cmd("XYZZY"),
+        (500, "Command \"XYZZY\" not understood.".into())
+    );
+    assert_eq!(
+        c.cmd("xyzzy plugh"),
+        (500, "Command \"XYZZY\" not understood.".into())
+    );
+    assert_eq!(c.cmd(""), (500, "Command \"\" not understood.".into()));
+    assert_eq!(
+        c.cmd("SITE FOO"),
+        (500, "Command \"SITE FOO\" not understood.".into())
+    );
+    c.login("user", "12345");
+    c.expect("NOOP", 200);
+}
+
+#[test]
+fn nul_bytes_get_500() {
+    let srv = TestServer::start();
+    let mut c = srv.login();
+    for line in [
+        &b"NO\0OP\r\n"[..],
+        b"NOOP\0\r\n",
+        b"\0\r\n",
+        b"\0\0\0\0\0\0\r\n",
+    ] {
+        c.send_raw(line);
+        let (code, text) = c.reply();
+        assert_eq!(code, 500, "{line:?} got {text:?}");
+    }
+    c.expect("NOOP", 200);
+}
+
+#[test]
+fn a_lone_lf_does_not_end_a_command() {
+    let srv = TestServer::start();
+    let mut c = srv.login();
+    // Only CRLF ends a line: this is one unknown command, "NOOP<LF>NOOP".
+    c.send_raw(b"NOOP\nNOOP\r\n");
+    let (code, text) = c.reply();
+    assert_eq!(code, 500, "{text:?}");
+    // The LF is not echoed raw (it could pose as a line break): it becomes a space.
+    assert_eq!(text, "Command \"NOOP NOOP\" not understood.");
+    c.expect("NOOP", 200);
+}
+
+#[test]
+fn telnet_interrupt_before_abor_is_tolerated() {
+    let srv = TestServer::start();
+    let mut c = srv.login();
+    // IAC IP IAC DM, as clients send before ABOR.
+    c.send_raw(b"\xff\xf4\xff\xf2ABOR\r\n");
+    assert_eq!(c.reply(), (225, "No transfer to abort.".into()));
+    c.expect("NOOP", 200);
+}
+
+#[test]
+fn pipelined_commands_are_answered_in_order() {
+    let srv = TestServer::start();
+    let mut c = srv.login();
+    let script: &[(&str, u16)] = &[
+        ("NOOP", 200),
+        ("SYST", 215),
+        ("TYPE I", 200),
+        ("PWD", 257),
+        ("BOGUS", 500),
+        ("MKD pipelined", 257),
+        ("CWD pipelined", 250),
+        ("CDUP", 250),
+        ("RMD pipelined", 250),
+        ("TYPE A", 200),
+        ("SIZE nothere", 550),
+        ("STAT", 211),
+        ("HELP NOOP", 214),
+        ("MODE S", 200),
+        ("ALLO 10", 202),
+    ];
+    let rounds = 60; // 900 commands in one write
+    let mut wire = Vec::new();
+    let mut expected = Vec::new();
+    for _ in 0..rounds {
+        for (line, code) in script {
+            wire.extend_from_slice(line.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+            expected.push((*line, *code));
+        }
+    }
+    let mut w = c.stream_clone();
+    let writer = std::thread::spawn(move || w.write_all(&wire));
+    for (i, (line, code)) in expected.iter().enumerate() {
+        let (got, text) = c.reply();
+        assert_eq!(got, *code, "reply #{i} to {line:?}: {text:?}");
+    }
+    writer
+        .join()
+        .expect("writer thread")
+        .expect("one write of all commands");
+    c.expect("NOOP", 200);
+}
+
+#[test]
+fn nul_bytes_and_long_names_in_paths_get_550() {
+    let srv = TestServer::start();
+    std::fs::write(srv.root().join("a"), b"x").expect("write");
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    for line in [
+        &b"SIZE a\0b\r\n"[..],
+        b"MKD x\0y\r\n",
+        b"CWD \0\r\n",
+        b"DELE a\0\r\n",
+    ] {
+        c.send_raw(line);
+        let (code, text) = c.reply();
+        assert_eq!(code, 550, "{line:?} got {text:?}");
+    }
+    assert!(srv.root().join("a").exists(), "DELE a<NUL> removed a");
+    let long = "d/".repeat(1000);
+    assert_eq!(c.cmd(&format!("MKD {long}")).0, 550);
+    let name = "n".repeat(300);
+    assert_eq!(c.cmd(&format!("MKD {name}")).0, 550);
+    c.expect("NOOP", 200);
+}
+
+#[test]
+
+fn many_pipelined_commands_with_large_replies_all_get_answers() {
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    // Megabytes of replies to commands written in one go: the server must stop reading
+    // while its output waits, not drop or reorder anything.
+    let count = 5000;
+    let wire = "HELP\r\nNOOP\r\n".repeat(count);
+    let mut w = c.stream_clone();
+    let writer = std::thread::spawn(move || w.write_all(wire.as_bytes()));
+    for i in 0..2 * count {
+        let (code, text) = match c.try_reply() {
+            Ok(Some(r)) => r,
+            other => panic!("reply #{i} of {}: {other:?}", 2 * count),
+        };
+        if i % 2 == 0 {
+            assert_eq!(code, 214, "reply #{i}");
+            assert!(text.ends_with("Help command successful."), "{text:?}");
+        } else {
+            assert_eq!(code, 200, "reply #{i}");
+        }
+    }
+    writer.join().expect("writer").expect("write all");
+    c.expect("NOOP", 200);
+}
+
+#[test]
+
+fn a_long_line_with_its_crlf_is_refused() {
+    let srv = TestServer::start();
+    let mut other = srv.login();
+    for len in [2049, 3000, 4000] {
+        let mut c = srv.login();
+        // One write: the whole line and its CRLF arrive together.
+        let line = format!("SIZE {}\r\n", "a".repeat(len - 5));
+        c.send_raw(line.as_bytes());
+        let replies = c.expect_closed();
+        assert_eq!(
+            replies,
+            [(500, "Command too long.".to_owned())],
+            "a {len}-byte line"
+        );
+    }
+    other.expect("NOOP", 200);
+}
+
+#[test]
+fn a_line_of_2048_bytes_is_accepted() {
+    let srv = TestServer::start();
+    let mut c = srv.login();
+    let line = format!("SIZE {}", "a".repeat(2048 - 5));
+    assert_eq!(line.len(), 2048);
+    assert_eq!(c.cmd(&line).0, 550);
+    c.expect("NOOP", 200);
+}

@@ -1,0 +1,228 @@
+//! Path safety: nothing outside the user's root is read or written, whether by `..`,
+//! absolute paths, or symlinks inside the root that point outside it.
+
+use std::os::unix::fs::symlink;
+
+use crate::util::{Client, TestServer};
+
+/// A server whose root holds `marker`, and whose sibling `outside` holds `secret`, with
+/// `root/out_link -> outside`, `root/secret_link -> outside/secret` and
+/// `root/etc_link -> /etc`.
+fn setup() -> TestServer {
+    let srv = TestServer::start();
+    let root = srv.root();
+    std::fs::write(root.join("marker"), b"inside").expect("write marker");
+    std::fs::write(srv.outside().join("secret"), b"SECRET").expect("write secret");
+    symlink(srv.outside(), root.join("out_link")).expect("symlink");
+    symlink(srv.outside().join("secret"), root.join("secret_link")).expect("symlink");
+    symlink("/etc", root.join("etc_link")).expect("symlink");
+    srv
+}
+
+/// The listing of the root after the attempt: the session is still inside it.
+fn assert_still_inside(c: &mut Client) {
+    assert_eq!(
+        c.cmd("PWD"),
+        (257, "\"/\" is the current directory.".into())
+    );
+    let names = c.listing("NLST");
+    assert!(names.contains("marker"), "NLST of / gave {names:?}");
+}
+
+fn outside_untouched(srv: &TestServer) {
+    let mut names: Vec<_> = std::fs::read_dir(srv.outside())
+        .expect("read outside")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["secret"], "something was created outside the root");
+    assert_eq!(
+        std::fs::read(srv.outside().join("secret")).expect("read secret"),
+        b"SECRET"
+    );
+}
+
+#[test]
+fn cwd_dot_dot_stays_at_the_root() {
+    let srv = setup();
+    let mut c = srv.login();
+    // `..` above the root normalises to the root itself (pyftpdlib): never above it.
+    let (code, text) = c.cmd("CWD ../..");
+    assert!(
+        code == 550 || (code == 250 && text == "\"/\" is the current directory."),
+        "CWD ../.. got {code} {text:?}"
+    );
+    assert_still_inside(&mut c);
+    c.expect("CWD /", 250);
+    let (code, _) = c.cmd("CDUP");
+    assert!(code == 250 || code == 550);
+    assert_still_inside(&mut c);
+}
+
+#[test]
+fn retr_with_dot_dot_does_not_leak() {
+    let srv = setup();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    for path in [
+        "../../etc/passwd",
+        "/../../../etc/passwd",
+        "../outside/secret",
+        "../../../../../../../../etc/passwd",
+    ] {
+        let data = c.pasv();
+        let (code, text) = c.cmd(&format!("RETR {path}"));
+        assert_eq!(code, 550, "RETR {path} got {code} {text:?}");
+        drop(data);
+    }
+    outside_untouched(&srv);
+}
+
+#[test]
+fn absolute_real_paths_map_inside_the_root() {
+    let srv = setup();
+    let mut c = srv.login();
+    let secret = srv.outside().join("secret");
+    let data = c.pasv();
+    let (code, text) = c.cmd(&format!("RETR {}", secret.display()));
+    assert_eq!(code, 550, "{text}");
+    drop(data);
+    assert_eq!(c.cmd(&format!("SIZE {}", secret.display())).0, 550);
+    assert_eq!(c.cmd("CWD /etc").0, 550);
+    // An absolute real path names a place under the root, whose parents do not exist.
+    let target = srv.outside().join("written");
+    let data = c.pasv();
+    let (code, text) = c.cmd(&format!("STOR {}", target.display()));
+    assert_eq!(code, 550, "{text}");
+    drop(data);
+    assert!(!target.exists(), "STOR wrote outside the root");
+    outside_untouched(&srv);
+}
+
+#[test]
+fn symlink_to_etc_is_refused() {
+    let srv = setup();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let data = c.pasv();
+    let (code, text) = c.cmd("RETR etc_link/passwd");
+    assert_eq!(code, 550, "{text}");
+    assert!(text.contains("outside the user's root directory"), "{text}");
+    drop(data);
+    let (code, text) = c.cmd("CWD etc_link");
+    assert_eq!(code, 550, "{text}");
+    assert_still_inside(&mut c);
+    for cmd in [
+        "SIZE etc_link/passwd",
+        "MDTM etc_link/passwd",
+        "MLST etc_link/passwd",
+        "STAT etc_link",
+    ] {
+        let (code, text) = c.cmd(cmd);
+        assert_eq!(code, 550, "{cmd} got {text:?}");
+    }
+}
+
+#[test]
+fn listing_through_a_symlink_outside_is_refused() {
+    let srv = setup();
+    let mut c = srv.login();
+    for cmd in [
+        "LIST out_link",
+        "NLST out_link",
+        "MLSD out_link",
+        "LIST etc_link",
+    ] {
+        let data = c.pasv();
+        let (code, text) = c.cmd(cmd);
+        assert_eq!(code, 550, "{cmd} got {text:?}");
+        drop(data);
+    }
+}
+
+#[test]
+fn symlink_to_a_file_outside_is_refused() {
+    let srv = setup();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let data = c.pasv();
+    assert_eq!(c.cmd("RETR secret_link").0, 550);
+    drop(data);
+    let data = c.pasv();
+    assert_eq!(c.cmd("STOR secret_link").0, 550);
+    drop(data);
+    let data = c.pasv();
+    assert_eq!(c.cmd("APPE secret_link").0, 550);
+    drop(data);
+    outside_untouched(&srv);
+}
+
+#[test]
+fn writes_through_a_symlink_outside_are_refused() {
+    let srv = setup();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    for cmd in ["STOR out_link/x", "APPE out_link/x", "STOU out_link/x"] {
+        let data = c.pasv();
+        let (code, text) = c.cmd(cmd);
+        assert_eq!(code, 550, "{cmd} got {text:?}");
+        drop(data);
+    }
+    for cmd in [
+        "MKD out_link/d",
+        "RMD out_link",
+        "DELE out_link/secret",
+        "SITE CHMOD 777 out_link/secret",
+        "MFMT 20000101000000 out_link/secret",
+    ] {
+        let (code, text) = c.cmd(cmd);
+        assert_eq!(code, 550, "{cmd} got {text:?}");
+    }
+    // Renaming into or out of the link.
+    c.expect("RNFR marker", 350);
+    assert_eq!(c.cmd("RNTO out_link/stolen").0, 550);
+    assert_eq!(c.cmd("RNFR out_link/secret").0, 550);
+    assert!(srv.root().join("marker").exists());
+    outside_untouched(&srv);
+}
+
+#[test]
+fn symlinks_inside_the_root_work() {
+    let srv = setup();
+    std::fs::create_dir(srv.root().join("sub")).expect("mkdir");
+    std::fs::write(srv.root().join("sub/file"), b"linked").expect("write");
+    symlink(srv.root().join("sub"), srv.root().join("in_link")).expect("symlink");
+    symlink("sub/file", srv.root().join("file_link")).expect("symlink");
+    let mut c = srv.login();
+    assert_eq!(c.retr("in_link/file"), b"linked");
+    assert_eq!(c.retr("file_link"), b"linked");
+    c.expect("CWD in_link", 250);
+    assert_eq!(c.retr("file"), b"linked");
+}
+
+#[test]
+fn symlink_loops_are_refused_without_hanging() {
+    let srv = setup();
+    symlink("loop_a", srv.root().join("loop_b")).expect("symlink");
+    symlink("loop_b", srv.root().join("loop_a")).expect("symlink");
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let data = c.pasv();
+    assert_eq!(c.cmd("RETR loop_a").0, 550);
+    drop(data);
+    assert_eq!(c.cmd("CWD loop_a").0, 550);
+    assert_eq!(c.cmd("SIZE loop_b/x").0, 550);
+    // LIST shows the links themselves.
+    let listing = c.listing("LIST");
+    assert!(listing.contains("loop_a -> loop_b"), "{listing}");
+}
+
+#[test]
+fn rename_of_the_root_is_refused() {
+    let srv = setup();
+    let mut c = srv.login();
+    assert_eq!(c.cmd("RNFR /").0, 550);
+    assert_eq!(c.cmd("RMD /"), (550, "Can't remove root directory.".into()));
+    assert_eq!(c.cmd("DELE /").0, 550);
+    assert!(srv.root().join("marker").exists());
+}

@@ -1,0 +1,29 @@
+//! Integration tests of ftpdlib over real sockets: the server runs in this process on
+//! `127.0.0.1:0` (or as the built binary on a free ephemeral port) and is driven by a
+//! blocking `std::net` client, curl, lftp and Python's ftplib. One binary: the modules
+//! live in `tests/it/`.
+
+mod util;
+
+#[path = "it/cli.rs"]
+mod cli;
+#[path = "it/commands.rs"]
+mod commands;
+#[path = "it/curl.rs"]
+mod curl;
+#[path = "it/ftplib.rs"]
+mod ftplib;
+#[path = "it/hostile.rs"]
+mod hostile;
+#[path = "it/lftp.rs"]
+mod lftp;
+#[path = "it/limits.rs"]
+mod limits;
+#[path = "it/login.rs"]
+mod login;
+#[path = "it/paths.rs"]
+mod paths;
+#[path = "it/sessions.rs"]
+mod sessions;
+#[path = "it/transfers.rs"]
+mod transfers;
