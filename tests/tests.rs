@@ -11,6 +11,8 @@ mod cli;
 mod commands;
 #[path = "it/curl.rs"]
 mod curl;
+#[path = "it/events.rs"]
+mod events;
 #[path = "it/ftplib.rs"]
 mod ftplib;
 #[path = "it/hostile.rs"]

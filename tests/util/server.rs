@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ftpdlib::authorizers::DummyAuthorizer;
 use ftpdlib::config::{HandlerConfig, ServerConfig};
-use ftpdlib::servers::{FtpServer, ServerHandle};
+use ftpdlib::servers::{FtpServer, ServerBuilder, ServerHandle};
 use tempfile::TempDir;
 
 use super::{Client, IO_TIMEOUT};
@@ -57,6 +57,16 @@ impl TestServer {
         handler: impl FnOnce(&mut HandlerConfig),
         server: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
+        TestServer::with_builder(handler, server, |b| b)
+    }
+
+    /// As [`TestServer::with`], and `extra` may add events, commands or features to the
+    /// builder.
+    pub fn with_builder(
+        handler: impl FnOnce(&mut HandlerConfig),
+        server: impl FnOnce(&mut ServerConfig),
+        extra: impl FnOnce(ServerBuilder) -> ServerBuilder + Send + 'static,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("root");
         std::fs::create_dir(&root).expect("create root");
@@ -79,10 +89,12 @@ impl TestServer {
         let thread = std::thread::Builder::new()
             .name("ftp-loop".into())
             .spawn(move || {
-                let built = FtpServer::builder(auth)
-                    .handler_config(handler_cfg)
-                    .server_config(server_cfg)
-                    .bind("127.0.0.1:0");
+                let built = extra(
+                    FtpServer::builder(auth)
+                        .handler_config(handler_cfg)
+                        .server_config(server_cfg),
+                )
+                .bind("127.0.0.1:0");
                 let mut ftp = match built {
                     Ok(ftp) => ftp,
                     Err(e) => {
