@@ -11,6 +11,8 @@ mod cli;
 mod commands;
 #[path = "it/curl.rs"]
 mod curl;
+#[path = "it/differential.rs"]
+mod differential;
 #[path = "it/events.rs"]
 mod events;
 #[path = "it/ftplib.rs"]

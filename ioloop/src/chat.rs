@@ -176,6 +176,12 @@ impl<S: Read + Write> AsyncChat<S> {
         }
     }
 
+    /// Drops all buffered input.
+    pub fn clear_input(&mut self) {
+        self.inbuf = Vec::new();
+        self.scan_from = 0;
+    }
+
     /// Bytes buffered as input and not yet returned as lines.
     pub fn buffered_input(&self) -> usize {
         self.inbuf.len()

@@ -388,15 +388,12 @@ impl FtpHandler {
         let reply = if arg.is_empty() {
             table.site_help_listing()
         } else {
-            // pyftpdlib only finds "SITE HELP SITE CHMOD"; "SITE HELP CHMOD" works here too.
+            // pyftpdlib looks the argument up as it is, so only "SITE HELP SITE CHMOD"
+            // found SITE CHMOD; "SITE HELP CHMOD" works here too.
             let upper = arg.to_ascii_uppercase();
-            let name = if upper.starts_with("SITE ") {
-                upper
-            } else {
-                format!("SITE {upper}")
-            };
             table
-                .help_for(&name)
+                .help_for(&upper)
+                .or_else(|| table.help_for(&format!("SITE {upper}")))
                 .unwrap_or_else(|| Reply::new(501, "Unrecognized SITE command."))
         };
         self.respond(reply);
@@ -423,13 +420,19 @@ impl FtpHandler {
         lines.push(match &self.data {
             DataChan::None | DataChan::Active(_) => " Data connection closed.".to_owned(),
             DataChan::Passive { .. } => " Passive data channel waiting for connection.".to_owned(),
-            DataChan::Connected(_) => " Data connection open.".to_owned(),
+            DataChan::Connected(_) => " Data connection open:".to_owned(),
             DataChan::Transferring { info, .. } => format!(
-                " Data connection open: {} running for {:.3} secs",
+                " Data connection open: {} in progress, for {:.3} secs",
                 info.cmd,
                 info.started.elapsed().as_secs_f64()
             ),
         });
+        if let DataChan::Connected(_) = self.data {
+            // Connected and idle: nothing has moved yet.
+            lines.push(" Total bytes sent: 0".to_owned());
+            lines.push(" Total bytes received: 0".to_owned());
+            lines.push(" Transfer elapsed time: 0 secs".to_owned());
+        }
         lines.push("End of status.".to_owned());
         self.respond(Reply::multi(211, lines));
     }
@@ -445,7 +448,7 @@ impl FtpHandler {
             String::from_utf8_lossy(&out)
                 .split("\r\n")
                 .filter(|l| !l.is_empty())
-                .map(|l| format!(" {l}")),
+                .map(str::to_owned),
         );
         lines.push("End of status.".to_owned());
         self.respond(Reply::multi(213, lines));
@@ -508,8 +511,7 @@ impl FtpHandler {
         let Some(fs) = self.fs() else { return };
         let reply = match fs.stat(&t.fs) {
             Ok(m) if m.is_file() => Reply::new(213, m.len().to_string()),
-            Ok(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
-            Err(e) => fs_error_reply(&e),
+            Ok(_) | Err(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
         };
         self.respond(reply);
     }
@@ -522,8 +524,7 @@ impl FtpHandler {
                 Ok(mtime) => Reply::new(213, timefmt::mdtm(mtime, gmt)),
                 Err(_) => Reply::new(550, "Can't determine file's last modification time."),
             },
-            Ok(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
-            Err(e) => fs_error_reply(&e),
+            Ok(_) | Err(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
         };
         self.respond(reply);
     }
@@ -540,14 +541,17 @@ impl FtpHandler {
         let gmt = self.shared.config.use_gmt_times;
         let reply = match fs.stat(&t.fs) {
             Ok(m) if m.is_file() => match fs.set_mtime(&t.fs, when) {
-                Ok(()) => Reply::new(
-                    213,
-                    format!("Modify={}; {}.", timefmt::mdtm(when, gmt), t.ftp),
-                ),
+                Ok(()) => {
+                    // Echo what the filesystem stored (it may clamp), as MDTM will show.
+                    let stored = fs.stat(&t.fs).and_then(|m| m.modified()).unwrap_or(when);
+                    Reply::new(
+                        213,
+                        format!("Modify={}; {}.", timefmt::mdtm(stored, gmt), t.ftp),
+                    )
+                }
                 Err(e) => fs_error_reply(&e),
             },
-            Ok(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
-            Err(e) => fs_error_reply(&e),
+            Ok(_) | Err(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
         };
         self.respond(reply);
     }
@@ -614,10 +618,11 @@ impl FtpHandler {
     }
 
     fn ftp_stor(&mut self, cx: &mut Ctx<'_, Msg>, t: Target, cmd: &'static str) {
-        let rest = self.rest.take();
-        if cmd == "APPE" && rest.is_some() {
+        if cmd == "APPE" && self.rest.is_some() {
+            // The REST stays pending, as in pyftpdlib.
             return self.respond(Reply::new(450, "Can't APPE while REST request is pending."));
         }
+        let rest = self.rest.take();
         if let Some(reply) = self.no_data_channel() {
             return self.respond(reply); // before the file is opened: nothing is truncated
         }
@@ -653,7 +658,7 @@ impl FtpHandler {
     }
 
     fn ftp_stou(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str) {
-        if self.rest.take().is_some() {
+        if self.rest.is_some() {
             return self.respond(Reply::new(450, "Can't STOU while REST request is pending."));
         }
         if let Some(reply) = self.no_data_channel() {
@@ -719,8 +724,7 @@ impl FtpHandler {
                         fs.format_mlsx(&t.fs, &names, &perms, &facts, true, gmt, &mut out)
                     })
                 }
-                Ok(_) => return self.respond(Reply::new(501, "No such directory.")),
-                Err(e) => Err(e),
+                Ok(_) | Err(_) => return self.respond(Reply::new(501, "No such directory.")),
             },
         };
         match result {
@@ -989,9 +993,10 @@ fn is_utf8(encoding: &str) -> bool {
 }
 
 /// The path part of a listing command's argument: LIST flags such as `-la` are skipped
-/// (pyftpdlib only ignored a lone flag word; `LIST -a /path` works here).
+/// (pyftpdlib only ignored a lone flag word; `LIST -a /path` works here). Other commands
+/// take the argument as a path, as in pyftpdlib.
 fn listing_path<'a>(name: &str, arg: &'a str) -> &'a str {
-    if name == "LIST" || name == "NLST" || name == "STAT" {
+    if name == "LIST" {
         let mut rest = arg;
         while let Some(stripped) = rest.strip_prefix('-') {
             let flags_end = stripped.find(' ').unwrap_or(stripped.len());

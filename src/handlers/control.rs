@@ -20,6 +20,8 @@ use crate::servers::Shared;
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// Read chunks handled per readiness event before letting other sessions run.
 const READS_PER_EVENT: usize = 16;
+/// How long a closing session waits for the client to close after the last reply.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Commands whose outcome is logged at INFO level (pyftpdlib's `log_cmds_list`).
 const LOGGED_COMMANDS: &[&str] = &[
@@ -54,6 +56,9 @@ pub struct FtpHandler {
     pub(super) wait: Wait,
     pub(super) mlst_facts: Option<Vec<String>>,
     idle_timer: Option<TimerId>,
+    /// The session is closing and discarding input until the client closes (this timer
+    /// ends the wait).
+    draining: Option<TimerId>,
     /// Input processing stopped because the client was not reading its replies.
     stalled_on_output: bool,
     /// The reply of the command being run, for the command log.
@@ -146,6 +151,7 @@ impl FtpHandler {
             wait: Wait::Nothing,
             mlst_facts: None,
             idle_timer: None,
+            draining: None,
             stalled_on_output: false,
             last_reply: None,
         })
@@ -493,6 +499,49 @@ impl FtpHandler {
         }
     }
 
+    /// Sends queued output; once a requested close has nothing left to send, starts the
+    /// lingering close. Returns false when the session is ending.
+    fn flush_or_finish(&mut self, cx: &mut Ctx<'_, Msg>) -> bool {
+        if self.chat.flush().is_err() {
+            cx.close();
+            return false;
+        }
+        if self.chat.is_done() {
+            self.begin_drain(cx);
+            return false;
+        }
+        true
+    }
+
+    /// A lingering close: send FIN after the last reply, then read and discard what the
+    /// client still sends until it closes (or for at most LINGER). Closing with unread
+    /// input would send a reset, which can make the client lose that last reply (e.g. the
+    /// `500 Command too long.` sent while the long line is still arriving).
+    fn begin_drain(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if self.chat.is_eof()
+            || self
+                .chat
+                .stream()
+                .shutdown(std::net::Shutdown::Write)
+                .is_err()
+        {
+            return cx.close();
+        }
+        self.draining = Some(cx.call_later(LINGER));
+        self.drain_input(cx);
+    }
+
+    fn drain_input(&mut self, cx: &mut Ctx<'_, Msg>) {
+        for _ in 0..READS_PER_EVENT {
+            match self.chat.read_some() {
+                Ok(ReadStatus::Data) => self.chat.clear_input(),
+                Ok(ReadStatus::WouldBlock) => return,
+                Ok(ReadStatus::Closed) | Err(_) => return cx.close(),
+            }
+        }
+        cx.wake();
+    }
+
     fn auth_delay_over(&mut self, cx: &mut Ctx<'_, Msg>, message: String) {
         self.attempts += 1;
         let user = self.username().to_owned();
@@ -514,6 +563,9 @@ impl Handler<Msg> for FtpHandler {
     }
 
     fn interest(&self) -> Option<Interest> {
+        if self.draining.is_some() {
+            return Some(Interest::READABLE);
+        }
         let reading = self.accepting_input() && self.chat.pending_output() <= OUTPUT_HIGH_WATER;
         self.chat.interest(reading)
     }
@@ -523,12 +575,15 @@ impl Handler<Msg> for FtpHandler {
     }
 
     fn on_ready(&mut self, cx: &mut Ctx<'_, Msg>, _ready: Ready) {
+        if self.draining.is_some() {
+            return self.drain_input(cx);
+        }
         if self.chat.flush().is_err() {
             return cx.close();
         }
         self.process_input(cx);
-        if self.chat.flush().is_err() || self.chat.is_done() {
-            return cx.close();
+        if !self.flush_or_finish(cx) {
+            return;
         }
         if self.stalled_on_output && self.chat.pending_output() <= OUTPUT_HIGH_WATER {
             self.stalled_on_output = false;
@@ -537,6 +592,9 @@ impl Handler<Msg> for FtpHandler {
     }
 
     fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) {
+        if self.draining == Some(timer) {
+            return cx.close();
+        }
         if Some(timer) == self.idle_timer {
             if matches!(self.data, DataChan::Transferring { .. }) {
                 // pyftpdlib stops the idle clock while a transfer runs.
@@ -556,17 +614,15 @@ impl Handler<Msg> for FtpHandler {
                 self.auth_delay_over(cx, message);
             }
         }
-        if self.chat.flush().is_err() || self.chat.is_done() {
-            cx.close();
-        }
+        self.flush_or_finish(cx);
     }
 
     fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
         if let Msg::ToControl(from, event) = msg {
             self.on_dtp_event(cx, from, event);
         }
-        if self.chat.flush().is_err() || self.chat.is_done() {
-            cx.close();
+        if self.draining.is_none() {
+            self.flush_or_finish(cx);
         }
     }
 

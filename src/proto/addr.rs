@@ -93,7 +93,7 @@ pub fn parse_port(arg: &str) -> Result<SocketAddrV4, Reply> {
 ///
 /// # Errors
 ///
-/// * `501 Invalid EPRT format.`: not four delimited fields, port not in 1..=65535, or a
+/// * `501 Invalid EPRT format.`: not four delimited fields, port not in 0..=65535, or a
 ///   protocol-1 address that is not a dotted quad.
 /// * `522 Network protocol not supported (use 1|2).`: the address belongs to the other
 ///   family (e.g. `|1|::1|21|`), or a protocol-2 address that is not IPv6.
@@ -169,9 +169,9 @@ fn eprt(arg: &str, local: Option<ControlFamily>) -> Result<SocketAddr, Reply> {
     let [_, proto, host, port, _] = fields.as_slice() else {
         return Err(invalid());
     };
+    // Port 0 parses; the privileged-port check refuses it, as in pyftpdlib.
     let port = py_int(port)
         .and_then(|p| u16::try_from(p).ok())
-        .filter(|p| *p != 0)
         .ok_or_else(invalid)?;
     match *proto {
         "1" => {
@@ -431,8 +431,9 @@ mod tests {
 
     #[test]
     fn eprt_bad_port() {
+        // Port 0 parses: the caller refuses it as a privileged port.
+        assert_eq!(parse_eprt("|1|10.0.0.1|0|"), Ok(v4("10.0.0.1:0")));
         for arg in [
-            "|1|10.0.0.1|0|",
             "|1|10.0.0.1|65536|",
             "|1|10.0.0.1|-1|",
             "|1|10.0.0.1||",
@@ -539,7 +540,7 @@ mod tests {
             Err(BAD_EPRT.into())
         );
         assert_eq!(
-            parse_eprt_on("|2|::1|0|", fam).map_err(text),
+            parse_eprt_on("|2|::1|65536|", fam).map_err(text),
             Err(BAD_EPRT.into())
         );
     }
