@@ -10,6 +10,9 @@ pub fn default_banner() -> String {
     format!("ftpdlib {} ready.", env!("CARGO_PKG_VERSION"))
 }
 
+/// pyftpdlib's default session log prefix: `127.0.0.1:54321-[user]`.
+pub const DEFAULT_LOG_PREFIX: &str = "%(remote_ip)s:%(remote_port)s-[%(username)s]";
+
 /// Options of the control and data channels (pyftpdlib's handler class attributes).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -52,6 +55,9 @@ pub struct HandlerConfig {
     pub ac_out_buffer_size: usize,
     /// The longest command line accepted (2048 bytes).
     pub max_line_length: usize,
+    /// The prefix of a session's log lines, pyftpdlib's template:
+    /// `%(remote_ip)s`, `%(remote_port)s` and `%(username)s` are replaced.
+    pub log_prefix: String,
 }
 
 impl Default for HandlerConfig {
@@ -76,6 +82,7 @@ impl Default for HandlerConfig {
             ac_in_buffer_size: 65536,
             ac_out_buffer_size: 65536,
             max_line_length: 2048,
+            log_prefix: DEFAULT_LOG_PREFIX.to_owned(),
         }
     }
 }

@@ -11,6 +11,7 @@ use ioloop::mio::net::TcpStream;
 use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready, TimerId};
 
 use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, ServerEvent};
+use crate::config::DEFAULT_LOG_PREFIX;
 use crate::events::Session;
 use crate::filesystems::FileSystem;
 use crate::proto::{gate, parse_line, Reply, TransferType};
@@ -172,14 +173,21 @@ impl FtpHandler {
         }
     }
 
-    /// pyftpdlib's default log prefix: `ip:port-[user]`.
+    /// The session's log prefix (`log_prefix`, by default `ip:port-[user]`).
     pub(super) fn prefix(&self) -> String {
-        format!(
-            "{}:{}-[{}]",
-            self.remote.ip().to_canonical(),
-            self.remote.port(),
-            self.username()
-        )
+        let template = &self.shared.config.log_prefix;
+        if template == DEFAULT_LOG_PREFIX {
+            return format!(
+                "{}:{}-[{}]",
+                self.remote.ip().to_canonical(),
+                self.remote.port(),
+                self.username()
+            );
+        }
+        template
+            .replace("%(remote_ip)s", &self.remote.ip().to_canonical().to_string())
+            .replace("%(remote_port)s", &self.remote.port().to_string())
+            .replace("%(username)s", self.username())
     }
 
     /// Queues a reply (and logs it at debug level).
