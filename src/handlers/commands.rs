@@ -967,7 +967,7 @@ impl FtpHandler {
     /// The 425 reply when a transfer cannot start now (see
     /// [`start_transfer`](FtpHandler::start_transfer)); checked before an upload opens
     /// its file, so a refused STOR never truncates or creates anything.
-    fn no_data_channel(&self) -> Option<Reply> {
+    pub(super) fn no_data_channel(&self) -> Option<Reply> {
         match self.data {
             DataChan::Passive { .. } | DataChan::Connected(_) => None,
             DataChan::None | DataChan::Active(_) => {

@@ -349,14 +349,12 @@ impl FtpHandler {
                     queued: Some(Box::new((job, info))),
                 };
             }
-            other @ (DataChan::None | DataChan::Active(_)) => {
+            other @ (DataChan::None | DataChan::Active(_) | DataChan::Transferring { .. }) => {
                 // pyftpdlib queues the job and leaves the client hanging; RFC 959 says 425.
                 self.data = other;
-                self.respond(Reply::new(425, "Use PORT or PASV first."));
-            }
-            busy @ DataChan::Transferring { .. } => {
-                self.data = busy;
-                self.respond(Reply::new(425, "A transfer is already in progress."));
+                if let Some(reply) = self.no_data_channel() {
+                    self.respond(reply);
+                }
             }
         }
     }
