@@ -185,7 +185,10 @@ impl FtpHandler {
             );
         }
         template
-            .replace("%(remote_ip)s", &self.remote.ip().to_canonical().to_string())
+            .replace(
+                "%(remote_ip)s",
+                &self.remote.ip().to_canonical().to_string(),
+            )
             .replace("%(remote_port)s", &self.remote.port().to_string())
             .replace("%(username)s", self.username())
     }
