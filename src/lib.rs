@@ -29,6 +29,7 @@ pub mod servers;
 #[allow(unsafe_code)]
 mod sys;
 
+pub mod testing;
 pub mod timefmt;
 
 pub use error::Error;

@@ -8,14 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ioloop::mio::net::{TcpListener, TcpStream};
-use ioloop::{Acceptor, Ctx, Handler, Interest, IoLoop, LoopHandle, Ready, TimerId};
+use ioloop::{Acceptor, Ctx, Handle, Handler, Interest, IoLoop, LoopHandle, Ready, TimerId};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::authorizers::Authorizer;
-use crate::config::{HandlerConfig, ServerConfig};
+use crate::config::{Concurrency, HandlerConfig, ServerConfig};
 use crate::error::Error;
 use crate::events::{Events, NoEvents};
-use crate::handlers::{CommandBody, CommandContext, FtpHandler, Msg, ServerEvent};
+use crate::handlers::{
+    CommandBody, CommandContext, FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd,
+};
 use crate::proto::{CommandSpec, CommandTable, Reply};
 
 /// What every session of a server shares, behind one pointer.
@@ -44,6 +46,7 @@ pub struct ServerBuilder {
 /// An FTP server: a listener and the event loop that serves its sessions.
 pub struct FtpServer {
     ioloop: IoLoop<Msg>,
+    acceptor: Handle,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
     server: ServerConfig,
@@ -53,6 +56,15 @@ pub struct FtpServer {
 #[derive(Clone)]
 pub struct ServerHandle {
     handle: LoopHandle<Msg>,
+    acceptor: Handle,
+}
+
+/// A server running on a thread of its own ([`ServerBuilder::spawn`]). Dropping it closes
+/// every session and joins the thread.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<Result<(), Error>>>,
 }
 
 impl FtpServer {
@@ -78,11 +90,14 @@ impl FtpServer {
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             handle: self.ioloop.handle(),
+            acceptor: self.acceptor,
         }
     }
 
-    /// Serves until stopped through a [`ServerHandle`] or, with `handle_exit`, until SIGINT
-    /// or SIGTERM; then closes every session. Logs pyftpdlib's start-up and shut-down lines.
+    /// Serves until stopped through a [`ServerHandle`] or, with `handle_exit`, by signals:
+    /// the first SIGINT / SIGTERM stops gracefully (no new sessions, idle ones end, running
+    /// transfers finish), a second one closes everything at once. Logs pyftpdlib's
+    /// start-up and shut-down lines.
     ///
     /// # Errors
     /// When polling fails.
@@ -91,10 +106,20 @@ impl FtpServer {
         if handle_exit {
             crate::sys::install_exit_signals();
         }
+        let mut signals_seen = 0;
         while !self.ioloop.is_empty() {
-            if handle_exit && crate::sys::exit_signal_received() {
-                log::info!("received interrupt signal");
-                break;
+            if handle_exit {
+                let signals = crate::sys::exit_signals_received();
+                if signals > signals_seen {
+                    signals_seen = signals;
+                    log::info!("received interrupt signal");
+                    if signals == 1 {
+                        self.ioloop
+                            .send(self.acceptor, Msg::ToServer(ServerEvent::Shutdown));
+                    } else {
+                        break;
+                    }
+                }
             }
             match self.ioloop.run_once(None) {
                 Ok(()) => {}
@@ -138,7 +163,13 @@ impl FtpServer {
 
     fn log_startup(&self) {
         let cfg = &self.shared.config;
-        log::info!("concurrency model: async");
+        log::info!(
+            "concurrency model: {}",
+            match self.server.concurrency {
+                Concurrency::Async => "async",
+                Concurrency::MultiThread => "multi-thread",
+            }
+        );
         log::info!(
             "masquerade (NAT) address: {}",
             cfg.masquerade_address
@@ -158,8 +189,26 @@ impl FtpServer {
         log::debug!("timeout: {}", cfg.timeout.map_or(0, |t| t.as_secs()));
         log::debug!("banner: '{}'", cfg.banner);
         log::debug!("max login attempts: {}", cfg.max_login_attempts);
+        if let Some(tls) = &cfg.tls {
+            log::debug!(
+                "TLS: {}, control required: {}, data required: {}, session reuse required: {}",
+                if tls.implicit {
+                    "implicit"
+                } else {
+                    "explicit (AUTH TLS)"
+                },
+                tls.control_required,
+                tls.data_required,
+                tls.require_session_reuse
+            );
+        }
+        let proto = if cfg.tls.is_some() {
+            "FTPS (FTP over SSL)"
+        } else {
+            "FTP"
+        };
         log::info!(
-            ">>> starting FTP server on {}, pid={} <<<",
+            ">>> starting {proto} server on {}, pid={} <<<",
             self.local_addr,
             std::process::id()
         );
@@ -175,13 +224,83 @@ fn limit_text(n: usize) -> String {
 }
 
 impl ServerHandle {
-    /// Closes the listener and every session; `serve_forever` then returns.
+    /// Closes the listener and every session at once; `serve_forever` then returns.
+    /// Transfers in progress are cut (reported as incomplete).
     ///
     /// # Errors
     /// When the loop cannot be woken.
     pub fn stop(&self) -> io::Result<()> {
         self.handle.close_all()
     }
+
+    /// Stops gracefully: the listener closes, idle sessions get `421 Server shutting
+    /// down.`, sessions with a transfer end after it; `serve_forever` returns when the
+    /// last one is gone.
+    ///
+    /// # Errors
+    /// When the loop cannot be woken.
+    pub fn shutdown(&self) -> io::Result<()> {
+        self.handle
+            .send(self.acceptor, Msg::ToServer(ServerEvent::Shutdown))
+    }
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle to stop it from elsewhere.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Stops gracefully (see [`ServerHandle::shutdown`]); sessions still alive after
+    /// `deadline` are closed. Returns once the server thread has ended.
+    ///
+    /// # Errors
+    /// The server thread's error, if it failed.
+    pub fn stop(mut self, deadline: Duration) -> Result<(), Error> {
+        let _ = self.handle.shutdown();
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let until = std::time::Instant::now() + deadline;
+        while !thread.is_finished() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if !thread.is_finished() {
+            let _ = self.handle.stop();
+        }
+        join(thread)
+    }
+
+    /// Closes every session now and waits for the server thread.
+    ///
+    /// # Errors
+    /// The server thread's error, if it failed.
+    pub fn close_all(mut self) -> Result<(), Error> {
+        let _ = self.handle.stop();
+        match self.thread.take() {
+            Some(t) => join(t),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = self.handle.stop();
+            let _ = join(t);
+        }
+    }
+}
+
+fn join(t: std::thread::JoinHandle<Result<(), Error>>) -> Result<(), Error> {
+    t.join()
+        .unwrap_or_else(|_| Err(Error::Config("the server thread panicked".into())))
 }
 
 impl ServerBuilder {
@@ -228,6 +347,16 @@ impl ServerBuilder {
         self
     }
 
+    /// Turns FTPS on (pyftpdlib's TLS_FTPHandler): AUTH / PBSZ / PROT, TLS on the control
+    /// and data connections; implicit TLS if [`TlsConfig::implicit`] is set. The same as
+    /// setting [`HandlerConfig::tls`].
+    ///
+    /// [`TlsConfig::implicit`]: crate::config::TlsConfig::implicit
+    pub fn tls(mut self, tls: crate::config::TlsConfig) -> Self {
+        self.handler.tls = Some(tls);
+        self
+    }
+
     /// Adds a line to the FEAT reply (e.g. for a custom command that is an extension).
     pub fn feature(mut self, line: impl Into<String>) -> Self {
         self.features.push(line.into());
@@ -239,18 +368,48 @@ impl ServerBuilder {
     /// # Errors
     /// When the address does not resolve or no address binds.
     pub fn bind(self, addr: impl ToSocketAddrs) -> Result<FtpServer, Error> {
-        let addrs: Vec<SocketAddr> = addr
-            .to_socket_addrs()
-            .map_err(|e| Error::io("resolving the listen address", e))?
-            .collect();
-        let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to bind");
-        for a in addrs {
-            match listen(a, self.server.backlog) {
-                Ok(l) => return self.listener(l),
-                Err(e) => last = e,
+        let listener = bind_listener(addr, self.server.backlog)?;
+        self.listener(listener)
+    }
+
+    /// Binds to `addr` and runs the server on a new thread; the returned
+    /// [`RunningServer`] stops it (gracefully or not) and stops it when dropped.
+    ///
+    /// # Errors
+    /// When binding fails or the server cannot start.
+    pub fn spawn(self, addr: impl ToSocketAddrs) -> Result<RunningServer, Error> {
+        let listener = bind_listener(addr, self.server.backlog)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("ftp-server".into())
+            .spawn(move || {
+                // The loop and its handlers live and die on this thread.
+                let mut server = match self.listener(listener) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let _ = tx.send(Err(e));
+                        return Err(Error::Config(msg));
+                    }
+                };
+                let _ = tx.send(Ok((server.local_addr(), server.handle())));
+                server.serve_forever(false)
+            })
+            .map_err(|e| Error::io("starting the server thread", e))?;
+        match rx.recv() {
+            Ok(Ok((local_addr, handle))) => Ok(RunningServer {
+                local_addr,
+                handle,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
             }
+            Err(_) => Err(join(thread)
+                .err()
+                .unwrap_or_else(|| Error::Config("the server thread ended".into()))),
         }
-        Err(Error::io("binding the listen address", last))
     }
 
     /// Builds the server on a listener the caller already bound.
@@ -264,11 +423,20 @@ impl ServerBuilder {
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the listen address", e))?;
+        let mut commands = self.commands;
+        if self.handler.tls.is_some() {
+            // pyftpdlib's TLS_FTPHandler adds AUTH, PBSZ and PROT to its proto_cmds.
+            for spec in crate::proto::TLS_COMMANDS {
+                if commands.lookup(&spec.name).is_none() {
+                    commands.add(spec.clone());
+                }
+            }
+        }
         let shared = Arc::new(Shared {
             config: self.handler,
             authorizer: self.authorizer,
             events: self.events,
-            commands: self.commands,
+            commands,
             custom: self.custom,
             features: self.features,
         });
@@ -277,19 +445,39 @@ impl ServerBuilder {
             acceptor: Acceptor::new(TcpListener::from_std(listener), Duration::from_millis(100)),
             shared: Arc::clone(&shared),
             limits: self.server.clone(),
-            sessions: 0,
+            model: self.server.concurrency,
+            next_id: 0,
+            sessions: HashMap::new(),
             per_ip: HashMap::new(),
+            stopping: false,
         };
-        ioloop
+        let acceptor = ioloop
             .spawn(Box::new(acceptor))
             .map_err(|e| Error::io("registering the listener", e))?;
         Ok(FtpServer {
+            acceptor,
             ioloop,
             local_addr,
             shared,
             server: self.server,
         })
     }
+}
+
+/// Binds the first address `addr` resolves to that binds.
+fn bind_listener(addr: impl ToSocketAddrs, backlog: i32) -> Result<std::net::TcpListener, Error> {
+    let addrs: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| Error::io("resolving the listen address", e))?
+        .collect();
+    let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to bind");
+    for a in addrs {
+        match listen(a, backlog) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(Error::io("binding the listen address", last))
 }
 
 /// Creates a listening socket with SO_REUSEADDR, as pyftpdlib does.
@@ -303,19 +491,36 @@ pub(crate) fn listen(addr: SocketAddr, backlog: i32) -> io::Result<std::net::Tcp
 }
 
 /// The listening handler: accepts, enforces `max_cons` / `max_cons_per_ip` exactly (it
-/// counts sessions, not sockets), and spawns a session per client.
+/// counts sessions, not sockets), and starts a session per client: in this loop (async),
+/// or on a thread of its own with its own loop (multi-thread).
 struct ServerAcceptor {
     acceptor: Acceptor,
     shared: Arc<Shared>,
     limits: ServerConfig,
-    sessions: usize,
+    model: Concurrency,
+    next_id: u64,
+    sessions: HashMap<u64, SessionEntry>,
     per_ip: HashMap<IpAddr, usize>,
+    /// Set by a graceful stop: the listener is closed, the acceptor waits for sessions.
+    stopping: bool,
+}
+
+struct SessionEntry {
+    ip: IpAddr,
+    to: SessionAddr,
+}
+
+/// Where a session's handler lives.
+enum SessionAddr {
+    Local(Handle),
+    /// In a session thread's own loop; the handle is filled in when the thread reports.
+    Thread(LoopHandle<Msg>, Handle),
 }
 
 impl ServerAcceptor {
     fn accept_one(&mut self, cx: &mut Ctx<'_, Msg>, stream: TcpStream, addr: SocketAddr) {
         let ip = addr.ip().to_canonical();
-        if self.limits.max_cons > 0 && self.sessions >= self.limits.max_cons {
+        if self.limits.max_cons > 0 && self.sessions.len() >= self.limits.max_cons {
             refuse(
                 stream,
                 "421 Too many connections. Service temporarily unavailable.\r\n",
@@ -332,16 +537,105 @@ impl ServerAcceptor {
             log::warn!("{addr} refused: too many connections from the same IP address");
             return;
         }
-        let server = cx.me();
-        match FtpHandler::new(stream, addr, server, Arc::clone(&self.shared)) {
-            Ok(handler) => match cx.spawn(Box::new(handler)) {
-                Ok(_) => {
-                    self.sessions += 1;
-                    *self.per_ip.entry(ip).or_insert(0) += 1;
+        let id = self.next_id;
+        self.next_id += 1;
+        let started = match self.model {
+            Concurrency::Async => self.start_local(cx, stream, addr, id),
+            Concurrency::MultiThread => self.start_thread(cx, stream, addr, id),
+        };
+        if let Some(to) = started {
+            self.sessions.insert(id, SessionEntry { ip, to });
+            *self.per_ip.entry(ip).or_insert(0) += 1;
+        }
+    }
+
+    fn start_local(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        stream: TcpStream,
+        addr: SocketAddr,
+        id: u64,
+    ) -> Option<SessionAddr> {
+        let link = ServerLink::Local(cx.me());
+        let handler = match FtpHandler::new(stream, addr, link, id, Arc::clone(&self.shared)) {
+            Ok(h) => h,
+            Err(e) => {
+                log::debug!("{addr}: session setup failed: {e}");
+                return None;
+            }
+        };
+        match cx.spawn(Box::new(handler)) {
+            Ok(h) => Some(SessionAddr::Local(h)),
+            Err(e) => {
+                log::error!("{addr}: cannot register the session: {e}");
+                None
+            }
+        }
+    }
+
+    /// The multi-thread model: the session gets a thread and a loop of its own, so a slow
+    /// filesystem or authorizer only stalls that session.
+    fn start_thread(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        stream: TcpStream,
+        addr: SocketAddr,
+        id: u64,
+    ) -> Option<SessionAddr> {
+        let link = ServerLink::Remote(cx.loop_handle(), cx.me());
+        let shared = Arc::clone(&self.shared);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name(format!("ftp-session-{id}"))
+            .spawn(move || {
+                // The loop is built on the thread that runs it (handlers are not Send).
+                let started = IoLoop::<Msg>::new().and_then(|mut session_loop| {
+                    let h = FtpHandler::new(stream, addr, link, id, shared)
+                        .and_then(|handler| session_loop.spawn(Box::new(handler)))?;
+                    Ok((session_loop, h))
+                });
+                match started {
+                    Ok((mut session_loop, h)) => {
+                        let _ = tx.send(Ok((session_loop.handle(), h)));
+                        if let Err(e) = session_loop.run() {
+                            log::error!("{addr}: session loop failed: {e}");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
                 }
-                Err(e) => log::error!("{addr}: cannot register the session: {e}"),
-            },
-            Err(e) => log::debug!("{addr}: session setup failed: {e}"),
+            });
+        if let Err(e) = spawned {
+            log::error!("{addr}: cannot start a session thread: {e}");
+            return None;
+        }
+        match rx.recv() {
+            Ok(Ok((lp, h))) => Some(SessionAddr::Thread(lp, h)),
+            Ok(Err(e)) => {
+                log::debug!("{addr}: session setup failed: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn shut_down(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        for entry in self.sessions.values() {
+            let msg = Msg::ToSession(SessionCmd::Shutdown);
+            match &entry.to {
+                SessionAddr::Local(h) => cx.send(*h, msg),
+                SessionAddr::Thread(lp, h) => {
+                    let _ = lp.send(*h, msg);
+                }
+            }
+        }
+        if self.sessions.is_empty() {
+            cx.close();
         }
     }
 }
@@ -357,10 +651,16 @@ impl Handler<Msg> for ServerAcceptor {
     }
 
     fn interest(&self) -> Option<Interest> {
+        if self.stopping {
+            return None; // no more accepts; the listener closes with this handler
+        }
         self.acceptor.interest()
     }
 
     fn on_ready(&mut self, cx: &mut Ctx<'_, Msg>, _ready: Ready) {
+        if self.stopping {
+            return;
+        }
         let mut accepted = Vec::new();
         self.acceptor
             .accept_ready(cx, |_, stream, addr| accepted.push((stream, addr)));
@@ -373,15 +673,32 @@ impl Handler<Msg> for ServerAcceptor {
         self.acceptor.on_timer(cx, timer);
     }
 
-    fn on_message(&mut self, _cx: &mut Ctx<'_, Msg>, msg: Msg) {
-        if let Msg::ToServer(ServerEvent::SessionClosed(ip)) = msg {
-            self.sessions = self.sessions.saturating_sub(1);
-            let ip = ip.to_canonical();
-            if let Some(n) = self.per_ip.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    self.per_ip.remove(&ip);
+    fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
+        match msg {
+            Msg::ToServer(ServerEvent::SessionClosed { id, .. }) => {
+                let Some(SessionEntry { ip, .. }) = self.sessions.remove(&id) else {
+                    return;
+                };
+                if let Some(n) = self.per_ip.get_mut(&ip) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.per_ip.remove(&ip);
+                    }
                 }
+                if self.stopping && self.sessions.is_empty() {
+                    cx.close();
+                }
+            }
+            Msg::ToServer(ServerEvent::Shutdown) => self.shut_down(cx),
+            _ => {}
+        }
+    }
+
+    fn on_close(&mut self, _cx: &mut Ctx<'_, Msg>) {
+        // close_all: session threads end with the process's other loops.
+        for entry in self.sessions.values() {
+            if let SessionAddr::Thread(lp, _) = &entry.to {
+                let _ = lp.close_all();
             }
         }
     }

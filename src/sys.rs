@@ -12,7 +12,7 @@ use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::timefmt::Civil;
 
@@ -192,12 +192,12 @@ pub(crate) fn sendfile(socket: RawFd, file: RawFd, count: usize) -> io::Result<u
     }
 }
 
-static EXIT_REQUESTED: AtomicBool = AtomicBool::new(false);
+static EXIT_REQUESTS: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_exit_signal(_signal: libc::c_int) {
-    if EXIT_REQUESTED.swap(true, Ordering::SeqCst) {
-        // A second signal: the user insists. _exit is async-signal-safe.
-        // SAFETY: _exit takes no pointers and never returns.
+    if EXIT_REQUESTS.fetch_add(1, Ordering::SeqCst) >= 2 {
+        // A third signal while the loop is not listening: the user insists.
+        // SAFETY: _exit is async-signal-safe, takes no pointers and never returns.
         unsafe { libc::_exit(1) };
     }
 }
@@ -217,9 +217,9 @@ pub(crate) fn install_exit_signals() {
     }
 }
 
-/// True once SIGINT or SIGTERM arrived after [`install_exit_signals`].
-pub(crate) fn exit_signal_received() -> bool {
-    EXIT_REQUESTED.load(Ordering::SeqCst)
+/// How many SIGINT / SIGTERM arrived since [`install_exit_signals`].
+pub(crate) fn exit_signals_received() -> usize {
+    EXIT_REQUESTS.load(Ordering::SeqCst)
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit, so one loop can hold as many sessions
@@ -243,6 +243,491 @@ pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
+// ---- passwords, accounts and impersonation -----------------------------------------
+
+// libxcrypt (Debian's libcrypt.so.1). `crypt_rn` and `crypt_gensalt_rn` take the size of
+// the buffer they write to, so a smaller `struct crypt_data` of another libcrypt can never
+// be overrun; both return NULL on failure (never a "*0" failure token).
+#[link(name = "crypt")]
+extern "C" {
+    fn crypt_rn(
+        phrase: *const libc::c_char,
+        setting: *const libc::c_char,
+        data: *mut libc::c_void,
+        size: libc::c_int,
+    ) -> *mut libc::c_char;
+    fn crypt_gensalt_rn(
+        prefix: *const libc::c_char,
+        count: libc::c_ulong,
+        rbytes: *const libc::c_char,
+        nrbytes: libc::c_int,
+        output: *mut libc::c_char,
+        output_size: libc::c_int,
+    ) -> *mut libc::c_char;
+}
+
+/// crypt(3): hashes `phrase` with the method, cost and salt of `setting` (a full hash
+/// works as setting, which is how a password is verified). `None` when libcrypt refuses:
+/// an unknown or disabled method, a malformed setting, a NUL byte in the phrase.
+pub(crate) fn crypt(phrase: &[u8], setting: &str) -> Option<String> {
+    let phrase = CString::new(phrase).ok()?;
+    let setting = CString::new(setting).ok()?;
+    let mut data = vec![0u8; CRYPT_DATA_SIZE];
+    let size = libc::c_int::try_from(data.len()).ok()?;
+    // SAFETY: `phrase` and `setting` are NUL-terminated and outlive the call; `data` is a
+    // zeroed, writable buffer of exactly `size` bytes, as crypt_rn requires. The result
+    // points into `data` (or is NULL).
+    let out = unsafe {
+        crypt_rn(
+            phrase.as_ptr(),
+            setting.as_ptr(),
+            data.as_mut_ptr().cast(),
+            size,
+        )
+    };
+    let hash = if out.is_null() {
+        None
+    } else {
+        // SAFETY: non-NULL results are NUL-terminated strings inside `data`, still alive.
+        let s = unsafe { CStr::from_ptr(out) };
+        Some(String::from_utf8_lossy(s.to_bytes()).into_owned())
+    };
+    // The buffer held the passphrase: wipe it before it goes back to the allocator.
+    data.fill(0);
+    std::hint::black_box(&data);
+    hash
+}
+
+/// crypt_gensalt(3): a setting string for method `prefix` (`$y$`, `$6$`, `$2b$`…) at the
+/// default cost, salted with `random` (16 bytes from /dev/urandom suit every method).
+pub(crate) fn gensalt(prefix: &str, random: &[u8]) -> io::Result<String> {
+    let prefix = CString::new(prefix)?;
+    let n = libc::c_int::try_from(random.len()).map_err(|_| invalid_argument())?;
+    let mut out = [0u8; CRYPT_GENSALT_OUTPUT_SIZE];
+    // SAFETY: `prefix` is NUL-terminated, `random` is readable for `n` bytes and `out` is
+    // writable for its full length, which is what we pass as output_size.
+    let r = unsafe {
+        crypt_gensalt_rn(
+            prefix.as_ptr(),
+            0,
+            random.as_ptr().cast(),
+            n,
+            out.as_mut_ptr().cast(),
+            CRYPT_GENSALT_OUTPUT_SIZE as libc::c_int,
+        )
+    };
+    if r.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success `r` points to the NUL-terminated setting written into `out`.
+    let s = unsafe { CStr::from_ptr(r) };
+    Ok(String::from_utf8_lossy(s.to_bytes()).into_owned())
+}
+
+/// One passwd(5) entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Account {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) home: std::path::PathBuf,
+    pub(crate) shell: std::path::PathBuf,
+}
+
+/// The passwd entry of `name` (getpwnam_r), `None` when there is none.
+///
+/// # Errors
+/// When the user database cannot be read.
+pub(crate) fn account(name: &str) -> io::Result<Option<Account>> {
+    let c = CString::new(name).map_err(|_| invalid_argument())?;
+    let mut buf = vec![0u8; INITIAL_BUF];
+    loop {
+        let mut pwd = MaybeUninit::<libc::passwd>::uninit();
+        let mut result: *mut libc::passwd = ptr::null_mut();
+        // SAFETY: `c` is NUL-terminated; `pwd`, `buf` (for `buf.len()` bytes) and `result`
+        // are live, writable storage for the duration of this reentrant call.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                c.as_ptr(),
+                pwd.as_mut_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        match rc {
+            0 if result.is_null() => return Ok(None),
+            0 => {
+                // SAFETY: on success `result` points to `pwd`, fully initialised, whose
+                // strings are NUL-terminated inside `buf`, which is still alive.
+                let (pw, home, shell) = unsafe {
+                    let pw = &*result;
+                    (pw, CStr::from_ptr(pw.pw_dir), CStr::from_ptr(pw.pw_shell))
+                };
+                return Ok(Some(Account {
+                    uid: pw.pw_uid,
+                    gid: pw.pw_gid,
+                    home: Path::new(std::ffi::OsStr::from_bytes(home.to_bytes())).to_path_buf(),
+                    shell: Path::new(std::ffi::OsStr::from_bytes(shell.to_bytes())).to_path_buf(),
+                }));
+            }
+            libc::EINTR => {}
+            libc::ERANGE if buf.len() < MAX_BUF => buf.resize(buf.len() * 2, 0),
+            libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM => return Ok(None),
+            e => return Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// The shadow entry of a user: the password hash, and the day the account expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Shadow {
+    pub(crate) hash: String,
+    /// Days since 1970-01-01 after which the account is disabled (`sp_expire`).
+    pub(crate) expires: Option<i64>,
+}
+
+/// The shadow entry of `name` (getspnam_r); `None` when the user has none.
+///
+/// # Errors
+/// `EACCES` when the process may not read the shadow database (not root), or another
+/// error reading it.
+pub(crate) fn shadow_entry(name: &str) -> io::Result<Option<Shadow>> {
+    let c = CString::new(name).map_err(|_| invalid_argument())?;
+    let mut buf = vec![0u8; INITIAL_BUF];
+    loop {
+        let mut sp = MaybeUninit::<libc::spwd>::uninit();
+        let mut result: *mut libc::spwd = ptr::null_mut();
+        // SAFETY: as in `account`: every pointer references live, writable storage of the
+        // advertised size for the duration of the reentrant call.
+        let rc = unsafe {
+            libc::getspnam_r(
+                c.as_ptr(),
+                sp.as_mut_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        // glibc returns -1 and sets errno rather than returning the error number.
+        let rc = if rc == -1 {
+            io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO)
+        } else {
+            rc
+        };
+        match rc {
+            0 if result.is_null() => return Ok(None),
+            0 => {
+                // SAFETY: on success `result` points to `sp`, fully initialised, whose
+                // `sp_pwdp` is a NUL-terminated string inside `buf`, still alive.
+                let (hash, expire) = unsafe {
+                    let sp = &*result;
+                    (CStr::from_ptr(sp.sp_pwdp), sp.sp_expire)
+                };
+                let hash = String::from_utf8_lossy(hash.to_bytes()).into_owned();
+                buf.fill(0);
+                #[allow(clippy::useless_conversion)] // c_long is i32 on some targets
+                let expires = Some(i64::from(expire)).filter(|&d| d >= 0);
+                return Ok(Some(Shadow { hash, expires }));
+            }
+            libc::EINTR => {}
+            libc::ERANGE if buf.len() < MAX_BUF => buf.resize(buf.len() * 2, 0),
+            libc::ENOENT => return Ok(None),
+            e => return Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// The groups `name` belongs to (getgrouplist), `gid` included.
+///
+/// # Errors
+/// `EINVAL` for a name with a NUL byte; `E2BIG` for an absurd number of groups.
+pub(crate) fn group_list(name: &str, gid: u32) -> io::Result<Vec<u32>> {
+    let c = CString::new(name).map_err(|_| invalid_argument())?;
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    for _ in 0..8 {
+        let mut n = libc::c_int::try_from(groups.len()).map_err(|_| invalid_argument())?;
+        // SAFETY: `c` is NUL-terminated; `groups` is writable for `n` entries, and
+        // getgrouplist writes at most `n` of them, storing the real count in `n`.
+        let rc = unsafe { libc::getgrouplist(c.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+        let n = usize::try_from(n).unwrap_or(0);
+        if rc >= 0 {
+            groups.truncate(n);
+            return Ok(groups);
+        }
+        groups.resize(n.max(groups.len() * 2), 0);
+    }
+    Err(io::Error::from_raw_os_error(libc::E2BIG))
+}
+
+/// The effective user and group ids and supplementary groups of the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Credentials {
+    pub(crate) euid: u32,
+    pub(crate) egid: u32,
+    pub(crate) groups: Vec<u32>,
+}
+
+/// The process's current [`Credentials`].
+///
+/// # Errors
+/// The error of getgroups(2).
+pub(crate) fn credentials() -> io::Result<Credentials> {
+    // SAFETY: getgroups with size 0 only returns the count and writes nothing.
+    let n = unsafe { libc::getgroups(0, ptr::null_mut()) };
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    let mut groups: Vec<libc::gid_t> = vec![0; n];
+    let size = libc::c_int::try_from(n).map_err(|_| invalid_argument())?;
+    // SAFETY: `groups` is writable for `size` entries.
+    let got = unsafe { libc::getgroups(size, groups.as_mut_ptr()) };
+    let got = usize::try_from(got).map_err(|_| io::Error::last_os_error())?;
+    groups.truncate(got);
+    // SAFETY: geteuid and getegid take no arguments and cannot fail.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    Ok(Credentials { euid, egid, groups })
+}
+
+/// The effective user id of the process.
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Takes on `to` as the effective identity: supplementary groups, then the effective
+/// gid, then the effective uid (the order in which a root process still may). The real
+/// and saved ids stay, so [`set_credentials`] back to root works. Process-wide: glibc
+/// applies set*id calls to every thread.
+///
+/// # Errors
+/// The first failing call; the identity may then be half switched, so the caller must
+/// switch back to its saved credentials.
+pub(crate) fn set_credentials(to: &Credentials) -> io::Result<()> {
+    if effective_uid() != 0 {
+        // setgroups and setegid need root: go back to it first (the real uid is root).
+        // SAFETY: seteuid takes a plain integer.
+        if unsafe { libc::seteuid(0) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: `to.groups` is readable for its length; gid_t is u32 on Linux.
+    if unsafe { libc::setgroups(to.groups.len(), to.groups.as_ptr()) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: setegid and seteuid take plain integers.
+    if unsafe { libc::setegid(to.egid) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::seteuid(to.euid) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+// ---- PAM (cargo feature "pam") -------------------------------------------------------
+
+#[cfg(feature = "pam")]
+mod pam {
+    use std::ffi::{c_char, c_int, c_void, CStr, CString};
+    use std::ptr;
+
+    #[repr(C)]
+    pub(super) struct PamMessage {
+        msg_style: c_int,
+        msg: *const c_char,
+    }
+
+    #[repr(C)]
+    pub(super) struct PamResponse {
+        resp: *mut c_char,
+        resp_retcode: c_int,
+    }
+
+    type ConvFn = extern "C" fn(
+        num_msg: c_int,
+        msg: *mut *const PamMessage,
+        resp: *mut *mut PamResponse,
+        appdata: *mut c_void,
+    ) -> c_int;
+
+    #[repr(C)]
+    pub(super) struct PamConv {
+        conv: ConvFn,
+        appdata: *mut c_void,
+    }
+
+    // Linked by file name: Debian ships libpam.so.0 without the libpam.so development
+    // link unless libpam0g-dev is installed.
+    #[link(name = "libpam.so.0", kind = "dylib", modifiers = "+verbatim")]
+    extern "C" {
+        fn pam_start(
+            service: *const c_char,
+            user: *const c_char,
+            conv: *const PamConv,
+            pamh: *mut *mut c_void,
+        ) -> c_int;
+        fn pam_set_item(pamh: *mut c_void, item: c_int, value: *const c_void) -> c_int;
+        fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
+        fn pam_acct_mgmt(pamh: *mut c_void, flags: c_int) -> c_int;
+        fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
+        fn pam_strerror(pamh: *mut c_void, errnum: c_int) -> *const c_char;
+    }
+
+    const PAM_SUCCESS: c_int = 0;
+    const PAM_BUF_ERR: c_int = 5;
+    const PAM_CONV_ERR: c_int = 19;
+    const PAM_RHOST: c_int = 4;
+    const PAM_FAIL_DELAY: c_int = 10;
+    const PAM_PROMPT_ECHO_OFF: c_int = 1;
+    const PAM_PROMPT_ECHO_ON: c_int = 2;
+    const PAM_SILENT: c_int = 0x8000;
+    const PAM_DISALLOW_NULL_AUTHTOK: c_int = 0x0001;
+
+    /// What the conversation answers: the password to hidden prompts, the user name to
+    /// visible ones.
+    struct Answers {
+        user: CString,
+        password: CString,
+    }
+
+    /// The PAM conversation: answers each prompt from `Answers`. Responses are
+    /// allocated with calloc/strdup because PAM frees them with free().
+    extern "C" fn converse(
+        num_msg: c_int,
+        msg: *mut *const PamMessage,
+        resp: *mut *mut PamResponse,
+        appdata: *mut c_void,
+    ) -> c_int {
+        let Ok(n) = usize::try_from(num_msg) else {
+            return PAM_CONV_ERR;
+        };
+        if n == 0 || msg.is_null() || resp.is_null() || appdata.is_null() {
+            return PAM_CONV_ERR;
+        }
+        // SAFETY: calloc with a non-zero count; the memory is handed to PAM, which
+        // frees it (and each non-NULL `resp` inside) with free().
+        let out =
+            unsafe { libc::calloc(n, std::mem::size_of::<PamResponse>()) }.cast::<PamResponse>();
+        if out.is_null() {
+            return PAM_BUF_ERR;
+        }
+        // SAFETY: `appdata` is the `Answers` that `authenticate` passed in `PamConv`,
+        // alive for the whole PAM transaction that calls this function.
+        let answers = unsafe { &*appdata.cast::<Answers>() };
+        for i in 0..n {
+            // SAFETY: Linux-PAM passes `msg` as an array of `n` pointers to messages
+            // (the layout both Linux-PAM and OpenPAM agree on for this indexing).
+            let m = unsafe { &**msg.add(i) };
+            let answer = match m.msg_style {
+                PAM_PROMPT_ECHO_OFF => Some(&answers.password),
+                PAM_PROMPT_ECHO_ON => Some(&answers.user),
+                _ => None, // error and info texts need no answer
+            };
+            if let Some(a) = answer {
+                // SAFETY: `a` is NUL-terminated; strdup allocates with malloc, freed by
+                // PAM; `out` has room for `n` zeroed responses.
+                unsafe {
+                    let dup = libc::strdup(a.as_ptr());
+                    if dup.is_null() {
+                        free_responses(out, i);
+                        return PAM_BUF_ERR;
+                    }
+                    (*out.add(i)).resp = dup;
+                }
+            }
+        }
+        // SAFETY: `resp` is PAM's out-pointer for the response array.
+        unsafe { *resp = out };
+        PAM_SUCCESS
+    }
+
+    /// Frees the first `filled` answers and the array (on a failed conversation).
+    ///
+    /// # Safety
+    /// `out` must come from calloc in `converse`, with `filled` entries set by strdup.
+    unsafe fn free_responses(out: *mut PamResponse, filled: usize) {
+        for j in 0..filled {
+            let r = (*out.add(j)).resp;
+            if !r.is_null() {
+                // Wipe the copy of the password before freeing it.
+                libc::memset(r.cast(), 0, libc::strlen(r));
+                libc::free(r.cast());
+            }
+        }
+        libc::free(out.cast());
+    }
+
+    /// A fail-delay hook that does nothing: the FTP server answers a failed login after
+    /// its own non-blocking delay, so PAM must not sleep on the event loop.
+    extern "C" fn no_delay(_status: c_int, _usec: libc::c_uint, _appdata: *mut c_void) {}
+
+    /// pam_authenticate then pam_acct_mgmt for `user` with `password` through PAM
+    /// service `service`; the error carries pam_strerror's text.
+    pub(crate) fn authenticate(
+        service: &str,
+        user: &str,
+        password: &str,
+        rhost: Option<&str>,
+    ) -> Result<(), String> {
+        let service = CString::new(service).map_err(|_| "NUL in the service name")?;
+        let c_user = CString::new(user).map_err(|_| "NUL in the user name")?;
+        let answers = Answers {
+            user: c_user.clone(),
+            password: CString::new(password).map_err(|_| "NUL in the password")?,
+        };
+        let conv = PamConv {
+            conv: converse,
+            appdata: ptr::from_ref(&answers).cast_mut().cast(),
+        };
+        let mut pamh: *mut c_void = ptr::null_mut();
+        // SAFETY: the strings are NUL-terminated; `conv` and the `answers` it points to
+        // outlive the transaction, which ends with pam_end below; `pamh` is written.
+        let rc = unsafe { pam_start(service.as_ptr(), c_user.as_ptr(), &conv, &mut pamh) };
+        if rc != PAM_SUCCESS || pamh.is_null() {
+            return Err(format!("pam_start failed ({rc})"));
+        }
+        let rhost = rhost.and_then(|h| CString::new(h).ok());
+        // SAFETY: `pamh` is a live handle; PAM copies string items; the delay hook is a
+        // valid function pointer with the signature PAM_FAIL_DELAY expects.
+        let mut rc = unsafe {
+            if let Some(h) = &rhost {
+                pam_set_item(pamh, PAM_RHOST, h.as_ptr().cast());
+            }
+            let hook: extern "C" fn(c_int, libc::c_uint, *mut c_void) = no_delay;
+            pam_set_item(pamh, PAM_FAIL_DELAY, hook as *const c_void);
+            pam_authenticate(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK)
+        };
+        if rc == PAM_SUCCESS {
+            // SAFETY: as above.
+            rc = unsafe { pam_acct_mgmt(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK) };
+        }
+        let verdict = if rc == PAM_SUCCESS {
+            Ok(())
+        } else {
+            // SAFETY: pam_strerror returns a static NUL-terminated string (or NULL).
+            let text = unsafe {
+                let s = pam_strerror(pamh, rc);
+                if s.is_null() {
+                    format!("PAM error {rc}")
+                } else {
+                    CStr::from_ptr(s).to_string_lossy().into_owned()
+                }
+            };
+            Err(text)
+        };
+        // SAFETY: ends the transaction started above; `pamh` is not used afterwards.
+        unsafe { pam_end(pamh, rc) };
+        verdict
+    }
+}
+
+#[cfg(feature = "pam")]
+pub(crate) use pam::authenticate as pam_authenticate;
+
+const CRYPT_DATA_SIZE: usize = 32768;
+const CRYPT_GENSALT_OUTPUT_SIZE: usize = 192;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +748,34 @@ mod tests {
     fn localtime_epoch_is_around_1970() {
         let c = localtime(0).expect("epoch is representable");
         assert!(c.year == 1969 || c.year == 1970);
+    }
+
+    #[test]
+    fn crypt_verifies_what_gensalt_made() {
+        let random = [7u8; 16];
+        for prefix in ["$y$", "$6$", "$5$", "$2b$"] {
+            let setting = gensalt(prefix, &random).expect(prefix);
+            assert!(setting.starts_with(prefix), "{setting}");
+            let hash = crypt(b"secret", &setting).expect("hash");
+            assert_eq!(crypt(b"secret", &hash).as_deref(), Some(hash.as_str()));
+            assert_ne!(crypt(b"secreT", &hash).as_deref(), Some(hash.as_str()));
+        }
+        assert_eq!(crypt(b"x", "!"), None);
+        assert_eq!(crypt(b"x", "*"), None);
+        assert_eq!(crypt(b"a\0b", "$6$salt"), None);
+        assert!(gensalt("$nope$", &random).is_err());
+    }
+
+    #[test]
+    fn accounts_and_groups() {
+        let root = account("root")
+            .expect("passwd readable")
+            .expect("root exists");
+        assert_eq!((root.uid, root.gid), (0, 0));
+        assert_eq!(account("no-such-user-ftpdlib").expect("lookup"), None);
+        assert!(group_list("root", 0).expect("groups").contains(&0));
+        let creds = credentials().expect("credentials");
+        assert_eq!(creds.euid, effective_uid());
     }
 
     #[test]

@@ -5,8 +5,14 @@
 
 mod util;
 
+#[path = "it/authz.rs"]
+mod authz;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/cli_flags.rs"]
+mod cli_flags;
+#[path = "it/clients.rs"]
+mod clients;
 #[path = "it/commands.rs"]
 mod commands;
 #[path = "it/curl.rs"]
@@ -23,11 +29,19 @@ mod hostile;
 mod lftp;
 #[path = "it/limits.rs"]
 mod limits;
+#[path = "it/logging.rs"]
+mod logging;
 #[path = "it/login.rs"]
 mod login;
 #[path = "it/paths.rs"]
 mod paths;
+#[path = "it/protections.rs"]
+mod protections;
 #[path = "it/sessions.rs"]
 mod sessions;
+#[path = "it/tls.rs"]
+mod tls;
 #[path = "it/transfers.rs"]
 mod transfers;
+#[path = "it/unix_users.rs"]
+mod unix_users;

@@ -182,6 +182,14 @@ impl<S: Read + Write> AsyncChat<S> {
         self.scan_from = 0;
     }
 
+    /// Takes all buffered input, e.g. to hand bytes that followed a protocol switch (AUTH
+    /// TLS) to the new layer instead of parsing them as lines.
+    pub fn take_input(&mut self) -> Vec<u8> {
+        self.scan_from = 0;
+        self.discarding = false;
+        std::mem::take(&mut self.inbuf)
+    }
+
     /// Bytes buffered as input and not yet returned as lines.
     pub fn buffered_input(&self) -> usize {
         self.inbuf.len()

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use ftpdlib::authorizers::{DummyAuthorizer, READ_PERMS, WRITE_PERMS};
-use ftpdlib::config::default_banner;
+use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, READ_PERMS, WRITE_PERMS};
+use ftpdlib::config::{default_banner, TlsConfig};
 use ftpdlib::servers::{raise_open_files_limit, FtpServer};
 
 /// Start a stand alone anonymous FTP server.
@@ -65,6 +65,13 @@ struct Cli {
     /// require TLS on the data connection
     #[arg(long = "tls-data-required")]
     tls_data_required: bool,
+    /// implicit FTPS: TLS from the first byte (the port-990 convention), PROT P implied
+    #[arg(long = "tls-implicit")]
+    tls_implicit: bool,
+    /// refuse TLS data connections that do not resume the control connection's TLS session
+    /// (vsftpd's require_ssl_reuse)
+    #[arg(long = "tls-require-reuse")]
+    tls_require_reuse: bool,
     /// connection timeout in seconds (default 300)
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     timeout: u64,
@@ -99,6 +106,21 @@ struct Cli {
     /// maximum login attempts before disconnecting (default 3)
     #[arg(long = "max-login-attempts", value_name = "N", default_value_t = 3)]
     max_login_attempts: u32,
+    /// exactly these permission letters (e.g. elr, elradfmwMT) for the -u user or
+    /// anonymous, or for every system user with --unix-users; overrides -w
+    #[arg(long, value_name = "LETTERS")]
+    perm: Option<String>,
+    /// serve the virtual users of this file: one name:hash:home:perms per line, the hash
+    /// made by --hash-password
+    #[arg(long = "users-file", value_name = "PATH")]
+    users_file: Option<PathBuf>,
+    /// serve the system's accounts (needs root): passwords from the shadow database,
+    /// sessions start in the user's home and act as that user
+    #[arg(long = "unix-users")]
+    unix_users: bool,
+    /// read a password from stdin, print its crypt(3) hash (for --users-file) and exit
+    #[arg(long = "hash-password")]
+    hash_password: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -133,7 +155,18 @@ fn parse_range(s: &str) -> Result<(u16, u16), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = if cli.debug { "debug" } else { "info" };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+    // rustls warns about every client that sends an IP address as SNI (lftp does): keep
+    // its records to errors unless RUST_LOG asks for them.
+    let filter = format!("{level},rustls=error");
+    // -D wins over RUST_LOG (pyftpdlib has only the flag); otherwise RUST_LOG may refine.
+    let mut logger = if cli.debug {
+        let mut b = env_logger::Builder::new();
+        b.parse_filters(&filter);
+        b
+    } else {
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
+    };
+    logger
         .format(|buf, record| {
             use std::io::Write;
             let initial = record.level().as_str().chars().next().unwrap_or('I');
@@ -155,20 +188,16 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    if cli.tls || cli.keyfile.is_some() || cli.certfile.is_some() {
-        return Err(
-            "--tls, --keyfile and --certfile: FTPS is not available in this build yet".into(),
-        );
+    if cli.hash_password {
+        return print_password_hash();
     }
-    if cli.tls_control_required || cli.tls_data_required {
-        return Err(
-            "--tls-control-required / --tls-data-required: FTPS is not available in this build yet"
-                .into(),
-        );
-    }
-    if cli.concurrency != Concurrency::Async {
+    let tls = tls_config(&cli)?;
+    if matches!(
+        cli.concurrency,
+        Concurrency::MultiProc | Concurrency::PreFork
+    ) {
         return Err(format!(
-            "--concurrency {}: only the async model is available in this build yet",
+            "--concurrency {}: not available in this build yet (use async or multi-thread)",
             cli.concurrency
                 .to_possible_value()
                 .map_or("?".into(), |v| v.get_name().to_owned())
@@ -179,23 +208,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if enc != "utf-8" && enc != "utf8" {
         return Err(format!("--encoding {}: only utf-8 is supported", cli.encoding).into());
     }
-    let directory = match cli.directory {
-        Some(d) => d,
-        None => std::env::current_dir()?,
-    };
-    let perms = if cli.write {
-        format!("{READ_PERMS}{WRITE_PERMS}")
-    } else {
-        READ_PERMS.to_owned()
-    };
-    let mut auth = DummyAuthorizer::new();
-    match (&cli.username, &cli.password) {
-        (Some(user), Some(pass)) => auth.add_user(user, pass, &directory, &perms, None, None)?,
-        (Some(_), None) => {
-            return Err("if username (-u) is supplied, password ('-P') is required".into())
-        }
-        (None, _) => auth.add_anonymous(&directory, &perms, None, None)?,
-    }
+    let auth = authorizer(&cli)?;
     if let Err(e) = raise_open_files_limit() {
         log::debug!("cannot raise the open files limit: {e}");
     }
@@ -213,11 +226,16 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             c.use_sendfile = !cli.disable_sendfile;
             c.max_login_attempts = cli.max_login_attempts;
             c.encoding = cli.encoding.clone();
+            c.tls = tls.clone();
         })
         .server_config({
             let mut s = ftpdlib::config::ServerConfig::default();
             s.max_cons = cli.max_cons;
             s.max_cons_per_ip = cli.max_cons_per_ip;
+            s.concurrency = match cli.concurrency {
+                Concurrency::MultiThread => ftpdlib::config::Concurrency::MultiThread,
+                _ => ftpdlib::config::Concurrency::Async,
+            };
             s
         })
         .bind((
@@ -226,6 +244,137 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         ))?;
     server.serve_forever(true)?;
     Ok(())
+}
+
+/// The users to serve: the -u user or anonymous on -d, plus the users file; or the system
+/// accounts (--unix-users).
+fn authorizer(cli: &Cli) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Error>> {
+    let perms = match &cli.perm {
+        Some(letters) => letters.clone(),
+        None if cli.write => format!("{READ_PERMS}{WRITE_PERMS}"),
+        None => READ_PERMS.to_owned(),
+    };
+    if cli.unix_users {
+        return unix_authorizer(cli, perms);
+    }
+    let directory = match &cli.directory {
+        Some(d) => d.clone(),
+        None => std::env::current_dir()?,
+    };
+    let mut auth = DummyAuthorizer::new();
+    if let Some(path) = &cli.users_file {
+        auth.add_users_file(path)?;
+        if cli.username.is_none() && cli.perm.is_some() {
+            return Err(
+                "--perm applies to the -u user; the users file gives each user's \
+                        permissions"
+                    .into(),
+            );
+        }
+    }
+    match (&cli.username, &cli.password) {
+        (Some(user), Some(pass)) => auth.add_user(user, pass, &directory, &perms, None, None)?,
+        (Some(_), None) => {
+            return Err("if username (-u) is supplied, password ('-P') is required".into())
+        }
+        // With a users file, anonymous is there only if the file lists it.
+        (None, _) if cli.users_file.is_some() => {}
+        (None, _) => auth.add_anonymous(&directory, &perms, None, None)?,
+    }
+    Ok(Box::new(auth))
+}
+
+#[cfg(target_os = "linux")]
+fn unix_authorizer(
+    cli: &Cli,
+    perms: String,
+) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Error>> {
+    use ftpdlib::authorizers::{AuthorizerError, UnixAuthorizer, UnixOptions};
+    let conflicting = [
+        (cli.directory.is_some(), "-d"),
+        (cli.username.is_some(), "-u"),
+        (cli.users_file.is_some(), "--users-file"),
+    ];
+    if let Some((_, flag)) = conflicting.iter().find(|(set, _)| *set) {
+        return Err(format!(
+            "--unix-users cannot be combined with {flag} (system users have their own homes)"
+        )
+        .into());
+    }
+    let mut opts = UnixOptions::default();
+    opts.global_perm = perms;
+    match UnixAuthorizer::new(opts) {
+        Ok(auth) => Ok(Box::new(auth)),
+        Err(AuthorizerError::NotRoot) => Err(
+            "--unix-users: super user privileges are required (run as root: the server \
+             reads /etc/shadow and acts as each user)"
+                .into(),
+        ),
+        Err(e) => Err(format!("--unix-users: {e}").into()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unix_authorizer(
+    _cli: &Cli,
+    _perms: String,
+) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Error>> {
+    Err("--unix-users is only available on Linux".into())
+}
+
+/// `--hash-password`: one line from stdin (without its line ending) → its crypt(3) hash.
+fn print_password_hash() -> Result<(), Box<dyn std::error::Error>> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line);
+    if password.is_empty() {
+        return Err("--hash-password: no password on stdin".into());
+    }
+    println!("{}", ftpdlib::authorizers::hash_password(password)?);
+    Ok(())
+}
+
+/// The FTPS options from `--tls` and its companions (pyftpdlib's rules: `--tls` needs a
+/// certificate, the files need `--tls`).
+fn tls_config(cli: &Cli) -> Result<Option<TlsConfig>, Box<dyn std::error::Error>> {
+    if !cli.tls {
+        if cli.certfile.is_some() || cli.keyfile.is_some() {
+            return Err("--keyfile and --certfile args requires --tls arg".into());
+        }
+        if cli.tls_control_required
+            || cli.tls_data_required
+            || cli.tls_implicit
+            || cli.tls_require_reuse
+        {
+            return Err(
+                "--tls-control-required, --tls-data-required, --tls-implicit and \
+                        --tls-require-reuse require --tls"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    }
+    let Some(certfile) = &cli.certfile else {
+        return Err(
+            "--tls requires --certfile (and --keyfile unless the certificate file \
+                    also holds the key)"
+                .into(),
+        );
+    };
+    let mut tls = TlsConfig::from_pem_files(certfile, cli.keyfile.as_deref())?;
+    tls.control_required = cli.tls_control_required;
+    tls.data_required = cli.tls_data_required;
+    tls.implicit = cli.tls_implicit;
+    tls.require_session_reuse = cli.tls_require_reuse;
+    log::debug!("SSL certfile: '{}'", certfile.display());
+    log::debug!(
+        "SSL keyfile: '{}'",
+        cli.keyfile.as_deref().unwrap_or(certfile).display()
+    );
+    Ok(Some(tls))
 }
 
 /// Local wall-clock time as pyftpdlib's log lines show it: `YYYY-mm-dd HH:MM:SS`.

@@ -15,9 +15,7 @@ use super::control::{DataChan, FtpHandler, Login, Wait, XferInfo};
 use super::dtp::{same_ip, DtpHandler, PassiveDtp};
 use super::{CommandBody, CommandContext, Job, Msg};
 use crate::error::{fs_error_reply, strerror};
-use crate::filesystems::{
-    AbstractedFs, FileSystem, WriteMode, MLSX_FACTS_AVAILABLE, MLSX_FACTS_DEFAULT,
-};
+use crate::filesystems::{FileSystem, WriteMode, MLSX_FACTS_AVAILABLE, MLSX_FACTS_DEFAULT};
 use crate::proto::{
     epsv_reply, mode_reply, opts_reply, parse_eprt_on, parse_epsv_on, parse_port, parse_rest,
     parse_type, pasv_reply, quote_path, stru_reply, ControlFamily, EpsvArg, Reply, TransferType,
@@ -95,6 +93,9 @@ impl FtpHandler {
                 ));
             }
             ("ABOR", _) => self.ftp_abor(cx),
+            ("AUTH", _) => self.ftp_auth(arg),
+            ("PBSZ", _) => self.ftp_pbsz(),
+            ("PROT", _) => self.ftp_prot(arg),
             ("PASV", _) => self.ftp_pasv(cx, false),
             ("EPSV", _) => self.ftp_epsv(cx, arg),
             ("PORT", _) => self.ftp_port(cx, arg),
@@ -272,7 +273,7 @@ impl FtpHandler {
                 let home = auth
                     .home_dir(&user)
                     .ok_or_else(|| "Authentication failed.".to_owned())?;
-                AbstractedFs::new(home).map_err(|e| {
+                auth.filesystem(&user, home).map_err(|e| {
                     log::error!("{} home directory of {user:?}: {e}", self.prefix());
                     "Authentication failed.".to_owned()
                 })
@@ -281,7 +282,7 @@ impl FtpHandler {
             Ok(fs) => {
                 self.login = Login::LoggedIn {
                     user: user.clone(),
-                    fs: Box::new(fs),
+                    fs,
                 };
                 self.attempts = 0;
                 self.respond(Reply::banner(230, auth.msg_login(&user)));
@@ -327,6 +328,7 @@ impl FtpHandler {
         self.transfer_type = TransferType::Ascii;
         self.rest = None;
         self.rename_from = None;
+        self.reset_protection();
     }
 
     // ---- information -------------------------------------------------------------------
@@ -363,6 +365,7 @@ impl FtpHandler {
         if is_utf8(&self.shared.config.encoding) {
             features.push("UTF8".to_owned());
         }
+        features.extend(self.tls_features());
         features.extend(self.shared.features.iter().cloned());
         features.sort();
         let mut lines = vec!["Features supported:".to_owned()];
@@ -811,6 +814,7 @@ impl FtpHandler {
             cx.me(),
             self.remote.ip(),
             Arc::clone(&self.shared),
+            self.data_tls(),
         );
         match cx.spawn(Box::new(dtp)) {
             Ok(h) => {
@@ -948,8 +952,10 @@ impl FtpHandler {
             (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => local,
             _ => return self.respond(Reply::new(522, "Network protocol not supported (use 1|2).")),
         };
-        let started = DtpHandler::connect(target, bind_ip, cx.me(), Arc::clone(&self.shared))
-            .and_then(|dtp| cx.spawn(Box::new(dtp)));
+        let data_tls = self.data_tls();
+        let started =
+            DtpHandler::connect(target, bind_ip, cx.me(), Arc::clone(&self.shared), data_tls)
+                .and_then(|dtp| cx.spawn(Box::new(dtp)));
         match started {
             Ok(h) => {
                 self.data = DataChan::Active(h);
@@ -970,9 +976,10 @@ impl FtpHandler {
     pub(super) fn no_data_channel(&self) -> Option<Reply> {
         match self.data {
             DataChan::Passive { .. } | DataChan::Connected(_) => None,
-            DataChan::None | DataChan::Active(_) => {
-                Some(Reply::new(425, "Use PORT or PASV first."))
-            }
+            DataChan::None | DataChan::Active(_) => Some(
+                self.tls_data_refusal()
+                    .unwrap_or_else(|| Reply::new(425, "Use PORT or PASV first.")),
+            ),
             DataChan::Transferring { .. } => {
                 Some(Reply::new(425, "A transfer is already in progress."))
             }

@@ -10,7 +10,10 @@ use std::time::Instant;
 use ioloop::mio::net::TcpStream;
 use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready, TimerId};
 
-use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, ServerEvent};
+use super::tls::{SessionTls, Transport};
+use super::{
+    CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, ServerEvent, ServerLink, SessionCmd,
+};
 use crate::config::DEFAULT_LOG_PREFIX;
 use crate::events::Session;
 use crate::filesystems::FileSystem;
@@ -42,9 +45,11 @@ const LOGGED_COMMANDS: &[&str] = &[
 
 /// One FTP session's control connection.
 pub struct FtpHandler {
-    pub(super) chat: AsyncChat<TcpStream>,
+    pub(super) chat: AsyncChat<Transport>,
     pub(super) shared: Arc<Shared>,
-    server: Handle,
+    server: ServerLink,
+    /// The id the acceptor gave this session.
+    id: u64,
     pub(super) remote: SocketAddr,
     pub(super) local: SocketAddr,
     pub(super) login: Login,
@@ -56,6 +61,8 @@ pub struct FtpHandler {
     pub(super) data: DataChan,
     pub(super) wait: Wait,
     pub(super) mlst_facts: Option<Vec<String>>,
+    /// FTPS state: control channel TLS, PBSZ / PROT.
+    pub(super) tls: SessionTls,
     idle_timer: Option<TimerId>,
     /// The session is closing and discarding input until the client closes (this timer
     /// ends the wait).
@@ -122,13 +129,16 @@ pub(super) enum Wait {
     Abort,
     /// QUIT during a transfer: the session ends when the transfer does.
     Quit,
+    /// AUTH TLS: the 234 must reach the client in clear before TLS starts.
+    StartTls,
 }
 
 impl FtpHandler {
     pub(crate) fn new(
         stream: TcpStream,
         remote: SocketAddr,
-        server: Handle,
+        server: ServerLink,
+        id: u64,
         shared: Arc<Shared>,
     ) -> std::io::Result<Self> {
         let local = stream.local_addr()?;
@@ -136,10 +146,16 @@ impl FtpHandler {
             stream.set_nodelay(true)?;
         }
         let max_line = shared.config.max_line_length;
+        let tls = SessionTls::new(shared.config.tls.as_ref());
+        let transport = match &shared.config.tls {
+            Some(cfg) if cfg.implicit => Transport::tls(stream, &cfg.server_config, tls.token())?,
+            Some(_) | None => Transport::plain(stream),
+        };
         Ok(FtpHandler {
-            chat: AsyncChat::new(stream, b"\r\n", max_line),
+            chat: AsyncChat::new(transport, b"\r\n", max_line),
             shared,
             server,
+            id,
             remote,
             local,
             login: Login::AwaitingUser,
@@ -151,6 +167,7 @@ impl FtpHandler {
             data: DataChan::None,
             wait: Wait::Nothing,
             mlst_facts: None,
+            tls,
             idle_timer: None,
             draining: None,
             stalled_on_output: false,
@@ -232,7 +249,8 @@ impl FtpHandler {
             self.idle_timer = Some(cx.call_later(t));
         }
         // Telnet "Synch" urgent bytes (sent with ABOR by some clients) stay in the stream.
-        let _ = socket2::SockRef::from(self.chat.stream()).set_out_of_band_inline(true);
+        let _ = socket2::SockRef::from(self.chat.stream().tcp()).set_out_of_band_inline(true);
+        self.start_implicit_handshake(cx);
         let banner = self.shared.config.banner.clone();
         self.respond(Reply::banner(220, banner));
     }
@@ -257,7 +275,16 @@ impl FtpHandler {
             match self.chat.read_some() {
                 Ok(ReadStatus::Data) => {}
                 Ok(ReadStatus::WouldBlock) => return,
-                Ok(ReadStatus::Closed) | Err(_) => {
+                Ok(ReadStatus::Closed) => {
+                    cx.close();
+                    return;
+                }
+                Err(e) => {
+                    if self.tls_handshaking() {
+                        log::info!("{} SSL handshake failed: {e}", self.prefix());
+                    } else {
+                        log::debug!("{} control connection error: {e}", self.prefix());
+                    }
                     cx.close();
                     return;
                 }
@@ -268,6 +295,9 @@ impl FtpHandler {
     }
 
     fn handle_line(&mut self, cx: &mut Ctx<'_, Msg>, line: Line) {
+        // A line read through TLS means the handshake is over: note it before the command
+        // runs (USER may come in the same read as the handshake's last flight).
+        self.tls_after_read(cx);
         if let Some(t) = self.idle_timer {
             cx.reset(t);
         }
@@ -291,8 +321,17 @@ impl FtpHandler {
             Ok(spec) => spec,
             Err(reply) => return self.respond(reply),
         };
+        if let Some(reply) = self.tls_refusal(spec.name.as_ref()) {
+            return self.respond(reply);
+        }
         let arg = req.arg.as_deref().unwrap_or("");
         self.last_reply = None;
+        // Everything the command does to the filesystem happens as the logged-in user
+        // (UnixAuthorizer); the guard switches back when this function returns.
+        let _as_user = match self.impersonate() {
+            Ok(guard) => guard,
+            Err(reply) => return self.respond_and_close(reply),
+        };
         let logged_path = self.run_command(cx, spec.name.as_ref(), spec.perm, arg);
         if LOGGED_COMMANDS.contains(&spec.name.as_ref()) {
             self.log_command(spec.name.as_ref(), logged_path.as_deref().unwrap_or(arg));
@@ -314,6 +353,7 @@ impl FtpHandler {
 
     /// Sends `Abort` to whatever data object exists and forgets it (no reply).
     pub(super) fn drop_data(&mut self, cx: &mut Ctx<'_, Msg>) {
+        self.tls.clear_refusal();
         match std::mem::replace(&mut self.data, DataChan::None) {
             DataChan::None => {}
             DataChan::Passive { listener: h, .. }
@@ -430,6 +470,11 @@ impl FtpHandler {
     fn data_closed(&mut self, cx: &mut Ctx<'_, Msg>, closure: Closure) {
         let data = std::mem::replace(&mut self.data, DataChan::None);
         let aborting = matches!(self.wait, Wait::Abort);
+        if let DataChan::Connected(_) = data {
+            // TLS refused the connection before a transfer was asked for: the next
+            // transfer command gets the 522 instead of a bare 425.
+            self.tls.note_refusal(&closure.reason);
+        }
         if let DataChan::Transferring { info, .. } = data {
             let Closure { bytes, reason } = closure;
             let completed = matches!(reason, CloseReason::Completed);
@@ -466,6 +511,29 @@ impl FtpHandler {
                     log::info!("{} Data connection timed out.", self.prefix());
                     return self.respond_and_close(Reply::new(421, "Data connection timed out."));
                 }
+                CloseReason::TlsHandshake(e) => {
+                    log::info!("{} SSL handshake failed: {e}", self.prefix());
+                    self.respond(Reply::new(522, "SSL handshake failed."));
+                }
+                CloseReason::TlsReuseRequired => {
+                    log::warn!(
+                        "{} data connection refused: it did not resume the TLS session",
+                        self.prefix()
+                    );
+                    self.respond(Reply::new(
+                        522,
+                        "SSL connection failed: session reuse required",
+                    ));
+                }
+                CloseReason::TlsTruncated => {
+                    log::warn!("{} Unexpected SSL EOF.", self.prefix());
+                    self.respond(Reply::new(
+                        426,
+                        format!(
+                            "Transfer aborted; TLS closed without close_notify after {bytes} bytes."
+                        ),
+                    ));
+                }
             }
             self.transfer_ended(&info, completed, bytes);
             if aborting && completed {
@@ -480,7 +548,7 @@ impl FtpHandler {
         match self.wait {
             Wait::Abort => self.end_wait(cx),
             Wait::Quit => self.chat.close_when_done(),
-            Wait::Nothing | Wait::AuthDelay { .. } | Wait::ActiveConnect => {}
+            Wait::Nothing | Wait::AuthDelay { .. } | Wait::ActiveConnect | Wait::StartTls => {}
         }
     }
 
@@ -508,14 +576,29 @@ impl FtpHandler {
         }
     }
 
+    /// The server is stopping: a running transfer finishes (its 226 is sent), then the
+    /// session ends; an idle session ends now.
+    fn shut_down(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if self.chat.is_closing() || self.draining.is_some() {
+            return;
+        }
+        if matches!(self.data, DataChan::Transferring { .. }) {
+            self.wait = Wait::Quit;
+        } else {
+            self.drop_data(cx);
+            self.respond_and_close(Reply::new(421, "Server shutting down."));
+        }
+    }
+
     /// Sends queued output; once a requested close has nothing left to send, starts the
     /// lingering close. Returns false when the session is ending.
     fn flush_or_finish(&mut self, cx: &mut Ctx<'_, Msg>) -> bool {
-        if self.chat.flush().is_err() {
+        if self.chat.flush().is_err() || self.chat.stream_mut().flush_tls().is_err() {
             cx.close();
             return false;
         }
-        if self.chat.is_done() {
+        self.tls_after_flush(cx);
+        if self.chat.is_done() && !self.chat.stream().wants_write() {
             self.begin_drain(cx);
             return false;
         }
@@ -527,10 +610,13 @@ impl FtpHandler {
     /// input would send a reset, which can make the client lose that last reply (e.g. the
     /// `500 Command too long.` sent while the long line is still arriving).
     fn begin_drain(&mut self, cx: &mut Ctx<'_, Msg>) {
+        // TLS: close_notify first (small: it fits in the socket buffer just emptied).
+        self.chat.stream_mut().send_close_notify();
         if self.chat.is_eof()
             || self
                 .chat
                 .stream()
+                .tcp()
                 .shutdown(std::net::Shutdown::Write)
                 .is_err()
         {
@@ -553,10 +639,17 @@ impl FtpHandler {
 
     fn auth_delay_over(&mut self, cx: &mut Ctx<'_, Msg>, message: String) {
         self.attempts += 1;
-        let user = self.username().to_owned();
+        // pyftpdlib forgets the name as soon as the login fails, so the prefix of this
+        // line is `[]`; the callback still learns who it was.
+        let user = match std::mem::replace(&mut self.login, Login::AwaitingUser) {
+            Login::AwaitingPass { user } | Login::LoggedIn { user, .. } => user,
+            Login::AwaitingUser => String::new(),
+        };
         log::info!("{} USER '{user}' failed login.", self.prefix());
-        self.shared.events.on_login_failed(self.session());
-        self.login = Login::AwaitingUser;
+        self.shared.events.on_login_failed(Session {
+            remote: self.remote,
+            username: &user,
+        });
         if self.attempts >= self.shared.config.max_login_attempts {
             self.respond_and_close(Reply::new(530, format!("{message} Disconnecting.")));
         } else {
@@ -568,7 +661,7 @@ impl FtpHandler {
 
 impl Handler<Msg> for FtpHandler {
     fn source(&mut self) -> Option<&mut dyn ioloop::mio::event::Source> {
-        Some(self.chat.stream_mut())
+        Some(self.chat.stream_mut().tcp_mut())
     }
 
     fn interest(&self) -> Option<Interest> {
@@ -576,7 +669,7 @@ impl Handler<Msg> for FtpHandler {
             return Some(Interest::READABLE);
         }
         let reading = self.accepting_input() && self.chat.pending_output() <= OUTPUT_HIGH_WATER;
-        self.chat.interest(reading)
+        self.chat.stream().interest(self.chat.interest(reading))
     }
 
     fn on_start(&mut self, cx: &mut Ctx<'_, Msg>) {
@@ -591,6 +684,7 @@ impl Handler<Msg> for FtpHandler {
             return cx.close();
         }
         self.process_input(cx);
+        self.tls_after_read(cx);
         if !self.flush_or_finish(cx) {
             return;
         }
@@ -601,7 +695,7 @@ impl Handler<Msg> for FtpHandler {
     }
 
     fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) {
-        if self.draining == Some(timer) {
+        if self.draining == Some(timer) || self.tls_timer_fired(cx, timer) {
             return cx.close();
         }
         if Some(timer) == self.idle_timer {
@@ -627,8 +721,10 @@ impl Handler<Msg> for FtpHandler {
     }
 
     fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
-        if let Msg::ToControl(from, event) = msg {
-            self.on_dtp_event(cx, from, event);
+        match msg {
+            Msg::ToControl(from, event) => self.on_dtp_event(cx, from, event),
+            Msg::ToSession(SessionCmd::Shutdown) => self.shut_down(cx),
+            Msg::ToData(_) | Msg::ToServer(_) => {}
         }
         if self.draining.is_none() {
             self.flush_or_finish(cx);
@@ -639,9 +735,10 @@ impl Handler<Msg> for FtpHandler {
         self.drop_data(cx);
         log::info!("{} FTP session closed (disconnect).", self.prefix());
         self.shared.events.on_disconnect(self.session());
-        cx.send(
-            self.server,
-            Msg::ToServer(ServerEvent::SessionClosed(self.remote.ip())),
-        );
+        let closed = ServerEvent::SessionClosed {
+            id: self.id,
+            ip: self.remote.ip(),
+        };
+        self.server.send(cx, Msg::ToServer(closed));
     }
 }

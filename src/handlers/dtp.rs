@@ -11,8 +11,9 @@ use std::time::Duration;
 use ioloop::mio::net::{TcpListener, TcpStream};
 use ioloop::{Acceptor, ConnectState, Ctx, Handle, Handler, Interest, Ready, TimerId};
 
+use super::tls::{DataTls, Transport};
 use super::transfers::{Progress, Transfer};
-use super::{CloseReason, Closure, DataCmd, DtpEvent, Msg};
+use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg};
 use crate::servers::Shared;
 
 /// A PASV / EPSV listener: accepts one data connection from the client, then hands it to a
@@ -23,6 +24,8 @@ pub(crate) struct PassiveDtp {
     client_ip: IpAddr,
     shared: Arc<Shared>,
     timer: Option<TimerId>,
+    /// PROT P: the data connection is secured with this.
+    tls: Option<DataTls>,
 }
 
 impl PassiveDtp {
@@ -31,6 +34,7 @@ impl PassiveDtp {
         control: Handle,
         client_ip: IpAddr,
         shared: Arc<Shared>,
+        tls: Option<DataTls>,
     ) -> Self {
         PassiveDtp {
             acceptor: Acceptor::new(listener, Duration::from_millis(100)),
@@ -38,6 +42,7 @@ impl PassiveDtp {
             client_ip,
             shared,
             timer: None,
+            tls,
         }
     }
 }
@@ -76,8 +81,13 @@ impl Handler<Msg> for PassiveDtp {
             accepted = Some(stream);
         });
         if let Some(stream) = accepted {
-            let dtp = DtpHandler::new(stream, self.control, Arc::clone(&self.shared));
-            match cx.spawn(Box::new(dtp)) {
+            let dtp = DtpHandler::new(
+                stream,
+                self.control,
+                Arc::clone(&self.shared),
+                self.tls.take(),
+            );
+            match dtp.and_then(|dtp| cx.spawn(Box::new(dtp))) {
                 Ok(h) => cx.send(
                     self.control,
                     Msg::ToControl(cx.me(), DtpEvent::Connected(h)),
@@ -114,7 +124,13 @@ impl Handler<Msg> for PassiveDtp {
 /// The data connection: idle until the control channel starts a transfer, then streams it
 /// and reports once, on close.
 pub(crate) struct DtpHandler {
-    stream: TcpStream,
+    stream: Transport,
+    /// PROT P: how to secure the connection (TLS starts at once for a passive connection,
+    /// once connected for an active one).
+    tls: Option<DataTls>,
+    /// The TLS handshake is done and was accepted (or there is no TLS).
+    secured: bool,
+    handshake_timer: Option<TimerId>,
     control: Handle,
     shared: Arc<Shared>,
     state: DtpState,
@@ -131,12 +147,26 @@ enum DtpState {
     Connecting,
     Idle,
     Busy(Transfer),
+    /// The transfer is done; the TLS close_notify (and records before it) are being sent.
+    Closing,
 }
 
 impl DtpHandler {
-    pub(crate) fn new(stream: TcpStream, control: Handle, shared: Arc<Shared>) -> Self {
-        DtpHandler {
+    pub(crate) fn new(
+        stream: TcpStream,
+        control: Handle,
+        shared: Arc<Shared>,
+        tls: Option<DataTls>,
+    ) -> io::Result<Self> {
+        let stream = match &tls {
+            Some(t) => Transport::tls(stream, &t.config, &t.token)?,
+            None => Transport::plain(stream),
+        };
+        Ok(DtpHandler {
             stream,
+            secured: tls.is_none(),
+            tls,
+            handshake_timer: None,
             control,
             shared,
             state: DtpState::Idle,
@@ -145,7 +175,7 @@ impl DtpHandler {
             timer: None,
             reason: None,
             announced: true,
-        }
+        })
     }
 
     /// Starts an active (PORT / EPRT) data connection to `addr` from `bind_ip`.
@@ -154,21 +184,88 @@ impl DtpHandler {
         bind_ip: IpAddr,
         control: Handle,
         shared: Arc<Shared>,
+        tls: Option<DataTls>,
     ) -> io::Result<Self> {
         let stream = ioloop::connect(addr, Some(bind_ip))?;
-        let mut dtp = DtpHandler::new(stream, control, shared);
+        let mut dtp = DtpHandler::new(stream, control, shared, None)?;
+        dtp.secured = tls.is_none();
+        dtp.tls = tls;
         dtp.state = DtpState::Connecting;
         Ok(dtp)
     }
 
+    /// Ends the channel. A completed transfer over TLS ends the TLS stream cleanly first
+    /// (close_notify), so the client can tell the end of the data from a cut.
     fn finish(&mut self, cx: &mut Ctx<'_, Msg>, reason: CloseReason) {
+        let graceful = matches!(reason, CloseReason::Completed) && self.stream.is_tls();
         if self.reason.is_none() {
             self.reason = Some(reason);
+        }
+        if graceful {
+            if !matches!(self.state, DtpState::Closing) {
+                self.state = DtpState::Closing;
+                self.stream.send_close_notify();
+            }
+            if self.stream.wants_write() {
+                // WRITABLE interest; on_ready finishes the flush, the timer bounds it.
+                if let Some(tls) = &self.tls {
+                    if self.handshake_timer.is_none() {
+                        self.handshake_timer = Some(cx.call_later(tls.handshake_timeout));
+                    }
+                }
+                return;
+            }
         }
         cx.close();
     }
 
+    /// Layers TLS on a connection that just connected (PORT / EPRT under PROT P) and
+    /// bounds the handshake.
+    fn start_tls(&mut self, cx: &mut Ctx<'_, Msg>) -> io::Result<()> {
+        let Some(tls) = &self.tls else {
+            return Ok(());
+        };
+        if !self.stream.is_tls() {
+            self.stream.start_tls(&tls.config, &tls.token, &[])?;
+        }
+        self.handshake_timer = Some(cx.call_later(tls.handshake_timeout));
+        Ok(())
+    }
+
+    /// Drives the TLS handshake; true once data may flow. Refuses a connection that did
+    /// not resume the control session's TLS session when that is required.
+    fn secure(&mut self, cx: &mut Ctx<'_, Msg>) -> bool {
+        if self.secured {
+            return true;
+        }
+        let Some(tls) = &self.tls else {
+            return true;
+        };
+        match self.stream.handshake() {
+            Ok(false) => false,
+            Ok(true) => {
+                if let Some(t) = self.handshake_timer.take() {
+                    cx.cancel(t);
+                }
+                log::debug!("TLS on a data connection: {}", self.stream.describe());
+                if tls.require_reuse && !self.stream.resumed_with(&tls.token) {
+                    self.finish(cx, CloseReason::TlsReuseRequired);
+                    return false;
+                }
+                self.secured = true;
+                true
+            }
+            Err(e) => {
+                self.finish(cx, CloseReason::TlsHandshake(e));
+                false
+            }
+        }
+    }
+
     fn pump(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if !self.secure(cx) {
+            return;
+        }
         let DtpState::Busy(transfer) = &mut self.state else {
             return;
         };
@@ -184,27 +281,30 @@ impl DtpHandler {
 
 impl Handler<Msg> for DtpHandler {
     fn source(&mut self) -> Option<&mut dyn ioloop::mio::event::Source> {
-        Some(&mut self.stream)
+        Some(self.stream.tcp_mut())
     }
 
     fn interest(&self) -> Option<Interest> {
         match &self.state {
             DtpState::Connecting => Some(Interest::WRITABLE),
-            // Idle: data the client sends early waits in the kernel until a STOR comes.
-            DtpState::Idle => None,
-            DtpState::Busy(t) => Some(t.interest()),
+            // Idle: data the client sends early waits in the kernel until a STOR comes
+            // (a TLS handshake still proceeds).
+            DtpState::Idle | DtpState::Closing => self.stream.interest(None),
+            DtpState::Busy(t) => self.stream.interest(Some(t.interest())),
         }
     }
 
     fn on_start(&mut self, cx: &mut Ctx<'_, Msg>) {
         if let DtpState::Connecting = self.state {
             self.timer = Some(cx.call_later(self.shared.config.active_timeout));
+        } else if let Err(e) = self.start_tls(cx) {
+            self.finish(cx, CloseReason::TlsHandshake(e));
         }
     }
 
     fn on_ready(&mut self, cx: &mut Ctx<'_, Msg>, _ready: Ready) {
         if let DtpState::Connecting = self.state {
-            match ioloop::connect_state(&self.stream) {
+            match ioloop::connect_state(self.stream.tcp()) {
                 ConnectState::Pending => {}
                 ConnectState::Failed(e) => {
                     cx.send(
@@ -220,6 +320,9 @@ impl Handler<Msg> for DtpHandler {
                         cx.cancel(t);
                     }
                     self.state = DtpState::Idle;
+                    if let Err(e) = self.start_tls(cx) {
+                        self.finish(cx, CloseReason::TlsHandshake(e));
+                    }
                     cx.send(
                         self.control,
                         Msg::ToControl(cx.me(), DtpEvent::Connected(cx.me())),
@@ -228,10 +331,33 @@ impl Handler<Msg> for DtpHandler {
             }
             return;
         }
+        if let DtpState::Closing = self.state {
+            if self.stream.flush_tls().is_err() || !self.stream.wants_write() {
+                cx.close();
+            }
+            return;
+        }
+        // Records rustls queued while no transfer writes (session tickets after the
+        // handshake); a send error shows up again in the transfer.
+        let _ = self.stream.flush_tls();
         self.pump(cx);
     }
 
     fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) {
+        if let DtpState::Closing = self.state {
+            if Some(timer) == self.handshake_timer || Some(timer) == self.timer {
+                // The client stopped reading before the end of the TLS stream.
+                let e = io::Error::new(io::ErrorKind::TimedOut, "the TLS stream did not drain");
+                self.reason = Some(CloseReason::Network(e));
+                return cx.close();
+            }
+            return;
+        }
+        if Some(timer) == self.handshake_timer {
+            self.handshake_timer = None;
+            let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
+            return self.finish(cx, CloseReason::TlsHandshake(e));
+        }
         if Some(timer) != self.timer {
             return;
         }
@@ -252,7 +378,13 @@ impl Handler<Msg> for DtpHandler {
 
     fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
         match msg {
-            Msg::ToData(DataCmd::Start(job)) => {
+            Msg::ToData(DataCmd::Start(mut job)) => {
+                if self.stream.is_tls() {
+                    // sendfile(2) would bypass the encryption.
+                    if let Job::SendFile { sendfile, .. } = &mut job {
+                        *sendfile = false;
+                    }
+                }
                 let cfg = &self.shared.config;
                 self.state = DtpState::Busy(Transfer::new(
                     job,
@@ -267,7 +399,7 @@ impl Handler<Msg> for DtpHandler {
                 self.pump(cx);
             }
             Msg::ToData(DataCmd::Abort) => self.finish(cx, CloseReason::Aborted),
-            Msg::ToControl(..) | Msg::ToServer(_) => {}
+            Msg::ToControl(..) | Msg::ToServer(_) | Msg::ToSession(_) => {}
         }
     }
 

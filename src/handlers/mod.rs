@@ -1,12 +1,15 @@
-//! The loop's handlers for FTP: the control channel ([`control`]), and the data channel
-//! with its passive listener and active connector ([`dtp`]). They talk by messages
-//! ([`Msg`]) only; the data side closes its socket first, then reports, and only the
-//! control side replies to the client.
+//! The loop's handlers for FTP: the control channel (`control`), and the data channel
+//! with its passive listener and active connector (`dtp`), both reading and writing through
+//! a plain or TLS transport (`tls`, FTPS). They talk by messages ([`Msg`]) only; the data
+//! side closes its socket first, then reports, and only the control side replies to the
+//! client.
 
+mod as_user;
 pub(crate) mod commands;
 pub(crate) mod control;
 pub mod custom;
 pub(crate) mod dtp;
+pub(crate) mod tls;
 pub(crate) mod transfers;
 
 use std::fs::File;
@@ -26,8 +29,18 @@ pub enum Msg {
     ToControl(Handle, DtpEvent),
     /// From a control channel to its data-side handler.
     ToData(DataCmd),
-    /// From a session to the server (its acceptor).
+    /// From a session to the server (its acceptor), or from the server's owner.
     ToServer(ServerEvent),
+    /// From the server to a session.
+    ToSession(SessionCmd),
+}
+
+/// Orders for a session from its server.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SessionCmd {
+    /// The server is stopping: end the session, after the running transfer if any.
+    Shutdown,
 }
 
 /// News from the data side.
@@ -74,6 +87,13 @@ pub enum CloseReason {
     File(io::Error),
     /// No byte moved for the data timeout.
     Timeout,
+    /// The TLS handshake on the data connection failed or timed out (`522`).
+    TlsHandshake(io::Error),
+    /// The data connection did not resume the control connection's TLS session while
+    /// that is required (`522`, vsftpd's `require_ssl_reuse`).
+    TlsReuseRequired,
+    /// An upload's TLS stream ended without close_notify: it may be truncated (`426`).
+    TlsTruncated,
 }
 
 /// Orders for the data side.
@@ -110,7 +130,36 @@ pub enum Job {
 
 /// News for the server's acceptor.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ServerEvent {
-    /// A session from this address ended.
-    SessionClosed(IpAddr),
+    /// Session `id`, from this address, ended.
+    SessionClosed {
+        /// The id the acceptor gave the session.
+        id: u64,
+        /// The client's address.
+        ip: IpAddr,
+    },
+    /// Stop gracefully: stop accepting, end idle sessions now and busy ones after their
+    /// transfer.
+    Shutdown,
+}
+
+/// How a session reaches its server: in the same loop, or in another thread's loop
+/// (the multi-thread model).
+#[derive(Clone)]
+pub(crate) enum ServerLink {
+    Local(Handle),
+    Remote(ioloop::LoopHandle<Msg>, Handle),
+}
+
+impl ServerLink {
+    pub(crate) fn send(&self, cx: &mut ioloop::Ctx<'_, Msg>, msg: Msg) {
+        match self {
+            ServerLink::Local(h) => cx.send(*h, msg),
+            ServerLink::Remote(lp, h) => {
+                // The server's loop is gone only when it is shutting down anyway.
+                let _ = lp.send(*h, msg);
+            }
+        }
+    }
 }

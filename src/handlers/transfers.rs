@@ -6,9 +6,9 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 
-use ioloop::mio::net::TcpStream;
 use ioloop::Interest;
 
+use super::tls::Transport;
 use super::{CloseReason, Job};
 
 /// How far a call to [`Transfer::pump`] got.
@@ -106,7 +106,7 @@ impl Transfer {
     /// Moves data until done, blocked, or a fair share was moved.
     pub(crate) fn pump(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Transport,
         bytes: &mut u64,
     ) -> Result<Progress, CloseReason> {
         match self.kind {
@@ -118,7 +118,7 @@ impl Transfer {
 
     fn send_buffered(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Transport,
         bytes: &mut u64,
     ) -> Result<Progress, CloseReason> {
         let start = *bytes;
@@ -183,7 +183,7 @@ impl Transfer {
 
     fn send_with_sendfile(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Transport,
         bytes: &mut u64,
     ) -> Result<Progress, CloseReason> {
         let Kind::SendFile { file, .. } = &mut self.kind else {
@@ -194,7 +194,7 @@ impl Transfer {
             if *bytes - start >= FAIR_SHARE {
                 return Ok(Progress::Yielded);
             }
-            match crate::sys::sendfile(stream.as_raw_fd(), file.as_raw_fd(), 1 << 20) {
+            match crate::sys::sendfile(stream.tcp().as_raw_fd(), file.as_raw_fd(), 1 << 20) {
                 Ok(0) => return Ok(Progress::Done),
                 Ok(n) => *bytes += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -216,7 +216,7 @@ impl Transfer {
 
     fn receive(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Transport,
         bytes: &mut u64,
     ) -> Result<Progress, CloseReason> {
         let start = *bytes;
@@ -231,6 +231,10 @@ impl Transfer {
                 }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // TLS only: TCP closed without close_notify, so the upload may be cut short.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(CloseReason::TlsTruncated)
+                }
                 Err(e) => match classify(e) {
                     Some(CloseReason::PeerClosedEarly) => {
                         return Err(CloseReason::Network(io::ErrorKind::ConnectionReset.into()))

@@ -25,7 +25,7 @@ fn bad_flags_exit_2() {
         &["--no-such-flag"][..],
         &["-u", "someone"],
         &["--tls"],
-        &["--concurrency", "multi-thread"],
+        &["--concurrency", "pre-fork"],
         &["-r", "9000-8000"],
         &["-d", "/nonexistent/ftpdlib/dir"],
     ] {
@@ -62,7 +62,11 @@ fn sigterm_stops_the_binary_cleanly() {
     c.login("anonymous", "x@y");
     let status = srv.terminate();
     assert!(status.success(), "exit status {status:?}");
-    assert!(c.expect_closed().is_empty());
+    // A graceful stop: the idle session is told why it ends.
+    let last = c.expect_closed();
+    assert_eq!(last.len(), 1, "{last:?}");
+    assert_eq!(last[0].0, 421, "{last:?}");
+    assert_eq!(last[0].1, "Server shutting down.");
     let log = srv.log();
     assert!(log.contains(">>> starting FTP server on"), "{log}");
     assert!(log.contains(">>> shutting down FTP server"), "{log}");

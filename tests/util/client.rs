@@ -40,6 +40,21 @@ impl Client {
         }
     }
 
+    /// Wraps an already connected control stream, without reading anything.
+    pub fn from_stream(stream: TcpStream) -> Client {
+        set_timeouts(&stream);
+        let writer = stream.try_clone().expect("clone the control stream");
+        Client {
+            reader: BufReader::new(stream),
+            writer,
+        }
+    }
+
+    /// The client's own address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.writer.local_addr().expect("local address")
+    }
+
     /// USER then PASS, expecting 331 and 230.
     pub fn login(&mut self, user: &str, pass: &str) {
         self.expect(&format!("USER {user}"), 331);
@@ -264,6 +279,26 @@ impl Client {
 pub fn data_connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
         .unwrap_or_else(|e| panic!("data connect to {addr}: {e}"));
+    set_timeouts(&s);
+    s
+}
+
+/// Connects to `addr` from the local address `source` (any port), with the usual
+/// timeouts: on Linux every 127.x.y.z address is local, so a test can be a "foreign" host.
+pub fn connect_from(source: IpAddr, addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .expect("a TCP socket");
+    socket
+        .bind(&SocketAddr::new(source, 0).into())
+        .unwrap_or_else(|e| panic!("bind {source}:0: {e}"));
+    socket
+        .connect_timeout(&addr.into(), IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect from {source} to {addr}: {e}"));
+    let s: TcpStream = socket.into();
     set_timeouts(&s);
     s
 }

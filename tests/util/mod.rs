@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-pub use client::{data_accept, data_connect, Client};
+pub use client::{connect_from, data_accept, data_connect, Client};
 pub use server::TestServer;
 
 /// How long any single read, connect or wait may take before the test fails.
@@ -132,14 +132,27 @@ impl BinServer {
     /// # Panics
     /// When it exits or does not listen in time (after a few tries with other ports).
     pub fn start(args: &[&str]) -> BinServer {
+        BinServer::start_env(args, &[])
+    }
+
+    /// As [`BinServer::start`], with environment changes applied after `RUST_LOG=info`:
+    /// `(name, Some(value))` sets a variable, `(name, None)` removes it.
+    pub fn start_env(args: &[&str], env: &[(&str, Option<&str>)]) -> BinServer {
         let logdir = tempfile::tempdir().expect("tempdir for the server log");
         let log = logdir.path().join("ftpdlib.log");
         for _attempt in 0..3 {
             let port = free_port();
-            let mut child = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
-                .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpdlib"));
+            cmd.args(["-i", "127.0.0.1", "-p", &port.to_string()])
                 .args(args)
-                .env("RUST_LOG", "info")
+                .env("RUST_LOG", "info");
+            for (name, value) in env {
+                match value {
+                    Some(v) => cmd.env(name, v),
+                    None => cmd.env_remove(name),
+                };
+            }
+            let mut child = cmd
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(File::create(&log).expect("create the server log"))
@@ -186,6 +199,11 @@ impl BinServer {
                 None => panic!("ftpdlib did not exit within {IO_TIMEOUT:?} of SIGTERM"),
             }
         }
+    }
+
+    /// The process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The server's log so far.
