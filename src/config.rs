@@ -57,6 +57,9 @@ pub struct HandlerConfig {
     pub ac_in_buffer_size: usize,
     /// The data channel's send buffer per transfer (65536).
     pub ac_out_buffer_size: usize,
+    /// Worker threads that check passwords off the loop, for authorizers that may block
+    /// (0 = check on the loop thread, as pyftpdlib does).
+    pub auth_workers: usize,
     /// The longest command line accepted (2048 bytes).
     pub max_line_length: usize,
     /// The prefix of a session's log lines, pyftpdlib's template:
@@ -88,6 +91,7 @@ impl Default for HandlerConfig {
             data_timeout: Some(Duration::from_secs(300)),
             ac_in_buffer_size: 65536,
             ac_out_buffer_size: 65536,
+            auth_workers: 0,
             max_line_length: 2048,
             log_prefix: DEFAULT_LOG_PREFIX.to_owned(),
             tls: None,

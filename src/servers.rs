@@ -15,6 +15,7 @@ use crate::authorizers::Authorizer;
 use crate::config::{Concurrency, HandlerConfig, ServerConfig};
 use crate::error::Error;
 use crate::events::{Events, NoEvents};
+use crate::handlers::pool::WorkerPool;
 use crate::handlers::{
     CommandBody, CommandContext, FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd,
 };
@@ -30,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) custom: HashMap<String, CommandBody>,
     /// Extra FEAT lines.
     pub(crate) features: Vec<String>,
+    /// Threads for authorizer calls that may block (`auth_workers`).
+    pub(crate) workers: Option<WorkerPool>,
 }
 
 /// Builds an [`FtpServer`]: where to listen, who may log in, and the options.
@@ -432,7 +435,12 @@ impl ServerBuilder {
                 }
             }
         }
+        let workers = match self.handler.auth_workers {
+            0 => None,
+            n => Some(WorkerPool::new(n).map_err(|e| Error::io("starting worker threads", e))?),
+        };
         let shared = Arc::new(Shared {
+            workers,
             config: self.handler,
             authorizer: self.authorizer,
             events: self.events,
@@ -522,6 +530,7 @@ impl ServerAcceptor {
         let ip = addr.ip().to_canonical();
         if self.limits.max_cons > 0 && self.sessions.len() >= self.limits.max_cons {
             refuse(
+                &self.shared,
                 stream,
                 "421 Too many connections. Service temporarily unavailable.\r\n",
             );
@@ -531,6 +540,7 @@ impl ServerAcceptor {
         let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
         if self.limits.max_cons_per_ip > 0 && from_ip >= self.limits.max_cons_per_ip {
             refuse(
+                &self.shared,
                 stream,
                 "421 Too many connections from the same IP address.\r\n",
             );
@@ -640,8 +650,12 @@ impl ServerAcceptor {
     }
 }
 
-/// Best effort: tell a refused client why, without blocking, then drop it.
-fn refuse(mut stream: TcpStream, reply: &str) {
+/// Best effort: tell a refused client why, without blocking, then drop it. An implicit
+/// FTPS client would take a clear-text reply for a broken handshake: it is just closed.
+fn refuse(shared: &Shared, mut stream: TcpStream, reply: &str) {
+    if shared.config.tls.as_ref().is_some_and(|t| t.implicit) {
+        return;
+    }
     let _ = stream.write(reply.as_bytes());
 }
 

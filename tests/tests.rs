@@ -45,3 +45,5 @@ mod tls;
 mod transfers;
 #[path = "it/unix_users.rs"]
 mod unix_users;
+#[path = "it/workers.rs"]
+mod workers;

@@ -13,7 +13,7 @@ use ioloop::Ctx;
 
 use super::control::{DataChan, FtpHandler, Login, Wait, XferInfo};
 use super::dtp::{same_ip, DtpHandler, PassiveDtp};
-use super::{CommandBody, CommandContext, Job, Msg};
+use super::{CommandBody, CommandContext, Job, Msg, SessionCmd};
 use crate::error::{fs_error_reply, strerror};
 use crate::filesystems::{FileSystem, WriteMode, MLSX_FACTS_AVAILABLE, MLSX_FACTS_DEFAULT};
 use crate::proto::{
@@ -266,18 +266,48 @@ impl FtpHandler {
             Login::AwaitingPass { user } => user.clone(),
         };
         let auth = Arc::clone(&self.shared.authorizer);
+        if let Some(pool) = &self.shared.workers {
+            // The authorizer may block: a worker asks it, the session sleeps meanwhile.
+            let (lp, me) = (cx.loop_handle(), cx.me());
+            let (who, password) = (user.clone(), password.to_owned());
+            let queued = pool.run(move || {
+                let verdict = auth
+                    .validate_authentication(&who, &password)
+                    .map_err(|e| e.0);
+                let _ = lp.send(me, Msg::ToSession(SessionCmd::AuthResult(verdict)));
+            });
+            if queued {
+                return self.set_wait(Wait::Authenticating);
+            }
+            return self.respond(Reply::new(
+                421,
+                "Service not available, closing control connection.",
+            ));
+        }
         let verdict = auth
             .validate_authentication(&user, password)
-            .map_err(|e| e.0)
-            .and_then(|()| {
-                let home = auth
-                    .home_dir(&user)
-                    .ok_or_else(|| "Authentication failed.".to_owned())?;
-                auth.filesystem(&user, home).map_err(|e| {
-                    log::error!("{} home directory of {user:?}: {e}", self.prefix());
-                    "Authentication failed.".to_owned()
-                })
-            });
+            .map_err(|e| e.0);
+        self.finish_login(cx, user, verdict);
+    }
+
+    /// The rest of PASS once the password was checked: the home and filesystem, then 230,
+    /// or the failed-login delay.
+    pub(super) fn finish_login(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        user: String,
+        verdict: Result<(), String>,
+    ) {
+        let auth = Arc::clone(&self.shared.authorizer);
+        let verdict = verdict.and_then(|()| {
+            let home = auth
+                .home_dir(&user)
+                .ok_or_else(|| "Authentication failed.".to_owned())?;
+            auth.filesystem(&user, home).map_err(|e| {
+                log::error!("{} home directory of {user:?}: {e}", self.prefix());
+                "Authentication failed.".to_owned()
+            })
+        });
         match verdict {
             Ok(fs) => {
                 self.login = Login::LoggedIn {

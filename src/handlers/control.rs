@@ -123,6 +123,8 @@ pub(super) enum Wait {
         timer: TimerId,
         message: String,
     },
+    /// PASS: a worker is checking the password.
+    Authenticating,
     /// PORT/EPRT: "200" only once the connect completes.
     ActiveConnect,
     /// ABOR of a running transfer: the reply depends on how it ends.
@@ -548,7 +550,11 @@ impl FtpHandler {
         match self.wait {
             Wait::Abort => self.end_wait(cx),
             Wait::Quit => self.chat.close_when_done(),
-            Wait::Nothing | Wait::AuthDelay { .. } | Wait::ActiveConnect | Wait::StartTls => {}
+            Wait::Nothing
+            | Wait::AuthDelay { .. }
+            | Wait::Authenticating
+            | Wait::ActiveConnect
+            | Wait::StartTls => {}
         }
     }
 
@@ -724,6 +730,16 @@ impl Handler<Msg> for FtpHandler {
         match msg {
             Msg::ToControl(from, event) => self.on_dtp_event(cx, from, event),
             Msg::ToSession(SessionCmd::Shutdown) => self.shut_down(cx),
+            Msg::ToSession(SessionCmd::AuthResult(verdict)) => {
+                if let (Wait::Authenticating, Login::AwaitingPass { user }) =
+                    (&self.wait, &self.login)
+                {
+                    let user = user.clone();
+                    self.wait = Wait::Nothing;
+                    cx.wake();
+                    self.finish_login(cx, user, verdict);
+                }
+            }
             Msg::ToData(_) | Msg::ToServer(_) => {}
         }
         if self.draining.is_none() {

@@ -345,7 +345,8 @@ impl Handler<Msg> for DtpHandler {
 
     fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) {
         if let DtpState::Closing = self.state {
-            if Some(timer) == self.handshake_timer || Some(timer) == self.timer {
+            // Only the linger timer counts: the periodic data timer may tick any time.
+            if Some(timer) == self.handshake_timer {
                 // The client stopped reading before the end of the TLS stream.
                 let e = io::Error::new(io::ErrorKind::TimedOut, "the TLS stream did not drain");
                 self.reason = Some(CloseReason::Network(e));

@@ -9,6 +9,7 @@ pub(crate) mod commands;
 pub(crate) mod control;
 pub mod custom;
 pub(crate) mod dtp;
+pub(crate) mod pool;
 pub(crate) mod tls;
 pub(crate) mod transfers;
 
@@ -41,6 +42,8 @@ pub enum Msg {
 pub enum SessionCmd {
     /// The server is stopping: end the session, after the running transfer if any.
     Shutdown,
+    /// A worker checked the password: Ok, or the 530 text.
+    AuthResult(Result<(), String>),
 }
 
 /// News from the data side.

@@ -513,10 +513,16 @@ impl FtpHandler {
     }
 
     /// REIN, and USER while logged in: PBSZ / PROT start over; TLS stays on the control
-    /// connection.
+    /// connection (and implicit FTPS keeps its implied PROT P).
     pub(super) fn reset_protection(&mut self) {
-        if self.tls.prot != DataProt::NoPbsz {
-            self.set_prot(DataProt::NoPbsz);
+        let implicit = self.shared.config.tls.as_ref().is_some_and(|c| c.implicit);
+        let initial = if implicit {
+            DataProt::Private
+        } else {
+            DataProt::NoPbsz
+        };
+        if self.tls.prot != initial {
+            self.set_prot(initial);
         }
     }
 
@@ -694,3 +700,48 @@ const TOKEN_LEN: usize = 16;
 const CONTROL_TICKETS: usize = 8;
 /// TLS 1.2 sessions remembered by id (data connections of clients without tickets).
 const SESSION_CACHE: usize = 4096;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_error(cert: &Path, key: Option<&Path>) -> String {
+        match server_config_from_pem(cert, key) {
+            Ok(_) => panic!("{} was accepted", cert.display()),
+            Err(Error::Config(text)) => text,
+            Err(other) => panic!("not a configuration error: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_certificate_file_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("nope.pem");
+        let text = config_error(&missing, None);
+        assert!(text.contains("nope.pem"), "{text}");
+        assert!(text.contains("No such file or directory"), "{text}");
+    }
+
+    #[test]
+    fn a_file_without_pem_blocks_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "hello\n").expect("write");
+        let text = config_error(&garbage, None);
+        assert!(text.contains("no PEM certificate found"), "{text}");
+        // A PEM block of the wrong kind is no certificate either.
+        std::fs::write(
+            &garbage,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .expect("write");
+        let text = config_error(&garbage, None);
+        assert!(text.contains("garbage.pem"), "{text}");
+    }
+
+    #[test]
+    fn a_new_session_starts_in_clear() {
+        assert_eq!(SessionTls::new(None).control, ControlTls::Clear);
+        assert_eq!(SessionTls::new(None).prot, DataProt::NoPbsz);
+    }
+}

@@ -452,13 +452,17 @@ fn implicit_tls_with_a_rustls_client() {
     let mut c = FtpsClient::connect_implicit(srv.addr, &config);
     c.expect("AUTH TLS", 503);
     c.login();
-    // PROT P is implied: the data connection is TLS without PBSZ / PROT.
-    let mut data = c.pasv(Some(&config));
-    c.start("RETR f");
-    let mut got = Vec::new();
-    data.read_to_end(&mut got).expect("read");
-    assert_eq!(got, b"implicit");
-    assert_eq!(c.reply().0, 226);
+    // PROT P is implied (also after REIN): data connections are TLS without PBSZ / PROT.
+    for round in 0..2 {
+        let mut data = c.pasv(Some(&config));
+        c.start("RETR f");
+        let mut got = Vec::new();
+        data.read_to_end(&mut got).expect("read");
+        assert_eq!(got, b"implicit", "round {round}");
+        assert_eq!(c.reply().0, 226);
+        c.expect("REIN", 230);
+        c.login();
+    }
 }
 
 #[test]
