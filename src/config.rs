@@ -57,6 +57,12 @@ pub struct HandlerConfig {
     pub ac_in_buffer_size: usize,
     /// The data channel's send buffer per transfer (65536).
     pub ac_out_buffer_size: usize,
+    /// Uploads are limited to this many bytes per second per transfer; 0 = no limit
+    /// (pyftpdlib's ThrottledDTPHandler `read_limit`).
+    pub read_limit: u64,
+    /// Downloads (and listings) are limited to this many bytes per second per transfer;
+    /// 0 = no limit (`write_limit`).
+    pub write_limit: u64,
     /// Worker threads that check passwords off the loop, for authorizers that may block
     /// (0 = check on the loop thread, as pyftpdlib does).
     pub auth_workers: usize,
@@ -91,6 +97,8 @@ impl Default for HandlerConfig {
             data_timeout: Some(Duration::from_secs(300)),
             ac_in_buffer_size: 65536,
             ac_out_buffer_size: 65536,
+            read_limit: 0,
+            write_limit: 0,
             auth_workers: 0,
             max_line_length: 2048,
             log_prefix: DEFAULT_LOG_PREFIX.to_owned(),

@@ -39,6 +39,8 @@ mod paths;
 mod protections;
 #[path = "it/sessions.rs"]
 mod sessions;
+#[path = "it/throttle.rs"]
+mod throttle;
 #[path = "it/tls.rs"]
 mod tls;
 #[path = "it/transfers.rs"]

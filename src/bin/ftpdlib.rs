@@ -106,6 +106,12 @@ struct Cli {
     /// maximum login attempts before disconnecting (default 3)
     #[arg(long = "max-login-attempts", value_name = "N", default_value_t = 3)]
     max_login_attempts: u32,
+    /// limit each upload to this many bytes per second (K, M, G suffixes; 0 = no limit)
+    #[arg(long = "read-limit", value_name = "BYTES", value_parser = parse_rate, default_value = "0")]
+    read_limit: u64,
+    /// limit each download to this many bytes per second (K, M, G suffixes; 0 = no limit)
+    #[arg(long = "write-limit", value_name = "BYTES", value_parser = parse_rate, default_value = "0")]
+    write_limit: u64,
     /// exactly these permission letters (e.g. elr, elradfmwMT) for the -u user or
     /// anonymous, or for every system user with --unix-users; overrides -w
     #[arg(long, value_name = "LETTERS")]
@@ -132,6 +138,28 @@ enum Concurrency {
     MultiProc,
     #[value(name = "pre-fork")]
     PreFork,
+}
+
+/// Bytes per second: a number with an optional K, M or G suffix (powers of 1024).
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_uppercase()),
+        _ => (t, 'B'),
+    };
+    let factor: u64 = match unit {
+        'B' => 1,
+        'K' => 1 << 10,
+        'M' => 1 << 20,
+        'G' => 1 << 30,
+        _ => return Err(format!("invalid rate {s:?}: use a number with K, M or G")),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid rate {s:?}: use a number with K, M or G"))?;
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("invalid rate {s:?}: too large"))
 }
 
 fn parse_range(s: &str) -> Result<(u16, u16), String> {
@@ -225,6 +253,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             c.use_gmt_times = !cli.use_localtime;
             c.use_sendfile = !cli.disable_sendfile;
             c.max_login_attempts = cli.max_login_attempts;
+            c.read_limit = cli.read_limit;
+            c.write_limit = cli.write_limit;
             c.encoding = cli.encoding.clone();
             c.tls = tls.clone();
         })

@@ -12,7 +12,7 @@ use ioloop::mio::net::{TcpListener, TcpStream};
 use ioloop::{Acceptor, ConnectState, Ctx, Handle, Handler, Interest, Ready, TimerId};
 
 use super::tls::{DataTls, Transport};
-use super::transfers::{Progress, Transfer};
+use super::transfers::{Progress, Transfer, FAIR_SHARE};
 use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg};
 use crate::servers::Shared;
 
@@ -140,6 +140,8 @@ pub(crate) struct DtpHandler {
     reason: Option<CloseReason>,
     /// False once a failed connect was reported: no `Closed` follows.
     announced: bool,
+    /// Bandwidth limit of this transfer (pyftpdlib's ThrottledDTPHandler), when set.
+    throttle: Option<Throttle>,
 }
 
 enum DtpState {
@@ -175,6 +177,7 @@ impl DtpHandler {
             timer: None,
             reason: None,
             announced: true,
+            throttle: None,
         })
     }
 
@@ -269,11 +272,35 @@ impl DtpHandler {
         let DtpState::Busy(transfer) = &mut self.state else {
             return;
         };
-        match transfer.pump(&mut self.stream, &mut self.bytes) {
+        if self.throttle.as_ref().is_some_and(|t| t.paused.is_some()) {
+            return;
+        }
+        let cfg = &self.shared.config;
+        let limit = if transfer.is_upload() {
+            cfg.read_limit
+        } else {
+            cfg.write_limit
+        };
+        let now = cx.now();
+        if limit > 0 && self.throttle.is_none() {
+            self.throttle = Some(Throttle::new(limit, now, self.bytes));
+        }
+        let budget = match &self.throttle {
+            Some(t) => t.allowance(now, self.bytes).min(FAIR_SHARE),
+            None => FAIR_SHARE,
+        };
+        match transfer.pump(&mut self.stream, &mut self.bytes, budget) {
             Ok(Progress::Done) => self.finish(cx, CloseReason::Completed),
             Ok(Progress::Blocked) => {}
-            // Fairness: a fast peer never blocks; let the other sessions run first.
-            Ok(Progress::Yielded) => cx.wake(),
+            Ok(Progress::Yielded) => match &mut self.throttle {
+                // Over the limit: sleep the channel (no interest) until the rate allows more.
+                Some(t) if t.allowance(now, self.bytes) == 0 => {
+                    let wait = t.wait(now, self.bytes);
+                    t.paused = Some(cx.call_later(wait));
+                }
+                // Fairness: a fast peer never blocks; let the other sessions run first.
+                _ => cx.wake(),
+            },
             Err(reason) => self.finish(cx, reason),
         }
     }
@@ -290,6 +317,9 @@ impl Handler<Msg> for DtpHandler {
             // Idle: data the client sends early waits in the kernel until a STOR comes
             // (a TLS handshake still proceeds).
             DtpState::Idle | DtpState::Closing => self.stream.interest(None),
+            DtpState::Busy(_) if self.throttle.as_ref().is_some_and(|t| t.paused.is_some()) => {
+                self.stream.interest(None)
+            }
             DtpState::Busy(t) => self.stream.interest(Some(t.interest())),
         }
     }
@@ -344,6 +374,14 @@ impl Handler<Msg> for DtpHandler {
     }
 
     fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) {
+        if let Some(t) = &mut self.throttle {
+            if t.paused == Some(timer) {
+                // Awake again; no readiness edge comes for data already waiting.
+                t.paused = None;
+                cx.wake();
+                return;
+            }
+        }
         if let DtpState::Closing = self.state {
             // Only the linger timer counts: the periodic data timer may tick any time.
             if Some(timer) == self.handshake_timer {
@@ -422,4 +460,45 @@ impl Handler<Msg> for DtpHandler {
 /// through an IPv6 socket is the same client.
 pub(crate) fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
+}
+
+/// A bandwidth limit: the transfer may have moved `rate` bytes per second since it
+/// started, plus a small burst. Unlike pyftpdlib's one-second windows (which let a whole
+/// second's worth through at once, then sleep), the allowance grows continuously.
+struct Throttle {
+    rate: u64,
+    started: std::time::Instant,
+    base: u64,
+    paused: Option<TimerId>,
+}
+
+impl Throttle {
+    fn new(rate: u64, now: std::time::Instant, bytes: u64) -> Self {
+        Throttle {
+            rate,
+            started: now,
+            base: bytes,
+            paused: None,
+        }
+    }
+
+    /// Bytes that may still move at `now`.
+    fn allowance(&self, now: std::time::Instant, bytes: u64) -> u64 {
+        let elapsed = now.saturating_duration_since(self.started).as_secs_f64();
+        let allowed = (self.rate as f64 * elapsed) as u64 + self.burst();
+        allowed.saturating_sub(bytes - self.base)
+    }
+
+    /// How long until a burst's worth may move again.
+    fn wait(&self, now: std::time::Instant, bytes: u64) -> Duration {
+        let due = (bytes - self.base) as f64 / self.rate as f64;
+        let elapsed = now.saturating_duration_since(self.started).as_secs_f64();
+        Duration::from_secs_f64((due - elapsed).max(0.001))
+    }
+
+    /// A twentieth of a second's worth, at least 4 KiB: small enough to keep the rate
+    /// even, large enough not to wake up for every packet.
+    fn burst(&self) -> u64 {
+        (self.rate / 20).max(4096)
+    }
 }

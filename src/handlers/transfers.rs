@@ -23,7 +23,7 @@ pub(crate) enum Progress {
 }
 
 /// At most this many bytes move in one call before yielding to the other sessions.
-const FAIR_SHARE: u64 = 4 << 20;
+pub(crate) const FAIR_SHARE: u64 = 4 << 20;
 
 /// One transfer in progress.
 pub(crate) struct Transfer {
@@ -103,23 +103,32 @@ impl Transfer {
         }
     }
 
-    /// Moves data until done, blocked, or a fair share was moved.
+    /// Moves data until done, blocked, or `budget` bytes were moved (a fair share, or
+    /// what the throttle allows): then [`Progress::Yielded`].
     pub(crate) fn pump(
         &mut self,
         stream: &mut Transport,
         bytes: &mut u64,
+        budget: u64,
     ) -> Result<Progress, CloseReason> {
+        let budget = budget.max(1);
         match self.kind {
-            Kind::Receive { .. } => self.receive(stream, bytes),
-            Kind::SendFile { sendfile: true, .. } => self.send_with_sendfile(stream, bytes),
-            Kind::SendFile { .. } | Kind::SendBytes => self.send_buffered(stream, bytes),
+            Kind::Receive { .. } => self.receive(stream, bytes, budget),
+            Kind::SendFile { sendfile: true, .. } => self.send_with_sendfile(stream, bytes, budget),
+            Kind::SendFile { .. } | Kind::SendBytes => self.send_buffered(stream, bytes, budget),
         }
+    }
+
+    /// True for uploads (the read limit applies), false for downloads (the write limit).
+    pub(crate) fn is_upload(&self) -> bool {
+        matches!(self.kind, Kind::Receive { .. })
     }
 
     fn send_buffered(
         &mut self,
         stream: &mut Transport,
         bytes: &mut u64,
+        budget: u64,
     ) -> Result<Progress, CloseReason> {
         let start = *bytes;
         loop {
@@ -130,10 +139,12 @@ impl Transfer {
                 self.fill()?;
                 continue;
             }
-            if *bytes - start >= FAIR_SHARE {
+            let left = budget.saturating_sub(*bytes - start);
+            if left == 0 {
                 return Ok(Progress::Yielded);
             }
-            match stream.write(&self.buf[self.pos..self.len]) {
+            let end = self.len.min(self.pos.saturating_add(clamp(left)));
+            match stream.write(&self.buf[self.pos..end]) {
                 Ok(0) => return Err(CloseReason::PeerClosedEarly),
                 Ok(n) => {
                     self.pos += n;
@@ -185,16 +196,19 @@ impl Transfer {
         &mut self,
         stream: &mut Transport,
         bytes: &mut u64,
+        budget: u64,
     ) -> Result<Progress, CloseReason> {
         let Kind::SendFile { file, .. } = &mut self.kind else {
             return Ok(Progress::Done);
         };
         let start = *bytes;
         loop {
-            if *bytes - start >= FAIR_SHARE {
+            let left = budget.saturating_sub(*bytes - start);
+            if left == 0 {
                 return Ok(Progress::Yielded);
             }
-            match crate::sys::sendfile(stream.tcp().as_raw_fd(), file.as_raw_fd(), 1 << 20) {
+            let count = clamp(left).min(1 << 20);
+            match crate::sys::sendfile(stream.tcp().as_raw_fd(), file.as_raw_fd(), count) {
                 Ok(0) => return Ok(Progress::Done),
                 Ok(n) => *bytes += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -204,7 +218,7 @@ impl Transfer {
                         *sendfile = false;
                     }
                     self.buf = vec![0; 65536];
-                    return self.send_buffered(stream, bytes);
+                    return self.send_buffered(stream, bytes, budget);
                 }
                 Err(e) => match classify(e) {
                     Some(reason) => return Err(reason),
@@ -218,13 +232,16 @@ impl Transfer {
         &mut self,
         stream: &mut Transport,
         bytes: &mut u64,
+        budget: u64,
     ) -> Result<Progress, CloseReason> {
         let start = *bytes;
         loop {
-            if *bytes - start >= FAIR_SHARE {
+            let left = budget.saturating_sub(*bytes - start);
+            if left == 0 {
                 return Ok(Progress::Yielded);
             }
-            let n = match stream.read(&mut self.buf) {
+            let want = self.buf.len().min(clamp(left));
+            let n = match stream.read(&mut self.buf[..want]) {
                 Ok(0) => {
                     self.flush_pending_cr()?;
                     return Ok(Progress::Done);
@@ -293,6 +310,11 @@ impl Transfer {
         }
         Ok(())
     }
+}
+
+/// A byte budget as a buffer length.
+fn clamp(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 fn read_retrying(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
