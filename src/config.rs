@@ -190,7 +190,8 @@ pub struct ServerConfig {
     pub max_cons: usize,
     /// Most sessions from one IP address; 0 = unlimited (0).
     pub max_cons_per_ip: usize,
-    /// The listen backlog (100).
+    /// The listen backlog (1024; pyftpdlib: 100, which makes a burst of a few hundred
+    /// connects wait for the clients' one-second SYN retries).
     pub backlog: i32,
     /// How sessions are served.
     pub concurrency: Concurrency,
@@ -213,7 +214,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_cons: 512,
             max_cons_per_ip: 0,
-            backlog: 100,
+            backlog: 1024,
             concurrency: Concurrency::Async,
         }
     }

@@ -64,8 +64,10 @@ impl std::fmt::Debug for ProducerSlot {
 }
 
 const READ_CHUNK: usize = 4096;
-/// Buffers bigger than this are given back once empty.
-const KEEP_CAPACITY: usize = 4096;
+/// Buffers bigger than this are given back once empty. Zero: an idle channel holds no
+/// buffer at all (an allocation per command costs less than memory held by thousands of
+/// quiet sessions).
+const KEEP_CAPACITY: usize = 0;
 
 impl<S: Read + Write> AsyncChat<S> {
     /// A channel splitting input on `terminator` (e.g. `b"\r\n"`); a line longer than

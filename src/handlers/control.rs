@@ -70,7 +70,7 @@ pub struct FtpHandler {
     /// Input processing stopped because the client was not reading its replies.
     stalled_on_output: bool,
     /// The reply of the command being run, for the command log.
-    last_reply: Option<(u16, String)>,
+    last_reply: Option<(u16, Option<String>)>,
 }
 
 /// Where the login stands.
@@ -221,7 +221,9 @@ impl FtpHandler {
             reply.last_line_text()
         );
         reply.write_to(self.chat.out_buffer());
-        self.last_reply = Some((reply.code, reply.last_line_text().to_owned()));
+        // Only error texts are logged: keep no copy of the others.
+        let text = reply.is_error().then(|| reply.last_line_text().to_owned());
+        self.last_reply = Some((reply.code, text));
     }
 
     /// Replies, then closes the session once the reply is sent.
@@ -344,12 +346,12 @@ impl FtpHandler {
         if log::log_enabled!(log::Level::Debug) {
             return; // the debug "->" line already says it
         }
-        if let Some((code, text)) = &self.last_reply {
-            if *code >= 400 {
+        match &self.last_reply {
+            Some((code, Some(text))) => {
                 log::info!("{} {cmd} {what} {code} '{text}'", self.prefix());
-            } else {
-                log::info!("{} {cmd} {what} {code}", self.prefix());
             }
+            Some((code, None)) => log::info!("{} {cmd} {what} {code}", self.prefix()),
+            None => {}
         }
     }
 
