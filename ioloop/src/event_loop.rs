@@ -464,18 +464,20 @@ impl<M> Ctx<'_, M> {
         })
     }
 
-    /// Calls this handler's `on_timer` once after `delay` (zero = the next pass).
+    /// Calls this handler's `on_timer` once after `delay` (zero = the next pass), counted
+    /// from the clock now, not from the start of the pass: a callback late in a busy pass
+    /// must not get a shorter delay.
     pub fn call_later(&mut self, delay: Duration) -> TimerId {
         self.core
             .timers
-            .schedule(self.me, self.core.now, delay, false)
+            .schedule(self.me, Instant::now(), delay, false)
     }
 
     /// Calls this handler's `on_timer` every `period` until cancelled.
     pub fn call_every(&mut self, period: Duration) -> TimerId {
         self.core
             .timers
-            .schedule(self.me, self.core.now, period, true)
+            .schedule(self.me, Instant::now(), period, true)
     }
 
     /// Cancels a timer (a no-op if it already fired).
@@ -485,7 +487,7 @@ impl<M> Ctx<'_, M> {
 
     /// Restarts a timer's delay from now, cheaply. Returns false if it no longer exists.
     pub fn reset(&mut self, timer: TimerId) -> bool {
-        self.core.timers.reset(timer, self.core.now)
+        self.core.timers.reset(timer, Instant::now())
     }
 
     /// Queues a message for another handler (or this one), delivered after this callback.
