@@ -8,7 +8,8 @@
 //! Time is an input: every function takes `now`, so the logic is tested without sleeping.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -35,6 +36,9 @@ pub struct Timers<O> {
     records: Slab<Record<O>>,
     heap: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     next_gen: u64,
+    /// Each owner's timers form a doubly linked list through their records, so that
+    /// cancelling a closed handler's timers costs what it owns, not a scan of all.
+    first_owned: HashMap<O, usize>,
 }
 
 #[derive(Debug)]
@@ -47,21 +51,24 @@ struct Record<O> {
     queued: Instant,
     delay: Duration,
     periodic: bool,
+    prev_owned: Option<usize>,
+    next_owned: Option<usize>,
 }
 
-impl<O: Copy + PartialEq> Default for Timers<O> {
+impl<O: Copy + Eq + Hash> Default for Timers<O> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<O: Copy + PartialEq> Timers<O> {
+impl<O: Copy + Eq + Hash> Timers<O> {
     /// An empty scheduler.
     pub fn new() -> Self {
         Timers {
             records: Slab::new(),
             heap: BinaryHeap::new(),
             next_gen: 1,
+            first_owned: HashMap::new(),
         }
     }
 
@@ -71,6 +78,7 @@ impl<O: Copy + PartialEq> Timers<O> {
         let gen = self.next_gen;
         self.next_gen += 1;
         let deadline = now + delay;
+        let next_owned = self.first_owned.get(&owner).copied();
         let key = self.records.insert(Record {
             gen,
             owner,
@@ -78,7 +86,13 @@ impl<O: Copy + PartialEq> Timers<O> {
             queued: deadline,
             delay,
             periodic,
+            prev_owned: None,
+            next_owned,
         });
+        if let Some(next) = next_owned {
+            self.records[next].prev_owned = Some(key);
+        }
+        self.first_owned.insert(owner, key);
         self.heap.push(Reverse((deadline, key, gen)));
         TimerId { key, gen }
     }
@@ -86,7 +100,7 @@ impl<O: Copy + PartialEq> Timers<O> {
     /// Cancels a timer; cancelling one that already fired or was cancelled does nothing.
     pub fn cancel(&mut self, id: TimerId) {
         if self.record(id).is_some() {
-            self.records.remove(id.key);
+            self.remove_record(id.key);
             self.compact();
         }
     }
@@ -120,7 +134,10 @@ impl<O: Copy + PartialEq> Timers<O> {
 
     /// Cancels every timer owned by `owner` (a closed handler's).
     pub fn cancel_owned_by(&mut self, owner: O) {
-        self.records.retain(|_, r| r.owner != owner);
+        let mut next = self.first_owned.remove(&owner);
+        while let Some(key) = next {
+            next = self.records.remove(key).next_owned;
+        }
         self.compact();
     }
 
@@ -190,7 +207,7 @@ impl<O: Copy + PartialEq> Timers<O> {
             rec.deadline = now + rec.delay;
             self.requeue(id.key, id.gen);
         } else {
-            self.records.remove(id.key);
+            self.remove_record(id.key);
         }
         Some(owner)
     }
@@ -218,6 +235,25 @@ impl<O: Copy + PartialEq> Timers<O> {
                 due.push(TimerId { key, gen });
                 return;
             }
+        }
+    }
+
+    /// Removes a record, unlinking it from its owner's list.
+    fn remove_record(&mut self, key: usize) {
+        let rec = self.records.remove(key);
+        match rec.prev_owned {
+            Some(prev) => self.records[prev].next_owned = rec.next_owned,
+            None => match rec.next_owned {
+                Some(next) => {
+                    self.first_owned.insert(rec.owner, next);
+                }
+                None => {
+                    self.first_owned.remove(&rec.owner);
+                }
+            },
+        }
+        if let Some(next) = rec.next_owned {
+            self.records[next].prev_owned = rec.prev_owned;
         }
     }
 
@@ -391,6 +427,24 @@ mod tests {
         t.cancel(b);
         assert_eq!(t.fire(a, t0 + ms(1)), Some(1));
         assert_eq!(t.fire(b, t0 + ms(1)), None);
+    }
+
+    #[test]
+    fn owner_lists_survive_removal_in_any_order() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        let ids: Vec<_> = (0..6)
+            .map(|i| t.schedule(i % 2, t0, ms(i as u64 + 1), false))
+            .collect();
+        t.cancel(ids[2]); // middle of owner 0's list
+        assert_eq!(t.pop_expired(t0 + ms(1)).map(|e| e.owner), Some(0)); // its tail
+        t.cancel(ids[4]); // its head
+        t.cancel_owned_by(1);
+        assert!(t.is_empty());
+        assert!(t.first_owned.is_empty());
+        let again = t.schedule(0, t0, ms(1), false);
+        t.cancel_owned_by(0);
+        assert!(!t.is_active(again));
     }
 
     #[test]

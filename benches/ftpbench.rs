@@ -1,0 +1,2122 @@
+//! `ftpbench`: pyftpdlib's `scripts/ftpbench` rebuilt in Rust, with more workloads.
+//!
+//! ```text
+//! cargo bench --bench ftpbench -- -u USER -p PASS -P 2121 -b all -k SERVER_PID
+//! ```
+//!
+//! Workloads (`-b`), as in pyftpdlib 2.2.0's script:
+//! - `upload`: STOR for `--seconds` (1 s) → MB/sec; `download`: STOR a `--filesize` file, then
+//!   RETR it (again at EOF) for 1 s; `transfer`: both;
+//! - `concurrence`: N clients connect + log in, STOR and RETR with N idle clients, N concurrent
+//!   RETR and STOR of `--filesize`, N concurrent QUIT; `all`: transfer + concurrence;
+//!
+//! and beyond it:
+//! - `idle-memory`: (mem(N) − mem(0)) / N for N logged-in idle sessions (needs `-k`);
+//! - `logins`: N concurrent connect + login: wall time, p50 / p99 latency, server CPU per
+//!   login (user and system, from /proc/PID/stat, summed over the server's process tree).
+//!
+//! `-n` takes a list (`-n 300,1000,10000`). Memory is RSS − shared, summed over the server's
+//! process and all its descendants, as pyftpdlib's script does with psutil. The client runs on
+//! non-blocking sockets (mio, edge-triggered), with one shared 256 KiB buffer for all
+//! concurrent transfers and a 1 MiB buffer for single-client transfers: no allocation per
+//! block. At most `--max-in-flight` connects + logins are in progress at once. Connections
+//! are spread over 127.0.0.x source addresses when one address would run out of ports.
+//!
+//! Two helper modes serve `benches/compare.sh`: `--bare-server PORT` runs a bare mio loop
+//! that only accepts, greets and answers USER / PASS / QUIT (the floor for CPU per login and
+//! memory per session), and `--report TSV --svg OUT` turns the `--tsv` lines of several runs
+//! into one markdown table (stdout) and an SVG bar chart.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use mio::net::{TcpListener as MioListener, TcpStream as MioStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use socket2::{Domain, Protocol, Socket, Type};
+
+const TESTFN: &str = "$testfile";
+/// Buffer of a single-client bulk transfer.
+const BULK_BUF: usize = 1 << 20;
+/// The one buffer shared by all concurrent transfers of the non-blocking client.
+const MULTI_BUF: usize = 256 * 1024;
+const MIB: f64 = 1024.0 * 1024.0;
+/// Above this many connections from one source address, spread over 127.0.0.x.
+const CONNS_PER_SOURCE: usize = 25_000;
+
+/// FTP server benchmark (pyftpdlib's scripts/ftpbench, in Rust).
+#[derive(Parser, Debug)]
+#[command(name = "ftpbench", args_override_self = true)]
+struct Opts {
+    /// username
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
+    /// password
+    #[arg(short = 'p', long = "pass")]
+    pass: Option<String>,
+    /// hostname
+    #[arg(short = 'H', long, default_value = "127.0.0.1")]
+    host: String,
+    /// port
+    #[arg(short = 'P', long, default_value_t = 21)]
+    port: u16,
+    /// benchmark type: transfer, download, upload, concurrence, all, idle-memory, logins
+    #[arg(short = 'b', long, default_value = "transfer")]
+    benchmark: String,
+    /// number of concurrent clients; a comma-separated list runs each size in turn
+    #[arg(short = 'n', long, default_value = "200", value_delimiter = ',')]
+    clients: Vec<usize>,
+    /// file size used by the 'concurrence' and 'download' benchmarks (e.g. '10M')
+    #[arg(short = 's', long, default_value = "10M")]
+    filesize: String,
+    /// the PID of the FTP server process, to track its memory and CPU time
+    #[arg(short = 'k', long)]
+    pid: Option<i32>,
+    /// the socket timeout, and the bound on every phase, in seconds
+    #[arg(short = 't', long, default_value_t = 60.0)]
+    timeout: f64,
+    /// whether to print debugging info
+    #[arg(short = 'd', long)]
+    debug: bool,
+    /// whether to use FTPS (not supported by this client)
+    #[arg(short = 'S', long)]
+    ssl: bool,
+    /// at most this many connects + logins in progress at once (default: all)
+    #[arg(long, value_name = "K")]
+    max_in_flight: Option<usize>,
+    /// bound on a phase of concurrent connects + logins (default: --timeout); a burst beyond
+    /// a server's listen queue can leave clients connected but never greeted
+    #[arg(long, value_name = "SECS")]
+    login_timeout: Option<f64>,
+    /// length of the single-client STOR / RETR measurements
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+    /// spread connections over 127.0.0.1 ..= 127.0.0.K (default: as needed)
+    #[arg(long, value_name = "K")]
+    source_ips: Option<u8>,
+    /// append each result to this file as `label \t workload \t value \t unit \t mem \t cpu \t note`
+    #[arg(long, value_name = "FILE")]
+    tsv: Option<PathBuf>,
+    /// the server's name in --tsv lines
+    #[arg(long, default_value = "server")]
+    label: String,
+    /// run a bare mio login server on 127.0.0.1:PORT instead of benchmarking
+    #[arg(long, value_name = "PORT")]
+    bare_server: Option<u16>,
+    /// print a markdown table of the --tsv results in FILE instead of benchmarking
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// with --report: also write an SVG bar chart here
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// with -k: a cgroup v1 cpuacct folder that holds the server alone, for exact CPU time
+    /// (default: /proc/PID/stat of the process tree, in clock ticks)
+    #[arg(long, value_name = "DIR")]
+    cgroup: Option<PathBuf>,
+    /// passed by `cargo bench`; ignored
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() -> ExitCode {
+    let o = Opts::parse();
+    raise_nofile();
+    let res = if let Some(port) = o.bare_server {
+        bare_server(port)
+    } else if let Some(tsv) = &o.report {
+        report(tsv, o.svg.as_deref())
+    } else {
+        run(&o)
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ftpbench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn other(msg: impl Into<String>) -> io::Error {
+    io::Error::other(msg.into())
+}
+
+/// Raises RLIMIT_NOFILE's soft limit to the hard limit.
+fn raise_nofile() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit / setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sizes and formatting
+// ---------------------------------------------------------------------------------------
+
+/// pyftpdlib's human2bytes: '10M' → 10 MiB (1024-based); a bare number is bytes.
+fn human2bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, letter) = match s.chars().last()? {
+        c if c.is_ascii_alphabetic() => (&s[..s.len() - 1], c.to_ascii_uppercase()),
+        _ => (s, 'B'),
+    };
+    let pow = "BKMGTPEZY".find(letter)?;
+    let n: f64 = num.parse().ok()?;
+    (n >= 0.0).then(|| (n * 1024f64.powi(pow as i32)) as u64)
+}
+
+/// pyftpdlib's bytes2human: 10485760 → "10.0M".
+fn bytes2human(n: u64) -> String {
+    const SYMBOLS: &[u8] = b"KMGTPEZY";
+    for (i, s) in SYMBOLS.iter().enumerate().rev() {
+        let prefix = 1u128 << ((i + 1) * 10);
+        if u128::from(n) >= prefix {
+            return format!("{:.1}{}", n as f64 / prefix as f64, *s as char);
+        }
+    }
+    format!("{:.1}B", n as f64)
+}
+
+/// Nearest-rank percentile of sorted durations, in milliseconds.
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e3
+}
+
+// ---------------------------------------------------------------------------------------
+// The server's process tree, from /proc
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    user: f64,
+    sys: f64,
+}
+
+impl Cpu {
+    fn total(&self) -> f64 {
+        self.user + self.sys
+    }
+    fn since(&self, earlier: Cpu) -> Cpu {
+        Cpu {
+            user: self.user - earlier.user,
+            sys: self.sys - earlier.sys,
+        }
+    }
+}
+
+struct ProcTree {
+    root: i32,
+    page: u64,
+    hz: f64,
+    /// A cgroup v1 cpuacct folder holding the server (and nothing else): exact CPU time,
+    /// exited children included.
+    cgroup: Option<PathBuf>,
+}
+
+/// The fields of /proc/PID/stat after the command name: [0] = state (field 3), [1] = ppid.
+fn stat_fields(pid: i32) -> Option<Vec<u64>> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    Some(
+        rest.split_ascii_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect(),
+    )
+}
+
+impl ProcTree {
+    fn new(root: i32) -> io::Result<Self> {
+        if !PathBuf::from(format!("/proc/{root}")).exists() {
+            return Err(other(format!("no process {root}")));
+        }
+        // SAFETY: sysconf has no preconditions.
+        let (page, hz) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PAGESIZE),
+                libc::sysconf(libc::_SC_CLK_TCK),
+            )
+        };
+        Ok(ProcTree {
+            root,
+            page: page.max(1) as u64,
+            hz: hz.max(1) as f64,
+            cgroup: None,
+        })
+    }
+
+    /// The root and all its descendants.
+    fn pids(&self) -> Vec<i32> {
+        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+        if let Ok(dir) = fs::read_dir("/proc") {
+            for e in dir.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                    continue;
+                };
+                if let Some(f) = stat_fields(pid) {
+                    children.entry(f[1] as i32).or_default().push(pid);
+                }
+            }
+        }
+        let mut out = vec![self.root];
+        let mut i = 0;
+        while i < out.len() {
+            if let Some(c) = children.get(&out[i]) {
+                let me = out[i];
+                out.extend(c.iter().copied().filter(|p| *p != me));
+            }
+            i += 1;
+        }
+        out
+    }
+
+    fn statm(&self, pid: i32) -> Option<(u64, u64)> {
+        let s = fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+        let mut it = s.split_ascii_whitespace().skip(1);
+        let resident: u64 = it.next()?.parse().ok()?;
+        let shared: u64 = it.next()?.parse().ok()?;
+        Some((resident * self.page, shared * self.page))
+    }
+
+    /// RSS − shared, summed over the tree (pyftpdlib's register_memory).
+    fn mem(&self) -> u64 {
+        self.pids()
+            .into_iter()
+            .filter_map(|p| self.statm(p))
+            .map(|(rss, shared)| rss.saturating_sub(shared))
+            .sum()
+    }
+
+    fn rss(&self) -> u64 {
+        self.statm(self.root).map_or(0, |(rss, _)| rss)
+    }
+
+    /// User and system time: from the cgroup when given (nanoseconds), else from the live
+    /// tree plus what its members reaped from exited children (cutime / cstime, in ticks).
+    fn cpu(&self) -> Cpu {
+        if let Some(g) = &self.cgroup {
+            let read = |f: &str| -> Option<f64> {
+                let s = fs::read_to_string(g.join(f)).ok()?;
+                Some(s.trim().parse::<f64>().ok()? / 1e9)
+            };
+            if let (Some(total), Some(user)) = (read("cpuacct.usage"), read("cpuacct.usage_user")) {
+                return Cpu {
+                    user: user.min(total),
+                    sys: (total - user).max(0.0),
+                };
+            }
+        }
+        let mut c = Cpu::default();
+        for p in self.pids() {
+            if let Some(f) = stat_fields(p) {
+                if f.len() > 14 {
+                    c.user += (f[11] + f[13]) as f64 / self.hz;
+                    c.sys += (f[12] + f[14]) as f64 / self.hz;
+                }
+            }
+        }
+        c
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Blocking client (ftplib's subset), for setup and single-client bulk transfers
+// ---------------------------------------------------------------------------------------
+
+struct Ftp {
+    sock: TcpStream,
+    rbuf: Vec<u8>,
+    peer: IpAddr,
+    timeout: Duration,
+    debug: bool,
+}
+
+/// Where a reply ends in `buf`: (bytes consumed, code), or None if it is not complete.
+fn parse_reply(buf: &[u8]) -> Option<(usize, u16)> {
+    let mut pos = 0;
+    let mut multi: Option<&[u8]> = None;
+    while let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n') {
+        let line = &buf[pos..pos + nl];
+        pos += nl + 1;
+        if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        let sep = line.get(3).copied().unwrap_or(b' ');
+        match multi {
+            None if sep == b'-' => multi = Some(&line[..3]),
+            None => return Some((pos, code_of(line))),
+            Some(c) if line[..3] == *c && sep != b'-' => return Some((pos, code_of(line))),
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+fn code_of(line: &[u8]) -> u16 {
+    line[..3]
+        .iter()
+        .fold(0u16, |a, d| a * 10 + u16::from(d - b'0'))
+}
+
+/// The port of a 227 reply: the first run of six comma-separated numbers.
+fn parse_pasv(text: &[u8]) -> Option<u16> {
+    let text = text.get(3..)?;
+    let start = text.iter().position(u8::is_ascii_digit)?;
+    let run: Vec<u16> = text[start..]
+        .split(|b| !b.is_ascii_digit() && *b != b',')
+        .next()?
+        .split(|b| *b == b',')
+        .map(|n| std::str::from_utf8(n).ok()?.parse().ok())
+        .collect::<Option<_>>()?;
+    (run.len() == 6 && run[4] < 256 && run[5] < 256).then(|| run[4] * 256 + run[5])
+}
+
+impl Ftp {
+    fn connect(o: &Cfg) -> io::Result<Ftp> {
+        let sock = TcpStream::connect_timeout(&o.addr, o.timeout)?;
+        sock.set_read_timeout(Some(o.timeout))?;
+        sock.set_write_timeout(Some(o.timeout))?;
+        let mut f = Ftp {
+            peer: o.addr.ip(),
+            sock,
+            rbuf: Vec::with_capacity(1024),
+            timeout: o.timeout,
+            debug: o.debug,
+        };
+        let (code, text) = f.resp()?;
+        if code / 100 != 2 {
+            return Err(other(format!("greeting: {text}")));
+        }
+        let (code, text) = f.cmd(&format!("USER {}", o.user))?;
+        if code == 331 {
+            f.voidcmd(&format!("PASS {}", o.pass))?;
+        } else if code / 100 != 2 {
+            return Err(other(format!("USER: {text}")));
+        }
+        Ok(f)
+    }
+
+    fn resp(&mut self) -> io::Result<(u16, String)> {
+        let mut tmp = [0u8; 4096];
+        loop {
+            if let Some((used, code)) = parse_reply(&self.rbuf) {
+                let text = String::from_utf8_lossy(&self.rbuf[..used])
+                    .trim()
+                    .to_owned();
+                self.rbuf.drain(..used);
+                if self.debug {
+                    eprintln!("*resp* {text}");
+                }
+                return Ok((code, text));
+            }
+            let n = self.sock.read(&mut tmp)?;
+            if n == 0 {
+                return Err(other("control connection closed"));
+            }
+            self.rbuf.extend_from_slice(&tmp[..n]);
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> io::Result<(u16, String)> {
+        if self.debug {
+            eprintln!("*cmd* {line}");
+        }
+        self.sock.write_all(format!("{line}\r\n").as_bytes())?;
+        self.resp()
+    }
+
+    fn voidcmd(&mut self, line: &str) -> io::Result<()> {
+        let (code, text) = self.cmd(line)?;
+        if code / 100 != 2 {
+            return Err(other(format!("{line}: {text}")));
+        }
+        Ok(())
+    }
+
+    fn voidresp(&mut self) -> io::Result<()> {
+        let (code, text) = self.resp()?;
+        if code / 100 != 2 {
+            return Err(other(text));
+        }
+        Ok(())
+    }
+
+    /// PASV, connect the data channel, send `cmd`, expect a 1xx reply (ftplib's transfercmd).
+    fn transfercmd(&mut self, cmd: &str) -> io::Result<TcpStream> {
+        let (code, text) = self.cmd("PASV")?;
+        let port = parse_pasv(text.as_bytes())
+            .filter(|_| code == 227)
+            .ok_or_else(|| other(format!("PASV: {text}")))?;
+        let d = TcpStream::connect_timeout(&SocketAddr::new(self.peer, port), self.timeout)?;
+        d.set_read_timeout(Some(self.timeout))?;
+        d.set_write_timeout(Some(self.timeout))?;
+        let (code, text) = self.cmd(cmd)?;
+        if code / 100 != 1 {
+            return Err(other(format!("{cmd}: {text}")));
+        }
+        Ok(d)
+    }
+
+    fn quit(mut self) {
+        let _ = self.cmd("QUIT");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Non-blocking client: many control + data connections on one mio poller
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum St {
+    Connecting,
+    Greeting,
+    User,
+    Pass,
+    Idle,
+    Type,
+    Pasv,
+    DataConnecting,
+    Cmd,
+    Xfer,
+    Quit,
+    Closed,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Op {
+    Retr,
+    Stor,
+}
+
+struct Client {
+    ctrl: Option<MioStream>,
+    data: Option<MioStream>,
+    data_up: bool,
+    st: St,
+    /// A partial reply line carried over between reads (usually empty: no allocation).
+    line: Vec<u8>,
+    multi: Option<[u8; 3]>,
+    /// Control bytes the socket did not take yet (usually empty).
+    out: Vec<u8>,
+    src: Option<IpAddr>,
+    t0: Instant,
+    moved: u64,
+    data_done: bool,
+    reply_done: bool,
+    started: bool,
+}
+
+struct Cmds {
+    user: Vec<u8>,
+    pass: Vec<u8>,
+    type_i: Vec<u8>,
+    pasv: Vec<u8>,
+    retr: Vec<u8>,
+    stor: Vec<u8>,
+    quit: Vec<u8>,
+}
+
+/// What a phase of the non-blocking client achieved.
+struct Phase {
+    elapsed: Duration,
+    done: usize,
+    failed: usize,
+    timed_out: bool,
+    /// At a time-out: how many clients were left in which state.
+    stuck: String,
+}
+
+impl Phase {
+    fn note(&self, n: usize) -> String {
+        let mut s = String::new();
+        if self.failed > 0 {
+            let _ = write!(s, "{} of {n} failed", self.failed);
+        }
+        if self.timed_out {
+            if !s.is_empty() {
+                s.push_str("; ");
+            }
+            let _ = write!(s, "timed out with {} of {n} done", self.done);
+            if !self.stuck.is_empty() {
+                let _ = write!(s, "; left: {}", self.stuck);
+            }
+        }
+        s
+    }
+}
+
+struct Multi {
+    o: Cfg,
+    poll: Poll,
+    events: Events,
+    ready: Vec<usize>,
+    cl: Vec<Client>,
+    scratch: Vec<u8>,
+    wbuf: Vec<u8>,
+    cmds: Cmds,
+    op: Op,
+    size: u64,
+    done: usize,
+    failed: usize,
+    moved: u64,
+    lat: Vec<Duration>,
+    errors: Vec<String>,
+}
+
+/// A non-blocking socket connecting to `dst`, bound to `src` first when given.
+fn open_stream(dst: SocketAddr, src: Option<IpAddr>) -> io::Result<MioStream> {
+    let s = Socket::new(Domain::for_address(dst), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_nonblocking(true)?;
+    if let Some(ip) = src {
+        let one: libc::c_int = 1;
+        // SAFETY: a valid socket and a pointer to a c_int of the size passed. Lets bind()
+        // leave the port to connect(), so each source address gets the whole port range.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&s),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+        s.bind(&SocketAddr::new(ip, 0).into())?;
+    }
+    match s.connect(&dst.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(MioStream::from_std(s.into()))
+}
+
+/// Whether a connecting socket is connected now: Ok(false) = not yet.
+fn established(s: &MioStream) -> io::Result<bool> {
+    if let Some(e) = s.take_error()? {
+        return Err(e);
+    }
+    match s.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `bytes` now, or queues what the socket does not take.
+fn send(c: &mut Client, bytes: &[u8]) -> io::Result<()> {
+    if !c.out.is_empty() {
+        c.out.extend_from_slice(bytes);
+        return flush(c);
+    }
+    let Some(s) = c.ctrl.as_mut() else {
+        return Ok(());
+    };
+    let mut off = 0;
+    while off < bytes.len() {
+        match s.write(&bytes[off..]) {
+            Ok(n) => off += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    c.out.extend_from_slice(&bytes[off..]);
+    Ok(())
+}
+
+fn flush(c: &mut Client) -> io::Result<()> {
+    let Some(s) = c.ctrl.as_mut() else {
+        return Ok(());
+    };
+    while !c.out.is_empty() {
+        match s.write(&c.out) {
+            Ok(n) => {
+                c.out.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl Multi {
+    fn new(o: Cfg) -> io::Result<Self> {
+        let line = |s: String| format!("{s}\r\n").into_bytes();
+        let cmds = Cmds {
+            user: line(format!("USER {}", o.user)),
+            pass: line(format!("PASS {}", o.pass)),
+            type_i: line("TYPE I".into()),
+            pasv: line("PASV".into()),
+            retr: line(format!("RETR {TESTFN}")),
+            stor: line(format!("STOR {TESTFN}")),
+            quit: line("QUIT".into()),
+        };
+        Ok(Multi {
+            o,
+            poll: Poll::new()?,
+            events: Events::with_capacity(4096),
+            ready: Vec::with_capacity(4096),
+            cl: Vec::new(),
+            scratch: vec![0; MULTI_BUF],
+            wbuf: vec![b'x'; MULTI_BUF],
+            cmds,
+            op: Op::Retr,
+            size: 0,
+            done: 0,
+            failed: 0,
+            moved: 0,
+            lat: Vec::new(),
+            errors: Vec::new(),
+        })
+    }
+
+    /// Counts the clients in `range` that are neither idle nor closed, by state.
+    fn stuck(&self, range: std::ops::Range<usize>) -> String {
+        let mut counts: Vec<(St, usize)> = Vec::new();
+        for c in &self.cl[range] {
+            if matches!(c.st, St::Idle | St::Closed) {
+                continue;
+            }
+            match counts.iter_mut().find(|(st, _)| *st == c.st) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((c.st, 1)),
+            }
+        }
+        let parts: Vec<String> = counts.iter().map(|(st, n)| format!("{n} {st:?}")).collect();
+        parts.join(", ")
+    }
+
+    fn live(&self) -> usize {
+        self.cl.iter().filter(|c| c.st == St::Idle).count()
+    }
+
+    fn fail(&mut self, i: usize, why: impl std::fmt::Display) {
+        let c = &mut self.cl[i];
+        if c.st == St::Closed {
+            return;
+        }
+        let msg = format!("client {i} ({:?}): {why}", c.st);
+        for s in [c.ctrl.take(), c.data.take()].into_iter().flatten() {
+            let mut s = s;
+            let _ = self.poll.registry().deregister(&mut s);
+        }
+        c.st = St::Closed;
+        self.failed += 1;
+        if self.o.debug {
+            eprintln!("{msg}");
+        }
+        if self.errors.len() < 5 {
+            self.errors.push(msg);
+        }
+    }
+
+    fn close(&mut self, i: usize) {
+        let c = &mut self.cl[i];
+        for s in [c.ctrl.take(), c.data.take()].into_iter().flatten() {
+            let mut s = s;
+            let _ = self.poll.registry().deregister(&mut s);
+        }
+        c.st = St::Closed;
+    }
+
+    fn drop_data(&mut self, i: usize) {
+        if let Some(mut d) = self.cl[i].data.take() {
+            let _ = self.poll.registry().deregister(&mut d);
+        }
+    }
+
+    /// Opens one more control connection.
+    fn spawn(&mut self) {
+        let i = self.cl.len();
+        let src = (!self.o.sources.is_empty()).then(|| self.o.sources[i % self.o.sources.len()]);
+        let mut c = Client {
+            ctrl: None,
+            data: None,
+            data_up: false,
+            st: St::Connecting,
+            line: Vec::new(),
+            multi: None,
+            out: Vec::new(),
+            src,
+            t0: Instant::now(),
+            moved: 0,
+            data_done: false,
+            reply_done: false,
+            started: false,
+        };
+        let res = open_stream(self.o.addr, src).and_then(|mut s| {
+            self.poll.registry().register(
+                &mut s,
+                Token(i * 2),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            Ok(s)
+        });
+        match res {
+            Ok(s) => {
+                c.ctrl = Some(s);
+                self.cl.push(c);
+            }
+            Err(e) => {
+                self.cl.push(c);
+                self.fail(i, format!("connect: {e}"));
+            }
+        }
+    }
+
+    /// Polls once and handles what is ready.
+    fn turn(&mut self, deadline: Instant) -> io::Result<()> {
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(50));
+        match self.poll.poll(&mut self.events, Some(wait)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.clear();
+        ready.extend(self.events.iter().map(|e| e.token().0));
+        for &t in &ready {
+            if t / 2 >= self.cl.len() {
+                continue;
+            }
+            if t % 2 == 0 {
+                self.on_ctrl(t / 2);
+            } else {
+                self.on_data(t / 2);
+            }
+        }
+        self.ready = ready;
+        Ok(())
+    }
+
+    fn on_ctrl(&mut self, i: usize) {
+        if self.cl[i].ctrl.is_none() {
+            return;
+        }
+        if self.cl[i].st == St::Connecting {
+            match established(self.cl[i].ctrl.as_ref().expect("ctrl")) {
+                Ok(true) => self.cl[i].st = St::Greeting,
+                Ok(false) => return,
+                Err(e) => return self.fail(i, format!("connect: {e}")),
+            }
+        }
+        if let Err(e) = flush(&mut self.cl[i]) {
+            return self.fail(i, format!("write: {e}"));
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        while let Some(s) = self.cl[i].ctrl.as_mut() {
+            match s.read(&mut scratch) {
+                Ok(0) => {
+                    if self.cl[i].st == St::Quit {
+                        self.done += 1;
+                        self.close(i);
+                    } else {
+                        self.fail(i, "control connection closed by the server");
+                    }
+                    break;
+                }
+                Ok(n) => self.feed(i, &scratch[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if self.cl[i].st == St::Quit {
+                        self.done += 1;
+                        self.close(i);
+                    } else {
+                        self.fail(i, format!("read: {e}"));
+                    }
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+    }
+
+    /// Splits control bytes into lines and hands each complete reply to `on_reply`.
+    fn feed(&mut self, i: usize, mut data: &[u8]) {
+        while let Some(nl) = data.iter().position(|&b| b == b'\n') {
+            let (head, rest) = data.split_at(nl + 1);
+            data = rest;
+            let c = &mut self.cl[i];
+            let joined;
+            let line: &[u8] = if c.line.is_empty() {
+                head
+            } else {
+                c.line.extend_from_slice(head);
+                joined = std::mem::take(&mut c.line);
+                &joined
+            };
+            if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
+                continue;
+            }
+            let code3 = [line[0], line[1], line[2]];
+            let sep = line.get(3).copied().unwrap_or(b' ');
+            let complete = match c.multi {
+                None if sep == b'-' => {
+                    c.multi = Some(code3);
+                    false
+                }
+                None => true,
+                Some(m) if m == code3 && sep != b'-' => {
+                    c.multi = None;
+                    true
+                }
+                Some(_) => false,
+            };
+            if complete {
+                let port = if code3 == *b"227" {
+                    parse_pasv(line)
+                } else {
+                    None
+                };
+                if self.o.debug {
+                    eprintln!("client {i}: {}", String::from_utf8_lossy(line).trim_end());
+                }
+                self.on_reply(i, code_of(line), port);
+                if self.cl[i].st == St::Closed {
+                    return;
+                }
+            }
+        }
+        if !data.is_empty() {
+            self.cl[i].line.extend_from_slice(data);
+        }
+    }
+
+    fn on_reply(&mut self, i: usize, code: u16, port: Option<u16>) {
+        let st = self.cl[i].st;
+        let class = code / 100;
+        let res = match (st, class) {
+            (St::Greeting, 1) | (St::Xfer, 1) | (St::Idle, _) => Ok(()),
+            (St::Greeting, 2) => {
+                self.cl[i].st = St::User;
+                send(&mut self.cl[i], &self.cmds.user)
+            }
+            (St::User, _) if code == 331 => {
+                self.cl[i].st = St::Pass;
+                send(&mut self.cl[i], &self.cmds.pass)
+            }
+            (St::User, 2) | (St::Pass, 2) => {
+                self.lat.push(self.cl[i].t0.elapsed());
+                self.cl[i].st = St::Idle;
+                self.done += 1;
+                Ok(())
+            }
+            (St::Type, 2) => {
+                self.cl[i].st = St::Pasv;
+                send(&mut self.cl[i], &self.cmds.pasv)
+            }
+            (St::Pasv, 2) if port.is_some() => self.open_data(i, port.unwrap_or(0)),
+            (St::Cmd, 1) => {
+                self.cl[i].st = St::Xfer;
+                if self.op == Op::Stor {
+                    self.on_data(i);
+                }
+                Ok(())
+            }
+            (St::Xfer, 2) => {
+                self.cl[i].reply_done = true;
+                self.check_done(i);
+                Ok(())
+            }
+            (St::Quit, _) => {
+                self.done += 1;
+                self.close(i);
+                Ok(())
+            }
+            _ => Err(other(format!("unexpected reply {code}"))),
+        };
+        if let Err(e) = res {
+            self.fail(i, e);
+        }
+    }
+
+    fn open_data(&mut self, i: usize, port: u16) -> io::Result<()> {
+        let dst = SocketAddr::new(self.o.addr.ip(), port);
+        let mut d = open_stream(dst, self.cl[i].src)?;
+        self.poll.registry().register(
+            &mut d,
+            Token(i * 2 + 1),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let c = &mut self.cl[i];
+        c.data = Some(d);
+        c.data_up = false;
+        c.st = St::DataConnecting;
+        Ok(())
+    }
+
+    fn on_data(&mut self, i: usize) {
+        let Some(d) = self.cl[i].data.as_ref() else {
+            return;
+        };
+        if !self.cl[i].data_up {
+            match established(d) {
+                Ok(true) => {
+                    let c = &mut self.cl[i];
+                    c.data_up = true;
+                    c.st = St::Cmd;
+                    let cmd = match self.op {
+                        Op::Retr => &self.cmds.retr,
+                        Op::Stor => &self.cmds.stor,
+                    };
+                    if let Err(e) = send(c, cmd) {
+                        return self.fail(i, format!("write: {e}"));
+                    }
+                }
+                Ok(false) => return,
+                Err(e) => return self.fail(i, format!("data connect: {e}")),
+            }
+        }
+        match self.op {
+            Op::Retr => self.pump_retr(i),
+            Op::Stor if self.cl[i].st == St::Xfer => self.pump_stor(i),
+            Op::Stor => {}
+        }
+    }
+
+    fn pump_retr(&mut self, i: usize) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        while let Some(d) = self.cl[i].data.as_mut() {
+            match d.read(&mut scratch) {
+                Ok(0) => {
+                    self.drop_data(i);
+                    self.cl[i].data_done = true;
+                    self.check_done(i);
+                    break;
+                }
+                Ok(n) => self.cl[i].moved += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.fail(i, format!("data read: {e}"));
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+    }
+
+    fn pump_stor(&mut self, i: usize) {
+        let size = self.size;
+        loop {
+            let c = &mut self.cl[i];
+            let Some(d) = c.data.as_mut() else {
+                break;
+            };
+            let left = size - c.moved;
+            if left == 0 {
+                self.drop_data(i);
+                self.cl[i].data_done = true;
+                self.check_done(i);
+                break;
+            }
+            let n = left.min(self.wbuf.len() as u64) as usize;
+            match d.write(&self.wbuf[..n]) {
+                Ok(n) => c.moved += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.fail(i, format!("data write: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn check_done(&mut self, i: usize) {
+        let c = &mut self.cl[i];
+        if c.data_done && c.reply_done {
+            if self.op == Op::Retr && c.moved != self.size && self.errors.len() < 5 {
+                self.errors.push(format!(
+                    "client {i}: RETR got {} bytes, expected {}",
+                    c.moved, self.size
+                ));
+            }
+            self.moved += c.moved;
+            c.st = St::Idle;
+            self.done += 1;
+        }
+    }
+
+    fn reset_counts(&mut self) {
+        self.done = 0;
+        self.failed = 0;
+        self.moved = 0;
+        self.errors.clear();
+    }
+
+    fn report_errors(&self, what: &str) {
+        for e in &self.errors {
+            eprintln!("ftpbench: {what}: {e}");
+        }
+    }
+
+    /// Connects and logs in `n` more clients, at most `k` in progress at once.
+    fn login(&mut self, n: usize, k: usize) -> io::Result<Phase> {
+        self.reset_counts();
+        self.lat.clear();
+        let start = Instant::now();
+        let deadline = start + self.o.login_timeout;
+        let first = self.cl.len();
+        let mut started = 0;
+        let mut timed_out = false;
+        while self.done + self.failed < n {
+            while started < n && started - (self.done + self.failed) < k {
+                self.spawn();
+                started += 1;
+            }
+            if Instant::now() >= deadline {
+                timed_out = true;
+                break;
+            }
+            self.turn(deadline)?;
+        }
+        let elapsed = start.elapsed();
+        let stuck = if timed_out {
+            self.stuck(first..self.cl.len())
+        } else {
+            String::new()
+        };
+        if timed_out {
+            for i in first..self.cl.len() {
+                if !matches!(self.cl[i].st, St::Idle | St::Closed) {
+                    self.close(i);
+                }
+            }
+        }
+        self.report_errors("login");
+        Ok(Phase {
+            elapsed,
+            done: self.done,
+            failed: self.failed,
+            timed_out,
+            stuck,
+        })
+    }
+
+    /// Every idle client RETRs or STORs the test file at once; timed until the last 226.
+    fn transfer(&mut self, op: Op, size: u64) -> io::Result<Phase> {
+        self.reset_counts();
+        self.op = op;
+        self.size = size;
+        let start = Instant::now();
+        let deadline = start + self.o.timeout;
+        let mut n = 0;
+        for i in 0..self.cl.len() {
+            if self.cl[i].st != St::Idle {
+                continue;
+            }
+            n += 1;
+            let c = &mut self.cl[i];
+            c.moved = 0;
+            c.data_done = false;
+            c.reply_done = false;
+            c.started = true;
+            c.st = St::Type;
+            if let Err(e) = send(c, &self.cmds.type_i) {
+                self.fail(i, format!("write: {e}"));
+            }
+        }
+        let mut timed_out = false;
+        while self.done + self.failed < n {
+            if Instant::now() >= deadline {
+                timed_out = true;
+                break;
+            }
+            self.turn(deadline)?;
+        }
+        let elapsed = start.elapsed();
+        let stuck = if timed_out {
+            self.stuck(0..self.cl.len())
+        } else {
+            String::new()
+        };
+        if timed_out {
+            for i in 0..self.cl.len() {
+                if self.cl[i].started && !matches!(self.cl[i].st, St::Idle | St::Closed) {
+                    self.close(i);
+                }
+            }
+        }
+        for c in &mut self.cl {
+            c.started = false;
+        }
+        self.report_errors(match op {
+            Op::Retr => "RETR",
+            Op::Stor => "STOR",
+        });
+        Ok(Phase {
+            elapsed,
+            done: self.done,
+            failed: self.failed,
+            timed_out,
+            stuck,
+        })
+    }
+
+    /// QUIT on every idle client; timed until each got its reply (or EOF).
+    fn quit(&mut self) -> io::Result<Phase> {
+        self.reset_counts();
+        let start = Instant::now();
+        let deadline = start + self.o.timeout;
+        let mut n = 0;
+        for i in 0..self.cl.len() {
+            if self.cl[i].st != St::Idle {
+                continue;
+            }
+            n += 1;
+            self.cl[i].st = St::Quit;
+            if let Err(e) = send(&mut self.cl[i], &self.cmds.quit) {
+                self.fail(i, format!("write: {e}"));
+            }
+        }
+        let mut timed_out = false;
+        while self.done + self.failed < n {
+            if Instant::now() >= deadline {
+                timed_out = true;
+                break;
+            }
+            self.turn(deadline)?;
+        }
+        let elapsed = start.elapsed();
+        let stuck = if timed_out {
+            self.stuck(0..self.cl.len())
+        } else {
+            String::new()
+        };
+        self.report_errors("QUIT");
+        self.clear();
+        Ok(Phase {
+            elapsed,
+            done: self.done,
+            failed: self.failed,
+            timed_out,
+            stuck,
+        })
+    }
+
+    /// Closes every connection.
+    fn clear(&mut self) {
+        for i in 0..self.cl.len() {
+            self.close(i);
+        }
+        self.cl.clear();
+    }
+
+    /// Resets every connection (SO_LINGER 0): unlike a QUIT, after which the server closes
+    /// first, this leaves no server-side TIME_WAIT whose 4-tuple a later connect could hit
+    /// (a SYN that meets a TIME_WAIT stalls for the 1 s SYN retransmission).
+    fn abort(&mut self) {
+        for c in &self.cl {
+            for s in [&c.ctrl, &c.data].into_iter().flatten() {
+                let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+            }
+        }
+        self.clear();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The benchmark
+// ---------------------------------------------------------------------------------------
+
+/// Resolved options.
+#[derive(Clone)]
+struct Cfg {
+    addr: SocketAddr,
+    user: String,
+    pass: String,
+    timeout: Duration,
+    login_timeout: Duration,
+    debug: bool,
+    sources: Vec<IpAddr>,
+}
+
+struct Bench<'a> {
+    o: &'a Opts,
+    cfg: Cfg,
+    proc_: Option<ProcTree>,
+    file_size: u64,
+    secs: Duration,
+    bulk: Vec<u8>,
+    tsv: Option<fs::File>,
+}
+
+impl Bench<'_> {
+    fn connect(&self) -> io::Result<Ftp> {
+        Ftp::connect(&self.cfg)
+    }
+
+    fn mem(&self) -> Option<u64> {
+        self.proc_.as_ref().map(ProcTree::mem)
+    }
+
+    fn cpu(&self) -> Option<Cpu> {
+        self.proc_.as_ref().map(ProcTree::cpu)
+    }
+
+    /// One result line, pyftpdlib's `%-50s %8.2f %-8s<memory>`, plus the server's CPU time
+    /// over the workload when `-k` is given.
+    fn print(
+        &mut self,
+        what: &str,
+        value: f64,
+        unit: &str,
+        mem: Option<u64>,
+        cpu: Option<Cpu>,
+        note: &str,
+    ) {
+        let mut s = format!("{what:<50} {value:>8.2} {unit:<8}");
+        if let Some(m) = mem {
+            s.push_str(&bytes2human(m));
+        }
+        if let Some(c) = cpu {
+            let _ = write!(s, "  cpu {:.2}s (usr {:.2}s)", c.total(), c.user);
+        }
+        if !note.is_empty() {
+            let _ = write!(s, "  [{note}]");
+        }
+        println!("{}", s.trim_end());
+        if let Some(f) = self.tsv.as_mut() {
+            let _ = writeln!(
+                f,
+                "{}\t{what}\t{value:.6}\t{unit}\t{}\t{}\t{note}",
+                self.o.label,
+                mem.map_or(String::new(), |m| m.to_string()),
+                cpu.map_or(String::new(), |c| format!("{:.3}", c.total())),
+            );
+        }
+    }
+
+    /// Server CPU per GiB moved, as an extra line (with -k).
+    fn print_cpu_per_gib(&mut self, title: &str, cpu: Option<Cpu>, bytes: u64) {
+        if let Some(c) = cpu {
+            if bytes > 0 {
+                let per = c.total() / (bytes as f64 / (1u64 << 30) as f64);
+                self.print(
+                    &format!("{title}: server CPU/GiB"),
+                    per,
+                    "secs",
+                    None,
+                    None,
+                    "",
+                );
+            }
+        }
+    }
+
+    /// Uploads `size` bytes of dummy data as the test file (not timed).
+    fn stor_file(&self, size: u64) -> io::Result<()> {
+        let mut ftp = self.connect()?;
+        ftp.voidcmd("TYPE I")?;
+        let mut d = ftp.transfercmd(&format!("STOR {TESTFN}"))?;
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(self.bulk.len() as u64) as usize;
+            d.write_all(&self.bulk[..n])?;
+            left -= n as u64;
+        }
+        drop(d);
+        ftp.voidresp()?;
+        ftp.quit();
+        Ok(())
+    }
+
+    /// STOR for `--seconds`: bytes sent / time until the server's 226.
+    fn bench_stor(&mut self, title: &str) -> io::Result<()> {
+        let mut ftp = self.connect()?;
+        ftp.voidcmd("TYPE I")?;
+        let cpu0 = self.cpu();
+        let mut d = ftp.transfercmd(&format!("STOR {TESTFN}"))?;
+        let start = Instant::now();
+        let mut total = 0u64;
+        while start.elapsed() < self.secs {
+            let n = d.write(&self.bulk)?;
+            if n == 0 {
+                return Err(other("STOR: data connection closed"));
+            }
+            total += n as u64;
+        }
+        let mem = self.mem();
+        drop(d);
+        ftp.voidresp()?;
+        let elapsed = start.elapsed().as_secs_f64();
+        let cpu = self.cpu().zip(cpu0).map(|(a, b)| a.since(b));
+        self.print(title, total as f64 / MIB / elapsed, "MB/sec", mem, cpu, "");
+        self.print_cpu_per_gib(title, cpu, total);
+        ftp.quit();
+        Ok(())
+    }
+
+    /// RETR the test file for `--seconds`, again at EOF (the re-request time is not counted,
+    /// as in pyftpdlib).
+    fn bench_retr(&mut self, title: &str) -> io::Result<()> {
+        let mut ftp = self.connect()?;
+        ftp.voidcmd("TYPE I")?;
+        let cpu0 = self.cpu();
+        let cmd = format!("RETR {TESTFN}");
+        let mut d = ftp.transfercmd(&cmd)?;
+        let start = Instant::now();
+        let mut stop_at = start + self.secs;
+        let mut excluded = Duration::ZERO;
+        let mut total = 0u64;
+        let mut bulk = std::mem::take(&mut self.bulk);
+        while Instant::now() < stop_at {
+            let n = d.read(&mut bulk)?;
+            if n == 0 {
+                let a = Instant::now();
+                drop(d);
+                ftp.voidresp()?;
+                d = ftp.transfercmd(&cmd)?;
+                let gap = a.elapsed();
+                stop_at += gap;
+                excluded += gap;
+                if start.elapsed() > self.cfg.timeout {
+                    return Err(other("RETR: timed out"));
+                }
+            }
+            total += n as u64;
+        }
+        self.bulk = bulk;
+        let elapsed = (start.elapsed() - excluded).as_secs_f64();
+        let mem = self.mem();
+        let cpu = self.cpu().zip(cpu0).map(|(a, b)| a.since(b));
+        drop(d);
+        // The server answers an aborted transfer with 426 (or 226 if it had sent it all).
+        let _ = ftp.resp();
+        self.print(title, total as f64 / MIB / elapsed, "MB/sec", mem, cpu, "");
+        self.print_cpu_per_gib(title, cpu, total);
+        ftp.quit();
+        Ok(())
+    }
+
+    fn max_in_flight(&self, n: usize) -> usize {
+        self.o.max_in_flight.unwrap_or(n).max(1)
+    }
+
+    /// pyftpdlib's bench_multi, on the non-blocking client.
+    fn bench_multi(&mut self, n: usize) -> io::Result<()> {
+        if let Some(t) = &self.proc_ {
+            self.settle(t.pids().len());
+        }
+        let mut m = Multi::new(self.cfg.clone())?;
+        let cpu0 = self.cpu();
+        let k = self.max_in_flight(n);
+        let p = m.login(n, k)?;
+        let mem = self.mem();
+        let cpu = self.cpu().zip(cpu0).map(|(a, b)| a.since(b));
+        let title = if k < n {
+            format!("{n} concurrent clients (connect, login; {k} in flight)")
+        } else {
+            format!("{n} concurrent clients (connect, login)")
+        };
+        self.print(
+            &title,
+            p.elapsed.as_secs_f64(),
+            "secs",
+            mem,
+            cpu,
+            &p.note(n),
+        );
+        // The single-client workloads use their own connection, as in pyftpdlib.
+        let live = m.live();
+        self.bench_stor(&format!("STOR (1 file with {live} idle clients)"))?;
+        self.bench_retr(&format!("RETR (1 file with {live} idle clients)"))?;
+        self.stor_file(self.file_size)?;
+        for op in [Op::Retr, Op::Stor] {
+            let live = m.live();
+            let cpu0 = self.cpu();
+            let p = m.transfer(op, self.file_size)?;
+            let mem = self.mem();
+            let cpu = self.cpu().zip(cpu0).map(|(a, b)| a.since(b));
+            let name = if op == Op::Retr { "RETR" } else { "STOR" };
+            let title = format!(
+                "{live} concurrent clients ({name} {} file)",
+                bytes2human(self.file_size)
+            );
+            self.print(
+                &title,
+                p.elapsed.as_secs_f64(),
+                "secs",
+                mem,
+                cpu,
+                &p.note(live),
+            );
+            self.print_cpu_per_gib(&title, cpu, m.moved);
+        }
+        let live = m.live();
+        let cpu0 = self.cpu();
+        let p = m.quit()?;
+        let cpu = self.cpu().zip(cpu0).map(|(a, b)| a.since(b));
+        self.print(
+            &format!("{live} concurrent clients (QUIT)"),
+            p.elapsed.as_secs_f64(),
+            "secs",
+            None,
+            cpu,
+            &p.note(live),
+        );
+        Ok(())
+    }
+
+    /// Waits (at most 10 s each) until the server's process tree is back to `procs`
+    /// processes and the server is idle (under 5 ms of CPU in 250 ms): what it still does
+    /// for the sessions just closed is not charged to the next measurement.
+    fn settle(&self, procs: usize) {
+        let Some(t) = &self.proc_ else {
+            return;
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while t.pids().len() > procs && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let until = Instant::now() + Duration::from_secs(10);
+        let mut c0 = t.cpu();
+        loop {
+            std::thread::sleep(Duration::from_millis(250));
+            let c1 = t.cpu();
+            if c1.since(c0).total() < 0.005 || Instant::now() >= until {
+                break;
+            }
+            c0 = c1;
+        }
+    }
+
+    /// (mem(N) − mem(0)) / N for N logged-in idle sessions.
+    fn bench_idle_memory(&mut self, sizes: &[usize]) -> io::Result<()> {
+        let Some(t) = &self.proc_ else {
+            return Err(other("-b idle-memory needs -k PID"));
+        };
+        let procs = t.pids().len();
+        self.settle(procs);
+        let mem0 = self.mem().unwrap_or(0);
+        self.print(
+            "memory before any session (RSS - shared)",
+            mem0 as f64 / 1024.0,
+            "KiB",
+            Some(mem0),
+            None,
+            "",
+        );
+        let mut sorted = sizes.to_vec();
+        sorted.sort_unstable();
+        for n in sorted {
+            let mut m = Multi::new(self.cfg.clone())?;
+            let p = m.login(n, self.max_in_flight(n))?;
+            std::thread::sleep(Duration::from_secs(1));
+            let mem = self.mem().unwrap_or(0);
+            let live = m.live().max(1);
+            let per = mem.saturating_sub(mem0) as f64 / live as f64;
+            self.print(
+                &format!("idle memory per session ({n} logged in)"),
+                per,
+                "bytes",
+                Some(mem),
+                None,
+                &p.note(n),
+            );
+            m.abort();
+            drop(m);
+            self.settle(procs);
+        }
+        Ok(())
+    }
+
+    /// N concurrent connect + login: wall time, latency percentiles, server CPU per login.
+    fn bench_logins(&mut self, sizes: &[usize]) -> io::Result<()> {
+        let Some(t) = &self.proc_ else {
+            return Err(other("-b logins needs -k PID"));
+        };
+        let procs = t.pids().len();
+        for &n in sizes {
+            self.settle(procs);
+            let mut m = Multi::new(self.cfg.clone())?;
+            let k = self.max_in_flight(n);
+            let cpu0 = self.cpu();
+            let p = m.login(n, k)?;
+            let cpu = self.cpu().zip(cpu0).map(|(a, b)| a.since(b));
+            let mem = self.mem();
+            let note = p.note(n);
+            let tag = if k < n {
+                format!("{n} logins, {k} in flight")
+            } else {
+                format!("{n} logins")
+            };
+            self.print(
+                &format!("{tag}: wall time"),
+                p.elapsed.as_secs_f64(),
+                "secs",
+                mem,
+                cpu,
+                &note,
+            );
+            let mut lat = std::mem::take(&mut m.lat);
+            lat.sort_unstable();
+            for (name, q) in [("p50", 50.0), ("p99", 99.0)] {
+                self.print(
+                    &format!("{tag}: {name} latency"),
+                    percentile_ms(&lat, q),
+                    "ms",
+                    None,
+                    None,
+                    "",
+                );
+            }
+            if let Some(c) = cpu {
+                let per = p.done.max(1) as f64;
+                self.print(
+                    &format!("{tag}: server CPU per login"),
+                    c.total() / per * 1e6,
+                    "usec",
+                    None,
+                    None,
+                    "",
+                );
+                self.print(
+                    &format!("{tag}: server user CPU per login"),
+                    c.user / per * 1e6,
+                    "usec",
+                    None,
+                    None,
+                    "",
+                );
+            }
+            m.abort();
+        }
+        Ok(())
+    }
+
+    fn cleanup(&self) {
+        if let Ok(mut ftp) = self.connect() {
+            let _ = ftp.cmd(&format!("DELE {TESTFN}"));
+            ftp.quit();
+        }
+    }
+}
+
+fn run(o: &Opts) -> io::Result<()> {
+    if o.ssl {
+        return Err(other("-S/--ssl: FTPS is not supported by this client"));
+    }
+    let (Some(user), Some(pass)) = (&o.user, &o.pass) else {
+        return Err(other("-u/--user and -p/--pass are required"));
+    };
+    let file_size = human2bytes(&o.filesize)
+        .ok_or_else(|| other(format!("invalid file size {:?}", o.filesize)))?;
+    let addr = (o.host.as_str(), o.port)
+        .to_socket_addrs()?
+        .find(SocketAddr::is_ipv4)
+        .ok_or_else(|| other(format!("cannot resolve {}", o.host)))?;
+    if o.timeout.is_nan() || o.timeout <= 0.0 {
+        return Err(other("-t/--timeout must be positive"));
+    }
+    let max_n = o.clients.iter().copied().max().unwrap_or(0);
+    // concurrence holds a control and a data connection per client
+    let conns = if o.benchmark == "concurrence" || o.benchmark == "all" {
+        max_n * 2
+    } else {
+        max_n
+    };
+    let k = match o.source_ips {
+        Some(k) => usize::from(k.max(1)),
+        None => conns.div_ceil(CONNS_PER_SOURCE).max(1),
+    };
+    let sources = if k > 1 && addr.ip().is_loopback() {
+        (1..=k.min(254) as u8)
+            .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let tsv = match &o.tsv {
+        Some(p) => Some(fs::OpenOptions::new().create(true).append(true).open(p)?),
+        None => None,
+    };
+    let mut b = Bench {
+        o,
+        cfg: Cfg {
+            addr,
+            user: user.clone(),
+            pass: pass.clone(),
+            timeout: Duration::from_secs_f64(o.timeout),
+            login_timeout: Duration::from_secs_f64(o.login_timeout.unwrap_or(o.timeout).max(0.01)),
+            debug: o.debug,
+            sources,
+        },
+        proc_: o
+            .pid
+            .map(|pid| {
+                ProcTree::new(pid).map(|mut t| {
+                    t.cgroup = o.cgroup.clone();
+                    t
+                })
+            })
+            .transpose()?,
+        file_size,
+        secs: Duration::from_secs_f64(o.seconds.max(0.01)),
+        bulk: vec![b'x'; BULK_BUF],
+        tsv,
+    };
+
+    let needs_files = !matches!(o.benchmark.as_str(), "idle-memory" | "logins");
+    if needs_files {
+        // before starting make sure we have write permissions
+        let mut ftp = b.connect()?;
+        let d = ftp.transfercmd(&format!("STOR {TESTFN}"))?;
+        drop(d);
+        ftp.voidresp()?;
+        ftp.voidcmd(&format!("DELE {TESTFN}"))?;
+        ftp.quit();
+    }
+    if let Some(t) = &b.proc_ {
+        println!(
+            "(starting with {} of memory being used)",
+            bytes2human(t.rss())
+        );
+    }
+    let res = match o.benchmark.as_str() {
+        "download" => b
+            .stor_file(file_size)
+            .and_then(|()| b.bench_retr("RETR (server -> client)")),
+        "upload" => b.bench_stor("STOR (client -> server)"),
+        "transfer" => b
+            .bench_stor("STOR (client -> server)")
+            .and_then(|()| b.bench_retr("RETR (server -> client)")),
+        "concurrence" => o.clients.iter().try_for_each(|&n| b.bench_multi(n)),
+        "all" => b
+            .bench_stor("STOR (client -> server)")
+            .and_then(|()| b.bench_retr("RETR (server -> client)"))
+            .and_then(|()| o.clients.iter().try_for_each(|&n| b.bench_multi(n))),
+        "idle-memory" => b.bench_idle_memory(&o.clients),
+        "logins" => b.bench_logins(&o.clients),
+        other_ => Err(other(format!("invalid 'benchmark' parameter {other_:?}"))),
+    };
+    if needs_files {
+        b.cleanup();
+    }
+    res
+}
+
+// ---------------------------------------------------------------------------------------
+// The bare mio login server: the floor for CPU per login and memory per session
+// ---------------------------------------------------------------------------------------
+
+struct BareSess {
+    s: MioStream,
+    line: Vec<u8>,
+    out: Vec<u8>,
+    quit: bool,
+}
+
+fn bare_server(port: u16) -> io::Result<()> {
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port).into())?;
+    sock.listen(4096)?;
+    let mut listener = MioListener::from_std(sock.into());
+    let mut poll = Poll::new()?;
+    const LISTENER: Token = Token(usize::MAX);
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut events = Events::with_capacity(1024);
+    let mut sess: Slab<BareSess> = Slab::new();
+    let mut scratch = vec![0u8; 16 * 1024];
+    eprintln!("bare login server on 127.0.0.1:{port}");
+    loop {
+        match poll.poll(&mut events, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        for ev in &events {
+            if ev.token() == LISTENER {
+                loop {
+                    match listener.accept() {
+                        Ok((s, _)) => {
+                            let e = sess.vacant_entry();
+                            let mut b = BareSess {
+                                s,
+                                line: Vec::new(),
+                                out: Vec::new(),
+                                quit: false,
+                            };
+                            poll.registry().register(
+                                &mut b.s,
+                                Token(e.key()),
+                                Interest::READABLE | Interest::WRITABLE,
+                            )?;
+                            bare_write(&mut b, b"220 bare mio loop ready.\r\n");
+                            e.insert(b);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            eprintln!("accept: {e}");
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            let key = ev.token().0;
+            let Some(b) = sess.get_mut(key) else {
+                continue;
+            };
+            let closed = bare_serve(b, &mut scratch);
+            if closed {
+                let mut b = sess.remove(key);
+                let _ = poll.registry().deregister(&mut b.s);
+            }
+        }
+    }
+}
+
+fn bare_write(b: &mut BareSess, bytes: &[u8]) {
+    let taken = if b.out.is_empty() {
+        b.s.write(bytes).unwrap_or(0)
+    } else {
+        0
+    };
+    b.out.extend_from_slice(&bytes[taken..]);
+}
+
+/// Serves a session's readiness; true when it should be closed.
+fn bare_serve(b: &mut BareSess, scratch: &mut [u8]) -> bool {
+    while !b.out.is_empty() {
+        match b.s.write(&b.out) {
+            Ok(n) => {
+                b.out.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+    if b.quit {
+        return true;
+    }
+    loop {
+        let n = match b.s.read(scratch) {
+            Ok(0) => return true,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        };
+        let mut data = &scratch[..n];
+        while let Some(nl) = data.iter().position(|&c| c == b'\n') {
+            let (head, rest) = data.split_at(nl + 1);
+            data = rest;
+            let joined;
+            let line: &[u8] = if b.line.is_empty() {
+                head
+            } else {
+                b.line.extend_from_slice(head);
+                joined = std::mem::take(&mut b.line);
+                &joined
+            };
+            let verb: Vec<u8> = line
+                .iter()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .take(4)
+                .map(u8::to_ascii_uppercase)
+                .collect();
+            let reply: &[u8] = match verb.as_slice() {
+                b"USER" => b"331 Username ok, send password.\r\n",
+                b"PASS" => b"230 Login successful.\r\n",
+                b"NOOP" => b"200 I successfully done nothin'.\r\n",
+                b"QUIT" => {
+                    b.quit = true;
+                    b"221 Goodbye.\r\n"
+                }
+                _ => b"502 Command not implemented.\r\n",
+            };
+            bare_write(b, reply);
+            if b.quit {
+                return b.out.is_empty();
+            }
+        }
+        if !data.is_empty() {
+            b.line.extend_from_slice(data);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Report: one markdown table and an SVG chart from the --tsv lines of several servers
+// ---------------------------------------------------------------------------------------
+
+struct Row {
+    values: Vec<f64>,
+    note: String,
+}
+
+fn higher_is_better(unit: &str) -> bool {
+    unit == "MB/sec"
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// Three significant digits or so.
+fn fmt_value(v: f64) -> String {
+    let a = v.abs();
+    if !v.is_finite() {
+        "n/a".into()
+    } else if a >= 100.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else if a >= 0.1 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// ftpdlib's advantage over a peer: > 1 means ftpdlib is ahead.
+fn advantage(unit: &str, ours: f64, theirs: f64) -> f64 {
+    if !(ours > 0.0 && theirs > 0.0) {
+        f64::NAN
+    } else if higher_is_better(unit) {
+        ours / theirs
+    } else {
+        theirs / ours
+    }
+}
+
+fn report(tsv: &std::path::Path, svg: Option<&std::path::Path>) -> io::Result<()> {
+    let text = fs::read_to_string(tsv)?;
+    let mut servers: Vec<String> = Vec::new();
+    let mut metrics: Vec<(String, String)> = Vec::new();
+    let mut cells: HashMap<(String, String), Row> = HashMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 4 {
+            continue;
+        }
+        let (label, what, unit) = (f[0].to_owned(), f[1].to_owned(), f[3].to_owned());
+        let value: f64 = f[2].parse().unwrap_or(f64::NAN);
+        if !servers.contains(&label) {
+            servers.push(label.clone());
+        }
+        if !metrics.iter().any(|(w, _)| *w == what) {
+            metrics.push((what.clone(), unit));
+        }
+        let row = cells.entry((label, what)).or_insert(Row {
+            values: Vec::new(),
+            note: String::new(),
+        });
+        row.values.push(value);
+        if let Some(n) = f.get(6).filter(|n| !n.is_empty()) {
+            row.note = (*n).to_owned();
+        }
+    }
+    let base = servers.first().cloned().unwrap_or_default();
+    let get = |s: &str, w: &str| cells.get(&(s.to_owned(), w.to_owned()));
+
+    // markdown
+    let mut md = String::new();
+    let _ = write!(md, "| workload | unit |");
+    for s in &servers {
+        let _ = write!(md, " {s} |");
+    }
+    md.push_str("\n|---|---|");
+    for _ in &servers {
+        md.push_str("---:|");
+    }
+    md.push('\n');
+    let mut notes = Vec::new();
+    for (what, unit) in &metrics {
+        let _ = write!(md, "| {} | {unit} |", what.replace('|', "\\|"));
+        let ours = get(&base, what).map(|r| median(&r.values));
+        for s in &servers {
+            let Some(r) = get(s, what) else {
+                md.push_str(" – |");
+                continue;
+            };
+            let v = median(&r.values);
+            let mut cell = fmt_value(v);
+            if *s != base {
+                if let Some(o) = ours.filter(|o| o.is_finite() && *o != 0.0) {
+                    let a = advantage(unit, o, v);
+                    if a.is_finite() {
+                        let _ = write!(cell, " (×{})", fmt_value(a));
+                    }
+                }
+            }
+            if !r.note.is_empty() {
+                notes.push(format!("{s}, {what}: {}", r.note));
+                let _ = write!(cell, " [{}]", notes.len());
+            }
+            let _ = write!(md, " {cell} |");
+        }
+        md.push('\n');
+    }
+    if servers.len() > 1 {
+        let _ = writeln!(
+            md,
+            "\n(×r) = how many times better {base} is than that server on the row \
+             (> 1: {base} ahead, < 1: behind). MB/sec: higher is better; secs, ms, usec, \
+             bytes: lower is better. Values are medians over the runs."
+        );
+    }
+    for (i, n) in notes.iter().enumerate() {
+        let _ = writeln!(md, "\n[{}] {n}", i + 1);
+    }
+    print!("{md}");
+
+    // svg: one panel per workload, two columns, one bar per server
+    if let Some(path) = svg {
+        const PALETTE: [&str; 8] = [
+            "#d9480f", "#4263eb", "#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#495057", "#c2255c",
+        ];
+        let (col_w, bar_h, gap) = (560.0, 16.0, 4.0);
+        let label_w = 90.0;
+        let bar_max = col_w - label_w - 110.0;
+        let panel_h = 30.0 + servers.len() as f64 * (bar_h + gap) + 14.0;
+        let rows = metrics.len().div_ceil(2);
+        let (w, top) = (col_w * 2.0 + 30.0, 60.0);
+        let h = top + rows as f64 * panel_h + 20.0;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<text x="15" y="24" font-size="16" font-weight="bold">ftpbench: {} vs peers (same machine, same run; * = incomplete, see the table notes)</text>"#,
+            xml_escape(&base)
+        );
+        let mut x = 15.0;
+        for (i, srv) in servers.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x}" y="36" width="12" height="12" fill="{}"/><text x="{}" y="46">{}</text>"#,
+                PALETTE[i % PALETTE.len()],
+                x + 16.0,
+                xml_escape(srv)
+            );
+            x += 24.0 + 7.5 * srv.len() as f64;
+        }
+        for (mi, (what, unit)) in metrics.iter().enumerate() {
+            let px = 15.0 + (mi % 2) as f64 * (col_w + 10.0);
+            let py = top + (mi / 2) as f64 * panel_h;
+            let better = if higher_is_better(unit) {
+                "higher is better"
+            } else {
+                "lower is better"
+            };
+            let vals: Vec<f64> = servers
+                .iter()
+                .map(|srv| get(srv, what).map_or(f64::NAN, |r| median(&r.values)))
+                .collect();
+            let max = vals
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(0.0, f64::max);
+            let min = vals
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .fold(f64::INFINITY, f64::min);
+            // values spanning more than two decades: log scale, a decade below the smallest
+            let log_lo = (max / min > 100.0).then(|| min.log10() - 1.0);
+            let scale = if log_lo.is_some() { ", log scale" } else { "" };
+            let _ = writeln!(
+                s,
+                r##"<text x="{px}" y="{}" font-weight="bold">{} <tspan font-weight="normal" fill="#666">({unit}, {better}{scale})</tspan></text>"##,
+                py + 18.0,
+                xml_escape(what)
+            );
+            for (si, srv) in servers.iter().enumerate() {
+                let y = py + 26.0 + si as f64 * (bar_h + gap);
+                let v = vals[si];
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+                    px + label_w - 6.0,
+                    y + 12.0,
+                    xml_escape(srv)
+                );
+                if v.is_finite() && max > 0.0 {
+                    let frac = match log_lo {
+                        Some(lo) if v > 0.0 => (v.log10() - lo) / (max.log10() - lo),
+                        Some(_) => 0.0,
+                        None => v / max,
+                    };
+                    let bw = (frac * bar_max).max(1.0);
+                    let mark = if get(srv, what).is_some_and(|r| !r.note.is_empty()) {
+                        " *"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(
+                        s,
+                        r#"<rect x="{}" y="{y}" width="{bw:.1}" height="{bar_h}" fill="{}"/><text x="{}" y="{}">{}</text>"#,
+                        px + label_w,
+                        PALETTE[si % PALETTE.len()],
+                        px + label_w + bw + 4.0,
+                        y + 12.0,
+                        fmt_value(v) + mark
+                    );
+                } else {
+                    let _ = writeln!(
+                        s,
+                        r##"<text x="{}" y="{}" fill="#999">–</text>"##,
+                        px + label_w + 4.0,
+                        y + 12.0
+                    );
+                }
+            }
+        }
+        s.push_str("</svg>\n");
+        fs::write(path, s)?;
+    }
+    Ok(())
+}
