@@ -19,7 +19,7 @@ use crate::handlers::pool::WorkerPool;
 use crate::handlers::{
     CommandBody, CommandContext, FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd,
 };
-use crate::proto::{CommandSpec, CommandTable, Reply};
+use crate::proto::{Charset, CommandSpec, CommandTable, Reply};
 
 /// What every session of a server shares, behind one pointer.
 pub(crate) struct Shared {
@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) features: Vec<String>,
     /// Threads for authorizer calls that may block (`auth_workers`).
     pub(crate) workers: Option<WorkerPool>,
+    /// The control channel's character set, from `config.encoding`.
+    pub(crate) charset: Charset,
 }
 
 /// Builds an [`FtpServer`]: where to listen, who may log in, and the options.
@@ -439,8 +441,15 @@ impl ServerBuilder {
             0 => None,
             n => Some(WorkerPool::new(n).map_err(|e| Error::io("starting worker threads", e))?),
         };
+        let charset = Charset::from_name(&self.handler.encoding).ok_or_else(|| {
+            Error::Config(format!(
+                "encoding {:?} is not supported (use utf-8 or latin-1)",
+                self.handler.encoding
+            ))
+        })?;
         let shared = Arc::new(Shared {
             workers,
+            charset,
             config: self.handler,
             authorizer: self.authorizer,
             events: self.events,

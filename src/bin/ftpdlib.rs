@@ -232,9 +232,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let enc = cli.encoding.to_ascii_lowercase();
-    if enc != "utf-8" && enc != "utf8" {
-        return Err(format!("--encoding {}: only utf-8 is supported", cli.encoding).into());
+    if ftpdlib::proto::Charset::from_name(&cli.encoding).is_none() {
+        return Err(format!(
+            "--encoding {}: not supported (use utf-8 or latin-1)",
+            cli.encoding
+        )
+        .into());
     }
     let auth = authorizer(&cli)?;
     if let Err(e) = raise_open_files_limit() {

@@ -18,7 +18,8 @@ use crate::error::{fs_error_reply, strerror};
 use crate::filesystems::{FileSystem, WriteMode, MLSX_FACTS_AVAILABLE, MLSX_FACTS_DEFAULT};
 use crate::proto::{
     epsv_reply, mode_reply, opts_reply, parse_eprt_on, parse_epsv_on, parse_port, parse_rest,
-    parse_type, pasv_reply, quote_path, stru_reply, ControlFamily, EpsvArg, Reply, TransferType,
+    parse_type, pasv_reply, quote_path, stru_reply, Charset, ControlFamily, EpsvArg, Reply,
+    TransferType,
 };
 use crate::timefmt;
 
@@ -392,7 +393,7 @@ impl FtpHandler {
             "SIZE".to_owned(),
             "TVFS".to_owned(),
         ];
-        if is_utf8(&self.shared.config.encoding) {
+        if self.shared.charset == Charset::Utf8 {
             features.push("UTF8".to_owned());
         }
         features.extend(self.tls_features());
@@ -761,7 +762,17 @@ impl FtpHandler {
             },
         };
         match result {
-            Ok(()) => self.start_transfer(cx, Job::SendBytes(out), xfer(name, None), None),
+            Ok(()) => {
+                let out = match self.shared.charset {
+                    Charset::Utf8 => out,
+                    charset => {
+                        let mut wire = Vec::with_capacity(out.len());
+                        charset.encode_into(&out, &mut wire);
+                        wire
+                    }
+                };
+                self.start_transfer(cx, Job::SendBytes(out), xfer(name, None), None)
+            }
             Err(e) => self.respond(fs_error_reply(&e)),
         }
     }
@@ -1023,10 +1034,6 @@ fn xfer(cmd: &'static str, path: Option<PathBuf>) -> XferInfo {
         path,
         started: Instant::now(),
     }
-}
-
-fn is_utf8(encoding: &str) -> bool {
-    matches!(encoding.to_ascii_lowercase().as_str(), "utf8" | "utf-8")
 }
 
 /// The path part of a listing command's argument: LIST flags such as `-la` are skipped

@@ -17,7 +17,7 @@ use super::{
 use crate::config::DEFAULT_LOG_PREFIX;
 use crate::events::Session;
 use crate::filesystems::FileSystem;
-use crate::proto::{gate, parse_line, Reply, TransferType};
+use crate::proto::{gate, parse_line, Charset, Reply, TransferType};
 use crate::servers::Shared;
 
 /// Stop reading commands while this much output waits for a client that does not read.
@@ -220,7 +220,14 @@ impl FtpHandler {
             reply.code,
             reply.last_line_text()
         );
-        reply.write_to(self.chat.out_buffer());
+        match self.shared.charset {
+            Charset::Utf8 => reply.write_to(self.chat.out_buffer()),
+            charset => {
+                let mut utf8 = Vec::new();
+                reply.write_to(&mut utf8);
+                charset.encode_into(&utf8, self.chat.out_buffer());
+            }
+        }
         // Only error texts are logged: keep no copy of the others.
         let text = reply.is_error().then(|| reply.last_line_text().to_owned());
         self.last_reply = Some((reply.code, text));
@@ -314,6 +321,7 @@ impl FtpHandler {
             }
         };
         let shared = Arc::clone(&self.shared);
+        let bytes = shared.charset.decode(&bytes);
         let req = parse_line(&bytes, &shared.commands);
         if req.cmd == "PASS" {
             log::debug!("{} <- PASS ******", self.prefix());

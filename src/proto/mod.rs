@@ -24,6 +24,7 @@
 
 pub mod addr;
 pub mod args;
+mod charset;
 pub mod command;
 pub mod gate;
 pub mod reply;
@@ -33,6 +34,7 @@ pub use addr::{
     ControlFamily, EpsvArg,
 };
 pub use args::{mode_reply, opts_reply, parse_rest, parse_type, stru_reply, TransferType};
+pub use charset::Charset;
 pub use command::{parse_line, ArgRule, CommandSpec, CommandTable, Request, BUILTIN, TLS_COMMANDS};
 pub use gate::gate;
 pub use reply::{quote_path, Reply};

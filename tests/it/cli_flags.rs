@@ -382,9 +382,55 @@ fn encoding_flag() {
     let srv = BinServer::start(&["-d", dir_str(tmp.path()), "--encoding", "utf-8"]);
     let mut c = Client::connect(srv.addr);
     c.login("anonymous", "a@b");
-    let stderr = refused(&["-p", "0", "--encoding", "latin-1"], 2);
+    let stderr = refused(&["-p", "0", "--encoding", "gbk"], 2);
     assert!(stderr.contains("--encoding"), "{stderr}");
-    assert!(stderr.contains("latin-1"), "{stderr}");
+    assert!(stderr.contains("gbk"), "{stderr}");
+}
+
+#[test]
+fn latin1_encoding_converts_the_wire_not_the_disk() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let srv = BinServer::start(&["-w", "-d", dir_str(tmp.path()), "--encoding", "latin-1"]);
+    // A raw socket: the replies are Latin-1 bytes, not UTF-8 text.
+    let mut s = TcpStream::connect(srv.addr).expect("connect");
+    s.set_read_timeout(Some(crate::util::IO_TIMEOUT))
+        .expect("timeout");
+    let read_reply = |s: &mut TcpStream| {
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(b"\r\n") {
+            assert_eq!(s.read(&mut byte).expect("read"), 1, "closed after {got:?}");
+            got.push(byte[0]);
+        }
+        got
+    };
+    assert!(read_reply(&mut s).starts_with(b"220"));
+    for line in [&b"USER anonymous\r\n"[..], b"PASS x\r\n"] {
+        s.write_all(line).expect("send");
+        read_reply(&mut s);
+    }
+    s.write_all(b"MKD caf\xe9\r\n").expect("send");
+    assert_eq!(
+        read_reply(&mut s),
+        b"257 \"/caf\xe9\" directory created.\r\n"
+    );
+    // On disk the name is UTF-8, as pyftpdlib stores it.
+    assert!(tmp.path().join("caf\u{e9}").is_dir());
+    s.write_all(b"FEAT\r\n").expect("send");
+    let mut feat = Vec::new();
+    loop {
+        let line = read_reply(&mut s);
+        feat.extend_from_slice(&line);
+        if line.starts_with(b"211 ") {
+            break;
+        }
+    }
+    assert!(
+        !String::from_utf8_lossy(&feat).contains("UTF8"),
+        "no UTF8 feature"
+    );
 }
 
 #[test]
