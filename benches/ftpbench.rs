@@ -22,6 +22,11 @@
 //! block. At most `--max-in-flight` connects + logins are in progress at once. Connections
 //! are spread over 127.0.0.x source addresses when one address would run out of ports.
 //!
+//! `-S` runs the single-client workloads over FTPS, as pyftpdlib's FTP_TLS + PROT P: AUTH
+//! TLS on each control connection, then USER / PASS, PBSZ 0, PROT P, and a TLS (rustls)
+//! data connection per transfer that resumes the control session (one shared ClientConfig).
+//! The server's certificate is not verified (benchmarks run against self-signed ones).
+//!
 //! Two helper modes serve `benches/compare.sh`: `--bare-server PORT` runs a bare mio loop
 //! that only accepts, greets and answers USER / PASS / QUIT (the floor for CPU per login and
 //! memory per session), and `--report TSV --svg OUT` turns the `--tsv` lines of several runs
@@ -31,14 +36,20 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Read, Write};
+use std::net::Shutdown;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mio::net::{TcpListener as MioListener, TcpStream as MioStream};
 use mio::{Events, Interest, Poll, Token};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
 use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -85,7 +96,8 @@ struct Opts {
     /// whether to print debugging info
     #[arg(short = 'd', long)]
     debug: bool,
-    /// whether to use FTPS (not supported by this client)
+    /// whether to use FTPS (AUTH TLS, PROT P; single-client workloads only: transfer,
+    /// upload, download)
     #[arg(short = 'S', long)]
     ssl: bool,
     /// at most this many connects + logins in progress at once (default: all)
@@ -341,11 +353,146 @@ impl ProcTree {
 // ---------------------------------------------------------------------------------------
 
 struct Ftp {
-    sock: TcpStream,
+    sock: Conn,
     rbuf: Vec<u8>,
     peer: IpAddr,
     timeout: Duration,
     debug: bool,
+    /// With -S: TLS for the data connections (PROT P), sharing the control's session cache.
+    tls: Option<Arc<ClientConfig>>,
+}
+
+/// A control or data connection: plain TCP, or TLS (client side) on it.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    /// Starts TLS on a plain connection and runs the handshake to its end.
+    fn into_tls(self, config: &Arc<ClientConfig>) -> io::Result<Conn> {
+        let tcp = match self {
+            Conn::Plain(tcp) => tcp,
+            Conn::Tls(_) => return Err(other("TLS is already on")),
+        };
+        let name = ServerName::try_from("localhost").map_err(|e| other(e.to_string()))?;
+        let conn = ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)?;
+        let mut s = Box::new(rustls::StreamOwned::new(conn, tcp));
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock)?;
+        }
+        Ok(Conn::Tls(s))
+    }
+
+    /// Ends the connection cleanly: everything written is sent, then close_notify (TLS)
+    /// and FIN. The end of an upload.
+    fn finish(mut self) -> io::Result<()> {
+        if let Conn::Tls(s) = &mut self {
+            s.flush()?;
+            s.conn.send_close_notify();
+            while s.conn.wants_write() {
+                s.conn.write_tls(&mut s.sock)?;
+            }
+        }
+        let tcp = match &self {
+            Conn::Plain(t) => t,
+            Conn::Tls(s) => &s.sock,
+        };
+        let _ = tcp.shutdown(Shutdown::Write);
+        Ok(())
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            // A peer that closes without close_notify: the end of the data all the same.
+            Conn::Tls(s) => match s.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                r => r,
+            },
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A client configuration for -S: trusts any certificate (benchmarks run against
+/// self-signed ones; signatures are still checked) and keeps sessions in memory, so data
+/// connections made with it resume the control connection's session.
+fn tls_client_config() -> io::Result<Arc<ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Trusts every certificate; signatures are still checked.
+#[derive(Debug)]
+struct AnyCert(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// Where a reply ends in `buf`: (bytes consumed, code), or None if it is not complete.
@@ -395,20 +542,35 @@ impl Ftp {
         sock.set_write_timeout(Some(o.timeout))?;
         let mut f = Ftp {
             peer: o.addr.ip(),
-            sock,
+            sock: Conn::Plain(sock),
             rbuf: Vec::with_capacity(1024),
             timeout: o.timeout,
             debug: o.debug,
+            tls: o.tls.clone(),
         };
         let (code, text) = f.resp()?;
         if code / 100 != 2 {
             return Err(other(format!("greeting: {text}")));
+        }
+        if let Some(config) = &o.tls {
+            let (code, text) = f.cmd("AUTH TLS")?;
+            if code != 234 {
+                return Err(other(format!("AUTH TLS: {text}")));
+            }
+            if !f.rbuf.is_empty() {
+                return Err(other("AUTH TLS: clear-text bytes after the 234"));
+            }
+            f.sock = f.sock.into_tls(config)?;
         }
         let (code, text) = f.cmd(&format!("USER {}", o.user))?;
         if code == 331 {
             f.voidcmd(&format!("PASS {}", o.pass))?;
         } else if code / 100 != 2 {
             return Err(other(format!("USER: {text}")));
+        }
+        if f.tls.is_some() {
+            f.voidcmd("PBSZ 0")?;
+            f.voidcmd("PROT P")?;
         }
         Ok(f)
     }
@@ -459,7 +621,9 @@ impl Ftp {
     }
 
     /// PASV, connect the data channel, send `cmd`, expect a 1xx reply (ftplib's transfercmd).
-    fn transfercmd(&mut self, cmd: &str) -> io::Result<TcpStream> {
+    /// With -S, the data connection is then wrapped in TLS (handshake done), as ftplib's
+    /// FTP_TLS does after the 1xx.
+    fn transfercmd(&mut self, cmd: &str) -> io::Result<Conn> {
         let (code, text) = self.cmd("PASV")?;
         let port = parse_pasv(text.as_bytes())
             .filter(|_| code == 227)
@@ -470,6 +634,15 @@ impl Ftp {
         let (code, text) = self.cmd(cmd)?;
         if code / 100 != 1 {
             return Err(other(format!("{cmd}: {text}")));
+        }
+        let Some(config) = &self.tls else {
+            return Ok(Conn::Plain(d));
+        };
+        let d = Conn::Plain(d).into_tls(config)?;
+        if self.debug {
+            if let Conn::Tls(s) = &d {
+                eprintln!("*tls* data connection: {:?}", s.conn.handshake_kind());
+            }
         }
         Ok(d)
     }
@@ -1253,6 +1426,8 @@ struct Cfg {
     login_timeout: Duration,
     debug: bool,
     sources: Vec<IpAddr>,
+    /// -S: FTPS for the blocking client (AUTH TLS, PROT P).
+    tls: Option<Arc<ClientConfig>>,
 }
 
 struct Bench<'a> {
@@ -1339,7 +1514,7 @@ impl Bench<'_> {
             d.write_all(&self.bulk[..n])?;
             left -= n as u64;
         }
-        drop(d);
+        d.finish()?;
         ftp.voidresp()?;
         ftp.quit();
         Ok(())
@@ -1361,7 +1536,7 @@ impl Bench<'_> {
             total += n as u64;
         }
         let mem = self.mem();
-        drop(d);
+        d.finish()?;
         ftp.voidresp()?;
         let elapsed = start.elapsed().as_secs_f64();
         let cpu = self.cpu().zip(cpu0).map(|(a, b)| a.since(b));
@@ -1618,8 +1793,12 @@ impl Bench<'_> {
 }
 
 fn run(o: &Opts) -> io::Result<()> {
-    if o.ssl {
-        return Err(other("-S/--ssl: FTPS is not supported by this client"));
+    if o.ssl && !matches!(o.benchmark.as_str(), "transfer" | "upload" | "download") {
+        return Err(other(format!(
+            "-S/--ssl: FTPS is supported by the single-client workloads only (transfer, \
+             upload, download), not by {:?}",
+            o.benchmark
+        )));
     }
     let (Some(user), Some(pass)) = (&o.user, &o.pass) else {
         return Err(other("-u/--user and -p/--pass are required"));
@@ -1665,6 +1844,11 @@ fn run(o: &Opts) -> io::Result<()> {
             login_timeout: Duration::from_secs_f64(o.login_timeout.unwrap_or(o.timeout).max(0.01)),
             debug: o.debug,
             sources,
+            tls: if o.ssl {
+                Some(tls_client_config()?)
+            } else {
+                None
+            },
         },
         proc_: o
             .pid
@@ -1686,7 +1870,7 @@ fn run(o: &Opts) -> io::Result<()> {
         // before starting make sure we have write permissions
         let mut ftp = b.connect()?;
         let d = ftp.transfercmd(&format!("STOR {TESTFN}"))?;
-        drop(d);
+        d.finish()?;
         ftp.voidresp()?;
         ftp.voidcmd(&format!("DELE {TESTFN}"))?;
         ftp.quit();
