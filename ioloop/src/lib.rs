@@ -28,7 +28,7 @@ pub use connector::{connect, connect_state, ConnectState, Connector};
 pub use event_loop::{Ctx, IoLoop, LoopHandle};
 pub use mio;
 pub use mio::Interest;
-pub use timers::{Expired, TimerId, Timers};
+pub use timers::{Expired, TimerId, TimerOwner, Timers};
 
 use std::io;
 
@@ -43,6 +43,12 @@ pub struct Handle {
 impl Handle {
     /// The slab key (also the mio token) of the handler.
     pub fn key(&self) -> usize {
+        self.key
+    }
+}
+
+impl TimerOwner for Handle {
+    fn index(&self) -> usize {
         self.key
     }
 }

@@ -8,11 +8,31 @@
 //! Time is an input: every function takes `now`, so the logic is tested without sleeping.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::hash::Hash;
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
+
+/// An owner of timers: something with a small, dense index (a handler's slab key) under
+/// which the head of its timer list is kept. Two live owners never share an index.
+pub trait TimerOwner: Copy + Eq {
+    /// The owner's index.
+    fn index(&self) -> usize;
+}
+
+impl TimerOwner for u32 {
+    fn index(&self) -> usize {
+        *self as usize
+    }
+}
+
+impl TimerOwner for usize {
+    fn index(&self) -> usize {
+        *self
+    }
+}
+
+const NO_TIMER: usize = usize::MAX;
 
 /// Identifies one scheduled timer; stays unique even after the timer is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,8 +57,9 @@ pub struct Timers<O> {
     heap: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     next_gen: u64,
     /// Each owner's timers form a doubly linked list through their records, so that
-    /// cancelling a closed handler's timers costs what it owns, not a scan of all.
-    first_owned: HashMap<O, usize>,
+    /// cancelling a closed handler's timers costs what it owns, not a scan of all. The
+    /// lists' heads, by owner index (`NO_TIMER` = none): 8 bytes per handler slot.
+    first_owned: Vec<usize>,
 }
 
 #[derive(Debug)]
@@ -55,20 +76,20 @@ struct Record<O> {
     next_owned: Option<usize>,
 }
 
-impl<O: Copy + Eq + Hash> Default for Timers<O> {
+impl<O: TimerOwner> Default for Timers<O> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<O: Copy + Eq + Hash> Timers<O> {
+impl<O: TimerOwner> Timers<O> {
     /// An empty scheduler.
     pub fn new() -> Self {
         Timers {
             records: Slab::new(),
             heap: BinaryHeap::new(),
             next_gen: 1,
-            first_owned: HashMap::new(),
+            first_owned: Vec::new(),
         }
     }
 
@@ -78,7 +99,7 @@ impl<O: Copy + Eq + Hash> Timers<O> {
         let gen = self.next_gen;
         self.next_gen += 1;
         let deadline = now + delay;
-        let next_owned = self.first_owned.get(&owner).copied();
+        let next_owned = self.head(owner.index());
         let key = self.records.insert(Record {
             gen,
             owner,
@@ -92,7 +113,7 @@ impl<O: Copy + Eq + Hash> Timers<O> {
         if let Some(next) = next_owned {
             self.records[next].prev_owned = Some(key);
         }
-        self.first_owned.insert(owner, key);
+        self.set_head(owner.index(), Some(key));
         self.heap.push(Reverse((deadline, key, gen)));
         TimerId { key, gen }
     }
@@ -134,7 +155,8 @@ impl<O: Copy + Eq + Hash> Timers<O> {
 
     /// Cancels every timer owned by `owner` (a closed handler's).
     pub fn cancel_owned_by(&mut self, owner: O) {
-        let mut next = self.first_owned.remove(&owner);
+        let mut next = self.head(owner.index());
+        self.set_head(owner.index(), None);
         while let Some(key) = next {
             next = self.records.remove(key).next_owned;
         }
@@ -238,19 +260,29 @@ impl<O: Copy + Eq + Hash> Timers<O> {
         }
     }
 
+    fn head(&self, index: usize) -> Option<usize> {
+        self.first_owned
+            .get(index)
+            .copied()
+            .filter(|&k| k != NO_TIMER)
+    }
+
+    fn set_head(&mut self, index: usize, key: Option<usize>) {
+        if index >= self.first_owned.len() {
+            if key.is_none() {
+                return;
+            }
+            self.first_owned.resize(index + 1, NO_TIMER);
+        }
+        self.first_owned[index] = key.unwrap_or(NO_TIMER);
+    }
+
     /// Removes a record, unlinking it from its owner's list.
     fn remove_record(&mut self, key: usize) {
         let rec = self.records.remove(key);
         match rec.prev_owned {
             Some(prev) => self.records[prev].next_owned = rec.next_owned,
-            None => match rec.next_owned {
-                Some(next) => {
-                    self.first_owned.insert(rec.owner, next);
-                }
-                None => {
-                    self.first_owned.remove(&rec.owner);
-                }
-            },
+            None => self.set_head(rec.owner.index(), rec.next_owned),
         }
         if let Some(next) = rec.next_owned {
             self.records[next].prev_owned = rec.prev_owned;
@@ -307,7 +339,7 @@ mod tests {
     #[test]
     fn fire_in_deadline_order() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         t.schedule(3, t0, ms(30), false);
         t.schedule(1, t0, ms(10), false);
         t.schedule(2, t0, ms(20), false);
@@ -321,7 +353,7 @@ mod tests {
     #[test]
     fn zero_delay_fires_on_next_pass() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         t.schedule(7, t0, Duration::ZERO, false);
         assert_eq!(drain(&mut t, t0), vec![7]);
     }
@@ -329,7 +361,7 @@ mod tests {
     #[test]
     fn cancelled_timer_never_fires() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         let a = t.schedule(1, t0, ms(10), false);
         t.schedule(2, t0, ms(10), false);
         t.cancel(a);
@@ -341,7 +373,7 @@ mod tests {
     #[test]
     fn reset_postpones_without_heap_pushes() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         let id = t.schedule(1, t0, ms(100), false);
         for i in 1..=1000 {
             assert!(t.reset(id, t0 + ms(i)));
@@ -355,7 +387,7 @@ mod tests {
     #[test]
     fn reschedule_earlier_fires_earlier() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         let id = t.schedule(1, t0, ms(100), false);
         assert!(t.reschedule(id, t0, ms(10)));
         assert_eq!(drain(&mut t, t0 + ms(10)), vec![1]);
@@ -366,7 +398,7 @@ mod tests {
     #[test]
     fn periodic_rearms_until_cancelled() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         let id = t.schedule(5, t0, ms(10), true);
         assert_eq!(drain(&mut t, t0 + ms(10)), vec![5]);
         assert_eq!(drain(&mut t, t0 + ms(15)), Vec::<u32>::new());
@@ -378,7 +410,7 @@ mod tests {
     #[test]
     fn cancel_owned_by_drops_only_that_owner() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         t.schedule(1, t0, ms(1), false);
         t.schedule(2, t0, ms(1), true);
         t.schedule(1, t0, ms(2), true);
@@ -390,7 +422,7 @@ mod tests {
     #[test]
     fn stale_entries_are_compacted() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         let ids: Vec<_> = (0..2000)
             .map(|i| t.schedule(i, t0, ms(300), false))
             .collect();
@@ -404,7 +436,7 @@ mod tests {
     #[test]
     fn zero_delay_periodic_fires_once_per_pass() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         t.schedule(1, t0, Duration::ZERO, true);
         let mut due = Vec::new();
         t.collect_due(t0, &mut due);
@@ -418,7 +450,7 @@ mod tests {
     #[test]
     fn cancelled_after_collection_does_not_fire() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         let a = t.schedule(1, t0, ms(1), false);
         let b = t.schedule(2, t0, ms(1), false);
         let mut due = Vec::new();
@@ -432,7 +464,7 @@ mod tests {
     #[test]
     fn owner_lists_survive_removal_in_any_order() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         let ids: Vec<_> = (0..6)
             .map(|i| t.schedule(i % 2, t0, ms(i as u64 + 1), false))
             .collect();
@@ -441,7 +473,7 @@ mod tests {
         t.cancel(ids[4]); // its head
         t.cancel_owned_by(1);
         assert!(t.is_empty());
-        assert!(t.first_owned.is_empty());
+        assert!(t.first_owned.iter().all(|&k| k == NO_TIMER));
         let again = t.schedule(0, t0, ms(1), false);
         t.cancel_owned_by(0);
         assert!(!t.is_active(again));
@@ -450,7 +482,7 @@ mod tests {
     #[test]
     fn ids_are_not_reused() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::<u32>::new();
         let a = t.schedule(1, t0, ms(1), false);
         t.cancel(a);
         let b = t.schedule(1, t0, ms(1), false);
