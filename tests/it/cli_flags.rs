@@ -27,25 +27,6 @@ fn dir_str(p: &std::path::Path) -> &str {
     p.to_str().expect("a UTF-8 temp path")
 }
 
-/// PASV, returning the announced address.
-fn pasv_addr(c: &mut Client) -> SocketAddr {
-    let text = c.expect("PASV", 227);
-    let inner = text
-        .split('(')
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .unwrap_or_else(|| panic!("bad 227 reply {text:?}"));
-    let n: Vec<u8> = inner
-        .split(',')
-        .map(|x| x.parse().expect("a byte in the 227 reply"))
-        .collect();
-    assert_eq!(n.len(), 6, "bad 227 reply {text:?}");
-    SocketAddr::from((
-        [n[0], n[1], n[2], n[3]],
-        u16::from(n[4]) * 256 + u16::from(n[5]),
-    ))
-}
-
 #[test]
 fn interface_and_port() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -102,7 +83,7 @@ fn nat_address_and_passive_range() {
     let mut c = Client::connect(srv.addr);
     c.login("anonymous", "a@b");
     for _ in 0..3 {
-        let announced = pasv_addr(&mut c);
+        let announced = c.pasv_addr();
         assert_eq!(announced.ip(), IpAddr::from([10, 9, 8, 7]));
         assert!(
             (from..=to).contains(&announced.port()),
@@ -159,7 +140,7 @@ fn passive_range_all_busy_falls_back_to_a_kernel_port() {
     let mut c = Client::connect(srv.addr);
     c.login("anonymous", "a@b");
     // Never a 425: a port outside the busy range, which works.
-    let announced = pasv_addr(&mut c);
+    let announced = c.pasv_addr();
     assert!(
         !(from..=to).contains(&announced.port()),
         "PASV port {} is a busy one",

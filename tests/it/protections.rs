@@ -6,39 +6,10 @@ use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-use crate::util::{connect_from, data_accept, Client, TestServer};
+use crate::util::{connect_from, data_accept, TestServer};
 
 const HOME: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
 const FOREIGN: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-
-/// EPSV, returning the announced port.
-fn epsv_port(c: &mut Client) -> u16 {
-    let text = c.expect("EPSV", 229);
-    text.split("(|||")
-        .nth(1)
-        .and_then(|rest| rest.split('|').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("bad 229 reply {text:?}"))
-}
-
-/// PASV, returning the announced address.
-fn pasv_addr(c: &mut Client) -> SocketAddr {
-    let text = c.expect("PASV", 227);
-    let inner = text
-        .split('(')
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .unwrap_or_else(|| panic!("bad 227 reply {text:?}"));
-    let n: Vec<u8> = inner
-        .split(',')
-        .map(|x| x.parse().expect("a byte in the 227 reply"))
-        .collect();
-    assert_eq!(n.len(), 6, "bad 227 reply {text:?}");
-    SocketAddr::from((
-        [n[0], n[1], n[2], n[3]],
-        u16::from(n[4]) * 256 + u16::from(n[5]),
-    ))
-}
 
 fn port_cmd(addr: SocketAddr) -> String {
     let IpAddr::V4(ip) = addr.ip() else {
@@ -61,7 +32,7 @@ fn passive_connection_from_a_foreign_address_is_dropped() {
     let srv = TestServer::start();
     std::fs::write(srv.root().join("listed-file"), b"x").expect("write");
     let mut c = srv.login();
-    let port = epsv_port(&mut c);
+    let port = c.epsv_port();
     let target = SocketAddr::new(HOME, port);
 
     let mut intruder = connect_from(FOREIGN, target);
@@ -94,7 +65,7 @@ fn passive_connection_from_a_foreign_address_is_accepted_when_permitted() {
     std::fs::write(srv.root().join("listed-file"), b"x").expect("write");
     let mut c = srv.login();
     // PASV this time: the same check applies to both passive commands.
-    let target = pasv_addr(&mut c);
+    let target = c.pasv_addr();
     assert_eq!(target.ip(), HOME);
     let data = connect_from(FOREIGN, target);
     let listing = String::from_utf8(c.download("LIST", data)).expect("utf-8 listing");
@@ -252,7 +223,7 @@ fn masquerade_map_chooses_by_local_address() {
     );
     let mut c = srv.login();
     // Control on 127.0.0.1: its entry wins over the global address and the other entry.
-    let announced = pasv_addr(&mut c);
+    let announced = c.pasv_addr();
     assert_eq!(announced.ip(), IpAddr::from([10, 1, 2, 3]));
     // The listener itself is local, on the announced port.
     let data = crate::util::data_connect(SocketAddr::new(HOME, announced.port()));
@@ -272,6 +243,6 @@ fn masquerade_map_chooses_by_local_address() {
         |_| {},
     );
     let mut c = other.login();
-    assert_eq!(pasv_addr(&mut c).ip(), IpAddr::from([10, 0, 0, 1]));
+    assert_eq!(c.pasv_addr().ip(), IpAddr::from([10, 0, 0, 1]));
     c.expect("QUIT", 221);
 }

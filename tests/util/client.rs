@@ -159,31 +159,43 @@ impl Client {
 
     /// EPSV, then connects to the announced port.
     pub fn pasv(&mut self) -> TcpStream {
-        let text = self.expect("EPSV", 229);
-        let port: u16 = text
-            .split("(|||")
-            .nth(1)
-            .and_then(|rest| rest.split('|').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("bad 229 reply {text:?}"));
+        let port = self.epsv_port();
         data_connect(SocketAddr::new(self.peer_addr().ip(), port))
     }
 
     /// PASV, then connects to the announced address.
     pub fn pasv_v4(&mut self) -> TcpStream {
+        let addr = self.pasv_addr();
+        data_connect(addr)
+    }
+
+    /// EPSV, returning the announced port (nothing connects).
+    pub fn epsv_port(&mut self) -> u16 {
+        let text = self.expect("EPSV", 229);
+        text.split("(|||")
+            .nth(1)
+            .and_then(|rest| rest.split('|').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("bad 229 reply {text:?}"))
+    }
+
+    /// PASV, returning the announced address (nothing connects).
+    pub fn pasv_addr(&mut self) -> SocketAddr {
         let text = self.expect("PASV", 227);
         let inner = text
             .split('(')
             .nth(1)
             .and_then(|rest| rest.split(')').next())
             .unwrap_or_else(|| panic!("bad 227 reply {text:?}"));
-        let n: Vec<u16> = inner
+        let n: Vec<u8> = inner
             .split(',')
-            .map(|x| x.parse().expect("a number in the 227 reply"))
+            .map(|x| x.parse().expect("a byte in the 227 reply"))
             .collect();
         assert_eq!(n.len(), 6, "bad 227 reply {text:?}");
-        let ip = IpAddr::from([n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8]);
-        data_connect(SocketAddr::new(ip, n[4] * 256 + n[5]))
+        SocketAddr::from((
+            [n[0], n[1], n[2], n[3]],
+            u16::from(n[4]) * 256 + u16::from(n[5]),
+        ))
     }
 
     /// PORT to a fresh local listener; expects `200` and returns the listener.
