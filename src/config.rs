@@ -195,6 +195,9 @@ pub struct ServerConfig {
     pub backlog: i32,
     /// How sessions are served.
     pub concurrency: Concurrency,
+    /// Worker processes ([`Concurrency::PreFork`]) or loop threads
+    /// ([`Concurrency::MultiLoop`]); 0 = one per CPU (0).
+    pub workers: usize,
 }
 
 /// pyftpdlib's concurrency models (`--concurrency`).
@@ -207,6 +210,35 @@ pub enum Concurrency {
     /// Each session gets a thread running its own loop: a slow filesystem or authorizer
     /// stalls only that session.
     MultiThread,
+    /// Each session gets a process of its own (fork): a crash or a leak ends with the
+    /// session. The server's process must have no other thread while it runs.
+    MultiProc,
+    /// [`ServerConfig::workers`] processes, forked at start, each run one loop on the
+    /// shared listener; a worker that dies is replaced. Limits are counted exactly across
+    /// workers. The server's process must have no other thread while it runs.
+    PreFork,
+    /// [`ServerConfig::workers`] threads in one process, each running its own loop with
+    /// its own `SO_REUSEPORT` listener on the same port: every core serves, each session
+    /// stays on one thread. Limits are counted exactly across loops.
+    MultiLoop,
+}
+
+impl Concurrency {
+    /// The name `--concurrency` takes and the start-up log shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Concurrency::Async => "async",
+            Concurrency::MultiThread => "multi-thread",
+            Concurrency::MultiProc => "multi-proc",
+            Concurrency::PreFork => "pre-fork",
+            Concurrency::MultiLoop => "multi-loop",
+        }
+    }
+
+    /// Whether the model forks processes.
+    pub fn forks(self) -> bool {
+        matches!(self, Concurrency::MultiProc | Concurrency::PreFork)
+    }
 }
 
 impl Default for ServerConfig {
@@ -216,6 +248,7 @@ impl Default for ServerConfig {
             max_cons_per_ip: 0,
             backlog: 1024,
             concurrency: Concurrency::Async,
+            workers: 0,
         }
     }
 }

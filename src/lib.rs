@@ -24,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod filesystems;
 pub mod handlers;
+mod limits;
 pub mod proto;
 pub mod servers;
 #[allow(unsafe_code)]

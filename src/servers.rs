@@ -19,6 +19,9 @@ use crate::handlers::pool::WorkerPool;
 use crate::handlers::{
     CommandBody, CommandContext, FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd,
 };
+use crate::limits::{Refusal, SharedLimits};
+
+mod forking;
 use crate::proto::{Charset, CommandSpec, CommandTable, Reply};
 
 /// What every session of a server shares, behind one pointer.
@@ -38,6 +41,7 @@ pub(crate) struct Shared {
 }
 
 /// Builds an [`FtpServer`]: where to listen, who may log in, and the options.
+#[derive(Clone)]
 pub struct ServerBuilder {
     authorizer: Arc<dyn Authorizer>,
     events: Arc<dyn Events>,
@@ -46,6 +50,9 @@ pub struct ServerBuilder {
     commands: CommandTable,
     custom: HashMap<String, CommandBody>,
     features: Vec<String>,
+    /// Set for one loop of several accepting on the same port: the shared counts and
+    /// this loop's owner number in them.
+    limits: Option<(Arc<SharedLimits>, usize)>,
 }
 
 /// An FTP server: a listener and the event loop that serves its sessions.
@@ -55,6 +62,15 @@ pub struct FtpServer {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
     server: ServerConfig,
+    /// The other loops of the multi-loop model, each on its own thread.
+    siblings: Vec<Sibling>,
+}
+
+/// A loop of the multi-loop model running on a thread of its own.
+struct Sibling {
+    handle: LoopHandle<Msg>,
+    acceptor: Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Stops a running server from any thread.
@@ -62,6 +78,8 @@ pub struct FtpServer {
 pub struct ServerHandle {
     handle: LoopHandle<Msg>,
     acceptor: Handle,
+    /// The other loops' (multi-loop model) handles and acceptors.
+    siblings: Arc<[(LoopHandle<Msg>, Handle)]>,
 }
 
 /// A server running on a thread of its own ([`ServerBuilder::spawn`]). Dropping it closes
@@ -83,6 +101,7 @@ impl FtpServer {
             commands: CommandTable::builtin(),
             custom: HashMap::new(),
             features: Vec::new(),
+            limits: None,
         }
     }
 
@@ -96,6 +115,11 @@ impl FtpServer {
         ServerHandle {
             handle: self.ioloop.handle(),
             acceptor: self.acceptor,
+            siblings: self
+                .siblings
+                .iter()
+                .map(|s| (s.handle.clone(), s.acceptor))
+                .collect(),
         }
     }
 
@@ -121,22 +145,60 @@ impl FtpServer {
                     if signals == 1 {
                         self.ioloop
                             .send(self.acceptor, Msg::ToServer(ServerEvent::Shutdown));
+                        for s in &self.siblings {
+                            let _ = s
+                                .handle
+                                .send(s.acceptor, Msg::ToServer(ServerEvent::Shutdown));
+                        }
                     } else {
                         break;
                     }
                 }
             }
-            match self.ioloop.run_once(None) {
+            let wait = handle_exit.then_some(SIGNAL_CHECK);
+            match self.ioloop.run_once(wait) {
                 Ok(()) => {}
                 Err(e) => return Err(Error::io("polling", e)),
+            }
+        }
+        let open = self.ioloop.len();
+        let immediate = !self.ioloop.is_empty();
+        self.ioloop.close_all();
+        // The sibling loops end with their last session; a second signal closes them.
+        let mut closed_siblings = false;
+        while self
+            .siblings
+            .iter()
+            .any(|s| s.thread.as_ref().is_some_and(|t| !t.is_finished()))
+        {
+            let insisted = handle_exit && crate::sys::exit_signals_received() >= 2;
+            if (immediate || insisted) && !closed_siblings {
+                closed_siblings = true;
+                for s in &self.siblings {
+                    let _ = s.handle.close_all();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for s in &mut self.siblings {
+            if let Some(t) = s.thread.take() {
+                let _ = t.join();
             }
         }
         log::info!(
             ">>> shutting down FTP server, pid={}, {} open socket(s) <<<",
             std::process::id(),
-            self.ioloop.len()
+            open
         );
-        self.ioloop.close_all();
+        Ok(())
+    }
+
+    /// Runs the loop until it is empty, with no signal handling and no log lines: a
+    /// sibling loop of the multi-loop model, or a pre-fork worker.
+    fn run_quietly(&mut self) -> io::Result<()> {
+        while !self.ioloop.is_empty() {
+            self.ioloop.run_once(None)?;
+        }
         Ok(())
     }
 
@@ -153,6 +215,9 @@ impl FtpServer {
 
     /// Closes the listener and every session now.
     pub fn close_all(&mut self) {
+        for s in &self.siblings {
+            let _ = s.handle.close_all();
+        }
         self.ioloop.close_all();
     }
 
@@ -168,13 +233,13 @@ impl FtpServer {
 
     fn log_startup(&self) {
         let cfg = &self.shared.config;
-        log::info!(
-            "concurrency model: {}",
-            match self.server.concurrency {
-                Concurrency::Async => "async",
-                Concurrency::MultiThread => "multi-thread",
-            }
-        );
+        log::info!("concurrency model: {}", self.server.concurrency.name());
+        if matches!(
+            self.server.concurrency,
+            Concurrency::PreFork | Concurrency::MultiLoop
+        ) {
+            log::info!("workers: {}", worker_count(&self.server));
+        }
         log::info!(
             "masquerade (NAT) address: {}",
             cfg.masquerade_address
@@ -235,6 +300,9 @@ impl ServerHandle {
     /// # Errors
     /// When the loop cannot be woken.
     pub fn stop(&self) -> io::Result<()> {
+        for (handle, _) in self.siblings.iter() {
+            let _ = handle.close_all();
+        }
         self.handle.close_all()
     }
 
@@ -245,6 +313,9 @@ impl ServerHandle {
     /// # Errors
     /// When the loop cannot be woken.
     pub fn shutdown(&self) -> io::Result<()> {
+        for (handle, acceptor) in self.siblings.iter() {
+            let _ = handle.send(*acceptor, Msg::ToServer(ServerEvent::Shutdown));
+        }
         self.handle
             .send(self.acceptor, Msg::ToServer(ServerEvent::Shutdown))
     }
@@ -373,7 +444,7 @@ impl ServerBuilder {
     /// # Errors
     /// When the address does not resolve or no address binds.
     pub fn bind(self, addr: impl ToSocketAddrs) -> Result<FtpServer, Error> {
-        let listener = bind_listener(addr, self.server.backlog)?;
+        let listener = bind_listener(addr, &self.server)?;
         self.listener(listener)
     }
 
@@ -381,9 +452,16 @@ impl ServerBuilder {
     /// [`RunningServer`] stops it (gracefully or not) and stops it when dropped.
     ///
     /// # Errors
-    /// When binding fails or the server cannot start.
+    /// When binding fails or the server cannot start, and for the forking models
+    /// (multi-proc, pre-fork), which must not fork a process that runs other threads.
     pub fn spawn(self, addr: impl ToSocketAddrs) -> Result<RunningServer, Error> {
-        let listener = bind_listener(addr, self.server.backlog)?;
+        if self.server.concurrency.forks() {
+            return Err(Error::Config(format!(
+                "the {} model forks the process: run it with serve_forever on the main thread",
+                self.server.concurrency.name()
+            )));
+        }
+        let listener = bind_listener(addr, &self.server)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("ftp-server".into())
@@ -417,7 +495,10 @@ impl ServerBuilder {
         }
     }
 
-    /// Builds the server on a listener the caller already bound.
+    /// Builds the server on a listener the caller already bound. For the multi-loop
+    /// model the other loops get listeners of their own on the same address when the
+    /// given one has `SO_REUSEPORT` (as [`ServerBuilder::bind`] sets), else they share
+    /// it.
     ///
     /// # Errors
     /// When the listener cannot be made non-blocking or registered.
@@ -425,10 +506,19 @@ impl ServerBuilder {
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::io("configuring the listener", e))?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| Error::io("reading the listen address", e))?;
-        let mut commands = self.commands;
+        match self.server.concurrency {
+            Concurrency::PreFork => forking::pre_fork_server(self, listener),
+            Concurrency::MultiLoop => self.multi_loop(listener),
+            Concurrency::Async | Concurrency::MultiThread | Concurrency::MultiProc => {
+                self.single_loop(listener)
+            }
+        }
+    }
+
+    /// What every session shares. Forking models start their worker threads in the
+    /// processes that use them, never before a fork.
+    fn shared(&self, with_workers: bool) -> Result<Arc<Shared>, Error> {
+        let mut commands = self.commands.clone();
         if self.handler.tls.is_some() {
             // pyftpdlib's TLS_FTPHandler adds AUTH, PBSZ and PROT to its proto_cmds.
             for spec in crate::proto::TLS_COMMANDS {
@@ -439,6 +529,7 @@ impl ServerBuilder {
         }
         let workers = match self.handler.auth_workers {
             0 => None,
+            _ if !with_workers => None,
             n => Some(WorkerPool::new(n).map_err(|e| Error::io("starting worker threads", e))?),
         };
         let charset = Charset::from_name(&self.handler.encoding).ok_or_else(|| {
@@ -447,22 +538,33 @@ impl ServerBuilder {
                 self.handler.encoding
             ))
         })?;
-        let shared = Arc::new(Shared {
+        Ok(Arc::new(Shared {
             workers,
             charset,
-            config: self.handler,
-            authorizer: self.authorizer,
-            events: self.events,
+            config: self.handler.clone(),
+            authorizer: Arc::clone(&self.authorizer),
+            events: Arc::clone(&self.events),
             commands,
-            custom: self.custom,
-            features: self.features,
-        });
+            custom: self.custom.clone(),
+            features: self.features.clone(),
+        }))
+    }
+
+    /// One loop with the listening acceptor (async, multi-thread and multi-proc, and
+    /// each loop of the multi-loop and pre-fork models).
+    fn single_loop(self, listener: std::net::TcpListener) -> Result<FtpServer, Error> {
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the listen address", e))?;
+        let model = self.server.concurrency;
+        let shared = self.shared(!model.forks())?;
         let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
         let acceptor = ServerAcceptor {
             acceptor: Acceptor::new(TcpListener::from_std(listener), Duration::from_millis(100)),
             shared: Arc::clone(&shared),
             limits: self.server.clone(),
-            model: self.server.concurrency,
+            shared_limits: self.limits,
+            model,
             next_id: 0,
             sessions: HashMap::new(),
             per_ip: HashMap::new(),
@@ -477,19 +579,146 @@ impl ServerBuilder {
             local_addr,
             shared,
             server: self.server,
+            siblings: Vec::new(),
         })
+    }
+
+    /// The multi-loop model: `workers` loops, this one plus one per extra thread, each
+    /// accepting on its own `SO_REUSEPORT` listener and counting sessions in one shared
+    /// table.
+    fn multi_loop(mut self, listener: std::net::TcpListener) -> Result<FtpServer, Error> {
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the listen address", e))?;
+        let loops = worker_count(&self.server);
+        let limits = Arc::new(
+            SharedLimits::new(loops, self.server.max_cons, self.server.max_cons_per_ip)
+                .map_err(|e| Error::io("mapping the session counters", e))?,
+        );
+        let config = self.server.clone();
+        self.server.concurrency = Concurrency::Async;
+        let mut siblings = Vec::with_capacity(loops.saturating_sub(1));
+        for owner in 1..loops {
+            let own = match listen_with(local_addr, self.server.backlog, true) {
+                Ok(l) => l,
+                // The caller's listener has no SO_REUSEPORT: share it instead.
+                Err(_) => listener
+                    .try_clone()
+                    .map_err(|e| Error::io("sharing the listener", e))?,
+            };
+            let mut builder = self.clone();
+            builder.limits = Some((Arc::clone(&limits), owner));
+            siblings.push(spawn_sibling(builder, own, owner)?);
+        }
+        self.limits = Some((limits, 0));
+        let mut server = self.single_loop(listener)?;
+        server.server = config;
+        server.siblings = siblings;
+        Ok(server)
+    }
+}
+
+/// How long a loop that watches for exit signals sleeps at most: a signal that lands
+/// between the check and epoll_wait is seen within this time.
+const SIGNAL_CHECK: Duration = Duration::from_secs(1);
+
+/// Runs `lp` until it is empty, watching SIGINT / SIGTERM: the first calls `on_first`
+/// (a graceful stop), a second closes everything.
+fn run_with_signals(
+    lp: &mut IoLoop<Msg>,
+    mut on_first: impl FnMut(&mut IoLoop<Msg>),
+) -> io::Result<()> {
+    let mut seen = 0;
+    while !lp.is_empty() {
+        let signals = crate::sys::exit_signals_received();
+        if signals > seen {
+            seen = signals;
+            if signals == 1 {
+                on_first(lp);
+            } else {
+                lp.close_all();
+                break;
+            }
+        }
+        lp.run_once(Some(SIGNAL_CHECK))?;
+    }
+    Ok(())
+}
+
+/// Starts loop `owner` of the multi-loop model on a thread of its own.
+fn spawn_sibling(
+    builder: ServerBuilder,
+    listener: std::net::TcpListener,
+    owner: usize,
+) -> Result<Sibling, Error> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let thread = std::thread::Builder::new()
+        .name(format!("ftp-loop-{owner}"))
+        .spawn(move || {
+            // Signals go to the thread that runs serve_forever.
+            crate::sys::block_exit_signals();
+            match builder.single_loop(listener) {
+                Ok(mut server) => {
+                    let _ = tx.send(Ok((server.ioloop.handle(), server.acceptor)));
+                    if let Err(e) = server.run_quietly() {
+                        log::error!("loop {owner} failed: {e}");
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })
+        .map_err(|e| Error::io("starting a loop thread", e))?;
+    match rx.recv() {
+        Ok(Ok((handle, acceptor))) => Ok(Sibling {
+            handle,
+            acceptor,
+            thread: Some(thread),
+        }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(Error::Config(format!("loop {owner} did not start")))
+        }
+    }
+}
+
+/// The number of pre-fork workers or multi-loop loops: as configured, or one per CPU.
+pub(crate) fn worker_count(config: &ServerConfig) -> usize {
+    match config.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+impl Drop for FtpServer {
+    fn drop(&mut self) {
+        for s in &mut self.siblings {
+            if let Some(t) = s.thread.take() {
+                let _ = s.handle.close_all();
+                let _ = t.join();
+            }
+        }
     }
 }
 
 /// Binds the first address `addr` resolves to that binds.
-fn bind_listener(addr: impl ToSocketAddrs, backlog: i32) -> Result<std::net::TcpListener, Error> {
+fn bind_listener(
+    addr: impl ToSocketAddrs,
+    config: &ServerConfig,
+) -> Result<std::net::TcpListener, Error> {
+    let reuse_port = config.concurrency == Concurrency::MultiLoop;
     let addrs: Vec<SocketAddr> = addr
         .to_socket_addrs()
         .map_err(|e| Error::io("resolving the listen address", e))?
         .collect();
     let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to bind");
     for a in addrs {
-        match listen(a, backlog) {
+        match listen_with(a, config.backlog, reuse_port) {
             Ok(l) => return Ok(l),
             Err(e) => last = e,
         }
@@ -499,8 +728,21 @@ fn bind_listener(addr: impl ToSocketAddrs, backlog: i32) -> Result<std::net::Tcp
 
 /// Creates a listening socket with SO_REUSEADDR, as pyftpdlib does.
 pub(crate) fn listen(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
+    listen_with(addr, backlog, false)
+}
+
+/// [`listen`], with SO_REUSEPORT when `reuse_port` (several listeners on one port, the
+/// kernel spreading connections over them).
+fn listen_with(
+    addr: SocketAddr,
+    backlog: i32,
+    reuse_port: bool,
+) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;
@@ -514,6 +756,9 @@ struct ServerAcceptor {
     acceptor: Acceptor,
     shared: Arc<Shared>,
     limits: ServerConfig,
+    /// The counts shared with the other loops accepting on this port (multi-loop,
+    /// pre-fork), used instead of `sessions` / `per_ip` for the limits.
+    shared_limits: Option<(Arc<SharedLimits>, usize)>,
     model: Concurrency,
     next_id: u64,
     sessions: HashMap<u64, SessionEntry>,
@@ -532,40 +777,70 @@ enum SessionAddr {
     Local(Handle),
     /// In a session thread's own loop; the handle is filled in when the thread reports.
     Thread(LoopHandle<Msg>, Handle),
+    /// In a process of its own (multi-proc), reached by signals.
+    Process(libc::pid_t),
 }
 
 impl ServerAcceptor {
     fn accept_one(&mut self, cx: &mut Ctx<'_, Msg>, stream: TcpStream, addr: SocketAddr) {
         let ip = addr.ip().to_canonical();
-        if self.limits.max_cons > 0 && self.sessions.len() >= self.limits.max_cons {
-            refuse(
-                &self.shared,
-                stream,
-                "421 Too many connections. Service temporarily unavailable.\r\n",
-            );
-            log::warn!("{addr} refused: too many connections");
-            return;
-        }
-        let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
-        if self.limits.max_cons_per_ip > 0 && from_ip >= self.limits.max_cons_per_ip {
-            refuse(
-                &self.shared,
-                stream,
-                "421 Too many connections from the same IP address.\r\n",
-            );
-            log::warn!("{addr} refused: too many connections from the same IP address");
-            return;
+        let refusal = match &self.shared_limits {
+            Some((limits, owner)) => limits.acquire(*owner, ip).err(),
+            None => self.local_refusal(ip),
+        };
+        match refusal {
+            Some(Refusal::Total) => {
+                refuse(
+                    &self.shared,
+                    stream,
+                    "421 Too many connections. Service temporarily unavailable.\r\n",
+                );
+                log::warn!("{addr} refused: too many connections");
+                return;
+            }
+            Some(Refusal::PerIp) => {
+                refuse(
+                    &self.shared,
+                    stream,
+                    "421 Too many connections from the same IP address.\r\n",
+                );
+                log::warn!("{addr} refused: too many connections from the same IP address");
+                return;
+            }
+            None => {}
         }
         let id = self.next_id;
         self.next_id += 1;
         let started = match self.model {
-            Concurrency::Async => self.start_local(cx, stream, addr, id),
             Concurrency::MultiThread => self.start_thread(cx, stream, addr, id),
+            Concurrency::MultiProc => forking::start_process(self, cx, stream, addr, id),
+            Concurrency::Async | Concurrency::PreFork | Concurrency::MultiLoop => {
+                self.start_local(cx, stream, addr, id)
+            }
         };
-        if let Some(to) = started {
-            self.sessions.insert(id, SessionEntry { ip, to });
-            *self.per_ip.entry(ip).or_insert(0) += 1;
+        match started {
+            Some(to) => {
+                self.sessions.insert(id, SessionEntry { ip, to });
+                *self.per_ip.entry(ip).or_insert(0) += 1;
+            }
+            None => {
+                if let Some((limits, owner)) = &self.shared_limits {
+                    limits.release(*owner, ip);
+                }
+            }
         }
+    }
+
+    /// The limits, counted by this acceptor alone (async, multi-thread, multi-proc).
+    fn local_refusal(&self, ip: IpAddr) -> Option<Refusal> {
+        if self.limits.max_cons > 0 && self.sessions.len() >= self.limits.max_cons {
+            return Some(Refusal::Total);
+        }
+        let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
+        if self.limits.max_cons_per_ip > 0 && from_ip >= self.limits.max_cons_per_ip {
+            return Some(Refusal::PerIp);
+        }
+        None
     }
 
     fn start_local(
@@ -607,6 +882,7 @@ impl ServerAcceptor {
         let spawned = std::thread::Builder::new()
             .name(format!("ftp-session-{id}"))
             .spawn(move || {
+                crate::sys::block_exit_signals();
                 // The loop is built on the thread that runs it (handlers are not Send).
                 let started = IoLoop::<Msg>::new().and_then(|mut session_loop| {
                     let h = FtpHandler::new(stream, addr, link, id, shared)
@@ -651,6 +927,7 @@ impl ServerAcceptor {
                 SessionAddr::Thread(lp, h) => {
                     let _ = lp.send(*h, msg);
                 }
+                SessionAddr::Process(pid) => forking::stop_gracefully(*pid),
             }
         }
         if self.sessions.is_empty() {
@@ -699,9 +976,15 @@ impl Handler<Msg> for ServerAcceptor {
     fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
         match msg {
             Msg::ToServer(ServerEvent::SessionClosed { id, .. }) => {
-                let Some(SessionEntry { ip, .. }) = self.sessions.remove(&id) else {
+                let Some(SessionEntry { ip, to }) = self.sessions.remove(&id) else {
                     return;
                 };
+                if let SessionAddr::Process(pid) = to {
+                    forking::reap_session(pid);
+                }
+                if let Some((limits, owner)) = &self.shared_limits {
+                    limits.release(*owner, ip);
+                }
                 if let Some(n) = self.per_ip.get_mut(&ip) {
                     *n -= 1;
                     if *n == 0 {
@@ -718,10 +1001,14 @@ impl Handler<Msg> for ServerAcceptor {
     }
 
     fn on_close(&mut self, _cx: &mut Ctx<'_, Msg>) {
-        // close_all: session threads end with the process's other loops.
+        // close_all: session threads and processes end now too.
         for entry in self.sessions.values() {
-            if let SessionAddr::Thread(lp, _) = &entry.to {
-                let _ = lp.close_all();
+            match &entry.to {
+                SessionAddr::Thread(lp, _) => {
+                    let _ = lp.close_all();
+                }
+                SessionAddr::Process(pid) => forking::stop_now(*pid),
+                SessionAddr::Local(_) => {}
             }
         }
     }

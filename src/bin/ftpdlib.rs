@@ -50,6 +50,9 @@ struct Cli {
     /// the concurrency model to use
     #[arg(long, value_enum, default_value_t = Concurrency::Async)]
     concurrency: Concurrency,
+    /// worker processes (pre-fork) or loop threads (multi-loop); 0 = one per CPU
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    workers: usize,
     /// whether to enable FTPS
     #[arg(long)]
     tls: bool,
@@ -138,6 +141,8 @@ enum Concurrency {
     MultiProc,
     #[value(name = "pre-fork")]
     PreFork,
+    #[value(name = "multi-loop")]
+    MultiLoop,
 }
 
 /// Bytes per second: a number with an optional K, M or G suffix (powers of 1024).
@@ -220,18 +225,6 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         return print_password_hash();
     }
     let tls = tls_config(&cli)?;
-    if matches!(
-        cli.concurrency,
-        Concurrency::MultiProc | Concurrency::PreFork
-    ) {
-        return Err(format!(
-            "--concurrency {}: not available in this build yet (use async or multi-thread)",
-            cli.concurrency
-                .to_possible_value()
-                .map_or("?".into(), |v| v.get_name().to_owned())
-        )
-        .into());
-    }
     if ftpdlib::proto::Charset::from_name(&cli.encoding).is_none() {
         return Err(format!(
             "--encoding {}: not supported (use utf-8 or latin-1)",
@@ -266,9 +259,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             s.max_cons = cli.max_cons;
             s.max_cons_per_ip = cli.max_cons_per_ip;
             s.concurrency = match cli.concurrency {
+                Concurrency::Async => ftpdlib::config::Concurrency::Async,
                 Concurrency::MultiThread => ftpdlib::config::Concurrency::MultiThread,
-                _ => ftpdlib::config::Concurrency::Async,
+                Concurrency::MultiProc => ftpdlib::config::Concurrency::MultiProc,
+                Concurrency::PreFork => ftpdlib::config::Concurrency::PreFork,
+                Concurrency::MultiLoop => ftpdlib::config::Concurrency::MultiLoop,
             };
+            s.workers = cli.workers;
             s
         })
         .bind((

@@ -41,6 +41,8 @@ impl WorkerPool {
 }
 
 fn work(rx: &Mutex<Receiver<Job>>) {
+    // Signals go to the thread that runs the server's loop.
+    crate::sys::block_exit_signals();
     loop {
         let job = {
             let rx = match rx.lock() {

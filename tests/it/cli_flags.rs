@@ -428,14 +428,7 @@ fn tls_flags_need_their_companions() {
 
 #[test]
 fn concurrency_models() {
-    // The process-based models are not built: the message names the one asked for.
-    for model in ["multi-proc", "pre-fork"] {
-        let stderr = refused(&["-p", "0", "--concurrency", model], 2);
-        assert!(
-            stderr.contains("--concurrency") && stderr.contains(model),
-            "{stderr}"
-        );
-    }
+    // (Every model's round trips: tests/it/models.rs.)
     let stderr = refused(&["-p", "0", "--concurrency", "no-such-model"], 2);
     assert!(stderr.contains("no-such-model"), "{stderr}");
     // multi-thread serves, and says so.

@@ -201,6 +201,21 @@ impl BinServer {
         }
     }
 
+    /// Waits (bounded) for the server to exit on its own.
+    ///
+    /// # Panics
+    /// When it does not exit in time.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            match self.child.try_wait().expect("wait for ftpdlib") {
+                Some(status) => return status,
+                None if Instant::now() < deadline => std::thread::sleep(PROCESS_POLL),
+                None => panic!("ftpdlib did not exit within {IO_TIMEOUT:?}"),
+            }
+        }
+    }
+
     /// The process id of the server.
     pub fn pid(&self) -> u32 {
         self.child.id()
