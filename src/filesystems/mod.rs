@@ -9,7 +9,7 @@
 //! and [`FileSystem::format_mlsx`].
 //!
 //! The trait speaks in [`FsFile`] (an OS file or any [`FileData`]) and [`FileStat`], so
-//! storage other than the OS can implement it.
+//! storage other than the OS can implement it: [`MemoryFs`] keeps a whole tree in memory.
 //!
 //! Nothing here changes the process-wide current directory: the event loop serves all
 //! sessions from one thread, so each session's cwd is just a virtual path string.
@@ -26,11 +26,13 @@ use crate::sys;
 
 mod handle;
 mod listing;
+mod memory;
 mod ops;
 mod paths;
 mod stat;
 
 pub use handle::{FileData, FsFile};
+pub use memory::MemoryFs;
 pub use stat::{FileKind, FileStat};
 
 /// How [`FileSystem::open_write`] opens a file.
