@@ -8,8 +8,8 @@
 //! Every method of [`FileSystem`] has a std-based default except the path mapping, so a
 //! wrapper forwards the mapping and overrides only what it changes. Another storage
 //! (an archive, a database, object storage) plugs in the same way: map paths, return
-//! files (`FsFile::Custom` around any `Read + Write + Seek` type) and metadata
-//! (`FileStat`).
+//! files (`FsFile::custom` of any `FileData`: `Read + Write + Seek` and a size) and
+//! metadata (`FileStat`); `demo/memory_fs.rs` serves a tree that lives in memory.
 
 use std::ffi::OsString;
 use std::io;
