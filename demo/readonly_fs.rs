@@ -7,17 +7,17 @@
 //!
 //! Every method of [`FileSystem`] has a std-based default except the path mapping, so a
 //! wrapper forwards the mapping and overrides only what it changes. Another storage
-//! (an archive, a database, object storage staged through local files) plugs in the
-//! same way: map paths, and return files and metadata.
+//! (an archive, a database, object storage) plugs in the same way: map paths, return
+//! files (`FsFile::custom` of any `FileData`: `Read + Write + Seek` and a size) and
+//! metadata (`FileStat`); `demo/memory_fs.rs` serves a tree that lives in memory.
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use ftpdlib::authorizers::{DummyAuthorizer, WithFilesystem};
-use ftpdlib::filesystems::{AbstractedFs, FileSystem, WriteMode};
+use ftpdlib::filesystems::{AbstractedFs, FileSystem, FsFile, WriteMode};
 use ftpdlib::servers::FtpServer;
 
 /// The standard chrooted view, minus every write.
@@ -52,10 +52,10 @@ impl FileSystem for ReadOnlyFs {
     }
 
     // Every change: refused.
-    fn open_write(&self, _p: &Path, _mode: WriteMode) -> io::Result<File> {
+    fn open_write(&self, _p: &Path, _mode: WriteMode) -> io::Result<FsFile> {
         Err(read_only())
     }
-    fn create_unique(&self, _dir: &Path, _prefix: &str) -> io::Result<(PathBuf, File)> {
+    fn create_unique(&self, _dir: &Path, _prefix: &str) -> io::Result<(PathBuf, FsFile)> {
         Err(read_only())
     }
     fn mkdir(&self, _p: &Path) -> io::Result<()> {

@@ -32,7 +32,7 @@ pub trait Events: Send + Sync {
     fn on_file_received(&self, _s: Session<'_>, _path: &Path) {}
     /// A download ended early (ABOR, an error, a timeout, the client went away).
     fn on_incomplete_file_sent(&self, _s: Session<'_>, _path: &Path) {}
-    /// An upload ended early; the partial file is left on disk.
+    /// An upload ended early; the partial file is left in place.
     fn on_incomplete_file_received(&self, _s: Session<'_>, _path: &Path) {}
 }
 

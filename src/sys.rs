@@ -173,6 +173,43 @@ pub(crate) fn is_a_directory() -> io::Error {
     io::Error::from_raw_os_error(libc::EISDIR)
 }
 
+/// Error for "no such file or directory" (ENOENT).
+pub(crate) fn not_found() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOENT)
+}
+
+/// Error for "directory not empty" (ENOTEMPTY).
+pub(crate) fn directory_not_empty() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOTEMPTY)
+}
+
+/// Error for "device or resource busy" (EBUSY): the root of a tree cannot be removed
+/// or renamed.
+pub(crate) fn busy() -> io::Error {
+    io::Error::from_raw_os_error(libc::EBUSY)
+}
+
+/// Error for "no space left on device" (ENOSPC).
+pub(crate) fn no_space() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOSPC)
+}
+
+/// Error for "file name too long" (ENAMETOOLONG).
+pub(crate) fn name_too_long() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENAMETOOLONG)
+}
+
+/// Error for "bad file descriptor" (EBADF): reading a file opened only for writing, or
+/// the reverse.
+pub(crate) fn bad_descriptor() -> io::Error {
+    io::Error::from_raw_os_error(libc::EBADF)
+}
+
+/// Error for "file too large" (EFBIG).
+pub(crate) fn file_too_large() -> io::Error {
+    io::Error::from_raw_os_error(libc::EFBIG)
+}
+
 const INITIAL_BUF: usize = 1024;
 const MAX_BUF: usize = 1 << 20;
 
@@ -679,6 +716,12 @@ pub(crate) fn credentials() -> io::Result<Credentials> {
 pub(crate) fn effective_uid() -> u32 {
     // SAFETY: geteuid takes no arguments and cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// The effective group id of the process.
+pub(crate) fn effective_gid() -> u32 {
+    // SAFETY: getegid takes no arguments and cannot fail.
+    unsafe { libc::getegid() }
 }
 
 /// Takes on `to` as the effective identity: supplementary groups, then the effective

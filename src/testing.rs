@@ -9,11 +9,15 @@
 //! drop(server); // closes every session and joins the server thread
 //! # Ok::<(), ftpdlib::Error>(())
 //! ```
+//!
+//! [`spawn_memory`] does the same with a [`MemoryFs`]: no directory at all, and the test
+//! puts files in and checks uploads through the returned handle.
 
 use std::path::Path;
 
 use crate::authorizers::{DummyAuthorizer, READ_PERMS, WRITE_PERMS};
 use crate::error::Error;
+use crate::filesystems::MemoryFs;
 use crate::servers::{FtpServer, RunningServer};
 
 /// The user [`spawn`] creates, with every right.
@@ -28,7 +32,43 @@ pub const PASSWORD: &str = "12345";
 /// # Errors
 /// When `dir` is not a directory or the server cannot start.
 pub fn spawn(dir: impl AsRef<Path>) -> Result<RunningServer, Error> {
-    let dir = dir.as_ref();
+    FtpServer::builder(users(dir.as_ref())?).spawn("127.0.0.1:0")
+}
+
+/// Serves a new, empty [`MemoryFs`] as [`spawn`] serves a directory, and returns it
+/// with the server: what the test writes through it, clients see, and what clients
+/// upload, it reads back. Nothing touches the disk.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+///
+/// let (server, mem) = ftpdlib::testing::spawn_memory()?;
+/// mem.write_file("/hello.txt", b"hi")?;
+/// let mut ctrl = std::net::TcpStream::connect(server.local_addr())?;
+/// let mut replies = BufReader::new(ctrl.try_clone()?);
+/// let mut line = String::new();
+/// replies.read_line(&mut line)?; // 220 greeting
+/// ctrl.write_all(b"USER user\r\nPASS 12345\r\nTYPE I\r\nSIZE hello.txt\r\n")?;
+/// for _ in 0..4 {
+///     line.clear();
+///     replies.read_line(&mut line)?;
+/// }
+/// assert_eq!(line, "213 2\r\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// When the server cannot start.
+pub fn spawn_memory() -> Result<(RunningServer, MemoryFs), Error> {
+    let mem = MemoryFs::new();
+    // The authorizer wants an existing directory as home; the sessions never use it.
+    let auth = mem.authorizer(users(Path::new("/"))?);
+    let server = FtpServer::builder(auth).spawn("127.0.0.1:0")?;
+    Ok((server, mem))
+}
+
+/// [`USER`] with every right and read-only anonymous, both at home in `dir`.
+fn users(dir: &Path) -> Result<DummyAuthorizer, Error> {
     let mut auth = DummyAuthorizer::new();
     auth.add_user(
         USER,
@@ -39,5 +79,5 @@ pub fn spawn(dir: impl AsRef<Path>) -> Result<RunningServer, Error> {
         None,
     )?;
     auth.add_anonymous(dir, READ_PERMS, None, None)?;
-    FtpServer::builder(auth).spawn("127.0.0.1:0")
+    Ok(auth)
 }

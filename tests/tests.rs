@@ -33,6 +33,8 @@ mod limits;
 mod logging;
 #[path = "it/login.rs"]
 mod login;
+#[path = "it/memory_fs.rs"]
+mod memory_fs;
 #[path = "it/models.rs"]
 mod models;
 #[path = "it/paths.rs"]

@@ -3,14 +3,12 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::fs::Metadata;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use super::FileSystem;
+use super::{FileKind, FileSystem};
 use crate::{sys, timefmt};
 
 /// Memoized uid/gid → name lookups (the user database can be slow: NSS, LDAP).
@@ -56,27 +54,26 @@ pub(super) fn format_list<F: FileSystem + ?Sized>(
 ) {
     for name in names {
         let path = basedir.join(name);
-        let Ok(md) = fs.lstat(&path) else {
+        let Ok(st) = fs.lstat(&path) else {
             continue;
         };
-        let mode = md.mode();
-        let nlink = match md.nlink() {
+        let nlink = match st.nlink {
             0 => 1,
             n => n,
         };
-        let date = timefmt::list_date(mtime(&md), now, use_gmt);
+        let date = timefmt::list_date(st.mtime, now, use_gmt);
         // Writing into a Vec cannot fail.
         // pyftpdlib: "%s %3s %-8s %-8s %8s %s %s\r\n"
         let _ = write!(
             out,
             "{} {:>3} {:<8} ",
-            filemode(mode),
+            filemode(st.st_mode()),
             nlink,
-            ids.user(md.uid())
+            ids.user(st.uid)
         );
-        let _ = write!(out, "{:<8} {:>8} {} ", ids.group(md.gid()), md.size(), date);
+        let _ = write!(out, "{:<8} {:>8} {} ", ids.group(st.gid), st.size, date);
         out.extend_from_slice(name.as_bytes());
-        if mode & S_IFMT == S_IFLNK {
+        if st.is_symlink() {
             if let Ok(target) = fs.readlink(&path) {
                 out.extend_from_slice(b" -> ");
                 out.extend_from_slice(target.as_os_str().as_bytes());
@@ -105,13 +102,13 @@ pub(super) fn format_mlsx<F: FileSystem + ?Sized>(
     for name in names {
         let path = basedir.join(name);
         // RFC 3659 §7.5.2: `unique` must identify the object itself, so follow links.
-        let md = match fs.stat(&path) {
-            Ok(md) => md,
+        let st = match fs.stat(&path) {
+            Ok(st) => st,
             Err(_) if ignore_err => continue,
             Err(e) => return Err(e),
         };
         line.clear();
-        let is_dir = md.mode() & S_IFMT == S_IFDIR;
+        let is_dir = st.is_dir();
         if show("type") {
             let kind = match (is_dir, name.as_bytes()) {
                 (true, b".") => "cdir",
@@ -126,22 +123,22 @@ pub(super) fn format_mlsx<F: FileSystem + ?Sized>(
             line.push(("perm", p.clone()));
         }
         if show("size") {
-            line.push(("size", md.size().to_string()));
+            line.push(("size", st.size.to_string()));
         }
         if show("modify") {
-            line.push(("modify", timefmt::mdtm(mtime(&md), use_gmt)));
+            line.push(("modify", timefmt::mdtm(st.mtime, use_gmt)));
         }
         if show("unix.mode") {
-            line.push(("unix.mode", format!("0o{:o}", md.mode() & 0o777)));
+            line.push(("unix.mode", format!("0o{:o}", st.mode & 0o777)));
         }
         if show("unix.uid") {
-            line.push(("unix.uid", md.uid().to_string()));
+            line.push(("unix.uid", st.uid.to_string()));
         }
         if show("unix.gid") {
-            line.push(("unix.gid", md.gid().to_string()));
+            line.push(("unix.gid", st.gid.to_string()));
         }
         if show("unique") {
-            line.push(("unique", format!("{:x}g{:x}", md.dev(), md.ino())));
+            line.push(("unique", format!("{:x}g{:x}", st.dev, st.ino)));
         }
         line.sort_unstable_by_key(|(k, _)| *k);
         for (k, v) in &line {
@@ -176,15 +173,15 @@ pub(crate) fn mlsx_perms(perms: &str) -> (String, String) {
 /// letter (`?` if unknown), then rwx triplets with setuid/setgid `s`/`S` and sticky
 /// `t`/`T`.
 pub(crate) fn filemode(mode: u32) -> String {
-    let kind = match mode & S_IFMT {
-        S_IFREG => '-',
-        S_IFDIR => 'd',
-        S_IFLNK => 'l',
-        S_IFBLK => 'b',
-        S_IFCHR => 'c',
-        S_IFIFO => 'p',
-        S_IFSOCK => 's',
-        _ => '?',
+    let kind = match FileKind::from_mode(mode) {
+        FileKind::File => '-',
+        FileKind::Dir => 'd',
+        FileKind::Symlink => 'l',
+        FileKind::BlockDevice => 'b',
+        FileKind::CharDevice => 'c',
+        FileKind::Fifo => 'p',
+        FileKind::Socket => 's',
+        FileKind::Other => '?',
     };
     let bit = |mask: u32, c: char| if mode & mask != 0 { c } else { '-' };
     let exec =
@@ -210,27 +207,14 @@ pub(crate) fn filemode(mode: u32) -> String {
     .collect()
 }
 
-fn mtime(md: &Metadata) -> SystemTime {
-    md.modified().unwrap_or(UNIX_EPOCH)
-}
-
 /// Keep at most this many names per cache; a listing rarely shows more than a few.
 const MAX_CACHED: usize = 256;
-// POSIX file type bits (identical on Linux, the BSDs and macOS).
-const S_IFMT: u32 = 0o170_000;
-const S_IFSOCK: u32 = 0o140_000;
-const S_IFLNK: u32 = 0o120_000;
-const S_IFREG: u32 = 0o100_000;
-const S_IFBLK: u32 = 0o060_000;
-const S_IFDIR: u32 = 0o040_000;
-const S_IFCHR: u32 = 0o020_000;
-const S_IFIFO: u32 = 0o010_000;
 
 #[cfg(test)]
 mod tests {
-    use std::fs;
-    use std::os::unix::fs::{symlink, PermissionsExt};
-    use std::time::Duration;
+    use std::fs::{self, Metadata};
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+    use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
     use crate::filesystems::{AbstractedFs, MLSX_FACTS_AVAILABLE, MLSX_FACTS_DEFAULT};

@@ -8,12 +8,15 @@
 //! Listings (LIST, MLSD, MLST) are generated in-house; see [`FileSystem::format_list`]
 //! and [`FileSystem::format_mlsx`].
 //!
+//! The trait speaks in [`FsFile`] (an OS file or any [`FileData`]) and [`FileStat`], so
+//! storage other than the OS can implement it: [`MemoryFs`] keeps a whole tree in memory.
+//!
 //! Nothing here changes the process-wide current directory: the event loop serves all
 //! sessions from one thread, so each session's cwd is just a virtual path string.
 
 use std::cell::RefCell;
 use std::ffi::OsString;
-use std::fs::{self, File, Metadata};
+use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -21,9 +24,16 @@ use std::time::SystemTime;
 
 use crate::sys;
 
+mod handle;
 mod listing;
+mod memory;
 mod ops;
 mod paths;
+mod stat;
+
+pub use handle::{FileData, FsFile};
+pub use memory::MemoryFs;
+pub use stat::{FileKind, FileStat};
 
 /// How [`FileSystem::open_write`] opens a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +52,10 @@ pub enum WriteMode {
 /// separated, absolute after [`FileSystem::ftpnorm`]) and real paths.
 ///
 /// Implement the path-mapping methods; the I/O methods have std-based defaults that a
-/// custom filesystem may override (e.g. to add quotas or hide files). All methods run
-/// on the event-loop thread, so they should not block for long.
+/// custom filesystem may override (e.g. to add quotas or hide files), or must override
+/// when its files are not the OS's: files are [`FsFile`]s (an OS file, or any
+/// [`FileData`]) and metadata is a [`FileStat`], so nothing requires a real file. All
+/// methods run on the event-loop thread, so they should not block for long.
 pub trait FileSystem: Send {
     /// The real, canonical root directory of the session (the user's home).
     fn root(&self) -> &Path;
@@ -77,8 +89,8 @@ pub trait FileSystem: Send {
     ///
     /// # Errors
     /// The OS error from `open`; `EISDIR` for a directory.
-    fn open_read(&self, p: &Path) -> io::Result<File> {
-        ops::open_read(p)
+    fn open_read(&self, p: &Path) -> io::Result<FsFile> {
+        ops::open_read(p).map(FsFile::Os)
     }
 
     /// Opens a file for writing (STOR, APPE, REST+STOR); new files get mode
@@ -87,8 +99,8 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `open` or `lseek`; `NotFound` for [`WriteMode::At`] on a
     /// missing file.
-    fn open_write(&self, p: &Path, mode: WriteMode) -> io::Result<File> {
-        ops::open_write(p, mode)
+    fn open_write(&self, p: &Path, mode: WriteMode) -> io::Result<FsFile> {
+        ops::open_write(p, mode).map(FsFile::Os)
     }
 
     /// STOU: creates a new file `<prefix><8 random chars from [a-z0-9_]>` in `dir`
@@ -99,11 +111,11 @@ pub trait FileSystem: Send {
     /// `EEXIST` when no unused name was found (reply `450 No usable unique file name
     /// found.`), `EACCES` if `dir` is outside the root, `EINVAL` if `prefix` contains
     /// `/` or NUL, else the OS error from `open`.
-    fn create_unique(&self, dir: &Path, prefix: &str) -> io::Result<(PathBuf, File)> {
+    fn create_unique(&self, dir: &Path, prefix: &str) -> io::Result<(PathBuf, FsFile)> {
         if !self.validpath(dir) {
             return Err(sys::permission_denied());
         }
-        ops::create_unique(dir, prefix)
+        ops::create_unique(dir, prefix).map(|(path, file)| (path, FsFile::Os(file)))
     }
 
     /// CWD: checks that `p` is an existing directory the server may enter, then sets
@@ -170,16 +182,16 @@ pub trait FileSystem: Send {
     ///
     /// # Errors
     /// The OS error from `stat`.
-    fn stat(&self, p: &Path) -> io::Result<Metadata> {
-        fs::metadata(p)
+    fn stat(&self, p: &Path) -> io::Result<FileStat> {
+        fs::metadata(p).map(FileStat::from)
     }
 
     /// `lstat(2)`: metadata of a symlink itself.
     ///
     /// # Errors
     /// The OS error from `lstat`.
-    fn lstat(&self, p: &Path) -> io::Result<Metadata> {
-        fs::symlink_metadata(p)
+    fn lstat(&self, p: &Path) -> io::Result<FileStat> {
+        fs::symlink_metadata(p).map(FileStat::from)
     }
 
     /// The names in a directory, without `.` and `..`, in no particular order.

@@ -86,20 +86,20 @@ pub(super) fn set_mtime(path: &Path, t: SystemTime) -> io::Result<()> {
 /// Unpredictable name suffixes from std's randomly keyed SipHash: each
 /// `RandomState::new()` carries fresh per-process random keys, and a counter makes
 /// successive names differ.
-struct NameSource {
+pub(super) struct NameSource {
     keys: RandomState,
     counter: u64,
 }
 
 impl NameSource {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             keys: RandomState::new(),
             counter: 0,
         }
     }
 
-    fn next_name(&mut self) -> String {
+    pub(super) fn next_name(&mut self) -> String {
         let mut h = self.keys.build_hasher();
         h.write_u64(self.counter);
         self.counter += 1;
@@ -118,7 +118,7 @@ impl NameSource {
 const NAME_CHARS: &[u8; 37] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
 const NAME_LEN: usize = 8;
 /// pyftpdlib sets `tempfile.TMP_MAX = 50`.
-const TMP_MAX: usize = 50;
+pub(super) const TMP_MAX: usize = 50;
 
 #[cfg(test)]
 mod tests {

@@ -544,7 +544,7 @@ impl FtpHandler {
         }
         let Some(fs) = self.fs() else { return };
         let reply = match fs.stat(&t.fs) {
-            Ok(m) if m.is_file() => Reply::new(213, m.len().to_string()),
+            Ok(m) if m.is_file() => Reply::new(213, m.size.to_string()),
             Ok(_) | Err(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
         };
         self.respond(reply);
@@ -554,10 +554,7 @@ impl FtpHandler {
         let Some(fs) = self.fs() else { return };
         let gmt = self.shared.config.use_gmt_times;
         let reply = match fs.stat(&t.fs) {
-            Ok(m) if m.is_file() => match m.modified() {
-                Ok(mtime) => Reply::new(213, timefmt::mdtm(mtime, gmt)),
-                Err(_) => Reply::new(550, "Can't determine file's last modification time."),
-            },
+            Ok(m) if m.is_file() => Reply::new(213, timefmt::mdtm(m.mtime, gmt)),
             Ok(_) | Err(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
         };
         self.respond(reply);
@@ -577,7 +574,7 @@ impl FtpHandler {
             Ok(m) if m.is_file() => match fs.set_mtime(&t.fs, when) {
                 Ok(()) => {
                     // Echo what the filesystem stored (it may clamp), as MDTM will show.
-                    let stored = fs.stat(&t.fs).and_then(|m| m.modified()).unwrap_or(when);
+                    let stored = fs.stat(&t.fs).map(|m| m.mtime).unwrap_or(when);
                     Reply::new(
                         213,
                         format!("Modify={}; {}.", timefmt::mdtm(stored, gmt), t.ftp),
@@ -631,7 +628,7 @@ impl FtpHandler {
             Err(e) => return self.respond(fs_error_reply(&e)),
         };
         if let Some(offset) = rest {
-            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let size = file.size().unwrap_or(0);
             if offset > size {
                 return self.respond(Reply::new(
                     554,
@@ -665,10 +662,10 @@ impl FtpHandler {
             ("APPE", _) => WriteMode::Append,
             (_, Some(offset)) => {
                 match fs.stat(&t.fs) {
-                    Ok(m) if offset > m.len() => {
+                    Ok(m) if offset > m.size => {
                         return self.respond(Reply::new(
                             554,
-                            format!("REST position ({offset}) > file size ({})", m.len()),
+                            format!("REST position ({offset}) > file size ({})", m.size),
                         ))
                     }
                     Ok(_) => {}

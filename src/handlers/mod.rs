@@ -13,11 +13,12 @@ pub(crate) mod pool;
 pub(crate) mod tls;
 pub(crate) mod transfers;
 
-use std::fs::File;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 use ioloop::Handle;
+
+use crate::filesystems::FsFile;
 
 pub use control::FtpHandler;
 pub use custom::{CommandBody, CommandContext};
@@ -111,10 +112,11 @@ pub enum DataCmd {
 /// What a data channel transfers.
 #[derive(Debug)]
 pub enum Job {
-    /// Send a file (RETR); `ascii` converts lone LF to CRLF; `sendfile` allows sendfile(2).
+    /// Send a file (RETR); `ascii` converts lone LF to CRLF; `sendfile` allows sendfile(2)
+    /// (used for an OS file only).
     SendFile {
         /// The file, positioned at the REST offset.
-        file: File,
+        file: FsFile,
         /// TYPE A conversion.
         ascii: bool,
         /// sendfile(2) may be used.
@@ -125,7 +127,7 @@ pub enum Job {
     /// Receive into a file (STOR, APPE, STOU); `ascii` converts CRLF to LF.
     Receive {
         /// The file, positioned where writing starts.
-        file: File,
+        file: FsFile,
         /// TYPE A conversion.
         ascii: bool,
     },

@@ -1,8 +1,8 @@
-//! The transfer engine of a data channel: file to socket (sendfile(2) or buffered, with
-//! TYPE A conversion), bytes to socket (listings), socket to file. Buffers are taken when a
-//! transfer starts and dropped with it, and no block of a transfer allocates.
+//! The transfer engine of a data channel: file to socket (sendfile(2) for OS files, else
+//! buffered, with TYPE A conversion), bytes to socket (listings), socket to file. Buffers
+//! are taken when a transfer starts and dropped with it, and no block of a transfer
+//! allocates.
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 
@@ -10,6 +10,7 @@ use ioloop::Interest;
 
 use super::tls::Transport;
 use super::{CloseReason, Job};
+use crate::filesystems::FsFile;
 
 /// How far a call to [`Transfer::pump`] got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,14 +39,14 @@ pub(crate) struct Transfer {
 
 enum Kind {
     SendFile {
-        file: File,
+        file: FsFile,
         ascii: bool,
         sendfile: bool,
         raw: Vec<u8>,
     },
     SendBytes,
     Receive {
-        file: File,
+        file: FsFile,
         ascii: bool,
     },
 }
@@ -60,12 +61,14 @@ impl Transfer {
                 ascii,
                 sendfile,
             } => {
+                // Only an OS file has a descriptor for sendfile(2).
+                let sendfile = sendfile && !ascii && file.as_os().is_some();
                 let raw = if ascii {
                     vec![0; out_size / 2]
                 } else {
                     Vec::new()
                 };
-                let buf = if sendfile && !ascii {
+                let buf = if sendfile {
                     Vec::new()
                 } else {
                     vec![0; out_size]
@@ -73,7 +76,7 @@ impl Transfer {
                 let kind = Kind::SendFile {
                     file,
                     ascii,
-                    sendfile: sendfile && !ascii,
+                    sendfile,
                     raw,
                 };
                 (kind, buf, 0)
@@ -198,8 +201,14 @@ impl Transfer {
         bytes: &mut u64,
         budget: u64,
     ) -> Result<Progress, CloseReason> {
-        let Kind::SendFile { file, .. } = &mut self.kind else {
-            return Ok(Progress::Done);
+        let Kind::SendFile {
+            file: FsFile::Os(file),
+            ..
+        } = &mut self.kind
+        else {
+            // Transfer::new allows sendfile for OS files only; anything else is buffered.
+            self.stop_sendfile();
+            return self.send_buffered(stream, bytes, budget);
         };
         let start = *bytes;
         loop {
@@ -214,10 +223,7 @@ impl Transfer {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if *bytes == 0 && is_sendfile_unsupported(&e) => {
                     log::warn!("sendfile() failed; falling back on using plain send");
-                    if let Kind::SendFile { sendfile, .. } = &mut self.kind {
-                        *sendfile = false;
-                    }
-                    self.buf = vec![0; 65536];
+                    self.stop_sendfile();
                     return self.send_buffered(stream, bytes, budget);
                 }
                 Err(e) => match classify(e) {
@@ -225,6 +231,16 @@ impl Transfer {
                     None => return Ok(Progress::Blocked),
                 },
             }
+        }
+    }
+
+    /// Switches a download to the buffered path for good.
+    fn stop_sendfile(&mut self) {
+        if let Kind::SendFile { sendfile, .. } = &mut self.kind {
+            *sendfile = false;
+        }
+        if self.buf.is_empty() {
+            self.buf = vec![0; 65536];
         }
     }
 
@@ -317,7 +333,7 @@ fn clamp(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-fn read_retrying(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+fn read_retrying(file: &mut FsFile, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match file.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -2,7 +2,6 @@
 //! filesystem, and the command line's `--perm`, `--users-file` and `--hash-password`.
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,7 +10,7 @@ use std::time::Duration;
 use ftpdlib::authorizers::{
     hash_password, Authorizer, AuthorizerError, DummyAuthorizer, WithFilesystem,
 };
-use ftpdlib::filesystems::{AbstractedFs, FileSystem, WriteMode};
+use ftpdlib::filesystems::{AbstractedFs, FileSystem, FsFile, WriteMode};
 use ftpdlib::servers::{FtpServer, RunningServer};
 
 use crate::util::{run_tool, BinServer, Client, IO_TIMEOUT};
@@ -142,7 +141,7 @@ impl FileSystem for ReadOnly {
     fn validpath(&self, fs_path: &Path) -> bool {
         self.0.validpath(fs_path)
     }
-    fn open_write(&self, _p: &Path, _mode: WriteMode) -> io::Result<File> {
+    fn open_write(&self, _p: &Path, _mode: WriteMode) -> io::Result<FsFile> {
         Err(read_only())
     }
     fn mkdir(&self, _p: &Path) -> io::Result<()> {

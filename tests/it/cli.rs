@@ -25,7 +25,8 @@ fn bad_flags_exit_2() {
         &["--no-such-flag"][..],
         &["-u", "someone"],
         &["--tls"],
-        &["--concurrency", "pre-fork"],
+        &["--concurrency", "no-such-model"],
+        &["--workers", "many"],
         &["-r", "9000-8000"],
         &["-d", "/nonexistent/ftpdlib/dir"],
     ] {

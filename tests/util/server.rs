@@ -10,8 +10,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ftpdlib::authorizers::DummyAuthorizer;
+use ftpdlib::authorizers::{Authorizer, DummyAuthorizer};
 use ftpdlib::config::{HandlerConfig, ServerConfig};
+use ftpdlib::filesystems::MemoryFs;
 use ftpdlib::servers::{FtpServer, ServerBuilder, ServerHandle};
 use tempfile::TempDir;
 
@@ -67,6 +68,32 @@ impl TestServer {
         server: impl FnOnce(&mut ServerConfig),
         extra: impl FnOnce(ServerBuilder) -> ServerBuilder + Send + 'static,
     ) -> TestServer {
+        TestServer::with_users(|auth| Box::new(auth), handler, server, extra)
+    }
+
+    /// A server whose sessions are served from `mem` (rooted at its `/`) instead of
+    /// [`TestServer::root`], which stays as the users' nominal home; `extra` as in
+    /// [`TestServer::with_builder`].
+    pub fn with_memory(
+        mem: &MemoryFs,
+        extra: impl FnOnce(ServerBuilder) -> ServerBuilder + Send + 'static,
+    ) -> TestServer {
+        let mem = mem.clone();
+        TestServer::with_users(
+            move |auth| Box::new(mem.authorizer(auth)),
+            |_| {},
+            |_| {},
+            extra,
+        )
+    }
+
+    /// The common start: the test users, turned into the server's authorizer by `wrap`.
+    fn with_users(
+        wrap: impl FnOnce(DummyAuthorizer) -> Box<dyn Authorizer>,
+        handler: impl FnOnce(&mut HandlerConfig),
+        server: impl FnOnce(&mut ServerConfig),
+        extra: impl FnOnce(ServerBuilder) -> ServerBuilder + Send + 'static,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("root");
         std::fs::create_dir(&root).expect("create root");
@@ -76,6 +103,7 @@ impl TestServer {
             .expect("add user");
         auth.add_anonymous(&root, "elr", None, None)
             .expect("add anonymous");
+        let auth = wrap(auth);
         let mut handler_cfg = HandlerConfig::default();
         handler_cfg.auth_failed_timeout = Duration::from_millis(100);
         handler(&mut handler_cfg);
