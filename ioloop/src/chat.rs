@@ -44,7 +44,8 @@ pub enum Line {
 pub struct AsyncChat<S> {
     stream: S,
     terminator: &'static [u8],
-    max_line: usize,
+    /// A u32 (lines are short) so that the flags below share its word.
+    max_line: u32,
     /// The buffers, boxed and present only while one of them holds something: an idle
     /// channel costs the few words above.
     bufs: Option<Box<Buffers>>,
@@ -85,7 +86,7 @@ impl<S: Read + Write> AsyncChat<S> {
         AsyncChat {
             stream,
             terminator,
-            max_line,
+            max_line: u32::try_from(max_line).unwrap_or(u32::MAX),
             bufs: None,
             discarding: false,
             closing: false,
@@ -144,7 +145,7 @@ impl<S: Read + Write> AsyncChat<S> {
     /// The next complete line in the input buffer, if any.
     pub fn next_line(&mut self) -> Option<Line> {
         let t = self.terminator;
-        let max_line = self.max_line;
+        let max_line = self.max_line as usize;
         let b = self.bufs.as_mut()?;
         match find(&b.inbuf[b.scan_from..], t) {
             Some(i) => {

@@ -81,8 +81,9 @@ enum LastReply {
     Awaiting,
     /// It replied with a success code.
     Ok(u16),
-    /// It replied with an error; the text is logged too.
-    Error(u16, Box<str>),
+    /// It replied with an error, whose text is logged too (boxed: this enum stays at two
+    /// words).
+    Error(Box<Reply>),
 }
 
 /// Where the login stands.
@@ -242,9 +243,9 @@ impl FtpHandler {
             }
         }
         if !matches!(self.last_reply, LastReply::Idle) {
-            // Only error texts are logged: keep no copy of the others.
+            // Only error texts are logged: of the other replies keep the code.
             self.last_reply = if reply.is_error() {
-                LastReply::Error(reply.code, reply.last_line_text().into())
+                LastReply::Error(Box::new(reply))
             } else {
                 LastReply::Ok(reply.code)
             };
@@ -375,7 +376,8 @@ impl FtpHandler {
             return; // the debug "->" line already says it
         }
         match reply {
-            LastReply::Error(code, text) => {
+            LastReply::Error(reply) => {
+                let (code, text) = (reply.code, reply.last_line_text());
                 log::info!("{} {cmd} {what} {code} '{text}'", self.prefix());
             }
             LastReply::Ok(code) => log::info!("{} {cmd} {what} {code}", self.prefix()),
@@ -792,5 +794,20 @@ impl Handler<Msg> for FtpHandler {
             ip: self.remote.ip(),
         };
         self.server.send(cx, Msg::ToServer(closed));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every logged-in idle session holds one `FtpHandler` (the README's idle memory per
+    /// session, below 1 KiB): rarely used state belongs behind a box. 400 bytes in a debug
+    /// build, where mio's socket carries 8 more bytes than in release.
+    #[test]
+    fn the_session_stays_small() {
+        assert!(std::mem::size_of::<FtpHandler>() <= 400);
+        assert_eq!(std::mem::size_of::<LastReply>(), 16);
+        assert_eq!(std::mem::size_of::<DataChan>(), 32);
     }
 }
