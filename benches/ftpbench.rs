@@ -13,7 +13,11 @@
 //! and beyond it:
 //! - `idle-memory`: (mem(N) − mem(0)) / N for N logged-in idle sessions (needs `-k`);
 //! - `logins`: N concurrent connect + login: wall time, p50 / p99 latency, server CPU per
-//!   login (user and system, from /proc/PID/stat, summed over the server's process tree).
+//!   login (user and system, from /proc/PID/stat, summed over the server's process tree);
+//! - `hold`: one client RETRs the whole `--filesize` file alone, then N sessions log in and
+//!   stay, and the same RETR runs again while they are held: the rate both times, memory
+//!   per held session (with `-k`), and whether all N still answer QUIT afterwards (e.g.
+//!   `-b hold -n 19000 -s 1G`: one loop near a 20,000 open-files limit).
 //!
 //! `-n` takes a list (`-n 300,1000,10000`). Memory is RSS − shared, summed over the server's
 //! process and all its descendants, as pyftpdlib's script does with psutil. The client runs on
@@ -78,7 +82,8 @@ struct Opts {
     /// port
     #[arg(short = 'P', long, default_value_t = 21)]
     port: u16,
-    /// benchmark type: transfer, download, upload, concurrence, all, idle-memory, logins
+    /// benchmark type: transfer, download, upload, concurrence, all, idle-memory, logins,
+    /// hold
     #[arg(short = 'b', long, default_value = "transfer")]
     benchmark: String,
     /// number of concurrent clients; a comma-separated list runs each size in turn
@@ -201,6 +206,15 @@ fn bytes2human(n: u64) -> String {
         }
     }
     format!("{:.1}B", n as f64)
+}
+
+/// `"; note"`, or nothing for an empty note.
+fn sep_note(note: &str) -> String {
+    if note.is_empty() {
+        String::new()
+    } else {
+        format!("; {note}")
+    }
 }
 
 /// Nearest-rank percentile of sorted durations, in milliseconds.
@@ -1350,6 +1364,18 @@ impl Multi {
         })
     }
 
+    /// Polls for `time` without sending anything: an idle client whose connection the
+    /// server closed meanwhile fails.
+    fn watch(&mut self, time: Duration) -> io::Result<()> {
+        self.reset_counts();
+        let deadline = Instant::now() + time;
+        while Instant::now() < deadline {
+            self.turn(deadline)?;
+        }
+        self.report_errors("idle");
+        Ok(())
+    }
+
     /// QUIT on every idle client; timed until each got its reply (or EOF).
     fn quit(&mut self) -> io::Result<Phase> {
         self.reset_counts();
@@ -1546,6 +1572,38 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// RETR the whole test file once: the rate, checked against the file's size.
+    fn retr_whole(&mut self, title: &str) -> io::Result<()> {
+        let mut ftp = self.connect()?;
+        ftp.voidcmd("TYPE I")?;
+        let cpu0 = self.cpu();
+        let start = Instant::now();
+        let mut d = ftp.transfercmd(&format!("RETR {TESTFN}"))?;
+        let mut bulk = std::mem::take(&mut self.bulk);
+        let mut total = 0u64;
+        let read = loop {
+            match d.read(&mut bulk) {
+                Ok(0) => break Ok(()),
+                Ok(n) => total += n as u64,
+                Err(e) => break Err(e),
+            }
+        };
+        self.bulk = bulk;
+        read?;
+        drop(d);
+        ftp.voidresp()?;
+        let elapsed = start.elapsed().as_secs_f64();
+        let mem = self.mem();
+        let cpu = self.cpu().zip(cpu0).map(|(a, b)| a.since(b));
+        if total != self.file_size {
+            return Err(other(format!("RETR: {total} bytes of {}", self.file_size)));
+        }
+        self.print(title, total as f64 / MIB / elapsed, "MB/sec", mem, cpu, "");
+        self.print_cpu_per_gib(title, cpu, total);
+        ftp.quit();
+        Ok(())
+    }
+
     /// RETR the test file for `--seconds`, again at EOF (the re-request time is not counted,
     /// as in pyftpdlib).
     fn bench_retr(&mut self, title: &str) -> io::Result<()> {
@@ -1716,6 +1774,61 @@ impl Bench<'_> {
             m.abort();
             drop(m);
             self.settle(procs);
+        }
+        Ok(())
+    }
+
+    /// For each N: N sessions log in and stay while one more client RETRs the whole test
+    /// file (after a RETR with no session held, for comparison); then all N QUIT.
+    fn bench_hold(&mut self, sizes: &[usize]) -> io::Result<()> {
+        let procs = self.proc_.as_ref().map_or(0, |t| t.pids().len());
+        self.stor_file(self.file_size)?;
+        let size = bytes2human(self.file_size);
+        self.settle(procs);
+        self.retr_whole(&format!("RETR {size}, no session held"))?;
+        for &n in sizes {
+            self.settle(procs);
+            let mem0 = self.mem();
+            let mut m = Multi::new(self.cfg.clone())?;
+            let k = self.max_in_flight(n);
+            let p = m.login(n, k)?;
+            std::thread::sleep(Duration::from_secs(1));
+            let mem = self.mem();
+            let live = m.live();
+            self.print(
+                &format!("{n} sessions held (connect, login)"),
+                p.elapsed.as_secs_f64(),
+                "secs",
+                mem,
+                None,
+                &p.note(n),
+            );
+            if let (Some(m0), Some(m1)) = (mem0, mem) {
+                self.print(
+                    &format!("idle memory per held session ({live})"),
+                    m1.saturating_sub(m0) as f64 / live.max(1) as f64,
+                    "bytes",
+                    None,
+                    None,
+                    "",
+                );
+            }
+            self.retr_whole(&format!("RETR {size}, {live} sessions held"))?;
+            // A session the server closed meanwhile fails here.
+            m.watch(Duration::from_millis(500))?;
+            let still = m.live();
+            let q = m.quit()?;
+            self.print(
+                &format!("{live} held sessions: still logged in, then QUIT"),
+                q.elapsed.as_secs_f64(),
+                "secs",
+                None,
+                None,
+                &format!(
+                    "{still} of {live} still logged in{}",
+                    sep_note(&q.note(still))
+                ),
+            );
         }
         Ok(())
     }
@@ -1896,6 +2009,7 @@ fn run(o: &Opts) -> io::Result<()> {
             .and_then(|()| o.clients.iter().try_for_each(|&n| b.bench_multi(n))),
         "idle-memory" => b.bench_idle_memory(&o.clients),
         "logins" => b.bench_logins(&o.clients),
+        "hold" => b.bench_hold(&o.clients),
         other_ => Err(other(format!("invalid 'benchmark' parameter {other_:?}"))),
     };
     if needs_files {

@@ -16,6 +16,9 @@ pub struct Acceptor {
     listener: TcpListener,
     paused: Option<TimerId>,
     backoff: Duration,
+    /// Accepting failed and has not succeeded since: a server held at its open-files
+    /// limit logs the first failure as a warning, not one every back-off period.
+    failing: bool,
 }
 
 impl Acceptor {
@@ -25,6 +28,7 @@ impl Acceptor {
             listener,
             paused: None,
             backoff,
+            failing: false,
         }
     }
 
@@ -64,7 +68,10 @@ impl Acceptor {
         }
         loop {
             match self.listener.accept() {
-                Ok((stream, addr)) => on_accept(cx, stream, addr),
+                Ok((stream, addr)) => {
+                    self.failing = false;
+                    on_accept(cx, stream, addr);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e)
                     if e.kind() == io::ErrorKind::Interrupted
@@ -77,13 +84,15 @@ impl Acceptor {
                         e.raw_os_error(),
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                     );
-                    if out_of_resources {
+                    if !out_of_resources {
+                        log::error!("accept() failed: {e}");
+                    } else if std::mem::replace(&mut self.failing, true) {
+                        log::debug!("accept() failed again: {e}");
+                    } else {
                         log::warn!(
-                            "accept() failed: {e}; pausing accepts for {:?}",
+                            "accept() failed: {e}; retrying every {:?} (repeats are logged at debug level)",
                             self.backoff
                         );
-                    } else {
-                        log::error!("accept() failed: {e}");
                     }
                     // Either way the listener stays open: pyftpdlib closed it here.
                     self.paused = Some(cx.call_later(self.backoff));

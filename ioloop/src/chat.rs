@@ -44,15 +44,29 @@ pub enum Line {
 pub struct AsyncChat<S> {
     stream: S,
     terminator: &'static [u8],
-    max_line: usize,
+    /// A u32 (lines are short) so that the flags below share its word.
+    max_line: u32,
+    /// The buffers, boxed and present only while one of them holds something: an idle
+    /// channel costs the few words above.
+    bufs: Option<Box<Buffers>>,
+    discarding: bool,
+    closing: bool,
+    eof: bool,
+}
+
+#[derive(Debug, Default)]
+struct Buffers {
     inbuf: Vec<u8>,
     scan_from: usize,
-    discarding: bool,
     outbuf: Vec<u8>,
     sent: usize,
     producer: Option<ProducerSlot>,
-    closing: bool,
-    eof: bool,
+}
+
+impl Buffers {
+    fn is_empty(&self) -> bool {
+        self.inbuf.is_empty() && self.outbuf.is_empty() && self.producer.is_none()
+    }
 }
 
 struct ProducerSlot(Box<dyn Producer>);
@@ -64,10 +78,6 @@ impl std::fmt::Debug for ProducerSlot {
 }
 
 const READ_CHUNK: usize = 4096;
-/// Buffers bigger than this are given back once empty. Zero: an idle channel holds no
-/// buffer at all (an allocation per command costs less than memory held by thousands of
-/// quiet sessions).
-const KEEP_CAPACITY: usize = 0;
 
 impl<S: Read + Write> AsyncChat<S> {
     /// A channel splitting input on `terminator` (e.g. `b"\r\n"`); a line longer than
@@ -76,13 +86,9 @@ impl<S: Read + Write> AsyncChat<S> {
         AsyncChat {
             stream,
             terminator,
-            max_line,
-            inbuf: Vec::new(),
-            scan_from: 0,
+            max_line: u32::try_from(max_line).unwrap_or(u32::MAX),
+            bufs: None,
             discarding: false,
-            outbuf: Vec::new(),
-            sent: 0,
-            producer: None,
             closing: false,
             eof: false,
         }
@@ -122,7 +128,7 @@ impl<S: Read + Write> AsyncChat<S> {
                     Ok(ReadStatus::Closed)
                 }
                 Ok(n) => {
-                    self.inbuf.extend_from_slice(&chunk[..n]);
+                    self.bufs().inbuf.extend_from_slice(&chunk[..n]);
                     Ok(ReadStatus::Data)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadStatus::WouldBlock),
@@ -139,19 +145,24 @@ impl<S: Read + Write> AsyncChat<S> {
     /// The next complete line in the input buffer, if any.
     pub fn next_line(&mut self) -> Option<Line> {
         let t = self.terminator;
-        let hay = &self.inbuf[self.scan_from..];
-        match find(hay, t) {
+        let max_line = self.max_line as usize;
+        let b = self.bufs.as_mut()?;
+        match find(&b.inbuf[b.scan_from..], t) {
             Some(i) => {
-                let end = self.scan_from + i;
-                let too_long = end > self.max_line;
+                let end = b.scan_from + i;
+                let too_long = end > max_line;
                 let line = if too_long {
                     Vec::new()
                 } else {
-                    self.inbuf[..end].to_vec()
+                    b.inbuf[..end].to_vec()
                 };
-                self.inbuf.drain(..end + t.len());
-                self.scan_from = 0;
-                self.release_input();
+                b.inbuf.drain(..end + t.len());
+                b.scan_from = 0;
+                if b.inbuf.is_empty() {
+                    // Give the capacity back: an idle channel holds no buffer.
+                    b.inbuf = Vec::new();
+                }
+                self.release();
                 if std::mem::take(&mut self.discarding) {
                     // The tail of a line already reported as too long.
                     return self.next_line();
@@ -163,10 +174,11 @@ impl<S: Read + Write> AsyncChat<S> {
             }
             None => {
                 // Resume the search where a terminator could still start.
-                self.scan_from = self.inbuf.len().saturating_sub(t.len().saturating_sub(1));
-                if self.inbuf.len() > self.max_line {
-                    self.inbuf = Vec::new();
-                    self.scan_from = 0;
+                b.scan_from = b.inbuf.len().saturating_sub(t.len().saturating_sub(1));
+                if b.inbuf.len() > max_line {
+                    b.inbuf = Vec::new();
+                    b.scan_from = 0;
+                    self.release();
                     if self.discarding {
                         return None;
                     }
@@ -180,46 +192,58 @@ impl<S: Read + Write> AsyncChat<S> {
 
     /// Drops all buffered input.
     pub fn clear_input(&mut self) {
-        self.inbuf = Vec::new();
-        self.scan_from = 0;
+        if let Some(b) = self.bufs.as_mut() {
+            b.inbuf = Vec::new();
+            b.scan_from = 0;
+        }
+        self.release();
     }
 
     /// Takes all buffered input, e.g. to hand bytes that followed a protocol switch (AUTH
     /// TLS) to the new layer instead of parsing them as lines.
     pub fn take_input(&mut self) -> Vec<u8> {
-        self.scan_from = 0;
         self.discarding = false;
-        std::mem::take(&mut self.inbuf)
+        let input = match self.bufs.as_mut() {
+            Some(b) => {
+                b.scan_from = 0;
+                std::mem::take(&mut b.inbuf)
+            }
+            None => Vec::new(),
+        };
+        self.release();
+        input
     }
 
     /// Bytes buffered as input and not yet returned as lines.
     pub fn buffered_input(&self) -> usize {
-        self.inbuf.len()
+        self.bufs.as_ref().map_or(0, |b| b.inbuf.len())
     }
 
     /// Queues bytes for sending; call [`flush`](Self::flush) to send.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.outbuf.extend_from_slice(bytes);
+        self.bufs().outbuf.extend_from_slice(bytes);
     }
 
     /// The output buffer itself, to format into without an intermediate allocation.
     pub fn out_buffer(&mut self) -> &mut Vec<u8> {
-        &mut self.outbuf
+        &mut self.bufs().outbuf
     }
 
     /// Queues a producer after the bytes already queued.
     pub fn push_producer(&mut self, producer: Box<dyn Producer>) {
-        self.producer = Some(ProducerSlot(producer));
+        self.bufs().producer = Some(ProducerSlot(producer));
     }
 
     /// Bytes queued and not yet sent (not counting a producer's future output).
     pub fn pending_output(&self) -> usize {
-        self.outbuf.len() - self.sent
+        self.bufs.as_ref().map_or(0, |b| b.outbuf.len() - b.sent)
     }
 
     /// True while anything (bytes or a producer) waits to be sent.
     pub fn has_output(&self) -> bool {
-        self.pending_output() > 0 || self.producer.is_some()
+        self.bufs
+            .as_ref()
+            .is_some_and(|b| b.outbuf.len() > b.sent || b.producer.is_some())
     }
 
     /// Sends queued output until it is all sent or the socket would block, pulling from
@@ -228,31 +252,37 @@ impl<S: Read + Write> AsyncChat<S> {
     /// # Errors
     /// A send error (a disconnect included) or a producer's error.
     pub fn flush(&mut self) -> io::Result<()> {
+        let Some(b) = self.bufs.as_mut() else {
+            return Ok(());
+        };
         loop {
-            if self.sent == self.outbuf.len() {
-                self.outbuf.clear();
-                self.sent = 0;
-                let Some(ProducerSlot(p)) = self.producer.as_mut() else {
+            if b.sent == b.outbuf.len() {
+                b.outbuf.clear();
+                b.sent = 0;
+                let Some(ProducerSlot(p)) = b.producer.as_mut() else {
                     break;
                 };
-                let more = p.more(&mut self.outbuf)?;
+                let more = p.more(&mut b.outbuf)?;
                 if !more {
-                    self.producer = None;
+                    b.producer = None;
                 }
                 continue;
             }
-            match self.stream.write(&self.outbuf[self.sent..]) {
+            match self.stream.write(&b.outbuf[b.sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
+                Ok(n) => b.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         }
-        if self.sent == self.outbuf.len() && self.outbuf.capacity() > KEEP_CAPACITY {
-            self.outbuf = Vec::new();
-            self.sent = 0;
+        if b.sent == b.outbuf.len() {
+            // All sent: give the capacity back (an allocation per reply costs less than
+            // memory held by thousands of quiet sessions).
+            b.outbuf = Vec::new();
+            b.sent = 0;
         }
+        self.release();
         Ok(())
     }
 
@@ -290,9 +320,15 @@ impl<S: Read + Write> AsyncChat<S> {
         }
     }
 
-    fn release_input(&mut self) {
-        if self.inbuf.is_empty() && self.inbuf.capacity() > KEEP_CAPACITY {
-            self.inbuf = Vec::new();
+    /// The buffers, allocated on first use.
+    fn bufs(&mut self) -> &mut Buffers {
+        self.bufs.get_or_insert_with(Box::default)
+    }
+
+    /// Drops the buffers once nothing is left in them.
+    fn release(&mut self) {
+        if self.bufs.as_ref().is_some_and(|b| b.is_empty()) {
+            self.bufs = None;
         }
     }
 }
@@ -362,6 +398,18 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_channel_holds_no_buffers() {
+        let mut c = chat(b"NOOP\r\n", 100);
+        assert_eq!(c.read_some().unwrap(), ReadStatus::Data);
+        assert_eq!(c.next_line(), Some(Line::Complete(b"NOOP".to_vec())));
+        c.push(b"200 ok\r\n");
+        assert!(c.bufs.is_some());
+        c.flush().unwrap();
+        assert!(c.bufs.is_none(), "freed once everything is sent");
+        assert!(!c.has_output());
+    }
+
+    #[test]
     fn bare_lf_is_not_a_terminator() {
         let mut c = chat(b"NOOP\n\r\n", 10);
         c.read_some().unwrap();
@@ -387,9 +435,9 @@ mod tests {
     #[test]
     fn terminator_split_across_reads() {
         let mut c = chat(b"", 10);
-        c.inbuf.extend_from_slice(b"NOOP\r");
+        c.bufs().inbuf.extend_from_slice(b"NOOP\r");
         assert_eq!(c.next_line(), None);
-        c.inbuf.extend_from_slice(b"\n");
+        c.bufs().inbuf.extend_from_slice(b"\n");
         assert_eq!(c.next_line(), Some(Line::Complete(b"NOOP".to_vec())));
     }
 

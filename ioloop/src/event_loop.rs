@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,7 +38,7 @@ pub struct LoopHandle<M> {
 struct Core<M> {
     registry: Registry,
     slots: Slab<Slot<M>>,
-    next_gen: u64,
+    next_gen: NonZeroU64,
     timers: Timers<Handle>,
     outbox: VecDeque<(Handle, M)>,
     woken: Vec<Handle>,
@@ -53,7 +54,7 @@ struct Core<M> {
 }
 
 struct Slot<M> {
-    gen: u64,
+    gen: NonZeroU64,
     handler: Option<Box<dyn Handler<M>>>,
     registered: Option<Interest>,
     closing: bool,
@@ -87,7 +88,7 @@ impl<M: 'static> IoLoop<M> {
             core: Core {
                 registry,
                 slots: Slab::new(),
-                next_gen: 1,
+                next_gen: NonZeroU64::MIN,
                 timers: Timers::new(),
                 outbox: VecDeque::new(),
                 woken: Vec::new(),
@@ -256,7 +257,7 @@ impl<M> Drop for IoLoop<M> {
 impl<M> Core<M> {
     fn spawn(&mut self, handler: Box<dyn Handler<M>>) -> io::Result<Handle> {
         let gen = self.next_gen;
-        self.next_gen += 1;
+        self.next_gen = self.next_gen.saturating_add(1);
         let key = self.slots.insert(Slot {
             gen,
             handler: None,

@@ -31,13 +31,15 @@ pub use mio::Interest;
 pub use timers::{Expired, TimerId, TimerOwner, Timers};
 
 use std::io;
+use std::num::NonZeroU64;
 
 /// The address of a handler in its loop: the slab key plus a generation, so a message or
 /// timer meant for a closed handler never reaches whoever takes its key next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Handle {
     key: usize,
-    gen: u64,
+    /// Never zero, so that `Option<Handle>` and enums holding a handle need no extra word.
+    gen: NonZeroU64,
 }
 
 impl Handle {

@@ -6,9 +6,14 @@
 //! pushed again at the new deadline instead of firing. So a session that sends a thousand
 //! commands within one timeout period costs one heap push, not a thousand.
 //! Time is an input: every function takes `now`, so the logic is tested without sleeping.
+//!
+//! Every idle session holds a timer, so records are kept small: times are nanoseconds from
+//! the scheduler's epoch (8 bytes where an `Instant` takes 16) and the owner-list links are
+//! 32-bit keys. A record is 64 bytes plus a 24-byte heap entry.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -32,13 +37,12 @@ impl TimerOwner for usize {
     }
 }
 
-const NO_TIMER: usize = usize::MAX;
-
 /// Identifies one scheduled timer; stays unique even after the timer is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimerId {
     key: usize,
-    gen: u64,
+    /// Never zero, so that `Option<TimerId>` takes no more room than a `TimerId`.
+    gen: NonZeroU64,
 }
 
 /// A timer that came due: which one and on behalf of whom.
@@ -54,26 +58,58 @@ pub struct Expired<O> {
 #[derive(Debug)]
 pub struct Timers<O> {
     records: Slab<Record<O>>,
-    heap: BinaryHeap<Reverse<(Instant, usize, u64)>>,
-    next_gen: u64,
+    heap: BinaryHeap<Reverse<(Tick, usize, NonZeroU64)>>,
+    next_gen: NonZeroU64,
+    /// What [`Tick`]s count from.
+    epoch: Instant,
     /// Each owner's timers form a doubly linked list through their records, so that
     /// cancelling a closed handler's timers costs what it owns, not a scan of all. The
-    /// lists' heads, by owner index (`NO_TIMER` = none): 8 bytes per handler slot.
-    first_owned: Vec<usize>,
+    /// lists' heads, by owner index (`Link::NONE` = none): 4 bytes per handler slot.
+    first_owned: Vec<Link>,
 }
 
 #[derive(Debug)]
 struct Record<O> {
-    gen: u64,
+    gen: NonZeroU64,
     owner: O,
     /// When the timer should fire.
-    deadline: Instant,
+    deadline: Tick,
     /// The deadline of this record's one live heap entry.
-    queued: Instant,
-    delay: Duration,
+    queued: Tick,
+    /// Nanoseconds.
+    delay: i64,
+    prev_owned: Link,
+    next_owned: Link,
     periodic: bool,
-    prev_owned: Option<usize>,
-    next_owned: Option<usize>,
+}
+
+/// A point in time: signed nanoseconds from the scheduler's epoch (a caller's `now` may
+/// be older than the scheduler). Saturates some 292 years either side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Tick(i64);
+
+impl Tick {
+    fn after(self, nanos: i64) -> Tick {
+        Tick(self.0.saturating_add(nanos))
+    }
+}
+
+/// A record key in an owner's list, or `NONE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Link(u32);
+
+impl Link {
+    const NONE: Link = Link(u32::MAX);
+
+    fn of(key: usize) -> Link {
+        let key = u32::try_from(key).ok().filter(|&k| k != u32::MAX);
+        // A record takes 64 bytes: u32::MAX of them would not fit in memory.
+        Link(key.expect("fewer than 2^32 - 1 timer records"))
+    }
+
+    fn key(self) -> Option<usize> {
+        (self != Link::NONE).then_some(self.0 as usize)
+    }
 }
 
 impl<O: TimerOwner> Default for Timers<O> {
@@ -88,7 +124,8 @@ impl<O: TimerOwner> Timers<O> {
         Timers {
             records: Slab::new(),
             heap: BinaryHeap::new(),
-            next_gen: 1,
+            next_gen: NonZeroU64::MIN,
+            epoch: Instant::now(),
             first_owned: Vec::new(),
         }
     }
@@ -97,8 +134,9 @@ impl<O: TimerOwner> Timers<O> {
     /// every `delay` after firing.
     pub fn schedule(&mut self, owner: O, now: Instant, delay: Duration, periodic: bool) -> TimerId {
         let gen = self.next_gen;
-        self.next_gen += 1;
-        let deadline = now + delay;
+        self.next_gen = self.next_gen.saturating_add(1);
+        let delay = nanos(delay);
+        let deadline = self.tick(now).after(delay);
         let next_owned = self.head(owner.index());
         let key = self.records.insert(Record {
             gen,
@@ -107,11 +145,11 @@ impl<O: TimerOwner> Timers<O> {
             queued: deadline,
             delay,
             periodic,
-            prev_owned: None,
-            next_owned,
+            prev_owned: Link::NONE,
+            next_owned: next_owned.map_or(Link::NONE, Link::of),
         });
         if let Some(next) = next_owned {
-            self.records[next].prev_owned = Some(key);
+            self.records[next].prev_owned = Link::of(key);
         }
         self.set_head(owner.index(), Some(key));
         self.heap.push(Reverse((deadline, key, gen)));
@@ -129,27 +167,22 @@ impl<O: TimerOwner> Timers<O> {
     /// Pushes a timer's deadline to `now + delay` (its own delay): no heap work.
     /// Returns false when the timer no longer exists.
     pub fn reset(&mut self, id: TimerId, now: Instant) -> bool {
-        match self.records.get(id.key).filter(|r| r.gen == id.gen) {
-            Some(r) => {
-                let delay = r.delay;
-                self.reschedule(id, now, delay)
-            }
-            None => false,
-        }
+        let now = self.tick(now);
+        let Some(rec) = self.records.get_mut(id.key).filter(|r| r.gen == id.gen) else {
+            return false;
+        };
+        let delay = rec.delay;
+        Self::move_deadline(&mut self.heap, id, rec, now, delay);
+        true
     }
 
     /// Gives a timer a new delay counted from `now`. Returns false when it no longer exists.
     pub fn reschedule(&mut self, id: TimerId, now: Instant, delay: Duration) -> bool {
+        let now = self.tick(now);
         let Some(rec) = self.records.get_mut(id.key).filter(|r| r.gen == id.gen) else {
             return false;
         };
-        rec.delay = delay;
-        rec.deadline = now + delay;
-        if rec.deadline < rec.queued {
-            // Earlier than the live heap entry: that entry goes stale, a new one takes over.
-            rec.queued = rec.deadline;
-            self.heap.push(Reverse((rec.deadline, id.key, id.gen)));
-        }
+        Self::move_deadline(&mut self.heap, id, rec, now, nanos(delay));
         true
     }
 
@@ -158,7 +191,7 @@ impl<O: TimerOwner> Timers<O> {
         let mut next = self.head(owner.index());
         self.set_head(owner.index(), None);
         while let Some(key) = next {
-            next = self.records.remove(key).next_owned;
+            next = self.records.remove(key).next_owned.key();
         }
         self.compact();
     }
@@ -181,9 +214,11 @@ impl<O: TimerOwner> Timers<O> {
     /// Time until the next heap entry is due (zero if overdue), or None if there is none.
     /// A reset timer may make this early: the loop then wakes, re-queues it, and sleeps again.
     pub fn next_delay(&mut self, now: Instant) -> Option<Duration> {
+        let now = self.tick(now);
         while let Some(&Reverse((at, key, gen))) = self.heap.peek() {
             if self.is_live_entry(at, key, gen) {
-                return Some(at.saturating_duration_since(now));
+                let wait = u64::try_from(at.0.saturating_sub(now.0)).unwrap_or(0);
+                return Some(Duration::from_nanos(wait));
             }
             self.heap.pop();
         }
@@ -195,6 +230,7 @@ impl<O: TimerOwner> Timers<O> {
     /// way. Timers scheduled while the collected ones fire wait for the next pass, even
     /// with a zero delay (as pyftpdlib's scheduler collects before it calls).
     pub fn collect_due(&mut self, now: Instant, due: &mut Vec<TimerId>) {
+        let now = self.tick(now);
         let mut requeue = Vec::new();
         while let Some(&Reverse((at, key, gen))) = self.heap.peek() {
             if at > now {
@@ -205,13 +241,13 @@ impl<O: TimerOwner> Timers<O> {
                 continue;
             }
             if self.records[key].deadline > now {
-                requeue.push((key, gen));
+                requeue.push(key);
             } else {
                 due.push(TimerId { key, gen });
             }
         }
-        for (key, gen) in requeue {
-            self.requeue(key, gen);
+        for key in requeue {
+            self.requeue(key);
         }
     }
 
@@ -219,15 +255,16 @@ impl<O: TimerOwner> Timers<O> {
     /// since it was collected. A one-shot timer is gone afterwards; a periodic one is
     /// re-armed one period from `now`.
     pub fn fire(&mut self, id: TimerId, now: Instant) -> Option<O> {
+        let now = self.tick(now);
         let rec = self.records.get_mut(id.key).filter(|r| r.gen == id.gen)?;
         if rec.deadline > now {
-            self.requeue(id.key, id.gen);
+            self.requeue(id.key);
             return None;
         }
         let owner = rec.owner;
         if rec.periodic {
-            rec.deadline = now + rec.delay;
-            self.requeue(id.key, id.gen);
+            rec.deadline = now.after(rec.delay);
+            self.requeue(id.key);
         } else {
             self.remove_record(id.key);
         }
@@ -248,6 +285,7 @@ impl<O: TimerOwner> Timers<O> {
     }
 
     fn collect_one(&mut self, now: Instant, due: &mut Vec<TimerId>) {
+        let now = self.tick(now);
         while let Some(&Reverse((at, key, gen))) = self.heap.peek() {
             if at > now {
                 return;
@@ -260,11 +298,33 @@ impl<O: TimerOwner> Timers<O> {
         }
     }
 
+    /// Sets a record's deadline to `now + delay`. Later than its heap entry: nothing else
+    /// (the entry re-queues it when it comes due). Earlier: that entry goes stale and a
+    /// new one takes over.
+    fn move_deadline(
+        heap: &mut BinaryHeap<Reverse<(Tick, usize, NonZeroU64)>>,
+        id: TimerId,
+        rec: &mut Record<O>,
+        now: Tick,
+        delay: i64,
+    ) {
+        rec.delay = delay;
+        rec.deadline = now.after(delay);
+        if rec.deadline < rec.queued {
+            rec.queued = rec.deadline;
+            heap.push(Reverse((rec.deadline, id.key, id.gen)));
+        }
+    }
+
+    fn tick(&self, t: Instant) -> Tick {
+        match t.checked_duration_since(self.epoch) {
+            Some(d) => Tick(nanos(d)),
+            None => Tick(-nanos(self.epoch.duration_since(t))),
+        }
+    }
+
     fn head(&self, index: usize) -> Option<usize> {
-        self.first_owned
-            .get(index)
-            .copied()
-            .filter(|&k| k != NO_TIMER)
+        self.first_owned.get(index).and_then(|l| l.key())
     }
 
     fn set_head(&mut self, index: usize, key: Option<usize>) {
@@ -272,34 +332,34 @@ impl<O: TimerOwner> Timers<O> {
             if key.is_none() {
                 return;
             }
-            self.first_owned.resize(index + 1, NO_TIMER);
+            self.first_owned.resize(index + 1, Link::NONE);
         }
-        self.first_owned[index] = key.unwrap_or(NO_TIMER);
+        self.first_owned[index] = key.map_or(Link::NONE, Link::of);
     }
 
     /// Removes a record, unlinking it from its owner's list.
     fn remove_record(&mut self, key: usize) {
         let rec = self.records.remove(key);
-        match rec.prev_owned {
+        match rec.prev_owned.key() {
             Some(prev) => self.records[prev].next_owned = rec.next_owned,
-            None => self.set_head(rec.owner.index(), rec.next_owned),
+            None => self.set_head(rec.owner.index(), rec.next_owned.key()),
         }
-        if let Some(next) = rec.next_owned {
+        if let Some(next) = rec.next_owned.key() {
             self.records[next].prev_owned = rec.prev_owned;
         }
     }
 
-    fn requeue(&mut self, key: usize, gen: u64) {
+    fn requeue(&mut self, key: usize) {
         let rec = &mut self.records[key];
         rec.queued = rec.deadline;
-        self.heap.push(Reverse((rec.deadline, key, gen)));
+        self.heap.push(Reverse((rec.deadline, key, rec.gen)));
     }
 
     fn record(&self, id: TimerId) -> Option<&Record<O>> {
         self.records.get(id.key).filter(|r| r.gen == id.gen)
     }
 
-    fn is_live_entry(&self, at: Instant, key: usize, gen: u64) -> bool {
+    fn is_live_entry(&self, at: Tick, key: usize, gen: NonZeroU64) -> bool {
         self.records
             .get(key)
             .is_some_and(|r| r.gen == gen && r.queued == at)
@@ -318,6 +378,11 @@ impl<O: TimerOwner> Timers<O> {
             });
         }
     }
+}
+
+/// A duration in nanoseconds, saturated to `i64::MAX` (292 years).
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -473,10 +538,28 @@ mod tests {
         t.cancel(ids[4]); // its head
         t.cancel_owned_by(1);
         assert!(t.is_empty());
-        assert!(t.first_owned.iter().all(|&k| k == NO_TIMER));
+        assert!(t.first_owned.iter().all(|&k| k == Link::NONE));
         let again = t.schedule(0, t0, ms(1), false);
         t.cancel_owned_by(0);
         assert!(!t.is_active(again));
+    }
+
+    #[test]
+    fn records_stay_small() {
+        // One per idle session: see the module docs.
+        assert_eq!(std::mem::size_of::<Record<[u64; 2]>>(), 64);
+        assert_eq!(std::mem::size_of::<Option<TimerId>>(), 16);
+    }
+
+    #[test]
+    fn times_before_the_epoch_keep_their_order() {
+        let t0 = Instant::now();
+        let mut t = Timers::<u32>::new();
+        let late = t0 + ms(50);
+        t.schedule(2, late, ms(10), false);
+        t.schedule(1, t0, ms(10), false);
+        assert_eq!(t.next_delay(t0), Some(ms(10)));
+        assert_eq!(drain(&mut t, late + ms(10)), vec![1, 2]);
     }
 
     #[test]

@@ -363,8 +363,11 @@ pub(super) enum DataProt {
     Private,
 }
 
-/// A session's FTPS state.
-pub(super) struct SessionTls {
+/// A session's FTPS state. Boxed, and there only once FTPS is in use (AUTH, or implicit
+/// FTPS from the start): a plain session carries one null pointer.
+pub(super) struct SessionTls(Option<Box<TlsState>>);
+
+struct TlsState {
     control: ControlTls,
     prot: DataProt,
     /// Random; stored in the session tickets issued to this session, so a data connection
@@ -377,45 +380,49 @@ pub(super) struct SessionTls {
 impl SessionTls {
     /// The state of a new session: TLS from the start in implicit mode.
     pub(super) fn new(tls: Option<&TlsConfig>) -> SessionTls {
-        let mut token = [0u8; TOKEN_LEN];
-        if let Some(cfg) = tls {
-            // Without randomness the token only loses its binding power, not safety:
-            // resumption itself is still checked.
-            let _ = cfg
-                .server_config
-                .crypto_provider()
-                .secure_random
-                .fill(&mut token);
-        }
-        let implicit = tls.is_some_and(|c| c.implicit);
-        SessionTls {
-            control: if implicit {
-                ControlTls::Handshaking(None)
-            } else {
-                ControlTls::Clear
-            },
-            prot: if implicit {
-                DataProt::Private
-            } else {
-                DataProt::NoPbsz
-            },
-            token,
-            refused: None,
+        match tls {
+            Some(cfg) if cfg.implicit => SessionTls(Some(Box::new(TlsState {
+                control: ControlTls::Handshaking(None),
+                prot: DataProt::Private,
+                token: new_token(cfg),
+                refused: None,
+            }))),
+            Some(_) | None => SessionTls(None),
         }
     }
 
+    /// The resumption token (empty until FTPS is in use).
     pub(super) fn token(&self) -> &[u8] {
-        &self.token
+        self.0.as_ref().map_or(&[], |s| &s.token)
+    }
+
+    fn control(&self) -> ControlTls {
+        self.0.as_ref().map_or(ControlTls::Clear, |s| s.control)
+    }
+
+    fn prot(&self) -> DataProt {
+        self.0.as_ref().map_or(DataProt::NoPbsz, |s| s.prot)
+    }
+
+    /// The state, created (with a fresh token) on first use.
+    fn state(&mut self, cfg: &TlsConfig) -> &mut TlsState {
+        self.0.get_or_insert_with(|| {
+            Box::new(TlsState {
+                control: ControlTls::Clear,
+                prot: DataProt::NoPbsz,
+                token: new_token(cfg),
+                refused: None,
+            })
+        })
     }
 
     /// Remembers why TLS refused an idle data connection.
     pub(super) fn note_refusal(&mut self, reason: &CloseReason) {
-        self.refused = match reason {
-            CloseReason::TlsHandshake(_) => Some(Reply::new(522, "SSL handshake failed.")),
-            CloseReason::TlsReuseRequired => Some(Reply::new(
-                522,
-                "SSL connection failed: session reuse required",
-            )),
+        let refusal = match reason {
+            CloseReason::TlsHandshake(_) => Reply::new(522, "SSL handshake failed."),
+            CloseReason::TlsReuseRequired => {
+                Reply::new(522, "SSL connection failed: session reuse required")
+            }
             CloseReason::Completed
             | CloseReason::Aborted
             | CloseReason::PeerClosedIdle
@@ -425,12 +432,31 @@ impl SessionTls {
             | CloseReason::Timeout
             | CloseReason::TlsTruncated => return,
         };
+        // A TLS data connection exists only under PROT P, so the state is there.
+        if let Some(s) = self.0.as_mut() {
+            s.refused = Some(refusal);
+        }
     }
 
     /// A new data connection is being set up.
     pub(super) fn clear_refusal(&mut self) {
-        self.refused = None;
+        if let Some(s) = self.0.as_mut() {
+            s.refused = None;
+        }
     }
+}
+
+/// A session's resumption token.
+fn new_token(cfg: &TlsConfig) -> [u8; TOKEN_LEN] {
+    let mut token = [0u8; TOKEN_LEN];
+    // Without randomness the token only loses its binding power, not safety: resumption
+    // itself is still checked.
+    let _ = cfg
+        .server_config
+        .crypto_provider()
+        .secure_random
+        .fill(&mut token);
+    token
 }
 
 impl FtpHandler {
@@ -438,21 +464,25 @@ impl FtpHandler {
         log::trace!(
             "{} control TLS {:?}=>{state:?}",
             self.prefix(),
-            self.tls.control
+            self.tls.control()
         );
-        self.tls.control = state;
+        if let Some(cfg) = self.shared.config.tls.as_ref() {
+            self.tls.state(cfg).control = state;
+        }
     }
 
     fn set_prot(&mut self, prot: DataProt) {
-        log::trace!("{} PROT {:?}=>{prot:?}", self.prefix(), self.tls.prot);
-        self.tls.prot = prot;
+        log::trace!("{} PROT {:?}=>{prot:?}", self.prefix(), self.tls.prot());
+        if let Some(cfg) = self.shared.config.tls.as_ref() {
+            self.tls.state(cfg).prot = prot;
+        }
     }
 
     /// AUTH TLS / SSL / TLS-C / TLS-P (RFC 4217 §4): 234, then the handshake once the
     /// reply is sent.
     pub(super) fn ftp_auth(&mut self, arg: &str) {
         let arg = arg.to_ascii_uppercase();
-        if self.tls.control != ControlTls::Clear {
+        if self.tls.control() != ControlTls::Clear {
             self.respond(Reply::new(503, "Already using TLS."));
         } else if matches!(arg.as_str(), "TLS" | "TLS-C" | "SSL" | "TLS-P") {
             self.respond(Reply::new(234, format!("AUTH {arg} successful.")));
@@ -475,7 +505,7 @@ impl FtpHandler {
             ));
         }
         self.respond(Reply::new(200, "PBSZ=0 successful."));
-        if self.tls.prot == DataProt::NoPbsz {
+        if self.tls.prot() == DataProt::NoPbsz {
             self.set_prot(DataProt::Clear);
         }
     }
@@ -489,7 +519,7 @@ impl FtpHandler {
                 "PROT not allowed on insecure control connection.",
             ));
         }
-        if self.tls.prot == DataProt::NoPbsz {
+        if self.tls.prot() == DataProt::NoPbsz {
             return self.respond(Reply::new(
                 503,
                 "You must issue the PBSZ command prior to PROT.",
@@ -521,7 +551,7 @@ impl FtpHandler {
         } else {
             DataProt::NoPbsz
         };
-        if self.tls.prot != initial {
+        if self.tls.prot() != initial {
             self.set_prot(initial);
         }
     }
@@ -535,7 +565,7 @@ impl FtpHandler {
                 Some(Reply::new(550, "SSL/TLS required on the control channel."))
             }
             "PASV" | "EPSV" | "PORT" | "EPRT"
-                if cfg.data_required && self.tls.prot != DataProt::Private =>
+                if cfg.data_required && self.tls.prot() != DataProt::Private =>
             {
                 Some(Reply::new(550, "SSL/TLS required on the data channel."))
             }
@@ -557,9 +587,10 @@ impl FtpHandler {
     /// What a new data connection needs: Some under PROT P.
     pub(super) fn data_tls(&self) -> Option<DataTls> {
         let cfg = self.shared.config.tls.as_ref()?;
-        (self.tls.prot == DataProt::Private).then(|| DataTls {
+        let state = self.tls.0.as_ref()?;
+        (state.prot == DataProt::Private).then(|| DataTls {
             config: cfg.data_server_config(),
-            token: self.tls.token,
+            token: state.token,
             require_reuse: cfg.require_session_reuse,
             handshake_timeout: cfg.handshake_timeout,
         })
@@ -567,17 +598,17 @@ impl FtpHandler {
 
     /// The 522 for a transfer command whose data connection TLS refused earlier.
     pub(super) fn tls_data_refusal(&self) -> Option<Reply> {
-        self.tls.refused.clone()
+        self.tls.0.as_ref().and_then(|s| s.refused.clone())
     }
 
     fn control_secure(&self) -> bool {
-        self.tls.control == ControlTls::Secure
+        self.tls.control() == ControlTls::Secure
     }
 
     /// Implicit FTPS: the handshake starts with the session; bound it.
     pub(super) fn start_implicit_handshake(&mut self, cx: &mut Ctx<'_, Msg>) {
         if let (ControlTls::Handshaking(None), Some(cfg)) =
-            (self.tls.control, self.shared.config.tls.as_ref())
+            (self.tls.control(), self.shared.config.tls.as_ref())
         {
             let timer = cx.call_later(cfg.handshake_timeout);
             self.set_control_tls(ControlTls::Handshaking(Some(timer)));
@@ -597,7 +628,7 @@ impl FtpHandler {
         // Bytes the client sent behind AUTH belong to the TLS stream, never to the command
         // interpreter (no plaintext command injection).
         let early = self.chat.take_input();
-        let token = self.tls.token;
+        let token = self.tls.state(cfg).token;
         if let Err(e) = self.chat.stream_mut().start_tls(&config, &token, &early) {
             log::info!("{} SSL handshake failed: {e}", self.prefix());
             return cx.close();
@@ -609,7 +640,7 @@ impl FtpHandler {
 
     /// After input was read: notes a finished handshake.
     pub(super) fn tls_after_read(&mut self, cx: &mut Ctx<'_, Msg>) {
-        if let ControlTls::Handshaking(timer) = self.tls.control {
+        if let ControlTls::Handshaking(timer) = self.tls.control() {
             if !self.chat.stream().is_handshaking() {
                 if let Some(t) = timer {
                     cx.cancel(t);
@@ -626,7 +657,7 @@ impl FtpHandler {
 
     /// Whether `timer` is the handshake timer; if so the session ends.
     pub(super) fn tls_timer_fired(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) -> bool {
-        if self.tls.control == ControlTls::Handshaking(Some(timer)) {
+        if self.tls.control() == ControlTls::Handshaking(Some(timer)) {
             log::info!("{} SSL handshake timeout", self.prefix());
             cx.close();
             return true;
@@ -636,7 +667,7 @@ impl FtpHandler {
 
     /// Whether a TLS handshake on the control connection runs (for the failure log line).
     pub(super) fn tls_handshaking(&self) -> bool {
-        matches!(self.tls.control, ControlTls::Handshaking(_))
+        matches!(self.tls.control(), ControlTls::Handshaking(_))
     }
 }
 
@@ -741,7 +772,8 @@ mod tests {
 
     #[test]
     fn a_new_session_starts_in_clear() {
-        assert_eq!(SessionTls::new(None).control, ControlTls::Clear);
-        assert_eq!(SessionTls::new(None).prot, DataProt::NoPbsz);
+        assert_eq!(SessionTls::new(None).control(), ControlTls::Clear);
+        assert_eq!(SessionTls::new(None).prot(), DataProt::NoPbsz);
+        assert!(SessionTls::new(None).token().is_empty());
     }
 }
