@@ -229,6 +229,32 @@ pub(crate) fn sendfile(socket: RawFd, file: RawFd, count: usize) -> io::Result<u
     }
 }
 
+/// Whether `fd` was opened with O_APPEND (splice(2) refuses such a target).
+pub(crate) fn is_append_only(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL on a descriptor the caller borrows from a live object; no pointers.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags != -1 && flags & libc::O_APPEND != 0
+}
+
+/// splice(2): moves up to `len` bytes from `from` to `to` (one of them a pipe) without
+/// copying them through user space, at the descriptors' own offsets. Returns the bytes
+/// moved; 0 at end of input.
+pub(crate) fn splice(from: RawFd, to: RawFd, len: usize, nonblock: bool) -> io::Result<usize> {
+    let mut flags = libc::SPLICE_F_MOVE;
+    if nonblock {
+        flags |= libc::SPLICE_F_NONBLOCK;
+    }
+    // SAFETY: both descriptors are open for the duration of the call (borrowed from live
+    // objects by the caller); null offset pointers mean "use the file offsets", so no
+    // memory of ours is read or written.
+    let n = unsafe { libc::splice(from, ptr::null_mut(), to, ptr::null_mut(), len, flags) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 static EXIT_REQUESTS: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_exit_signal(_signal: libc::c_int) {
@@ -313,7 +339,7 @@ pub(crate) fn exit_process(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// A pipe whose two ends are closed on exec: (read end, write end).
+/// A pipe whose two ends are non-blocking and closed on exec: (read end, write end).
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two descriptors into the two-element array we own.

@@ -682,7 +682,11 @@ impl FtpHandler {
         let ascii = self.transfer_type == TransferType::Ascii;
         self.start_transfer(
             cx,
-            Job::Receive { file, ascii },
+            Job::Receive {
+                file,
+                ascii,
+                splice: self.shared.config.use_sendfile,
+            },
             xfer(cmd, Some(t.fs)),
             None,
         );
@@ -733,7 +737,11 @@ impl FtpHandler {
         let ascii = self.transfer_type == TransferType::Ascii;
         self.start_transfer(
             cx,
-            Job::Receive { file, ascii },
+            Job::Receive {
+                file,
+                ascii,
+                splice: self.shared.config.use_sendfile,
+            },
             xfer("STOU", Some(path)),
             Some(format!("FILE: {base}")),
         );

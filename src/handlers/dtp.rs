@@ -419,9 +419,11 @@ impl Handler<Msg> for DtpHandler {
         match msg {
             Msg::ToData(DataCmd::Start(mut job)) => {
                 if self.stream.is_tls() {
-                    // sendfile(2) would bypass the encryption.
-                    if let Job::SendFile { sendfile, .. } = &mut job {
-                        *sendfile = false;
+                    // sendfile(2) and splice(2) would bypass the encryption.
+                    match &mut job {
+                        Job::SendFile { sendfile, .. } => *sendfile = false,
+                        Job::Receive { splice, .. } => *splice = false,
+                        Job::SendBytes(_) => {}
                     }
                 }
                 let cfg = &self.shared.config;

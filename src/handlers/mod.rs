@@ -124,12 +124,15 @@ pub enum Job {
     },
     /// Send bytes (a listing).
     SendBytes(Vec<u8>),
-    /// Receive into a file (STOR, APPE, STOU); `ascii` converts CRLF to LF.
+    /// Receive into a file (STOR, APPE, STOU); `ascii` converts CRLF to LF; `splice`
+    /// allows splice(2) (socket → pipe → file, for an OS file in binary mode only).
     Receive {
         /// The file, positioned where writing starts.
         file: FsFile,
         /// TYPE A conversion.
         ascii: bool,
+        /// splice(2) may be used.
+        splice: bool,
     },
 }
 

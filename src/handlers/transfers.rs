@@ -4,7 +4,7 @@
 //! allocates.
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use ioloop::Interest;
 
@@ -48,8 +48,21 @@ enum Kind {
     Receive {
         file: FsFile,
         ascii: bool,
+        /// Binary uploads to an OS file over plain TCP: socket → pipe → file.
+        splice: Option<SplicePipe>,
     },
 }
+
+/// The pipe an upload is spliced through, and how much of it is not in the file yet.
+struct SplicePipe {
+    read: OwnedFd,
+    write: OwnedFd,
+    pending: usize,
+}
+
+/// How much one splice(2) call asks of the socket: a default pipe's capacity (larger
+/// pipes measured no faster).
+const SPLICE_CHUNK: usize = 1 << 16;
 
 impl Transfer {
     pub(crate) fn new(job: Job, in_size: usize, out_size: usize) -> Self {
@@ -85,7 +98,36 @@ impl Transfer {
                 let len = bytes.len();
                 (Kind::SendBytes, bytes, len)
             }
-            Job::Receive { file, ascii } => (Kind::Receive { file, ascii }, vec![0; in_size], 0),
+            Job::Receive {
+                file,
+                ascii,
+                splice,
+            } => {
+                // splice(2) needs an OS file not opened for appending (APPE).
+                let spliceable = file
+                    .as_os()
+                    .is_some_and(|f| !crate::sys::is_append_only(f.as_raw_fd()));
+                let pipe = (splice && !ascii && spliceable)
+                    .then(|| crate::sys::pipe().ok())
+                    .flatten()
+                    .map(|(read, write)| SplicePipe {
+                        read,
+                        write,
+                        pending: 0,
+                    });
+                // A spliced upload never touches a buffer.
+                let buf = if pipe.is_some() {
+                    Vec::new()
+                } else {
+                    vec![0; in_size]
+                };
+                let kind = Kind::Receive {
+                    file,
+                    ascii,
+                    splice: pipe,
+                };
+                (kind, buf, 0)
+            }
         };
         let eof = matches!(kind, Kind::SendBytes);
         Transfer {
@@ -116,6 +158,9 @@ impl Transfer {
     ) -> Result<Progress, CloseReason> {
         let budget = budget.max(1);
         match self.kind {
+            Kind::Receive {
+                splice: Some(_), ..
+            } => self.receive_spliced(stream, bytes, budget),
             Kind::Receive { .. } => self.receive(stream, bytes, budget),
             Kind::SendFile { sendfile: true, .. } => self.send_with_sendfile(stream, bytes, budget),
             Kind::SendFile { .. } | Kind::SendBytes => self.send_buffered(stream, bytes, budget),
@@ -281,9 +326,73 @@ impl Transfer {
         }
     }
 
+    /// A binary upload by splice(2): the socket's bytes go to a pipe and on to the file
+    /// without a copy through user space. Falls back on [`Transfer::receive`] if the
+    /// system refuses the first splice.
+    fn receive_spliced(
+        &mut self,
+        stream: &mut Transport,
+        bytes: &mut u64,
+        budget: u64,
+    ) -> Result<Progress, CloseReason> {
+        let Kind::Receive {
+            file: FsFile::Os(file),
+            splice: Some(pipe),
+            ..
+        } = &mut self.kind
+        else {
+            return self.receive(stream, bytes, budget);
+        };
+        let socket = stream.tcp().as_raw_fd();
+        let start = *bytes;
+        loop {
+            while pipe.pending > 0 {
+                match crate::sys::splice(
+                    pipe.read.as_raw_fd(),
+                    file.as_raw_fd(),
+                    pipe.pending,
+                    false,
+                ) {
+                    Ok(0) => return Err(CloseReason::File(io::ErrorKind::WriteZero.into())),
+                    Ok(n) => pipe.pending -= n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(CloseReason::File(e)),
+                }
+            }
+            let left = budget.saturating_sub(*bytes - start);
+            if left == 0 {
+                return Ok(Progress::Yielded);
+            }
+            let want = clamp(left).min(SPLICE_CHUNK);
+            match crate::sys::splice(socket, pipe.write.as_raw_fd(), want, true) {
+                Ok(0) => return Ok(Progress::Done),
+                Ok(n) => {
+                    pipe.pending = n;
+                    *bytes += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if *bytes == 0 && is_sendfile_unsupported(&e) => {
+                    log::warn!("splice() failed; falling back on using plain recv");
+                    if let Kind::Receive { splice, .. } = &mut self.kind {
+                        *splice = None;
+                    }
+                    self.buf = vec![0; 65536];
+                    return self.receive(stream, bytes, budget);
+                }
+                Err(e) => match classify(e) {
+                    Some(CloseReason::PeerClosedEarly) => {
+                        return Err(CloseReason::Network(io::ErrorKind::ConnectionReset.into()))
+                    }
+                    Some(reason) => return Err(reason),
+                    None => return Ok(Progress::Blocked),
+                },
+            }
+        }
+    }
+
     /// Writes `buf[..n]` to the file, converting CRLF to LF in ASCII mode.
     fn write_block(&mut self, n: usize) -> Result<(), CloseReason> {
-        let Kind::Receive { file, ascii } = &mut self.kind else {
+        let Kind::Receive { file, ascii, .. } = &mut self.kind else {
             return Ok(());
         };
         if !*ascii {

@@ -404,3 +404,26 @@ fn retr_without_sendfile_and_with_small_buffers() {
     let d = c.pasv();
     assert!(c.download("RETR f", d) == data[1_000_000..]);
 }
+
+#[test]
+fn binary_uploads_are_identical_spliced_or_copied() {
+    // use_sendfile also allows splice(2) for binary uploads; both paths store the same.
+    let data = random_bytes(5 * 1024 * 1024 + 3, 21);
+    for zero_copy in [true, false] {
+        let srv = TestServer::with(|c| c.use_sendfile = zero_copy, |_| {});
+        let mut c = srv.login();
+        c.stor("whole", &data);
+        std::fs::write(srv.root().join("resumed"), &data[..1_000_001]).expect("write");
+        c.expect("REST 1000001", 350);
+        let d = c.pasv();
+        c.upload("STOR resumed", d, &data[1_000_001..]);
+        let d = c.pasv();
+        c.upload("APPE appended", d, &data[..2_000_000]);
+        let d = c.pasv();
+        c.upload("APPE appended", d, &data[2_000_000..]);
+        for name in ["whole", "resumed", "appended"] {
+            let stored = std::fs::read(srv.root().join(name)).expect("read");
+            assert!(stored == data, "{name} differs (zero copy: {zero_copy})");
+        }
+    }
+}
