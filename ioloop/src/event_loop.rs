@@ -368,7 +368,7 @@ impl<M> Core<M> {
             s.closing = true;
             s.registered.take()
         });
-        if registered.is_some() {
+        if registered.is_some() && handler.deregister_on_close() {
             if let Some(src) = handler.source() {
                 // The socket is dropped right after; a failed deregister changes nothing.
                 let _ = self.registry.deregister(src);

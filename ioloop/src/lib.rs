@@ -103,8 +103,17 @@ pub trait Handler<M> {
     fn on_message(&mut self, _cx: &mut Ctx<'_, M>, _msg: M) {}
 
     /// The handler was closed (by itself or by [`IoLoop::close_all`]) and is about to be
-    /// dropped; its socket is already deregistered. Called exactly once.
+    /// dropped; its socket is already deregistered (unless
+    /// [`Handler::deregister_on_close`] said not to). Called exactly once.
     fn on_close(&mut self, _cx: &mut Ctx<'_, M>) {}
+
+    /// Whether the loop deregisters the source before closing the handler (true). A
+    /// handler whose source is dropped with it, and whose descriptor was never
+    /// duplicated (no `try_clone`, no `fork` while it is open), may say false: closing
+    /// the last descriptor removes it from epoll anyway, and the system call is saved.
+    fn deregister_on_close(&self) -> bool {
+        true
+    }
 }
 
 /// True for the errors that mean "the peer went away": a close, not a failure.

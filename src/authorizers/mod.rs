@@ -461,6 +461,13 @@ impl Authorizer for DummyAuthorizer {
         self.users.get(username).map(|u| u.home.clone())
     }
 
+    fn filesystem(&self, _username: &str, home: PathBuf) -> io::Result<Box<dyn FileSystem>> {
+        // Homes were canonicalized by add_user, so a login costs no path resolution
+        // (pyftpdlib checks the home only when the user is added, too); a home removed
+        // since then makes the session's commands fail with 550.
+        Ok(Box::new(AbstractedFs::with_canonical_root(home)))
+    }
+
     fn has_user(&self, username: &str) -> bool {
         self.users.contains_key(username)
     }

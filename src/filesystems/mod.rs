@@ -320,7 +320,9 @@ impl AbstractedFs {
         Ok(Self::with_canonical_root(root))
     }
 
-    fn with_canonical_root(root: PathBuf) -> Self {
+    /// For a root known to be canonical (a `DummyAuthorizer` home, canonicalized when the
+    /// user was added): no system call at login.
+    pub(crate) fn with_canonical_root(root: PathBuf) -> Self {
         Self {
             root,
             cwd: "/".to_owned(),

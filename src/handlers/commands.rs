@@ -434,12 +434,13 @@ impl FtpHandler {
     }
 
     fn ftp_stat_status(&mut self) {
+        let local = self.local();
         let mut lines = vec![
             "FTP server status:".to_owned(),
             format!(
                 " Connected to: {}:{}",
-                self.local.ip().to_canonical(),
-                self.local.port()
+                local.ip().to_canonical(),
+                local.port()
             ),
         ];
         lines.push(match &self.login {
@@ -883,7 +884,7 @@ impl FtpHandler {
     /// The IPv4 address to announce in a 227 reply: the masquerade address for this local
     /// address, else the global one, else the local address itself.
     fn pasv_ipv4(&self) -> Option<std::net::Ipv4Addr> {
-        let local = self.local.ip().to_canonical();
+        let local = self.local().ip().to_canonical();
         let cfg = &self.shared.config;
         let ip = cfg
             .masquerade_address_map
@@ -900,7 +901,7 @@ impl FtpHandler {
     /// Listens on the control connection's local address, on a port of the configured
     /// range when there is one (random order, first that binds), else any port.
     fn bind_passive(&self) -> std::io::Result<std::net::TcpListener> {
-        let ip = self.local.ip();
+        let ip = self.local().ip();
         if let Some(range) = &self.shared.config.passive_ports {
             let ports: Vec<u16> = range.clone().collect();
             let n = ports.len();
@@ -923,7 +924,7 @@ impl FtpHandler {
 
     fn ftp_epsv(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str) {
         let arg = (!arg.is_empty()).then_some(arg);
-        match parse_epsv_on(arg, ControlFamily::of(self.local)) {
+        match parse_epsv_on(arg, ControlFamily::of(self.local())) {
             Ok(EpsvArg::All) => {
                 self.epsv_all = true;
                 self.respond(Reply::new(
@@ -950,7 +951,7 @@ impl FtpHandler {
         if self.epsv_all {
             return self.respond(Reply::new(501, "EPRT not allowed after EPSV ALL."));
         }
-        match parse_eprt_on(arg, ControlFamily::of(self.local)) {
+        match parse_eprt_on(arg, ControlFamily::of(self.local())) {
             Ok(addr) => self.connect_active(cx, addr),
             Err(reply) => self.respond(reply),
         }
@@ -992,7 +993,7 @@ impl FtpHandler {
         }
         self.drop_data(cx);
         // Connect from the control connection's local address, in the target's family.
-        let local = self.local.ip().to_canonical();
+        let local = self.local().ip().to_canonical();
         let target = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         let bind_ip = match (local, target.ip()) {
             (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => local,

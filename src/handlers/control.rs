@@ -51,7 +51,6 @@ pub struct FtpHandler {
     /// The id the acceptor gave this session.
     id: u64,
     pub(super) remote: SocketAddr,
-    pub(super) local: SocketAddr,
     pub(super) login: Login,
     pub(super) attempts: u32,
     pub(super) transfer_type: TransferType,
@@ -157,10 +156,7 @@ impl FtpHandler {
         id: u64,
         shared: Arc<Shared>,
     ) -> std::io::Result<Self> {
-        let local = stream.local_addr()?;
-        if shared.config.tcp_no_delay {
-            stream.set_nodelay(true)?;
-        }
+        // TCP_NODELAY and SO_OOBINLINE come from the listener (see `single_loop`).
         let max_line = shared.config.max_line_length;
         let tls = SessionTls::new(shared.config.tls.as_ref());
         let transport = match &shared.config.tls {
@@ -173,7 +169,6 @@ impl FtpHandler {
             server,
             id,
             remote,
-            local,
             login: Login::AwaitingUser,
             attempts: 0,
             transfer_type: TransferType::Ascii,
@@ -262,6 +257,16 @@ impl FtpHandler {
         matches!(self.wait, Wait::Nothing) && !self.chat.is_closing()
     }
 
+    /// The server's end of the control connection (asked of the socket when a command
+    /// needs it, rather than stored in every session).
+    pub(super) fn local(&self) -> SocketAddr {
+        self.chat
+            .stream()
+            .tcp()
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
     pub(super) fn set_wait(&mut self, wait: Wait) {
         self.wait = wait;
     }
@@ -278,11 +283,14 @@ impl FtpHandler {
         if let Some(t) = self.shared.config.timeout {
             self.idle_timer = Some(cx.call_later(t));
         }
-        // Telnet "Synch" urgent bytes (sent with ABOR by some clients) stay in the stream.
-        let _ = socket2::SockRef::from(self.chat.stream().tcp()).set_out_of_band_inline(true);
         self.start_implicit_handshake(cx);
         let banner = self.shared.config.banner.clone();
         self.respond(Reply::banner(220, banner));
+        if !self.chat.stream().is_tls() {
+            // A new socket has room: sending now spares a writable round trip through
+            // the poller (and an epoll_ctl to drop the interest again).
+            let _ = self.chat.flush();
+        }
     }
 
     fn process_input(&mut self, cx: &mut Ctx<'_, Msg>) {
@@ -706,6 +714,10 @@ impl FtpHandler {
 impl Handler<Msg> for FtpHandler {
     fn source(&mut self) -> Option<&mut dyn ioloop::mio::event::Source> {
         Some(self.chat.stream_mut().tcp_mut())
+    }
+
+    fn deregister_on_close(&self) -> bool {
+        false // the control socket is never duplicated and closes with the handler
     }
 
     fn interest(&self) -> Option<Interest> {

@@ -311,6 +311,10 @@ impl Handler<Msg> for DtpHandler {
         Some(self.stream.tcp_mut())
     }
 
+    fn deregister_on_close(&self) -> bool {
+        false // the data socket is never duplicated and closes with the handler
+    }
+
     fn interest(&self) -> Option<Interest> {
         match &self.state {
             DtpState::Connecting => Some(Interest::WRITABLE),
