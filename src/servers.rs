@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ioloop::mio::net::{TcpListener, TcpStream};
 use ioloop::{Acceptor, Ctx, Handle, Handler, Interest, IoLoop, LoopHandle, Ready, TimerId};
+use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::authorizers::Authorizer;
@@ -573,8 +574,7 @@ impl ServerBuilder {
             limits: self.server.clone(),
             shared_limits: self.limits,
             model,
-            next_id: 0,
-            sessions: HashMap::new(),
+            sessions: Slab::new(),
             per_ip: HashMap::new(),
             stopping: false,
         };
@@ -768,8 +768,9 @@ struct ServerAcceptor {
     /// pre-fork), used instead of `sessions` / `per_ip` for the limits.
     shared_limits: Option<(Arc<SharedLimits>, usize)>,
     model: Concurrency,
-    next_id: u64,
-    sessions: HashMap<u64, SessionEntry>,
+    /// The running sessions; a session's id is its key (a slab entry is smaller than a
+    /// hash map's, and ids are only ever reported back once, when the session ends).
+    sessions: Slab<SessionEntry>,
     per_ip: HashMap<IpAddr, usize>,
     /// Set by a graceful stop: the listener is closed, the acceptor waits for sessions.
     stopping: bool,
@@ -817,8 +818,7 @@ impl ServerAcceptor {
             }
             None => {}
         }
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.sessions.vacant_key() as u64;
         let started = match self.model {
             Concurrency::MultiThread => self.start_thread(cx, stream, addr, id),
             Concurrency::MultiProc => forking::start_process(self, cx, stream, addr, id),
@@ -828,7 +828,8 @@ impl ServerAcceptor {
         };
         match started {
             Some(to) => {
-                self.sessions.insert(id, SessionEntry { ip, to });
+                // Nothing was inserted since vacant_key, so this is the key `id`.
+                self.sessions.insert(SessionEntry { ip, to });
                 *self.per_ip.entry(ip).or_insert(0) += 1;
             }
             None => {
@@ -928,7 +929,7 @@ impl ServerAcceptor {
             return;
         }
         self.stopping = true;
-        for entry in self.sessions.values() {
+        for (_, entry) in &self.sessions {
             let msg = Msg::ToSession(SessionCmd::Shutdown);
             match &entry.to {
                 SessionAddr::Local(h) => cx.send(*h, msg),
@@ -984,7 +985,8 @@ impl Handler<Msg> for ServerAcceptor {
     fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
         match msg {
             Msg::ToServer(ServerEvent::SessionClosed { id, .. }) => {
-                let Some(SessionEntry { ip, to }) = self.sessions.remove(&id) else {
+                let key = usize::try_from(id).unwrap_or(usize::MAX);
+                let Some(SessionEntry { ip, to }) = self.sessions.try_remove(key) else {
                     return;
                 };
                 if let SessionAddr::Process(pid) = to {
@@ -1010,7 +1012,7 @@ impl Handler<Msg> for ServerAcceptor {
 
     fn on_close(&mut self, _cx: &mut Ctx<'_, Msg>) {
         // close_all: session threads and processes end now too.
-        for entry in self.sessions.values() {
+        for (_, entry) in &self.sessions {
             match &entry.to {
                 SessionAddr::Thread(lp, _) => {
                     let _ = lp.close_all();

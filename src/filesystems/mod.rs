@@ -301,9 +301,12 @@ pub trait FileSystem: Send {
 #[derive(Debug)]
 pub struct AbstractedFs {
     root: PathBuf,
+    /// The virtual cwd; empty for `/`, so that a session that never changes directory
+    /// holds no allocation for it.
     cwd: String,
-    /// uid/gid → name lookups, kept across listings of the session.
-    ids: RefCell<listing::IdNames>,
+    /// uid/gid → name lookups, kept across listings of the session (boxed on the first
+    /// listing: most sessions never list).
+    ids: RefCell<Option<Box<listing::IdNames>>>,
 }
 
 impl AbstractedFs {
@@ -325,7 +328,7 @@ impl AbstractedFs {
     pub(crate) fn with_canonical_root(root: PathBuf) -> Self {
         Self {
             root,
-            cwd: "/".to_owned(),
+            cwd: String::new(),
             ids: RefCell::default(),
         }
     }
@@ -337,11 +340,19 @@ impl FileSystem for AbstractedFs {
     }
 
     fn cwd(&self) -> &str {
-        &self.cwd
+        if self.cwd.is_empty() {
+            "/"
+        } else {
+            &self.cwd
+        }
     }
 
     fn set_cwd(&mut self, ftp_path: String) {
-        self.cwd = ftp_path;
+        self.cwd = if ftp_path == "/" {
+            String::new()
+        } else {
+            ftp_path
+        };
     }
 
     fn ftp2fs(&self, ftp_path: &str) -> PathBuf {
@@ -392,7 +403,10 @@ impl FileSystem for AbstractedFs {
         out: &mut Vec<u8>,
     ) {
         match self.ids.try_borrow_mut() {
-            Ok(mut ids) => listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out),
+            Ok(mut ids) => {
+                let ids = ids.get_or_insert_with(Box::default);
+                listing::format_list(self, ids, basedir, names, use_gmt, now, out);
+            }
             // Only reachable if a custom `lstat` re-entered listing; use a fresh cache.
             Err(_) => {
                 let mut ids = listing::IdNames::default();
@@ -409,7 +423,7 @@ impl FileSystem for AbstractedFs {
 pub struct UnixFilesystem {
     root: PathBuf,
     cwd: String,
-    ids: RefCell<listing::IdNames>,
+    ids: RefCell<Option<Box<listing::IdNames>>>,
 }
 
 impl UnixFilesystem {
@@ -467,7 +481,10 @@ impl FileSystem for UnixFilesystem {
         out: &mut Vec<u8>,
     ) {
         match self.ids.try_borrow_mut() {
-            Ok(mut ids) => listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out),
+            Ok(mut ids) => {
+                let ids = ids.get_or_insert_with(Box::default);
+                listing::format_list(self, ids, basedir, names, use_gmt, now, out);
+            }
             Err(_) => {
                 let mut ids = listing::IdNames::default();
                 listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out);
