@@ -607,7 +607,7 @@ impl ServerBuilder {
         self.server.concurrency = Concurrency::Async;
         let mut siblings = Vec::with_capacity(loops.saturating_sub(1));
         for owner in 1..loops {
-            let own = match listen_with(local_addr, self.server.backlog, true) {
+            let own = match listen_with(local_addr, self.server.backlog, ReusePort::Join) {
                 Ok(l) => l,
                 // The caller's listener has no SO_REUSEPORT: share it instead.
                 Err(_) => listener
@@ -719,14 +719,18 @@ fn bind_listener(
     addr: impl ToSocketAddrs,
     config: &ServerConfig,
 ) -> Result<std::net::TcpListener, Error> {
-    let reuse_port = config.concurrency == Concurrency::MultiLoop;
+    let reuse = if config.concurrency == Concurrency::MultiLoop {
+        ReusePort::First
+    } else {
+        ReusePort::No
+    };
     let addrs: Vec<SocketAddr> = addr
         .to_socket_addrs()
         .map_err(|e| Error::io("resolving the listen address", e))?
         .collect();
     let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to bind");
     for a in addrs {
-        match listen_with(a, config.backlog, reuse_port) {
+        match listen_with(a, config.backlog, reuse) {
             Ok(l) => return Ok(l),
             Err(e) => last = e,
         }
@@ -736,19 +740,37 @@ fn bind_listener(
 
 /// Creates a listening socket with SO_REUSEADDR, as pyftpdlib does.
 pub(crate) fn listen(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
-    listen_with(addr, backlog, false)
+    listen_with(addr, backlog, ReusePort::No)
 }
 
-/// [`listen`], with SO_REUSEPORT when `reuse_port` (several listeners on one port, the
-/// kernel spreading connections over them).
+/// Whether a listener shares its port with others (SO_REUSEPORT: the kernel spreads
+/// connections over them).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReusePort {
+    No,
+    /// The first listener of a group: the port must be free.
+    First,
+    /// Another listener joining the group of the first.
+    Join,
+}
+
+/// [`listen`], with SO_REUSEPORT for the multi-loop model.
 fn listen_with(
     addr: SocketAddr,
     backlog: i32,
-    reuse_port: bool,
+    reuse: ReusePort,
 ) -> io::Result<std::net::TcpListener> {
+    if reuse == ReusePort::First && addr.port() != 0 {
+        // SO_REUSEPORT would let this server join another one of the same user already
+        // listening there, each getting a share of the clients: a plain bind first makes
+        // a port in use fail as it does for the other models.
+        let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        probe.set_reuse_address(true)?;
+        probe.bind(&addr.into())?;
+    }
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    if reuse_port {
+    if reuse != ReusePort::No {
         socket.set_reuse_port(true)?;
     }
     socket.set_nonblocking(true)?;

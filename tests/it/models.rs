@@ -333,7 +333,23 @@ fn multi_loop_runs_one_loop_per_worker_thread() {
     let tmp = tempfile::tempdir().expect("tempdir");
     std::fs::write(tmp.path().join("f"), b"loops").expect("write");
     let srv = start("multi-loop", tmp.path(), &["--workers", "3"]);
-    assert_eq!(threads(srv.pid()), 3);
+    // The main listener accepts before the other loops' threads exist.
+    eventually("three loop threads", || threads(srv.pid()) == 3);
+    // A second multi-loop server cannot join the port (and split its clients).
+    let port = srv.addr.port().to_string();
+    let out = run_tool(
+        Command::new(env!("CARGO_BIN_EXE_ftpdlib")).args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "--concurrency",
+            "multi-loop",
+        ]),
+        TOOL_TIMEOUT,
+    );
+    assert_eq!(out.status.code(), Some(2), "a second server on the port");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Address already in use"));
     // Enough sessions that the kernel hands some to every listener; all are served.
     let mut clients: Vec<Client> = (0..24).map(|_| login(&srv)).collect();
     for c in &mut clients {
