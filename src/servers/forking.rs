@@ -248,7 +248,7 @@ pub(super) fn pre_fork_server(
     let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
     let supervisor = Supervisor {
         builder,
-        listener,
+        listener: Some(listener),
         limits,
         workers: (0..workers).map(|_| None).collect(),
         stopping: false,
@@ -279,7 +279,9 @@ struct Worker {
 /// stops to them.
 struct Supervisor {
     builder: ServerBuilder,
-    listener: std::net::TcpListener,
+    /// Kept for replacing workers; dropped when stopping, so the port closes once the
+    /// workers have closed theirs.
+    listener: Option<std::net::TcpListener>,
     limits: Arc<SharedLimits>,
     workers: Vec<Option<Worker>>,
     stopping: bool,
@@ -301,7 +303,10 @@ impl Supervisor {
 
     fn fork_worker(&mut self, cx: &mut Ctx<'_, Msg>, slot: usize) -> io::Result<()> {
         let (exit_pipe, exit_pipe_child) = sys::pipe()?;
-        let listener = self.listener.try_clone()?;
+        let listener = match &self.listener {
+            Some(l) => l.try_clone()?,
+            None => return Ok(()), // stopping
+        };
         let mut builder = self.builder.clone();
         builder.server.concurrency = Concurrency::Async;
         builder.limits = Some((Arc::clone(&self.limits), slot));
@@ -402,6 +407,7 @@ impl Handler<Msg> for Supervisor {
             }
             Msg::ToServer(ServerEvent::Shutdown) => {
                 self.stopping = true;
+                self.listener = None;
                 for w in self.workers.iter().flatten() {
                     stop_gracefully(w.pid);
                 }
