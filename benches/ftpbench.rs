@@ -1327,14 +1327,7 @@ impl Multi {
                 self.fail(i, format!("write: {e}"));
             }
         }
-        let mut timed_out = false;
-        while self.done + self.failed < n {
-            if Instant::now() >= deadline {
-                timed_out = true;
-                break;
-            }
-            self.turn(deadline)?;
-        }
+        let timed_out = self.run_until_done(n, deadline)?;
         let elapsed = start.elapsed();
         let stuck = if timed_out {
             self.stuck(0..self.cl.len())
@@ -1392,14 +1385,7 @@ impl Multi {
                 self.fail(i, format!("write: {e}"));
             }
         }
-        let mut timed_out = false;
-        while self.done + self.failed < n {
-            if Instant::now() >= deadline {
-                timed_out = true;
-                break;
-            }
-            self.turn(deadline)?;
-        }
+        let timed_out = self.run_until_done(n, deadline)?;
         let elapsed = start.elapsed();
         let stuck = if timed_out {
             self.stuck(0..self.cl.len())
@@ -1415,6 +1401,17 @@ impl Multi {
             timed_out,
             stuck,
         })
+    }
+
+    /// Drives the clients until `n` are done or failed; true if `deadline` came first.
+    fn run_until_done(&mut self, n: usize, deadline: Instant) -> io::Result<bool> {
+        while self.done + self.failed < n {
+            if Instant::now() >= deadline {
+                return Ok(true);
+            }
+            self.turn(deadline)?;
+        }
+        Ok(false)
     }
 
     /// Closes every connection.

@@ -16,7 +16,8 @@ use ftpdlib::filesystems::{FileSystem, MemoryFs};
 use ftpdlib::servers::FtpServer;
 
 use crate::util::{
-    have_tool, random_bytes, run_tool, tree, Client, TestServer, IO_TIMEOUT, TOOL_TIMEOUT,
+    have_tool, random_bytes, run_python_script, run_tool, tree, Client, TestServer, IO_TIMEOUT,
+    TOOL_TIMEOUT,
 };
 
 /// Asserts that nothing was written to the disk side of a memory-backed test server.
@@ -56,25 +57,7 @@ fn python_ftplib_session_in_memory() {
     mem.write_file("/seed/text.txt", &text)
         .expect("seed text.txt");
     let srv = TestServer::with_memory(&mem, |b| b);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/scripts/memory_session.py"
-    );
-    let out = run_tool(
-        Command::new("python3").args([
-            script,
-            &srv.addr.ip().to_string(),
-            &srv.addr.port().to_string(),
-        ]),
-        TOOL_TIMEOUT,
-    );
-    assert!(
-        out.status.success(),
-        "ftplib session failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    run_python_script("memory_session.py", srv.addr);
     // What the session left, byte for byte, in the tree and nowhere else.
     let work = mem.listdir(Path::new("/work")).expect("list /work");
     let names: Vec<_> = work.iter().map(|n| n.to_string_lossy()).collect();

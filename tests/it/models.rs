@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    connect_from, have_tool, heavy, random_bytes, run_tool, BinServer, Client, IO_TIMEOUT,
-    TOOL_TIMEOUT,
+    connect_from, have_tool, heavy, random_bytes, run_python_script, run_tool, BinServer, Client,
+    IO_TIMEOUT, TOOL_TIMEOUT,
 };
 
 const MODELS: [&str; 5] = [
@@ -99,28 +99,6 @@ fn greeting_from(source: Ipv4Addr, srv: &BinServer) -> (Client, u16) {
     (c, code)
 }
 
-fn ftplib_session(srv: &BinServer) {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/scripts/ftplib_session.py"
-    );
-    let out = run_tool(
-        Command::new("python3").args([
-            script,
-            &srv.addr.ip().to_string(),
-            &srv.addr.port().to_string(),
-        ]),
-        TOOL_TIMEOUT,
-    );
-    assert!(
-        out.status.success(),
-        "ftplib session failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
-}
-
 fn curl(args: &[&str]) -> Vec<u8> {
     let out = run_tool(
         Command::new("curl")
@@ -149,7 +127,7 @@ fn round_trips_in_every_model() {
         let mut srv = start(model, &served, &[]);
 
         if have_tool("python3") {
-            ftplib_session(&srv);
+            run_python_script("ftplib_session.py", srv.addr);
         }
         if have_tool("curl") {
             let url = format!("ftp://user:12345@{}/", srv.addr);

@@ -116,6 +116,34 @@ pub fn run_tool(cmd: &mut Command, limit: Duration) -> Output {
     }
 }
 
+/// Runs `tests/scripts/<script>` with python3 against the server at `addr` (its
+/// arguments: host, port) and asserts it succeeded and printed `OK`.
+///
+/// # Panics
+/// When the script fails or prints anything else.
+pub fn run_python_script(script: &str, addr: SocketAddr) {
+    let path = format!("{}/tests/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = run_tool(
+        Command::new("python3").args([
+            path.as_str(),
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+        ]),
+        TOOL_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "OK",
+        "{script}"
+    );
+}
+
 /// The `ftpdlib` binary serving on `127.0.0.1` at a free ephemeral port; killed on drop.
 pub struct BinServer {
     /// Where it listens.
