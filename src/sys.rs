@@ -350,6 +350,26 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Asks for a pipe buffer of `size` bytes (F_SETPIPE_SZ); the kernel rounds it up to a
+/// power-of-two number of pages.
+pub(crate) fn set_pipe_size(fd: RawFd, size: usize) -> io::Result<()> {
+    let size = libc::c_int::try_from(size).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: F_SETPIPE_SZ on a descriptor the caller borrows from a live object; no
+    // pointers.
+    if unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, size) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The size of a pipe's buffer in bytes (F_GETPIPE_SZ).
+pub(crate) fn pipe_size(fd: RawFd) -> io::Result<usize> {
+    // SAFETY: F_GETPIPE_SZ on a descriptor the caller borrows from a live object; no
+    // pointers.
+    let size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    usize::try_from(size).map_err(|_| io::Error::last_os_error())
+}
+
 /// Closes a descriptor that some object still holds, in a forked child that will never
 /// drop that object (it ends with [`exit_process`]).
 pub(crate) fn close_inherited(fd: RawFd) {

@@ -57,12 +57,38 @@ enum Kind {
 struct SplicePipe {
     read: OwnedFd,
     write: OwnedFd,
+    /// What one splice(2) call asks of the socket: the pipe's capacity.
+    chunk: usize,
     pending: usize,
 }
 
-/// How much one splice(2) call asks of the socket: a default pipe's capacity (larger
-/// pipes measured no faster).
-const SPLICE_CHUNK: usize = 1 << 16;
+impl SplicePipe {
+    /// A pipe of [`SPLICE_PIPE_SIZE`] where the system allows it. None when no pipe can be
+    /// had, or only one smaller than a default pipe: a user over its pipe allowance
+    /// (`/proc/sys/fs/pipe-user-pages-soft`) gets two-page pipes, slower than recv(2).
+    fn open() -> Option<Self> {
+        let (read, write) = crate::sys::pipe().ok()?;
+        // Refused (EPERM) over the allowance: the pipe keeps the size it has.
+        let _ = crate::sys::set_pipe_size(write.as_raw_fd(), SPLICE_PIPE_SIZE);
+        let chunk = crate::sys::pipe_size(write.as_raw_fd()).ok()?;
+        (chunk >= MIN_SPLICE_PIPE_SIZE).then_some(SplicePipe {
+            read,
+            write,
+            chunk,
+            pending: 0,
+        })
+    }
+}
+
+/// The pipe size asked for spliced uploads. A pipe's size bounds one splice(2) call:
+/// 512 KiB moves a fast upload in an eighth of the calls of a default 64 KiB pipe, and
+/// measured faster than both 64 KiB and 1 MiB (whose blocks no longer stay in the cache
+/// between the two splices). The pipe holds references to the socket's pages, not copies,
+/// so a larger one costs no memory of its own.
+const SPLICE_PIPE_SIZE: usize = 512 << 10;
+
+/// A pipe smaller than a default one is not worth splicing through.
+const MIN_SPLICE_PIPE_SIZE: usize = 64 << 10;
 
 impl Transfer {
     pub(crate) fn new(job: Job, in_size: usize, out_size: usize) -> Self {
@@ -108,13 +134,8 @@ impl Transfer {
                     .as_os()
                     .is_some_and(|f| !crate::sys::is_append_only(f.as_raw_fd()));
                 let pipe = (splice && !ascii && spliceable)
-                    .then(|| crate::sys::pipe().ok())
-                    .flatten()
-                    .map(|(read, write)| SplicePipe {
-                        read,
-                        write,
-                        pending: 0,
-                    });
+                    .then(SplicePipe::open)
+                    .flatten();
                 // A spliced upload never touches a buffer.
                 let buf = if pipe.is_some() {
                     Vec::new()
@@ -363,7 +384,7 @@ impl Transfer {
             if left == 0 {
                 return Ok(Progress::Yielded);
             }
-            let want = clamp(left).min(SPLICE_CHUNK);
+            let want = clamp(left).min(pipe.chunk);
             match crate::sys::splice(socket, pipe.write.as_raw_fd(), want, true) {
                 Ok(0) => return Ok(Progress::Done),
                 Ok(n) => {
