@@ -320,6 +320,8 @@ pub(crate) enum Forked {
 /// threads of the parent may have held (the callers fork from a loop thread while no
 /// other thread of the server runs, and the child builds everything it uses anew).
 pub(crate) fn fork() -> io::Result<Forked> {
+    // Log lines a batching logger still holds would otherwise be written by both processes.
+    log::logger().flush();
     // SAFETY: fork takes no pointers. The child continues on a copy of this thread's
     // stack and memory; the callers uphold the single-thread precondition documented
     // above and end the child with `exit_process`, so no destructor of the parent's
@@ -335,6 +337,8 @@ pub(crate) fn fork() -> io::Result<Forked> {
 /// handlers (a forked child must not tear down state it shares with its parent, such as
 /// the parent's epoll registrations).
 pub(crate) fn exit_process(code: i32) -> ! {
+    // _exit skips every buffer: write out the log lines first.
+    log::logger().flush();
     // SAFETY: _exit takes no pointers and never returns.
     unsafe { libc::_exit(code) }
 }

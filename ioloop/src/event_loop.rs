@@ -209,6 +209,9 @@ impl<M: 'static> IoLoop<M> {
         }
         self.core.deliver_messages();
         self.core.free_closed();
+        // A logger that batches a thread's lines writes them now, before the loop may
+        // sleep; loggers that write each line at once do nothing here.
+        log::logger().flush();
         Ok(())
     }
 

@@ -288,6 +288,92 @@ fn failed_login_line_has_an_empty_user() {
     );
 }
 
+/// Waits (bounded) until `srv`'s log holds `count` lines ending in `message`, and returns
+/// the log. The server keeps running: its lines must reach the log while it waits for the
+/// next client, not only when it exits.
+///
+/// # Panics
+/// When they do not appear within the I/O timeout, or more appear.
+fn wait_logged(srv: &BinServer, message: &str, count: usize) -> String {
+    let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
+    loop {
+        let log = srv.log();
+        let seen = log.lines().filter(|l| l.ends_with(message)).count();
+        assert!(seen <= count, "{message:?} logged {seen} times:\n{log}");
+        if seen == count {
+            return log;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{message:?} not logged while the server runs:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn session_lines_are_written_while_the_server_waits() {
+    let srv = BinServer::start(&["-u", "user", "-P", PASSWORD]);
+    for round in 1..=2 {
+        let mut c = Client::connect(srv.addr);
+        let me = format!("127.0.0.1:{}", c.local_addr().port());
+        c.login("user", PASSWORD);
+        wait_logged(&srv, &format!("{me}-[user] USER 'user' logged in."), 1);
+        c.expect("QUIT", 221);
+        c.expect_closed();
+        let log = wait_logged(
+            &srv,
+            &format!("{me}-[user] FTP session closed (disconnect)."),
+            1,
+        );
+        let opened = format!("{me}-[] FTP session opened (connect)");
+        let seen = log.lines().filter(|l| l.ends_with(&opened)).count();
+        assert_eq!(seen, 1, "round {round}: {log}");
+    }
+}
+
+#[test]
+fn forked_session_processes_log_each_line_once() {
+    for model in ["multi-proc", "pre-fork"] {
+        let mut srv = BinServer::start(&[
+            "-u",
+            "user",
+            "-P",
+            PASSWORD,
+            "--concurrency",
+            model,
+            "--workers",
+            "2",
+        ]);
+        let mut c = Client::connect(srv.addr);
+        let me = format!("127.0.0.1:{}", c.local_addr().port());
+        c.login("user", PASSWORD);
+        c.expect("QUIT", 221);
+        c.expect_closed();
+        wait_logged(
+            &srv,
+            &format!("{me}-[user] FTP session closed (disconnect)."),
+            1,
+        );
+        let status = srv.terminate();
+        assert!(status.success(), "{model}: exit status {status:?}");
+        let log = srv.log();
+        for message in [
+            format!("{me}-[] FTP session opened (connect)"),
+            format!("{me}-[user] USER 'user' logged in."),
+            format!("{me}-[user] FTP session closed (disconnect)."),
+        ] {
+            let seen = log.lines().filter(|l| l.ends_with(&message)).count();
+            assert_eq!(seen, 1, "{model}: {message:?}\n{log}");
+        }
+        let starts = log
+            .lines()
+            .filter(|l| l.contains(">>> starting FTP server"))
+            .count();
+        assert_eq!(starts, 1, "{model}: {log}");
+    }
+}
+
 /// Keeps the log lines that carry one marker and drops every other line, so installing
 /// it changes nothing for the other tests (at most INFO lines get formatted, then
 /// dropped; DEBUG stays off, as with no logger).

@@ -2,6 +2,8 @@
 //!
 //! Run: `cargo run --release -- -w -d /srv/ftp -p 2121`
 
+mod logger;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -192,21 +194,10 @@ fn main() -> ExitCode {
     // its records to errors unless RUST_LOG asks for them.
     let filter = format!("{level},rustls=error");
     // -D wins over RUST_LOG (pyftpdlib has only the flag); otherwise RUST_LOG may refine.
-    let mut logger = if cli.debug {
-        let mut b = env_logger::Builder::new();
-        b.parse_filters(&filter);
-        b
-    } else {
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
-    };
-    logger
-        .format(|buf, record| {
-            use std::io::Write;
-            let initial = record.level().as_str().chars().next().unwrap_or('I');
-            writeln!(buf, "[{initial} {}] {}", timestamp(), record.args())
-        })
-        .init();
-    match run(cli) {
+    logger::init(&filter, !cli.debug);
+    let outcome = run(cli);
+    log::logger().flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ftpdlib: {e}");
@@ -405,14 +396,4 @@ fn tls_config(cli: &Cli) -> Result<Option<TlsConfig>, Box<dyn std::error::Error>
         cli.keyfile.as_deref().unwrap_or(certfile).display()
     );
     Ok(Some(tls))
-}
-
-/// Local wall-clock time as pyftpdlib's log lines show it: `YYYY-mm-dd HH:MM:SS`.
-fn timestamp() -> String {
-    let now = std::time::SystemTime::now();
-    let c = ftpdlib::timefmt::civil(now, false);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
 }
