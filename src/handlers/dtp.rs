@@ -12,7 +12,7 @@ use ioloop::mio::net::{TcpListener, TcpStream};
 use ioloop::{Acceptor, ConnectState, Ctx, Handle, Handler, Interest, Ready, TimerId};
 
 use super::tls::{DataTls, Transport};
-use super::transfers::{Progress, Transfer, FAIR_SHARE};
+use super::transfers::{Progress, Transfer};
 use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg};
 use crate::servers::Shared;
 
@@ -285,9 +285,10 @@ impl DtpHandler {
         if limit > 0 && self.throttle.is_none() {
             self.throttle = Some(Throttle::new(limit, now, self.bytes));
         }
+        let share = transfer.share();
         let budget = match &self.throttle {
-            Some(t) => t.allowance(now, self.bytes).min(FAIR_SHARE),
-            None => FAIR_SHARE,
+            Some(t) => t.allowance(now, self.bytes).min(share),
+            None => share,
         };
         match transfer.pump(&mut self.stream, &mut self.bytes, budget) {
             Ok(Progress::Done) => self.finish(cx, CloseReason::Completed),

@@ -5,6 +5,7 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ioloop::Interest;
 
@@ -23,8 +24,31 @@ pub(crate) enum Progress {
     Yielded,
 }
 
-/// At most this many bytes move in one call before yielding to the other sessions.
-pub(crate) const FAIR_SHARE: u64 = 4 << 20;
+/// What a transfer moves at most in one turn before it yields to the other sessions.
+const TURN_SHARE: u64 = 4 << 20;
+
+/// The least a download sends in one turn, however many run.
+const MIN_SEND_SHARE: u64 = 64 << 10;
+
+/// Downloads in progress in this process, over all loops and servers: the kernel's TCP
+/// memory they fill is the machine's.
+static ACTIVE_SENDS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one download in [`ACTIVE_SENDS`] while it lives.
+struct SendSlot;
+
+impl SendSlot {
+    fn take() -> Self {
+        ACTIVE_SENDS.fetch_add(1, Ordering::Relaxed);
+        SendSlot
+    }
+}
+
+impl Drop for SendSlot {
+    fn drop(&mut self) {
+        ACTIVE_SENDS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// One transfer in progress.
 pub(crate) struct Transfer {
@@ -35,6 +59,8 @@ pub(crate) struct Transfer {
     eof: bool,
     /// ASCII mode: the last byte seen was a CR (a CRLF may straddle two blocks).
     prev_cr: bool,
+    /// Set for downloads.
+    _send_slot: Option<SendSlot>,
 }
 
 enum Kind {
@@ -151,6 +177,7 @@ impl Transfer {
             }
         };
         let eof = matches!(kind, Kind::SendBytes);
+        let send_slot = (!matches!(kind, Kind::Receive { .. })).then(SendSlot::take);
         Transfer {
             kind,
             buf,
@@ -158,7 +185,20 @@ impl Transfer {
             len,
             eof,
             prev_cr: false,
+            _send_slot: send_slot,
         }
+    }
+
+    /// What this transfer may move in its turn. An upload drains its socket in large
+    /// reads. Downloads share [`TURN_SHARE`] (at least [`MIN_SEND_SHARE`] each): on
+    /// loopback, 300 concurrent downloads that each sent 4 MiB bursts grew the client's
+    /// receive queues until the kernel ran short of TCP memory, dropped segments and
+    /// stalled on retransmission timers, taking twice as long as 64 KiB turns.
+    pub(crate) fn share(&self) -> u64 {
+        if self.is_upload() {
+            return TURN_SHARE;
+        }
+        send_share(ACTIVE_SENDS.load(Ordering::Relaxed))
     }
 
     /// Uploads wait for input, downloads for room to write.
@@ -458,6 +498,12 @@ impl Transfer {
     }
 }
 
+/// A download's turn when `sends` downloads run.
+fn send_share(sends: usize) -> u64 {
+    let sends = u64::try_from(sends.max(1)).unwrap_or(u64::MAX);
+    (TURN_SHARE / sends).max(MIN_SEND_SHARE)
+}
+
 /// A byte budget as a buffer length.
 fn clamp(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
@@ -488,4 +534,33 @@ fn is_sendfile_unsupported(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lone_download_takes_the_whole_turn() {
+        assert_eq!(send_share(0), TURN_SHARE);
+        assert_eq!(send_share(1), TURN_SHARE);
+    }
+
+    #[test]
+    fn concurrent_downloads_split_the_turn_down_to_the_floor() {
+        assert_eq!(send_share(4), TURN_SHARE / 4);
+        assert_eq!(send_share(64), MIN_SEND_SHARE);
+        assert_eq!(send_share(300), MIN_SEND_SHARE);
+        assert_eq!(send_share(usize::MAX), MIN_SEND_SHARE);
+    }
+
+    #[test]
+    fn a_download_counts_while_it_lives() {
+        let before = ACTIVE_SENDS.load(Ordering::Relaxed);
+        let t = Transfer::new(Job::SendBytes(b"listing".to_vec()), 512, 512);
+        assert!(ACTIVE_SENDS.load(Ordering::Relaxed) > before);
+        assert!(t.share() <= TURN_SHARE);
+        drop(t);
+        assert_eq!(ACTIVE_SENDS.load(Ordering::Relaxed), before);
+    }
 }
