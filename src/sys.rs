@@ -205,6 +205,12 @@ pub(crate) fn bad_descriptor() -> io::Error {
     io::Error::from_raw_os_error(libc::EBADF)
 }
 
+/// Error for a FIFO, socket or device where only a regular file will do: replies say
+/// `Not a regular file.`
+pub(crate) fn not_a_regular_file() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, crate::error::NotARegularFile)
+}
+
 /// Error for "file too large" (EFBIG).
 pub(crate) fn file_too_large() -> io::Error {
     io::Error::from_raw_os_error(libc::EFBIG)
