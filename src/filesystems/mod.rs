@@ -82,7 +82,9 @@ pub trait FileSystem: Send {
 
     /// Whether `fs_path`, with all symlinks resolved, is the root or lies below it. For
     /// a path that does not exist yet, the deepest existing ancestor is resolved, so a
-    /// new file under a symlinked directory that leaves the root is refused.
+    /// new file under a symlinked directory that leaves the root is refused. A symlink
+    /// loop counts as being where the looping link is (as in pyftpdlib, where following
+    /// it fails with ELOOP and the link itself can be removed).
     fn validpath(&self, fs_path: &Path) -> bool;
 
     /// Opens a file for reading (RETR).
@@ -391,7 +393,27 @@ impl FileSystem for AbstractedFs {
     fn validpath(&self, fs_path: &Path) -> bool {
         // Re-resolve the root each time, as pyftpdlib does, in case it was replaced.
         let root = paths::realpath(&self.root).unwrap_or_else(|_| self.root.clone());
-        paths::realpath(fs_path).is_ok_and(|real| paths::is_within(&real, &root))
+        match paths::realpath(fs_path) {
+            Ok(real) => paths::is_within(&real, &root),
+            // A symlink loop (or a chain longer than the kernel follows): the first link
+            // that cannot be resolved is as contained as its directory. As the last
+            // component it may be listed, renamed or removed; whatever goes through it
+            // gets ELOOP from the kernel, whose limit is the one `realpath` applies.
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                let mut prefixes: Vec<&Path> = fs_path.ancestors().collect();
+                prefixes.reverse();
+                let Some(link) = prefixes.into_iter().find(|p| {
+                    paths::realpath(p).is_err_and(|e| e.raw_os_error() == Some(libc::ELOOP))
+                }) else {
+                    return false;
+                };
+                fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink())
+                    && link.parent().is_some_and(|dir| {
+                        paths::realpath(dir).is_ok_and(|real| paths::is_within(&real, &root))
+                    })
+            }
+            Err(_) => false,
+        }
     }
 
     fn format_list(
