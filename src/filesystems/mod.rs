@@ -90,7 +90,9 @@ pub trait FileSystem: Send {
     /// Opens a file for reading (RETR).
     ///
     /// # Errors
-    /// The OS error from `open`; `EISDIR` for a directory.
+    /// The OS error from `open`; `EISDIR` for a directory; for a FIFO, socket or device,
+    /// an error whose reply text is `Not a regular file` (opened without blocking, so a
+    /// FIFO with no writer cannot stall the loop).
     fn open_read(&self, p: &Path) -> io::Result<FsFile> {
         ops::open_read(p).map(FsFile::Os)
     }
@@ -100,7 +102,8 @@ pub trait FileSystem: Send {
     ///
     /// # Errors
     /// The OS error from `open` or `lseek`; `NotFound` for [`WriteMode::At`] on a
-    /// missing file.
+    /// missing file; `EISDIR` or `Not a regular file` as for
+    /// [`FileSystem::open_read`].
     fn open_write(&self, p: &Path, mode: WriteMode) -> io::Result<FsFile> {
         ops::open_write(p, mode).map(FsFile::Os)
     }
