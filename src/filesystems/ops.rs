@@ -6,6 +6,7 @@ use std::collections::hash_map::RandomState;
 use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -50,6 +51,7 @@ fn regular_only(file: File) -> io::Result<File> {
     if !kind.is_file() {
         return Err(sys::not_a_regular_file());
     }
+    sys::set_blocking(file.as_raw_fd())?;
     Ok(file)
 }
 
@@ -135,7 +137,7 @@ const NAME_LEN: usize = 8;
 pub(super) const TMP_MAX: usize = 50;
 
 /// `O_NONBLOCK` for `open(2)`: opening a FIFO with no peer would otherwise block the
-/// whole loop. It changes nothing for regular files, the only kind kept open.
+/// whole loop. Cleared again on the regular files kept open.
 const NO_BLOCK_ON_OPEN: i32 = libc::O_NONBLOCK;
 
 #[cfg(test)]
@@ -235,6 +237,23 @@ mod tests {
         let mut s = String::new();
         open_read(&p).unwrap().read_to_string(&mut s).unwrap();
         assert_eq!(s, "data");
+    }
+
+    #[test]
+    fn files_kept_open_block_and_keep_append() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("f");
+        fs::write(&p, b"x").unwrap();
+        let nonblocking = |f: &File| {
+            let fd = f.as_raw_fd();
+            (sys::is_nonblocking(fd), sys::is_append_only(fd))
+        };
+        assert_eq!(nonblocking(&open_read(&p).unwrap()), (false, false));
+        for mode in [WriteMode::Truncate, WriteMode::At(0)] {
+            assert_eq!(nonblocking(&open_write(&p, mode).unwrap()), (false, false));
+        }
+        let appending = open_write(&p, WriteMode::Append).unwrap();
+        assert_eq!(nonblocking(&appending), (false, true));
     }
 
     #[test]
