@@ -45,6 +45,11 @@ pub fn strerror(e: &io::Error) -> String {
             None => text,
         };
     }
+    if e.get_ref()
+        .is_some_and(|inner| inner.is::<NotARegularFile>())
+    {
+        return NotARegularFile.to_string();
+    }
     match e.kind() {
         NotFound => "No such file or directory".into(),
         PermissionDenied => "Permission denied".into(),
@@ -52,6 +57,11 @@ pub fn strerror(e: &io::Error) -> String {
         _ => "Input/output error".into(),
     }
 }
+
+/// A FIFO, socket or device where a transfer needs a regular file (no errno says so).
+#[derive(Debug, thiserror::Error)]
+#[error("Not a regular file")]
+pub(crate) struct NotARegularFile;
 
 /// `550 <strerror>.`: the reply for a failed filesystem operation.
 pub fn fs_error_reply(e: &io::Error) -> Reply {

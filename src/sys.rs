@@ -205,6 +205,12 @@ pub(crate) fn bad_descriptor() -> io::Error {
     io::Error::from_raw_os_error(libc::EBADF)
 }
 
+/// Error for a FIFO, socket or device where only a regular file will do: replies say
+/// `Not a regular file.`
+pub(crate) fn not_a_regular_file() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, crate::error::NotARegularFile)
+}
+
 /// Error for "file too large" (EFBIG).
 pub(crate) fn file_too_large() -> io::Error {
     io::Error::from_raw_os_error(libc::EFBIG)
@@ -234,6 +240,32 @@ pub(crate) fn is_append_only(fd: RawFd) -> bool {
     // SAFETY: F_GETFL on a descriptor the caller borrows from a live object; no pointers.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     flags != -1 && flags & libc::O_APPEND != 0
+}
+
+/// Clears O_NONBLOCK on `fd` (a file opened without blocking, so that opening a FIFO
+/// could not stall; reads and writes of the regular file kept should block as usual).
+pub(crate) fn set_blocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL / F_SETFL on a descriptor the caller borrows from a live object;
+    // no pointers.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_NONBLOCK != 0
+        // SAFETY: as above.
+        && unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } == -1
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether `fd` has O_NONBLOCK set.
+#[cfg(test)]
+pub(crate) fn is_nonblocking(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL on a descriptor the caller borrows from a live object; no pointers.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags != -1 && flags & libc::O_NONBLOCK != 0
 }
 
 /// splice(2): moves up to `len` bytes from `from` to `to` (one of them a pipe) without

@@ -82,13 +82,17 @@ pub trait FileSystem: Send {
 
     /// Whether `fs_path`, with all symlinks resolved, is the root or lies below it. For
     /// a path that does not exist yet, the deepest existing ancestor is resolved, so a
-    /// new file under a symlinked directory that leaves the root is refused.
+    /// new file under a symlinked directory that leaves the root is refused. A symlink
+    /// loop counts as being where the looping link is (as in pyftpdlib, where following
+    /// it fails with ELOOP and the link itself can be removed).
     fn validpath(&self, fs_path: &Path) -> bool;
 
     /// Opens a file for reading (RETR).
     ///
     /// # Errors
-    /// The OS error from `open`; `EISDIR` for a directory.
+    /// The OS error from `open`; `EISDIR` for a directory; for a FIFO, socket or device,
+    /// an error whose reply text is `Not a regular file` (opened without blocking, so a
+    /// FIFO with no writer cannot stall the loop).
     fn open_read(&self, p: &Path) -> io::Result<FsFile> {
         ops::open_read(p).map(FsFile::Os)
     }
@@ -98,7 +102,8 @@ pub trait FileSystem: Send {
     ///
     /// # Errors
     /// The OS error from `open` or `lseek`; `NotFound` for [`WriteMode::At`] on a
-    /// missing file.
+    /// missing file; `EISDIR` or `Not a regular file` as for
+    /// [`FileSystem::open_read`].
     fn open_write(&self, p: &Path, mode: WriteMode) -> io::Result<FsFile> {
         ops::open_write(p, mode).map(FsFile::Os)
     }
@@ -391,7 +396,27 @@ impl FileSystem for AbstractedFs {
     fn validpath(&self, fs_path: &Path) -> bool {
         // Re-resolve the root each time, as pyftpdlib does, in case it was replaced.
         let root = paths::realpath(&self.root).unwrap_or_else(|_| self.root.clone());
-        paths::realpath(fs_path).is_ok_and(|real| paths::is_within(&real, &root))
+        match paths::realpath(fs_path) {
+            Ok(real) => paths::is_within(&real, &root),
+            // A symlink loop (or a chain longer than the kernel follows): the first link
+            // that cannot be resolved is as contained as its directory. As the last
+            // component it may be listed, renamed or removed; whatever goes through it
+            // gets ELOOP from the kernel, whose limit is the one `realpath` applies.
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                let mut prefixes: Vec<&Path> = fs_path.ancestors().collect();
+                prefixes.reverse();
+                let Some(link) = prefixes.into_iter().find(|p| {
+                    paths::realpath(p).is_err_and(|e| e.raw_os_error() == Some(libc::ELOOP))
+                }) else {
+                    return false;
+                };
+                fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink())
+                    && link.parent().is_some_and(|dir| {
+                        paths::realpath(dir).is_ok_and(|real| paths::is_within(&real, &root))
+                    })
+            }
+            Err(_) => false,
+        }
     }
 
     fn format_list(

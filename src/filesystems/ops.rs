@@ -6,6 +6,7 @@ use std::collections::hash_map::RandomState;
 use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -14,17 +15,17 @@ use super::WriteMode;
 use crate::{sys, timefmt};
 
 /// Opens an existing file for RETR (Python's `open(p, "rb")`), refusing directories
-/// with `EISDIR` as Python does.
+/// with `EISDIR` as Python does, and anything else that is not a regular file.
 pub(super) fn open_read(path: &Path) -> io::Result<File> {
-    let file = File::open(path)?;
-    if file.metadata()?.is_dir() {
-        return Err(sys::is_a_directory());
-    }
-    Ok(file)
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(NO_BLOCK_ON_OPEN)
+        .open(path)?;
+    regular_only(file)
 }
 
 /// Opens `path` for STOR (`wb`), APPE (`ab`) or STOR after REST (`r+b` then seek).
-/// New files get mode `0666 & ~umask`.
+/// New files get mode `0666 & ~umask`. Only regular files are written to.
 pub(super) fn open_write(path: &Path, mode: WriteMode) -> io::Result<File> {
     let mut opts = OpenOptions::new();
     match mode {
@@ -32,10 +33,25 @@ pub(super) fn open_write(path: &Path, mode: WriteMode) -> io::Result<File> {
         WriteMode::Append => opts.append(true).create(true),
         WriteMode::At(_) => opts.read(true).write(true),
     };
-    let mut file = opts.mode(0o666).open(path)?;
+    let mut file = regular_only(opts.mode(0o666).custom_flags(NO_BLOCK_ON_OPEN).open(path)?)?;
     if let WriteMode::At(offset) = mode {
         file.seek(SeekFrom::Start(offset))?;
     }
+    Ok(file)
+}
+
+/// `file` if it is a regular file; `EISDIR` for a directory, [`sys::not_a_regular_file`]
+/// for a FIFO, socket or device (a FIFO would block a transfer forever, a device could
+/// stream without end).
+fn regular_only(file: File) -> io::Result<File> {
+    let kind = file.metadata()?.file_type();
+    if kind.is_dir() {
+        return Err(sys::is_a_directory());
+    }
+    if !kind.is_file() {
+        return Err(sys::not_a_regular_file());
+    }
+    sys::set_blocking(file.as_raw_fd())?;
     Ok(file)
 }
 
@@ -119,6 +135,10 @@ const NAME_CHARS: &[u8; 37] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
 const NAME_LEN: usize = 8;
 /// pyftpdlib sets `tempfile.TMP_MAX = 50`.
 pub(super) const TMP_MAX: usize = 50;
+
+/// `O_NONBLOCK` for `open(2)`: opening a FIFO with no peer would otherwise block the
+/// whole loop. Cleared again on the regular files kept open.
+const NO_BLOCK_ON_OPEN: i32 = libc::O_NONBLOCK;
 
 #[cfg(test)]
 mod tests {
@@ -217,6 +237,40 @@ mod tests {
         let mut s = String::new();
         open_read(&p).unwrap().read_to_string(&mut s).unwrap();
         assert_eq!(s, "data");
+    }
+
+    #[test]
+    fn files_kept_open_block_and_keep_append() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("f");
+        fs::write(&p, b"x").unwrap();
+        let nonblocking = |f: &File| {
+            let fd = f.as_raw_fd();
+            (sys::is_nonblocking(fd), sys::is_append_only(fd))
+        };
+        assert_eq!(nonblocking(&open_read(&p).unwrap()), (false, false));
+        for mode in [WriteMode::Truncate, WriteMode::At(0)] {
+            assert_eq!(nonblocking(&open_write(&p, mode).unwrap()), (false, false));
+        }
+        let appending = open_write(&p, WriteMode::Append).unwrap();
+        assert_eq!(nonblocking(&appending), (false, true));
+    }
+
+    #[test]
+    fn fifos_are_refused_without_blocking() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&p)
+            .status()
+            .unwrap()
+            .success());
+        let err = open_read(&p).unwrap_err();
+        assert_eq!(crate::error::strerror(&err), "Not a regular file");
+        for mode in [WriteMode::Truncate, WriteMode::Append, WriteMode::At(0)] {
+            // No reader: ENXIO from open(2) itself, or refused after it.
+            assert!(open_write(&p, mode).is_err());
+        }
     }
 
     #[test]

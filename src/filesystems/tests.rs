@@ -222,12 +222,28 @@ fn new_file_under_outside_dir_link_is_refused() {
 }
 
 #[test]
-fn symlink_loop_is_refused() {
+fn symlink_loop_is_where_its_link_is() {
     let j = jail();
-    symlink(j.fs.root().join("b"), j.fs.root().join("a")).unwrap();
-    symlink(j.fs.root().join("a"), j.fs.root().join("b")).unwrap();
-    assert!(!j.fs.validpath(&j.fs.root().join("a")));
-    assert!(!j.fs.validpath(&j.fs.root().join("a/x")));
+    let root = j.fs.root().to_path_buf();
+    symlink(root.join("b"), root.join("a")).unwrap();
+    symlink(root.join("a"), root.join("b")).unwrap();
+    // Inside: the link may be removed; going through it fails with ELOOP.
+    assert!(j.fs.validpath(&root.join("a")));
+    assert!(j.fs.validpath(&root.join("a/x")));
+    assert_eq!(
+        fs::metadata(root.join("a/x")).unwrap_err().raw_os_error(),
+        Some(libc::ELOOP)
+    );
+    // A loop in a directory outside the root, reached through a link, stays outside.
+    symlink(j.outside.join("d"), j.outside.join("c")).unwrap();
+    symlink(j.outside.join("c"), j.outside.join("d")).unwrap();
+    symlink(&j.outside, root.join("out")).unwrap();
+    assert!(!j.fs.validpath(&root.join("out/c")));
+    assert!(!j.fs.validpath(&root.join("out/c/x")));
+    // A loop whose links point outside the root before coming back.
+    symlink(j.outside.join("e"), root.join("e")).unwrap();
+    symlink(root.join("e"), j.outside.join("e")).unwrap();
+    assert!(j.fs.validpath(&root.join("e")));
 }
 
 #[test]

@@ -697,9 +697,6 @@ impl FtpHandler {
         if self.rest.is_some() {
             return self.respond(Reply::new(450, "Can't STOU while REST request is pending."));
         }
-        if let Some(reply) = self.no_data_channel() {
-            return self.respond(reply);
-        }
         let Some(fs) = self.fs() else { return };
         // The directory is checked like any other path (pyftpdlib let STOU escape the root).
         let (dir_ftp, prefix) = if arg.is_empty() {
@@ -724,6 +721,11 @@ impl FtpHandler {
         {
             return self.respond(Reply::new(550, "Not enough privileges."));
         }
+        // After the checks that refuse STOU anyway, before a file is created.
+        if let Some(reply) = self.no_data_channel() {
+            return self.respond(reply);
+        }
+        let Some(fs) = self.fs() else { return };
         let (path, file) = match fs.create_unique(&dir, &prefix) {
             Ok(created) => created,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

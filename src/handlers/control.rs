@@ -760,9 +760,15 @@ impl Handler<Msg> for FtpHandler {
                 self.idle_timer = self.shared.config.timeout.map(|t| cx.call_later(t));
                 return;
             }
-            self.idle_timer = None;
+            if self.chat.is_closing() {
+                // A whole timeout spent waiting for the client to read its last replies
+                // (after QUIT, or the 421 below): it never will.
+                return cx.close();
+            }
             log::info!("{} Control connection timed out.", self.prefix());
             self.respond_and_close(Reply::new(421, "Control connection timed out."));
+            // Armed again: should the 421 never be read, the next expiry closes.
+            self.idle_timer = self.shared.config.timeout.map(|t| cx.call_later(t));
         } else if let Wait::AuthDelay { timer: t, .. } = &self.wait {
             if *t == timer {
                 let Wait::AuthDelay { message, .. } =

@@ -237,3 +237,41 @@ fn a_line_of_2048_bytes_is_accepted() {
     assert_eq!(c.cmd(&line).0, 550);
     c.expect("NOOP", 200);
 }
+
+#[test]
+fn a_fifo_is_refused_without_blocking_the_loop() {
+    let srv = TestServer::start();
+    let fifo = srv.root().join("fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo failed");
+    // Should the server block in open(2), this frees it at the end (O_RDWR on a FIFO
+    // never blocks), so a failing test does not hang the suite.
+    let _unblock = FifoUnblocker(fifo.clone());
+    let mut c = srv.login();
+    let mut other = srv.login();
+    c.expect("TYPE I", 200);
+    let _data = c.pasv();
+    assert_eq!(c.cmd("RETR fifo"), (550, "Not a regular file.".to_owned()));
+    other.expect("NOOP", 200);
+    // With no reader, open(2) itself refuses: "No such device or address."
+    for cmd in ["STOR fifo", "APPE fifo"] {
+        let _data = c.pasv();
+        assert_eq!(c.cmd(cmd).0, 550, "{cmd}");
+        other.expect("NOOP", 200);
+    }
+    c.expect("NOOP", 200);
+}
+
+struct FifoUnblocker(std::path::PathBuf);
+
+impl Drop for FifoUnblocker {
+    fn drop(&mut self) {
+        let _ = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.0);
+    }
+}

@@ -21,6 +21,29 @@ fn idle_session_times_out() {
 }
 
 #[test]
+fn a_client_that_never_reads_its_replies_is_timed_out() {
+    let srv = TestServer::with(|c| c.timeout = Some(Duration::from_secs(1)), |_| {});
+    // Megabytes of replies that are never read: more than the socket buffers hold, so
+    // the server's output stays stuck. One client ends with QUIT, one does not.
+    let mut clients = Vec::new();
+    for tail in ["", "QUIT\r\n"] {
+        let c = srv.login();
+        let mut w = c.stream_clone();
+        let wire = format!("{}{tail}", "HELP\r\n".repeat(40_000));
+        // The server may stop reading; this write may then never finish.
+        std::thread::spawn(move || {
+            let _ = w.write_all(wire.as_bytes());
+        });
+        clients.push(c);
+    }
+    // Both sessions end within the bounded wait (the listener is all that is left).
+    srv.wait_until("the sessions that never read closed", |handlers, _| {
+        handlers == 1
+    });
+    drop(clients);
+}
+
+#[test]
 fn idle_timeout_applies_before_login_too() {
     let srv = TestServer::with(|c| c.timeout = Some(Duration::from_secs(1)), |_| {});
     let mut c = srv.client();

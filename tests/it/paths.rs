@@ -226,3 +226,30 @@ fn rename_of_the_root_is_refused() {
     assert_eq!(c.cmd("DELE /").0, 550);
     assert!(srv.root().join("marker").exists());
 }
+
+#[test]
+fn a_symlink_loop_can_be_removed_and_renamed() {
+    let srv = setup();
+    symlink("self", srv.root().join("self")).expect("symlink");
+    symlink("ring_b", srv.root().join("ring_a")).expect("symlink");
+    symlink("ring_a", srv.root().join("ring_b")).expect("symlink");
+    let mut c = srv.login();
+    // Following a loop fails as the kernel says, not as an escape from the root.
+    assert_eq!(
+        c.cmd("CWD self"),
+        (550, "Too many levels of symbolic links.".into())
+    );
+    assert_eq!(
+        c.cmd("MKD self/x"),
+        (550, "Too many levels of symbolic links.".into())
+    );
+    // The links themselves live inside the root: they can be renamed and removed.
+    c.expect("RNFR ring_a", 350);
+    c.expect("RNTO ring_c", 250);
+    assert!(srv.root().join("ring_c").symlink_metadata().is_ok());
+    c.expect("DELE ring_c", 250);
+    c.expect("DELE ring_b", 250);
+    c.expect("DELE self", 250);
+    assert!(srv.root().join("self").symlink_metadata().is_err());
+    assert!(srv.root().join("ring_b").symlink_metadata().is_err());
+}

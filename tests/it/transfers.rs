@@ -83,6 +83,19 @@ fn transfer_without_pasv_or_port_is_425() {
 }
 
 #[test]
+fn stou_without_the_right_is_550_even_without_a_data_connection() {
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    c.login("anonymous", "guest@");
+    // As for STOR: the permission is checked before the data connection is asked for.
+    assert_eq!(c.cmd("STOR x"), (550, "Not enough privileges.".into()));
+    assert_eq!(c.cmd("STOU"), (550, "Not enough privileges.".into()));
+    assert_eq!(c.cmd("STOU x"), (550, "Not enough privileges.".into()));
+    let names: Vec<_> = std::fs::read_dir(srv.root()).expect("read root").collect();
+    assert!(names.is_empty(), "STOU created {names:?}");
+}
+
+#[test]
 
 fn refused_uploads_touch_no_file() {
     let srv = TestServer::start();
