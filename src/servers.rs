@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -794,7 +795,8 @@ struct ServerAcceptor {
     /// hash map's, and ids are only ever reported back once, when the session ends).
     sessions: Slab<SessionEntry>,
     per_ip: HashMap<IpAddr, usize>,
-    /// Set by a graceful stop: the listener is closed, the acceptor waits for sessions.
+    /// Set by a graceful stop: the listener no longer listens, the acceptor waits for
+    /// sessions.
     stopping: bool,
 }
 
@@ -951,6 +953,15 @@ impl ServerAcceptor {
             return;
         }
         self.stopping = true;
+        // As pyftpdlib closes its listener at once, clients stop queueing here for the
+        // whole stop: those already queued are told why, later ones are refused.
+        let mut queued = Vec::new();
+        self.acceptor
+            .accept_ready(cx, |_, stream, _| queued.push(stream));
+        for stream in queued {
+            refuse(&self.shared, stream, "421 Server shutting down.\r\n");
+        }
+        crate::sys::stop_listening(self.acceptor.listener().as_raw_fd());
         for (_, entry) in &self.sessions {
             let msg = Msg::ToSession(SessionCmd::Shutdown);
             match &entry.to {

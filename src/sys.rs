@@ -386,6 +386,14 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Makes a listening socket stop listening while its descriptor stays open (Linux:
+/// shutdown(2) of a listener disconnects it): connections still queued are reset, new ones
+/// refused. Errors are ignored: the socket closes with its owner anyway.
+pub(crate) fn stop_listening(fd: RawFd) {
+    // SAFETY: shutdown on a descriptor the caller borrows from a live object; no pointers.
+    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+}
+
 /// Asks for a pipe buffer of `size` bytes (F_SETPIPE_SZ); the kernel rounds it up to a
 /// power-of-two number of pages.
 pub(crate) fn set_pipe_size(fd: RawFd, size: usize) -> io::Result<()> {

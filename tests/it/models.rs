@@ -5,7 +5,7 @@
 //! threads).
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -222,7 +222,7 @@ fn limits_are_exact_in_every_model() {
 fn graceful_stop_finishes_the_running_download() {
     let _heavy = heavy();
     let data = random_bytes(1 << 20, 9);
-    for model in ["multi-proc", "pre-fork", "multi-loop"] {
+    for model in MODELS {
         let tmp = tempfile::tempdir().expect("tempdir");
         std::fs::write(tmp.path().join("slow.bin"), &data).expect("write");
         // At 512 KiB/s the download takes about 2 s: the stop lands in the middle.
@@ -246,12 +246,58 @@ fn graceful_stop_finishes_the_running_download() {
             [(421, "Server shutting down.".to_owned())],
             "{model}"
         );
+        assert_no_new_sessions(&srv, model);
+        // ... and that answer came while the download was still running, not at exit.
+        let so_far = drain_available(&mut stream, &mut got);
+        assert!(
+            so_far < data.len(),
+            "{model}: a new client was answered only once the download had ended"
+        );
         stream.read_to_end(&mut got).expect("the rest");
         assert!(got == data, "{model}: the download was cut or changed");
         assert_eq!(busy.reply().0, 226, "{model}");
         let status = srv.wait_exit();
         assert!(status.success(), "{model}: {status:?}");
     }
+}
+
+/// During a graceful stop a new client is refused at once, or told `421` and closed:
+/// never left waiting, unanswered, until the last session ends.
+fn assert_no_new_sessions(srv: &BinServer, model: &str) {
+    let Ok(mut late) = TcpStream::connect_timeout(&srv.addr, IO_TIMEOUT) else {
+        return; // refused
+    };
+    late.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let mut reply = String::new();
+    match late.read_to_string(&mut reply) {
+        Ok(_) => assert!(
+            reply.is_empty() || reply == "421 Server shutting down.\r\n",
+            "{model}: {reply:?}"
+        ),
+        Err(e) => assert!(
+            e.kind() == std::io::ErrorKind::ConnectionReset,
+            "{model}: a client that connected during the stop got {e}"
+        ),
+    }
+}
+
+/// Appends what `stream` holds now to `got` without waiting; returns `got`'s length.
+///
+/// # Panics
+/// On an error, or at the end of the stream (the download ended).
+fn drain_available(stream: &mut TcpStream, got: &mut Vec<u8>) -> usize {
+    stream.set_nonblocking(true).expect("nonblocking");
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("the download ended already"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("data read: {e}"),
+        }
+    }
+    stream.set_nonblocking(false).expect("blocking");
+    got.len()
 }
 
 #[test]
