@@ -48,7 +48,7 @@ impl Log for LineLogger {
         // try_with: a record logged while the thread's locals are being torn down is
         // written on its own.
         let written = PENDING.try_with(|pending| {
-            let Ok(mut pending) = pending.try_borrow_mut() else {
+            let Ok(mut pending) = pending.0.try_borrow_mut() else {
                 return false; // a record logged from inside formatting: write it alone
             };
             append_line(&mut pending, record);
@@ -67,7 +67,7 @@ impl Log for LineLogger {
     fn flush(&self) {
         let _ = BATCHING.try_with(|b| b.set(true));
         let _ = PENDING.try_with(|pending| {
-            if let Ok(mut pending) = pending.try_borrow_mut() {
+            if let Ok(mut pending) = pending.0.try_borrow_mut() {
                 write_out(&mut pending);
             }
         });
@@ -101,6 +101,16 @@ fn write_out(pending: &mut String) {
     }
 }
 
+/// A thread's waiting lines; a thread that ends after its last flush writes them as its
+/// locals are dropped.
+struct Pending(RefCell<String>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        write_out(self.0.get_mut());
+    }
+}
+
 /// The local time of day, formatted once per second rather than once per line.
 struct Stamp {
     second: u64,
@@ -129,7 +139,7 @@ thread_local! {
     /// True once this thread has called `flush`: it flushes every pass of its loop.
     static BATCHING: Cell<bool> = const { Cell::new(false) };
     /// Lines logged by this thread since its last flush.
-    static PENDING: RefCell<String> = const { RefCell::new(String::new()) };
+    static PENDING: Pending = const { Pending(RefCell::new(String::new())) };
     static STAMP: RefCell<Stamp> = const {
         RefCell::new(Stamp {
             second: 0,
