@@ -108,9 +108,8 @@ impl SplicePipe {
 
 /// The pipe size asked for spliced uploads. A pipe's size bounds one splice(2) call:
 /// 512 KiB moves a fast upload in an eighth of the calls of a default 64 KiB pipe, and
-/// measured faster than both 64 KiB and 1 MiB (whose blocks no longer stay in the cache
-/// between the two splices). The pipe holds references to the socket's pages, not copies,
-/// so a larger one costs no memory of its own.
+/// measured faster than both 64 KiB and 1 MiB pipes. The pipe holds references to the
+/// socket's pages, not copies, so a larger one costs no memory of its own.
 const SPLICE_PIPE_SIZE: usize = 512 << 10;
 
 /// A pipe smaller than a default one is not worth splicing through.
