@@ -13,6 +13,7 @@ use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready,
 use super::tls::{SessionTls, Transport};
 use super::{
     CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, ServerEvent, ServerLink, SessionCmd,
+    TransferLog,
 };
 use crate::config::DEFAULT_LOG_PREFIX;
 use crate::events::Session;
@@ -393,7 +394,8 @@ impl FtpHandler {
         }
     }
 
-    /// Sends `Abort` to whatever data object exists and forgets it (no reply).
+    /// Sends `Abort` to whatever data object exists and forgets it (no reply). A running
+    /// transfer is abandoned: the data channel logs it with the bytes it moved.
     pub(super) fn drop_data(&mut self, cx: &mut Ctx<'_, Msg>) {
         self.tls.clear_refusal();
         match std::mem::replace(&mut self.data, DataChan::None) {
@@ -401,10 +403,28 @@ impl FtpHandler {
             DataChan::Passive { listener: h, .. }
             | DataChan::Active(h)
             | DataChan::Connected(h) => cx.send(h, Msg::ToData(DataCmd::Abort)),
-            DataChan::Transferring { channel, info } => {
-                cx.send(channel, Msg::ToData(DataCmd::Abort));
-                self.transfer_ended(&info, false, 0);
+            DataChan::Transferring { channel, .. } => {
+                cx.send(channel, Msg::ToData(DataCmd::Abandon));
             }
+        }
+    }
+
+    /// Starts `job` on the data channel, which also keeps the transfer's log line.
+    fn send_start(&self, cx: &mut Ctx<'_, Msg>, channel: Handle, job: Job, info: &XferInfo) {
+        cx.send(
+            channel,
+            Msg::ToData(DataCmd::Start(job, Box::new(self.transfer_log(info)))),
+        );
+    }
+
+    fn transfer_log(&self, info: &XferInfo) -> TransferLog {
+        TransferLog {
+            prefix: self.prefix(),
+            remote: self.remote,
+            username: self.username().to_owned(),
+            cmd: info.cmd,
+            path: info.path.clone(),
+            started: info.started,
         }
     }
 
@@ -422,7 +442,7 @@ impl FtpHandler {
                 let text = preliminary
                     .unwrap_or_else(|| "Data connection already open. Transfer starting.".into());
                 self.respond(Reply::new(125, text));
-                cx.send(channel, Msg::ToData(DataCmd::Start(job)));
+                self.send_start(cx, channel, job, &info);
                 self.data = DataChan::Transferring {
                     channel,
                     info: Box::new(info),
@@ -500,7 +520,7 @@ impl FtpHandler {
                 ..
             } => {
                 let (job, info) = *queued;
-                cx.send(channel, Msg::ToData(DataCmd::Start(job)));
+                self.send_start(cx, channel, job, &info);
                 self.data = DataChan::Transferring {
                     channel,
                     info: Box::new(info),
@@ -606,25 +626,9 @@ impl FtpHandler {
 
     /// Logs a file transfer's line and fires its callback.
     fn transfer_ended(&self, info: &XferInfo, completed: bool, bytes: u64) {
-        let Some(path) = &info.path else {
-            return; // listings log and fire nothing
-        };
-        log::info!(
-            "{} {} {} completed={} bytes={} seconds={:.3}",
-            self.prefix(),
-            info.cmd,
-            path.display(),
-            u8::from(completed),
-            bytes,
-            info.started.elapsed().as_secs_f64()
-        );
-        let events = &self.shared.events;
-        let upload = info.cmd != "RETR";
-        match (upload, completed) {
-            (false, true) => events.on_file_sent(self.session(), path),
-            (false, false) => events.on_incomplete_file_sent(self.session(), path),
-            (true, true) => events.on_file_received(self.session(), path),
-            (true, false) => events.on_incomplete_file_received(self.session(), path),
+        if info.path.is_some() {
+            self.transfer_log(info)
+                .ended(&*self.shared.events, completed, bytes);
         }
     }
 

@@ -453,3 +453,109 @@ fn log_prefix_template_from_rust() {
         assert!(kept.contains(&wanted), "no {wanted:?} in {kept:#?}");
     }
 }
+
+/// Waits (bounded) until `srv`'s log holds a line whose message starts with `start`, and
+/// returns that message.
+///
+/// # Panics
+/// When none appears within the I/O timeout, or more than one does.
+fn wait_line_starting(srv: &BinServer, start: &str) -> String {
+    let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
+    loop {
+        let log = srv.log();
+        let found: Vec<String> = parse(&log)
+            .into_iter()
+            .filter(|(_, m)| m.starts_with(start))
+            .map(|(_, m)| m)
+            .collect();
+        assert!(found.len() <= 1, "{start:?} logged twice:\n{log}");
+        if let Some(line) = found.into_iter().next() {
+            return line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{start:?} not logged:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn transfers_cut_by_a_vanishing_client_log_the_bytes_moved() {
+    use std::io::{Read, Write};
+
+    let (_tmp, root) = served_dir();
+    let big = vec![7u8; 16 << 20];
+    std::fs::write(root.join("big.bin"), &big).expect("write");
+    let srv = BinServer::start(&["-w", "-d", dir_str(&root), "-u", "user", "-P", PASSWORD]);
+
+    // An upload: part of the file arrives, then the client vanishes, control first.
+    let mut c = Client::connect(srv.addr);
+    let me = format!("127.0.0.1:{}", c.local_addr().port());
+    c.login("user", PASSWORD);
+    c.expect("TYPE I", 200);
+    let mut data = c.pasv();
+    let (code, _) = c.cmd("STOR part.bin");
+    assert!(code == 125 || code == 150, "{code}");
+    let sent = 100_000u64;
+    data.write_all(&vec![1u8; sent as usize])
+        .expect("part of the upload");
+    let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
+    while std::fs::metadata(root.join("part.bin")).map_or(0, |m| m.len()) < sent {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(c);
+    wait_logged(
+        &srv,
+        &format!("{me}-[user] FTP session closed (disconnect)."),
+        1,
+    );
+    drop(data);
+    let stor_start = format!(
+        "{me}-[user] STOR {} completed=0 bytes={sent} seconds=",
+        root.join("part.bin").display()
+    );
+    let stor = wait_line_starting(&srv, &format!("{me}-[user] STOR "));
+    assert!(
+        stor.starts_with(&stor_start),
+        "{stor:?}, wanted {stor_start:?}"
+    );
+    assert_seconds(&stor[stor_start.len()..], &stor);
+
+    // A download: the client reads a little, then vanishes.
+    let mut c = Client::connect(srv.addr);
+    let me = format!("127.0.0.1:{}", c.local_addr().port());
+    c.login("user", PASSWORD);
+    c.expect("TYPE I", 200);
+    let mut data = c.pasv();
+    let (code, _) = c.cmd("RETR big.bin");
+    assert!(code == 125 || code == 150, "{code}");
+    let mut first = [0u8; 4096];
+    data.read_exact(&mut first).expect("the first bytes");
+    drop(c);
+    wait_logged(
+        &srv,
+        &format!("{me}-[user] FTP session closed (disconnect)."),
+        1,
+    );
+    drop(data);
+    let retr_start = format!(
+        "{me}-[user] RETR {} completed=0 bytes=",
+        root.join("big.bin").display()
+    );
+    let retr = wait_line_starting(&srv, &format!("{me}-[user] RETR "));
+    assert!(retr.starts_with(&retr_start), "{retr:?}");
+    let bytes: u64 = retr[retr_start.len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in {retr:?}"));
+    assert!(
+        bytes >= 4096 && bytes < big.len() as u64,
+        "{bytes} bytes in {retr:?}"
+    );
+}
