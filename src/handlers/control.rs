@@ -204,22 +204,7 @@ impl FtpHandler {
 
     /// The session's log prefix (`log_prefix`, by default `ip:port-[user]`).
     pub(super) fn prefix(&self) -> String {
-        let template = &self.shared.config.log_prefix;
-        if template == DEFAULT_LOG_PREFIX {
-            return format!(
-                "{}:{}-[{}]",
-                self.remote.ip().to_canonical(),
-                self.remote.port(),
-                self.username()
-            );
-        }
-        template
-            .replace(
-                "%(remote_ip)s",
-                &self.remote.ip().to_canonical().to_string(),
-            )
-            .replace("%(remote_port)s", &self.remote.port().to_string())
-            .replace("%(username)s", self.username())
+        log_prefix(&self.shared.config.log_prefix, self.remote, self.username())
     }
 
     /// Queues a reply (and logs it at debug level).
@@ -546,6 +531,7 @@ impl FtpHandler {
         if let DataChan::Transferring { info, .. } = data {
             let Closure { bytes, reason } = closure;
             let completed = matches!(reason, CloseReason::Completed);
+            let aborted_midway = matches!(reason, CloseReason::Aborted) && bytes > 0;
             match reason {
                 CloseReason::Completed => self.respond(Reply::new(226, "Transfer complete.")),
                 CloseReason::Aborted => {
@@ -575,8 +561,9 @@ impl FtpHandler {
                     self.respond(Reply::new(426, format!("{text}; transfer aborted.")));
                 }
                 CloseReason::Timeout => {
-                    self.transfer_ended(&info, false, bytes);
+                    // pyftpdlib's order: the reply's line, then the transfer's.
                     log::info!("{} Data connection timed out.", self.prefix());
+                    self.transfer_ended(&info, false, bytes);
                     return self.respond_and_close(Reply::new(421, "Data connection timed out."));
                 }
                 CloseReason::TlsHandshake(e) => {
@@ -604,6 +591,10 @@ impl FtpHandler {
                 }
             }
             self.transfer_ended(&info, completed, bytes);
+            if aborted_midway {
+                // pyftpdlib logs this 426 at INFO, after the transfer's line.
+                log::info!("{} Transfer aborted via ABOR.", self.prefix());
+            }
             if aborting && completed {
                 self.respond(Reply::new(225, "No transfer to abort."));
             }
@@ -817,6 +808,21 @@ impl Handler<Msg> for FtpHandler {
         };
         self.server.send(cx, Msg::ToServer(closed));
     }
+}
+
+/// Fills in a `log_prefix` template (pyftpdlib's `%(name)s` fields) for a client.
+pub(crate) fn log_prefix(template: &str, remote: SocketAddr, username: &str) -> String {
+    if template == DEFAULT_LOG_PREFIX {
+        return format!(
+            "{}:{}-[{username}]",
+            remote.ip().to_canonical(),
+            remote.port()
+        );
+    }
+    template
+        .replace("%(remote_ip)s", &remote.ip().to_canonical().to_string())
+        .replace("%(remote_port)s", &remote.port().to_string())
+        .replace("%(username)s", username)
 }
 
 #[cfg(test)]

@@ -559,3 +559,126 @@ fn transfers_cut_by_a_vanishing_client_log_the_bytes_moved() {
         "{bytes} bytes in {retr:?}"
     );
 }
+
+/// The messages of `log` from `start` on, in order.
+fn messages_from(log: &str, start: &str) -> Vec<String> {
+    parse(log)
+        .into_iter()
+        .map(|(_, m)| m)
+        .skip_while(|m| !m.starts_with(start))
+        .collect()
+}
+
+#[test]
+fn abor_of_a_running_transfer_is_logged_after_the_transfer() {
+    use std::io::Read;
+
+    let (_tmp, root) = served_dir();
+    std::fs::write(root.join("big.bin"), vec![3u8; 16 << 20]).expect("write");
+    let srv = BinServer::start(&["-d", dir_str(&root), "-u", "user", "-P", PASSWORD]);
+    let mut c = Client::connect(srv.addr);
+    let me = format!("127.0.0.1:{}", c.local_addr().port());
+    c.login("user", PASSWORD);
+    c.expect("TYPE I", 200);
+    let mut data = c.pasv();
+    let (code, _) = c.cmd("RETR big.bin");
+    assert!(code == 125 || code == 150, "{code}");
+    let mut first = [0u8; 4096];
+    data.read_exact(&mut first).expect("the first bytes");
+    c.expect("ABOR", 426);
+    assert_eq!(c.reply().0, 226);
+    drop(data);
+    c.expect("QUIT", 221);
+    c.expect_closed();
+    let log = wait_logged(
+        &srv,
+        &format!("{me}-[user] FTP session closed (disconnect)."),
+        1,
+    );
+    let after = messages_from(&log, &format!("{me}-[user] RETR "));
+    assert!(after.len() >= 2, "{log}");
+    assert!(after[0].contains(" completed=0 bytes="), "{log}");
+    assert_eq!(
+        after[1],
+        format!("{me}-[user] Transfer aborted via ABOR."),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_stalled_transfer_logs_the_timeout_then_the_transfer() {
+    use std::io::Write;
+
+    let (_tmp, root) = served_dir();
+    let srv = BinServer::start(&[
+        "-w",
+        "-d",
+        dir_str(&root),
+        "-u",
+        "user",
+        "-P",
+        PASSWORD,
+        "--timeout",
+        "1",
+    ]);
+    let mut c = Client::connect(srv.addr);
+    let me = format!("127.0.0.1:{}", c.local_addr().port());
+    c.login("user", PASSWORD);
+    c.expect("TYPE I", 200);
+    let mut data = c.pasv();
+    let (code, _) = c.cmd("STOR slow.bin");
+    assert!(code == 125 || code == 150, "{code}");
+    data.write_all(&[5u8; 1000]).expect("a little data");
+    assert_eq!(c.reply(), (421, "Data connection timed out.".to_owned()));
+    c.expect_closed();
+    let log = wait_logged(
+        &srv,
+        &format!("{me}-[user] FTP session closed (disconnect)."),
+        1,
+    );
+    let after = messages_from(&log, &format!("{me}-[user] Data connection timed out."));
+    let stor = format!(
+        "{me}-[user] STOR {} completed=0 bytes=1000 seconds=",
+        root.join("slow.bin").display()
+    );
+    assert!(after.len() >= 2 && after[1].starts_with(&stor), "{log}");
+}
+
+#[test]
+fn refused_connections_log_pyftpdlib_lines() {
+    for (flag, text) in [
+        (
+            "--max-cons",
+            "Too many connections. Service temporarily unavailable.",
+        ),
+        (
+            "--max-cons-per-ip",
+            "Too many connections from the same IP address.",
+        ),
+    ] {
+        let srv = BinServer::start(&["-u", "user", "-P", PASSWORD, flag, "1"]);
+        // The start-up probe's session must be over before the one allowed comes.
+        wait_logged(&srv, "FTP session closed (disconnect).", 1);
+        let mut first = Client::connect(srv.addr);
+        let mut second = Client::connect_raw(srv.addr);
+        let me = format!("127.0.0.1:{}", second.local_addr().port());
+        assert_eq!(second.reply(), (421, text.to_owned()));
+        let log = wait_logged(
+            &srv,
+            &format!("{me}-[] FTP session closed (disconnect)."),
+            1,
+        );
+        let lines = parse(&log);
+        let mine: Vec<&(char, String)> = lines.iter().filter(|(_, m)| m.starts_with(&me)).collect();
+        assert_eq!(
+            mine,
+            [
+                &('I', format!("{me}-[] FTP session opened (connect)")),
+                &('W', format!("{me}-[] {text}")),
+                &('I', format!("{me}-[] FTP session closed (disconnect).")),
+            ],
+            "{flag}: {log}"
+        );
+        first.expect("QUIT", 221);
+    }
+}
