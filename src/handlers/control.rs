@@ -300,6 +300,9 @@ impl FtpHandler {
                 Ok(ReadStatus::Data) => {}
                 Ok(ReadStatus::WouldBlock) => return,
                 Ok(ReadStatus::Closed) => {
+                    // Over TLS this was the client's close_notify: answer it with ours, so
+                    // the client sees a clean end (RFC 8446 6.1).
+                    self.chat.stream_mut().send_close_notify();
                     cx.close();
                     return;
                 }

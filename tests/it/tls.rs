@@ -732,3 +732,28 @@ fn client_certificates_through_a_rustls_config() {
     }
     c.expect("NOOP", 200);
 }
+
+#[test]
+fn a_client_close_notify_on_the_control_connection_is_answered() {
+    if !have_openssl() {
+        return;
+    }
+    let certs = Certs::new();
+    let srv = tls_server(&certs, |_| {});
+    let config = client_config();
+    let mut c = FtpsClient::connect(srv.addr);
+    c.auth_tls(&config);
+    c.login();
+    let Conn::Tls(s) = c.conn_mut() else {
+        panic!("the control connection is not TLS");
+    };
+    s.conn.send_close_notify();
+    s.conn.complete_io(&mut s.sock).expect("send close_notify");
+    // The server's own close_notify ends the stream cleanly: rustls reports a TCP close
+    // without it as UnexpectedEof.
+    let mut rest = Vec::new();
+    let read = s.read_to_end(&mut rest);
+    assert!(read.is_ok(), "{read:?} after {rest:?}");
+    assert!(rest.is_empty(), "{rest:?}");
+    srv.wait_idle();
+}
