@@ -17,6 +17,7 @@ use crate::authorizers::Authorizer;
 use crate::config::{Concurrency, HandlerConfig, ServerConfig};
 use crate::error::Error;
 use crate::events::{Events, NoEvents};
+use crate::handlers::control::log_prefix;
 use crate::handlers::pool::WorkerPool;
 use crate::handlers::{
     CommandBody, CommandContext, FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd,
@@ -821,26 +822,18 @@ impl ServerAcceptor {
             Some((limits, owner)) => limits.acquire(*owner, ip).err(),
             None => self.local_refusal(ip),
         };
-        match refusal {
-            Some(Refusal::Total) => {
-                refuse(
-                    &self.shared,
-                    stream,
-                    "421 Too many connections. Service temporarily unavailable.\r\n",
-                );
-                log::warn!("{addr} refused: too many connections");
-                return;
-            }
-            Some(Refusal::PerIp) => {
-                refuse(
-                    &self.shared,
-                    stream,
-                    "421 Too many connections from the same IP address.\r\n",
-                );
-                log::warn!("{addr} refused: too many connections from the same IP address");
-                return;
-            }
-            None => {}
+        let refused = refusal.map(|r| match r {
+            Refusal::Total => "Too many connections. Service temporarily unavailable.",
+            Refusal::PerIp => "Too many connections from the same IP address.",
+        });
+        if let Some(text) = refused {
+            // pyftpdlib's lines: it opened a session to refuse it.
+            let prefix = log_prefix(&self.shared.config.log_prefix, addr, "");
+            log::info!("{prefix} FTP session opened (connect)");
+            log::warn!("{prefix} {text}");
+            refuse(&self.shared, stream, &format!("421 {text}\r\n"));
+            log::info!("{prefix} FTP session closed (disconnect).");
+            return;
         }
         let id = self.sessions.vacant_key() as u64;
         let started = match self.model {

@@ -50,6 +50,8 @@ struct Core<M> {
     live: usize,
     /// True while messages are being delivered: delivery is a loop, never a recursion.
     delivering: bool,
+    /// True while every handler is being closed: none counts as live any more.
+    closing_all: bool,
     remote: Arc<Remote<M>>,
 }
 
@@ -98,6 +100,7 @@ impl<M: 'static> IoLoop<M> {
                 stopped: false,
                 live: 0,
                 delivering: false,
+                closing_all: false,
                 remote: Arc::new(Remote {
                     waker,
                     queue: Mutex::new(VecDeque::new()),
@@ -416,7 +419,11 @@ impl<M> Core<M> {
             .map(|(key, s)| Handle { key, gen: s.gen })
             .collect();
         self.closing.extend(handles);
+        // Messages queued now are never delivered: a handler asking `is_alive` about
+        // another one from its `on_close` learns that nobody will hear it.
+        self.closing_all = true;
         self.close_requested();
+        self.closing_all = false;
         self.outbox.clear();
         self.woken.clear();
         self.free_closed();
@@ -460,12 +467,13 @@ impl<M> Ctx<'_, M> {
         }
     }
 
-    /// True while `h` names a live handler.
+    /// True while `h` names a live handler (never while the loop closes every handler).
     pub fn is_alive(&self, h: Handle) -> bool {
-        self.core.slots.get(h.key).is_some_and(|s| {
-            // The handler being called is out of its slot, so only `closing` tells.
-            s.gen == h.gen && !s.closing && (h == self.me || s.handler.is_some())
-        })
+        !self.core.closing_all
+            && self.core.slots.get(h.key).is_some_and(|s| {
+                // The handler being called is out of its slot, so only `closing` tells.
+                s.gen == h.gen && !s.closing && (h == self.me || s.handler.is_some())
+            })
     }
 
     /// Calls this handler's `on_timer` once after `delay` (zero = the next pass), counted

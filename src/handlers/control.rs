@@ -13,6 +13,7 @@ use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready,
 use super::tls::{SessionTls, Transport};
 use super::{
     CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, ServerEvent, ServerLink, SessionCmd,
+    TransferLog,
 };
 use crate::config::DEFAULT_LOG_PREFIX;
 use crate::events::Session;
@@ -203,22 +204,7 @@ impl FtpHandler {
 
     /// The session's log prefix (`log_prefix`, by default `ip:port-[user]`).
     pub(super) fn prefix(&self) -> String {
-        let template = &self.shared.config.log_prefix;
-        if template == DEFAULT_LOG_PREFIX {
-            return format!(
-                "{}:{}-[{}]",
-                self.remote.ip().to_canonical(),
-                self.remote.port(),
-                self.username()
-            );
-        }
-        template
-            .replace(
-                "%(remote_ip)s",
-                &self.remote.ip().to_canonical().to_string(),
-            )
-            .replace("%(remote_port)s", &self.remote.port().to_string())
-            .replace("%(username)s", self.username())
+        log_prefix(&self.shared.config.log_prefix, self.remote, self.username())
     }
 
     /// Queues a reply (and logs it at debug level).
@@ -314,6 +300,9 @@ impl FtpHandler {
                 Ok(ReadStatus::Data) => {}
                 Ok(ReadStatus::WouldBlock) => return,
                 Ok(ReadStatus::Closed) => {
+                    // Over TLS this was the client's close_notify: answer it with ours, so
+                    // the client sees a clean end (RFC 8446 6.1).
+                    self.chat.stream_mut().send_close_notify();
                     cx.close();
                     return;
                 }
@@ -393,7 +382,8 @@ impl FtpHandler {
         }
     }
 
-    /// Sends `Abort` to whatever data object exists and forgets it (no reply).
+    /// Sends `Abort` to whatever data object exists and forgets it (no reply). A running
+    /// transfer is abandoned: the data channel logs it with the bytes it moved.
     pub(super) fn drop_data(&mut self, cx: &mut Ctx<'_, Msg>) {
         self.tls.clear_refusal();
         match std::mem::replace(&mut self.data, DataChan::None) {
@@ -401,10 +391,28 @@ impl FtpHandler {
             DataChan::Passive { listener: h, .. }
             | DataChan::Active(h)
             | DataChan::Connected(h) => cx.send(h, Msg::ToData(DataCmd::Abort)),
-            DataChan::Transferring { channel, info } => {
-                cx.send(channel, Msg::ToData(DataCmd::Abort));
-                self.transfer_ended(&info, false, 0);
+            DataChan::Transferring { channel, .. } => {
+                cx.send(channel, Msg::ToData(DataCmd::Abandon));
             }
+        }
+    }
+
+    /// Starts `job` on the data channel, which also keeps the transfer's log line.
+    fn send_start(&self, cx: &mut Ctx<'_, Msg>, channel: Handle, job: Job, info: &XferInfo) {
+        cx.send(
+            channel,
+            Msg::ToData(DataCmd::Start(job, Box::new(self.transfer_log(info)))),
+        );
+    }
+
+    fn transfer_log(&self, info: &XferInfo) -> TransferLog {
+        TransferLog {
+            prefix: self.prefix(),
+            remote: self.remote,
+            username: self.username().to_owned(),
+            cmd: info.cmd,
+            path: info.path.clone(),
+            started: info.started,
         }
     }
 
@@ -422,7 +430,7 @@ impl FtpHandler {
                 let text = preliminary
                     .unwrap_or_else(|| "Data connection already open. Transfer starting.".into());
                 self.respond(Reply::new(125, text));
-                cx.send(channel, Msg::ToData(DataCmd::Start(job)));
+                self.send_start(cx, channel, job, &info);
                 self.data = DataChan::Transferring {
                     channel,
                     info: Box::new(info),
@@ -500,7 +508,7 @@ impl FtpHandler {
                 ..
             } => {
                 let (job, info) = *queued;
-                cx.send(channel, Msg::ToData(DataCmd::Start(job)));
+                self.send_start(cx, channel, job, &info);
                 self.data = DataChan::Transferring {
                     channel,
                     info: Box::new(info),
@@ -526,6 +534,7 @@ impl FtpHandler {
         if let DataChan::Transferring { info, .. } = data {
             let Closure { bytes, reason } = closure;
             let completed = matches!(reason, CloseReason::Completed);
+            let aborted_midway = matches!(reason, CloseReason::Aborted) && bytes > 0;
             match reason {
                 CloseReason::Completed => self.respond(Reply::new(226, "Transfer complete.")),
                 CloseReason::Aborted => {
@@ -555,8 +564,9 @@ impl FtpHandler {
                     self.respond(Reply::new(426, format!("{text}; transfer aborted.")));
                 }
                 CloseReason::Timeout => {
-                    self.transfer_ended(&info, false, bytes);
+                    // pyftpdlib's order: the reply's line, then the transfer's.
                     log::info!("{} Data connection timed out.", self.prefix());
+                    self.transfer_ended(&info, false, bytes);
                     return self.respond_and_close(Reply::new(421, "Data connection timed out."));
                 }
                 CloseReason::TlsHandshake(e) => {
@@ -584,6 +594,10 @@ impl FtpHandler {
                 }
             }
             self.transfer_ended(&info, completed, bytes);
+            if aborted_midway {
+                // pyftpdlib logs this 426 at INFO, after the transfer's line.
+                log::info!("{} Transfer aborted via ABOR.", self.prefix());
+            }
             if aborting && completed {
                 self.respond(Reply::new(225, "No transfer to abort."));
             }
@@ -606,25 +620,9 @@ impl FtpHandler {
 
     /// Logs a file transfer's line and fires its callback.
     fn transfer_ended(&self, info: &XferInfo, completed: bool, bytes: u64) {
-        let Some(path) = &info.path else {
-            return; // listings log and fire nothing
-        };
-        log::info!(
-            "{} {} {} completed={} bytes={} seconds={:.3}",
-            self.prefix(),
-            info.cmd,
-            path.display(),
-            u8::from(completed),
-            bytes,
-            info.started.elapsed().as_secs_f64()
-        );
-        let events = &self.shared.events;
-        let upload = info.cmd != "RETR";
-        match (upload, completed) {
-            (false, true) => events.on_file_sent(self.session(), path),
-            (false, false) => events.on_incomplete_file_sent(self.session(), path),
-            (true, true) => events.on_file_received(self.session(), path),
-            (true, false) => events.on_incomplete_file_received(self.session(), path),
+        if info.path.is_some() {
+            self.transfer_log(info)
+                .ended(&*self.shared.events, completed, bytes);
         }
     }
 
@@ -813,6 +811,21 @@ impl Handler<Msg> for FtpHandler {
         };
         self.server.send(cx, Msg::ToServer(closed));
     }
+}
+
+/// Fills in a `log_prefix` template (pyftpdlib's `%(name)s` fields) for a client.
+pub(crate) fn log_prefix(template: &str, remote: SocketAddr, username: &str) -> String {
+    if template == DEFAULT_LOG_PREFIX {
+        return format!(
+            "{}:{}-[{username}]",
+            remote.ip().to_canonical(),
+            remote.port()
+        );
+    }
+    template
+        .replace("%(remote_ip)s", &remote.ip().to_canonical().to_string())
+        .replace("%(remote_port)s", &remote.port().to_string())
+        .replace("%(username)s", username)
 }
 
 #[cfg(test)]

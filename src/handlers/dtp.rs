@@ -13,7 +13,7 @@ use ioloop::{Acceptor, ConnectState, Ctx, Handle, Handler, Interest, Ready, Time
 
 use super::tls::{DataTls, Transport};
 use super::transfers::{Progress, Transfer};
-use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg};
+use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
 use crate::servers::Shared;
 
 /// A PASV / EPSV listener: accepts one data connection from the client, then hands it to a
@@ -142,6 +142,11 @@ pub(crate) struct DtpHandler {
     announced: bool,
     /// Bandwidth limit of this transfer (pyftpdlib's ThrottledDTPHandler), when set.
     throttle: Option<Throttle>,
+    /// The running transfer's log line, written here if the control channel cannot hear
+    /// how it ended.
+    log: Option<Box<TransferLog>>,
+    /// The control channel abandoned the transfer: report it here, not to it.
+    abandoned: bool,
 }
 
 enum DtpState {
@@ -178,6 +183,8 @@ impl DtpHandler {
             reason: None,
             announced: true,
             throttle: None,
+            log: None,
+            abandoned: false,
         })
     }
 
@@ -422,7 +429,8 @@ impl Handler<Msg> for DtpHandler {
 
     fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
         match msg {
-            Msg::ToData(DataCmd::Start(mut job)) => {
+            Msg::ToData(DataCmd::Start(mut job, log)) => {
+                self.log = Some(log);
                 if self.stream.is_tls() {
                     // sendfile(2) and splice(2) would bypass the encryption.
                     match &mut job {
@@ -445,6 +453,10 @@ impl Handler<Msg> for DtpHandler {
                 self.pump(cx);
             }
             Msg::ToData(DataCmd::Abort) => self.finish(cx, CloseReason::Aborted),
+            Msg::ToData(DataCmd::Abandon) => {
+                self.abandoned = true;
+                self.finish(cx, CloseReason::Aborted);
+            }
             Msg::ToControl(..) | Msg::ToServer(_) | Msg::ToSession(_) => {}
         }
     }
@@ -456,6 +468,14 @@ impl Handler<Msg> for DtpHandler {
         }
         let reason = self.reason.take().unwrap_or(CloseReason::Aborted);
         let bytes = self.bytes;
+        if self.abandoned || !cx.is_alive(self.control) {
+            // Nobody would log the transfer (the session is closing, or the whole loop).
+            if let Some(log) = self.log.take() {
+                let completed = matches!(reason, CloseReason::Completed);
+                log.ended(&*self.shared.events, completed, bytes);
+            }
+            return;
+        }
         cx.send(
             self.control,
             Msg::ToControl(cx.me(), DtpEvent::Closed(Closure { bytes, reason })),

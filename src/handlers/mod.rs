@@ -15,9 +15,12 @@ pub(crate) mod transfers;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Instant;
 
 use ioloop::Handle;
 
+use crate::events::{Events, Session};
 use crate::filesystems::FsFile;
 
 pub use control::FtpHandler;
@@ -104,9 +107,59 @@ pub enum CloseReason {
 #[derive(Debug)]
 pub enum DataCmd {
     /// Start a transfer on the connected data channel.
-    Start(Job),
+    Start(Job, Box<TransferLog>),
     /// Close without a reply (ABOR, a new PASV/PORT, the session ending).
     Abort,
+    /// Close without a reply, and log the running transfer (and fire its callback) here:
+    /// the control channel no longer listens (a new PASV/PORT, the session ending), and
+    /// only the data channel knows how many bytes moved.
+    Abandon,
+}
+
+/// A transfer's log line and callback, kept by the data channel for when it must report
+/// the transfer itself: after [`DataCmd::Abandon`], or when its control channel is gone.
+#[derive(Debug)]
+pub struct TransferLog {
+    /// The session's log prefix.
+    pub(crate) prefix: String,
+    /// The client's address.
+    pub(crate) remote: SocketAddr,
+    /// The user name of the session.
+    pub(crate) username: String,
+    /// RETR, STOR, APPE, STOU, LIST, NLST, MLSD.
+    pub(crate) cmd: &'static str,
+    /// The real path of the file (None for listings, which log and fire nothing).
+    pub(crate) path: Option<PathBuf>,
+    /// When the transfer command came.
+    pub(crate) started: Instant,
+}
+
+impl TransferLog {
+    /// Logs pyftpdlib's transfer line and fires the matching callback (files only).
+    pub(crate) fn ended(&self, events: &dyn Events, completed: bool, bytes: u64) {
+        let Some(path) = &self.path else {
+            return;
+        };
+        log::info!(
+            "{} {} {} completed={} bytes={} seconds={:.3}",
+            self.prefix,
+            self.cmd,
+            path.display(),
+            u8::from(completed),
+            bytes,
+            self.started.elapsed().as_secs_f64()
+        );
+        let session = Session {
+            remote: self.remote,
+            username: &self.username,
+        };
+        match (self.cmd != "RETR", completed) {
+            (false, true) => events.on_file_sent(session, path),
+            (false, false) => events.on_incomplete_file_sent(session, path),
+            (true, true) => events.on_file_received(session, path),
+            (true, false) => events.on_incomplete_file_received(session, path),
+        }
+    }
 }
 
 /// What a data channel transfers.

@@ -166,8 +166,14 @@ impl Transport {
             if !t.conn.is_handshaking() {
                 return Ok(true);
             }
-            if !t.pull(&mut self.tcp)? {
-                return Ok(false);
+            match t.pull(&mut self.tcp) {
+                Ok(true) => {}
+                Ok(false) => return Ok(false),
+                Err(e) => {
+                    // Tell the client why, as `read` does: send the alert rustls queued.
+                    let _ = t.push_out(&mut self.tcp);
+                    return Err(e);
+                }
             }
         }
     }

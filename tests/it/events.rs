@@ -242,3 +242,27 @@ fn custom_commands_go_through_the_gate() {
     let feat = c.expect("FEAT", 211);
     assert!(feat.contains("\n WHOAMI"), "{feat:?}");
 }
+
+#[test]
+fn a_client_vanishing_mid_upload_fires_the_incomplete_callback_once() {
+    let rec = Recorder::default();
+    let srv = server_with(&rec);
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut data = c.pasv();
+    let (code, _) = c.cmd("STOR gone.bin");
+    assert!(code == 125 || code == 150);
+    data.write_all(&[7u8; 100_000]).expect("send");
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while std::fs::metadata(srv.root().join("gone.bin")).map_or(0, |m| m.len()) < 100_000 {
+        assert!(Instant::now() < deadline, "the upload never arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(c);
+    rec.wait_for("disconnect user");
+    drop(data);
+    srv.wait_idle();
+    let seen = rec.seen();
+    let cut: Vec<&String> = seen.iter().filter(|s| s.contains("gone.bin")).collect();
+    assert_eq!(cut, ["incomplete_received gone.bin"], "{seen:?}");
+}

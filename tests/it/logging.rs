@@ -453,3 +453,232 @@ fn log_prefix_template_from_rust() {
         assert!(kept.contains(&wanted), "no {wanted:?} in {kept:#?}");
     }
 }
+
+/// Waits (bounded) until `srv`'s log holds a line whose message starts with `start`, and
+/// returns that message.
+///
+/// # Panics
+/// When none appears within the I/O timeout, or more than one does.
+fn wait_line_starting(srv: &BinServer, start: &str) -> String {
+    let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
+    loop {
+        let log = srv.log();
+        let found: Vec<String> = parse(&log)
+            .into_iter()
+            .filter(|(_, m)| m.starts_with(start))
+            .map(|(_, m)| m)
+            .collect();
+        assert!(found.len() <= 1, "{start:?} logged twice:\n{log}");
+        if let Some(line) = found.into_iter().next() {
+            return line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{start:?} not logged:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn transfers_cut_by_a_vanishing_client_log_the_bytes_moved() {
+    use std::io::{Read, Write};
+
+    let (_tmp, root) = served_dir();
+    let big = vec![7u8; 16 << 20];
+    std::fs::write(root.join("big.bin"), &big).expect("write");
+    let srv = BinServer::start(&["-w", "-d", dir_str(&root), "-u", "user", "-P", PASSWORD]);
+
+    // An upload: part of the file arrives, then the client vanishes, control first.
+    let mut c = Client::connect(srv.addr);
+    let me = format!("127.0.0.1:{}", c.local_addr().port());
+    c.login("user", PASSWORD);
+    c.expect("TYPE I", 200);
+    let mut data = c.pasv();
+    let (code, _) = c.cmd("STOR part.bin");
+    assert!(code == 125 || code == 150, "{code}");
+    let sent = 100_000u64;
+    data.write_all(&vec![1u8; sent as usize])
+        .expect("part of the upload");
+    let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
+    while std::fs::metadata(root.join("part.bin")).map_or(0, |m| m.len()) < sent {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(c);
+    wait_logged(
+        &srv,
+        &format!("{me}-[user] FTP session closed (disconnect)."),
+        1,
+    );
+    drop(data);
+    let stor_start = format!(
+        "{me}-[user] STOR {} completed=0 bytes={sent} seconds=",
+        root.join("part.bin").display()
+    );
+    let stor = wait_line_starting(&srv, &format!("{me}-[user] STOR "));
+    assert!(
+        stor.starts_with(&stor_start),
+        "{stor:?}, wanted {stor_start:?}"
+    );
+    assert_seconds(&stor[stor_start.len()..], &stor);
+
+    // A download: the client reads a little, then vanishes.
+    let mut c = Client::connect(srv.addr);
+    let me = format!("127.0.0.1:{}", c.local_addr().port());
+    c.login("user", PASSWORD);
+    c.expect("TYPE I", 200);
+    let mut data = c.pasv();
+    let (code, _) = c.cmd("RETR big.bin");
+    assert!(code == 125 || code == 150, "{code}");
+    let mut first = [0u8; 4096];
+    data.read_exact(&mut first).expect("the first bytes");
+    drop(c);
+    wait_logged(
+        &srv,
+        &format!("{me}-[user] FTP session closed (disconnect)."),
+        1,
+    );
+    drop(data);
+    let retr_start = format!(
+        "{me}-[user] RETR {} completed=0 bytes=",
+        root.join("big.bin").display()
+    );
+    let retr = wait_line_starting(&srv, &format!("{me}-[user] RETR "));
+    assert!(retr.starts_with(&retr_start), "{retr:?}");
+    let bytes: u64 = retr[retr_start.len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in {retr:?}"));
+    assert!(
+        bytes >= 4096 && bytes < big.len() as u64,
+        "{bytes} bytes in {retr:?}"
+    );
+}
+
+/// The messages of `log` from `start` on, in order.
+fn messages_from(log: &str, start: &str) -> Vec<String> {
+    parse(log)
+        .into_iter()
+        .map(|(_, m)| m)
+        .skip_while(|m| !m.starts_with(start))
+        .collect()
+}
+
+#[test]
+fn abor_of_a_running_transfer_is_logged_after_the_transfer() {
+    use std::io::Read;
+
+    let (_tmp, root) = served_dir();
+    std::fs::write(root.join("big.bin"), vec![3u8; 16 << 20]).expect("write");
+    let srv = BinServer::start(&["-d", dir_str(&root), "-u", "user", "-P", PASSWORD]);
+    let mut c = Client::connect(srv.addr);
+    let me = format!("127.0.0.1:{}", c.local_addr().port());
+    c.login("user", PASSWORD);
+    c.expect("TYPE I", 200);
+    let mut data = c.pasv();
+    let (code, _) = c.cmd("RETR big.bin");
+    assert!(code == 125 || code == 150, "{code}");
+    let mut first = [0u8; 4096];
+    data.read_exact(&mut first).expect("the first bytes");
+    c.expect("ABOR", 426);
+    assert_eq!(c.reply().0, 226);
+    drop(data);
+    c.expect("QUIT", 221);
+    c.expect_closed();
+    let log = wait_logged(
+        &srv,
+        &format!("{me}-[user] FTP session closed (disconnect)."),
+        1,
+    );
+    let after = messages_from(&log, &format!("{me}-[user] RETR "));
+    assert!(after.len() >= 2, "{log}");
+    assert!(after[0].contains(" completed=0 bytes="), "{log}");
+    assert_eq!(
+        after[1],
+        format!("{me}-[user] Transfer aborted via ABOR."),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_stalled_transfer_logs_the_timeout_then_the_transfer() {
+    use std::io::Write;
+
+    let (_tmp, root) = served_dir();
+    let srv = BinServer::start(&[
+        "-w",
+        "-d",
+        dir_str(&root),
+        "-u",
+        "user",
+        "-P",
+        PASSWORD,
+        "--timeout",
+        "1",
+    ]);
+    let mut c = Client::connect(srv.addr);
+    let me = format!("127.0.0.1:{}", c.local_addr().port());
+    c.login("user", PASSWORD);
+    c.expect("TYPE I", 200);
+    let mut data = c.pasv();
+    let (code, _) = c.cmd("STOR slow.bin");
+    assert!(code == 125 || code == 150, "{code}");
+    data.write_all(&[5u8; 1000]).expect("a little data");
+    assert_eq!(c.reply(), (421, "Data connection timed out.".to_owned()));
+    c.expect_closed();
+    let log = wait_logged(
+        &srv,
+        &format!("{me}-[user] FTP session closed (disconnect)."),
+        1,
+    );
+    let after = messages_from(&log, &format!("{me}-[user] Data connection timed out."));
+    let stor = format!(
+        "{me}-[user] STOR {} completed=0 bytes=1000 seconds=",
+        root.join("slow.bin").display()
+    );
+    assert!(after.len() >= 2 && after[1].starts_with(&stor), "{log}");
+}
+
+#[test]
+fn refused_connections_log_pyftpdlib_lines() {
+    for (flag, text) in [
+        (
+            "--max-cons",
+            "Too many connections. Service temporarily unavailable.",
+        ),
+        (
+            "--max-cons-per-ip",
+            "Too many connections from the same IP address.",
+        ),
+    ] {
+        let srv = BinServer::start(&["-u", "user", "-P", PASSWORD, flag, "1"]);
+        // The start-up probe's session must be over before the one allowed comes.
+        wait_logged(&srv, "FTP session closed (disconnect).", 1);
+        let mut first = Client::connect(srv.addr);
+        let mut second = Client::connect_raw(srv.addr);
+        let me = format!("127.0.0.1:{}", second.local_addr().port());
+        assert_eq!(second.reply(), (421, text.to_owned()));
+        let log = wait_logged(
+            &srv,
+            &format!("{me}-[] FTP session closed (disconnect)."),
+            1,
+        );
+        let lines = parse(&log);
+        let mine: Vec<&(char, String)> = lines.iter().filter(|(_, m)| m.starts_with(&me)).collect();
+        assert_eq!(
+            mine,
+            [
+                &('I', format!("{me}-[] FTP session opened (connect)")),
+                &('W', format!("{me}-[] {text}")),
+                &('I', format!("{me}-[] FTP session closed (disconnect).")),
+            ],
+            "{flag}: {log}"
+        );
+        first.expect("QUIT", 221);
+    }
+}

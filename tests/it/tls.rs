@@ -732,3 +732,55 @@ fn client_certificates_through_a_rustls_config() {
     }
     c.expect("NOOP", 200);
 }
+
+#[test]
+fn a_client_close_notify_on_the_control_connection_is_answered() {
+    if !have_openssl() {
+        return;
+    }
+    let certs = Certs::new();
+    let srv = tls_server(&certs, |_| {});
+    let config = client_config();
+    let mut c = FtpsClient::connect(srv.addr);
+    c.auth_tls(&config);
+    c.login();
+    let Conn::Tls(s) = c.conn_mut() else {
+        panic!("the control connection is not TLS");
+    };
+    s.conn.send_close_notify();
+    s.conn.complete_io(&mut s.sock).expect("send close_notify");
+    // The server's own close_notify ends the stream cleanly: rustls reports a TCP close
+    // without it as UnexpectedEof.
+    let mut rest = Vec::new();
+    let read = s.read_to_end(&mut rest);
+    assert!(read.is_ok(), "{read:?} after {rest:?}");
+    assert!(rest.is_empty(), "{rest:?}");
+    srv.wait_idle();
+}
+
+#[test]
+fn garbage_on_a_prot_p_data_connection_gets_an_alert_and_522() {
+    if !have_openssl() {
+        return;
+    }
+    let certs = Certs::new();
+    let srv = tls_server(&certs, |_| {});
+    let config = client_config();
+    let mut c = FtpsClient::connect(srv.addr);
+    c.auth_tls(&config);
+    c.login();
+    c.prot_p();
+    let mut data = c.pasv(None);
+    c.start("LIST");
+    // A handshake record too large to be one: the server refuses it with an alert.
+    data.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0xff, 0xff, 0xff])
+        .expect("send");
+    let mut rest = Vec::new();
+    let _ = data.read_to_end(&mut rest);
+    assert_eq!(rest.first(), Some(&0x15), "no TLS alert record: {rest:?}");
+    assert_eq!(c.reply(), (522, "SSL handshake failed.".to_owned()));
+    c.expect("NOOP", 200);
+    c.expect("QUIT", 221);
+    drop(c);
+    srv.wait_idle();
+}
