@@ -295,17 +295,27 @@ fn failed_login_line_has_an_empty_user() {
 /// # Panics
 /// When they do not appear within the I/O timeout, or more appear.
 fn wait_logged(srv: &BinServer, message: &str, count: usize) -> String {
+    poll_log(srv, message, |log| {
+        let seen = log.lines().filter(|l| l.ends_with(message)).count();
+        assert!(seen <= count, "{message:?} logged {seen} times:\n{log}");
+        (seen == count).then(|| log.to_owned())
+    })
+}
+
+/// Reads `srv`'s log until `check` finds what it looks for (bounded by the I/O timeout).
+///
+/// # Panics
+/// When `check` finds nothing in time (`what` names it), or panics itself.
+fn poll_log<T>(srv: &BinServer, what: &str, mut check: impl FnMut(&str) -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
     loop {
         let log = srv.log();
-        let seen = log.lines().filter(|l| l.ends_with(message)).count();
-        assert!(seen <= count, "{message:?} logged {seen} times:\n{log}");
-        if seen == count {
-            return log;
+        if let Some(found) = check(&log) {
+            return found;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "{message:?} not logged while the server runs:\n{log}"
+            "{what:?} not logged while the server runs:\n{log}"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -460,24 +470,15 @@ fn log_prefix_template_from_rust() {
 /// # Panics
 /// When none appears within the I/O timeout, or more than one does.
 fn wait_line_starting(srv: &BinServer, start: &str) -> String {
-    let deadline = std::time::Instant::now() + crate::util::IO_TIMEOUT;
-    loop {
-        let log = srv.log();
-        let found: Vec<String> = parse(&log)
+    poll_log(srv, start, |log| {
+        let found: Vec<String> = parse(log)
             .into_iter()
             .filter(|(_, m)| m.starts_with(start))
             .map(|(_, m)| m)
             .collect();
         assert!(found.len() <= 1, "{start:?} logged twice:\n{log}");
-        if let Some(line) = found.into_iter().next() {
-            return line;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{start:?} not logged:\n{log}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+        found.into_iter().next()
+    })
 }
 
 #[test]
