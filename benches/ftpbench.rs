@@ -1742,6 +1742,16 @@ impl Bench<'_> {
         };
         let procs = t.pids().len();
         self.settle(procs);
+        // The main process's whole RSS, file-backed pages included (what `ps -o rss` shows).
+        let rss0 = self.proc_.as_ref().map_or(0, ProcTree::rss);
+        self.print(
+            "start-up RSS of the main process",
+            rss0 as f64 / 1024.0,
+            "KiB",
+            None,
+            None,
+            "",
+        );
         let mem0 = self.mem().unwrap_or(0);
         self.print(
             "memory before any session (RSS - shared)",
