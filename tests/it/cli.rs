@@ -17,6 +17,112 @@ fn version_flag() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+    assert_eq!(text, format!("ftpdlib {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+/// Runs the binary with `args` (with an 80-column help); returns its exit code, stdout and
+/// stderr.
+fn outcome<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String, String) {
+    let out = run_tool(
+        Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            .args(args)
+            .env("COLUMNS", "80"),
+        IO_TIMEOUT,
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn command_line_errors_are_argparse_errors() {
+    // argparse's form: the usage line, then `prog: error: message`, exit status 2.
+    for (args, message) in [
+        (
+            &["-p", "x"][..],
+            "argument -p/--port: invalid int value: 'x'",
+        ),
+        (&["-p"], "argument -p/--port: expected one argument"),
+        (
+            &["--nosuch", "-w", "foo"],
+            "unrecognized arguments: --nosuch foo",
+        ),
+        (
+            &["--por", "21", "--nosuch"],
+            "unrecognized arguments: --nosuch",
+        ),
+        (
+            &["--wri"],
+            "ambiguous option: --wri could match --write, --write-limit",
+        ),
+        (
+            &["--concurrency", "x"],
+            "argument --concurrency: invalid choice: 'x' (choose from 'async', \
+             'multi-thread', 'multi-proc', 'pre-fork', 'multi-loop')",
+        ),
+        (
+            &["-wx"],
+            "argument -w/--write: ignored explicit argument 'x'",
+        ),
+        (&["--", "-w"], "unrecognized arguments: -- -w"),
+    ] {
+        let (code, stdout, stderr) = outcome(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stdout, "", "{args:?}");
+        assert_eq!(
+            stderr,
+            format!("usage: ftpdlib [options]\nftpdlib: error: {message}\n"),
+            "{args:?}"
+        );
+    }
+    // An argument that is not UTF-8.
+    use std::os::unix::ffi::OsStrExt;
+    let args = [
+        std::ffi::OsStr::new("-u"),
+        std::ffi::OsStr::from_bytes(b"\xff"),
+    ];
+    let (code, _, stderr) = outcome(&args);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.ends_with("ftpdlib: error: argument -u/--username: invalid UTF-8 value: '\\xff'\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_flag() {
+    for flag in ["-h", "--help", "--he"] {
+        let (code, stdout, stderr) = outcome(&[flag]);
+        assert_eq!(code, Some(0), "{flag}: {stderr}");
+        assert_eq!(stderr, "", "{flag}");
+        assert!(
+            stdout.starts_with(
+                "usage: ftpdlib [options]\n\
+                 \n\
+                 Start a stand alone anonymous FTP server.\n\
+                 \n\
+                 options:\n  \
+                 -h, --help            show this help message and exit\n"
+            ),
+            "{flag}: {stdout}"
+        );
+        assert!(
+            stdout.contains("\n  -p PORT, --port PORT  specify port number to run on"),
+            "{stdout}"
+        );
+        assert!(stdout.lines().all(|l| l.len() <= 78), "{stdout}");
+    }
+    // $COLUMNS sets the width.
+    let out = run_tool(
+        Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            .arg("-h")
+            .env("COLUMNS", "50"),
+        IO_TIMEOUT,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.lines().all(|l| l.len() <= 48), "{stdout}");
 }
 
 #[test]
