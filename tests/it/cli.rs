@@ -178,3 +178,63 @@ fn sigterm_stops_the_binary_cleanly() {
     assert!(log.contains(">>> starting FTP server on"), "{log}");
     assert!(log.contains(">>> shutting down FTP server"), "{log}");
 }
+
+/// Started with descriptors 0-2 closed, the binary takes them (/dev/null) before it opens
+/// anything, so no socket, epoll or eventfd descriptor becomes standard error and receives
+/// log lines.
+#[test]
+fn closed_standard_descriptors_are_taken_by_dev_null() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_str().expect("utf-8 path");
+    std::fs::write(tmp.path().join("f"), b"data").expect("write");
+    let srv = BinServer::start_without_stdio(&["-d", dir, "-D"]);
+    for fd in 0..=2 {
+        let target = std::fs::read_link(format!("/proc/{}/fd/{fd}", srv.pid()));
+        assert_eq!(
+            target.expect("the binary's descriptor").to_str(),
+            Some("/dev/null"),
+            "descriptor {fd}"
+        );
+    }
+    for _ in 0..3 {
+        let mut c = Client::connect_raw(srv.addr);
+        assert_eq!(c.reply().0, 220);
+        c.login("anonymous", "x@y");
+        assert_eq!(c.retr("f"), b"data");
+        assert_eq!(c.cmd("NOOP"), (200, "I successfully did nothing.".into()));
+        c.expect("QUIT", 221);
+    }
+}
+
+/// A client that vanishes in the middle of a download does not take the binary down: a
+/// write to its closed connection is an error for that session (SIGPIPE is ignored).
+#[test]
+fn a_client_vanishing_mid_download_leaves_the_binary_serving() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_str().expect("utf-8 path");
+    let big = std::fs::File::create(tmp.path().join("big")).expect("create");
+    big.set_len(256 << 20).expect("size the file");
+    let mut srv = BinServer::start(&["-d", dir]);
+    for _ in 0..2 {
+        let mut c = Client::connect_raw(srv.addr);
+        assert_eq!(c.reply().0, 220);
+        c.login("anonymous", "x@y");
+        c.expect("TYPE I", 200);
+        let mut data = c.pasv();
+        c.expect("RETR big", 125);
+        let mut first = [0u8; 4096];
+        data.read_exact(&mut first)
+            .expect("first bytes of the download");
+        // Unread data in the receive queue: closing sends a reset.
+        drop(data);
+        drop(c);
+    }
+    let mut c = Client::connect_raw(srv.addr);
+    assert_eq!(c.reply().0, 220);
+    c.login("anonymous", "x@y");
+    c.expect("NOOP", 200);
+    c.expect("QUIT", 221);
+    let status = srv.terminate();
+    assert!(status.success(), "{status:?}: {}", srv.log());
+}

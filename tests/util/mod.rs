@@ -166,11 +166,31 @@ impl BinServer {
     /// As [`BinServer::start`], with environment changes applied after `RUST_LOG=info`:
     /// `(name, Some(value))` sets a variable, `(name, None)` removes it.
     pub fn start_env(args: &[&str], env: &[(&str, Option<&str>)]) -> BinServer {
+        BinServer::spawn(args, env, false)
+    }
+
+    /// As [`BinServer::start`], with descriptors 0, 1 and 2 closed (a shell closes them and
+    /// execs the binary); the log is then empty.
+    pub fn start_without_stdio(args: &[&str]) -> BinServer {
+        BinServer::spawn(args, &[], true)
+    }
+
+    fn spawn(args: &[&str], env: &[(&str, Option<&str>)], close_stdio: bool) -> BinServer {
         let logdir = tempfile::tempdir().expect("tempdir for the server log");
         let log = logdir.path().join("ftpdlib.log");
         for _attempt in 0..3 {
             let port = free_port();
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpdlib"));
+            let mut cmd = if close_stdio {
+                let mut sh = Command::new("sh");
+                sh.args([
+                    "-c",
+                    "exec \"$0\" \"$@\" <&- >&- 2>&-",
+                    env!("CARGO_BIN_EXE_ftpdlib"),
+                ]);
+                sh
+            } else {
+                Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            };
             cmd.args(["-i", "127.0.0.1", "-p", &port.to_string()])
                 .args(args)
                 .env("RUST_LOG", "info");
