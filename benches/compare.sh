@@ -347,6 +347,8 @@ main() {
     BENCH="$ROOT/$BENCH"
     [ -x "$BENCH" ] || { echo "compare.sh: ftpbench binary not found" >&2; exit 1; }
 
+    # named before this run writes its results into the tree (which would make it "-dirty")
+    FTPDLIB_DESC=${FTPDLIB_DESC:-$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo '?')}
     mkdir -p "$OUT" "$WORK"
     TSV="$OUT/compare.tsv"
     LOGF="$OUT/compare.log"
