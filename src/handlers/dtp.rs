@@ -12,7 +12,7 @@ use ioloop::mio::net::{TcpListener, TcpStream};
 use ioloop::{Acceptor, ConnectState, Ctx, Handle, Handler, Interest, Ready, TimerId};
 
 use super::tls::{DataTls, Transport};
-use super::transfers::{Progress, Transfer};
+use super::transfers::{Progress, Transfer, SEND_NOTSENT_LOWAT};
 use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
 use crate::servers::Shared;
 
@@ -437,6 +437,13 @@ impl Handler<Msg> for DtpHandler {
                         Job::SendFile { sendfile, .. } => *sendfile = false,
                         Job::Receive { splice, .. } => *splice = false,
                         Job::SendBytes(_) => {}
+                    }
+                }
+                #[cfg(any(target_os = "linux", target_os = "android"))]
+                if !matches!(job, Job::Receive { .. }) {
+                    let socket = socket2::SockRef::from(self.stream.tcp());
+                    if let Err(e) = socket.set_tcp_notsent_lowat(SEND_NOTSENT_LOWAT) {
+                        log::debug!("TCP_NOTSENT_LOWAT on a data connection: {e}");
                     }
                 }
                 let cfg = &self.shared.config;

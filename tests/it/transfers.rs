@@ -440,3 +440,78 @@ fn binary_uploads_are_identical_spliced_or_copied() {
         }
     }
 }
+
+/// The server's end of a download's data connection bounds the data it keeps queued but
+/// unsent (TCP_NOTSENT_LOWAT, 128 KiB): found among this process's descriptors, since the
+/// test server runs in it.
+#[cfg(target_os = "linux")]
+#[test]
+fn download_socket_bounds_its_unsent_data() {
+    use std::os::fd::RawFd;
+
+    /// (local, peer) IPv4 addresses of socket `fd`, if it is a connected IPv4 socket.
+    fn endpoints(fd: RawFd) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+        let get = |peer: bool| {
+            // SAFETY: sockaddr_in is plain integers, for which all zeroes is a valid value.
+            let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let p = (&mut sa as *mut libc::sockaddr_in).cast::<libc::sockaddr>();
+            // SAFETY: `sa` is writable for `len` bytes; on a descriptor that is not (or no
+            // longer) a socket the call fails and nothing is read.
+            let r = unsafe {
+                if peer {
+                    libc::getpeername(fd, p, &mut len)
+                } else {
+                    libc::getsockname(fd, p, &mut len)
+                }
+            };
+            (r == 0 && i32::from(sa.sin_family) == libc::AF_INET).then(|| {
+                let ip = std::net::Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr));
+                std::net::SocketAddr::from((ip, u16::from_be(sa.sin_port)))
+            })
+        };
+        Some((get(false)?, get(true)?))
+    }
+
+    let srv = TestServer::start();
+    let big = std::fs::File::create(srv.root().join("big")).expect("create");
+    big.set_len(64 << 20).expect("size");
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv_v4();
+    let (code, text) = c.cmd("RETR big");
+    assert!(code == 125 || code == 150, "{code} {text}");
+    let mut first = [0u8; 4096];
+    d.read_exact(&mut first).expect("the download started");
+    let server_end = (d.peer_addr().expect("peer"), d.local_addr().expect("local"));
+    let mut lowat = None;
+    for entry in std::fs::read_dir("/proc/self/fd").expect("list descriptors") {
+        let Ok(fd) = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .parse::<RawFd>()
+        else {
+            continue;
+        };
+        if endpoints(fd) == Some(server_end) {
+            let mut value: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: `value` is writable for `len` bytes.
+            let r = unsafe {
+                libc::getsockopt(
+                    fd,
+                    libc::IPPROTO_TCP,
+                    libc::TCP_NOTSENT_LOWAT,
+                    (&mut value as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(r, 0, "getsockopt");
+            lowat = Some(value);
+        }
+    }
+    assert_eq!(lowat, Some(128 << 10), "the server's end of {server_end:?}");
+    drop(d);
+    c.cmd("ABOR");
+}
