@@ -72,7 +72,7 @@ const CONNS_PER_SOURCE: usize = 25_000;
 #[allow(dead_code, unused_imports)]
 mod argparse;
 
-use argparse::{Command, Exit, Opt};
+use argparse::{Command, Exit, Opt, HELP};
 
 const COMMAND: Command = Command {
     prog: "ftpbench",
@@ -82,12 +82,7 @@ const COMMAND: Command = Command {
 };
 
 const OPTIONS: &[Opt] = &[
-    Opt {
-        short: Some(b'h'),
-        long: "help",
-        value: None,
-        help: "show this help message and exit",
-    },
+    HELP,
     Opt {
         short: Some(b'u'),
         long: "user",

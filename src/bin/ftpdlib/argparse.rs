@@ -40,6 +40,14 @@ pub struct Opt {
     pub help: &'static str,
 }
 
+/// argparse's `-h/--help`, the first entry of every option table.
+pub const HELP: Opt = Opt {
+    short: Some(b'h'),
+    long: "help",
+    value: None,
+    help: "show this help message and exit",
+};
+
 impl Opt {
     /// argparse's name of the option in messages: `-p/--port`, `--tls`.
     fn name(&self) -> String {

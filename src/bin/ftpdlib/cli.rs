@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use ftpdlib::config::Concurrency;
 
-use crate::argparse::{self, Command, Exit, Opt};
+use crate::argparse::{self, Command, Exit, Opt, HELP};
 
 /// The command line, with pyftpdlib's usage line.
 pub const COMMAND: Command = Command {
@@ -20,12 +20,7 @@ pub const COMMAND: Command = Command {
 /// The options, in the help's order: `-h` first, as argparse puts it, then pyftpdlib's in
 /// its order, ours beside the ones they go with.
 pub const OPTIONS: &[Opt] = &[
-    Opt {
-        short: Some(b'h'),
-        long: "help",
-        value: None,
-        help: "show this help message and exit",
-    },
+    HELP,
     Opt {
         short: None,
         long: "version",
