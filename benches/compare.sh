@@ -17,6 +17,7 @@
 #   IDLE_N_UNFTP=300,1000,5000   the same for unFTP (two descriptors per session: it panics on
 #                                EMFILE near 10,000 sessions with the 20,000 open-files limit)
 #   INFLIGHT_N=1000   logins with at most 32 connects in flight (vsftpd's listen queue is 32)
+#   CURL_ROUNDS=3     downloads of a 1 GiB file by curl, per server and run (0: none)
 #   SERVERS="ftpdlib pyftpdlib vsftpd proftpd pure-ftpd unftp bare"   which to run (ftpdlib first)
 #   REPEAT=1          runs of every workload (the table shows medians)
 #   TIMEOUT=300       bound on every ftpbench phase, seconds
@@ -44,6 +45,7 @@ IDLE_N=${IDLE_N:-300,1000,10000}
 IDLE_N_FORKING=${IDLE_N_FORKING:-300,1000}
 IDLE_N_UNFTP=${IDLE_N_UNFTP:-300,1000,5000}
 INFLIGHT_N=${INFLIGHT_N:-1000}
+CURL_ROUNDS=${CURL_ROUNDS:-3}
 SERVERS=${SERVERS:-"ftpdlib pyftpdlib vsftpd proftpd pure-ftpd unftp bare"}
 REPEAT=${REPEAT:-1}
 TIMEOUT=${TIMEOUT:-300}
@@ -105,6 +107,7 @@ install_all() {
     # the other two unpacked into $TOOLS with their libraries installed from apt.
     local need_apt=
     command -v /usr/sbin/vsftpd >/dev/null || need_apt=1
+    command -v curl >/dev/null || need_apt=1
     [ -x "$TOOLS/proftpd/usr/sbin/proftpd" ] || need_apt=1
     [ -x "$TOOLS/pureftpd/usr/sbin/pure-ftpd" ] || need_apt=1
     if [ -n "$need_apt" ]; then
@@ -118,7 +121,7 @@ install_all() {
             made_policy=1
         fi
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            vsftpd libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3 libidn2-0 \
+            vsftpd curl libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3 libidn2-0 \
             libsodium23 libncursesw6 libacl1 libcap2 libssl3 libpam0g >/dev/null
         [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
         (cd "$TOOLS/debs" && apt-get download -qq proftpd-core pure-ftpd 2>/dev/null)
@@ -293,6 +296,44 @@ ftpbench() { # label pid args...
     fi
 }
 
+# The server's CPU time so far in seconds (its cgroup when there is one, else its process
+# tree's ticks).
+server_cpu() { # name pid
+    local usage="$CG_ROOT/$1/cpuacct.usage"
+    if [ "${#CG_ARGS[@]}" -gt 0 ] && [ -r "$usage" ]; then
+        awk '{printf "%.6f", $1 / 1e9}' "$usage"
+    else
+        local sid ticks=0 p
+        sid=$(ps -o sid= -p "$2" | tr -d ' ')
+        for p in $(pgrep -s "$sid"); do
+            ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+        done
+        awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.6f", t / hz}'
+    fi
+}
+
+# RETR of a 1 GiB file by curl (the file is in the page cache): MB/s as curl reports it
+# (bytes over the whole transfer, login included) and the server's CPU per GiB.
+curl_retr() { # name label pid port
+    local name=$1 label=$2 pid=$3 port=$4 i cpu0 cpu1 speed
+    for i in $(seq 1 "$CURL_ROUNDS"); do
+        cpu0=$(server_cpu "$name" "$pid")
+        printf '
+$ curl -o /dev/null ftp://%s@127.0.0.1:%s/curl-1g
+' "$FTP_USER" "$port" >>"$LOGF"
+        if ! speed=$(curl -sS -o /dev/null --max-time "$TIMEOUT" -w '%{speed_download}' \
+                "ftp://$FTP_USER:$FTP_PASS@127.0.0.1:$port/curl-1g" 2>>"$LOGF"); then
+            log "$label: curl download failed (see $LOGF)"
+            continue
+        fi
+        cpu1=$(server_cpu "$name" "$pid")
+        awk -v l="$label" -v s="$speed" -v c0="$cpu0" -v c1="$cpu1" 'BEGIN {
+            printf "%s\tRETR by curl (1 GiB)\t%.6f\tMB/sec\t\t%.3f\t\n", l, s / 1e6, c1 - c0
+            printf "%s\tRETR by curl (1 GiB): server CPU/GiB\t%.6f\tsecs\t\t\t\n", l, c1 - c0
+        }' | tee -a "$TSV" | cut -f2-4 | head -1 | tee -a "$LOGF"
+    done
+}
+
 run_server() {
     local name=$1 label=${LABEL[$1]:-$1} port=${PORT[$1]} pid n_idle=$IDLE_N r
     case $name in
@@ -313,6 +354,7 @@ run_server() {
             # all-at-once burst is the logins workload's)
             ftpbench "$label" "$pid" -P "$port" -b all -n "$CLIENTS" -s "$SIZE" --seconds "$SECONDS_" \
                 --max-in-flight 32 --login-timeout "$LOGIN_TIMEOUT"
+            curl_retr "$name" "$label" "$pid" "$port"
         fi
         stop_server "$pid"
     done
@@ -354,6 +396,11 @@ main() {
     LOGF="$OUT/compare.log"
     : >"$TSV"
     : >"$LOGF"
+    if [ "$CURL_ROUNDS" -gt 0 ] && [ ! -s "$DATA/curl-1g" ]; then
+        head -c 1G /dev/zero >"$DATA/curl-1g"
+        chown "$FTP_USER:" "$DATA/curl-1g" 2>/dev/null || true
+    fi
+    [ "$CURL_ROUNDS" -eq 0 ] || cat "$DATA/curl-1g" >/dev/null
     LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
     local t0=$SECONDS name
     for name in $SERVERS; do
@@ -394,7 +441,7 @@ main() {
         echo
         echo "## Workloads"
         echo
-        echo "\`SIZE=$SIZE CLIENTS=$CLIENTS SECONDS_=$SECONDS_ IDLE_N=$IDLE_N IDLE_N_FORKING=$IDLE_N_FORKING IDLE_N_UNFTP=$IDLE_N_UNFTP INFLIGHT_N=$INFLIGHT_N REPEAT=$REPEAT TIMEOUT=$TIMEOUT LOGIN_TIMEOUT=$LOGIN_TIMEOUT\`"
+        echo "\`SIZE=$SIZE CLIENTS=$CLIENTS SECONDS_=$SECONDS_ IDLE_N=$IDLE_N IDLE_N_FORKING=$IDLE_N_FORKING IDLE_N_UNFTP=$IDLE_N_UNFTP INFLIGHT_N=$INFLIGHT_N CURL_ROUNDS=$CURL_ROUNDS REPEAT=$REPEAT TIMEOUT=$TIMEOUT LOGIN_TIMEOUT=$LOGIN_TIMEOUT\`"
         echo "For every server (fresh process), with \`-k PID\`:"
         echo
         echo '```'
@@ -402,6 +449,7 @@ main() {
         echo "ftpbench -b logins -n \$IDLE_N --login-timeout \$LOGIN_TIMEOUT   # all connects at once"
         echo "ftpbench -b logins -n \$INFLIGHT_N --max-in-flight 32"
         echo "ftpbench -b all -n \$CLIENTS -s \$SIZE --seconds \$SECONDS_ --max-in-flight 32 --login-timeout \$LOGIN_TIMEOUT"
+        echo "curl -o /dev/null ftp://USER:PASS@127.0.0.1:PORT/curl-1g   # \$CURL_ROUNDS times; a 1 GiB file in the page cache"
         echo '```'
         echo
         echo "## Results"

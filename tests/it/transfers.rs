@@ -442,7 +442,7 @@ fn binary_uploads_are_identical_spliced_or_copied() {
 }
 
 /// The server's end of a download's data connection bounds the data it keeps queued but
-/// unsent (TCP_NOTSENT_LOWAT, 128 KiB): found among this process's descriptors, since the
+/// unsent (TCP_NOTSENT_LOWAT, 64 KiB): found among this process's descriptors, since the
 /// test server runs in it.
 #[cfg(target_os = "linux")]
 #[test]
@@ -511,7 +511,7 @@ fn download_socket_bounds_its_unsent_data() {
             lowat = Some(value);
         }
     }
-    assert_eq!(lowat, Some(128 << 10), "the server's end of {server_end:?}");
+    assert_eq!(lowat, Some(64 << 10), "the server's end of {server_end:?}");
     drop(d);
     c.cmd("ABOR");
 }
