@@ -238,3 +238,49 @@ fn a_client_vanishing_mid_download_leaves_the_binary_serving() {
     let status = srv.terminate();
     assert!(status.success(), "{status:?}: {}", srv.log());
 }
+
+/// `-i` takes a host name, as pyftpdlib's does: the server binds what it resolves to.
+#[test]
+fn interface_may_be_a_host_name() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_str().expect("utf-8 path");
+    let log = tmp.path().join("server.log");
+    /// Stops the server however the test ends.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Running(
+        Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            .args(["-i", "localhost", "-p", "0", "-d", dir])
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("create the log"))
+            .spawn()
+            .expect("start the ftpdlib binary"),
+    );
+    // The log names the address bound: ">>> starting FTP server on ADDR, pid=N <<<".
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    let addr: std::net::SocketAddr = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(rest) = text.split("starting FTP server on ").nth(1) {
+            let addr = rest.split(',').next().unwrap_or_default();
+            break addr.parse().unwrap_or_else(|e| panic!("{addr:?}: {e}"));
+        }
+        let exited = server.0.try_wait().expect("wait");
+        if exited.is_some() || std::time::Instant::now() > deadline {
+            panic!("no start line (exit {exited:?}); log:\n{text}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(addr.ip().is_loopback(), "{addr}");
+    assert_ne!(addr.port(), 0);
+    let mut c = Client::connect_raw(addr);
+    assert_eq!(c.reply().0, 220);
+    c.login("anonymous", "x@y");
+    c.expect("QUIT", 221);
+}

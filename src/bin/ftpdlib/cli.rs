@@ -252,7 +252,8 @@ pub const MODELS: [(&str, Concurrency); 5] = [
 /// The parsed command line (each field is the option of the same name in [`OPTIONS`]).
 #[derive(Debug)]
 pub struct Cli {
-    pub interface: Option<IpAddr>,
+    /// An IP address or a host name (resolved when binding), as pyftpdlib takes it.
+    pub interface: Option<String>,
     pub port: u16,
     pub write: bool,
     pub directory: Option<PathBuf>,
@@ -345,7 +346,7 @@ impl Cli {
                 let version = format!("ftpdlib {}\n", env!("CARGO_PKG_VERSION"));
                 return Err(Exit::Print(version));
             }
-            "interface" => self.interface = Some(argparse::parse(value, "IP address")?),
+            "interface" => self.interface = Some(value.to_string_lossy().into_owned()),
             "port" => self.port = argparse::parse(value, "int")?,
             "write" => self.write = true,
             "directory" => self.directory = Some(value.into()),
@@ -653,10 +654,6 @@ mod tests {
             "argument -h/--help: ignored explicit argument 'x'"
         );
         assert_eq!(
-            error(&["-i", "localhost"]),
-            "argument -i/--interface: invalid IP address value: 'localhost'"
-        );
-        assert_eq!(
             error(&["-n", "1.2.3"]),
             "argument -n/--nat-address: invalid IP address value: '1.2.3'"
         );
@@ -847,7 +844,11 @@ mod tests {
                      --max-login-attempts 5 --read-limit 1k --write-limit 2M --perm elr \
                      --users-file u.txt --unix-users --hash-password";
         let c = cli(&every.split_whitespace().collect::<Vec<_>>());
-        assert_eq!(c.interface, Some([127, 0, 0, 1].into()));
+        assert_eq!(c.interface.as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            cli(&["-i", "localhost"]).interface.as_deref(),
+            Some("localhost")
+        );
         assert_eq!(c.port, 0);
         assert!(c.write && c.debug && c.tls && c.unix_users && c.hash_password);
         assert_eq!(c.directory, Some("/tmp".into()));

@@ -12,7 +12,6 @@ mod cli;
 mod logger;
 
 use std::ffi::OsString;
-use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -140,7 +139,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             s
         })
         .bind((
-            cli.interface.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            // pyftpdlib binds every interface for an empty -i, as for none.
+            match cli.interface.as_deref() {
+                None | Some("") => "0.0.0.0",
+                Some(host) => host,
+            },
             cli.port,
         ))?;
     server.serve_forever(true)?;
