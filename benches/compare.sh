@@ -19,7 +19,8 @@
 #   INFLIGHT_N=1000   logins with at most 32 connects in flight (vsftpd's listen queue is 32)
 #   CURL_ROUNDS=3     downloads of a 1 GiB file by curl, per server and run (0: none)
 #   SERVERS="ftpdlib pyftpdlib vsftpd proftpd pure-ftpd unftp bare"   which to run (ftpdlib first)
-#   REPEAT=1          runs of every workload (the table shows medians)
+#   REPEAT=1          rounds: every server runs every workload once per round (the table
+#                     shows medians over the rounds)
 #   TIMEOUT=300       bound on every ftpbench phase, seconds
 #   LOGIN_TIMEOUT=20  bound on the all-at-once logins (a burst beyond a server's listen queue
 #                     can leave clients connected but never greeted: they count as not done)
@@ -316,6 +317,11 @@ server_cpu() { # name pid
 # (bytes over the whole transfer, login included) and the server's CPU per GiB.
 curl_retr() { # name label pid port
     local name=$1 label=$2 pid=$3 port=$4 i cpu0 cpu1 speed
+    # The workloads before wrote gigabytes: flush them, so that writeback does not run
+    # during the downloads, and read the file back into the page cache they may have
+    # pushed it out of.
+    sync
+    cat "$DATA/curl-1g" >/dev/null
     for i in $(seq 1 "$CURL_ROUNDS"); do
         cpu0=$(server_cpu "$name" "$pid")
         printf '
@@ -334,13 +340,14 @@ $ curl -o /dev/null ftp://%s@127.0.0.1:%s/curl-1g
     done
 }
 
-run_server() {
-    local name=$1 label=${LABEL[$1]:-$1} port=${PORT[$1]} pid n_idle=$IDLE_N r
+# One run of every workload against one server, started fresh for it.
+run_server() { # name run
+    local name=$1 r=$2 label=${LABEL[$1]:-$1} port=${PORT[$1]} pid n_idle=$IDLE_N
     case $name in
     vsftpd | proftpd | pure-ftpd) n_idle=$IDLE_N_FORKING ;;
     unftp) n_idle=$IDLE_N_UNFTP ;;
     esac
-    for r in $(seq 1 "$REPEAT"); do
+    {
         log "$label (run $r/$REPEAT) on 127.0.0.1:$port"
         printf '\n### %s, run %s\n' "$label" "$r" | tee -a "$LOGF"
         # a fresh server for idle memory, so that nothing freed by earlier work is reused
@@ -357,7 +364,7 @@ run_server() {
             curl_retr "$name" "$label" "$pid" "$port"
         fi
         stop_server "$pid"
-    done
+    }
 }
 
 machine() {
@@ -400,15 +407,19 @@ main() {
         head -c 1G /dev/zero >"$DATA/curl-1g"
         chown "$FTP_USER:" "$DATA/curl-1g" 2>/dev/null || true
     fi
-    [ "$CURL_ROUNDS" -eq 0 ] || cat "$DATA/curl-1g" >/dev/null
     LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
     local t0=$SECONDS name
-    for name in $SERVERS; do
-        if [ "$name" = unftp ] && [ ! -x "$TOOLS/unftp/bin/unftp" ]; then
-            log "unftp: not installed, skipped"
-            continue
-        fi
-        run_server "$name"
+    # Rounds: every server once per round, so that a slow spell of the machine does not
+    # fall on one server's runs only.
+    local r
+    for r in $(seq 1 "$REPEAT"); do
+        for name in $SERVERS; do
+            if [ "$name" = unftp ] && [ ! -x "$TOOLS/unftp/bin/unftp" ]; then
+                [ "$r" -gt 1 ] || log "unftp: not installed, skipped"
+                continue
+            fi
+            run_server "$name" "$r"
+        done
     done
     local took=$((SECONDS - t0))
 

@@ -1739,6 +1739,17 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// After an upload to a server on this machine: writes the upload back to disk before
+    /// the next workload is timed. A few GB of fresh dirty pages start the kernel's
+    /// writeback, which otherwise runs during the download that follows, on the same
+    /// cores, by chance more or less of it for one server than for another.
+    fn flush_upload(&self) {
+        if self.cfg.addr.ip().is_loopback() {
+            // SAFETY: sync(2) takes no arguments and cannot fail.
+            unsafe { libc::sync() };
+        }
+    }
+
     /// RETR the whole test file once: the rate, checked against the file's size.
     fn retr_whole(&mut self, title: &str) -> io::Result<()> {
         let mut ftp = self.connect()?;
@@ -1844,8 +1855,10 @@ impl Bench<'_> {
         // The single-client workloads use their own connection, as in pyftpdlib.
         let live = m.live();
         self.bench_stor(&format!("STOR (1 file with {live} idle clients)"))?;
+        self.flush_upload();
         self.bench_retr(&format!("RETR (1 file with {live} idle clients)"))?;
         self.stor_file(self.file_size)?;
+        self.flush_upload();
         for op in [Op::Retr, Op::Stor] {
             let live = m.live();
             let cpu0 = self.cpu();
@@ -2172,17 +2185,22 @@ fn run(o: &Opts) -> io::Result<()> {
         );
     }
     let res = match o.benchmark.as_str() {
-        "download" => b
-            .stor_file(file_size)
-            .and_then(|()| b.bench_retr("RETR (server -> client)")),
+        "download" => b.stor_file(file_size).and_then(|()| {
+            b.flush_upload();
+            b.bench_retr("RETR (server -> client)")
+        }),
         "upload" => b.bench_stor("STOR (client -> server)"),
-        "transfer" => b
-            .bench_stor("STOR (client -> server)")
-            .and_then(|()| b.bench_retr("RETR (server -> client)")),
+        "transfer" => b.bench_stor("STOR (client -> server)").and_then(|()| {
+            b.flush_upload();
+            b.bench_retr("RETR (server -> client)")
+        }),
         "concurrence" => o.clients.iter().try_for_each(|&n| b.bench_multi(n)),
         "all" => b
             .bench_stor("STOR (client -> server)")
-            .and_then(|()| b.bench_retr("RETR (server -> client)"))
+            .and_then(|()| {
+                b.flush_upload();
+                b.bench_retr("RETR (server -> client)")
+            })
             .and_then(|()| o.clients.iter().try_for_each(|&n| b.bench_multi(n))),
         "idle-memory" => b.bench_idle_memory(&o.clients),
         "logins" => b.bench_logins(&o.clients),
