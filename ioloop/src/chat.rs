@@ -79,6 +79,9 @@ impl std::fmt::Debug for ProducerSlot {
 
 const READ_CHUNK: usize = 4096;
 
+/// What an empty output buffer takes when something is first written to it.
+const OUT_FIRST_CAPACITY: usize = 128;
+
 impl<S: Read + Write> AsyncChat<S> {
     /// A channel splitting input on `terminator` (e.g. `b"\r\n"`); a line longer than
     /// `max_line` bytes is reported as [`Line::TooLong`] instead of being buffered.
@@ -226,7 +229,12 @@ impl<S: Read + Write> AsyncChat<S> {
 
     /// The output buffer itself, to format into without an intermediate allocation.
     pub fn out_buffer(&mut self) -> &mut Vec<u8> {
-        &mut self.bufs().outbuf
+        let out = &mut self.bufs().outbuf;
+        if out.capacity() == 0 {
+            // One allocation for a typical reply, rather than a few as it grows.
+            out.reserve(OUT_FIRST_CAPACITY);
+        }
+        out
     }
 
     /// Queues a producer after the bytes already queued.
