@@ -4,6 +4,7 @@
 //! Buffers are taken only while there is something in them: an idle channel keeps no
 //! big allocation, which is what lets one loop hold many thousand quiet sessions.
 
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 
 use mio::Interest;
@@ -81,6 +82,22 @@ const READ_CHUNK: usize = 4096;
 
 /// What an empty output buffer takes when something is first written to it.
 const OUT_FIRST_CAPACITY: usize = 128;
+
+/// Emptied buffers a thread keeps for the next channel that needs some. An idle channel
+/// holds no buffers, and each command wakes it: without spares every command cost an
+/// allocation for the buffers and more for the input and output as they grew (a third of
+/// the allocations of a login).
+const SPARE_COUNT: usize = 16;
+
+/// Buffers that grew past this (either of them) are freed instead of kept as spares, so
+/// that the spares hold at most 16 × 2 × 4 KiB.
+const SPARE_MAX_CAPACITY: usize = 4096;
+
+thread_local! {
+    // Boxed: the box a channel holds is what is reused, allocation and all.
+    #[allow(clippy::vec_box)]
+    static SPARE_BUFFERS: RefCell<Vec<Box<Buffers>>> = const { RefCell::new(Vec::new()) };
+}
 
 impl<S: Read + Write> AsyncChat<S> {
     /// A channel splitting input on `terminator` (e.g. `b"\r\n"`); a line longer than
@@ -330,14 +347,37 @@ impl<S: Read + Write> AsyncChat<S> {
 
     /// The buffers, allocated on first use.
     fn bufs(&mut self) -> &mut Buffers {
-        self.bufs.get_or_insert_with(Box::default)
+        self.bufs.get_or_insert_with(|| {
+            SPARE_BUFFERS
+                .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        })
     }
 
-    /// Drops the buffers once nothing is left in them.
+    /// Gives the buffers up once nothing is left in them: to this thread's spares if they
+    /// stayed small and there is room, else to the allocator.
     fn release(&mut self) {
-        if self.bufs.as_ref().is_some_and(|b| b.is_empty()) {
-            self.bufs = None;
+        if !self.bufs.as_ref().is_some_and(|b| b.is_empty()) {
+            return;
         }
+        let Some(mut bufs) = self.bufs.take() else {
+            return;
+        };
+        if bufs.inbuf.capacity() > SPARE_MAX_CAPACITY || bufs.outbuf.capacity() > SPARE_MAX_CAPACITY
+        {
+            return;
+        }
+        bufs.scan_from = 0;
+        bufs.sent = 0;
+        let _ = SPARE_BUFFERS.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                if spare.len() < SPARE_COUNT {
+                    spare.push(bufs);
+                }
+            }
+        });
     }
 }
 

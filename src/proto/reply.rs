@@ -14,6 +14,22 @@ pub struct Reply {
     pub lines: Vec<String>,
 }
 
+/// `code` in decimal, written into `buf` (a reply allocates nothing for its code).
+fn code_digits(code: u16, buf: &mut [u8; 5]) -> &str {
+    let mut n = code;
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
+}
+
 impl Reply {
     /// A single-line reply: `"<code> <text>\r\n"`.
     ///
@@ -60,17 +76,18 @@ impl Reply {
 
     /// Appends the wire form to `out`; every line ends in `\r\n`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        let code = self.code.to_string();
+        let mut digits = [0u8; 5];
+        let code = code_digits(self.code, &mut digits);
         match self.lines.as_slice() {
-            [] => push_line(out, &code, ' ', ""),
-            [only] => push_line(out, &code, ' ', only),
+            [] => push_line(out, code, ' ', ""),
+            [only] => push_line(out, code, ' ', only),
             [first, middle @ .., last] => {
-                push_line(out, &code, '-', first);
+                push_line(out, code, '-', first);
                 for line in middle {
                     push_text(out, line);
                     out.extend_from_slice(b"\r\n");
                 }
-                push_line(out, &code, ' ', last);
+                push_line(out, code, ' ', last);
             }
         }
     }
@@ -122,6 +139,23 @@ const BANNER_MAX_CHARS: usize = 75;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_written_in_decimal() {
+        for (code, text) in [
+            (0, "0"),
+            (7, "7"),
+            (226, "226"),
+            (1000, "1000"),
+            (65535, "65535"),
+        ] {
+            let mut digits = [0u8; 5];
+            assert_eq!(code_digits(code, &mut digits), text);
+            let mut out = Vec::new();
+            Reply::new(code, "x").write_to(&mut out);
+            assert_eq!(out, format!("{text} x\r\n").as_bytes());
+        }
+    }
 
     #[test]
     fn line_breaks_inside_text_are_neutralised() {
