@@ -359,10 +359,7 @@ impl<S: Read + Write> AsyncChat<S> {
     /// Gives the buffers up once nothing is left in them: to this thread's spares if they
     /// stayed small and there is room, else to the allocator.
     fn release(&mut self) {
-        if !self.bufs.as_ref().is_some_and(|b| b.is_empty()) {
-            return;
-        }
-        let Some(mut bufs) = self.bufs.take() else {
+        let Some(mut bufs) = self.bufs.take_if(|b| b.is_empty()) else {
             return;
         };
         if bufs.inbuf.capacity() > SPARE_MAX_CAPACITY || bufs.outbuf.capacity() > SPARE_MAX_CAPACITY
