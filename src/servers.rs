@@ -847,7 +847,10 @@ impl ServerAcceptor {
             Some(to) => {
                 // Nothing was inserted since vacant_key, so this is the key `id`.
                 self.sessions.insert(SessionEntry { ip, to });
-                *self.per_ip.entry(ip).or_insert(0) += 1;
+                // Counted only when limited: the count is for the limit alone.
+                if self.limits.max_cons_per_ip > 0 {
+                    *self.per_ip.entry(ip).or_insert(0) += 1;
+                }
             }
             None => {
                 if let Some((limits, owner)) = &self.shared_limits {
@@ -862,8 +865,9 @@ impl ServerAcceptor {
         if self.limits.max_cons > 0 && self.sessions.len() >= self.limits.max_cons {
             return Some(Refusal::Total);
         }
-        let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
-        if self.limits.max_cons_per_ip > 0 && from_ip >= self.limits.max_cons_per_ip {
+        if self.limits.max_cons_per_ip > 0
+            && self.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_cons_per_ip
+        {
             return Some(Refusal::PerIp);
         }
         None
@@ -996,10 +1000,7 @@ impl Handler<Msg> for ServerAcceptor {
         if self.stopping {
             return;
         }
-        let mut accepted = Vec::new();
-        self.acceptor
-            .accept_ready(cx, |_, stream, addr| accepted.push((stream, addr)));
-        for (stream, addr) in accepted {
+        while let Some((stream, addr)) = self.acceptor.accept_next(cx) {
             self.accept_one(cx, stream, addr);
         }
     }
@@ -1021,10 +1022,12 @@ impl Handler<Msg> for ServerAcceptor {
                 if let Some((limits, owner)) = &self.shared_limits {
                     limits.release(*owner, ip);
                 }
-                if let Some(n) = self.per_ip.get_mut(&ip) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.per_ip.remove(&ip);
+                if self.limits.max_cons_per_ip > 0 {
+                    if let Some(n) = self.per_ip.get_mut(&ip) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.per_ip.remove(&ip);
+                        }
                     }
                 }
                 if self.stopping && self.sessions.is_empty() {

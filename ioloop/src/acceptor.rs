@@ -63,16 +63,26 @@ impl Acceptor {
         cx: &mut Ctx<'_, M>,
         mut on_accept: impl FnMut(&mut Ctx<'_, M>, TcpStream, SocketAddr),
     ) {
+        while let Some((stream, addr)) = self.accept_next(cx) {
+            on_accept(cx, stream, addr);
+        }
+    }
+
+    /// The next pending connection, or `None` when there is none (or accepting has just
+    /// paused, as in [`accept_ready`](Self::accept_ready)). Call it until `None` on each
+    /// readiness: a handler that sets each connection up before taking the next one
+    /// spaces its accept(2) calls out instead of holding the listener in a tight loop.
+    pub fn accept_next<M>(&mut self, cx: &mut Ctx<'_, M>) -> Option<(TcpStream, SocketAddr)> {
         if self.paused.is_some() {
-            return;
+            return None;
         }
         loop {
             match self.listener.accept() {
-                Ok((stream, addr)) => {
+                Ok(accepted) => {
                     self.failing = false;
-                    on_accept(cx, stream, addr);
+                    return Some(accepted);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e)
                     if e.kind() == io::ErrorKind::Interrupted
                         || e.kind() == io::ErrorKind::ConnectionAborted =>
@@ -96,7 +106,7 @@ impl Acceptor {
                     }
                     // Either way the listener stays open: pyftpdlib closed it here.
                     self.paused = Some(cx.call_later(self.backoff));
-                    return;
+                    return None;
                 }
             }
         }

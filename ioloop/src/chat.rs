@@ -97,6 +97,9 @@ thread_local! {
     // Boxed: the box a channel holds is what is reused, allocation and all.
     #[allow(clippy::vec_box)]
     static SPARE_BUFFERS: RefCell<Vec<Box<Buffers>>> = const { RefCell::new(Vec::new()) };
+    // What each read lands in before the input buffer takes it: one per thread, zeroed
+    // once, rather than a 4 KiB array zeroed on the stack for every read(2).
+    static READ_SCRATCH: RefCell<[u8; READ_CHUNK]> = const { RefCell::new([0; READ_CHUNK]) };
 }
 
 impl<S: Read + Write> AsyncChat<S> {
@@ -140,9 +143,22 @@ impl<S: Read + Write> AsyncChat<S> {
         if self.eof {
             return Ok(ReadStatus::Closed);
         }
-        let mut chunk = [0u8; READ_CHUNK];
+        let scratch = READ_SCRATCH.try_with(|scratch| {
+            scratch
+                .try_borrow_mut()
+                .ok()
+                .map(|mut chunk| self.read_into(&mut chunk[..]))
+        });
+        match scratch {
+            Ok(Some(status)) => status,
+            // The thread is exiting, or a stream's read reads another channel.
+            _ => self.read_into(&mut [0u8; READ_CHUNK]),
+        }
+    }
+
+    fn read_into(&mut self, chunk: &mut [u8]) -> io::Result<ReadStatus> {
         loop {
-            return match self.stream.read(&mut chunk) {
+            return match self.stream.read(chunk) {
                 Ok(0) => {
                     self.eof = true;
                     Ok(ReadStatus::Closed)
