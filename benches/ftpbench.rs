@@ -167,6 +167,13 @@ const OPTIONS: &[Opt] = &[
     },
     Opt {
         short: None,
+        long: "rounds",
+        value: Some("R"),
+        help: "logins: run each burst R times and report the medians (default 1); a burst \
+               of a few hundred logins takes milliseconds, so one round is mostly noise",
+    },
+    Opt {
+        short: None,
         long: "seconds",
         value: Some("SECONDS"),
         help: "length of the single-client STOR / RETR measurements (default 1)",
@@ -233,6 +240,7 @@ struct Opts {
     max_in_flight: Option<usize>,
     login_timeout: Option<f64>,
     seconds: f64,
+    rounds: usize,
     source_ips: Option<u8>,
     tsv: Option<PathBuf>,
     label: String,
@@ -261,6 +269,7 @@ impl Opts {
             max_in_flight: None,
             login_timeout: None,
             seconds: 1.0,
+            rounds: 1,
             source_ips: None,
             tsv: None,
             label: "server".to_owned(),
@@ -293,6 +302,7 @@ impl Opts {
                 "max-in-flight" => o.max_in_flight = Some(argparse::parse(v, "int")?),
                 "login-timeout" => o.login_timeout = Some(argparse::parse(v, "float")?),
                 "seconds" => o.seconds = argparse::parse(v, "float")?,
+                "rounds" => o.rounds = argparse::parse::<usize>(v, "int")?.max(1),
                 "source-ips" => o.source_ips = Some(argparse::parse(v, "int")?),
                 "tsv" => o.tsv = Some(v.into()),
                 "label" => o.label = text("UTF-8")?,
@@ -2029,29 +2039,51 @@ impl Bench<'_> {
             return Err(other("-b logins needs -k PID"));
         };
         let procs = t.pids().len();
+        let rounds = self.o.rounds;
         for &n in sizes {
-            self.settle(procs);
-            let mut m = Multi::new(self.cfg.clone())?;
             let k = self.max_in_flight(n);
-            let cpu0 = self.cpu();
-            let p = m.login(n, k)?;
-            let cpu = self.cpu().zip(cpu0).map(|(a, b)| a.since(b));
-            let mem = self.mem();
-            let note = p.note(n);
+            let mut runs = Vec::with_capacity(rounds);
+            let mut lat = Vec::new();
+            let mut mem = None;
+            let mut notes = Vec::new();
+            for _ in 0..rounds {
+                self.settle(procs);
+                let mut m = Multi::new(self.cfg.clone())?;
+                let cpu0 = self.cpu();
+                let p = m.login(n, k)?;
+                let cpu = self.cpu().zip(cpu0).map(|(a, b)| a.since(b));
+                mem = self.mem();
+                let note = p.note(n);
+                if !note.is_empty() {
+                    notes.push(note);
+                }
+                lat.append(&mut m.lat);
+                runs.push((p.elapsed.as_secs_f64(), cpu, p.done.max(1) as f64));
+                m.abort();
+            }
+            // The same row names for any number of rounds, so that servers measured with
+            // different counts still line up in one report (a note would mark the row as
+            // incomplete).
             let tag = if k < n {
                 format!("{n} logins, {k} in flight")
             } else {
                 format!("{n} logins")
             };
+            let walls: Vec<f64> = runs.iter().map(|r| r.0).collect();
+            let wall = median(&walls);
+            // The CPU column of the wall-time row: the round whose wall time is the median.
+            let mid = runs
+                .iter()
+                .min_by(|a, b| (a.0 - wall).abs().total_cmp(&(b.0 - wall).abs()))
+                .and_then(|r| r.1);
             self.print(
                 &format!("{tag}: wall time"),
-                p.elapsed.as_secs_f64(),
+                wall,
                 "secs",
                 mem,
-                cpu,
-                &note,
+                mid,
+                &notes.join("; "),
             );
-            let mut lat = std::mem::take(&mut m.lat);
             lat.sort_unstable();
             for (name, q) in [("p50", 50.0), ("p99", 99.0)] {
                 self.print(
@@ -2063,11 +2095,14 @@ impl Bench<'_> {
                     "",
                 );
             }
-            if let Some(c) = cpu {
-                let per = p.done.max(1) as f64;
+            let per_login: Vec<(f64, f64)> = runs
+                .iter()
+                .filter_map(|(_, cpu, done)| cpu.map(|c| (c.total() / done, c.user / done)))
+                .collect();
+            if !per_login.is_empty() {
                 self.print(
                     &format!("{tag}: server CPU per login"),
-                    c.total() / per * 1e6,
+                    median(&per_login.iter().map(|c| c.0).collect::<Vec<_>>()) * 1e6,
                     "usec",
                     None,
                     None,
@@ -2075,14 +2110,13 @@ impl Bench<'_> {
                 );
                 self.print(
                     &format!("{tag}: server user CPU per login"),
-                    c.user / per * 1e6,
+                    median(&per_login.iter().map(|c| c.1).collect::<Vec<_>>()) * 1e6,
                     "usec",
                     None,
                     None,
                     "",
                 );
             }
-            m.abort();
         }
         Ok(())
     }
