@@ -2,7 +2,7 @@
 //! the command table's gate, dispatches to the `ftp_*` bodies in [`super::commands`], and
 //! turns data-channel news into replies. RFC 959.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -839,7 +839,17 @@ impl std::fmt::Display for LogPrefix<'_> {
         let ip = self.remote.ip().to_canonical();
         let port = self.remote.port();
         if self.template == DEFAULT_LOG_PREFIX {
-            return write!(f, "{ip}:{port}-[{}]", self.username);
+            let mut text = AsciiText::<23>::new(); // "255.255.255.255:65535-["
+            match ip {
+                IpAddr::V4(v4) => text.push_ipv4(v4),
+                IpAddr::V6(v6) => write!(f, "{v6}")?,
+            }
+            text.push(b":");
+            text.push_decimal(port);
+            text.push(b"-[");
+            f.write_str(text.as_str())?;
+            f.write_str(self.username)?;
+            return f.write_str("]");
         }
         // One pass, as Python's `%` operator: text put in is never read as a field.
         let mut rest = self.template;
@@ -847,10 +857,19 @@ impl std::fmt::Display for LogPrefix<'_> {
             f.write_str(&rest[..at])?;
             let field = &rest[at..];
             rest = if let Some(after) = field.strip_prefix("%(remote_ip)s") {
-                write!(f, "{ip}")?;
+                match ip {
+                    IpAddr::V4(v4) => {
+                        let mut text = AsciiText::<15>::new();
+                        text.push_ipv4(v4);
+                        f.write_str(text.as_str())?;
+                    }
+                    IpAddr::V6(v6) => write!(f, "{v6}")?,
+                }
                 after
             } else if let Some(after) = field.strip_prefix("%(remote_port)s") {
-                write!(f, "{port}")?;
+                let mut text = AsciiText::<5>::new();
+                text.push_decimal(port);
+                f.write_str(text.as_str())?;
                 after
             } else if let Some(after) = field.strip_prefix("%(username)s") {
                 f.write_str(self.username)?;
@@ -861,6 +880,60 @@ impl std::fmt::Display for LogPrefix<'_> {
             };
         }
         f.write_str(rest)
+    }
+}
+
+/// Up to `N` bytes of ASCII text on the stack. Every log line starts with a client's address:
+/// core's formatting of it (four `u8`s and a `u16`, each through `Formatter`'s padding
+/// logic) took more instructions than the rest of the line.
+struct AsciiText<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> AsciiText<N> {
+    fn new() -> Self {
+        AsciiText {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    /// Appends what fits of `ascii` (callers size `N` for the longest text they write).
+    fn push(&mut self, ascii: &[u8]) {
+        let room = &mut self.bytes[self.len..];
+        let n = ascii.len().min(room.len());
+        room[..n].copy_from_slice(&ascii[..n]);
+        self.len += n;
+    }
+
+    fn push_decimal(&mut self, value: u16) {
+        let mut digits = [0u8; 5];
+        let mut at = digits.len();
+        let mut n = value;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..]);
+    }
+
+    fn push_ipv4(&mut self, ip: Ipv4Addr) {
+        for (i, octet) in ip.octets().into_iter().enumerate() {
+            if i > 0 {
+                self.push(b".");
+            }
+            self.push_decimal(octet.into());
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever pushed.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
     }
 }
 
@@ -876,6 +949,25 @@ mod tests {
         let remote = SocketAddr::from(([127, 0, 0, 1], 2121));
         let fill = |template: &str, user: &str| log_prefix(template, remote, user).to_string();
         assert_eq!(fill(DEFAULT_LOG_PREFIX, "bob"), "127.0.0.1:2121-[bob]");
+        let widest = SocketAddr::from(([255, 255, 255, 255], 65535));
+        assert_eq!(
+            log_prefix(DEFAULT_LOG_PREFIX, widest, "").to_string(),
+            "255.255.255.255:65535-[]"
+        );
+        let zeros = SocketAddr::from(([0, 0, 0, 0], 0));
+        assert_eq!(
+            log_prefix("%(remote_ip)s %(remote_port)s", zeros, "").to_string(),
+            "0.0.0.0 0"
+        );
+        let v6 = SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 990));
+        assert_eq!(
+            log_prefix(DEFAULT_LOG_PREFIX, v6, "al").to_string(),
+            "2001:db8::1:990-[al]"
+        );
+        assert_eq!(
+            log_prefix("%(remote_ip)s|%(remote_port)s", v6, "").to_string(),
+            "2001:db8::1|990"
+        );
         assert_eq!(
             fill("<%(username)s@%(remote_ip)s port %(remote_port)s>", "al"),
             "<al@127.0.0.1 port 2121>"
