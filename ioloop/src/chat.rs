@@ -394,11 +394,19 @@ impl<S: Read + Write> AsyncChat<S> {
     }
 }
 
+/// Where `needle` first starts in `hay`. Scans for its first byte and checks the rest
+/// there: comparing a window at every position cost a memcmp call per byte of input.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    loop {
+        let at = from + hay.get(from..)?.iter().position(|&b| b == first)?;
+        let tail = hay.get(at + 1..at + needle.len())?;
+        if tail.iter().eq(rest) {
+            return Some(at);
+        }
+        from = at + 1;
     }
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -445,6 +453,20 @@ mod tests {
             b"\r\n",
             2048,
         )
+    }
+
+    #[test]
+    fn find_locates_the_first_whole_terminator() {
+        assert_eq!(find(b"USER a\r\n", b"\r\n"), Some(6));
+        assert_eq!(find(b"a\r\r\nb\r\n", b"\r\n"), Some(2));
+        assert_eq!(find(b"\r\r\r", b"\r\n"), None);
+        assert_eq!(find(b"abc\r", b"\r\n"), None);
+        assert_eq!(find(b"", b"\r\n"), None);
+        assert_eq!(find(b"\r\n", b"\r\n"), Some(0));
+        assert_eq!(find(b"ab\ncd\n", b"\n"), Some(2));
+        assert_eq!(find(b"abc", b""), None);
+        assert_eq!(find(b"xxEOFxEOF", b"EOF"), Some(2));
+        assert_eq!(find(b"xxEOxEO", b"EOF"), None);
     }
 
     #[test]
