@@ -909,17 +909,7 @@ impl<const N: usize> AsciiText<N> {
 
     fn push_decimal(&mut self, value: u16) {
         let mut digits = [0u8; 5];
-        let mut at = digits.len();
-        let mut n = value;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.push(&digits[at..]);
+        self.push(crate::proto::reply::decimal(value, &mut digits).as_bytes());
     }
 
     fn push_ipv4(&mut self, ip: Ipv4Addr) {

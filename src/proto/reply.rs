@@ -14,9 +14,10 @@ pub struct Reply {
     pub lines: Vec<String>,
 }
 
-/// `code` in decimal, written into `buf` (a reply allocates nothing for its code).
-fn code_digits(code: u16, buf: &mut [u8; 5]) -> &str {
-    let mut n = code;
+/// `value` in decimal, written into `buf`: a reply's code and a log line's port are
+/// formatted on the stack, without `Formatter`.
+pub(crate) fn decimal(value: u16, buf: &mut [u8; 5]) -> &str {
+    let mut n = value;
     let mut at = buf.len();
     loop {
         at -= 1;
@@ -77,7 +78,7 @@ impl Reply {
     /// Appends the wire form to `out`; every line ends in `\r\n`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let mut digits = [0u8; 5];
-        let code = code_digits(self.code, &mut digits);
+        let code = decimal(self.code, &mut digits);
         match self.lines.as_slice() {
             [] => push_line(out, code, ' ', ""),
             [only] => push_line(out, code, ' ', only),
@@ -150,7 +151,7 @@ mod tests {
             (65535, "65535"),
         ] {
             let mut digits = [0u8; 5];
-            assert_eq!(code_digits(code, &mut digits), text);
+            assert_eq!(decimal(code, &mut digits), text);
             let mut out = Vec::new();
             Reply::new(code, "x").write_to(&mut out);
             assert_eq!(out, format!("{text} x\r\n").as_bytes());
