@@ -847,15 +847,28 @@ impl ServerAcceptor {
             Some(to) => {
                 // Nothing was inserted since vacant_key, so this is the key `id`.
                 self.sessions.insert(SessionEntry { ip, to });
-                // Counted only when limited: the count is for the limit alone.
-                if self.limits.max_cons_per_ip > 0 {
-                    *self.per_ip.entry(ip).or_insert(0) += 1;
-                }
+                self.count_ip(ip, true);
             }
             None => {
                 if let Some((limits, owner)) = &self.shared_limits {
                     limits.release(*owner, ip);
                 }
+            }
+        }
+    }
+
+    /// One session more (`opened`) or less from `ip` in `per_ip`. Counted only when
+    /// `max_cons_per_ip` is set: the count serves the limit alone.
+    fn count_ip(&mut self, ip: IpAddr, opened: bool) {
+        if self.limits.max_cons_per_ip == 0 {
+            return;
+        }
+        if opened {
+            *self.per_ip.entry(ip).or_insert(0) += 1;
+        } else if let Some(n) = self.per_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&ip);
             }
         }
     }
@@ -1022,14 +1035,7 @@ impl Handler<Msg> for ServerAcceptor {
                 if let Some((limits, owner)) = &self.shared_limits {
                     limits.release(*owner, ip);
                 }
-                if self.limits.max_cons_per_ip > 0 {
-                    if let Some(n) = self.per_ip.get_mut(&ip) {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.per_ip.remove(&ip);
-                        }
-                    }
-                }
+                self.count_ip(ip, false);
                 if self.stopping && self.sessions.is_empty() {
                     cx.close();
                 }

@@ -839,15 +839,10 @@ impl std::fmt::Display for LogPrefix<'_> {
         let ip = self.remote.ip().to_canonical();
         let port = self.remote.port();
         if self.template == DEFAULT_LOG_PREFIX {
-            let mut text = AsciiText::<23>::new(); // "255.255.255.255:65535-["
-            match ip {
-                IpAddr::V4(v4) => text.push_ipv4(v4),
-                IpAddr::V6(v6) => write!(f, "{v6}")?,
-            }
-            text.push(b":");
-            text.push_decimal(port);
-            text.push(b"-[");
-            f.write_str(text.as_str())?;
+            write_ip(f, ip)?;
+            f.write_str(":")?;
+            write_port(f, port)?;
+            f.write_str("-[")?;
             f.write_str(self.username)?;
             return f.write_str("]");
         }
@@ -857,19 +852,10 @@ impl std::fmt::Display for LogPrefix<'_> {
             f.write_str(&rest[..at])?;
             let field = &rest[at..];
             rest = if let Some(after) = field.strip_prefix("%(remote_ip)s") {
-                match ip {
-                    IpAddr::V4(v4) => {
-                        let mut text = AsciiText::<15>::new();
-                        text.push_ipv4(v4);
-                        f.write_str(text.as_str())?;
-                    }
-                    IpAddr::V6(v6) => write!(f, "{v6}")?,
-                }
+                write_ip(f, ip)?;
                 after
             } else if let Some(after) = field.strip_prefix("%(remote_port)s") {
-                let mut text = AsciiText::<5>::new();
-                text.push_decimal(port);
-                f.write_str(text.as_str())?;
+                write_port(f, port)?;
                 after
             } else if let Some(after) = field.strip_prefix("%(username)s") {
                 f.write_str(self.username)?;
@@ -881,6 +867,23 @@ impl std::fmt::Display for LogPrefix<'_> {
         }
         f.write_str(rest)
     }
+}
+
+/// An IPv4 address digit by digit on the stack; an IPv6 one through core's formatting.
+fn write_ip(f: &mut std::fmt::Formatter<'_>, ip: IpAddr) -> std::fmt::Result {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut text = AsciiText::<15>::new(); // "255.255.255.255"
+            text.push_ipv4(v4);
+            f.write_str(text.as_str())
+        }
+        IpAddr::V6(v6) => write!(f, "{v6}"),
+    }
+}
+
+fn write_port(f: &mut std::fmt::Formatter<'_>, port: u16) -> std::fmt::Result {
+    let mut digits = [0u8; 5];
+    f.write_str(crate::proto::reply::decimal(port, &mut digits))
 }
 
 /// Up to `N` bytes of ASCII text on the stack. Every log line starts with a client's address:
@@ -907,17 +910,13 @@ impl<const N: usize> AsciiText<N> {
         self.len += n;
     }
 
-    fn push_decimal(&mut self, value: u16) {
-        let mut digits = [0u8; 5];
-        self.push(crate::proto::reply::decimal(value, &mut digits).as_bytes());
-    }
-
     fn push_ipv4(&mut self, ip: Ipv4Addr) {
         for (i, octet) in ip.octets().into_iter().enumerate() {
             if i > 0 {
                 self.push(b".");
             }
-            self.push_decimal(octet.into());
+            let mut digits = [0u8; 5];
+            self.push(crate::proto::reply::decimal(octet.into(), &mut digits).as_bytes());
         }
     }
 
