@@ -23,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod filesystems;
+mod fnv;
 pub mod handlers;
 mod limits;
 pub mod proto;

@@ -80,8 +80,8 @@ impl std::fmt::Debug for ProducerSlot {
 
 const READ_CHUNK: usize = 4096;
 
-/// What an empty output buffer takes when something is first written to it.
-const OUT_FIRST_CAPACITY: usize = 128;
+/// What an empty buffer takes when something is first written to it.
+const FIRST_CAPACITY: usize = 128;
 
 /// Emptied buffers a thread keeps for the next channel that needs some. An idle channel
 /// holds no buffers, and each command wakes it: without spares every command cost an
@@ -164,7 +164,12 @@ impl<S: Read + Write> AsyncChat<S> {
                     Ok(ReadStatus::Closed)
                 }
                 Ok(n) => {
-                    self.bufs().inbuf.extend_from_slice(&chunk[..n]);
+                    let inbuf = &mut self.bufs().inbuf;
+                    if inbuf.capacity() == 0 {
+                        // Room for a typical command line and the next one.
+                        inbuf.reserve(n.max(FIRST_CAPACITY));
+                    }
+                    inbuf.extend_from_slice(&chunk[..n]);
                     Ok(ReadStatus::Data)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadStatus::WouldBlock),
@@ -195,8 +200,9 @@ impl<S: Read + Write> AsyncChat<S> {
                 b.inbuf.drain(..end + t.len());
                 b.scan_from = 0;
                 if b.inbuf.is_empty() {
-                    // Give the capacity back: an idle channel holds no buffer.
-                    b.inbuf = Vec::new();
+                    // The buffers go to the spares (capacity and all) or back to the
+                    // allocator: an idle channel holds none.
+                    b.inbuf.shrink_if_large();
                 }
                 self.release();
                 if std::mem::take(&mut self.discarding) {
@@ -257,7 +263,7 @@ impl<S: Read + Write> AsyncChat<S> {
 
     /// Queues bytes for sending; call [`flush`](Self::flush) to send.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.bufs().outbuf.extend_from_slice(bytes);
+        self.out_buffer().extend_from_slice(bytes);
     }
 
     /// The output buffer itself, to format into without an intermediate allocation.
@@ -265,7 +271,7 @@ impl<S: Read + Write> AsyncChat<S> {
         let out = &mut self.bufs().outbuf;
         if out.capacity() == 0 {
             // One allocation for a typical reply, rather than a few as it grows.
-            out.reserve(OUT_FIRST_CAPACITY);
+            out.reserve(FIRST_CAPACITY);
         }
         out
     }
@@ -318,9 +324,11 @@ impl<S: Read + Write> AsyncChat<S> {
             }
         }
         if b.sent == b.outbuf.len() {
-            // All sent: give the capacity back (an allocation per reply costs less than
-            // memory held by thousands of quiet sessions).
-            b.outbuf = Vec::new();
+            // All sent: the buffers go to the spares with a reply's capacity (the next
+            // reply, of this channel or another, writes without allocating) or back to the
+            // allocator. Either way an idle channel holds no buffer.
+            b.outbuf.clear();
+            b.outbuf.shrink_if_large();
             b.sent = 0;
         }
         self.release();
@@ -391,6 +399,20 @@ impl<S: Read + Write> AsyncChat<S> {
                 }
             }
         });
+    }
+}
+
+/// An emptied buffer's capacity: kept while small enough to be worth reusing with its
+/// `Buffers`, freed when a burst grew it.
+trait ShrinkIfLarge {
+    fn shrink_if_large(&mut self);
+}
+
+impl ShrinkIfLarge for Vec<u8> {
+    fn shrink_if_large(&mut self) {
+        if self.capacity() > SPARE_MAX_CAPACITY {
+            *self = Vec::new();
+        }
     }
 }
 
@@ -490,6 +512,32 @@ mod tests {
         c.flush().unwrap();
         assert!(c.bufs.is_none(), "freed once everything is sent");
         assert!(!c.has_output());
+    }
+
+    #[test]
+    fn emptied_buffers_are_reused_with_their_capacity_unless_large() {
+        let taken = || SPARE_BUFFERS.with(|s| s.borrow_mut().pop());
+        while taken().is_some() {}
+        let mut c = chat(b"NOOP\r\n", 100);
+        c.read_some().unwrap();
+        assert_eq!(c.next_line(), Some(Line::Complete(b"NOOP".to_vec())));
+        c.push(b"200 ok\r\n");
+        c.flush().unwrap();
+        let spare = taken().expect("the emptied buffers became a spare");
+        assert!(spare.inbuf.is_empty() && spare.outbuf.is_empty());
+        assert!(spare.outbuf.capacity() >= FIRST_CAPACITY);
+        assert!(spare.inbuf.capacity() >= FIRST_CAPACITY);
+
+        let mut c = chat(b"", 1 << 20);
+        c.push(&[b'x'; SPARE_MAX_CAPACITY + 1]);
+        c.flush().unwrap();
+        assert!(c.bufs.is_none());
+        let spare = taken().expect("the box is kept");
+        assert_eq!(
+            spare.outbuf.capacity(),
+            0,
+            "a grown buffer goes back to the allocator"
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::filesystems::{AbstractedFs, FileSystem};
+use crate::fnv::FnvBuildHasher;
 
 mod passwords;
 #[cfg(target_os = "linux")]
@@ -242,7 +243,7 @@ forward_authorizer!(Box, Arc);
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct DummyAuthorizer {
-    users: HashMap<String, User>,
+    users: HashMap<String, User, FnvBuildHasher>,
     /// A stored hash, verified against for unknown users so that they cost as much time
     /// as known ones with hashed passwords.
     decoy: Option<String>,

@@ -249,12 +249,12 @@ impl FtpHandler {
                 "{} Previous account information was flushed, send password.",
                 self.prefix()
             );
-            self.respond(Reply::new(
+            self.respond_line(
                 331,
                 "Previous account information was flushed, send password.",
-            ));
+            );
         } else {
-            self.respond(Reply::new(331, "Username ok, send password."));
+            self.respond_line(331, "Username ok, send password.");
         }
     }
 
@@ -311,13 +311,11 @@ impl FtpHandler {
         });
         match verdict {
             Ok(fs) => {
-                self.login = Login::LoggedIn {
-                    user: user.clone(),
-                    fs,
-                };
+                let message = auth.msg_login(&user);
+                self.login = Login::LoggedIn { user, fs };
                 self.attempts = 0;
-                self.respond(Reply::banner(230, auth.msg_login(&user)));
-                log::info!("{} USER '{user}' logged in.", self.prefix());
+                self.respond_banner(230, &message);
+                log::info!("{} USER '{}' logged in.", self.prefix(), self.username());
                 self.shared.events.on_login(self.session());
             }
             Err(message) => {
@@ -333,7 +331,7 @@ impl FtpHandler {
             Login::LoggedIn { user, .. } => self.shared.authorizer.msg_quit(user),
             Login::AwaitingUser | Login::AwaitingPass { .. } => "Goodbye.".to_owned(),
         };
-        self.respond(Reply::banner(221, msg));
+        self.respond_banner(221, &msg);
         if matches!(self.login, Login::LoggedIn { .. }) {
             self.shared.events.on_logout(self.session());
         }

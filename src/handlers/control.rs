@@ -2,6 +2,7 @@
 //! the command table's gate, dispatches to the `ftp_*` bodies in [`super::commands`], and
 //! turns data-channel news into replies. RFC 959.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +19,9 @@ use super::{
 use crate::config::DEFAULT_LOG_PREFIX;
 use crate::events::Session;
 use crate::filesystems::FileSystem;
-use crate::proto::{gate, parse_line, Charset, Reply, TransferType};
+use crate::proto::command::ParsedLine;
+use crate::proto::gate::gate_parts;
+use crate::proto::{Charset, Reply, TransferType};
 use crate::servers::Shared;
 
 /// Stop reading commands while this much output waits for a client that does not read.
@@ -209,26 +212,51 @@ impl FtpHandler {
 
     /// Queues a reply (and logs it at debug level).
     pub(super) fn respond(&mut self, reply: Reply) {
+        self.queue_reply(reply.code, &reply.lines);
+        self.note_reply(reply.code, || reply);
+    }
+
+    /// Queues a one-line reply, the same as `respond(Reply::new(code, text))` without
+    /// building a `Reply`: the replies every login sends cost no allocation.
+    pub(super) fn respond_line(&mut self, code: u16, text: &str) {
+        self.queue_reply(code, &[text]);
+        self.note_reply(code, || Reply::new(code, text));
+    }
+
+    /// `respond(Reply::banner(code, text))` without building a `Reply`.
+    pub(super) fn respond_banner(&mut self, code: u16, text: &str) {
+        if Reply::banner_fits_one_line(text) {
+            self.respond_line(code, text);
+        } else {
+            self.respond(Reply::banner(code, text));
+        }
+    }
+
+    fn queue_reply<T: AsRef<str>>(&mut self, code: u16, lines: &[T]) {
         log::debug!(
             "{} -> {} {}",
             self.prefix(),
-            reply.code,
-            reply.last_line_text()
+            code,
+            lines.last().map_or("", AsRef::as_ref)
         );
         match self.shared.charset {
-            Charset::Utf8 => reply.write_to(self.chat.out_buffer()),
+            Charset::Utf8 => Reply::write_lines(code, lines, self.chat.out_buffer()),
             charset => {
                 let mut utf8 = Vec::new();
-                reply.write_to(&mut utf8);
+                Reply::write_lines(code, lines, &mut utf8);
                 charset.encode_into(&utf8, self.chat.out_buffer());
             }
         }
+    }
+
+    /// Notes a running command's reply for its log line.
+    fn note_reply(&mut self, code: u16, reply: impl FnOnce() -> Reply) {
         if !matches!(self.last_reply, LastReply::Idle) {
             // Only error texts are logged: of the other replies keep the code.
-            self.last_reply = if reply.is_error() {
-                LastReply::Error(Box::new(reply))
+            self.last_reply = if code >= 400 {
+                LastReply::Error(Box::new(reply()))
             } else {
-                LastReply::Ok(reply.code)
+                LastReply::Ok(code)
             };
         }
     }
@@ -270,8 +298,8 @@ impl FtpHandler {
             self.idle_timer = Some(cx.call_later(t));
         }
         self.start_implicit_handshake(cx);
-        let banner = self.shared.config.banner.clone();
-        self.respond(Reply::banner(220, banner));
+        let shared = Arc::clone(&self.shared);
+        self.respond_banner(220, &shared.config.banner);
         if !self.chat.stream().is_tls() {
             // A new socket has room: sending now spares a writable round trip through
             // the poller (and an epoll_ctl to drop the interest again).
@@ -338,21 +366,24 @@ impl FtpHandler {
         };
         let shared = Arc::clone(&self.shared);
         let bytes = shared.charset.decode(&bytes);
-        let req = parse_line(&bytes, &shared.commands);
+        // Valid UTF-8 (nearly every line) is checked on the fast path and borrowed.
+        let text = std::str::from_utf8(&bytes)
+            .map_or_else(|_| String::from_utf8_lossy(&bytes), Cow::Borrowed);
+        let req = ParsedLine::parse(&text, &shared.commands);
         if req.cmd == "PASS" {
             log::debug!("{} <- PASS ******", self.prefix());
         } else {
-            log::debug!("{} <- {}", self.prefix(), String::from_utf8_lossy(&bytes));
+            log::debug!("{} <- {text}", self.prefix());
         }
         let logged_in = matches!(self.login, Login::LoggedIn { .. });
-        let spec = match gate(&shared.commands, &req, logged_in) {
+        let spec = match gate_parts(&shared.commands, &req.cmd, req.arg, logged_in) {
             Ok(spec) => spec,
             Err(reply) => return self.respond(reply),
         };
         if let Some(reply) = self.tls_refusal(spec.name.as_ref()) {
             return self.respond(reply);
         }
-        let arg = req.arg.as_deref().unwrap_or("");
+        let arg = req.arg.unwrap_or("");
         // Everything the command does to the filesystem happens as the logged-in user
         // (UnixAuthorizer); the guard switches back when this function returns.
         let _as_user = match self.impersonate() {
@@ -839,10 +870,17 @@ impl std::fmt::Display for LogPrefix<'_> {
         let ip = self.remote.ip().to_canonical();
         let port = self.remote.port();
         if self.template == DEFAULT_LOG_PREFIX {
-            write_ip(f, ip)?;
-            f.write_str(":")?;
-            write_port(f, port)?;
-            f.write_str("-[")?;
+            // "ip:port-[" composed on the stack and written at once: each write into the
+            // log line's String is a call with its own capacity check and copy.
+            let mut head = AsciiText::<32>::new();
+            match ip {
+                IpAddr::V4(v4) => head.push_ipv4(v4),
+                IpAddr::V6(v6) => write!(f, "{v6}")?,
+            }
+            head.push(b":");
+            head.push_decimal(port);
+            head.push(b"-[");
+            f.write_str(head.as_str())?;
             f.write_str(self.username)?;
             return f.write_str("]");
         }
@@ -882,8 +920,9 @@ fn write_ip(f: &mut std::fmt::Formatter<'_>, ip: IpAddr) -> std::fmt::Result {
 }
 
 fn write_port(f: &mut std::fmt::Formatter<'_>, port: u16) -> std::fmt::Result {
-    let mut digits = [0u8; 5];
-    f.write_str(crate::proto::reply::decimal(port, &mut digits))
+    let mut text = AsciiText::<5>::new(); // "65535"
+    text.push_decimal(port);
+    f.write_str(text.as_str())
 }
 
 /// Up to `N` bytes of ASCII text on the stack. Every log line starts with a client's address:
@@ -903,11 +942,19 @@ impl<const N: usize> AsciiText<N> {
     }
 
     /// Appends what fits of `ascii` (callers size `N` for the longest text they write).
+    /// Byte by byte: the pieces are a few bytes long, shorter than a memcpy call.
     fn push(&mut self, ascii: &[u8]) {
-        let room = &mut self.bytes[self.len..];
-        let n = ascii.len().min(room.len());
-        room[..n].copy_from_slice(&ascii[..n]);
-        self.len += n;
+        for &b in ascii {
+            if let Some(slot) = self.bytes.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+    }
+
+    fn push_decimal(&mut self, value: u16) {
+        let mut digits = [0u8; 5];
+        self.push(crate::proto::reply::decimal_digits(value, &mut digits));
     }
 
     fn push_ipv4(&mut self, ip: Ipv4Addr) {
@@ -915,8 +962,7 @@ impl<const N: usize> AsciiText<N> {
             if i > 0 {
                 self.push(b".");
             }
-            let mut digits = [0u8; 5];
-            self.push(crate::proto::reply::decimal(octet.into(), &mut digits).as_bytes());
+            self.push_decimal(octet.into());
         }
     }
 

@@ -9,9 +9,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use super::reply::Reply;
+use crate::fnv::FnvBuildHasher;
 
 /// How many arguments a command takes (pyftpdlib's `arg` key: `False`/`True`/`None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,29 +130,7 @@ pub struct CommandTable {
     // Keyed by upper-case name. Every command line is looked up here, so the hash is a
     // cheap one: the keys are the table's own, a client only chooses what is looked up.
     // The listings (HELP, SITE HELP, `iter`) sort the names, like Python's `sorted()`.
-    specs: HashMap<Cow<'static, str>, CommandSpec, BuildHasherDefault<NameHasher>>,
-}
-
-/// FNV-1a over a command name: a few instructions for a four-letter verb, where the
-/// default hasher's setup costs more than the whole lookup.
-#[derive(Default)]
-struct NameHasher(u64);
-
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
-        let mut hash = if self.0 == 0 { OFFSET_BASIS } else { self.0 };
-        for &b in bytes {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(PRIME);
-        }
-        self.0 = hash;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
+    specs: HashMap<Cow<'static, str>, CommandSpec, FnvBuildHasher>,
 }
 
 impl CommandTable {
@@ -279,35 +257,61 @@ impl Request {
 /// assert_eq!(req.arg.as_deref(), Some("755 f"));
 /// ```
 pub fn parse_line(line: &[u8], table: &CommandTable) -> Request {
-    let line = String::from_utf8_lossy(line);
-    let (mut cmd, mut arg) = split_word(&line);
-
-    if cmd == "SITE" {
-        if let Some(rest) = arg.as_deref().filter(|a| !a.is_empty()) {
-            let (sub, sub_arg) = split_word(rest);
-            cmd = format!("{SITE_PREFIX}{sub}");
-            arg = sub_arg;
-        }
+    let text = String::from_utf8_lossy(line);
+    let parsed = ParsedLine::parse(&text, table);
+    Request {
+        cmd: parsed.cmd.into_owned(),
+        arg: parsed.arg.map(str::to_owned),
     }
+}
 
-    if table.lookup(&cmd).is_none() {
-        // pyftpdlib takes `cmd[-4:]`: the last four characters, not bytes.
-        let tail_start = cmd.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
-        let tail = &cmd[tail_start..];
-        if let Some(special) = TELNET_TOLERANT.iter().find(|s| **s == tail) {
-            cmd = (*special).to_owned();
+/// [`parse_line`]'s result borrowing from the line: the session's parse, which allocates
+/// only for a command that was not sent in upper case.
+#[derive(Debug)]
+pub(crate) struct ParsedLine<'a> {
+    pub(crate) cmd: Cow<'a, str>,
+    pub(crate) arg: Option<&'a str>,
+}
+
+impl<'a> ParsedLine<'a> {
+    /// [`parse_line`] of a line already decoded to text.
+    pub(crate) fn parse(line: &'a str, table: &CommandTable) -> ParsedLine<'a> {
+        let (mut cmd, mut arg) = split_word(line);
+
+        if cmd == "SITE" {
+            if let Some(rest) = arg.filter(|a| !a.is_empty()) {
+                let (sub, sub_arg) = split_word(rest);
+                cmd = Cow::Owned(format!("{SITE_PREFIX}{sub}"));
+                arg = sub_arg;
+            }
         }
-    }
 
-    Request { cmd, arg }
+        if table.lookup(&cmd).is_none() {
+            // pyftpdlib takes `cmd[-4:]`: the last four characters, not bytes.
+            let tail_start = cmd.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+            let tail = &cmd[tail_start..];
+            if let Some(special) = TELNET_TOLERANT.iter().find(|s| **s == tail) {
+                cmd = Cow::Borrowed(*special);
+            }
+        }
+
+        ParsedLine { cmd, arg }
+    }
 }
 
 /// Splits at the first single space: (upper-cased word, rest verbatim).
-fn split_word(text: &str) -> (String, Option<String>) {
-    match text.split_once(' ') {
-        Some((word, rest)) => (word.to_ascii_uppercase(), Some(rest.to_owned())),
-        None => (text.to_ascii_uppercase(), None),
-    }
+fn split_word(text: &str) -> (Cow<'_, str>, Option<&str>) {
+    // A plain scan: lines are short, shorter than a substring searcher's setup.
+    let (word, rest) = match text.bytes().position(|b| b == b' ') {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    };
+    let word = if word.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(word.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(word)
+    };
+    (word, rest)
 }
 
 const fn spec(
@@ -367,6 +371,21 @@ mod tests {
     fn lowercase_command_upper_cased() {
         assert_eq!(parse("retr file.txt"), req("RETR", Some("file.txt")));
         assert_eq!(parse("Pwd"), req("PWD", None));
+    }
+
+    #[test]
+    fn session_parse_borrows_an_upper_case_line() {
+        let table = CommandTable::builtin();
+        let parsed = ParsedLine::parse("USER alice", &table);
+        assert!(matches!(parsed.cmd, Cow::Borrowed("USER")));
+        assert_eq!(parsed.arg, Some("alice"));
+        let parsed = ParsedLine::parse("user alice", &table);
+        assert!(matches!(parsed.cmd, Cow::Owned(ref c) if c == "USER"));
+        let parsed = ParsedLine::parse("site chmod 755 f", &table);
+        assert_eq!(
+            (parsed.cmd.as_ref(), parsed.arg),
+            ("SITE CHMOD", Some("755 f"))
+        );
     }
 
     #[test]

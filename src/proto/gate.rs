@@ -32,14 +32,24 @@ pub fn gate<'t>(
     req: &Request,
     logged_in: bool,
 ) -> Result<&'t CommandSpec, Reply> {
-    let Some(spec) = table.lookup(&req.cmd) else {
+    gate_parts(table, &req.cmd, req.arg.as_deref(), logged_in)
+}
+
+/// [`gate`] of a command and argument given as parts.
+pub(crate) fn gate_parts<'t>(
+    table: &'t CommandTable,
+    cmd: &str,
+    arg: Option<&str>,
+    logged_in: bool,
+) -> Result<&'t CommandSpec, Reply> {
+    let Some(spec) = table.lookup(cmd) else {
         return Err(Reply::new(
             500,
-            format!("Command \"{}\" not understood.", req.cmd),
+            format!("Command \"{cmd}\" not understood."),
         ));
     };
     // pyftpdlib tests truthiness, so an empty argument ("CWD ") counts as none.
-    let has_arg = req.arg_nonempty().is_some();
+    let has_arg = arg.is_some_and(|a| !a.is_empty());
     match spec.arg {
         ArgRule::Required if !has_arg => {
             return Err(Reply::new(501, "Syntax error: command needs an argument."));

@@ -17,6 +17,12 @@ pub struct Reply {
 /// `value` in decimal, written into `buf`: a reply's code and a log line's port are
 /// formatted on the stack, without `Formatter`.
 pub(crate) fn decimal(value: u16, buf: &mut [u8; 5]) -> &str {
+    // Only ASCII digits are written.
+    std::str::from_utf8(decimal_digits(value, buf)).unwrap_or_default()
+}
+
+/// [`decimal`]'s digits as bytes, for callers that assemble ASCII text of their own.
+pub(crate) fn decimal_digits(value: u16, buf: &mut [u8; 5]) -> &[u8] {
     let mut n = value;
     let mut at = buf.len();
     loop {
@@ -27,8 +33,7 @@ pub(crate) fn decimal(value: u16, buf: &mut [u8; 5]) -> &str {
             break;
         }
     }
-    // Only ASCII digits were written.
-    std::str::from_utf8(&buf[at..]).unwrap_or_default()
+    &buf[at..]
 }
 
 impl Reply {
@@ -67,28 +72,38 @@ impl Reply {
     /// sent as `"<code>-<text>\r\n<code> \r\n"`.
     pub fn banner(code: u16, text: impl Into<String>) -> Reply {
         let text = text.into();
-        // pyftpdlib compares `len(str)`, i.e. code points, not bytes.
-        if text.chars().count() <= BANNER_MAX_CHARS {
+        if Reply::banner_fits_one_line(&text) {
             Reply::new(code, text)
         } else {
             Reply::multi(code, vec![text, String::new()])
         }
     }
 
+    /// Whether [`Reply::banner`] sends `text` as a single line.
+    pub(crate) fn banner_fits_one_line(text: &str) -> bool {
+        // pyftpdlib compares `len(str)`, i.e. code points, not bytes.
+        text.len() <= BANNER_MAX_CHARS || text.chars().count() <= BANNER_MAX_CHARS
+    }
+
     /// Appends the wire form to `out`; every line ends in `\r\n`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        Reply::write_lines(self.code, &self.lines, out);
+    }
+
+    /// The wire form of a reply given as its parts (see [`Reply::multi`]).
+    pub(crate) fn write_lines<T: AsRef<str>>(code: u16, lines: &[T], out: &mut Vec<u8>) {
         let mut digits = [0u8; 5];
-        let code = decimal(self.code, &mut digits);
-        match self.lines.as_slice() {
+        let code = decimal(code, &mut digits);
+        match lines {
             [] => push_line(out, code, ' ', ""),
-            [only] => push_line(out, code, ' ', only),
+            [only] => push_line(out, code, ' ', only.as_ref()),
             [first, middle @ .., last] => {
-                push_line(out, code, '-', first);
+                push_line(out, code, '-', first.as_ref());
                 for line in middle {
-                    push_text(out, line);
+                    push_text(out, line.as_ref());
                     out.extend_from_slice(b"\r\n");
                 }
-                push_line(out, code, ' ', last);
+                push_line(out, code, ' ', last.as_ref());
             }
         }
     }

@@ -85,7 +85,16 @@ fn append_line(out: &mut String, record: &Record<'_>) {
         stamp.refresh();
         out.push_str(&stamp.text);
     });
-    let _ = writeln!(out, "] {}", record.args());
+    out.push_str("] ");
+    // The message straight into the line (a constant one without formatting at all),
+    // not through a `"] {}"` format of its own.
+    match record.args().as_str() {
+        Some(text) => out.push_str(text),
+        None => {
+            let _ = out.write_fmt(*record.args());
+        }
+    }
+    out.push('\n');
 }
 
 /// Writes `pending` to standard error in one call and empties it. A failing stderr (a
