@@ -24,6 +24,9 @@
 #   SERVERS="ftpdlib pyftpdlib vsftpd proftpd pure-ftpd unftp bare"   which to run (ftpdlib first)
 #   REPEAT=1          rounds: every server runs every workload once per round (the table
 #                     shows medians over the rounds)
+#   MORE=1            adds REPEAT rounds to the results already in OUT instead of starting
+#                     over (same build only: its commit, and no uncommitted change to the
+#                     sources); the table then covers all the rounds
 #   TIMEOUT=300       bound on every ftpbench phase, seconds
 #   LOGIN_TIMEOUT=20  bound on the all-at-once logins (a burst beyond a server's listen queue
 #                     can leave clients connected but never greeted: they count as not done)
@@ -356,7 +359,7 @@ run_server() { # name run
     ftpdlib | bare) login_rounds=$LOGIN_ROUNDS ;;
     esac
     {
-        log "$label (run $r/$REPEAT) on 127.0.0.1:$port"
+        log "$label (run $r/$LAST_ROUND) on 127.0.0.1:$port"
         printf '\n### %s, run %s\n' "$label" "$r" | tee -a "$LOGF"
         # a fresh server for idle memory, so that nothing freed by earlier work is reused
         start_server "$name" || { log "$label: not started, skipped"; return 0; }
@@ -411,8 +414,22 @@ main() {
     mkdir -p "$OUT" "$WORK"
     TSV="$OUT/compare.tsv"
     LOGF="$OUT/compare.log"
-    : >"$TSV"
-    : >"$LOGF"
+    local first_round=1 earlier=""
+    if [ -n "${MORE:-}" ] && [ -s "$TSV" ] && [ -s "$OUT/compare.md" ]; then
+        local prev
+        prev=$(sed -n 's/^- ftpdlib: \(.*\) (release build)$/\1/p' "$OUT/compare.md" | head -1)
+        if [ "$prev" != "$FTPDLIB_DESC" ] ||
+           ! (cd "$ROOT" && git diff --quiet HEAD -- src ioloop benches/ftpbench.rs Cargo.toml Cargo.lock); then
+            echo "compare.sh: MORE=1 adds rounds to results of the same build only (they are of $prev; this is $FTPDLIB_DESC, or its sources changed)" >&2
+            exit 1
+        fi
+        first_round=$(($(grep -c '^### ftpdlib, run ' "$LOGF") + 1))
+        earlier=$(sed -n 's/^Run on \(.*\) by .*/\1/p' "$OUT/compare.md" | head -1)
+    else
+        : >"$TSV"
+        : >"$LOGF"
+    fi
+    LAST_ROUND=$((first_round + REPEAT - 1))
     if [ "$CURL_ROUNDS" -gt 0 ] && [ ! -s "$DATA/curl-1g" ]; then
         head -c 1G /dev/zero >"$DATA/curl-1g"
         chown "$FTP_USER:" "$DATA/curl-1g" 2>/dev/null || true
@@ -422,7 +439,7 @@ main() {
     # Rounds: every server once per round, so that a slow spell of the machine does not
     # fall on one server's runs only.
     local r
-    for r in $(seq 1 "$REPEAT"); do
+    for r in $(seq "$first_round" "$LAST_ROUND"); do
         for name in $SERVERS; do
             if [ "$name" = unftp ] && [ ! -x "$TOOLS/unftp/bin/unftp" ]; then
                 [ "$r" -gt 1 ] || log "unftp: not installed, skipped"
@@ -438,6 +455,10 @@ main() {
         echo "# ftpbench: ftpdlib side by side"
         echo
         echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC') in ${took} s by \`benches/compare.sh\` (as root)."
+        if [ "$first_round" -gt 1 ]; then
+            echo "Rounds $first_round to $LAST_ROUND were added (\`MORE=1\`) to rounds 1 to $((first_round - 1)),"
+            echo "run on $earlier with the same build."
+        fi
         echo
         echo "## Machine"
         echo
@@ -462,7 +483,7 @@ main() {
         echo
         echo "## Workloads"
         echo
-        echo "\`SIZE=$SIZE CLIENTS=$CLIENTS SECONDS_=$SECONDS_ IDLE_N=$IDLE_N IDLE_N_FORKING=$IDLE_N_FORKING IDLE_N_UNFTP=$IDLE_N_UNFTP INFLIGHT_N=$INFLIGHT_N CURL_ROUNDS=$CURL_ROUNDS LOGIN_ROUNDS=$LOGIN_ROUNDS REPEAT=$REPEAT TIMEOUT=$TIMEOUT LOGIN_TIMEOUT=$LOGIN_TIMEOUT\`"
+        echo "\`SIZE=$SIZE CLIENTS=$CLIENTS SECONDS_=$SECONDS_ IDLE_N=$IDLE_N IDLE_N_FORKING=$IDLE_N_FORKING IDLE_N_UNFTP=$IDLE_N_UNFTP INFLIGHT_N=$INFLIGHT_N CURL_ROUNDS=$CURL_ROUNDS LOGIN_ROUNDS=$LOGIN_ROUNDS REPEAT=$LAST_ROUND TIMEOUT=$TIMEOUT LOGIN_TIMEOUT=$LOGIN_TIMEOUT\`"
         echo "For every server (fresh process), with \`-k PID\`:"
         echo
         echo '```'
