@@ -2,7 +2,6 @@
 //! the command table's gate, dispatches to the `ftp_*` bodies in [`super::commands`], and
 //! turns data-channel news into replies. RFC 959.
 
-use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use super::{
 use crate::config::DEFAULT_LOG_PREFIX;
 use crate::events::Session;
 use crate::filesystems::FileSystem;
-use crate::proto::command::ParsedLine;
+use crate::proto::command::{line_text, ParsedLine};
 use crate::proto::gate::gate_parts;
 use crate::proto::{Charset, Reply, TransferType};
 use crate::servers::Shared;
@@ -253,7 +252,7 @@ impl FtpHandler {
     fn note_reply(&mut self, code: u16, reply: impl FnOnce() -> Reply) {
         if !matches!(self.last_reply, LastReply::Idle) {
             // Only error texts are logged: of the other replies keep the code.
-            self.last_reply = if code >= 400 {
+            self.last_reply = if Reply::is_error_code(code) {
                 LastReply::Error(Box::new(reply()))
             } else {
                 LastReply::Ok(code)
@@ -366,9 +365,7 @@ impl FtpHandler {
         };
         let shared = Arc::clone(&self.shared);
         let bytes = shared.charset.decode(&bytes);
-        // Valid UTF-8 (nearly every line) is checked on the fast path and borrowed.
-        let text = std::str::from_utf8(&bytes)
-            .map_or_else(|_| String::from_utf8_lossy(&bytes), Cow::Borrowed);
+        let text = line_text(&bytes);
         let req = ParsedLine::parse(&text, &shared.commands);
         if req.cmd == "PASS" {
             log::debug!("{} <- PASS ******", self.prefix());
@@ -870,17 +867,14 @@ impl std::fmt::Display for LogPrefix<'_> {
         let ip = self.remote.ip().to_canonical();
         let port = self.remote.port();
         if self.template == DEFAULT_LOG_PREFIX {
-            // "ip:port-[" composed on the stack and written at once: each write into the
+            write_ip(f, ip)?;
+            // ":port-[" composed on the stack and written at once: each write into the
             // log line's String is a call with its own capacity check and copy.
-            let mut head = AsciiText::<32>::new();
-            match ip {
-                IpAddr::V4(v4) => head.push_ipv4(v4),
-                IpAddr::V6(v6) => write!(f, "{v6}")?,
-            }
-            head.push(b":");
-            head.push_decimal(port);
-            head.push(b"-[");
-            f.write_str(head.as_str())?;
+            let mut tail = AsciiText::<8>::new(); // ":65535-["
+            tail.push(b":");
+            tail.push_decimal(port);
+            tail.push(b"-[");
+            f.write_str(tail.as_str())?;
             f.write_str(self.username)?;
             return f.write_str("]");
         }

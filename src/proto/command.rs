@@ -257,12 +257,18 @@ impl Request {
 /// assert_eq!(req.arg.as_deref(), Some("755 f"));
 /// ```
 pub fn parse_line(line: &[u8], table: &CommandTable) -> Request {
-    let text = String::from_utf8_lossy(line);
+    let text = line_text(line);
     let parsed = ParsedLine::parse(&text, table);
     Request {
         cmd: parsed.cmd.into_owned(),
         arg: parsed.arg.map(str::to_owned),
     }
+}
+
+/// A command line as text: bytes that are not UTF-8 become U+FFFD. Valid UTF-8 (nearly
+/// every line) is checked on `from_utf8`'s fast path and borrowed.
+pub(crate) fn line_text(line: &[u8]) -> Cow<'_, str> {
+    std::str::from_utf8(line).map_or_else(|_| String::from_utf8_lossy(line), Cow::Borrowed)
 }
 
 /// [`parse_line`]'s result borrowing from the line: the session's parse, which allocates

@@ -115,7 +115,12 @@ impl Reply {
 
     /// Whether this is a transient or permanent negative reply (code 400 or above).
     pub fn is_error(&self) -> bool {
-        self.code >= 400
+        Reply::is_error_code(self.code)
+    }
+
+    /// [`Reply::is_error`] of a bare code.
+    pub(crate) fn is_error_code(code: u16) -> bool {
+        code >= 400
     }
 }
 
