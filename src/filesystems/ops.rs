@@ -29,15 +29,43 @@ pub(super) fn open_read(path: &Path) -> io::Result<File> {
 pub(super) fn open_write(path: &Path, mode: WriteMode) -> io::Result<File> {
     let mut opts = OpenOptions::new();
     match mode {
-        WriteMode::Truncate => opts.write(true).create(true).truncate(true),
+        // emptied below, once it is known to be a regular file
+        WriteMode::Truncate => opts.write(true).create(true),
         WriteMode::Append => opts.append(true).create(true),
         WriteMode::At(_) => opts.read(true).write(true),
     };
     let mut file = regular_only(opts.mode(0o666).custom_flags(NO_BLOCK_ON_OPEN).open(path)?)?;
-    if let WriteMode::At(offset) = mode {
-        file.seek(SeekFrom::Start(offset))?;
+    match mode {
+        WriteMode::Truncate => file = emptied(file)?,
+        WriteMode::At(offset) => {
+            file.seek(SeekFrom::Start(offset))?;
+        }
+        WriteMode::Append => {}
     }
     Ok(file)
+}
+
+/// Empties `file` for STOR and returns the open file to write it through.
+///
+/// Truncating a file that holds data arms ext4's "replace via truncate" safeguard (XFS
+/// has the same): when the open file that truncated is closed, everything written
+/// through it since is handed to the disk there and then, inside close(2). For a STOR
+/// that is the close before the 226, on the loop's thread: half a second for 2.5 GB
+/// overwritten, with every other session waiting. So the open file that truncated is
+/// closed at once, while there is nothing to hand over, and the upload goes through a
+/// second open file of the same inode (`/proc/self/fd/N`, the file itself even if it
+/// was renamed meanwhile); its data is written back by the kernel's flusher threads, as
+/// a new file's is. Without /proc the first open file is kept.
+fn emptied(file: File) -> io::Result<File> {
+    if file.metadata()?.len() == 0 {
+        return Ok(file);
+    }
+    file.set_len(0)?;
+    let same_inode = format!("/proc/self/fd/{}", file.as_raw_fd());
+    Ok(OpenOptions::new()
+        .write(true)
+        .open(same_inode)
+        .unwrap_or(file))
 }
 
 /// `file` if it is a regular file; `EISDIR` for a directory, [`sys::not_a_regular_file`]
@@ -225,6 +253,31 @@ mod tests {
             .write_all(b"new")
             .unwrap();
         assert_eq!(fs::read(&q).unwrap(), b"new");
+    }
+
+    #[test]
+    fn stor_over_a_file_with_data_writes_through_the_same_inode() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("f");
+        let link = tmp.path().join("link");
+        fs::write(&p, vec![7u8; 100_000]).unwrap();
+        fs::hard_link(&p, &link).unwrap();
+        let ino = fs::metadata(&p).unwrap().ino();
+        let mut f = open_write(&p, WriteMode::Truncate).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().len(), 0, "emptied on open");
+        assert_eq!(f.metadata().unwrap().ino(), ino);
+        // renamed while the upload runs: the data still lands in it
+        let moved = tmp.path().join("moved");
+        fs::rename(&p, &moved).unwrap();
+        f.write_all(b"new").unwrap();
+        drop(f);
+        assert_eq!(fs::read(&moved).unwrap(), b"new");
+        assert_eq!(
+            fs::read(&link).unwrap(),
+            b"new",
+            "hard links share the new data"
+        );
     }
 
     #[test]
