@@ -536,3 +536,74 @@ impl Throttle {
         (self.rate / 20).max(4096)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A transfer that always has data to move, pumped as `DtpHandler::pump` does: each
+    /// pass moves what the throttle allows, or what the socket takes (`link` bytes, after
+    /// which the next pass comes `pass` later, when it is writable again); a pass that
+    /// used up the allowance sleeps for `wait()`. Returns the bytes moved in `span` and
+    /// the number of sleeps; checks on the way that the total never runs ahead of the
+    /// rate by more than one burst.
+    fn pump_for(rate: u64, link: u64, pass: Duration, span: Duration) -> (u64, u32) {
+        let start = Instant::now();
+        let throttle = Throttle::new(rate, start, 0);
+        let (mut now, mut bytes, mut sleeps) = (start, 0u64, 0u32);
+        while now - start < span {
+            let budget = throttle.allowance(now, bytes);
+            let moved = budget.min(link);
+            bytes += moved;
+            if moved == budget && throttle.allowance(now, bytes) == 0 {
+                now += throttle.wait(now, bytes);
+                sleeps += 1;
+                continue;
+            }
+            now += pass;
+            let ceiling = rate as f64 * (now - start).as_secs_f64() + throttle.burst() as f64;
+            assert!(bytes as f64 <= ceiling, "{bytes} B by {:?}", now - start);
+        }
+        (bytes, sleeps)
+    }
+
+    #[test]
+    fn throttled_transfers_keep_within_a_tenth_of_the_limit_over_five_seconds() {
+        let span = Duration::from_secs(5);
+        for rate in [1_000_000, 1 << 20, 10_000_000, 10 << 20] {
+            for (link, pass) in [
+                (64 << 10, Duration::from_micros(50)),
+                (1 << 30, Duration::from_micros(1)),
+                (16 << 10, Duration::from_micros(100)),
+            ] {
+                let (bytes, sleeps) = pump_for(rate, link, pass, span);
+                let achieved = bytes as f64 / span.as_secs_f64();
+                let off = (achieved - rate as f64).abs() / rate as f64;
+                assert!(
+                    off < 0.10,
+                    "rate {rate}, link {link}: {achieved:.0} B/s ({:.1} % off)",
+                    off * 100.0
+                );
+                // Sleeping a burst at a time: about 20 wake-ups a second, not a busy loop.
+                assert!(
+                    (50..=200).contains(&sleeps),
+                    "rate {rate}, link {link}: {sleeps} sleeps in {span:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_link_slower_than_the_limit_is_never_put_to_sleep() {
+        // 4 KiB a millisecond is ~4 MB/s: under a 10 MB/s limit the throttle never bites.
+        let (bytes, sleeps) = pump_for(
+            10_000_000,
+            4 << 10,
+            Duration::from_millis(1),
+            Duration::from_secs(1),
+        );
+        assert_eq!(sleeps, 0);
+        assert_eq!(bytes, 1000 * (4 << 10));
+    }
+}

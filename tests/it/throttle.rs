@@ -6,33 +6,32 @@ use std::time::{Duration, Instant};
 
 use crate::util::{random_bytes, TestServer};
 
-const RATE: u64 = 1 << 20;
-const SIZE: usize = 3 << 20;
-
-fn check_rate(what: &str, elapsed: Duration) {
-    // SIZE at RATE takes 3 s; the first burst (RATE / 20) is free.
-    let floor = Duration::from_secs_f64(0.9 * SIZE as f64 / RATE as f64);
+/// Checks that moving `size` bytes at `rate` bytes per second took `elapsed`.
+fn check_rate(what: &str, elapsed: Duration, size: usize, rate: u64) {
+    // The first burst (rate / 20) is free: the floor is 90 % of the nominal time.
+    let nominal = size as f64 / rate as f64;
+    let floor = Duration::from_secs_f64(0.9 * nominal);
     assert!(
         elapsed >= floor,
         "{what} took {elapsed:?}: faster than the limit"
     );
     assert!(
-        elapsed <= Duration::from_secs(12),
+        elapsed <= Duration::from_secs_f64(4.0 * nominal),
         "{what} took {elapsed:?}: far slower than the limit"
     );
 }
 
-#[test]
-fn downloads_and_uploads_keep_to_their_limits() {
+/// A download and an upload of `size` bytes at once, each limited to `rate`.
+fn transfer_both_ways(rate: u64, size: usize) {
     let _heavy = crate::util::heavy();
     let srv = TestServer::with(
         |c| {
-            c.write_limit = RATE;
-            c.read_limit = RATE;
+            c.write_limit = rate;
+            c.read_limit = rate;
         },
         |_| {},
     );
-    let data = random_bytes(SIZE, 11);
+    let data = random_bytes(size, 11);
     std::fs::write(srv.root().join("down.bin"), &data).expect("write");
     let addr = srv.addr;
     let up = data.clone();
@@ -46,12 +45,22 @@ fn downloads_and_uploads_keep_to_their_limits() {
     let mut c = srv.login();
     let started = Instant::now();
     assert_eq!(c.retr("down.bin"), data);
-    check_rate("the download", started.elapsed());
-    check_rate("the upload", uploader.join().expect("uploader"));
+    check_rate("the download", started.elapsed(), size, rate);
+    check_rate("the upload", uploader.join().expect("uploader"), size, rate);
     assert_eq!(
         std::fs::read(srv.root().join("up.bin")).expect("uploaded"),
         data
     );
     // Other commands are not throttled meanwhile.
     c.expect("NOOP", 200);
+}
+
+#[test]
+fn downloads_and_uploads_keep_to_their_limits() {
+    transfer_both_ways(1 << 20, 3 << 20);
+}
+
+#[test]
+fn ten_mib_a_second_is_kept_too() {
+    transfer_both_ways(10 << 20, 30 << 20);
 }
