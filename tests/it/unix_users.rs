@@ -227,6 +227,12 @@ fn system_user_acts_as_itself() {
     c.stor("again.txt", b"again");
     let meta = std::fs::metadata(user.home.join("again.txt")).expect("uploaded file");
     assert_eq!(meta.uid(), user.uid);
+    // A file with data is rewritten through a second open file of it, opened as the user.
+    c.stor("up.txt", b"rewritten");
+    assert_eq!(
+        std::fs::read(user.home.join("up.txt")).expect("rewritten file"),
+        b"rewritten"
+    );
     c.expect("QUIT", 221);
     assert_eq!(identity(srv.pid()), before);
     // An expired account (shadow's expiry date) is refused, right password or not.
