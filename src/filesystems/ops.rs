@@ -21,7 +21,7 @@ pub(super) fn open_read(path: &Path) -> io::Result<File> {
         .read(true)
         .custom_flags(NO_BLOCK_ON_OPEN)
         .open(path)?;
-    regular_only(file)
+    regular_only(file).map(|(file, _)| file)
 }
 
 /// Opens `path` for STOR (`wb`), APPE (`ab`) or STOR after REST (`r+b` then seek).
@@ -34,18 +34,20 @@ pub(super) fn open_write(path: &Path, mode: WriteMode) -> io::Result<File> {
         WriteMode::Append => opts.append(true).create(true),
         WriteMode::At(_) => opts.read(true).write(true),
     };
-    let mut file = regular_only(opts.mode(0o666).custom_flags(NO_BLOCK_ON_OPEN).open(path)?)?;
+    let (mut file, size) =
+        regular_only(opts.mode(0o666).custom_flags(NO_BLOCK_ON_OPEN).open(path)?)?;
     match mode {
-        WriteMode::Truncate => file = emptied(file)?,
+        WriteMode::Truncate if size > 0 => file = emptied(file)?,
         WriteMode::At(offset) => {
             file.seek(SeekFrom::Start(offset))?;
         }
-        WriteMode::Append => {}
+        WriteMode::Truncate | WriteMode::Append => {}
     }
     Ok(file)
 }
 
-/// Empties `file` for STOR and returns the open file to write it through.
+/// Empties `file`, which holds data, for STOR and returns the open file to write it
+/// through.
 ///
 /// Truncating a file that holds data arms ext4's "replace via truncate" safeguard (XFS
 /// has the same): when the open file that truncated is closed, everything written
@@ -57,9 +59,6 @@ pub(super) fn open_write(path: &Path, mode: WriteMode) -> io::Result<File> {
 /// was renamed meanwhile); its data is written back by the kernel's flusher threads, as
 /// a new file's is. Without /proc the first open file is kept.
 fn emptied(file: File) -> io::Result<File> {
-    if file.metadata()?.len() == 0 {
-        return Ok(file);
-    }
     file.set_len(0)?;
     let same_inode = format!("/proc/self/fd/{}", file.as_raw_fd());
     Ok(OpenOptions::new()
@@ -68,11 +67,12 @@ fn emptied(file: File) -> io::Result<File> {
         .unwrap_or(file))
 }
 
-/// `file` if it is a regular file; `EISDIR` for a directory, [`sys::not_a_regular_file`]
-/// for a FIFO, socket or device (a FIFO would block a transfer forever, a device could
-/// stream without end).
-fn regular_only(file: File) -> io::Result<File> {
-    let kind = file.metadata()?.file_type();
+/// `file` and its size if it is a regular file; `EISDIR` for a directory,
+/// [`sys::not_a_regular_file`] for a FIFO, socket or device (a FIFO would block a transfer
+/// forever, a device could stream without end).
+fn regular_only(file: File) -> io::Result<(File, u64)> {
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
     if kind.is_dir() {
         return Err(sys::is_a_directory());
     }
@@ -80,7 +80,7 @@ fn regular_only(file: File) -> io::Result<File> {
         return Err(sys::not_a_regular_file());
     }
     sys::set_blocking(file.as_raw_fd())?;
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 /// Creates a new file `<prefix><8 random chars>` in `dir` with `O_CREAT|O_EXCL` and mode
