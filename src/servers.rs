@@ -17,15 +17,15 @@ use crate::authorizers::Authorizer;
 use crate::config::{Concurrency, HandlerConfig, ServerConfig};
 use crate::error::Error;
 use crate::events::{Events, NoEvents};
-use crate::handlers::control::log_prefix;
 use crate::handlers::pool::WorkerPool;
 use crate::handlers::{
     CommandBody, CommandContext, FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd,
 };
 use crate::limits::{Refusal, SharedLimits};
+use crate::log::log_prefix;
 
 mod forking;
-use crate::proto::{Charset, CommandSpec, CommandTable, Reply};
+use crate::proto::{Action, Charset, CommandSpec, CommandTable, Reply};
 
 /// What every session of a server shares, behind one pointer.
 pub(crate) struct Shared {
@@ -33,8 +33,9 @@ pub(crate) struct Shared {
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) events: Arc<dyn Events>,
     pub(crate) commands: CommandTable,
-    /// Bodies of the commands the embedding program added, by name.
-    pub(crate) custom: HashMap<String, CommandBody>,
+    /// Bodies of the commands the embedding program added; a table entry's
+    /// `Action::Custom` is an index here.
+    pub(crate) custom: Vec<CommandBody>,
     /// Extra FEAT lines.
     pub(crate) features: Vec<String>,
     /// Threads for authorizer calls that may block (`auth_workers`).
@@ -51,7 +52,7 @@ pub struct ServerBuilder {
     handler: HandlerConfig,
     server: ServerConfig,
     commands: CommandTable,
-    custom: HashMap<String, CommandBody>,
+    custom: Vec<CommandBody>,
     features: Vec<String>,
     /// Set for one loop of several accepting on the same port: the shared counts and
     /// this loop's owner number in them.
@@ -102,7 +103,7 @@ impl FtpServer {
             handler: HandlerConfig::default(),
             server: ServerConfig::default(),
             commands: CommandTable::builtin(),
-            custom: HashMap::new(),
+            custom: Vec::new(),
             features: Vec::new(),
             limits: None,
         }
@@ -421,8 +422,9 @@ impl ServerBuilder {
         spec: CommandSpec,
         body: impl Fn(&mut CommandContext<'_>, &str) -> Reply + Send + Sync + 'static,
     ) -> Self {
-        self.custom.insert(spec.name.to_string(), Arc::new(body));
-        self.commands.add(spec);
+        let index = self.custom.len();
+        self.custom.push(Arc::new(body));
+        self.commands.add(spec.action(Action::Custom(index)));
         self
     }
 

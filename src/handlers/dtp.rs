@@ -429,16 +429,9 @@ impl Handler<Msg> for DtpHandler {
 
     fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
         match msg {
-            Msg::ToData(DataCmd::Start(mut job, log)) => {
-                self.log = Some(log);
-                if self.stream.is_tls() {
-                    // sendfile(2) and splice(2) would bypass the encryption.
-                    match &mut job {
-                        Job::SendFile { sendfile, .. } => *sendfile = false,
-                        Job::Receive { splice, .. } => *splice = false,
-                        Job::SendBytes(_) => {}
-                    }
-                }
+            Msg::ToData(DataCmd::Start(job, log)) => {
+                // sendfile(2) and splice(2) would bypass the encryption.
+                let zero_copy = self.shared.config.use_sendfile && !self.stream.is_tls();
                 #[cfg(any(target_os = "linux", target_os = "android"))]
                 if !matches!(job, Job::Receive { .. }) {
                     let socket = socket2::SockRef::from(self.stream.tcp());
@@ -447,11 +440,24 @@ impl Handler<Msg> for DtpHandler {
                     }
                 }
                 let cfg = &self.shared.config;
-                self.state = DtpState::Busy(Transfer::new(
+                let transfer = Transfer::new(
                     job,
+                    zero_copy,
                     cfg.ac_in_buffer_size,
                     cfg.ac_out_buffer_size,
-                ));
+                );
+                log::debug!(
+                    "{} {} starts{}",
+                    log.prefix,
+                    log.cmd,
+                    if transfer.zero_copy() {
+                        " (zero-copy)"
+                    } else {
+                        ""
+                    }
+                );
+                self.log = Some(log);
+                self.state = DtpState::Busy(transfer);
                 if self.timer.is_none() {
                     if let Some(t) = cfg.data_timeout {
                         self.timer = Some(cx.call_every(t));

@@ -5,10 +5,11 @@
 //! client.
 
 mod as_user;
-pub(crate) mod commands;
+mod commands;
 pub(crate) mod control;
 pub mod custom;
 pub(crate) mod dtp;
+mod ftps;
 pub(crate) mod pool;
 pub(crate) mod tls;
 pub(crate) mod transfers;
@@ -165,27 +166,23 @@ impl TransferLog {
 /// What a data channel transfers.
 #[derive(Debug)]
 pub enum Job {
-    /// Send a file (RETR); `ascii` converts lone LF to CRLF; `sendfile` allows sendfile(2)
-    /// (used for an OS file only).
+    /// Send a file (RETR); `ascii` converts lone LF to CRLF. The data channel decides
+    /// whether sendfile(2) moves it.
     SendFile {
         /// The file, positioned at the REST offset.
         file: FsFile,
         /// TYPE A conversion.
         ascii: bool,
-        /// sendfile(2) may be used.
-        sendfile: bool,
     },
     /// Send bytes (a listing).
     SendBytes(Vec<u8>),
-    /// Receive into a file (STOR, APPE, STOU); `ascii` converts CRLF to LF; `splice`
-    /// allows splice(2) (socket → pipe → file, for an OS file in binary mode only).
+    /// Receive into a file (STOR, APPE, STOU); `ascii` converts CRLF to LF. The data
+    /// channel decides whether splice(2) moves it (socket → pipe → file).
     Receive {
         /// The file, positioned where writing starts.
         file: FsFile,
         /// TYPE A conversion.
         ascii: bool,
-        /// splice(2) may be used.
-        splice: bool,
     },
 }
 

@@ -129,17 +129,16 @@ const SPLICE_PIPE_SIZE: usize = 512 << 10;
 const MIN_SPLICE_PIPE_SIZE: usize = 64 << 10;
 
 impl Transfer {
-    pub(crate) fn new(job: Job, in_size: usize, out_size: usize) -> Self {
+    /// A transfer of `job` with buffers of these sizes. `zero_copy` allows sendfile(2) and
+    /// splice(2) (not over TLS, not when the server disables it); they are used where the
+    /// file allows (see [`Transfer::zero_copy`]).
+    pub(crate) fn new(job: Job, zero_copy: bool, in_size: usize, out_size: usize) -> Self {
         let in_size = in_size.max(512);
         let out_size = out_size.max(512);
         let (kind, buf, len) = match job {
-            Job::SendFile {
-                file,
-                ascii,
-                sendfile,
-            } => {
+            Job::SendFile { file, ascii } => {
                 // Only an OS file has a descriptor for sendfile(2).
-                let sendfile = sendfile && !ascii && file.as_os().is_some();
+                let sendfile = zero_copy && !ascii && file.as_os().is_some();
                 let raw = if ascii {
                     vec![0; out_size / 2]
                 } else {
@@ -162,16 +161,12 @@ impl Transfer {
                 let len = bytes.len();
                 (Kind::SendBytes, bytes, len)
             }
-            Job::Receive {
-                file,
-                ascii,
-                splice,
-            } => {
+            Job::Receive { file, ascii } => {
                 // splice(2) needs an OS file not opened for appending (APPE).
                 let spliceable = file
                     .as_os()
                     .is_some_and(|f| !crate::sys::is_append_only(f.as_raw_fd()));
-                let pipe = (splice && !ascii && spliceable)
+                let pipe = (zero_copy && !ascii && spliceable)
                     .then(SplicePipe::open)
                     .flatten();
                 // A spliced upload never touches a buffer.
@@ -241,6 +236,15 @@ impl Transfer {
     }
 
     /// True for uploads (the read limit applies), false for downloads (the write limit).
+    /// Whether the kernel moves the data (sendfile(2) or splice(2)), for the log.
+    pub(crate) fn zero_copy(&self) -> bool {
+        match &self.kind {
+            Kind::SendFile { sendfile, .. } => *sendfile,
+            Kind::Receive { splice, .. } => splice.is_some(),
+            Kind::SendBytes => false,
+        }
+    }
+
     pub(crate) fn is_upload(&self) -> bool {
         matches!(self.kind, Kind::Receive { .. })
     }
@@ -569,7 +573,7 @@ mod tests {
     #[test]
     fn a_download_counts_while_it_lives() {
         let before = ACTIVE_SENDS.load(Ordering::Relaxed);
-        let t = Transfer::new(Job::SendBytes(b"listing".to_vec()), 512, 512);
+        let t = Transfer::new(Job::SendBytes(b"listing".to_vec()), true, 512, 512);
         assert!(ACTIVE_SENDS.load(Ordering::Relaxed) > before);
         assert!(t.share() <= TURN_SHARE);
         drop(t);

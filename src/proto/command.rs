@@ -1,11 +1,13 @@
-//! The command table and the command-line parser (RFC 959 §4.1, §5.3).
+//! The command table (RFC 959 §4.1, §5.3): the one source of command metadata, and what
+//! each command does.
 //!
 //! [`BUILTIN`] holds one [`CommandSpec`] per command pyftpdlib 2.2.0's `FTPHandler`
-//! knows (its `proto_cmds`): permission letter, whether login is needed, arity and the
-//! `HELP` text. A [`CommandTable`] starts from it and lets the embedding program add or
-//! remove entries; it is the only source of command metadata. [`parse_line`] splits one
-//! CRLF-terminated line into a [`Request`] the way pyftpdlib's `found_terminator` and
-//! `pre_process_command` do.
+//! knows (its `proto_cmds`): permission letter, whether login is needed, the argument's
+//! shape ([`ArgRule`]), whether its outcome is logged, the `HELP` text, and its
+//! [`Action`]: a built-in [`Verb`] or a body the embedding program registered. A
+//! [`CommandTable`] starts from it and lets the embedding program add or remove entries.
+//! Adding a built-in command is one row here and one arm in the session's `match` on
+//! [`Verb`], which the compiler checks for exhaustiveness.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -13,20 +15,154 @@ use std::collections::HashMap;
 use super::reply::Reply;
 use crate::fnv::FnvBuildHasher;
 
-/// How many arguments a command takes (pyftpdlib's `arg` key: `False`/`True`/`None`).
+/// What a command's argument is, which also says how many it takes and how the session
+/// turns it into the path the command acts on.
+///
+/// The path rules apply when the command has a permission letter; the path is then
+/// checked against the user's root and the letter before the command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ArgRule {
     /// No argument allowed (`501 Syntax error: command does not accept arguments.`).
     None,
-    /// An argument is needed (`501 Syntax error: command needs an argument.`).
+    /// An argument is needed (`501 Syntax error: command needs an argument.`). With a
+    /// permission letter it is a path (a command the embedding program adds).
     Required,
-    /// The argument may be given or left out.
+    /// The argument may be given or left out. With a permission letter it is a path,
+    /// the current directory when left out.
     Optional,
+    /// A path is needed (`RETR f`).
+    Path,
+    /// A path, or nothing for the user's root directory (`CWD`).
+    PathOrRoot,
+    /// A path, or nothing for the current directory (`NLST`, `MLSD`, `MLST`).
+    PathOrCwd,
+    /// `ls`-style options such as `-la`, then a path or nothing for the current
+    /// directory (`LIST`).
+    ListPath,
+    /// No argument; the command acts on the parent directory (`CDUP`).
+    Parent,
+    /// A word, a space, then a path (`SITE CHMOD 755 f`, `MFMT 20240101000000 f`);
+    /// `501 Syntax error: command needs two arguments.` otherwise.
+    WordThenPath,
+    /// Nothing (the server's status, open before login) or a path without glob
+    /// characters (`STAT`; `550 Globbing not supported.`).
+    StatusOrPath,
+    /// A file name prefix or nothing; the command acts on the directory that will hold
+    /// the new file (`STOU`).
+    UniqueName,
+}
+
+/// How many arguments an [`ArgRule`] takes (pyftpdlib's `arg` key: `False`/`True`/`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arity {
+    None,
+    Required,
+    Optional,
+}
+
+impl ArgRule {
+    pub(crate) fn arity(self) -> Arity {
+        match self {
+            ArgRule::None | ArgRule::Parent => Arity::None,
+            ArgRule::Required | ArgRule::Path | ArgRule::WordThenPath => Arity::Required,
+            ArgRule::Optional
+            | ArgRule::PathOrRoot
+            | ArgRule::PathOrCwd
+            | ArgRule::ListPath
+            | ArgRule::StatusOrPath
+            | ArgRule::UniqueName => Arity::Optional,
+        }
+    }
+}
+
+/// What runs when a command passes the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// A built-in command body.
+    Builtin(Verb),
+    /// A body the embedding program registered (`ServerBuilder::command`), by its index
+    /// in the server's list of bodies.
+    Custom(usize),
+    /// Listed (HELP shows it) but nothing runs: `502 Command "<CMD>" not implemented.`.
+    Unimplemented,
+}
+
+/// The built-in command bodies. Several names may share one (`CWD`, `XCWD`, `CDUP` and
+/// `XCUP` are all [`Verb::Cwd`]; the argument rule tells them apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[allow(missing_docs)] // each is the command of the same name
+pub enum Verb {
+    Abor,
+    Allo,
+    Appe,
+    Auth,
+    Cwd,
+    Dele,
+    Eprt,
+    Epsv,
+    Feat,
+    Help,
+    List,
+    Mdtm,
+    Mfmt,
+    Mkd,
+    Mlsd,
+    Mlst,
+    Mode,
+    Nlst,
+    Noop,
+    Opts,
+    Pass,
+    Pasv,
+    Pbsz,
+    Port,
+    Prot,
+    Pwd,
+    Quit,
+    Rein,
+    Rest,
+    Retr,
+    Rmd,
+    Rnfr,
+    Rnto,
+    /// `SITE` alone never runs (`SITE x` is the command `SITE X`); it is listed by HELP.
+    Site,
+    SiteChmod,
+    SiteHelp,
+    Size,
+    Stat,
+    Stor,
+    Stou,
+    Stru,
+    Syst,
+    Type,
+    User,
+    /// A command that exists in the crate's own tests only, added the way a new
+    /// built-in is: a row ([`TEST_ONLY`]) and an arm in the session's `match`.
+    #[cfg(test)]
+    Xtest,
+}
+
+/// What FTPS must have set up before a command is served (`tls_control_required`,
+/// `tls_data_required`): `550 SSL/TLS required on the control channel.` /
+/// `550 SSL/TLS required on the data channel.` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsNeed {
+    /// Nothing.
+    None,
+    /// TLS on the control connection, when the server requires it (USER, PASS).
+    Control,
+    /// `PROT P`, when the server requires it (PASV, EPSV, PORT, EPRT).
+    Data,
 }
 
 /// Metadata for one command, built in or registered by the embedding program.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CommandSpec {
     /// Upper-case name as matched after parsing, e.g. `"RETR"` or `"SITE CHMOD"`.
     pub name: Cow<'static, str>,
@@ -34,16 +170,26 @@ pub struct CommandSpec {
     pub perm: Option<char>,
     /// Whether the command needs a logged-in user (`530 Log in with USER and PASS first.`).
     pub auth: bool,
-    /// Arity.
+    /// The argument's shape, which gives its arity.
     pub arg: ArgRule,
     /// Text for `HELP <name>`, without the leading `"Syntax: "`.
     pub help: Cow<'static, str>,
+    /// Whether the outcome is logged at INFO level (pyftpdlib's `log_cmds_list`).
+    pub logged: bool,
+    /// What FTPS must have set up first.
+    pub tls: TlsNeed,
+    /// What runs.
+    pub action: Action,
 }
 
 impl CommandSpec {
     /// A spec for a command registered by the embedding program, e.g.
     /// `CommandSpec::new("SITE RMTREE", Some('d'), true, ArgRule::Required,
     /// "SITE RMTREE <SP> path (remove a directory tree).")`.
+    ///
+    /// A name of the built-in table keeps its built-in body (the new spec changes only
+    /// its metadata); another name runs the body given to `ServerBuilder::command`, and
+    /// without one replies `502`.
     pub fn new(
         name: impl Into<String>,
         perm: Option<char>,
@@ -51,13 +197,36 @@ impl CommandSpec {
         arg: ArgRule,
         help: impl Into<String>,
     ) -> CommandSpec {
+        let name = name.into().to_ascii_uppercase();
+        let builtin = BUILTIN.iter().find(|s| s.name == name.as_str());
         CommandSpec {
-            name: Cow::Owned(name.into().to_ascii_uppercase()),
             perm,
             auth,
             arg,
             help: Cow::Owned(help.into()),
+            logged: builtin.is_some_and(|s| s.logged),
+            tls: builtin.map_or(TlsNeed::None, |s| s.tls),
+            action: builtin.map_or(Action::Unimplemented, |s| s.action),
+            name: Cow::Owned(name),
         }
+    }
+
+    /// The same spec with its outcome logged at INFO level (or not).
+    pub const fn logged(mut self, logged: bool) -> CommandSpec {
+        self.logged = logged;
+        self
+    }
+
+    /// The same spec running `action`.
+    pub const fn action(mut self, action: Action) -> CommandSpec {
+        self.action = action;
+        self
+    }
+
+    /// The same spec requiring `tls` first.
+    pub const fn tls(mut self, tls: TlsNeed) -> CommandSpec {
+        self.tls = tls;
+        self
     }
 }
 
@@ -65,64 +234,75 @@ impl CommandSpec {
 /// `SITE HELP` and excluding the TLS commands (see [`TLS_COMMANDS`]).
 #[rustfmt::skip]
 pub static BUILTIN: &[CommandSpec] = &[
-    spec("ABOR", None, true, ArgRule::None, "ABOR (abort transfer)."),
-    spec("ALLO", None, true, ArgRule::Required, "ALLO <SP> bytes (noop; allocate storage)."),
-    spec("APPE", Some('a'), true, ArgRule::Required, "APPE <SP> file-name (append data to file)."),
-    spec("CDUP", Some('e'), true, ArgRule::None, "CDUP (go to parent directory)."),
-    spec("CWD", Some('e'), true, ArgRule::Optional, "CWD [<SP> dir-name] (change working directory)."),
-    spec("DELE", Some('d'), true, ArgRule::Required, "DELE <SP> file-name (delete file)."),
-    spec("EPRT", None, true, ArgRule::Required, "EPRT <SP> |proto|ip|port| (extended active mode)."),
-    spec("EPSV", None, true, ArgRule::Optional, "EPSV [<SP> proto/\"ALL\"] (extended passive mode)."),
-    spec("FEAT", None, false, ArgRule::None, "FEAT (list all new features supported)."),
-    spec("HELP", None, false, ArgRule::Optional, "HELP [<SP> cmd] (show help)."),
-    spec("LIST", Some('l'), true, ArgRule::Optional, "LIST [<SP> path] (list files)."),
-    spec("MDTM", Some('l'), true, ArgRule::Required, "MDTM [<SP> path] (file last modification time)."),
-    spec("MFMT", Some('T'), true, ArgRule::Required, "MFMT <SP> timeval <SP> path (file update last modification time)."),
-    spec("MLSD", Some('l'), true, ArgRule::Optional, "MLSD [<SP> path] (list directory)."),
-    spec("MLST", Some('l'), true, ArgRule::Optional, "MLST [<SP> path] (show information about path)."),
-    spec("MODE", None, true, ArgRule::Required, "MODE <SP> mode (noop; set data transfer mode)."),
-    spec("MKD", Some('m'), true, ArgRule::Required, "MKD <SP> path (create directory)."),
-    spec("NLST", Some('l'), true, ArgRule::Optional, "NLST [<SP> path] (list path in a compact form)."),
-    spec("NOOP", None, false, ArgRule::None, "NOOP (just do nothing)."),
-    spec("OPTS", None, true, ArgRule::Required, "OPTS <SP> cmd [<SP> option] (set option for command)."),
-    spec("PASS", None, false, ArgRule::Optional, "PASS [<SP> password] (set user password)."),
-    spec("PASV", None, true, ArgRule::None, "PASV (open passive data connection)."),
-    spec("PORT", None, true, ArgRule::Required, "PORT <sp> h,h,h,h,p,p (open active data connection)."),
-    spec("PWD", None, true, ArgRule::None, "PWD (get current working directory)."),
-    spec("QUIT", None, false, ArgRule::None, "QUIT (quit current session)."),
-    spec("REIN", None, true, ArgRule::None, "REIN (flush account)."),
-    spec("REST", None, true, ArgRule::Required, "REST <SP> offset (set file offset)."),
-    spec("RETR", Some('r'), true, ArgRule::Required, "RETR <SP> file-name (retrieve a file)."),
-    spec("RMD", Some('d'), true, ArgRule::Required, "RMD <SP> dir-name (remove directory)."),
-    spec("RNFR", Some('f'), true, ArgRule::Required, "RNFR <SP> file-name (rename (source name))."),
-    spec("RNTO", Some('f'), true, ArgRule::Required, "RNTO <SP> file-name (rename (destination name))."),
-    spec("SITE", None, false, ArgRule::Required, "SITE <SP> site-command (execute SITE command)."),
-    spec("SITE HELP", None, false, ArgRule::Optional, "SITE HELP [<SP> cmd] (show SITE command help)."),
-    spec("SITE CHMOD", Some('M'), true, ArgRule::Required, "SITE CHMOD <SP> mode path (change file mode)."),
-    spec("SIZE", Some('l'), true, ArgRule::Required, "SIZE <SP> file-name (get file size)."),
-    // STAT needs login only with an argument; gate() special-cases that.
-    spec("STAT", Some('l'), false, ArgRule::Optional, "STAT [<SP> path name] (server stats [list files])."),
-    spec("STOR", Some('w'), true, ArgRule::Required, "STOR <SP> file-name (store a file)."),
-    spec("STOU", Some('w'), true, ArgRule::Optional, "STOU [<SP> name] (store a file with a unique name)."),
-    spec("STRU", None, true, ArgRule::Required, "STRU <SP> type (noop; set file structure)."),
-    spec("SYST", None, false, ArgRule::None, "SYST (get operating system type)."),
-    spec("TYPE", None, true, ArgRule::Required, "TYPE <SP> [A | I] (set transfer type)."),
-    spec("USER", None, false, ArgRule::Required, "USER <SP> user-name (set username)."),
-    spec("XCUP", Some('e'), true, ArgRule::None, "XCUP (obsolete; go to parent directory)."),
-    spec("XCWD", Some('e'), true, ArgRule::Optional, "XCWD [<SP> dir-name] (obsolete; change directory)."),
-    spec("XMKD", Some('m'), true, ArgRule::Required, "XMKD <SP> dir-name (obsolete; create directory)."),
-    spec("XPWD", None, true, ArgRule::None, "XPWD (obsolete; get current dir)."),
-    spec("XRMD", Some('d'), true, ArgRule::Required, "XRMD <SP> dir-name (obsolete; remove directory)."),
+    spec("ABOR", Verb::Abor, None, true, ArgRule::None, "ABOR (abort transfer)."),
+    spec("ALLO", Verb::Allo, None, true, ArgRule::Required, "ALLO <SP> bytes (noop; allocate storage)."),
+    spec("APPE", Verb::Appe, Some('a'), true, ArgRule::Path, "APPE <SP> file-name (append data to file)."),
+    spec("CDUP", Verb::Cwd, Some('e'), true, ArgRule::Parent, "CDUP (go to parent directory)."),
+    spec("CWD", Verb::Cwd, Some('e'), true, ArgRule::PathOrRoot, "CWD [<SP> dir-name] (change working directory).").logged(true),
+    spec("DELE", Verb::Dele, Some('d'), true, ArgRule::Path, "DELE <SP> file-name (delete file).").logged(true),
+    spec("EPRT", Verb::Eprt, None, true, ArgRule::Required, "EPRT <SP> |proto|ip|port| (extended active mode).").tls(TlsNeed::Data),
+    spec("EPSV", Verb::Epsv, None, true, ArgRule::Optional, "EPSV [<SP> proto/\"ALL\"] (extended passive mode).").tls(TlsNeed::Data),
+    spec("FEAT", Verb::Feat, None, false, ArgRule::None, "FEAT (list all new features supported)."),
+    spec("HELP", Verb::Help, None, false, ArgRule::Optional, "HELP [<SP> cmd] (show help)."),
+    spec("LIST", Verb::List, Some('l'), true, ArgRule::ListPath, "LIST [<SP> path] (list files)."),
+    spec("MDTM", Verb::Mdtm, Some('l'), true, ArgRule::Path, "MDTM [<SP> path] (file last modification time)."),
+    spec("MFMT", Verb::Mfmt, Some('T'), true, ArgRule::WordThenPath, "MFMT <SP> timeval <SP> path (file update last modification time).").logged(true),
+    spec("MLSD", Verb::Mlsd, Some('l'), true, ArgRule::PathOrCwd, "MLSD [<SP> path] (list directory)."),
+    spec("MLST", Verb::Mlst, Some('l'), true, ArgRule::PathOrCwd, "MLST [<SP> path] (show information about path)."),
+    spec("MODE", Verb::Mode, None, true, ArgRule::Required, "MODE <SP> mode (noop; set data transfer mode)."),
+    spec("MKD", Verb::Mkd, Some('m'), true, ArgRule::Path, "MKD <SP> path (create directory).").logged(true),
+    spec("NLST", Verb::Nlst, Some('l'), true, ArgRule::PathOrCwd, "NLST [<SP> path] (list path in a compact form)."),
+    spec("NOOP", Verb::Noop, None, false, ArgRule::None, "NOOP (just do nothing)."),
+    spec("OPTS", Verb::Opts, None, true, ArgRule::Required, "OPTS <SP> cmd [<SP> option] (set option for command)."),
+    spec("PASS", Verb::Pass, None, false, ArgRule::Optional, "PASS [<SP> password] (set user password).").tls(TlsNeed::Control),
+    spec("PASV", Verb::Pasv, None, true, ArgRule::None, "PASV (open passive data connection).").tls(TlsNeed::Data),
+    spec("PORT", Verb::Port, None, true, ArgRule::Required, "PORT <sp> h,h,h,h,p,p (open active data connection).").tls(TlsNeed::Data),
+    spec("PWD", Verb::Pwd, None, true, ArgRule::None, "PWD (get current working directory)."),
+    spec("QUIT", Verb::Quit, None, false, ArgRule::None, "QUIT (quit current session)."),
+    spec("REIN", Verb::Rein, None, true, ArgRule::None, "REIN (flush account).").logged(true),
+    spec("REST", Verb::Rest, None, true, ArgRule::Required, "REST <SP> offset (set file offset)."),
+    spec("RETR", Verb::Retr, Some('r'), true, ArgRule::Path, "RETR <SP> file-name (retrieve a file)."),
+    spec("RMD", Verb::Rmd, Some('d'), true, ArgRule::Path, "RMD <SP> dir-name (remove directory).").logged(true),
+    spec("RNFR", Verb::Rnfr, Some('f'), true, ArgRule::Path, "RNFR <SP> file-name (rename (source name)).").logged(true),
+    spec("RNTO", Verb::Rnto, Some('f'), true, ArgRule::Path, "RNTO <SP> file-name (rename (destination name)).").logged(true),
+    spec("SITE", Verb::Site, None, false, ArgRule::Required, "SITE <SP> site-command (execute SITE command)."),
+    spec("SITE HELP", Verb::SiteHelp, None, false, ArgRule::Optional, "SITE HELP [<SP> cmd] (show SITE command help)."),
+    spec("SITE CHMOD", Verb::SiteChmod, Some('M'), true, ArgRule::WordThenPath, "SITE CHMOD <SP> mode path (change file mode).").logged(true),
+    spec("SIZE", Verb::Size, Some('l'), true, ArgRule::Path, "SIZE <SP> file-name (get file size)."),
+    // Open before login without an argument (the status); a path needs a login.
+    spec("STAT", Verb::Stat, Some('l'), false, ArgRule::StatusOrPath, "STAT [<SP> path name] (server stats [list files])."),
+    spec("STOR", Verb::Stor, Some('w'), true, ArgRule::Path, "STOR <SP> file-name (store a file)."),
+    spec("STOU", Verb::Stou, Some('w'), true, ArgRule::UniqueName, "STOU [<SP> name] (store a file with a unique name)."),
+    spec("STRU", Verb::Stru, None, true, ArgRule::Required, "STRU <SP> type (noop; set file structure)."),
+    spec("SYST", Verb::Syst, None, false, ArgRule::None, "SYST (get operating system type)."),
+    spec("TYPE", Verb::Type, None, true, ArgRule::Required, "TYPE <SP> [A | I] (set transfer type)."),
+    spec("USER", Verb::User, None, false, ArgRule::Required, "USER <SP> user-name (set username).").tls(TlsNeed::Control),
+    spec("XCUP", Verb::Cwd, Some('e'), true, ArgRule::Parent, "XCUP (obsolete; go to parent directory)."),
+    spec("XCWD", Verb::Cwd, Some('e'), true, ArgRule::PathOrRoot, "XCWD [<SP> dir-name] (obsolete; change directory).").logged(true),
+    spec("XMKD", Verb::Mkd, Some('m'), true, ArgRule::Path, "XMKD <SP> dir-name (obsolete; create directory).").logged(true),
+    spec("XPWD", Verb::Pwd, None, true, ArgRule::None, "XPWD (obsolete; get current dir)."),
+    spec("XRMD", Verb::Rmd, Some('d'), true, ArgRule::Path, "XRMD <SP> dir-name (obsolete; remove directory).").logged(true),
 ];
 
 /// The commands pyftpdlib's `TLS_FTPHandler` adds (RFC 4217), for
 /// [`CommandTable::add`] when FTPS is enabled.
 #[rustfmt::skip]
 pub static TLS_COMMANDS: &[CommandSpec] = &[
-    spec("AUTH", None, false, ArgRule::Required, "AUTH <SP> TLS|SSL (set up secure control channel)."),
-    spec("PBSZ", None, false, ArgRule::Required, "PBSZ <SP> 0 (negotiate TLS buffer)."),
-    spec("PROT", None, false, ArgRule::Required, "PROT <SP> [C|P] (set up un/secure data channel)."),
+    spec("AUTH", Verb::Auth, None, false, ArgRule::Required, "AUTH <SP> TLS|SSL (set up secure control channel)."),
+    spec("PBSZ", Verb::Pbsz, None, false, ArgRule::Required, "PBSZ <SP> 0 (negotiate TLS buffer)."),
+    spec("PROT", Verb::Prot, None, false, ArgRule::Required, "PROT <SP> [C|P] (set up un/secure data channel)."),
 ];
+
+/// The rows of test-only commands.
+#[cfg(test)]
+pub(crate) static TEST_ONLY: &[CommandSpec] = &[spec(
+    "XTEST",
+    Verb::Xtest,
+    Some('r'),
+    true,
+    ArgRule::Path,
+    "XTEST <SP> path (show the path as resolved).",
+)];
 
 /// The registry of commands a server answers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +326,7 @@ impl CommandTable {
     }
 
     /// Registers `spec`, replacing any command of the same name. The name is
-    /// upper-cased (ASCII) first, because [`parse_line`] upper-cases what clients send.
+    /// upper-cased (ASCII) first, because [`parse_line`](super::parse_line) upper-cases what clients send.
     pub fn add(&mut self, mut spec: CommandSpec) {
         if spec.name.bytes().any(|b| b.is_ascii_lowercase()) {
             spec.name = Cow::Owned(spec.name.to_ascii_uppercase());
@@ -223,105 +403,10 @@ impl Default for CommandTable {
     }
 }
 
-/// One parsed command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    /// Upper-case command, e.g. `"CWD"` or `"SITE CHMOD"`; may be empty or unknown.
-    pub cmd: String,
-    /// Everything after the first space, verbatim (`None` when there was no space).
-    /// `Some("")` counts as "no argument" for the arity checks.
-    pub arg: Option<String>,
-}
-
-impl Request {
-    /// The argument if one was given and it is not empty.
-    pub fn arg_nonempty(&self) -> Option<&str> {
-        self.arg.as_deref().filter(|a| !a.is_empty())
-    }
-}
-
-/// Parses one command line, given without its CRLF terminator.
-///
-/// Bytes that are not UTF-8 become U+FFFD. The command is the text before the first
-/// space, ASCII upper-cased; the argument is the rest, untrimmed (RFC 959 §5.3.2 allows
-/// exactly one `<SP>`; `CWD  sub` means `" sub"`). `SITE <word> …` becomes the command
-/// `SITE <WORD>`. An unknown command ending in `ABOR`, `STAT` or `QUIT` is taken as that
-/// command, tolerating clients that prefix Telnet IP/Synch bytes in-band
-/// (RFC 959 §4.1.3).
-///
-/// ```
-/// use ftpdlib::proto::{parse_line, CommandTable};
-/// let table = CommandTable::builtin();
-/// let req = parse_line(b"site chmod 755 f", &table);
-/// assert_eq!(req.cmd, "SITE CHMOD");
-/// assert_eq!(req.arg.as_deref(), Some("755 f"));
-/// ```
-pub fn parse_line(line: &[u8], table: &CommandTable) -> Request {
-    let text = line_text(line);
-    let parsed = ParsedLine::parse(&text, table);
-    Request {
-        cmd: parsed.cmd.into_owned(),
-        arg: parsed.arg.map(str::to_owned),
-    }
-}
-
-/// A command line as text: bytes that are not UTF-8 become U+FFFD. Valid UTF-8 (nearly
-/// every line) is checked on `from_utf8`'s fast path and borrowed.
-pub(crate) fn line_text(line: &[u8]) -> Cow<'_, str> {
-    std::str::from_utf8(line).map_or_else(|_| String::from_utf8_lossy(line), Cow::Borrowed)
-}
-
-/// [`parse_line`]'s result borrowing from the line: the session's parse, which allocates
-/// only for a command that was not sent in upper case.
-#[derive(Debug)]
-pub(crate) struct ParsedLine<'a> {
-    pub(crate) cmd: Cow<'a, str>,
-    pub(crate) arg: Option<&'a str>,
-}
-
-impl<'a> ParsedLine<'a> {
-    /// [`parse_line`] of a line already decoded to text.
-    pub(crate) fn parse(line: &'a str, table: &CommandTable) -> ParsedLine<'a> {
-        let (mut cmd, mut arg) = split_word(line);
-
-        if cmd == "SITE" {
-            if let Some(rest) = arg.filter(|a| !a.is_empty()) {
-                let (sub, sub_arg) = split_word(rest);
-                cmd = Cow::Owned(format!("{SITE_PREFIX}{sub}"));
-                arg = sub_arg;
-            }
-        }
-
-        if table.lookup(&cmd).is_none() {
-            // pyftpdlib takes `cmd[-4:]`: the last four characters, not bytes.
-            let tail_start = cmd.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
-            let tail = &cmd[tail_start..];
-            if let Some(special) = TELNET_TOLERANT.iter().find(|s| **s == tail) {
-                cmd = Cow::Borrowed(*special);
-            }
-        }
-
-        ParsedLine { cmd, arg }
-    }
-}
-
-/// Splits at the first single space: (upper-cased word, rest verbatim).
-fn split_word(text: &str) -> (Cow<'_, str>, Option<&str>) {
-    // A plain scan: lines are short, shorter than a substring searcher's setup.
-    let (word, rest) = match text.bytes().position(|b| b == b' ') {
-        Some(at) => (&text[..at], Some(&text[at + 1..])),
-        None => (text, None),
-    };
-    let word = if word.bytes().any(|b| b.is_ascii_lowercase()) {
-        Cow::Owned(word.to_ascii_uppercase())
-    } else {
-        Cow::Borrowed(word)
-    };
-    (word, rest)
-}
-
+#[allow(clippy::too_many_arguments)]
 const fn spec(
     name: &'static str,
+    verb: Verb,
     perm: Option<char>,
     auth: bool,
     arg: ArgRule,
@@ -333,14 +418,14 @@ const fn spec(
         auth,
         arg,
         help: Cow::Borrowed(help),
+        logged: false,
+        tls: TlsNeed::None,
+        action: Action::Builtin(verb),
     }
 }
 
 /// Prefix of the two-word `SITE` commands in the table.
-const SITE_PREFIX: &str = "SITE ";
-
-/// Commands recognised by their last four characters (Telnet IP/Synch prefixes).
-const TELNET_TOLERANT: [&str; 3] = ["ABOR", "STAT", "QUIT"];
+pub(crate) const SITE_PREFIX: &str = "SITE ";
 
 /// Names per line in the `HELP` listing.
 const HELP_NAMES_PER_LINE: usize = 8;
@@ -349,197 +434,24 @@ const HELP_NAMES_PER_LINE: usize = 8;
 mod tests {
     use super::*;
 
-    fn parse(line: &str) -> Request {
-        parse_line(line.as_bytes(), &CommandTable::builtin())
-    }
-
-    fn req(cmd: &str, arg: Option<&str>) -> Request {
-        Request {
-            cmd: cmd.to_owned(),
-            arg: arg.map(str::to_owned),
-        }
-    }
-
     fn wire(r: &Reply) -> String {
         let mut out = Vec::new();
         r.write_to(&mut out);
         String::from_utf8(out).unwrap()
     }
 
-    // --- parse_line (RFC 959 §5.3: <command> [<SP> <argument>])
-
-    #[test]
-    fn plain_command_no_arg() {
-        assert_eq!(parse("NOOP"), req("NOOP", None));
-    }
-
-    #[test]
-    fn lowercase_command_upper_cased() {
-        assert_eq!(parse("retr file.txt"), req("RETR", Some("file.txt")));
-        assert_eq!(parse("Pwd"), req("PWD", None));
-    }
-
-    #[test]
-    fn session_parse_borrows_an_upper_case_line() {
-        let table = CommandTable::builtin();
-        let parsed = ParsedLine::parse("USER alice", &table);
-        assert!(matches!(parsed.cmd, Cow::Borrowed("USER")));
-        assert_eq!(parsed.arg, Some("alice"));
-        let parsed = ParsedLine::parse("user alice", &table);
-        assert!(matches!(parsed.cmd, Cow::Owned(ref c) if c == "USER"));
-        let parsed = ParsedLine::parse("site chmod 755 f", &table);
-        assert_eq!(
-            (parsed.cmd.as_ref(), parsed.arg),
-            ("SITE CHMOD", Some("755 f"))
-        );
-    }
-
-    #[test]
-    fn arg_not_upper_cased() {
-        assert_eq!(parse("USER Alice"), req("USER", Some("Alice")));
-    }
-
-    #[test]
-    fn arg_kept_verbatim_with_extra_spaces() {
-        assert_eq!(parse("CWD  sub"), req("CWD", Some(" sub")));
-        assert_eq!(parse("STOR a b  "), req("STOR", Some("a b  ")));
-    }
-
-    #[test]
-    fn trailing_space_gives_empty_arg() {
-        assert_eq!(parse("CWD "), req("CWD", Some("")));
-        assert_eq!(parse("CWD ").arg_nonempty(), None);
-    }
-
-    #[test]
-    fn arg_nonempty_returns_text() {
-        assert_eq!(parse("CWD x").arg_nonempty(), Some("x"));
-        assert_eq!(parse("CWD").arg_nonempty(), None);
-    }
-
-    #[test]
-    fn tab_is_not_a_separator() {
-        assert_eq!(parse("CWD\tsub"), req("CWD\tSUB", None));
-    }
-
-    #[test]
-    fn empty_line() {
-        assert_eq!(parse(""), req("", None));
-    }
-
-    #[test]
-    fn leading_space_means_empty_command() {
-        assert_eq!(parse(" NOOP"), req("", Some("NOOP")));
-    }
-
-    #[test]
-    fn bare_lf_stays_in_command() {
-        assert_eq!(parse("NOOP\n"), req("NOOP\n", None));
-    }
-
-    #[test]
-    fn invalid_utf8_replaced() {
-        let table = CommandTable::builtin();
-        let r = parse_line(b"MKD \xe9t\xe9", &table);
-        assert_eq!(r, req("MKD", Some("\u{FFFD}t\u{FFFD}")));
-    }
-
-    #[test]
-    fn non_ascii_command_not_unicode_upper_cased() {
-        assert_eq!(parse("é x"), req("é", Some("x")));
-    }
-
-    #[test]
-    fn site_subcommand() {
-        assert_eq!(parse("SITE CHMOD 755 f"), req("SITE CHMOD", Some("755 f")));
-    }
-
-    #[test]
-    fn site_lowercase() {
-        assert_eq!(parse("site chmod 755 f"), req("SITE CHMOD", Some("755 f")));
-    }
-
-    #[test]
-    fn site_help_no_arg() {
-        assert_eq!(parse("SITE help"), req("SITE HELP", None));
-    }
-
-    #[test]
-    fn site_help_with_arg() {
-        assert_eq!(parse("SITE HELP chmod"), req("SITE HELP", Some("chmod")));
-    }
-
-    #[test]
-    fn site_sub_trailing_space() {
-        assert_eq!(parse("SITE HELP "), req("SITE HELP", Some("")));
-    }
-
-    #[test]
-    fn site_alone() {
-        assert_eq!(parse("SITE"), req("SITE", None));
-        assert_eq!(parse("SITE "), req("SITE", Some("")));
-    }
-
-    #[test]
-    fn site_unknown_sub() {
-        assert_eq!(parse("SITE foo bar"), req("SITE FOO", Some("bar")));
-    }
-
-    #[test]
-    fn site_double_space_gives_empty_word() {
-        // Like pyftpdlib: "SITE  chmod" is the (unknown) command "SITE ".
-        assert_eq!(parse("SITE  chmod"), req("SITE ", Some("chmod")));
-    }
-
-    #[test]
-    fn site_chmod_arg_verbatim() {
-        assert_eq!(
-            parse("SITE CHMOD  755 f"),
-            req("SITE CHMOD", Some(" 755 f"))
-        );
-    }
-
-    #[test]
-    fn telnet_prefixed_abor() {
-        // IAC IP IAC DM sent in-band before ABOR (RFC 959 §4.1.3).
-        let table = CommandTable::builtin();
-        let r = parse_line(b"\xff\xf4\xff\xf2ABOR", &table);
-        assert_eq!(r, req("ABOR", None));
-    }
-
-    #[test]
-    fn telnet_prefixed_stat_and_quit() {
-        assert_eq!(parse("xxSTAT"), req("STAT", None));
-        assert_eq!(parse("\u{FFFD}quit"), req("QUIT", None));
-        assert_eq!(parse("XXSTAT /tmp"), req("STAT", Some("/tmp")));
-    }
-
-    #[test]
-    fn telnet_tolerance_counts_chars() {
-        // Multi-byte characters right before the tail must not split a char.
-        assert_eq!(parse("ééABOR"), req("ABOR", None));
-        assert_eq!(parse("éé"), req("éé", None));
-        assert_eq!(parse("BOR"), req("BOR", None));
-    }
-
-    #[test]
-    fn telnet_tolerance_only_for_unknown() {
-        assert_eq!(parse("XABORT"), req("XABORT", None));
-        assert_eq!(parse("RETR"), req("RETR", None));
-    }
-
-    #[test]
-    fn site_with_stat_tail_becomes_stat() {
-        // pyftpdlib applies the tail rule after the SITE rewrite.
-        assert_eq!(parse("SITE xstat"), req("STAT", None));
-    }
-
-    #[test]
-    fn removed_command_is_not_found() {
-        let mut table = CommandTable::builtin();
-        table.remove("pasv");
-        assert!(table.lookup("PASV").is_none());
-        assert_eq!(parse_line(b"PASV", &table), req("PASV", None));
+    /// A spec written out in full, as the embedding program might.
+    fn literal(name: &str, auth: bool, help: &str) -> CommandSpec {
+        CommandSpec {
+            name: name.to_owned().into(),
+            perm: None,
+            auth,
+            arg: ArgRule::None,
+            help: help.to_owned().into(),
+            logged: false,
+            tls: TlsNeed::None,
+            action: Action::Unimplemented,
+        }
     }
 
     // --- table
@@ -560,18 +472,80 @@ mod tests {
         let chmod = table.lookup("SITE CHMOD").unwrap();
         assert_eq!(chmod.perm, Some('M'));
         assert!(chmod.auth);
-        assert_eq!(chmod.arg, ArgRule::Required);
+        assert_eq!(chmod.arg.arity(), Arity::Required);
+        assert_eq!(chmod.arg, ArgRule::WordThenPath);
         let stat = table.lookup("STAT").unwrap();
         assert_eq!(
-            (stat.perm, stat.auth, stat.arg),
-            (Some('l'), false, ArgRule::Optional)
+            (stat.perm, stat.auth, stat.arg.arity()),
+            (Some('l'), false, Arity::Optional)
         );
         let opts = table.lookup("OPTS").unwrap();
         assert!(opts.auth);
         let mfmt = table.lookup("MFMT").unwrap();
         assert_eq!(mfmt.perm, Some('T'));
         let stou = table.lookup("STOU").unwrap();
-        assert_eq!((stou.perm, stou.arg), (Some('w'), ArgRule::Optional));
+        assert_eq!((stou.perm, stou.arg.arity()), (Some('w'), Arity::Optional));
+    }
+
+    #[test]
+    fn the_table_says_what_runs_and_what_is_logged() {
+        let table = CommandTable::builtin();
+        let action = |name: &str| table.lookup(name).map(|s| s.action);
+        assert_eq!(action("XCUP"), Some(Action::Builtin(Verb::Cwd)));
+        assert_eq!(action("CDUP"), Some(Action::Builtin(Verb::Cwd)));
+        assert_eq!(action("XRMD"), Some(Action::Builtin(Verb::Rmd)));
+        assert_eq!(table.lookup("CDUP").map(|s| s.arg), Some(ArgRule::Parent));
+        // pyftpdlib's log_cmds_list.
+        let logged: Vec<&str> = table
+            .iter()
+            .filter(|s| s.logged)
+            .map(|s| s.name.as_ref())
+            .collect();
+        assert_eq!(
+            logged,
+            [
+                "CWD",
+                "DELE",
+                "MFMT",
+                "MKD",
+                "REIN",
+                "RMD",
+                "RNFR",
+                "RNTO",
+                "SITE CHMOD",
+                "XCWD",
+                "XMKD",
+                "XRMD"
+            ]
+        );
+        let tls: Vec<(&str, TlsNeed)> = table
+            .iter()
+            .filter(|s| s.tls != TlsNeed::None)
+            .map(|s| (s.name.as_ref(), s.tls))
+            .collect();
+        assert_eq!(
+            tls,
+            [
+                ("EPRT", TlsNeed::Data),
+                ("EPSV", TlsNeed::Data),
+                ("PASS", TlsNeed::Control),
+                ("PASV", TlsNeed::Data),
+                ("PORT", TlsNeed::Data),
+                ("USER", TlsNeed::Control)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_spec_keeps_a_built_in_body_or_has_none() {
+        let noop = CommandSpec::new("noop", None, true, ArgRule::None, "NOOP (custom).");
+        assert_eq!(noop.action, Action::Builtin(Verb::Noop));
+        let user = CommandSpec::new("USER", None, false, ArgRule::Required, "USER x.");
+        assert_eq!(user.tls, TlsNeed::Control);
+        let new = CommandSpec::new("SITE X", None, true, ArgRule::None, "SITE X.");
+        assert_eq!(new.action, Action::Unimplemented);
+        assert!(!new.logged);
+        assert!(new.clone().logged(true).logged);
     }
 
     #[test]
@@ -622,21 +596,9 @@ mod tests {
     #[test]
     fn add_replaces_and_upper_cases() {
         let mut table = CommandTable::builtin();
-        table.add(CommandSpec {
-            name: "site foo".into(),
-            perm: None,
-            auth: true,
-            arg: ArgRule::None,
-            help: "SITE FOO (custom).".into(),
-        });
+        table.add(literal("site foo", true, "SITE FOO (custom)."));
         assert_eq!(table.lookup("SITE FOO").unwrap().name, "SITE FOO");
-        table.add(CommandSpec {
-            name: "NOOP".into(),
-            perm: None,
-            auth: true,
-            arg: ArgRule::None,
-            help: "NOOP (custom).".into(),
-        });
+        table.add(literal("NOOP", true, "NOOP (custom)."));
         assert!(table.lookup("NOOP").unwrap().auth);
         assert_eq!(table.iter().count(), 48);
     }
@@ -720,13 +682,7 @@ mod tests {
         for name in BUILTIN.iter().map(|s| s.name.clone()) {
             table.remove(&name);
         }
-        table.add(CommandSpec {
-            name: "LONGNAME".into(),
-            perm: None,
-            auth: false,
-            arg: ArgRule::None,
-            help: "x".into(),
-        });
+        table.add(literal("LONGNAME", false, "x"));
         assert_eq!(
             wire(&table.help_listing()),
             "214-The following commands are recognized:\r\n LONGNAME\r\n214 Help command successful.\r\n"
@@ -756,13 +712,7 @@ mod tests {
     #[test]
     fn site_help_listing_includes_user_commands() {
         let mut table = CommandTable::builtin();
-        table.add(CommandSpec {
-            name: "SITE AAA".into(),
-            perm: None,
-            auth: true,
-            arg: ArgRule::None,
-            help: "SITE AAA (test).".into(),
-        });
+        table.add(literal("SITE AAA", true, "SITE AAA (test)."));
         table.remove("SITE CHMOD");
         assert_eq!(
             wire(&table.site_help_listing()),

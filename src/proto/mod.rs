@@ -1,9 +1,11 @@
 //! FTP protocol pieces that do no I/O (RFC 959, RFC 2428, RFC 3659).
 //!
 //! * [`reply`]: [`Reply`] and its wire form, single- and multi-line.
-//! * [`command`]: the command table ([`BUILTIN`], [`CommandTable`]) and [`parse_line`].
-//! * [`gate`](mod@gate): [`gate()`], the one place answering 500/501/530 before a
-//!   command runs.
+//! * [`command`]: the command table ([`BUILTIN`], [`CommandTable`]): each command's
+//!   metadata and what runs ([`Verb`] or a registered body).
+//! * [`parse`]: [`parse_line`], a command line into a [`Request`].
+//! * [`gate`](mod@gate): [`gate()`], the one place answering the refusals that need no
+//!   filesystem before a command runs, and the one-shot state ([`Pending`]).
 //! * [`addr`]: PORT/EPRT/EPSV decoding and the 227/229 replies.
 //! * [`args`]: TYPE, STRU, MODE, REST and OPTS arguments.
 //!
@@ -27,6 +29,7 @@ pub mod args;
 mod charset;
 pub mod command;
 pub mod gate;
+pub mod parse;
 pub mod reply;
 
 pub use addr::{
@@ -35,6 +38,9 @@ pub use addr::{
 };
 pub use args::{mode_reply, opts_reply, parse_rest, parse_type, stru_reply, TransferType};
 pub use charset::Charset;
-pub use command::{parse_line, ArgRule, CommandSpec, CommandTable, Request, BUILTIN, TLS_COMMANDS};
-pub use gate::gate;
+pub use command::{
+    Action, ArgRule, CommandSpec, CommandTable, TlsNeed, Verb, BUILTIN, TLS_COMMANDS,
+};
+pub use gate::{gate, Pending, SessionGate};
+pub use parse::{parse_line, Request};
 pub use reply::{quote_path, Reply};

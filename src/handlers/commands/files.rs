@@ -1,0 +1,114 @@
+//! Files: DELE, RNFR / RNTO, SIZE, MDTM (RFC 3659 §3, §4), MFMT, SITE CHMOD.
+
+use std::path::Path;
+
+use super::Resolved;
+use crate::error::fs_error_reply;
+use crate::filesystems::FileSystem;
+use crate::handlers::control::FtpHandler;
+use crate::proto::{Pending, Reply, TransferType};
+use crate::timefmt;
+
+impl FtpHandler {
+    pub(super) fn fs_op(
+        &mut self,
+        t: &Resolved,
+        op: impl FnOnce(&dyn FileSystem, &Path) -> std::io::Result<()>,
+        ok: &str,
+    ) {
+        let Some(fs) = self.fs() else { return };
+        let reply = match op(fs, &t.fs) {
+            Ok(()) => Reply::new(250, ok),
+            Err(e) => fs_error_reply(&e),
+        };
+        self.respond(reply);
+    }
+
+    pub(super) fn ftp_dele(&mut self, t: Resolved) {
+        self.fs_op(&t, |fs, p| fs.remove(p), "File removed.");
+    }
+
+    pub(super) fn ftp_rnfr(&mut self, t: Resolved) {
+        let Some(fs) = self.fs() else { return };
+        if fs.lstat(&t.fs).is_err() {
+            return self.respond(Reply::new(550, "No such file or directory."));
+        }
+        if t.fs == fs.root() {
+            return self.respond(Reply::new(550, "Can't rename home directory."));
+        }
+        self.pending = Pending::RenameFrom(t.fs);
+        self.respond(Reply::new(350, "Ready for destination name."));
+    }
+
+    pub(super) fn ftp_rnto(&mut self, t: Resolved) {
+        let Pending::RenameFrom(src) = std::mem::take(&mut self.pending) else {
+            // The gate lets RNTO through only right after an RNFR.
+            return self.respond(Reply::new(503, "Bad sequence of commands: use RNFR first."));
+        };
+        self.fs_op(&t, |fs, dst| fs.rename(&src, dst), "Renaming ok.");
+    }
+
+    pub(super) fn ftp_size(&mut self, t: Resolved) {
+        if self.transfer_type == TransferType::Ascii {
+            return self.respond(Reply::new(550, "SIZE not allowed in ASCII mode."));
+        }
+        let Some(fs) = self.fs() else { return };
+        let reply = match fs.stat(&t.fs) {
+            Ok(m) if m.is_file() => Reply::new(213, m.size.to_string()),
+            Ok(_) | Err(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
+        };
+        self.respond(reply);
+    }
+
+    pub(super) fn ftp_mdtm(&mut self, t: Resolved) {
+        let Some(fs) = self.fs() else { return };
+        let gmt = self.shared.config.use_gmt_times;
+        let reply = match fs.stat(&t.fs) {
+            Ok(m) if m.is_file() => Reply::new(213, timefmt::mdtm(m.mtime, gmt)),
+            Ok(_) | Err(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
+        };
+        self.respond(reply);
+    }
+
+    pub(super) fn ftp_mfmt(&mut self, arg: &str, t: Resolved) {
+        let timeval = arg.split(' ').next().unwrap_or("");
+        let Some(when) = timefmt::parse_mfmt(timeval) else {
+            return self.respond(Reply::new(
+                550,
+                "Invalid time format; expected: YYYYMMDDHHMMSS.",
+            ));
+        };
+        let Some(fs) = self.fs() else { return };
+        let gmt = self.shared.config.use_gmt_times;
+        let reply = match fs.stat(&t.fs) {
+            Ok(m) if m.is_file() => match fs.set_mtime(&t.fs, when) {
+                Ok(()) => {
+                    // Echo what the filesystem stored (it may clamp), as MDTM will show.
+                    let stored = fs.stat(&t.fs).map(|m| m.mtime).unwrap_or(when);
+                    Reply::new(
+                        213,
+                        format!("Modify={}; {}.", timefmt::mdtm(stored, gmt), t.ftp),
+                    )
+                }
+                Err(e) => fs_error_reply(&e),
+            },
+            Ok(_) | Err(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
+        };
+        self.respond(reply);
+    }
+
+    pub(super) fn ftp_chmod(&mut self, arg: &str, t: Resolved) {
+        let mode = arg.split(' ').next().unwrap_or("");
+        let valid =
+            (3..=4).contains(&mode.len()) && mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        let Some(mode) = u32::from_str_radix(mode, 8).ok().filter(|_| valid) else {
+            return self.respond(Reply::new(501, "Invalid SITE CHMOD format."));
+        };
+        let Some(fs) = self.fs() else { return };
+        let reply = match fs.chmod(&t.fs, mode) {
+            Ok(()) => Reply::new(200, "SITE CHMOD successful."),
+            Err(e) => fs_error_reply(&e),
+        };
+        self.respond(reply);
+    }
+}

@@ -1,0 +1,140 @@
+//! Logging in and out: USER, PASS (the password checked here or by a worker thread),
+//! QUIT, REIN (RFC 959 §4.1.1).
+
+use std::sync::Arc;
+
+use ioloop::Ctx;
+
+use crate::handlers::control::{DataChan, FtpHandler, Login, Wait};
+use crate::handlers::{Msg, SessionCmd};
+use crate::proto::{Pending, Reply, TransferType};
+
+impl FtpHandler {
+    pub(super) fn ftp_user(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str) {
+        let flushed = matches!(self.login, Login::LoggedIn { .. });
+        if flushed {
+            self.flush_account(cx);
+        }
+        self.login = Login::AwaitingPass {
+            user: arg.to_owned(),
+        };
+        if flushed {
+            log::info!(
+                "{} Previous account information was flushed, send password.",
+                self.prefix()
+            );
+            self.respond_line(
+                331,
+                "Previous account information was flushed, send password.",
+            );
+        } else {
+            self.respond_line(331, "Username ok, send password.");
+        }
+    }
+
+    pub(super) fn ftp_pass(&mut self, cx: &mut Ctx<'_, Msg>, password: &str) {
+        let user = match &self.login {
+            Login::AwaitingUser => return self.respond(Reply::new(503, "Login with USER first.")),
+            Login::LoggedIn { .. } => {
+                return self.respond(Reply::new(503, "User already authenticated."))
+            }
+            Login::AwaitingPass { user } => user.clone(),
+        };
+        let auth = Arc::clone(&self.shared.authorizer);
+        if let Some(pool) = &self.shared.workers {
+            // The authorizer may block: a worker asks it, the session sleeps meanwhile.
+            let (lp, me) = (cx.loop_handle(), cx.me());
+            let (who, password) = (user.clone(), password.to_owned());
+            let queued = pool.run(move || {
+                let verdict = auth
+                    .validate_authentication(&who, &password)
+                    .map_err(|e| e.0);
+                let _ = lp.send(me, Msg::ToSession(SessionCmd::AuthResult(verdict)));
+            });
+            if queued {
+                return self.set_wait(Wait::Authenticating);
+            }
+            return self.respond(Reply::new(
+                421,
+                "Service not available, closing control connection.",
+            ));
+        }
+        let verdict = auth
+            .validate_authentication(&user, password)
+            .map_err(|e| e.0);
+        self.finish_login(cx, user, verdict);
+    }
+
+    /// The rest of PASS once the password was checked: the home and filesystem, then 230,
+    /// or the failed-login delay.
+    pub(in crate::handlers) fn finish_login(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        user: String,
+        verdict: Result<(), String>,
+    ) {
+        let auth = Arc::clone(&self.shared.authorizer);
+        let verdict = verdict.and_then(|()| {
+            let home = auth
+                .home_dir(&user)
+                .ok_or_else(|| "Authentication failed.".to_owned())?;
+            auth.filesystem(&user, home).map_err(|e| {
+                log::error!("{} home directory of {user:?}: {e}", self.prefix());
+                "Authentication failed.".to_owned()
+            })
+        });
+        match verdict {
+            Ok(fs) => {
+                let message = auth.msg_login(&user);
+                self.login = Login::LoggedIn { user, fs };
+                self.attempts = 0;
+                self.respond_banner(230, &message);
+                log::info!("{} USER '{}' logged in.", self.prefix(), self.username());
+                self.shared.events.on_login(self.session());
+            }
+            Err(message) => {
+                // Answer after a delay, on a loop timer: the session reads nothing meanwhile.
+                let timer = cx.call_later(self.shared.config.auth_failed_timeout);
+                self.set_wait(Wait::AuthDelay { timer, message });
+            }
+        }
+    }
+
+    pub(super) fn ftp_rein(&mut self, cx: &mut Ctx<'_, Msg>) {
+        self.flush_account(cx);
+        self.respond(Reply::new(230, "Ready for new user."));
+    }
+
+    pub(super) fn ftp_quit(&mut self, cx: &mut Ctx<'_, Msg>) {
+        let msg = match &self.login {
+            Login::LoggedIn { user, .. } => self.shared.authorizer.msg_quit(user),
+            Login::AwaitingUser | Login::AwaitingPass { .. } => "Goodbye.".to_owned(),
+        };
+        self.respond_banner(221, &msg);
+        if matches!(self.login, Login::LoggedIn { .. }) {
+            self.shared.events.on_logout(self.session());
+        }
+        if matches!(self.data, DataChan::Transferring { .. }) {
+            // The 226/426 of the running transfer still follows; then the session ends.
+            self.set_wait(Wait::Quit);
+        } else {
+            self.drop_data(cx);
+            self.chat.close_when_done();
+        }
+    }
+
+    /// USER while logged in, and REIN: back to "no user", letting a transfer finish.
+    fn flush_account(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if !matches!(self.data, DataChan::Transferring { .. }) {
+            self.drop_data(cx);
+        }
+        if matches!(self.login, Login::LoggedIn { .. }) {
+            self.shared.events.on_logout(self.session());
+        }
+        self.login = Login::AwaitingUser;
+        self.attempts = 0;
+        self.transfer_type = TransferType::Ascii;
+        self.pending = Pending::Nothing;
+        self.reset_protection();
+    }
+}

@@ -1,0 +1,281 @@
+//! Transfers: RETR, STOR, APPE, STOU, the listings LIST / NLST / MLSD, and what shapes
+//! them: REST, TYPE, STRU, MODE, ABOR (RFC 959 §4.1.2, §4.1.3; RFC 3659).
+
+use std::ffi::OsString;
+use std::io::{Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use ioloop::Ctx;
+
+use super::Resolved;
+use crate::error::{fs_error_reply, strerror};
+use crate::filesystems::{FileSystem, WriteMode};
+use crate::handlers::control::{DataChan, FtpHandler, Wait, XferInfo};
+use crate::handlers::{DataCmd, Job, Msg};
+use crate::proto::{
+    mode_reply, parse_rest, parse_type, stru_reply, Charset, Pending, Reply, TransferType,
+};
+
+/// The listings sent over the data connection.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Listing {
+    /// `ls -l` lines.
+    List,
+    /// Bare names.
+    Nlst,
+    /// RFC 3659 facts.
+    Mlsd,
+}
+
+impl FtpHandler {
+    pub(super) fn ftp_type(&mut self, arg: &str) {
+        match parse_type(arg) {
+            Ok(t) => {
+                self.transfer_type = t;
+                self.respond(t.reply());
+            }
+            Err(reply) => self.respond(reply),
+        }
+    }
+
+    pub(super) fn ftp_stru(&mut self, arg: &str) {
+        self.respond(stru_reply(arg));
+    }
+
+    pub(super) fn ftp_mode(&mut self, arg: &str) {
+        self.respond(mode_reply(arg));
+    }
+
+    pub(super) fn ftp_rest(&mut self, arg: &str) {
+        if self.transfer_type == TransferType::Ascii {
+            return self.respond(Reply::new(
+                501,
+                "Resuming transfers not allowed in ASCII mode.",
+            ));
+        }
+        match parse_rest(arg) {
+            Ok(offset) => {
+                self.pending = if offset > 0 {
+                    Pending::RestartAt(offset)
+                } else {
+                    Pending::Nothing
+                };
+                self.respond(Reply::new(350, format!("Restarting at position {offset}.")));
+            }
+            Err(reply) => self.respond(reply),
+        }
+    }
+
+    pub(super) fn ftp_retr(&mut self, cx: &mut Ctx<'_, Msg>, t: Resolved) {
+        let rest = self.take_restart();
+        let Some(fs) = self.fs() else { return };
+        let mut file = match fs.open_read(&t.fs) {
+            Ok(f) => f,
+            Err(e) => return self.respond(fs_error_reply(&e)),
+        };
+        if let Some(offset) = rest {
+            let size = file.size().unwrap_or(0);
+            if offset > size {
+                return self.respond(Reply::new(
+                    554,
+                    format!("REST position ({offset}) > file size ({size})"),
+                ));
+            }
+            if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+                return self.respond(fs_error_reply(&e));
+            }
+        }
+        let ascii = self.transfer_type == TransferType::Ascii;
+        let job = Job::SendFile { file, ascii };
+        self.start_transfer(cx, job, xfer("RETR", Some(t.fs)), None);
+    }
+
+    /// STOR, or APPE when `append` (the gate refused APPE while a REST is pending).
+    pub(super) fn ftp_stor(&mut self, cx: &mut Ctx<'_, Msg>, t: Resolved, append: bool) {
+        let rest = self.take_restart();
+        if let Some(reply) = self.no_data_channel() {
+            return self.respond(reply); // before the file is opened: nothing is truncated
+        }
+        let Some(fs) = self.fs() else { return };
+        let mode = match (append, rest) {
+            (true, _) => WriteMode::Append,
+            (false, Some(offset)) => {
+                match fs.stat(&t.fs) {
+                    Ok(m) if offset > m.size => {
+                        return self.respond(Reply::new(
+                            554,
+                            format!("REST position ({offset}) > file size ({})", m.size),
+                        ))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return self.respond(fs_error_reply(&e)),
+                }
+                WriteMode::At(offset)
+            }
+            (false, None) => WriteMode::Truncate,
+        };
+        let file = match fs.open_write(&t.fs, mode) {
+            Ok(f) => f,
+            Err(e) => return self.respond(fs_error_reply(&e)),
+        };
+        let ascii = self.transfer_type == TransferType::Ascii;
+        self.start_transfer(
+            cx,
+            Job::Receive { file, ascii },
+            xfer(if append { "APPE" } else { "STOR" }, Some(t.fs)),
+            None,
+        );
+    }
+
+    /// STOU in `dir` (checked by the resolver), with a name starting with `prefix`.
+    pub(super) fn ftp_stou(&mut self, cx: &mut Ctx<'_, Msg>, dir: Resolved, prefix: String) {
+        // After the checks that refuse STOU anyway, before a file is created.
+        if let Some(reply) = self.no_data_channel() {
+            return self.respond(reply);
+        }
+        let Some(fs) = self.fs() else { return };
+        let (path, file) = match fs.create_unique(&dir.fs, &prefix) {
+            Ok(created) => created,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return self.respond(Reply::new(450, "No usable unique file name found."))
+            }
+            Err(e) => return self.respond(Reply::new(450, format!("{}.", strerror(&e)))),
+        };
+        let base = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ascii = self.transfer_type == TransferType::Ascii;
+        self.start_transfer(
+            cx,
+            Job::Receive { file, ascii },
+            xfer("STOU", Some(path)),
+            Some(format!("FILE: {base}")),
+        );
+    }
+
+    /// LIST, NLST or MLSD of a directory or a file.
+    pub(super) fn ftp_listing(&mut self, cx: &mut Ctx<'_, Msg>, kind: Listing, t: Resolved) {
+        let Some(fs) = self.fs() else { return };
+        let gmt = self.shared.config.use_gmt_times;
+        let mut out = Vec::new();
+        let (name, result) = match kind {
+            Listing::List => ("LIST", list_into(fs, &t.fs, gmt, &mut out)),
+            Listing::Nlst => ("NLST", nlst_into(fs, &t.fs, &mut out)),
+            Listing::Mlsd => (
+                "MLSD",
+                match fs.stat(&t.fs) {
+                    Ok(m) if m.is_dir() => {
+                        let facts = self.enabled_facts();
+                        let facts: Vec<&str> = facts.iter().map(String::as_str).collect();
+                        let perms = self.shared.authorizer.perms(self.username());
+                        fs.listdir(&t.fs).and_then(|names| {
+                            fs.format_mlsx(&t.fs, &names, &perms, &facts, true, gmt, &mut out)
+                        })
+                    }
+                    Ok(_) | Err(_) => return self.respond(Reply::new(501, "No such directory.")),
+                },
+            ),
+        };
+        match result {
+            Ok(()) => {
+                let out = match self.shared.charset {
+                    Charset::Utf8 => out,
+                    charset => {
+                        let mut wire = Vec::with_capacity(out.len());
+                        charset.encode_into(&out, &mut wire);
+                        wire
+                    }
+                };
+                self.start_transfer(cx, Job::SendBytes(out), xfer(name, None), None)
+            }
+            Err(e) => self.respond(fs_error_reply(&e)),
+        }
+    }
+
+    /// The pending REST offset, used up.
+    fn take_restart(&mut self) -> Option<u64> {
+        match std::mem::take(&mut self.pending) {
+            Pending::RestartAt(offset) => Some(offset),
+            other @ (Pending::Nothing | Pending::RenameFrom(_)) => {
+                self.pending = other;
+                None
+            }
+        }
+    }
+
+    pub(super) fn ftp_abor(&mut self, cx: &mut Ctx<'_, Msg>) {
+        match &self.data {
+            DataChan::None => self.respond(Reply::new(225, "No transfer to abort.")),
+            DataChan::Transferring { channel, .. } => {
+                let channel = *channel;
+                cx.send(channel, Msg::ToData(DataCmd::Abort));
+                self.set_wait(Wait::Abort);
+            }
+            DataChan::Passive { .. } | DataChan::Active(_) | DataChan::Connected(_) => {
+                self.drop_data(cx);
+                self.respond(Reply::new(
+                    225,
+                    "ABOR command successful; data channel closed.",
+                ));
+            }
+        }
+    }
+}
+
+fn xfer(cmd: &'static str, path: Option<PathBuf>) -> XferInfo {
+    XferInfo {
+        cmd,
+        path,
+        started: Instant::now(),
+    }
+}
+pub(super) fn list_into(
+    fs: &dyn FileSystem,
+    path: &Path,
+    gmt: bool,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let now = SystemTime::now();
+    let meta = fs.stat(path).or_else(|_| fs.lstat(path))?;
+    if meta.is_dir() {
+        let mut names = fs.listdir(path)?;
+        names.sort();
+        fs.format_list(path, &names, gmt, now, out);
+    } else {
+        let (dir, base) = split_parent(path);
+        fs.format_list(&dir, &[base], gmt, now, out);
+    }
+    Ok(())
+}
+
+/// NLST output: bare names, sorted; a file lists itself.
+fn nlst_into(fs: &dyn FileSystem, path: &Path, out: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let meta = fs.stat(path)?;
+    let names = if meta.is_dir() {
+        let mut names = fs.listdir(path)?;
+        names.sort();
+        names
+    } else {
+        vec![split_parent(path).1]
+    };
+    for n in names {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(())
+}
+
+pub(super) fn split_parent(path: &Path) -> (PathBuf, OsString) {
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let base = path
+        .file_name()
+        .map(OsString::from)
+        .unwrap_or_else(|| OsString::from("."));
+    (dir, base)
+}
