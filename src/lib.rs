@@ -26,6 +26,7 @@ pub mod filesystems;
 mod fnv;
 pub mod handlers;
 mod limits;
+mod net;
 pub mod proto;
 pub mod servers;
 #[allow(unsafe_code)]

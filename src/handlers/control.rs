@@ -10,6 +10,7 @@ use std::time::Instant;
 use ioloop::mio::net::TcpStream;
 use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready, TimerId};
 
+use super::shared::Shared;
 use super::tls::{SessionTls, Transport};
 use super::{
     CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, ServerEvent, ServerLink, SessionCmd,
@@ -21,7 +22,6 @@ use crate::filesystems::FileSystem;
 use crate::proto::command::{line_text, ParsedLine};
 use crate::proto::gate::gate_parts;
 use crate::proto::{Charset, Reply, TransferType};
-use crate::servers::Shared;
 
 /// Stop reading commands while this much output waits for a client that does not read.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;

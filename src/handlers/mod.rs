@@ -10,6 +10,7 @@ pub(crate) mod control;
 pub mod custom;
 pub(crate) mod dtp;
 pub(crate) mod pool;
+pub(crate) mod shared;
 pub(crate) mod tls;
 pub(crate) mod transfers;
 

@@ -14,10 +14,10 @@ use ioloop::mio::net::{TcpListener, TcpStream};
 use ioloop::{Acceptor, Ctx, Handle, Handler, Interest, LoopHandle, Ready, TimerId};
 use slab::Slab;
 
-use super::server::Shared;
 use super::{forking, multi_thread};
 use crate::config::{Concurrency, ServerConfig};
 use crate::handlers::control::log_prefix;
+use crate::handlers::shared::Shared;
 use crate::handlers::{FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd};
 use crate::limits::{Refusal, SharedLimits};
 

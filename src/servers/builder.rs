@@ -7,12 +7,13 @@ use std::sync::Arc;
 use ioloop::IoLoop;
 
 use super::acceptor::ServerAcceptor;
-use super::server::{FtpServer, Shared};
+use super::server::FtpServer;
 use crate::authorizers::Authorizer;
 use crate::config::{HandlerConfig, ServerConfig};
 use crate::error::Error;
 use crate::events::{Events, NoEvents};
 use crate::handlers::pool::WorkerPool;
+use crate::handlers::shared::Shared;
 use crate::handlers::{CommandBody, CommandContext};
 use crate::limits::SharedLimits;
 use crate::proto::{Charset, CommandSpec, CommandTable, Reply};

@@ -19,8 +19,9 @@ use ioloop::mio::unix::SourceFd;
 use ioloop::mio::{Interest as MioInterest, Registry, Token};
 use ioloop::{Ctx, Handle, Handler, Interest, IoLoop, Ready};
 
-use super::server::{run_with_signals, Shared};
+use super::server::run_with_signals;
 use crate::handlers::pool::WorkerPool;
+use crate::handlers::shared::Shared;
 use crate::handlers::{FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd};
 use crate::sys::{self, Forked};
 

@@ -14,21 +14,18 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use crate::config::{Concurrency, ServerConfig};
 use crate::error::Error;
+use crate::net::{listen_with, ReusePort};
 
 mod acceptor;
 mod builder;
 mod forking;
-mod listen;
 mod multi_loop;
 mod multi_thread;
 mod prefork;
 mod server;
 
 pub use builder::ServerBuilder;
-pub(crate) use listen::listen;
-use listen::{listen_with, ReusePort};
 use server::join;
-pub(crate) use server::Shared;
 pub use server::{FtpServer, RunningServer, ServerHandle};
 
 impl ServerBuilder {

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use super::builder::ServerBuilder;
-use super::listen::{listen_with, ReusePort};
 use super::server::{worker_count, FtpServer, Sibling};
 use crate::config::Concurrency;
 use crate::error::Error;
 use crate::limits::SharedLimits;
+use crate::net::{listen_with, ReusePort};
 
 impl ServerBuilder {
     /// The multi-loop model: `workers` loops, this one plus one per extra thread, each

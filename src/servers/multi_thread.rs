@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ioloop::mio::net::TcpStream;
 use ioloop::{Ctx, Handle, IoLoop, LoopHandle};
 
-use super::server::Shared;
+use crate::handlers::shared::Shared;
 use crate::handlers::{FtpHandler, Msg, ServerLink};
 
 /// Starts the session just accepted on a new thread. Returns the session loop's handle and

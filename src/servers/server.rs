@@ -3,7 +3,6 @@
 //! for one running on a thread of its own, and the signal-watching loop the models share.
 //! Everything else in `servers` builds on these types, so they depend on nothing there.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,29 +10,10 @@ use std::time::Duration;
 
 use ioloop::{Handle, IoLoop, LoopHandle};
 
-use crate::authorizers::Authorizer;
-use crate::config::{Concurrency, HandlerConfig, ServerConfig};
+use crate::config::{Concurrency, ServerConfig};
 use crate::error::Error;
-use crate::events::Events;
-use crate::handlers::pool::WorkerPool;
-use crate::handlers::{CommandBody, Msg, ServerEvent};
-use crate::proto::{Charset, CommandTable};
-
-/// What every session of a server shares, behind one pointer.
-pub(crate) struct Shared {
-    pub(crate) config: HandlerConfig,
-    pub(crate) authorizer: Arc<dyn Authorizer>,
-    pub(crate) events: Arc<dyn Events>,
-    pub(crate) commands: CommandTable,
-    /// Bodies of the commands the embedding program added, by name.
-    pub(crate) custom: HashMap<String, CommandBody>,
-    /// Extra FEAT lines.
-    pub(crate) features: Vec<String>,
-    /// Threads for authorizer calls that may block (`auth_workers`).
-    pub(crate) workers: Option<WorkerPool>,
-    /// The control channel's character set, from `config.encoding`.
-    pub(crate) charset: Charset,
-}
+use crate::handlers::shared::Shared;
+use crate::handlers::{Msg, ServerEvent};
 
 /// An FTP server: a listener and the event loop that serves its sessions.
 pub struct FtpServer {

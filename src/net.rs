@@ -1,5 +1,6 @@
-//! Listening sockets as pyftpdlib makes them (SO_REUSEADDR), with SO_REUSEPORT for the
-//! listeners of the multi-loop model that share one port.
+//! Listening sockets as pyftpdlib makes them (SO_REUSEADDR): the server's, with
+//! SO_REUSEPORT for the loops of the multi-loop model that share one port, and the
+//! passive data listeners of the sessions.
 
 use std::io;
 use std::net::SocketAddr;
