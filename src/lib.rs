@@ -27,6 +27,7 @@ mod fnv;
 pub mod handlers;
 mod limits;
 mod log;
+mod net;
 pub mod proto;
 pub mod servers;
 #[allow(unsafe_code)]

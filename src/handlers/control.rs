@@ -11,6 +11,7 @@ use ioloop::mio::net::TcpStream;
 use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready, TimerId};
 
 use super::ftps::SessionTls;
+use super::shared::Shared;
 use super::tls::Transport;
 use super::{
     CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, ServerEvent, ServerLink, SessionCmd,
@@ -21,7 +22,6 @@ use crate::filesystems::FileSystem;
 use crate::log::{log_prefix, LogPrefix};
 use crate::proto::parse::{line_text, ParsedLine};
 use crate::proto::{Charset, Pending, Reply, TransferType};
-use crate::servers::Shared;
 
 /// Stop reading commands while this much output waits for a client that does not read.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;

@@ -11,10 +11,10 @@ use std::time::Duration;
 use ioloop::mio::net::{TcpListener, TcpStream};
 use ioloop::{Acceptor, ConnectState, Ctx, Handle, Handler, Interest, Ready, TimerId};
 
+use super::shared::Shared;
 use super::tls::{DataTls, Transport};
 use super::transfers::{Progress, Transfer, SEND_NOTSENT_LOWAT};
 use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
-use crate::servers::Shared;
 
 /// A PASV / EPSV listener: accepts one data connection from the client, then hands it to a
 /// new [`DtpHandler`] and goes away.

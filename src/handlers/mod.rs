@@ -11,6 +11,7 @@ pub mod custom;
 pub(crate) mod dtp;
 mod ftps;
 pub(crate) mod pool;
+pub(crate) mod shared;
 pub(crate) mod tls;
 pub(crate) mod transfers;
 

@@ -5,21 +5,16 @@
 //! when AUTH TLS switches a control connection to TLS. Handshakes run inside the loop:
 //! every read and write drives them without blocking, the owner adds `WRITABLE` to its
 //! interest while rustls has records to send and `READABLE` while a handshake runs, and a
-//! loop timer bounds them. This module also holds certificate loading. The session's FTPS state is in
-//! `ftps`, the commands in `commands::ftps`.
+//! loop timer bounds them. The session's FTPS state is in `ftps`, the commands in `commands::ftps`, and
+//! certificate loading with the configuration.
 
 use std::io::{self, Read, Write};
-use std::path::Path;
 use std::sync::Arc;
 
 use ioloop::mio::net::TcpStream;
 use ioloop::Interest;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::ServerSessionMemoryCache;
 use rustls::{HandshakeKind, ServerConfig, ServerConnection};
 
-use crate::error::Error;
 
 /// A channel's byte stream: plain TCP, or TLS over that same TCP socket.
 pub(crate) struct Transport {
@@ -341,102 +336,5 @@ impl Write for Transport {
     }
 }
 
-/// Builds a rustls server configuration from PEM files: the certificate chain of
-/// `certfile`, the key of `keyfile` (else of `certfile`). TLS 1.2 and 1.3 with the ring
-/// provider; a session cache and tickets, so data connections can resume.
-///
-/// # Errors
-/// [`Error::Config`] naming the file and what is wrong with it.
-pub fn server_config_from_pem(
-    certfile: &Path,
-    keyfile: Option<&Path>,
-) -> Result<Arc<ServerConfig>, Error> {
-    let keyfile = keyfile.unwrap_or(certfile);
-    let pem_error = |what: &str, path: &Path, e: rustls::pki_types::pem::Error| {
-        let detail = match e {
-            rustls::pki_types::pem::Error::Io(io) => crate::error::strerror(&io),
-            rustls::pki_types::pem::Error::NoItemsFound => format!("no PEM {what} found"),
-            other => other.to_string(),
-        };
-        Error::Config(format!("{what} file '{}': {detail}", path.display()))
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certfile)
-        .map_err(|e| pem_error("certificate", certfile, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| pem_error("certificate", certfile, e))?;
-    if certs.is_empty() {
-        return Err(Error::Config(format!(
-            "certificate file '{}': no PEM certificate found",
-            certfile.display()
-        )));
-    }
-    let key =
-        PrivateKeyDer::from_pem_file(keyfile).map_err(|e| pem_error("private key", keyfile, e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls_error = |e: rustls::Error| {
-        Error::Config(format!(
-            "certificate '{}' / key '{}': {e}",
-            certfile.display(),
-            keyfile.display()
-        ))
-    };
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(tls_error)?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(tls_error)?;
-    config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
-    // Data connections issue no tickets (see `TlsConfig::data_server_config`): clients
-    // that use a TLS 1.3 ticket only once (rustls-based ones) resume this many data
-    // connections per control connection; OpenSSL and GnuTLS clients reuse one session.
-    config.send_tls13_tickets = CONTROL_TICKETS;
-    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(tls_error)?;
-    Ok(Arc::new(config))
-}
-
 /// Bytes of a session's resumption token.
 pub(crate) const TOKEN_LEN: usize = 16;
-/// TLS 1.3 tickets sent on a control connection.
-const CONTROL_TICKETS: usize = 8;
-/// TLS 1.2 sessions remembered by id (data connections of clients without tickets).
-const SESSION_CACHE: usize = 4096;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config_error(cert: &Path, key: Option<&Path>) -> String {
-        match server_config_from_pem(cert, key) {
-            Ok(_) => panic!("{} was accepted", cert.display()),
-            Err(Error::Config(text)) => text,
-            Err(other) => panic!("not a configuration error: {other}"),
-        }
-    }
-
-    #[test]
-    fn a_missing_certificate_file_is_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let missing = dir.path().join("nope.pem");
-        let text = config_error(&missing, None);
-        assert!(text.contains("nope.pem"), "{text}");
-        assert!(text.contains("No such file or directory"), "{text}");
-    }
-
-    #[test]
-    fn a_file_without_pem_blocks_is_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let garbage = dir.path().join("garbage.pem");
-        std::fs::write(&garbage, "hello\n").expect("write");
-        let text = config_error(&garbage, None);
-        assert!(text.contains("no PEM certificate found"), "{text}");
-        // A PEM block of the wrong kind is no certificate either.
-        std::fs::write(
-            &garbage,
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        )
-        .expect("write");
-        let text = config_error(&garbage, None);
-        assert!(text.contains("garbage.pem"), "{text}");
-    }
-}

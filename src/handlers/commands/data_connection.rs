@@ -98,7 +98,7 @@ impl FtpHandler {
                 let start = random_index(n);
                 for i in 0..n {
                     let port = ports[(start + i) % n];
-                    if let Ok(l) = crate::servers::listen(SocketAddr::new(ip, port), 1) {
+                    if let Ok(l) = crate::net::listen(SocketAddr::new(ip, port), 1) {
                         return Ok(l);
                     }
                 }
@@ -108,7 +108,7 @@ impl FtpHandler {
                  A random kernel-assigned port will be used."
             );
         }
-        crate::servers::listen(SocketAddr::new(ip, 0), 1)
+        crate::net::listen(SocketAddr::new(ip, 0), 1)
     }
 
     pub(super) fn ftp_epsv(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str) {

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::error::Error;
+mod tls;
+
+pub use tls::TlsConfig;
 
 /// The banner pyftpdlib sends by default, with our name and version.
 pub fn default_banner() -> String {
@@ -104,81 +104,6 @@ impl Default for HandlerConfig {
             log_prefix: DEFAULT_LOG_PREFIX.to_owned(),
             tls: None,
         }
-    }
-}
-
-/// FTPS options (pyftpdlib's TLS_FTPHandler attributes, plus implicit TLS and vsftpd's
-/// `require_ssl_reuse`). RFC 4217.
-///
-/// The rustls [`ServerConfig`](rustls::ServerConfig) is pyftpdlib's `ssl_context`: build
-/// one from PEM files with [`TlsConfig::from_pem_files`], or pass your own to
-/// [`TlsConfig::new`], e.g. one made with `with_client_cert_verifier` to ask clients for
-/// certificates (mutual TLS). Data connections resume the control connection's TLS session
-/// through that config's `session_storage` / `ticketer`.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct TlsConfig {
-    /// The rustls configuration every TLS connection of the server uses.
-    pub server_config: Arc<rustls::ServerConfig>,
-    /// USER and PASS are refused before AUTH (`550 SSL/TLS required on the control
-    /// channel.`); false.
-    pub control_required: bool,
-    /// PASV, EPSV, PORT and EPRT are refused before PROT P (`550 SSL/TLS required on the
-    /// data channel.`); false.
-    pub data_required: bool,
-    /// A TLS data connection must resume this session's control-connection TLS session,
-    /// else it is refused with `522 SSL connection failed: session reuse required`
-    /// (vsftpd's `require_ssl_reuse`); false.
-    pub require_session_reuse: bool,
-    /// Implicit FTPS: TLS from the first byte (the port-990 convention), PROT P implied;
-    /// false (explicit FTPS: AUTH TLS).
-    pub implicit: bool,
-    /// How long a TLS handshake (control or data) may take (30 s).
-    pub handshake_timeout: Duration,
-    /// `server_config` without TLS 1.3 session tickets, for data connections (made on
-    /// first use).
-    data_config: OnceLock<Arc<rustls::ServerConfig>>,
-}
-
-impl TlsConfig {
-    /// FTPS with a rustls configuration of your own (pyftpdlib's `ssl_context`).
-    pub fn new(server_config: Arc<rustls::ServerConfig>) -> TlsConfig {
-        TlsConfig {
-            server_config,
-            control_required: false,
-            data_required: false,
-            require_session_reuse: false,
-            implicit: false,
-            handshake_timeout: Duration::from_secs(30),
-            data_config: OnceLock::new(),
-        }
-    }
-
-    /// The configuration of data connections: `server_config` (same certificate, session
-    /// cache and ticket keys) except that it issues no TLS 1.3 session tickets. Clients
-    /// resume the control connection's session; tickets sent on an upload's data
-    /// connection would sit unread in the client, whose close then resets the connection
-    /// and can cut the upload's tail (seen with lftp / GnuTLS).
-    pub(crate) fn data_server_config(&self) -> Arc<rustls::ServerConfig> {
-        let config = self.data_config.get_or_init(|| {
-            let mut c = (*self.server_config).clone();
-            c.send_tls13_tickets = 0;
-            Arc::new(c)
-        });
-        Arc::clone(config)
-    }
-
-    /// FTPS with the certificate chain of `certfile` and the private key of `keyfile`
-    /// (PEM; RSA, ECDSA or Ed25519 keys in PKCS#8, PKCS#1 or SEC1 form). Without `keyfile`
-    /// the key is read from `certfile` (a combined file), as pyftpdlib does. TLS 1.2 and
-    /// 1.3, with session resumption (a session cache and tickets) for data connections.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the file, when a file is missing or unreadable, holds no
-    /// certificate or no key, or the key does not match the certificate.
-    pub fn from_pem_files(certfile: &Path, keyfile: Option<&Path>) -> Result<TlsConfig, Error> {
-        let config = crate::handlers::tls::server_config_from_pem(certfile, keyfile)?;
-        Ok(TlsConfig::new(config))
     }
 }
 

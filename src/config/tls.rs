@@ -1,0 +1,185 @@
+//! FTPS options (RFC 4217): [`TlsConfig`], and the rustls configuration built from PEM
+//! certificate and key files.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::ServerSessionMemoryCache;
+
+use crate::error::Error;
+
+/// FTPS options (pyftpdlib's TLS_FTPHandler attributes, plus implicit TLS and vsftpd's
+/// `require_ssl_reuse`). RFC 4217.
+///
+/// The rustls [`ServerConfig`](rustls::ServerConfig) is pyftpdlib's `ssl_context`: build
+/// one from PEM files with [`TlsConfig::from_pem_files`], or pass your own to
+/// [`TlsConfig::new`], e.g. one made with `with_client_cert_verifier` to ask clients for
+/// certificates (mutual TLS). Data connections resume the control connection's TLS session
+/// through that config's `session_storage` / `ticketer`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TlsConfig {
+    /// The rustls configuration every TLS connection of the server uses.
+    pub server_config: Arc<rustls::ServerConfig>,
+    /// USER and PASS are refused before AUTH (`550 SSL/TLS required on the control
+    /// channel.`); false.
+    pub control_required: bool,
+    /// PASV, EPSV, PORT and EPRT are refused before PROT P (`550 SSL/TLS required on the
+    /// data channel.`); false.
+    pub data_required: bool,
+    /// A TLS data connection must resume this session's control-connection TLS session,
+    /// else it is refused with `522 SSL connection failed: session reuse required`
+    /// (vsftpd's `require_ssl_reuse`); false.
+    pub require_session_reuse: bool,
+    /// Implicit FTPS: TLS from the first byte (the port-990 convention), PROT P implied;
+    /// false (explicit FTPS: AUTH TLS).
+    pub implicit: bool,
+    /// How long a TLS handshake (control or data) may take (30 s).
+    pub handshake_timeout: Duration,
+    /// `server_config` without TLS 1.3 session tickets, for data connections (made on
+    /// first use).
+    data_config: OnceLock<Arc<rustls::ServerConfig>>,
+}
+
+impl TlsConfig {
+    /// FTPS with a rustls configuration of your own (pyftpdlib's `ssl_context`).
+    pub fn new(server_config: Arc<rustls::ServerConfig>) -> TlsConfig {
+        TlsConfig {
+            server_config,
+            control_required: false,
+            data_required: false,
+            require_session_reuse: false,
+            implicit: false,
+            handshake_timeout: Duration::from_secs(30),
+            data_config: OnceLock::new(),
+        }
+    }
+
+    /// The configuration of data connections: `server_config` (same certificate, session
+    /// cache and ticket keys) except that it issues no TLS 1.3 session tickets. Clients
+    /// resume the control connection's session; tickets sent on an upload's data
+    /// connection would sit unread in the client, whose close then resets the connection
+    /// and can cut the upload's tail (seen with lftp / GnuTLS).
+    pub(crate) fn data_server_config(&self) -> Arc<rustls::ServerConfig> {
+        let config = self.data_config.get_or_init(|| {
+            let mut c = (*self.server_config).clone();
+            c.send_tls13_tickets = 0;
+            Arc::new(c)
+        });
+        Arc::clone(config)
+    }
+
+    /// FTPS with the certificate chain of `certfile` and the private key of `keyfile`
+    /// (PEM; RSA, ECDSA or Ed25519 keys in PKCS#8, PKCS#1 or SEC1 form). Without `keyfile`
+    /// the key is read from `certfile` (a combined file), as pyftpdlib does. TLS 1.2 and
+    /// 1.3, with session resumption (a session cache and tickets) for data connections.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file, when a file is missing or unreadable, holds no
+    /// certificate or no key, or the key does not match the certificate.
+    pub fn from_pem_files(certfile: &Path, keyfile: Option<&Path>) -> Result<TlsConfig, Error> {
+        let config = server_config_from_pem(certfile, keyfile)?;
+        Ok(TlsConfig::new(config))
+    }
+}
+
+/// Builds a rustls server configuration from PEM files: the certificate chain of
+/// `certfile`, the key of `keyfile` (else of `certfile`). TLS 1.2 and 1.3 with the ring
+/// provider; a session cache and tickets, so data connections can resume.
+///
+/// # Errors
+/// [`Error::Config`] naming the file and what is wrong with it.
+fn server_config_from_pem(
+    certfile: &Path,
+    keyfile: Option<&Path>,
+) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let keyfile = keyfile.unwrap_or(certfile);
+    let pem_error = |what: &str, path: &Path, e: rustls::pki_types::pem::Error| {
+        let detail = match e {
+            rustls::pki_types::pem::Error::Io(io) => crate::error::strerror(&io),
+            rustls::pki_types::pem::Error::NoItemsFound => format!("no PEM {what} found"),
+            other => other.to_string(),
+        };
+        Error::Config(format!("{what} file '{}': {detail}", path.display()))
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certfile)
+        .map_err(|e| pem_error("certificate", certfile, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| pem_error("certificate", certfile, e))?;
+    if certs.is_empty() {
+        return Err(Error::Config(format!(
+            "certificate file '{}': no PEM certificate found",
+            certfile.display()
+        )));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(keyfile).map_err(|e| pem_error("private key", keyfile, e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls_error = |e: rustls::Error| {
+        Error::Config(format!(
+            "certificate '{}' / key '{}': {e}",
+            certfile.display(),
+            keyfile.display()
+        ))
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(tls_error)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(tls_error)?;
+    config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
+    // Data connections issue no tickets (see `TlsConfig::data_server_config`): clients
+    // that use a TLS 1.3 ticket only once (rustls-based ones) resume this many data
+    // connections per control connection; OpenSSL and GnuTLS clients reuse one session.
+    config.send_tls13_tickets = CONTROL_TICKETS;
+    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(tls_error)?;
+    Ok(Arc::new(config))
+}
+
+/// TLS 1.3 tickets sent on a control connection.
+const CONTROL_TICKETS: usize = 8;
+/// TLS 1.2 sessions remembered by id (data connections of clients without tickets).
+const SESSION_CACHE: usize = 4096;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_error(cert: &Path, key: Option<&Path>) -> String {
+        match server_config_from_pem(cert, key) {
+            Ok(_) => panic!("{} was accepted", cert.display()),
+            Err(Error::Config(text)) => text,
+            Err(other) => panic!("not a configuration error: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_certificate_file_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("nope.pem");
+        let text = config_error(&missing, None);
+        assert!(text.contains("nope.pem"), "{text}");
+        assert!(text.contains("No such file or directory"), "{text}");
+    }
+
+    #[test]
+    fn a_file_without_pem_blocks_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "hello\n").expect("write");
+        let text = config_error(&garbage, None);
+        assert!(text.contains("no PEM certificate found"), "{text}");
+        // A PEM block of the wrong kind is no certificate either.
+        std::fs::write(
+            &garbage,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .expect("write");
+        let text = config_error(&garbage, None);
+        assert!(text.contains("garbage.pem"), "{text}");
+    }
+}

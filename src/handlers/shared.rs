@@ -1,0 +1,29 @@
+//! The context every session of a server shares: the options, the authorizer, the
+//! callbacks, the command table and the added command bodies, built once by the server and
+//! handed to each session behind one `Arc`.
+
+use std::sync::Arc;
+
+use super::pool::WorkerPool;
+use super::CommandBody;
+use crate::authorizers::Authorizer;
+use crate::config::HandlerConfig;
+use crate::events::Events;
+use crate::proto::{Charset, CommandTable};
+
+/// What every session of a server shares, behind one pointer.
+pub(crate) struct Shared {
+    pub(crate) config: HandlerConfig,
+    pub(crate) authorizer: Arc<dyn Authorizer>,
+    pub(crate) events: Arc<dyn Events>,
+    pub(crate) commands: CommandTable,
+    /// Bodies of the commands the embedding program added; a table entry's
+    /// `Action::Custom` is an index here.
+    pub(crate) custom: Vec<CommandBody>,
+    /// Extra FEAT lines.
+    pub(crate) features: Vec<String>,
+    /// Threads for authorizer calls that may block (`auth_workers`).
+    pub(crate) workers: Option<WorkerPool>,
+    /// The control channel's character set, from `config.encoding`.
+    pub(crate) charset: Charset,
+}

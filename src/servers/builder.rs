@@ -1,0 +1,183 @@
+//! [`ServerBuilder`]: who may log in, the options, the commands, and the one loop with its
+//! acceptor that every concurrency model is made of.
+
+use std::sync::Arc;
+
+use ioloop::IoLoop;
+
+use super::acceptor::ServerAcceptor;
+use super::server::FtpServer;
+use crate::authorizers::Authorizer;
+use crate::config::{HandlerConfig, ServerConfig};
+use crate::error::Error;
+use crate::events::{Events, NoEvents};
+use crate::handlers::pool::WorkerPool;
+use crate::handlers::shared::Shared;
+use crate::handlers::{CommandBody, CommandContext};
+use crate::limits::SharedLimits;
+use crate::proto::{Action, Charset, CommandSpec, CommandTable, Reply};
+
+/// Builds an [`FtpServer`]: where to listen, who may log in, and the options.
+#[derive(Clone)]
+pub struct ServerBuilder {
+    pub(super) authorizer: Arc<dyn Authorizer>,
+    pub(super) events: Arc<dyn Events>,
+    pub(super) handler: HandlerConfig,
+    pub(super) server: ServerConfig,
+    pub(super) commands: CommandTable,
+    pub(super) custom: Vec<CommandBody>,
+    pub(super) features: Vec<String>,
+    /// Set for one loop of several accepting on the same port: the shared counts and
+    /// this loop's owner number in them.
+    pub(super) limits: Option<(Arc<SharedLimits>, usize)>,
+}
+
+impl FtpServer {
+    /// Starts building a server whose users come from `authorizer`.
+    pub fn builder(authorizer: impl Authorizer + 'static) -> ServerBuilder {
+        ServerBuilder {
+            authorizer: Arc::new(authorizer),
+            events: Arc::new(NoEvents),
+            handler: HandlerConfig::default(),
+            server: ServerConfig::default(),
+            commands: CommandTable::builtin(),
+            custom: Vec::new(),
+            features: Vec::new(),
+            limits: None,
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// Sets the handler options.
+    pub fn handler_config(mut self, config: HandlerConfig) -> Self {
+        self.handler = config;
+        self
+    }
+
+    /// Changes the handler options in place.
+    pub fn configure(mut self, f: impl FnOnce(&mut HandlerConfig)) -> Self {
+        f(&mut self.handler);
+        self
+    }
+
+    /// Sets the server options (limits, backlog).
+    pub fn server_config(mut self, config: ServerConfig) -> Self {
+        self.server = config;
+        self
+    }
+
+    /// Sets the callbacks.
+    pub fn events(mut self, events: impl Events + 'static) -> Self {
+        self.events = Arc::new(events);
+        self
+    }
+
+    /// Replaces the command table (to add or remove commands).
+    pub fn commands(mut self, table: CommandTable) -> Self {
+        self.commands = table;
+        self
+    }
+
+    /// Adds a command (or a `SITE` subcommand, named e.g. `"SITE RMTREE"`): its spec goes
+    /// into the command table (so the gate checks its login rule, arity and permission
+    /// letter, and HELP lists it), its body runs when a client sends it.
+    pub fn command(
+        mut self,
+        spec: CommandSpec,
+        body: impl Fn(&mut CommandContext<'_>, &str) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let index = self.custom.len();
+        self.custom.push(Arc::new(body));
+        self.commands.add(spec.action(Action::Custom(index)));
+        self
+    }
+
+    /// Turns FTPS on (pyftpdlib's TLS_FTPHandler): AUTH / PBSZ / PROT, TLS on the control
+    /// and data connections; implicit TLS if [`TlsConfig::implicit`] is set. The same as
+    /// setting [`HandlerConfig::tls`].
+    ///
+    /// [`TlsConfig::implicit`]: crate::config::TlsConfig::implicit
+    pub fn tls(mut self, tls: crate::config::TlsConfig) -> Self {
+        self.handler.tls = Some(tls);
+        self
+    }
+
+    /// Adds a line to the FEAT reply (e.g. for a custom command that is an extension).
+    pub fn feature(mut self, line: impl Into<String>) -> Self {
+        self.features.push(line.into());
+        self
+    }
+
+    /// What every session shares. Forking models start their worker threads in the
+    /// processes that use them, never before a fork.
+    pub(super) fn shared(&self, with_workers: bool) -> Result<Arc<Shared>, Error> {
+        let mut commands = self.commands.clone();
+        if self.handler.tls.is_some() {
+            // pyftpdlib's TLS_FTPHandler adds AUTH, PBSZ and PROT to its proto_cmds.
+            for spec in crate::proto::TLS_COMMANDS {
+                if commands.lookup(&spec.name).is_none() {
+                    commands.add(spec.clone());
+                }
+            }
+        }
+        let workers = match self.handler.auth_workers {
+            0 => None,
+            _ if !with_workers => None,
+            n => Some(WorkerPool::new(n).map_err(|e| Error::io("starting worker threads", e))?),
+        };
+        let charset = Charset::from_name(&self.handler.encoding).ok_or_else(|| {
+            Error::Config(format!(
+                "encoding {:?} is not supported (use utf-8 or latin-1)",
+                self.handler.encoding
+            ))
+        })?;
+        Ok(Arc::new(Shared {
+            workers,
+            charset,
+            config: self.handler.clone(),
+            authorizer: Arc::clone(&self.authorizer),
+            events: Arc::clone(&self.events),
+            commands,
+            custom: self.custom.clone(),
+            features: self.features.clone(),
+        }))
+    }
+
+    /// One loop with the listening acceptor (async, multi-thread and multi-proc, and
+    /// each loop of the multi-loop and pre-fork models).
+    pub(super) fn single_loop(self, listener: std::net::TcpListener) -> Result<FtpServer, Error> {
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the listen address", e))?;
+        // Accepted sockets inherit these from the listener (Linux copies the socket
+        // options on accept), which saves two system calls per session: TCP_NODELAY for
+        // the control channel's short replies, SO_OOBINLINE so that the urgent byte
+        // clients send before ABOR arrives inline instead of blocking the read.
+        let sock = socket2::SockRef::from(&listener);
+        sock.set_tcp_nodelay(self.handler.tcp_no_delay)
+            .and_then(|()| sock.set_out_of_band_inline(true))
+            .map_err(|e| Error::io("configuring the listener", e))?;
+        let model = self.server.concurrency;
+        let shared = self.shared(!model.forks())?;
+        let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
+        let acceptor = ServerAcceptor::new(
+            listener,
+            Arc::clone(&shared),
+            self.server.clone(),
+            self.limits,
+            model,
+        );
+        let acceptor = ioloop
+            .spawn(Box::new(acceptor))
+            .map_err(|e| Error::io("registering the listener", e))?;
+        Ok(FtpServer {
+            acceptor,
+            ioloop,
+            local_addr,
+            shared,
+            server: self.server,
+            siblings: Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! The servers (pyftpdlib's servers.py and prefork.py): [`ServerBuilder`] builds an
+//! [`FtpServer`], a listening acceptor in an event loop, and runs it under one of the
+//! concurrency models: async (one loop, the default), multi-loop, multi-thread, multi-proc
+//! or pre-fork.
+//!
+//! The files layer upwards, so that none imports one that imports it back: `server` (the
+//! public types and the signal-watching loop), the session starters `multi_thread` and
+//! `forking`, `acceptor`, `builder` (the options and the one loop every model is made
+//! of), the models built from it (`multi_loop`, `prefork`), and here the entry points
+//! that choose between them.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use crate::config::{Concurrency, ServerConfig};
+use crate::error::Error;
+use crate::net::{listen_with, ReusePort};
+
+mod acceptor;
+mod builder;
+mod forking;
+mod multi_loop;
+mod multi_thread;
+mod prefork;
+mod server;
+
+pub use builder::ServerBuilder;
+use server::join;
+pub use server::{FtpServer, RunningServer, ServerHandle};
+
+impl ServerBuilder {
+    /// Binds to `addr` (the first address it resolves to that binds) and builds the server.
+    ///
+    /// # Errors
+    /// When the address does not resolve or no address binds.
+    pub fn bind(self, addr: impl ToSocketAddrs) -> Result<FtpServer, Error> {
+        let listener = bind_listener(addr, &self.server)?;
+        self.listener(listener)
+    }
+
+    /// Binds to `addr` and runs the server on a new thread; the returned
+    /// [`RunningServer`] stops it (gracefully or not) and stops it when dropped.
+    ///
+    /// # Errors
+    /// When binding fails or the server cannot start, and for the forking models
+    /// (multi-proc, pre-fork), which must not fork a process that runs other threads.
+    pub fn spawn(self, addr: impl ToSocketAddrs) -> Result<RunningServer, Error> {
+        if self.server.concurrency.forks() {
+            return Err(Error::Config(format!(
+                "the {} model forks the process: run it with serve_forever on the main thread",
+                self.server.concurrency.name()
+            )));
+        }
+        let listener = bind_listener(addr, &self.server)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("ftp-server".into())
+            .spawn(move || {
+                // The loop and its handlers live and die on this thread.
+                let mut server = match self.listener(listener) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let _ = tx.send(Err(e));
+                        return Err(Error::Config(msg));
+                    }
+                };
+                let _ = tx.send(Ok((server.local_addr(), server.handle())));
+                server.serve_forever(false)
+            })
+            .map_err(|e| Error::io("starting the server thread", e))?;
+        match rx.recv() {
+            Ok(Ok((local_addr, handle))) => Ok(RunningServer {
+                local_addr,
+                handle,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(join(thread)
+                .err()
+                .unwrap_or_else(|| Error::Config("the server thread ended".into()))),
+        }
+    }
+
+    /// Builds the server on a listener the caller already bound. For the multi-loop
+    /// model the other loops get listeners of their own on the same address when the
+    /// given one has `SO_REUSEPORT` (as [`ServerBuilder::bind`] sets), else they share
+    /// it.
+    ///
+    /// # Errors
+    /// When the listener cannot be made non-blocking or registered.
+    pub fn listener(self, listener: std::net::TcpListener) -> Result<FtpServer, Error> {
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("configuring the listener", e))?;
+        match self.server.concurrency {
+            Concurrency::PreFork => prefork::pre_fork_server(self, listener),
+            Concurrency::MultiLoop => self.multi_loop(listener),
+            Concurrency::Async | Concurrency::MultiThread | Concurrency::MultiProc => {
+                self.single_loop(listener)
+            }
+        }
+    }
+}
+
+/// Raises this process's soft limit on open files to the hard limit (each session holds
+/// one descriptor, two during a transfer). Returns the new limit.
+///
+/// # Errors
+/// When the limit cannot be read or set.
+pub fn raise_open_files_limit() -> io::Result<u64> {
+    crate::sys::raise_nofile_limit()
+}
+
+/// Binds the first address `addr` resolves to that binds.
+fn bind_listener(
+    addr: impl ToSocketAddrs,
+    config: &ServerConfig,
+) -> Result<std::net::TcpListener, Error> {
+    let reuse = if config.concurrency == Concurrency::MultiLoop {
+        ReusePort::First
+    } else {
+        ReusePort::No
+    };
+    let addrs: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| Error::io("resolving the listen address", e))?
+        .collect();
+    let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to bind");
+    for a in addrs {
+        match listen_with(a, config.backlog, reuse) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(Error::io("binding the listen address", last))
+}

@@ -1,0 +1,220 @@
+//! The pre-fork model: a supervisor forks worker processes that each run a loop on the
+//! shared listener, counting sessions in one shared table, and replaces the ones that die.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ioloop::mio::event::Source;
+use ioloop::{Ctx, Handler, Interest, IoLoop, Ready, TimerId};
+
+use super::builder::ServerBuilder;
+use super::forking::{stop_gracefully, stop_now, ChildWatcher};
+use super::server::{run_with_signals, worker_count, FtpServer};
+use crate::config::Concurrency;
+use crate::error::Error;
+use crate::handlers::{Msg, ServerEvent};
+use crate::limits::SharedLimits;
+use crate::sys::{self, Forked};
+
+/// Builds the pre-fork server: a loop holding the supervisor, which forks the workers on
+/// its first pass (so building the server does not fork).
+pub(super) fn pre_fork_server(
+    builder: ServerBuilder,
+    listener: std::net::TcpListener,
+) -> Result<FtpServer, Error> {
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the listen address", e))?;
+    let workers = worker_count(&builder.server);
+    let limits = Arc::new(
+        SharedLimits::new(
+            workers,
+            builder.server.max_cons,
+            builder.server.max_cons_per_ip,
+        )
+        .map_err(|e| Error::io("mapping the session counters", e))?,
+    );
+    // The start-up log reads the options from it; no worker threads before a fork.
+    let shared = builder.shared(false)?;
+    let server = builder.server.clone();
+    let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
+    let supervisor = Supervisor {
+        builder,
+        listener: Some(listener),
+        limits,
+        workers: (0..workers).map(|_| None).collect(),
+        stopping: false,
+        parent: sys::process_id(),
+    };
+    let acceptor = ioloop
+        .spawn(Box::new(supervisor))
+        .map_err(|e| Error::io("starting the supervisor", e))?;
+    Ok(FtpServer {
+        ioloop,
+        acceptor,
+        local_addr,
+        shared,
+        server,
+        siblings: Vec::new(),
+    })
+}
+
+/// A running pre-fork worker.
+struct Worker {
+    pid: libc::pid_t,
+    started: Instant,
+}
+
+/// Keeps `workers.len()` worker processes serving the listener; restarts one that dies
+/// abnormally (after a second if it died within a second of starting, so a worker that
+/// cannot start does not make the supervisor spin), forwards graceful and immediate
+/// stops to them.
+struct Supervisor {
+    builder: ServerBuilder,
+    /// Kept for replacing workers; dropped when stopping, so the port closes once the
+    /// workers have closed theirs.
+    listener: Option<std::net::TcpListener>,
+    limits: Arc<SharedLimits>,
+    workers: Vec<Option<Worker>>,
+    stopping: bool,
+    parent: libc::pid_t,
+}
+
+impl Supervisor {
+    fn fill(&mut self, cx: &mut Ctx<'_, Msg>) {
+        for slot in 0..self.workers.len() {
+            if self.workers[slot].is_none() && !self.stopping {
+                if let Err(e) = self.fork_worker(cx, slot) {
+                    log::error!("cannot start worker {slot}: {e}; retrying in 1 s");
+                    cx.call_later(Duration::from_secs(1));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn fork_worker(&mut self, cx: &mut Ctx<'_, Msg>, slot: usize) -> io::Result<()> {
+        let (exit_pipe, exit_pipe_child) = sys::pipe()?;
+        let listener = match &self.listener {
+            Some(l) => l.try_clone()?,
+            None => return Ok(()), // stopping
+        };
+        let mut builder = self.builder.clone();
+        builder.server.concurrency = Concurrency::Async;
+        builder.limits = Some((Arc::clone(&self.limits), slot));
+        match sys::fork()? {
+            Forked::Child => {
+                drop(exit_pipe);
+                sys::follow_parent(self.parent);
+                let code = match run_worker(builder, listener) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        log::error!("worker {slot} failed: {e}");
+                        1
+                    }
+                };
+                drop(exit_pipe_child);
+                sys::exit_process(code)
+            }
+            Forked::Parent(pid) => {
+                drop(exit_pipe_child);
+                let watcher = ChildWatcher::new(exit_pipe, cx.me(), slot as u64);
+                if let Err(e) = cx.spawn(Box::new(watcher)) {
+                    stop_now(pid);
+                    let _ = sys::reap(pid, true);
+                    return Err(e);
+                }
+                log::debug!("worker {slot} started, pid={pid}");
+                self.workers[slot] = Some(Worker {
+                    pid,
+                    started: Instant::now(),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn worker_ended(&mut self, cx: &mut Ctx<'_, Msg>, slot: usize) {
+        let Some(worker) = self.workers.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let status = sys::reap(worker.pid, true).unwrap_or(-1);
+        // Whatever it held is gone with it.
+        self.limits.release_owner(slot);
+        if !self.stopping && status != 0 {
+            log::warn!(
+                "worker {slot} (pid={}) ended with status {status}; restarting it",
+                worker.pid
+            );
+            if worker.started.elapsed() < Duration::from_secs(1) {
+                cx.call_later(Duration::from_secs(1));
+            } else {
+                self.fill(cx);
+            }
+            return;
+        }
+        log::debug!("worker {slot} (pid={}) ended", worker.pid);
+        if self.workers.iter().all(Option::is_none) {
+            cx.close();
+        }
+    }
+}
+
+/// The life of a pre-fork worker: one loop on the shared listener until stopped.
+fn run_worker(builder: ServerBuilder, listener: std::net::TcpListener) -> Result<(), Error> {
+    sys::reset_exit_signals();
+    sys::install_exit_signals();
+    let mut server = builder.single_loop(listener)?;
+    let acceptor = server.acceptor;
+    run_with_signals(&mut server.ioloop, |lp| {
+        lp.send(acceptor, Msg::ToServer(ServerEvent::Shutdown));
+    })
+    .map_err(|e| Error::io("polling", e))
+}
+
+impl Handler<Msg> for Supervisor {
+    fn source(&mut self) -> Option<&mut dyn Source> {
+        None
+    }
+
+    fn interest(&self) -> Option<Interest> {
+        None
+    }
+
+    fn on_start(&mut self, cx: &mut Ctx<'_, Msg>) {
+        // Fork on the loop's first pass, not while the server is being built.
+        cx.call_later(Duration::ZERO);
+    }
+
+    fn on_ready(&mut self, _cx: &mut Ctx<'_, Msg>, _ready: Ready) {}
+
+    fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, _timer: TimerId) {
+        self.fill(cx);
+    }
+
+    fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
+        match msg {
+            Msg::ToServer(ServerEvent::SessionClosed { id, .. }) => {
+                self.worker_ended(cx, usize::try_from(id).unwrap_or(usize::MAX));
+            }
+            Msg::ToServer(ServerEvent::Shutdown) => {
+                self.stopping = true;
+                self.listener = None;
+                for w in self.workers.iter().flatten() {
+                    stop_gracefully(w.pid);
+                }
+                if self.workers.iter().all(Option::is_none) {
+                    cx.close();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_close(&mut self, _cx: &mut Ctx<'_, Msg>) {
+        for w in self.workers.iter().flatten() {
+            stop_now(w.pid);
+        }
+    }
+}
