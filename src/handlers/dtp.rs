@@ -481,18 +481,49 @@ impl Handler<Msg> for DtpHandler {
         }
         let reason = self.reason.take().unwrap_or(CloseReason::Aborted);
         let bytes = self.bytes;
-        if self.abandoned || !cx.is_alive(self.control) {
-            // Nobody would log the transfer (the session is closing, or the whole loop).
-            if let Some(log) = self.log.take() {
+        // This channel alone writes a transfer's log lines and fires its callback: it
+        // knows how many bytes moved and why it ended, even when nobody listens.
+        let reported = match self.log.take() {
+            Some(log) => {
+                log_close_reason(&log.prefix, &reason);
                 let completed = matches!(reason, CloseReason::Completed);
                 log.ended(&*self.shared.events, completed, bytes);
+                true
             }
-            return;
+            None => false,
+        };
+        if self.abandoned || !cx.is_alive(self.control) {
+            return; // the session is closing, or the whole loop
         }
         cx.send(
             self.control,
-            Msg::ToControl(cx.me(), DtpEvent::Closed(Closure { bytes, reason })),
+            Msg::ToControl(
+                cx.me(),
+                DtpEvent::Closed(Closure {
+                    bytes,
+                    reason,
+                    reported,
+                }),
+            ),
         );
+    }
+}
+
+/// The line that says why a transfer ended early, before the transfer's own line
+/// (pyftpdlib's order).
+fn log_close_reason(prefix: &str, reason: &CloseReason) {
+    match reason {
+        CloseReason::Network(e) => log::warn!("{prefix} data connection error: {e}"),
+        CloseReason::File(e) => {
+            log::warn!("{prefix} {}; transfer aborted.", crate::error::strerror(e));
+        }
+        CloseReason::Timeout => log::info!("{prefix} Data connection timed out."),
+        CloseReason::TlsHandshake(e) => log::info!("{prefix} SSL handshake failed: {e}"),
+        CloseReason::TlsReuseRequired => {
+            log::warn!("{prefix} data connection refused: it did not resume the TLS session")
+        }
+        CloseReason::TlsTruncated => log::warn!("{prefix} Unexpected SSL EOF."),
+        CloseReason::Completed | CloseReason::Aborted | CloseReason::PeerClosedEarly => {}
     }
 }
 

@@ -1,8 +1,12 @@
-//! The loop's handlers for FTP: the control channel (`control`), and the data channel
-//! with its passive listener and active connector (`dtp`), both reading and writing through
-//! a plain or TLS transport (`tls`, FTPS). They talk by messages ([`Msg`]) only; the data
-//! side closes its socket first, then reports, and only the control side replies to the
-//! client.
+//! The loop's handlers for FTP: the control channel (`control`) with its command bodies
+//! (`commands`), and the data channel with its passive listener and active connector
+//! (`dtp`), both reading and writing through a plain or TLS transport (`tls`, FTPS). They
+//! talk by messages only, one enum per direction (control to data, data to control,
+//! session to server, server to session); the data side closes its socket first, logs the
+//! transfer, then reports, and only the control side replies to the client.
+//!
+//! Public here: what a command added by the embedding program sees ([`CommandContext`],
+//! [`CommandBody`]).
 
 mod as_user;
 mod commands;
@@ -16,7 +20,7 @@ pub(crate) mod tls;
 pub(crate) mod transfers;
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -25,13 +29,14 @@ use ioloop::Handle;
 use crate::events::{Events, Session};
 use crate::filesystems::FsFile;
 
-pub use control::FtpHandler;
+pub(crate) use control::FtpHandler;
 pub use custom::{CommandBody, CommandContext};
 
 /// Everything sent between handlers of an FTP server's loop.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Msg {
+#[allow(clippy::enum_variant_names)] // each variant is named for where it goes
+pub(crate) enum Msg {
     /// From a data-side handler (the first field) to its control channel.
     ToControl(Handle, DtpEvent),
     /// From a control channel to its data-side handler.
@@ -45,7 +50,7 @@ pub enum Msg {
 /// Orders for a session from its server.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum SessionCmd {
+pub(crate) enum SessionCmd {
     /// The server is stopping: end the session, after the running transfer if any.
     Shutdown,
     /// A worker checked the password: Ok, or the 530 text.
@@ -54,7 +59,7 @@ pub enum SessionCmd {
 
 /// News from the data side.
 #[derive(Debug)]
-pub enum DtpEvent {
+pub(crate) enum DtpEvent {
     /// The data connection is up; the data channel is this handle.
     Connected(Handle),
     /// A passive connection from an address other than the client's was refused; the
@@ -72,22 +77,23 @@ pub enum DtpEvent {
 
 /// How a data channel ended, and how many bytes it moved.
 #[derive(Debug)]
-pub struct Closure {
+pub(crate) struct Closure {
     /// Bytes sent or received on the data connection.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Why it closed.
-    pub reason: CloseReason,
+    pub(crate) reason: CloseReason,
+    /// The data channel logged the transfer's line and fired its callback (it does
+    /// whenever the transfer's start reached it).
+    pub(crate) reported: bool,
 }
 
 /// Why a data channel closed.
 #[derive(Debug)]
-pub enum CloseReason {
+pub(crate) enum CloseReason {
     /// The transfer finished: everything sent, or the upload ended with a clean EOF.
     Completed,
     /// The control channel asked (ABOR, a new PASV/PORT, the session ending).
     Aborted,
-    /// The client closed the connection before a transfer was asked for.
-    PeerClosedIdle,
     /// The client closed the connection in the middle of a download.
     PeerClosedEarly,
     /// A network error (a reset) cut the transfer.
@@ -107,7 +113,7 @@ pub enum CloseReason {
 
 /// Orders for the data side.
 #[derive(Debug)]
-pub enum DataCmd {
+pub(crate) enum DataCmd {
     /// Start a transfer on the connected data channel.
     Start(Job, Box<TransferLog>),
     /// Close without a reply (ABOR, a new PASV/PORT, the session ending).
@@ -121,7 +127,7 @@ pub enum DataCmd {
 /// A transfer's log line and callback, kept by the data channel for when it must report
 /// the transfer itself: after [`DataCmd::Abandon`], or when its control channel is gone.
 #[derive(Debug)]
-pub struct TransferLog {
+pub(crate) struct TransferLog {
     /// The session's log prefix.
     pub(crate) prefix: String,
     /// The client's address.
@@ -166,7 +172,7 @@ impl TransferLog {
 
 /// What a data channel transfers.
 #[derive(Debug)]
-pub enum Job {
+pub(crate) enum Job {
     /// Send a file (RETR); `ascii` converts lone LF to CRLF. The data channel decides
     /// whether sendfile(2) moves it.
     SendFile {
@@ -190,13 +196,11 @@ pub enum Job {
 /// News for the server's acceptor.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ServerEvent {
-    /// Session `id`, from this address, ended.
+pub(crate) enum ServerEvent {
+    /// Session `id` ended (the acceptor knows its address).
     SessionClosed {
         /// The id the acceptor gave the session.
         id: u64,
-        /// The client's address.
-        ip: IpAddr,
     },
     /// Stop gracefully: stop accepting, end idle sessions now and busy ones after their
     /// transfer.

@@ -15,7 +15,6 @@ use ioloop::mio::net::TcpStream;
 use ioloop::Interest;
 use rustls::{HandshakeKind, ServerConfig, ServerConnection};
 
-
 /// A channel's byte stream: plain TCP, or TLS over that same TCP socket.
 pub(crate) struct Transport {
     tcp: TcpStream,

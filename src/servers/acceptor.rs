@@ -16,10 +16,10 @@ use slab::Slab;
 
 use super::{forking, multi_thread};
 use crate::config::{Concurrency, ServerConfig};
-use crate::log::log_prefix;
 use crate::handlers::shared::Shared;
 use crate::handlers::{FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd};
 use crate::limits::{Refusal, SharedLimits};
+use crate::log::log_prefix;
 
 /// The listening handler: accepts, enforces `max_cons` / `max_cons_per_ip` exactly (it
 /// counts sessions, not sockets), and starts a session per client: in this loop (async),

@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
@@ -213,10 +213,7 @@ impl Handler<Msg> for ChildWatcher {
         }
         cx.send(
             self.notify,
-            Msg::ToServer(ServerEvent::SessionClosed {
-                id: self.id,
-                ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            }),
+            Msg::ToServer(ServerEvent::SessionClosed { id: self.id }),
         );
         cx.close();
     }

@@ -1,11 +1,14 @@
 //! The control channel (pyftpdlib's FTPHandler): reads command lines, runs them through
 //! the command table's gate, dispatches to the `ftp_*` bodies in [`super::commands`], and
-//! turns data-channel news into replies. RFC 959.
+//! turns data-channel news into replies (`data`); its FTPS hooks are in `tls`. RFC 959.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+
+mod data;
+mod tls;
 
 use ioloop::mio::net::TcpStream;
 use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready, TimerId};
@@ -13,10 +16,7 @@ use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready,
 use super::ftps::SessionTls;
 use super::shared::Shared;
 use super::tls::Transport;
-use super::{
-    CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, ServerEvent, ServerLink, SessionCmd,
-    TransferLog,
-};
+use super::{Job, Msg, ServerEvent, ServerLink, SessionCmd};
 use crate::events::Session;
 use crate::filesystems::FileSystem;
 use crate::log::{log_prefix, LogPrefix};
@@ -31,7 +31,7 @@ const READS_PER_EVENT: usize = 16;
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One FTP session's control connection.
-pub struct FtpHandler {
+pub(crate) struct FtpHandler {
     pub(super) chat: AsyncChat<Transport>,
     pub(super) shared: Arc<Shared>,
     server: ServerLink,
@@ -372,250 +372,6 @@ impl FtpHandler {
         }
     }
 
-    /// Sends `Abort` to whatever data object exists and forgets it (no reply). A running
-    /// transfer is abandoned: the data channel logs it with the bytes it moved.
-    pub(super) fn drop_data(&mut self, cx: &mut Ctx<'_, Msg>) {
-        self.tls.clear_refusal();
-        match std::mem::replace(&mut self.data, DataChan::None) {
-            DataChan::None => {}
-            DataChan::Passive { listener: h, .. }
-            | DataChan::Active(h)
-            | DataChan::Connected(h) => cx.send(h, Msg::ToData(DataCmd::Abort)),
-            DataChan::Transferring { channel, .. } => {
-                cx.send(channel, Msg::ToData(DataCmd::Abandon));
-            }
-        }
-    }
-
-    /// Starts `job` on the data channel, which also keeps the transfer's log line.
-    fn send_start(&self, cx: &mut Ctx<'_, Msg>, channel: Handle, job: Job, info: &XferInfo) {
-        cx.send(
-            channel,
-            Msg::ToData(DataCmd::Start(job, Box::new(self.transfer_log(info)))),
-        );
-    }
-
-    fn transfer_log(&self, info: &XferInfo) -> TransferLog {
-        TransferLog {
-            prefix: self.prefix().to_string(),
-            remote: self.remote,
-            username: self.username().to_owned(),
-            cmd: info.cmd,
-            path: info.path.clone(),
-            started: info.started,
-        }
-    }
-
-    /// Starts a transfer on the data channel, or queues it until the client connects.
-    /// `preliminary` replaces the usual 125/150 text (STOU).
-    pub(super) fn start_transfer(
-        &mut self,
-        cx: &mut Ctx<'_, Msg>,
-        job: Job,
-        info: XferInfo,
-        preliminary: Option<String>,
-    ) {
-        match std::mem::replace(&mut self.data, DataChan::None) {
-            DataChan::Connected(channel) => {
-                let text = preliminary
-                    .unwrap_or_else(|| "Data connection already open. Transfer starting.".into());
-                self.respond(Reply::new(125, text));
-                self.send_start(cx, channel, job, &info);
-                self.data = DataChan::Transferring {
-                    channel,
-                    info: Box::new(info),
-                };
-            }
-            DataChan::Passive { listener, .. } => {
-                let text = preliminary
-                    .unwrap_or_else(|| "File status okay. About to open data connection.".into());
-                self.respond(Reply::new(150, text));
-                self.data = DataChan::Passive {
-                    listener,
-                    queued: Some(Box::new((job, info))),
-                };
-            }
-            other @ (DataChan::None | DataChan::Active(_) | DataChan::Transferring { .. }) => {
-                // pyftpdlib queues the job and leaves the client hanging; RFC 959 says 425.
-                self.data = other;
-                if let Some(reply) = self.no_data_channel() {
-                    self.respond(reply);
-                }
-            }
-        }
-    }
-
-    fn on_dtp_event(&mut self, cx: &mut Ctx<'_, Msg>, from: Handle, event: DtpEvent) {
-        let current = match &self.data {
-            DataChan::None => None,
-            DataChan::Passive { listener: h, .. }
-            | DataChan::Active(h)
-            | DataChan::Connected(h) => Some(*h),
-            DataChan::Transferring { channel, .. } => Some(*channel),
-        };
-        if current != Some(from) {
-            // News from a data object this session already dropped.
-            if let DtpEvent::Connected(h) = event {
-                cx.send(h, Msg::ToData(DataCmd::Abort));
-            }
-            return;
-        }
-        match event {
-            DtpEvent::Connected(channel) => self.data_connected(cx, channel),
-            DtpEvent::ForeignRejected(addr) => {
-                self.respond(Reply::new(
-                    425,
-                    format!(
-                        "Rejected data connection from foreign address {}:{}.",
-                        addr.ip().to_canonical(),
-                        addr.port()
-                    ),
-                ));
-            }
-            DtpEvent::PassiveTimeout => {
-                self.data = DataChan::None;
-                self.respond(Reply::new(421, "Passive data channel timed out."));
-            }
-            DtpEvent::ActiveFailed(e) => {
-                log::debug!("{} active connect failed: {e}", self.prefix());
-                self.data = DataChan::None;
-                self.respond(Reply::new(425, "Can't connect to specified address."));
-                self.end_wait(cx);
-            }
-            DtpEvent::ActiveTimeout => {
-                self.data = DataChan::None;
-                self.respond(Reply::new(421, "Active data channel timed out."));
-                self.end_wait(cx);
-            }
-            DtpEvent::Closed(closure) => self.data_closed(cx, closure),
-        }
-    }
-
-    fn data_connected(&mut self, cx: &mut Ctx<'_, Msg>, channel: Handle) {
-        match std::mem::replace(&mut self.data, DataChan::None) {
-            DataChan::Passive {
-                queued: Some(queued),
-                ..
-            } => {
-                let (job, info) = *queued;
-                self.send_start(cx, channel, job, &info);
-                self.data = DataChan::Transferring {
-                    channel,
-                    info: Box::new(info),
-                };
-            }
-            DataChan::Active(_) => {
-                self.data = DataChan::Connected(channel);
-                self.respond(Reply::new(200, "Active data connection established."));
-                self.end_wait(cx);
-            }
-            _ => self.data = DataChan::Connected(channel),
-        }
-    }
-
-    fn data_closed(&mut self, cx: &mut Ctx<'_, Msg>, closure: Closure) {
-        let data = std::mem::replace(&mut self.data, DataChan::None);
-        let aborting = matches!(self.wait, Wait::Abort);
-        if let DataChan::Connected(_) = data {
-            // TLS refused the connection before a transfer was asked for: the next
-            // transfer command gets the 522 instead of a bare 425.
-            self.tls.note_refusal(&closure.reason);
-        }
-        if let DataChan::Transferring { info, .. } = data {
-            let Closure { bytes, reason } = closure;
-            let completed = matches!(reason, CloseReason::Completed);
-            let aborted_midway = matches!(reason, CloseReason::Aborted) && bytes > 0;
-            match reason {
-                CloseReason::Completed => self.respond(Reply::new(226, "Transfer complete.")),
-                CloseReason::Aborted => {
-                    if bytes > 0 {
-                        self.respond(Reply::new(426, "Transfer aborted via ABOR."));
-                        self.respond(Reply::new(226, "ABOR command successful."));
-                    } else {
-                        self.respond(Reply::new(
-                            225,
-                            "ABOR command successful; data channel closed.",
-                        ));
-                    }
-                }
-                CloseReason::PeerClosedEarly | CloseReason::PeerClosedIdle => {
-                    self.respond(Reply::new(
-                        426,
-                        format!("Transfer aborted; {bytes} bytes transmitted."),
-                    ));
-                }
-                CloseReason::Network(e) => {
-                    log::warn!("{} data connection error: {e}", self.prefix());
-                    self.respond(Reply::new(426, "Connection closed; transfer aborted."));
-                }
-                CloseReason::File(e) => {
-                    let text = crate::error::strerror(&e);
-                    log::warn!("{} {text}; transfer aborted.", self.prefix());
-                    self.respond(Reply::new(426, format!("{text}; transfer aborted.")));
-                }
-                CloseReason::Timeout => {
-                    // pyftpdlib's order: the reply's line, then the transfer's.
-                    log::info!("{} Data connection timed out.", self.prefix());
-                    self.transfer_ended(&info, false, bytes);
-                    return self.respond_and_close(Reply::new(421, "Data connection timed out."));
-                }
-                CloseReason::TlsHandshake(e) => {
-                    log::info!("{} SSL handshake failed: {e}", self.prefix());
-                    self.respond(Reply::new(522, "SSL handshake failed."));
-                }
-                CloseReason::TlsReuseRequired => {
-                    log::warn!(
-                        "{} data connection refused: it did not resume the TLS session",
-                        self.prefix()
-                    );
-                    self.respond(Reply::new(
-                        522,
-                        "SSL connection failed: session reuse required",
-                    ));
-                }
-                CloseReason::TlsTruncated => {
-                    log::warn!("{} Unexpected SSL EOF.", self.prefix());
-                    self.respond(Reply::new(
-                        426,
-                        format!(
-                            "Transfer aborted; TLS closed without close_notify after {bytes} bytes."
-                        ),
-                    ));
-                }
-            }
-            self.transfer_ended(&info, completed, bytes);
-            if aborted_midway {
-                // pyftpdlib logs this 426 at INFO, after the transfer's line.
-                log::info!("{} Transfer aborted via ABOR.", self.prefix());
-            }
-            if aborting && completed {
-                self.respond(Reply::new(225, "No transfer to abort."));
-            }
-        } else if aborting {
-            self.respond(Reply::new(
-                225,
-                "ABOR command successful; data channel closed.",
-            ));
-        }
-        match self.wait {
-            Wait::Abort => self.end_wait(cx),
-            Wait::Quit => self.chat.close_when_done(),
-            Wait::Nothing
-            | Wait::AuthDelay { .. }
-            | Wait::Authenticating
-            | Wait::ActiveConnect
-            | Wait::StartTls => {}
-        }
-    }
-
-    /// Logs a file transfer's line and fires its callback.
-    fn transfer_ended(&self, info: &XferInfo, completed: bool, bytes: u64) {
-        if info.path.is_some() {
-            self.transfer_log(info)
-                .ended(&*self.shared.events, completed, bytes);
-        }
-    }
-
     /// The server is stopping: a running transfer finishes (its 226 is sent), then the
     /// session ends; an idle session ends now.
     fn shut_down(&mut self, cx: &mut Ctx<'_, Msg>) {
@@ -795,10 +551,7 @@ impl Handler<Msg> for FtpHandler {
         self.drop_data(cx);
         log::info!("{} FTP session closed (disconnect).", self.prefix());
         self.shared.events.on_disconnect(self.session());
-        let closed = ServerEvent::SessionClosed {
-            id: self.id,
-            ip: self.remote.ip(),
-        };
+        let closed = ServerEvent::SessionClosed { id: self.id };
         self.server.send(cx, Msg::ToServer(closed));
     }
 }

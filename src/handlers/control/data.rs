@@ -1,0 +1,258 @@
+//! The control channel's side of the data connection: starting a transfer on it, or
+//! queueing one until the client connects, and turning the data channel's news into
+//! replies.
+
+use ioloop::{Ctx, Handle};
+
+use super::{DataChan, FtpHandler, Wait, XferInfo};
+use crate::handlers::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
+use crate::proto::Reply;
+
+impl FtpHandler {
+    /// Sends `Abort` to whatever data object exists and forgets it (no reply). A running
+    /// transfer is abandoned: the data channel logs it with the bytes it moved.
+    pub(in crate::handlers) fn drop_data(&mut self, cx: &mut Ctx<'_, Msg>) {
+        self.tls.clear_refusal();
+        match std::mem::replace(&mut self.data, DataChan::None) {
+            DataChan::None => {}
+            DataChan::Passive { listener: h, .. }
+            | DataChan::Active(h)
+            | DataChan::Connected(h) => cx.send(h, Msg::ToData(DataCmd::Abort)),
+            DataChan::Transferring { channel, .. } => {
+                cx.send(channel, Msg::ToData(DataCmd::Abandon));
+            }
+        }
+    }
+
+    /// Starts `job` on the data channel, which also keeps the transfer's log line.
+    pub(super) fn send_start(
+        &self,
+        cx: &mut Ctx<'_, Msg>,
+        channel: Handle,
+        job: Job,
+        info: &XferInfo,
+    ) {
+        cx.send(
+            channel,
+            Msg::ToData(DataCmd::Start(job, Box::new(self.transfer_log(info)))),
+        );
+    }
+
+    pub(super) fn transfer_log(&self, info: &XferInfo) -> TransferLog {
+        TransferLog {
+            prefix: self.prefix().to_string(),
+            remote: self.remote,
+            username: self.username().to_owned(),
+            cmd: info.cmd,
+            path: info.path.clone(),
+            started: info.started,
+        }
+    }
+
+    /// Starts a transfer on the data channel, or queues it until the client connects.
+    /// `preliminary` replaces the usual 125/150 text (STOU).
+    pub(in crate::handlers) fn start_transfer(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        job: Job,
+        info: XferInfo,
+        preliminary: Option<String>,
+    ) {
+        match std::mem::replace(&mut self.data, DataChan::None) {
+            DataChan::Connected(channel) => {
+                let text = preliminary
+                    .unwrap_or_else(|| "Data connection already open. Transfer starting.".into());
+                self.respond(Reply::new(125, text));
+                self.send_start(cx, channel, job, &info);
+                self.data = DataChan::Transferring {
+                    channel,
+                    info: Box::new(info),
+                };
+            }
+            DataChan::Passive { listener, .. } => {
+                let text = preliminary
+                    .unwrap_or_else(|| "File status okay. About to open data connection.".into());
+                self.respond(Reply::new(150, text));
+                self.data = DataChan::Passive {
+                    listener,
+                    queued: Some(Box::new((job, info))),
+                };
+            }
+            other @ (DataChan::None | DataChan::Active(_) | DataChan::Transferring { .. }) => {
+                // pyftpdlib queues the job and leaves the client hanging; RFC 959 says 425.
+                self.data = other;
+                if let Some(reply) = self.no_data_channel() {
+                    self.respond(reply);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_dtp_event(&mut self, cx: &mut Ctx<'_, Msg>, from: Handle, event: DtpEvent) {
+        let current = match &self.data {
+            DataChan::None => None,
+            DataChan::Passive { listener: h, .. }
+            | DataChan::Active(h)
+            | DataChan::Connected(h) => Some(*h),
+            DataChan::Transferring { channel, .. } => Some(*channel),
+        };
+        if current != Some(from) {
+            // News from a data object this session already dropped.
+            if let DtpEvent::Connected(h) = event {
+                cx.send(h, Msg::ToData(DataCmd::Abort));
+            }
+            return;
+        }
+        match event {
+            DtpEvent::Connected(channel) => self.data_connected(cx, channel),
+            DtpEvent::ForeignRejected(addr) => {
+                self.respond(Reply::new(
+                    425,
+                    format!(
+                        "Rejected data connection from foreign address {}:{}.",
+                        addr.ip().to_canonical(),
+                        addr.port()
+                    ),
+                ));
+            }
+            DtpEvent::PassiveTimeout => {
+                self.data = DataChan::None;
+                self.respond(Reply::new(421, "Passive data channel timed out."));
+            }
+            DtpEvent::ActiveFailed(e) => {
+                log::debug!("{} active connect failed: {e}", self.prefix());
+                self.data = DataChan::None;
+                self.respond(Reply::new(425, "Can't connect to specified address."));
+                self.end_wait(cx);
+            }
+            DtpEvent::ActiveTimeout => {
+                self.data = DataChan::None;
+                self.respond(Reply::new(421, "Active data channel timed out."));
+                self.end_wait(cx);
+            }
+            DtpEvent::Closed(closure) => self.data_closed(cx, closure),
+        }
+    }
+
+    pub(super) fn data_connected(&mut self, cx: &mut Ctx<'_, Msg>, channel: Handle) {
+        match std::mem::replace(&mut self.data, DataChan::None) {
+            DataChan::Passive {
+                queued: Some(queued),
+                ..
+            } => {
+                let (job, info) = *queued;
+                self.send_start(cx, channel, job, &info);
+                self.data = DataChan::Transferring {
+                    channel,
+                    info: Box::new(info),
+                };
+            }
+            DataChan::Active(_) => {
+                self.data = DataChan::Connected(channel);
+                self.respond(Reply::new(200, "Active data connection established."));
+                self.end_wait(cx);
+            }
+            _ => self.data = DataChan::Connected(channel),
+        }
+    }
+
+    pub(super) fn data_closed(&mut self, cx: &mut Ctx<'_, Msg>, closure: Closure) {
+        let data = std::mem::replace(&mut self.data, DataChan::None);
+        let aborting = matches!(self.wait, Wait::Abort);
+        if let DataChan::Connected(_) = data {
+            // TLS refused the connection before a transfer was asked for: the next
+            // transfer command gets the 522 instead of a bare 425.
+            self.tls.note_refusal(&closure.reason);
+        }
+        if let DataChan::Transferring { info, .. } = data {
+            let Closure {
+                bytes,
+                reason,
+                reported,
+            } = closure;
+            if !reported {
+                // The data channel closed before the transfer's start reached it.
+                self.transfer_ended(&info, false, bytes);
+            }
+            let completed = matches!(reason, CloseReason::Completed);
+            let aborted_midway = matches!(reason, CloseReason::Aborted) && bytes > 0;
+            match reason {
+                CloseReason::Completed => self.respond(Reply::new(226, "Transfer complete.")),
+                CloseReason::Aborted => {
+                    if bytes > 0 {
+                        self.respond(Reply::new(426, "Transfer aborted via ABOR."));
+                        self.respond(Reply::new(226, "ABOR command successful."));
+                    } else {
+                        self.respond(Reply::new(
+                            225,
+                            "ABOR command successful; data channel closed.",
+                        ));
+                    }
+                }
+                CloseReason::PeerClosedEarly => {
+                    self.respond(Reply::new(
+                        426,
+                        format!("Transfer aborted; {bytes} bytes transmitted."),
+                    ));
+                }
+                CloseReason::Network(_) => {
+                    self.respond(Reply::new(426, "Connection closed; transfer aborted."));
+                }
+                CloseReason::File(e) => {
+                    let text = crate::error::strerror(&e);
+                    self.respond(Reply::new(426, format!("{text}; transfer aborted.")));
+                }
+                CloseReason::Timeout => {
+                    return self.respond_and_close(Reply::new(421, "Data connection timed out."));
+                }
+                CloseReason::TlsHandshake(_) => {
+                    self.respond(Reply::new(522, "SSL handshake failed."));
+                }
+                CloseReason::TlsReuseRequired => {
+                    self.respond(Reply::new(
+                        522,
+                        "SSL connection failed: session reuse required",
+                    ));
+                }
+                CloseReason::TlsTruncated => {
+                    self.respond(Reply::new(
+                        426,
+                        format!(
+                            "Transfer aborted; TLS closed without close_notify after {bytes} bytes."
+                        ),
+                    ));
+                }
+            }
+            if aborted_midway {
+                // pyftpdlib logs this 426 at INFO, after the transfer's line.
+                log::info!("{} Transfer aborted via ABOR.", self.prefix());
+            }
+            if aborting && completed {
+                self.respond(Reply::new(225, "No transfer to abort."));
+            }
+        } else if aborting {
+            self.respond(Reply::new(
+                225,
+                "ABOR command successful; data channel closed.",
+            ));
+        }
+        match self.wait {
+            Wait::Abort => self.end_wait(cx),
+            Wait::Quit => self.chat.close_when_done(),
+            Wait::Nothing
+            | Wait::AuthDelay { .. }
+            | Wait::Authenticating
+            | Wait::ActiveConnect
+            | Wait::StartTls => {}
+        }
+    }
+
+    /// Logs a file transfer's line and fires its callback, for a transfer whose data
+    /// channel could not (it closed before the start reached it).
+    pub(super) fn transfer_ended(&self, info: &XferInfo, completed: bool, bytes: u64) {
+        if info.path.is_some() {
+            self.transfer_log(info)
+                .ended(&*self.shared.events, completed, bytes);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The control channel's FTPS hooks: where AUTH's reply is sent and TLS starts, where a
+//! handshake ends or times out, and what a data connection needs under PROT P.
+
+use std::sync::Arc;
+
+use ioloop::{Ctx, TimerId};
+
+use super::{FtpHandler, Wait};
+use crate::handlers::ftps::{ControlTls, DataProt};
+use crate::handlers::tls::DataTls;
+use crate::handlers::Msg;
+use crate::proto::Reply;
+
+impl FtpHandler {
+    pub(in crate::handlers) fn set_control_tls(&mut self, state: ControlTls) {
+        log::trace!(
+            "{} control TLS {:?}=>{state:?}",
+            self.prefix(),
+            self.tls.control()
+        );
+        if let Some(cfg) = self.shared.config.tls.as_ref() {
+            self.tls.state(cfg).control = state;
+        }
+    }
+
+    pub(in crate::handlers) fn set_prot(&mut self, prot: DataProt) {
+        log::trace!("{} PROT {:?}=>{prot:?}", self.prefix(), self.tls.prot());
+        if let Some(cfg) = self.shared.config.tls.as_ref() {
+            self.tls.state(cfg).prot = prot;
+        }
+    }
+
+    /// REIN, and USER while logged in: PBSZ / PROT start over; TLS stays on the control
+    /// connection (and implicit FTPS keeps its implied PROT P).
+    pub(in crate::handlers) fn reset_protection(&mut self) {
+        let implicit = self.shared.config.tls.as_ref().is_some_and(|c| c.implicit);
+        let initial = if implicit {
+            DataProt::Private
+        } else {
+            DataProt::NoPbsz
+        };
+        if self.tls.prot() != initial {
+            self.set_prot(initial);
+        }
+    }
+
+    /// What a new data connection needs: Some under PROT P.
+    pub(in crate::handlers) fn data_tls(&self) -> Option<DataTls> {
+        let cfg = self.shared.config.tls.as_ref()?;
+        let state = self.tls.0.as_ref()?;
+        (state.prot == DataProt::Private).then(|| DataTls {
+            config: cfg.data_server_config(),
+            token: state.token,
+            require_reuse: cfg.require_session_reuse,
+            handshake_timeout: cfg.handshake_timeout,
+        })
+    }
+
+    /// The 522 for a transfer command whose data connection TLS refused earlier.
+    pub(in crate::handlers) fn tls_data_refusal(&self) -> Option<Reply> {
+        self.tls.0.as_ref().and_then(|s| s.refused.clone())
+    }
+
+    /// Whether the server's FTPS requirements are unmet: (TLS on the control connection,
+    /// `PROT P`), for the gate.
+    pub(in crate::handlers) fn tls_missing(&self) -> (bool, bool) {
+        let Some(cfg) = self.shared.config.tls.as_ref() else {
+            return (false, false);
+        };
+        (
+            cfg.control_required && !self.control_secure(),
+            cfg.data_required && self.tls.prot() != DataProt::Private,
+        )
+    }
+
+    pub(in crate::handlers) fn control_secure(&self) -> bool {
+        self.tls.control() == ControlTls::Secure
+    }
+
+    /// Implicit FTPS: the handshake starts with the session; bound it.
+    pub(in crate::handlers) fn start_implicit_handshake(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if let (ControlTls::Handshaking(None), Some(cfg)) =
+            (self.tls.control(), self.shared.config.tls.as_ref())
+        {
+            let timer = cx.call_later(cfg.handshake_timeout);
+            self.set_control_tls(ControlTls::Handshaking(Some(timer)));
+        }
+    }
+
+    /// After output was flushed: once the 234 is out, layer TLS on the socket.
+    pub(in crate::handlers) fn tls_after_flush(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if !matches!(self.wait, Wait::StartTls) || self.chat.pending_output() > 0 {
+            return;
+        }
+        let Some(cfg) = self.shared.config.tls.as_ref() else {
+            return;
+        };
+        let config = Arc::clone(&cfg.server_config);
+        let timeout = cfg.handshake_timeout;
+        // Bytes the client sent behind AUTH belong to the TLS stream, never to the command
+        // interpreter (no plaintext command injection).
+        let early = self.chat.take_input();
+        let token = self.tls.state(cfg).token;
+        if let Err(e) = self.chat.stream_mut().start_tls(&config, &token, &early) {
+            log::info!("{} SSL handshake failed: {e}", self.prefix());
+            return cx.close();
+        }
+        let timer = cx.call_later(timeout);
+        self.set_control_tls(ControlTls::Handshaking(Some(timer)));
+        self.end_wait(cx);
+    }
+
+    /// After input was read: notes a finished handshake.
+    pub(in crate::handlers) fn tls_after_read(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if let ControlTls::Handshaking(timer) = self.tls.control() {
+            if !self.chat.stream().is_handshaking() {
+                if let Some(t) = timer {
+                    cx.cancel(t);
+                }
+                log::debug!(
+                    "{} TLS on the control connection: {}",
+                    self.prefix(),
+                    self.chat.stream().describe()
+                );
+                self.set_control_tls(ControlTls::Secure);
+            }
+        }
+    }
+
+    /// Whether `timer` is the handshake timer; if so the session ends.
+    pub(in crate::handlers) fn tls_timer_fired(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        timer: TimerId,
+    ) -> bool {
+        if self.tls.control() == ControlTls::Handshaking(Some(timer)) {
+            log::info!("{} SSL handshake timeout", self.prefix());
+            cx.close();
+            return true;
+        }
+        false
+    }
+
+    /// Whether a TLS handshake on the control connection runs (for the failure log line).
+    pub(in crate::handlers) fn tls_handshaking(&self) -> bool {
+        matches!(self.tls.control(), ControlTls::Handshaking(_))
+    }
+}
