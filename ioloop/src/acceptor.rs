@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::Interest;
+use rustix::io::Errno;
 
 use crate::{Ctx, TimerId};
 
@@ -91,8 +92,8 @@ impl Acceptor {
                 }
                 Err(e) => {
                     let out_of_resources = matches!(
-                        e.raw_os_error(),
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                        Errno::from_io_error(&e),
+                        Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)
                     );
                     if !out_of_resources {
                         log::error!("accept() failed: {e}");
