@@ -22,7 +22,7 @@ pub fn connect(addr: SocketAddr, bind_ip: Option<IpAddr>) -> io::Result<TcpStrea
     }
     match socket.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
-        Err(e) if Errno::from_io_error(&e) == Some(Errno::INPROGRESS) => {}
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
         Err(e) => return Err(e),
     }
@@ -40,7 +40,7 @@ pub fn connect_state(stream: &TcpStream) -> ConnectState {
     match stream.peer_addr() {
         Ok(_) => ConnectState::Connected,
         Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectState::Pending,
-        Err(e) if Errno::from_io_error(&e) == Some(Errno::INPROGRESS) => ConnectState::Pending,
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) => ConnectState::Pending,
         Err(e) => ConnectState::Failed(e),
     }
 }
@@ -97,3 +97,7 @@ impl Connector {
         self.stream
     }
 }
+
+/// A connect still under way, as a raw number: `Errno::from_io_error` would add a range
+/// check to each comparison.
+const EINPROGRESS: i32 = Errno::INPROGRESS.raw_os_error();

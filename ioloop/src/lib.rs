@@ -124,5 +124,9 @@ pub fn is_disconnect(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe | UnexpectedEof | TimedOut
-    ) || Errno::from_io_error(e) == Some(Errno::SHUTDOWN)
+    ) || e.raw_os_error() == Some(ESHUTDOWN)
 }
+
+/// The peer shut the connection down, as a raw number: compared without converting the
+/// error, since every failed read and write of a session asks.
+const ESHUTDOWN: i32 = Errno::SHUTDOWN.raw_os_error();
