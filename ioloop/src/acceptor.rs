@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::Interest;
+use rustix::io::Errno;
 
 use crate::{Ctx, TimerId};
 
@@ -90,10 +91,9 @@ impl Acceptor {
                     continue
                 }
                 Err(e) => {
-                    let out_of_resources = matches!(
-                        e.raw_os_error(),
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                    );
+                    let out_of_resources = e
+                        .raw_os_error()
+                        .is_some_and(|n| OUT_OF_RESOURCES.contains(&n));
                     if !out_of_resources {
                         log::error!("accept() failed: {e}");
                     } else if std::mem::replace(&mut self.failing, true) {
@@ -124,3 +124,13 @@ impl Acceptor {
         }
     }
 }
+
+/// The accept(2) errors that mean "no descriptor or memory to spare now" (EMFILE, ENFILE,
+/// ENOBUFS, ENOMEM), as raw numbers: an error is compared as it comes, without a
+/// conversion (`Errno::from_io_error` adds a range check).
+const OUT_OF_RESOURCES: [i32; 4] = [
+    Errno::MFILE.raw_os_error(),
+    Errno::NFILE.raw_os_error(),
+    Errno::NOBUFS.raw_os_error(),
+    Errno::NOMEM.raw_os_error(),
+];

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use mio::net::TcpStream;
 use mio::Interest;
+use rustix::io::Errno;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// Starts a non-blocking connect to `addr`, first binding the source address to
@@ -21,7 +22,7 @@ pub fn connect(addr: SocketAddr, bind_ip: Option<IpAddr>) -> io::Result<TcpStrea
     }
     match socket.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
         Err(e) => return Err(e),
     }
@@ -39,7 +40,7 @@ pub fn connect_state(stream: &TcpStream) -> ConnectState {
     match stream.peer_addr() {
         Ok(_) => ConnectState::Connected,
         Err(e) if e.kind() == io::ErrorKind::NotConnected => ConnectState::Pending,
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => ConnectState::Pending,
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) => ConnectState::Pending,
         Err(e) => ConnectState::Failed(e),
     }
 }
@@ -96,3 +97,7 @@ impl Connector {
         self.stream
     }
 }
+
+/// A connect still under way, as a raw number: `Errno::from_io_error` would add a range
+/// check to each comparison.
+const EINPROGRESS: i32 = Errno::INPROGRESS.raw_os_error();

@@ -33,6 +33,8 @@ pub use timers::{Expired, TimerId, TimerOwner, Timers};
 use std::io;
 use std::num::NonZeroU64;
 
+use rustix::io::Errno;
+
 /// The address of a handler in its loop: the slab key plus a generation, so a message or
 /// timer meant for a closed handler never reaches whoever takes its key next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,5 +124,9 @@ pub fn is_disconnect(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe | UnexpectedEof | TimedOut
-    ) || e.raw_os_error() == Some(libc::ESHUTDOWN)
+    ) || e.raw_os_error() == Some(ESHUTDOWN)
 }
+
+/// The peer shut the connection down, as a raw number: compared without converting the
+/// error, since every failed read and write of a session asks.
+const ESHUTDOWN: i32 = Errno::SHUTDOWN.raw_os_error();

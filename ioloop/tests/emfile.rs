@@ -53,37 +53,41 @@ fn acceptor_pauses_on_emfile_without_spinning_and_resumes() {
     drop(limit);
 }
 
-/// The only `unsafe` and `libc` calls of this test.
+/// The process limit this test lowers, through rustix: no `unsafe` of its own.
 mod sys {
-    use std::io;
+    use std::fs::File;
+    use std::os::fd::AsRawFd;
+
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
     /// A lowered soft RLIMIT_NOFILE, restored on drop.
     pub struct Limit {
-        saved: libc::rlimit,
+        saved: Rlimit,
     }
 
     impl Limit {
         /// Lowers the soft limit so that exactly `free` more descriptors can be opened:
         /// the kernel hands out the lowest free number, and refuses one at or past the
-        /// limit.
+        /// limit. Opening `free` files while holding them finds those numbers; they are
+        /// closed again before the limit drops.
         pub fn leave_free(free: u32) -> Limit {
-            let saved = getrlimit().expect("getrlimit");
-            let mut left = free;
-            let mut fd: libc::c_int = 0;
-            let soft = loop {
-                if !is_open(fd) {
-                    left -= 1;
-                    if left == 0 {
-                        break fd as libc::rlim_t + 1;
-                    }
-                }
-                fd += 1;
-            };
-            assert!(soft <= saved.rlim_cur, "already too few descriptors");
-            setrlimit(&libc::rlimit {
-                rlim_cur: soft,
-                rlim_max: saved.rlim_max,
-            })
+            let saved = getrlimit(Resource::Nofile);
+            let probes: Vec<File> = (0..free)
+                .map(|_| File::open("/dev/null").expect("open /dev/null"))
+                .collect();
+            let last = probes.last().expect("at least one free descriptor");
+            let soft = u64::try_from(last.as_raw_fd()).expect("descriptors are not negative") + 1;
+            drop(probes);
+            // None is RLIM_INFINITY, the largest number.
+            let current = saved.current.unwrap_or(u64::MAX);
+            assert!(soft <= current, "already too few descriptors");
+            setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(soft),
+                    maximum: saved.maximum,
+                },
+            )
             .expect("setrlimit");
             Limit { saved }
         }
@@ -91,32 +95,7 @@ mod sys {
 
     impl Drop for Limit {
         fn drop(&mut self) {
-            setrlimit(&self.saved).expect("restore RLIMIT_NOFILE");
-        }
-    }
-
-    fn is_open(fd: libc::c_int) -> bool {
-        // SAFETY: F_GETFD only reads the descriptor's flags; an unused number gives EBADF.
-        unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
-    }
-
-    fn getrlimit() -> io::Result<libc::rlimit> {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: `r` is a valid, writable rlimit.
-        match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } {
-            0 => Ok(r),
-            _ => Err(io::Error::last_os_error()),
-        }
-    }
-
-    fn setrlimit(r: &libc::rlimit) -> io::Result<()> {
-        // SAFETY: `r` is a valid rlimit; lowering the soft limit needs no privilege.
-        match unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, r) } {
-            0 => Ok(()),
-            _ => Err(io::Error::last_os_error()),
+            setrlimit(Resource::Nofile, self.saved).expect("restore RLIMIT_NOFILE");
         }
     }
 }
