@@ -43,11 +43,6 @@
 
 #![deny(unsafe_code)]
 
-/// The `ftpdlib` binary's command line parser; this program uses only part of it, and its
-/// tests run with the binary's.
-#[path = "../../src/bin/ftpdlib/argparse.rs"]
-#[allow(dead_code, unused_imports)]
-mod argparse;
 mod bare;
 mod ftp;
 mod multi;
@@ -60,18 +55,15 @@ mod tls;
 mod units;
 mod workloads;
 
-use std::ffi::OsString;
 use std::io;
 use std::process::ExitCode;
 
-use crate::options::{Opts, COMMAND};
+use clap::Parser;
+
+use crate::options::Opts;
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let o = match Opts::parse(&args) {
-        Ok(o) => o,
-        Err(exit) => return COMMAND.exit(exit),
-    };
+    let o = Opts::parse();
     sys::raise_nofile();
     let res = if let Some(port) = o.bare_server {
         bare::bare_server(port)

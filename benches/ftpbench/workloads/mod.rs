@@ -12,18 +12,18 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::ftp::{Cfg, Ftp};
-use crate::options::Opts;
+use crate::options::{Opts, Workload};
 use crate::proctree::{Cpu, ProcTree};
 use crate::units::{bytes2human, human2bytes};
 use crate::{other, tls, TESTFN};
 
 /// Runs the workload of `-b` against the server of `-H` / `-P`.
 pub fn run(o: &Opts) -> io::Result<()> {
-    if o.ssl && !matches!(o.benchmark.as_str(), "transfer" | "upload" | "download") {
+    if o.ssl && !o.benchmark.single_client() {
         return Err(other(format!(
             "-S/--ssl: FTPS is supported by the single-client workloads only (transfer, \
              upload, download), not by {:?}",
-            o.benchmark
+            o.benchmark.name()
         )));
     }
     let (Some(user), Some(pass)) = (&o.user, &o.pass) else {
@@ -40,7 +40,7 @@ pub fn run(o: &Opts) -> io::Result<()> {
     }
     let max_n = o.clients.iter().copied().max().unwrap_or(0);
     // concurrence holds a control and a data connection per client
-    let conns = if o.benchmark == "concurrence" || o.benchmark == "all" {
+    let conns = if matches!(o.benchmark, Workload::Concurrence | Workload::All) {
         max_n * 2
     } else {
         max_n
@@ -91,7 +91,7 @@ pub fn run(o: &Opts) -> io::Result<()> {
         tsv,
     };
 
-    let needs_files = !matches!(o.benchmark.as_str(), "idle-memory" | "logins");
+    let needs_files = o.benchmark.needs_files();
     if needs_files {
         // before starting make sure we have write permissions
         let mut ftp = b.connect()?;
@@ -107,28 +107,27 @@ pub fn run(o: &Opts) -> io::Result<()> {
             bytes2human(t.rss())
         );
     }
-    let res = match o.benchmark.as_str() {
-        "download" => b.stor_file(file_size).and_then(|()| {
+    let res = match o.benchmark {
+        Workload::Download => b.stor_file(file_size).and_then(|()| {
             b.flush_upload();
             b.bench_retr("RETR (server -> client)")
         }),
-        "upload" => b.bench_stor("STOR (client -> server)"),
-        "transfer" => b.bench_stor("STOR (client -> server)").and_then(|()| {
+        Workload::Upload => b.bench_stor("STOR (client -> server)"),
+        Workload::Transfer => b.bench_stor("STOR (client -> server)").and_then(|()| {
             b.flush_upload();
             b.bench_retr("RETR (server -> client)")
         }),
-        "concurrence" => o.clients.iter().try_for_each(|&n| b.bench_multi(n)),
-        "all" => b
+        Workload::Concurrence => o.clients.iter().try_for_each(|&n| b.bench_multi(n)),
+        Workload::All => b
             .bench_stor("STOR (client -> server)")
             .and_then(|()| {
                 b.flush_upload();
                 b.bench_retr("RETR (server -> client)")
             })
             .and_then(|()| o.clients.iter().try_for_each(|&n| b.bench_multi(n))),
-        "idle-memory" => b.bench_idle_memory(&o.clients),
-        "logins" => b.bench_logins(&o.clients),
-        "hold" => b.bench_hold(&o.clients),
-        other_ => Err(other(format!("invalid 'benchmark' parameter {other_:?}"))),
+        Workload::IdleMemory => b.bench_idle_memory(&o.clients),
+        Workload::Logins => b.bench_logins(&o.clients),
+        Workload::Hold => b.bench_hold(&o.clients),
     };
     if needs_files {
         b.cleanup();
