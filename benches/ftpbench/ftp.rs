@@ -11,8 +11,6 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
-use crate::other;
-
 /// What both clients need of the options, resolved.
 #[derive(Clone)]
 pub struct Cfg {
@@ -54,15 +52,15 @@ impl Ftp {
         };
         let (code, text) = f.resp()?;
         if code / 100 != 2 {
-            return Err(other(format!("greeting: {text}")));
+            return Err(io::Error::other(format!("greeting: {text}")));
         }
         if let Some(config) = &o.tls {
             let (code, text) = f.cmd("AUTH TLS")?;
             if code != 234 {
-                return Err(other(format!("AUTH TLS: {text}")));
+                return Err(io::Error::other(format!("AUTH TLS: {text}")));
             }
             if !f.rbuf.is_empty() {
-                return Err(other("AUTH TLS: clear-text bytes after the 234"));
+                return Err(io::Error::other("AUTH TLS: clear-text bytes after the 234"));
             }
             f.sock = f.sock.into_tls(config)?;
         }
@@ -70,7 +68,7 @@ impl Ftp {
         if code == 331 {
             f.voidcmd(&format!("PASS {}", o.pass))?;
         } else if code / 100 != 2 {
-            return Err(other(format!("USER: {text}")));
+            return Err(io::Error::other(format!("USER: {text}")));
         }
         if f.tls.is_some() {
             f.voidcmd("PBSZ 0")?;
@@ -94,7 +92,7 @@ impl Ftp {
             }
             let n = self.sock.read(&mut tmp)?;
             if n == 0 {
-                return Err(other("control connection closed"));
+                return Err(io::Error::other("control connection closed"));
             }
             self.rbuf.extend_from_slice(&tmp[..n]);
         }
@@ -111,7 +109,7 @@ impl Ftp {
     pub fn voidcmd(&mut self, line: &str) -> io::Result<()> {
         let (code, text) = self.cmd(line)?;
         if code / 100 != 2 {
-            return Err(other(format!("{line}: {text}")));
+            return Err(io::Error::other(format!("{line}: {text}")));
         }
         Ok(())
     }
@@ -119,7 +117,7 @@ impl Ftp {
     pub fn voidresp(&mut self) -> io::Result<()> {
         let (code, text) = self.resp()?;
         if code / 100 != 2 {
-            return Err(other(text));
+            return Err(io::Error::other(text));
         }
         Ok(())
     }
@@ -131,13 +129,13 @@ impl Ftp {
         let (code, text) = self.cmd("PASV")?;
         let port = parse_pasv(text.as_bytes())
             .filter(|_| code == 227)
-            .ok_or_else(|| other(format!("PASV: {text}")))?;
+            .ok_or_else(|| io::Error::other(format!("PASV: {text}")))?;
         let d = TcpStream::connect_timeout(&SocketAddr::new(self.peer, port), self.timeout)?;
         d.set_read_timeout(Some(self.timeout))?;
         d.set_write_timeout(Some(self.timeout))?;
         let (code, text) = self.cmd(cmd)?;
         if code / 100 != 1 {
-            return Err(other(format!("{cmd}: {text}")));
+            return Err(io::Error::other(format!("{cmd}: {text}")));
         }
         let Some(config) = &self.tls else {
             return Ok(Conn::Plain(d));
@@ -167,9 +165,10 @@ impl Conn {
     fn into_tls(self, config: &Arc<ClientConfig>) -> io::Result<Conn> {
         let tcp = match self {
             Conn::Plain(tcp) => tcp,
-            Conn::Tls(_) => return Err(other("TLS is already on")),
+            Conn::Tls(_) => return Err(io::Error::other("TLS is already on")),
         };
-        let name = ServerName::try_from("localhost").map_err(|e| other(e.to_string()))?;
+        let name =
+            ServerName::try_from("localhost").map_err(|e| io::Error::other(e.to_string()))?;
         let conn = ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)?;
         let mut s = Box::new(rustls::StreamOwned::new(conn, tcp));
         while s.conn.is_handshaking() {
@@ -266,3 +265,6 @@ pub fn parse_pasv(text: &[u8]) -> Option<u16> {
         .collect::<Option<_>>()?;
     (run.len() == 6 && run[4] < 256 && run[5] < 256).then(|| run[4] * 256 + run[5])
 }
+
+/// The file every workload stores and retrieves (pyftpdlib's name), deleted at the end.
+pub const TESTFN: &str = "$testfile";

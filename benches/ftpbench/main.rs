@@ -55,7 +55,6 @@ mod tls;
 mod units;
 mod workloads;
 
-use std::io;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -80,11 +79,3 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// An error with a message of ours, for `?` in `io::Result` code.
-fn other(msg: impl Into<String>) -> io::Error {
-    io::Error::other(msg.into())
-}
-
-/// The file every workload stores and retrieves (pyftpdlib's name), deleted at the end.
-const TESTFN: &str = "$testfile";

@@ -7,7 +7,7 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
-use crate::{other, sys};
+use crate::sys;
 
 /// CPU time in seconds.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,7 +41,7 @@ pub struct ProcTree {
 impl ProcTree {
     pub fn new(root: i32) -> io::Result<Self> {
         if !PathBuf::from(format!("/proc/{root}")).exists() {
-            return Err(other(format!("no process {root}")));
+            return Err(io::Error::other(format!("no process {root}")));
         }
         let (page, hz) = sys::page_size_and_hz();
         Ok(ProcTree {

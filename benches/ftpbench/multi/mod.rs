@@ -13,8 +13,8 @@ use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::ftp::{code_of, parse_pasv, Cfg};
-use crate::{other, sys, TESTFN};
+use crate::ftp::{code_of, parse_pasv, Cfg, TESTFN};
+use crate::sys;
 
 /// What a transfer phase does.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -333,7 +333,7 @@ impl Multi {
                 self.close(i);
                 Ok(())
             }
-            _ => Err(other(format!("unexpected reply {code}"))),
+            _ => Err(io::Error::other(format!("unexpected reply {code}"))),
         };
         if let Err(e) = res {
             self.fail(i, e);

@@ -11,32 +11,32 @@ use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::ftp::{Cfg, Ftp};
+use crate::ftp::{Cfg, Ftp, TESTFN};
 use crate::options::{Opts, Workload};
 use crate::proctree::{Cpu, ProcTree};
+use crate::tls;
 use crate::units::{bytes2human, human2bytes};
-use crate::{other, tls, TESTFN};
 
 /// Runs the workload of `-b` against the server of `-H` / `-P`.
 pub fn run(o: &Opts) -> io::Result<()> {
     if o.ssl && !o.benchmark.single_client() {
-        return Err(other(format!(
+        return Err(io::Error::other(format!(
             "-S/--ssl: FTPS is supported by the single-client workloads only (transfer, \
              upload, download), not by {:?}",
             o.benchmark.name()
         )));
     }
     let (Some(user), Some(pass)) = (&o.user, &o.pass) else {
-        return Err(other("-u/--user and -p/--pass are required"));
+        return Err(io::Error::other("-u/--user and -p/--pass are required"));
     };
     let file_size = human2bytes(&o.filesize)
-        .ok_or_else(|| other(format!("invalid file size {:?}", o.filesize)))?;
+        .ok_or_else(|| io::Error::other(format!("invalid file size {:?}", o.filesize)))?;
     let addr = (o.host.as_str(), o.port)
         .to_socket_addrs()?
         .find(SocketAddr::is_ipv4)
-        .ok_or_else(|| other(format!("cannot resolve {}", o.host)))?;
+        .ok_or_else(|| io::Error::other(format!("cannot resolve {}", o.host)))?;
     if o.timeout.is_nan() || o.timeout <= 0.0 {
-        return Err(other("-t/--timeout must be positive"));
+        return Err(io::Error::other("-t/--timeout must be positive"));
     }
     let max_n = o.clients.iter().copied().max().unwrap_or(0);
     // concurrence holds a control and a data connection per client

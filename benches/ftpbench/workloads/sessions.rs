@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use super::Bench;
 use crate::multi::{Multi, Op};
-use crate::other;
 use crate::proctree::ProcTree;
 use crate::units::{bytes2human, median, percentile_ms, sep_note};
 
@@ -81,7 +80,7 @@ impl Bench<'_> {
     /// (mem(N) − mem(0)) / N for N logged-in idle sessions.
     pub(super) fn bench_idle_memory(&mut self, sizes: &[usize]) -> io::Result<()> {
         let Some(t) = &self.proc_ else {
-            return Err(other("-b idle-memory needs -k PID"));
+            return Err(io::Error::other("-b idle-memory needs -k PID"));
         };
         let procs = t.pids().len();
         self.settle(procs);
@@ -186,7 +185,7 @@ impl Bench<'_> {
     /// N concurrent connect + login: wall time, latency percentiles, server CPU per login.
     pub(super) fn bench_logins(&mut self, sizes: &[usize]) -> io::Result<()> {
         let Some(t) = &self.proc_ else {
-            return Err(other("-b logins needs -k PID"));
+            return Err(io::Error::other("-b logins needs -k PID"));
         };
         let procs = t.pids().len();
         let rounds = self.o.rounds.max(1);

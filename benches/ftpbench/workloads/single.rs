@@ -5,7 +5,8 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use super::Bench;
-use crate::{other, sys, TESTFN};
+use crate::ftp::TESTFN;
+use crate::sys;
 
 impl Bench<'_> {
     /// Uploads `size` bytes of dummy data as the test file (not timed).
@@ -36,7 +37,7 @@ impl Bench<'_> {
         while start.elapsed() < self.secs {
             let n = d.write(&self.bulk)?;
             if n == 0 {
-                return Err(other("STOR: data connection closed"));
+                return Err(io::Error::other("STOR: data connection closed"));
             }
             total += n as u64;
         }
@@ -85,7 +86,10 @@ impl Bench<'_> {
         let mem = self.mem();
         let cpu = self.cpu().zip(cpu0).map(|(a, b)| a.since(b));
         if total != self.file_size {
-            return Err(other(format!("RETR: {total} bytes of {}", self.file_size)));
+            return Err(io::Error::other(format!(
+                "RETR: {total} bytes of {}",
+                self.file_size
+            )));
         }
         self.print(title, total as f64 / MIB / elapsed, "MB/sec", mem, cpu, "");
         self.print_cpu_per_gib(title, cpu, total);
@@ -117,7 +121,7 @@ impl Bench<'_> {
                 stop_at += gap;
                 excluded += gap;
                 if start.elapsed() > self.cfg.timeout {
-                    return Err(other("RETR: timed out"));
+                    return Err(io::Error::other("RETR: timed out"));
                 }
             }
             total += n as u64;
