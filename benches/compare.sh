@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ftpdlib side by side with pyftpdlib 2.2.0, vsftpd, proftpd, pure-ftpd and unFTP (plus a bare
 # mio loop that only logs clients in: the floor for CPU per login and memory per session), all
-# on loopback ports of this machine, driven by the same ftpbench (benches/ftpbench.rs) in one run.
+# on loopback ports of this machine, driven by the same ftpbench (benches/ftpbench/) in one run.
 #
 #   sudo benches/compare.sh            # as root: installs what is missing, runs, writes results
 #
@@ -419,7 +419,7 @@ main() {
         local prev
         prev=$(sed -n 's/^- ftpdlib: \(.*\) (release build)$/\1/p' "$OUT/compare.md" | head -1)
         if [ "$prev" != "$FTPDLIB_DESC" ] ||
-           ! (cd "$ROOT" && git diff --quiet HEAD -- src ioloop benches/ftpbench.rs Cargo.toml Cargo.lock); then
+           ! (cd "$ROOT" && git diff --quiet HEAD -- src ioloop benches/ftpbench Cargo.toml Cargo.lock); then
             echo "compare.sh: MORE=1 adds rounds to results of the same build only (they are of $prev; this is $FTPDLIB_DESC, or its sources changed)" >&2
             exit 1
         fi

@@ -1,0 +1,227 @@
+//! The phases of the non-blocking client: each starts something on every client (connect
+//! and log in, a transfer, QUIT), then turns the poller until all are done or the phase's
+//! bound is reached, and reports what it achieved.
+
+use std::fmt::Write as _;
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::{send, Multi, Op, St};
+
+/// What a phase of the non-blocking client achieved.
+pub struct Phase {
+    pub elapsed: Duration,
+    pub done: usize,
+    failed: usize,
+    timed_out: bool,
+    /// At a time-out: how many clients were left in which state.
+    stuck: String,
+}
+
+impl Phase {
+    /// What went wrong, for the result line: empty when all `n` clients made it.
+    pub fn note(&self, n: usize) -> String {
+        let mut s = String::new();
+        if self.failed > 0 {
+            let _ = write!(s, "{} of {n} failed", self.failed);
+        }
+        if self.timed_out {
+            if !s.is_empty() {
+                s.push_str("; ");
+            }
+            let _ = write!(s, "timed out with {} of {n} done", self.done);
+            if !self.stuck.is_empty() {
+                let _ = write!(s, "; left: {}", self.stuck);
+            }
+        }
+        s
+    }
+}
+
+impl Multi {
+    /// Connects and logs in `n` more clients, at most `k` in progress at once.
+    pub fn login(&mut self, n: usize, k: usize) -> io::Result<Phase> {
+        self.reset_counts();
+        self.lat.clear();
+        let start = Instant::now();
+        let deadline = start + self.o.login_timeout;
+        let first = self.cl.len();
+        let mut started = 0;
+        let mut timed_out = false;
+        while self.done + self.failed < n {
+            while started < n && started - (self.done + self.failed) < k {
+                self.spawn();
+                started += 1;
+            }
+            if Instant::now() >= deadline {
+                timed_out = true;
+                break;
+            }
+            self.turn(deadline)?;
+        }
+        let elapsed = start.elapsed();
+        let stuck = if timed_out {
+            self.stuck(first..self.cl.len())
+        } else {
+            String::new()
+        };
+        if timed_out {
+            for i in first..self.cl.len() {
+                if !matches!(self.cl[i].st, St::Idle | St::Closed) {
+                    self.close(i);
+                }
+            }
+        }
+        self.report_errors("login");
+        Ok(Phase {
+            elapsed,
+            done: self.done,
+            failed: self.failed,
+            timed_out,
+            stuck,
+        })
+    }
+
+    /// Every idle client RETRs or STORs the test file at once; timed until the last 226.
+    pub fn transfer(&mut self, op: Op, size: u64) -> io::Result<Phase> {
+        self.reset_counts();
+        self.op = op;
+        self.size = size;
+        let start = Instant::now();
+        let deadline = start + self.o.timeout;
+        let mut n = 0;
+        for i in 0..self.cl.len() {
+            if self.cl[i].st != St::Idle {
+                continue;
+            }
+            n += 1;
+            let c = &mut self.cl[i];
+            c.moved = 0;
+            c.data_done = false;
+            c.reply_done = false;
+            c.started = true;
+            c.st = St::Type;
+            if let Err(e) = send(c, &self.cmds.type_i) {
+                self.fail(i, format!("write: {e}"));
+            }
+        }
+        let timed_out = self.run_until_done(n, deadline)?;
+        let elapsed = start.elapsed();
+        let stuck = if timed_out {
+            self.stuck(0..self.cl.len())
+        } else {
+            String::new()
+        };
+        if timed_out {
+            for i in 0..self.cl.len() {
+                if self.cl[i].started && !matches!(self.cl[i].st, St::Idle | St::Closed) {
+                    self.close(i);
+                }
+            }
+        }
+        for c in &mut self.cl {
+            c.started = false;
+        }
+        self.report_errors(match op {
+            Op::Retr => "RETR",
+            Op::Stor => "STOR",
+        });
+        Ok(Phase {
+            elapsed,
+            done: self.done,
+            failed: self.failed,
+            timed_out,
+            stuck,
+        })
+    }
+
+    /// Polls for `time` without sending anything: an idle client whose connection the
+    /// server closed meanwhile fails.
+    pub fn watch(&mut self, time: Duration) -> io::Result<()> {
+        self.reset_counts();
+        let deadline = Instant::now() + time;
+        while Instant::now() < deadline {
+            self.turn(deadline)?;
+        }
+        self.report_errors("idle");
+        Ok(())
+    }
+
+    /// QUIT on every idle client; timed until each got its reply (or EOF).
+    pub fn quit(&mut self) -> io::Result<Phase> {
+        self.reset_counts();
+        let start = Instant::now();
+        let deadline = start + self.o.timeout;
+        let mut n = 0;
+        for i in 0..self.cl.len() {
+            if self.cl[i].st != St::Idle {
+                continue;
+            }
+            n += 1;
+            self.cl[i].st = St::Quit;
+            if let Err(e) = send(&mut self.cl[i], &self.cmds.quit) {
+                self.fail(i, format!("write: {e}"));
+            }
+        }
+        let timed_out = self.run_until_done(n, deadline)?;
+        let elapsed = start.elapsed();
+        let stuck = if timed_out {
+            self.stuck(0..self.cl.len())
+        } else {
+            String::new()
+        };
+        self.report_errors("QUIT");
+        self.clear();
+        Ok(Phase {
+            elapsed,
+            done: self.done,
+            failed: self.failed,
+            timed_out,
+            stuck,
+        })
+    }
+
+    /// Drives the clients until `n` are done or failed; true if `deadline` came first.
+    fn run_until_done(&mut self, n: usize, deadline: Instant) -> io::Result<bool> {
+        while self.done + self.failed < n {
+            if Instant::now() >= deadline {
+                return Ok(true);
+            }
+            self.turn(deadline)?;
+        }
+        Ok(false)
+    }
+
+    /// Closes every connection.
+    fn clear(&mut self) {
+        for i in 0..self.cl.len() {
+            self.close(i);
+        }
+        self.cl.clear();
+    }
+
+    /// Resets every connection (SO_LINGER 0): unlike a QUIT, after which the server closes
+    /// first, this leaves no server-side TIME_WAIT whose 4-tuple a later connect could hit
+    /// (a SYN that meets a TIME_WAIT stalls for the 1 s SYN retransmission).
+    pub fn abort(&mut self) {
+        for c in &self.cl {
+            for s in [&c.ctrl, &c.data].into_iter().flatten() {
+                let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+            }
+        }
+        self.clear();
+    }
+
+    fn reset_counts(&mut self) {
+        self.done = 0;
+        self.failed = 0;
+        self.moved = 0;
+        self.errors.clear();
+    }
+
+    fn report_errors(&self, what: &str) {
+        for e in &self.errors {
+            eprintln!("ftpbench: {what}: {e}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The command line. Flags keep the spellings of pyftpdlib's `scripts/ftpbench` (argparse),
+//! so long options may be shortened to any unambiguous prefix, a repeated option's last
+//! value wins, and a usage error exits with status 2.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+/// FTP server benchmark (pyftpdlib's scripts/ftpbench, in Rust).
+#[derive(Debug, Parser)]
+#[command(
+    name = "ftpbench",
+    bin_name = "ftpbench",
+    infer_long_args = true,
+    args_override_self = true,
+    allow_negative_numbers = true
+)]
+pub struct Opts {
+    /// username
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// password
+    #[arg(short, long, value_name = "PASS")]
+    pub pass: Option<String>,
+
+    /// hostname
+    #[arg(short = 'H', long, value_name = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// port
+    #[arg(short = 'P', long, value_name = "PORT", default_value_t = 21)]
+    pub port: u16,
+
+    /// benchmark type
+    #[arg(
+        short,
+        long,
+        value_name = "BENCHMARK",
+        value_enum,
+        default_value_t = Workload::Transfer
+    )]
+    pub benchmark: Workload,
+
+    /// number of concurrent clients; a comma-separated list runs each size in turn
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "CLIENTS",
+        value_delimiter = ',',
+        // A repeated -n replaces the list rather than extending it, as argparse does.
+        action = ArgAction::Set,
+        default_value = "200"
+    )]
+    pub clients: Vec<usize>,
+
+    /// file size used by the 'concurrence' and 'download' benchmarks
+    #[arg(short = 's', long, value_name = "FILESIZE", default_value = "10M")]
+    pub filesize: String,
+
+    /// the PID of the FTP server process, to track its memory and CPU time
+    #[arg(short = 'k', long, value_name = "PID")]
+    pub pid: Option<i32>,
+
+    /// the socket timeout, and the bound on every phase, in seconds
+    #[arg(short, long, value_name = "TIMEOUT", default_value_t = 60.0)]
+    pub timeout: f64,
+
+    /// whether to print debugging info
+    #[arg(short, long)]
+    pub debug: bool,
+
+    /// whether to use FTPS (AUTH TLS, PROT P; single-client workloads only: transfer, upload,
+    /// download)
+    #[arg(short = 'S', long)]
+    pub ssl: bool,
+
+    /// at most this many connects + logins in progress at once [default: all]
+    #[arg(long, value_name = "K")]
+    pub max_in_flight: Option<usize>,
+
+    /// bound on a phase of concurrent connects + logins [default: --timeout]; a burst beyond a
+    /// server's listen queue can leave clients connected but never greeted
+    #[arg(long, value_name = "SECS")]
+    pub login_timeout: Option<f64>,
+
+    /// logins: run each burst R times and report the medians; a burst of a few hundred logins
+    /// takes milliseconds, so one round is mostly noise
+    #[arg(long, value_name = "R", default_value_t = 1)]
+    pub rounds: usize,
+
+    /// length of the single-client STOR / RETR measurements
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub seconds: f64,
+
+    /// spread connections over 127.0.0.1 ..= 127.0.0.K [default: as needed]
+    #[arg(long, value_name = "K")]
+    pub source_ips: Option<u8>,
+
+    /// append each result to this file as `label \t workload \t value \t unit \t mem \t cpu \t
+    /// note`
+    #[arg(long, value_name = "FILE")]
+    pub tsv: Option<PathBuf>,
+
+    /// the server's name in --tsv lines
+    #[arg(long, value_name = "LABEL", default_value = "server")]
+    pub label: String,
+
+    /// run a bare mio login server on 127.0.0.1:PORT instead of benchmarking
+    #[arg(long, value_name = "PORT")]
+    pub bare_server: Option<u16>,
+
+    /// print a markdown table of the --tsv results in FILE instead of benchmarking
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// with --report: also write an SVG bar chart here
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+
+    /// with -k: a cgroup v1 cpuacct folder that holds the server alone, for exact CPU time
+    /// [default: /proc/PID/stat of the process tree, in clock ticks]
+    #[arg(long, value_name = "DIR")]
+    pub cgroup: Option<PathBuf>,
+
+    /// What `cargo bench` passes to every bench target; nothing to do with this program.
+    #[arg(long, hide = true)]
+    pub bench: bool,
+}
+
+/// The workloads of `-b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// upload, then download
+    Transfer,
+    /// RETR for --seconds
+    Download,
+    /// STOR for --seconds
+    Upload,
+    /// N clients log in, transfer alone and all at once, then QUIT
+    Concurrence,
+    /// transfer, then concurrence
+    All,
+    /// server memory per logged-in idle session
+    IdleMemory,
+    /// N concurrent logins: wall time, latency, server CPU per login
+    Logins,
+    /// one RETR alone, then again while N sessions are held
+    Hold,
+}
+
+impl Workload {
+    /// Whether the workload reads and writes the test file (and so needs write permission).
+    pub fn needs_files(self) -> bool {
+        match self {
+            Workload::Transfer
+            | Workload::Download
+            | Workload::Upload
+            | Workload::Concurrence
+            | Workload::All
+            | Workload::Hold => true,
+            Workload::IdleMemory | Workload::Logins => false,
+        }
+    }
+
+    /// Whether `-S` applies: FTPS is implemented by the blocking client only.
+    pub fn single_client(self) -> bool {
+        match self {
+            Workload::Transfer | Workload::Download | Workload::Upload => true,
+            Workload::Concurrence
+            | Workload::All
+            | Workload::IdleMemory
+            | Workload::Logins
+            | Workload::Hold => false,
+        }
+    }
+
+    /// The name on the command line, for messages.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_owned())
+    }
+}
