@@ -115,3 +115,8 @@ pub mod differences {}
 #[doc = links!()]
 #[doc = include_str!("../docs/layout.md")]
 pub mod layout {}
+
+// The README's example is compiled with the doctests, so that it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
