@@ -24,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod filesystems;
 mod fnv;
+pub mod guide;
 pub mod handlers;
 mod limits;
 mod log;
