@@ -38,8 +38,15 @@ pub fn civil(t: SystemTime, use_gmt: bool) -> Civil {
         if let Some(offset) = fixed_local_offset() {
             return utc_civil(secs.saturating_add(i64::from(offset)));
         }
-        if let Some(c) = sys::localtime(secs) {
-            return c;
+        if let Some(t) = sys::localtime(secs) {
+            return Civil {
+                year: t.year,
+                month: t.month,
+                day: t.day,
+                hour: t.hour,
+                minute: t.minute,
+                second: t.second,
+            };
         }
     }
     utc_civil(secs)

@@ -68,7 +68,7 @@ fn emptied(file: File) -> io::Result<File> {
 }
 
 /// `file` and its size if it is a regular file; `EISDIR` for a directory,
-/// [`sys::not_a_regular_file`] for a FIFO, socket or device (a FIFO would block a transfer
+/// [`not_a_regular_file`] for a FIFO, socket or device (a FIFO would block a transfer
 /// forever, a device could stream without end).
 fn regular_only(file: File) -> io::Result<(File, u64)> {
     let meta = file.metadata()?;
@@ -77,10 +77,21 @@ fn regular_only(file: File) -> io::Result<(File, u64)> {
         return Err(sys::is_a_directory());
     }
     if !kind.is_file() {
-        return Err(sys::not_a_regular_file());
+        return Err(not_a_regular_file());
     }
     sys::set_blocking(file.as_raw_fd())?;
     Ok((file, meta.len()))
+}
+
+/// A FIFO, socket or device where a transfer needs a regular file (no errno says so).
+#[derive(Debug, thiserror::Error)]
+#[error("Not a regular file")]
+pub(crate) struct NotARegularFile;
+
+/// The error for a FIFO, socket or device where only a regular file will do: replies
+/// say `Not a regular file.`
+fn not_a_regular_file() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, NotARegularFile)
 }
 
 /// Creates a new file `<prefix><8 random chars>` in `dir` with `O_CREAT|O_EXCL` and mode
