@@ -8,7 +8,6 @@
 //! and the callers map them.
 
 use std::io;
-use std::mem::MaybeUninit;
 
 mod crypt;
 mod fs;
@@ -35,45 +34,6 @@ pub(crate) use users::{
     account, credentials, effective_gid, effective_uid, group_list, group_name, set_credentials,
     shadow_entry, user_name, Account, Credentials,
 };
-
-/// A calendar time in the local time zone, as the C library breaks it down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LocalTime {
-    pub(crate) year: i32,
-    /// 1..=12.
-    pub(crate) month: u8,
-    /// 1..=31.
-    pub(crate) day: u8,
-    pub(crate) hour: u8,
-    pub(crate) minute: u8,
-    /// 0..=60 (60 for a leap second).
-    pub(crate) second: u8,
-}
-
-/// `secs` since the epoch broken down in the local time zone, or `None` when the C
-/// library cannot represent it. glibc reads `TZ` on first use.
-// time_t is i64 on most targets but i32 on some, hence the "useless" conversion.
-#[allow(clippy::useless_conversion)]
-pub(crate) fn localtime(secs: i64) -> Option<LocalTime> {
-    let t: libc::time_t = secs.try_into().ok()?;
-    let mut tm = MaybeUninit::<libc::tm>::uninit();
-    // SAFETY: `t` is a valid time_t and `tm` is writable storage for one `tm`;
-    // localtime_r is the reentrant variant and writes only to `tm`.
-    let r = unsafe { libc::localtime_r(&t, tm.as_mut_ptr()) };
-    if r.is_null() {
-        return None;
-    }
-    // SAFETY: localtime_r returned non-null, so it fully initialised `tm`.
-    let tm = unsafe { tm.assume_init() };
-    Some(LocalTime {
-        year: tm.tm_year.checked_add(1900)?,
-        month: u8::try_from(tm.tm_mon.checked_add(1)?).ok()?,
-        day: u8::try_from(tm.tm_mday).ok()?,
-        hour: u8::try_from(tm.tm_hour).ok()?,
-        minute: u8::try_from(tm.tm_min).ok()?,
-        second: u8::try_from(tm.tm_sec).ok()?,
-    })
-}
 
 /// Error for "not a directory" (ENOTDIR), which `io::ErrorKind` cannot build on our MSRV.
 pub(crate) fn not_a_directory() -> io::Error {
@@ -140,15 +100,4 @@ pub(crate) fn bad_descriptor() -> io::Error {
 /// Error for "file too large" (EFBIG).
 pub(crate) fn file_too_large() -> io::Error {
     io::Error::from_raw_os_error(libc::EFBIG)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn localtime_epoch_is_around_1970() {
-        let c = localtime(0).expect("epoch is representable");
-        assert!(c.year == 1969 || c.year == 1970);
-    }
 }
