@@ -125,7 +125,7 @@ pub(crate) fn crypt(phrase: &[u8], setting: &str) -> Option<String> {
 }
 
 /// crypt_gensalt(3): a setting string for method `prefix` (`$y$`, `$6$`, `$2b$`…) at the
-/// default cost, salted with `random` (16 bytes from /dev/urandom suit every method).
+/// default cost, salted with `random` (16 random bytes suit every method).
 pub(crate) fn gensalt(prefix: &str, random: &[u8]) -> io::Result<String> {
     let lib = libcrypt().map_err(|why| io::Error::other(format!("libcrypt.so.1: {why}")))?;
     let prefix = CString::new(prefix)?;
