@@ -1,9 +1,18 @@
 //! Processes and signals: fork and reaping, the exit signals and their handler, the
 //! parent-death signal, thread ids, RLIMIT_NOFILE, and memory shared across fork.
+//!
+//! rustix makes the calls, except four that stay with libc: fork(2), _exit(2),
+//! sigaction(2) and pthread_sigmask(3). rustix has them only in its `runtime` module,
+//! which is meant for runtimes that replace the C library and must not be used in a
+//! process that has one: this program is linked with glibc, whose fork handlers,
+//! thread state and signal handling those calls would go around.
 
 use std::io;
 use std::ptr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use rustix::mm::{MapFlags, ProtFlags};
+use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
 
 use super::invalid_argument;
 
@@ -40,22 +49,17 @@ pub(crate) fn exit_signals_received() -> usize {
 /// Raises the soft RLIMIT_NOFILE to the hard limit, so one loop can hold as many sessions
 /// as the system allows. Returns the new soft limit.
 pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the rlimit we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(io::Error::last_os_error());
+    let lim = rustix::process::getrlimit(Resource::Nofile);
+    // The soft limit never exceeds the hard one, so differing means lower. `None` is
+    // RLIM_INFINITY.
+    if lim.current != lim.maximum {
+        let raised = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        rustix::process::setrlimit(Resource::Nofile, raised)?;
     }
-    if lim.rlim_cur < lim.rlim_max {
-        lim.rlim_cur = lim.rlim_max;
-        // SAFETY: setrlimit reads the rlimit we own.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(lim.rlim_cur)
+    Ok(lim.maximum.unwrap_or(u64::MAX))
 }
 
 /// Which side of a [`fork`] the caller is on.
@@ -95,29 +99,31 @@ pub(crate) fn exit_process(code: i32) -> ! {
 
 /// Sends `signal` to process `pid`; errors (e.g. it is gone already) are ignored.
 pub(crate) fn signal_process(pid: libc::pid_t, signal: libc::c_int) {
-    // SAFETY: kill takes no pointers.
-    unsafe { libc::kill(pid, signal) };
+    if let (Some(pid), Some(signal)) = (positive_pid(pid), Signal::from_named_raw(signal)) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
 }
 
 /// Reaps child `pid` if it has exited (`block` waits for it). Returns its exit status in
 /// the form the shell shows: the exit code, or 128 + the signal that killed it.
 pub(crate) fn reap(pid: libc::pid_t, block: bool) -> Option<i32> {
-    let mut status: libc::c_int = 0;
-    let flags = if block { 0 } else { libc::WNOHANG };
+    let pid = positive_pid(pid)?;
+    let options = if block {
+        WaitOptions::empty()
+    } else {
+        WaitOptions::NOHANG
+    };
     loop {
-        // SAFETY: waitpid writes the status into the integer we own.
-        let rc = unsafe { libc::waitpid(pid, &mut status, flags) };
-        if rc == pid {
-            return Some(if libc::WIFSIGNALED(status) {
-                128 + libc::WTERMSIG(status)
-            } else {
-                libc::WEXITSTATUS(status)
-            });
+        match rustix::process::waitpid(Some(pid), options) {
+            Ok(Some((_, status))) => {
+                return Some(match status.terminating_signal() {
+                    Some(signal) => 128 + signal,
+                    None => status.exit_status().unwrap_or(0),
+                })
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Ok(None) | Err(_) => return None,
         }
-        if rc == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        return None;
     }
 }
 
@@ -126,20 +132,16 @@ pub(crate) fn reap(pid: libc::pid_t, block: bool) -> Option<i32> {
 /// when the parent dies, so no worker outlives its server. Ends the process at once if
 /// the parent is already gone.
 pub(crate) fn follow_parent(parent: libc::pid_t) {
-    // SAFETY: setpgid, prctl with PR_SET_PDEATHSIG and getppid take no pointers.
-    unsafe {
-        libc::setpgid(0, 0);
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
-        if libc::getppid() != parent {
-            libc::_exit(0);
-        }
+    let _ = rustix::process::setpgid(None, None);
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::TERM));
+    if Pid::as_raw(rustix::process::getppid()) != parent {
+        exit_process(0);
     }
 }
 
 /// This process's id.
 pub(crate) fn process_id() -> libc::pid_t {
-    // SAFETY: getpid takes no arguments and cannot fail.
-    unsafe { libc::getpid() }
+    rustix::process::getpid().as_raw_pid()
 }
 
 /// Forgets the SIGINT / SIGTERM already counted (a forked child starts afresh).
@@ -163,15 +165,17 @@ pub(crate) fn block_exit_signals() {
 
 /// The kernel's id of the calling thread (unique across processes).
 pub(crate) fn thread_id() -> u32 {
-    // SAFETY: gettid takes no arguments and cannot fail.
-    unsafe { libc::gettid() as u32 }
+    // Thread ids are positive pids, so the sign bit is never set.
+    rustix::thread::gettid().as_raw_pid().unsigned_abs()
 }
 
-/// Whether a thread or process with this id still exists.
+/// Whether a thread or process with this id still exists. An id outside the pid range
+/// names none.
 pub(crate) fn task_exists(id: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence; it takes no pointers.
-    let rc = unsafe { libc::kill(id as libc::pid_t, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    let Some(pid) = i32::try_from(id).ok().and_then(positive_pid) else {
+        return false;
+    };
+    rustix::process::test_kill_process(pid) != Err(rustix::io::Errno::SRCH)
 }
 
 /// Zeroed memory shared with every process later forked from this one (and, like any
@@ -192,20 +196,15 @@ impl SharedWords {
     pub(crate) fn new(len: usize) -> io::Result<SharedWords> {
         let bytes = len.max(1) * std::mem::size_of::<AtomicU32>();
         // SAFETY: an anonymous mapping at an address the kernel picks touches no
-        // existing memory; the result is checked against MAP_FAILED.
+        // existing memory; failure comes back as an error, not MAP_FAILED.
         let p = unsafe {
-            libc::mmap(
+            rustix::mm::mmap_anonymous(
                 ptr::null_mut(),
                 bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::NORESERVE,
             )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        }?;
         let ptr = ptr::NonNull::new(p.cast::<AtomicU32>()).ok_or_else(invalid_argument)?;
         Ok(SharedWords { ptr, len })
     }
@@ -224,6 +223,16 @@ impl Drop for SharedWords {
         let bytes = self.len.max(1) * std::mem::size_of::<AtomicU32>();
         // SAFETY: unmaps exactly the mapping created in `new`; no reference into it
         // outlives `self` (`words` borrows self).
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), bytes) };
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), bytes) };
+    }
+}
+
+/// `raw` as a pid when it names one process (positive); 0 and negative values, which
+/// kill(2) and waitpid(2) read as process groups, never come from our callers.
+fn positive_pid(raw: libc::pid_t) -> Option<Pid> {
+    if raw > 0 {
+        Pid::from_raw(raw)
+    } else {
+        None
     }
 }

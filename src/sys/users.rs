@@ -1,6 +1,13 @@
 //! Users, groups and credentials: the user and group databases (getpwuid_r,
 //! getgrgid_r, getpwnam_r, getspnam_r, getgrouplist) and the effective identity of the
 //! process (getgroups, seteuid and friends).
+//!
+//! rustix reads the identity; the rest is hand-written FFI to the C library, on purpose.
+//! The user and group databases are the C library's: it answers through NSS (files,
+//! LDAP, systemd-userdb…), which no system-call crate can stand in for, so rustix has no
+//! such lookups. And switching the identity must go through glibc's seteuid and friends,
+//! which apply the change to every thread of the process, where rustix's calls change
+//! only the calling thread.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -8,6 +15,8 @@ use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
+
+use rustix::process::Gid;
 
 use super::invalid_argument;
 
@@ -224,30 +233,22 @@ pub(crate) struct Credentials {
 /// # Errors
 /// The error of getgroups(2).
 pub(crate) fn credentials() -> io::Result<Credentials> {
-    // SAFETY: getgroups with size 0 only returns the count and writes nothing.
-    let n = unsafe { libc::getgroups(0, ptr::null_mut()) };
-    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-    let mut groups: Vec<libc::gid_t> = vec![0; n];
-    let size = libc::c_int::try_from(n).map_err(|_| invalid_argument())?;
-    // SAFETY: `groups` is writable for `size` entries.
-    let got = unsafe { libc::getgroups(size, groups.as_mut_ptr()) };
-    let got = usize::try_from(got).map_err(|_| io::Error::last_os_error())?;
-    groups.truncate(got);
-    // SAFETY: geteuid and getegid take no arguments and cannot fail.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    Ok(Credentials { euid, egid, groups })
+    let groups = rustix::process::getgroups()?;
+    Ok(Credentials {
+        euid: effective_uid(),
+        egid: effective_gid(),
+        groups: groups.into_iter().map(Gid::as_raw).collect(),
+    })
 }
 
 /// The effective user id of the process.
 pub(crate) fn effective_uid() -> u32 {
-    // SAFETY: geteuid takes no arguments and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// The effective group id of the process.
 pub(crate) fn effective_gid() -> u32 {
-    // SAFETY: getegid takes no arguments and cannot fail.
-    unsafe { libc::getegid() }
+    rustix::process::getegid().as_raw()
 }
 
 /// Takes on `to` as the effective identity: supplementary groups, then the effective
