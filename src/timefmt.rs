@@ -141,7 +141,20 @@ pub(crate) fn unix_parts(t: SystemTime) -> (i64, u32) {
 /// a listing asks for it once per entry.
 fn local_offset(secs: i64) -> i32 {
     static ZONE: OnceLock<TimeZone> = OnceLock::new();
-    zone_offset(ZONE.get_or_init(TimeZone::system), secs)
+    zone_offset(ZONE.get_or_init(local_zone), secs)
+}
+
+/// The process's zone. With `TZ` unset the C library reads /etc/localtime, and so does
+/// this, straight: asking jiff for the system zone would first resolve the file's name,
+/// which lists the whole zoneinfo directory (a millisecond or two, and memory kept).
+fn local_zone() -> TimeZone {
+    if std::env::var_os("TZ").is_none() {
+        let zone = std::fs::read("/etc/localtime").map(|data| TimeZone::tzif("localtime", &data));
+        if let Ok(Ok(zone)) = zone {
+            return zone;
+        }
+    }
+    TimeZone::system()
 }
 
 /// The offset of `zone` at `secs`, clamped to the instants jiff covers (years -9999 to
@@ -303,6 +316,30 @@ mod tests {
                 let want = format!("{sign}{:02}{:02}", a / 3600, a % 3600 / 60);
                 assert_eq!(lines.next(), Some(want.as_str()), "TZ={tz} at {t}");
             }
+        }
+    }
+
+    /// With `TZ` unset, the zone read from /etc/localtime gives the offsets `date` gives.
+    #[test]
+    fn local_zone_agrees_with_the_c_library() {
+        if std::env::var_os("TZ").is_some() || !std::path::Path::new("/etc/localtime").exists() {
+            eprintln!("skipped: TZ set, or no /etc/localtime");
+            return;
+        }
+        let zone = local_zone();
+        for t in [-1_000_000_000i64, 0, 1_700_000_000, 2_100_000_000] {
+            let out = std::process::Command::new("date")
+                .env_remove("TZ")
+                .arg("-d")
+                .arg(format!("@{t}"))
+                .arg("+%z")
+                .output()
+                .expect("run date");
+            let off = zone_offset(&zone, t);
+            let sign = if off < 0 { '-' } else { '+' };
+            let a = off.unsigned_abs();
+            let want = format!("{sign}{:02}{:02}", a / 3600, a % 3600 / 60);
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want, "at {t}");
         }
     }
 
