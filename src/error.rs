@@ -2,6 +2,7 @@
 
 use std::io;
 
+use crate::filesystems::NotARegularFile;
 use crate::proto::Reply;
 
 /// What can go wrong when setting up or running a server.
@@ -57,11 +58,6 @@ pub fn strerror(e: &io::Error) -> String {
         _ => "Input/output error".into(),
     }
 }
-
-/// A FIFO, socket or device where a transfer needs a regular file (no errno says so).
-#[derive(Debug, thiserror::Error)]
-#[error("Not a regular file")]
-pub(crate) struct NotARegularFile;
 
 /// `550 <strerror>.`: the reply for a failed filesystem operation.
 pub fn fs_error_reply(e: &io::Error) -> Reply {

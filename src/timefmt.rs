@@ -1,16 +1,19 @@
 //! Time formatting for FTP replies and listings: the `YYYYMMDDHHMMSS` timestamps of
 //! RFC 3659 (MDTM, MFMT, the MLSx `modify` fact) and the `ls -l` date column of LIST.
 //!
-//! UTC conversion is pure arithmetic (days-from-civil); local time goes through
-//! `localtime_r` in the crate's `sys` module, except in a zone with one fixed offset (UTC,
-//! as on most servers, or `Etc/GMT-5`), which is read from /etc/localtime once and then
-//! applied by arithmetic: glibc reads the zone file through stdio, which alone maps some
-//! 200 KiB of the C library into a process that has no other use for it. Times before 1970
-//! are supported and never panic.
+//! UTC conversion is pure arithmetic (days-from-civil). Local time adds the offset that
+//! `jiff` finds for the instant in the process's zone, chosen as the C library chooses it
+//! (`TZ` as a POSIX rule, a zone name or a file, else /etc/localtime), read once and kept.
+//! jiff rather than `localtime_r`: glibc reads zone files through stdio, which alone maps
+//! some 200 KiB of the C library into a process that has no other use for it, and rather
+//! than a reader of our own: TZif files and POSIX rules are jiff's job, kept well and
+//! tested against the tz database. Times before 1970 are supported and never panic.
 
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::sys;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 
 /// A broken-down calendar time (proleptic Gregorian), either UTC or local.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -25,139 +28,19 @@ pub struct Civil {
     pub hour: u8,
     /// Minute, 0..=59.
     pub minute: u8,
-    /// Second, 0..=60 (60 only for a leap second reported by the local time zone).
+    /// Second, 0..=59 (leap seconds are not counted, in UTC or local time).
     pub second: u8,
 }
 
 /// Breaks `t` down into calendar fields, in UTC when `use_gmt` is true and in the
-/// process's local time zone otherwise (falling back to UTC if the C library cannot
-/// convert the time).
+/// process's local time zone otherwise (for a time beyond the zone data's reach, with the
+/// offset of the nearest time it covers).
 pub fn civil(t: SystemTime, use_gmt: bool) -> Civil {
     let secs = unix_seconds(t);
-    if !use_gmt {
-        if let Some(offset) = fixed_local_offset() {
-            return utc_civil(secs.saturating_add(i64::from(offset)));
-        }
-        if let Some(c) = sys::localtime(secs) {
-            return c;
-        }
+    if use_gmt {
+        return utc_civil(secs);
     }
-    utc_civil(secs)
-}
-
-/// The local zone's offset from UTC in seconds when it never changes: `TZ` unset (glibc
-/// then uses /etc/localtime) and /etc/localtime a zone with a single offset, no
-/// transitions, no leap seconds and no daylight-saving rule. `None` sends every
-/// conversion to the C library.
-fn fixed_local_offset() -> Option<i32> {
-    static OFFSET: std::sync::OnceLock<Option<i32>> = std::sync::OnceLock::new();
-    *OFFSET.get_or_init(|| {
-        if std::env::var_os("TZ").is_some() {
-            return None;
-        }
-        // Zone files are a few KiB; the cap keeps an odd /etc/localtime from costing more.
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::fs::File::open("/etc/localtime").ok()?, 1 << 20),
-            &mut data,
-        )
-        .ok()?;
-        tzif_fixed_offset(&data)
-    })
-}
-
-/// The offset of a TZif zone file (RFC 8536) that has exactly one local time type and no
-/// transitions or leap seconds, and whose footer rule (version 2 and later) is that same
-/// offset with no daylight-saving part; `None` for any other zone or a malformed file.
-pub(crate) fn tzif_fixed_offset(data: &[u8]) -> Option<i32> {
-    const HEADER: usize = 44;
-    let be32 = |at: usize| -> Option<u32> {
-        let b = data.get(at..at.checked_add(4)?)?;
-        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    // (isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt) of the header at `at`.
-    let counts = |at: usize| -> Option<[usize; 6]> {
-        if data.get(at..at + 4)? != b"TZif" {
-            return None;
-        }
-        let mut c = [0usize; 6];
-        for (i, n) in c.iter_mut().enumerate() {
-            *n = usize::try_from(be32(at + 20 + 4 * i)?).ok()?;
-        }
-        Some(c)
-    };
-    let block_len = |c: &[usize; 6], time_size: usize| -> Option<usize> {
-        let [isut, isstd, leap, time, types, chars] = *c;
-        time.checked_mul(time_size + 1)?
-            .checked_add(types.checked_mul(6)?)?
-            .checked_add(chars)?
-            .checked_add(leap.checked_mul(time_size + 4)?)?
-            .checked_add(isstd)?
-            .checked_add(isut)
-    };
-    let version = *data.get(4)?;
-    let v1 = counts(0)?;
-    let (c, block, footer) = if version == 0 {
-        (v1, HEADER, None)
-    } else {
-        // Version 2+: a second header and data block with 64-bit times, then the footer.
-        let second = HEADER.checked_add(block_len(&v1, 4)?)?;
-        let c = counts(second)?;
-        let block = second + HEADER;
-        let end = block.checked_add(block_len(&c, 8)?)?;
-        (c, block, Some(data.get(end..)?))
-    };
-    let [_, _, leap, time, types, _] = c;
-    if leap != 0 || time != 0 || types != 1 {
-        return None;
-    }
-    let offset = i32::from_be_bytes(be32(block)?.to_be_bytes());
-    let isdst = *data.get(block + 4)?;
-    if isdst != 0 {
-        return None;
-    }
-    if let Some(footer) = footer {
-        // "\n<rule>\n"; an empty rule says nothing. A rule must be a plain standard time
-        // (`UTC0`, `<+05>-5`) whose offset is the one above.
-        let rule = footer.strip_prefix(b"\n")?;
-        let rule = &rule[..rule.iter().position(|&b| b == b'\n')?];
-        if !rule.is_empty() && posix_fixed_offset(rule)? != offset {
-            return None;
-        }
-    }
-    Some(offset)
-}
-
-/// The UTC offset of a POSIX TZ rule that is only a standard time (`EST5`, `<-03>3`,
-/// `UTC0`); `None` when it has a daylight-saving part or is malformed.
-fn posix_fixed_offset(rule: &[u8]) -> Option<i32> {
-    let rest = if let Some(quoted) = rule.strip_prefix(b"<") {
-        let close = quoted.iter().position(|&b| b == b'>')?;
-        &quoted[close + 1..]
-    } else {
-        let letters = rule.iter().take_while(|b| b.is_ascii_alphabetic()).count();
-        if letters < 3 {
-            return None;
-        }
-        &rule[letters..]
-    };
-    // [+-]hh[:mm[:ss]], west of Greenwich positive: the negation of the offset.
-    let (sign, digits) = match rest.first()? {
-        b'-' => (1, &rest[1..]),
-        b'+' => (-1, &rest[1..]),
-        _ => (-1, rest),
-    };
-    let mut seconds = 0i32;
-    for (i, part) in digits.split(|&b| b == b':').enumerate() {
-        if i == 3 || part.is_empty() || part.len() > 3 || !part.iter().all(u8::is_ascii_digit) {
-            return None; // anything after the offset (a DST name, a rule) lands here too
-        }
-        let n = part
-            .iter()
-            .fold(0i32, |acc, d| acc * 10 + i32::from(d - b'0'));
-        seconds += n * [3600, 60, 1][i];
-    }
-    Some(sign * seconds)
+    utc_civil(secs.saturating_add(i64::from(local_offset(secs))))
 }
 
 /// Formats `t` as `YYYYMMDDHHMMSS`, the form used by the MDTM reply and the MLSx
@@ -253,6 +136,35 @@ pub(crate) fn unix_parts(t: SystemTime) -> (i64, u32) {
     }
 }
 
+/// The local zone's offset from UTC at `secs`, in seconds. The zone is looked up on first
+/// use only, as glibc's `localtime_r` does: a server's zone does not change under it, and
+/// a listing asks for it once per entry.
+fn local_offset(secs: i64) -> i32 {
+    static ZONE: OnceLock<TimeZone> = OnceLock::new();
+    zone_offset(ZONE.get_or_init(local_zone), secs)
+}
+
+/// The process's zone. With `TZ` unset the C library reads /etc/localtime, and so does
+/// this, straight: asking jiff for the system zone would first resolve the file's name,
+/// which lists the whole zoneinfo directory (a millisecond or two, and memory kept).
+fn local_zone() -> TimeZone {
+    if std::env::var_os("TZ").is_none() {
+        let zone = std::fs::read("/etc/localtime").map(|data| TimeZone::tzif("localtime", &data));
+        if let Ok(Ok(zone)) = zone {
+            return zone;
+        }
+    }
+    TimeZone::system()
+}
+
+/// The offset of `zone` at `secs`, clamped to the instants jiff covers (years -9999 to
+/// 9999).
+fn zone_offset(zone: &TimeZone, secs: i64) -> i32 {
+    let secs = secs.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+    let at = Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH);
+    zone.to_offset(at).seconds()
+}
+
 fn from_unix_seconds(secs: i64) -> SystemTime {
     let d = Duration::from_secs(secs.unsigned_abs());
     if secs >= 0 {
@@ -343,178 +255,47 @@ mod tests {
         from_unix_seconds(secs)
     }
 
-    /// A TZif file: `types` as (utoff, isdst), `transitions` transition times (each to
-    /// type 0), `leaps` leap-second records; version 2 with `footer` when it is `Some`.
-    fn tzif(
-        types: &[(i32, u8)],
-        transitions: &[i64],
-        leaps: usize,
-        footer: Option<&str>,
-    ) -> Vec<u8> {
-        let block = |wide: bool| {
-            let mut b = Vec::new();
-            for t in transitions {
-                if wide {
-                    b.extend_from_slice(&t.to_be_bytes());
-                } else {
-                    b.extend_from_slice(&(*t as i32).to_be_bytes());
-                }
-            }
-            b.extend(std::iter::repeat(0u8).take(transitions.len()));
-            for (off, dst) in types {
-                b.extend_from_slice(&off.to_be_bytes());
-                b.extend_from_slice(&[*dst, 0]);
-            }
-            b.extend_from_slice(b"UTC\0");
-            for _ in 0..leaps {
-                b.extend(std::iter::repeat(0u8).take(if wide { 12 } else { 8 }));
-            }
-            b
-        };
-        let header = |version: u8| {
-            let mut h = b"TZif".to_vec();
-            h.push(version);
-            h.extend_from_slice(&[0; 15]);
-            for n in [0, 0, leaps, transitions.len(), types.len(), 4] {
-                h.extend_from_slice(&(n as u32).to_be_bytes());
-            }
-            h
-        };
-        let version = if footer.is_some() { b'2' } else { 0 };
-        let mut f = header(version);
-        f.extend(block(false));
-        if let Some(rule) = footer {
-            f.extend(header(version));
-            f.extend(block(true));
-            f.extend_from_slice(format!("\n{rule}\n").as_bytes());
-        }
-        f
-    }
-
+    /// The offset jiff gives agrees with the C library (`date`, run with the same zone)
+    /// for fixed zones and zones with daylight saving, at instants on both sides of the
+    /// epoch and of the zone data's last transition, and for POSIX rules since 1970 (glibc
+    /// applies no rule's daylight saving before then).
     #[test]
-    fn fixed_offset_zones_are_recognised() {
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(0, 0)], &[], 0, Some("UTC0"))),
-            Some(0)
-        );
-        assert_eq!(tzif_fixed_offset(&tzif(&[(0, 0)], &[], 0, None)), Some(0));
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(0, 0)], &[], 0, Some(""))),
-            Some(0)
-        );
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(18000, 0)], &[], 0, Some("<+05>-5"))),
-            Some(18000)
-        );
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(-16200, 0)], &[], 0, Some("<-0430>4:30"))),
-            Some(-16200)
-        );
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(-18000, 0)], &[], 0, Some("EST5"))),
-            Some(-18000)
-        );
-    }
-
-    #[test]
-    fn zones_that_change_are_left_to_the_c_library() {
-        // a transition, two types, a daylight-saving type, leap seconds
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(0, 0)], &[1000], 0, Some("UTC0"))),
-            None
-        );
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(0, 0), (3600, 1)], &[], 0, Some("UTC0"))),
-            None
-        );
-        assert_eq!(tzif_fixed_offset(&tzif(&[(3600, 1)], &[], 0, None)), None);
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(0, 0)], &[], 1, Some("UTC0"))),
-            None
-        );
-        // a footer with a daylight-saving rule, or another offset than the type's
-        let dst = "EST5EDT,M3.2.0,M11.1.0";
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(-18000, 0)], &[], 0, Some(dst))),
-            None
-        );
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(-18000, 0)], &[], 0, Some("EST5EDT"))),
-            None
-        );
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(0, 0)], &[], 0, Some("EST5"))),
-            None
-        );
-        assert_eq!(
-            tzif_fixed_offset(&tzif(&[(0, 0)], &[], 0, Some("U0"))),
-            None
-        );
-    }
-
-    #[test]
-    fn malformed_zone_files_are_refused_without_panicking() {
-        let good = tzif(&[(3600, 0)], &[], 0, Some("<+01>-1"));
-        assert_eq!(tzif_fixed_offset(&good), Some(3600));
-        for len in 0..good.len() {
-            assert_eq!(tzif_fixed_offset(&good[..len]), None, "cut at {len}");
-        }
-        let mut bad_magic = good.clone();
-        bad_magic[0] = b'X';
-        assert_eq!(tzif_fixed_offset(&bad_magic), None);
-        let mut huge_count = good.clone();
-        huge_count[32..36].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert_eq!(tzif_fixed_offset(&huge_count), None);
-        assert_eq!(tzif_fixed_offset(b"not a zone file at all"), None);
-    }
-
-    /// Every zone of the system's database that is taken as fixed agrees with the C
-    /// library (`date`, run with that zone) at several instants, and zones with daylight
-    /// saving are not taken as fixed.
-    #[test]
-    fn fixed_zones_of_the_system_agree_with_the_c_library() {
+    fn zone_offsets_agree_with_the_c_library() {
         let root = std::path::Path::new("/usr/share/zoneinfo");
-        if !root.join("Etc/UTC").is_file() {
+        if !root.join("Europe/Paris").is_file() {
             eprintln!("skipped: no zoneinfo database");
             return;
         }
-        let mut fixed = Vec::new();
-        let mut dirs = vec![root.to_path_buf()];
-        let mut files = 0;
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).expect("read zoneinfo") {
-                let path = entry.expect("entry").path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if let Ok(data) = std::fs::read(&path) {
-                    files += 1;
-                    if let Some(off) = tzif_fixed_offset(&data) {
-                        fixed.push((path, off));
-                    }
-                }
-            }
-            assert!(files < 20_000, "zoneinfo walk bounded");
-        }
-        assert!(fixed
-            .iter()
-            .any(|(p, off)| p.ends_with("Etc/UTC") && *off == 0));
-        for zone in [
+        let zones = [
+            "UTC",
+            "Etc/GMT-5",
             "Europe/Paris",
             "America/New_York",
-            "EST5EDT",
             "Australia/Sydney",
-        ] {
-            let p = root.join(zone);
-            if p.is_file() {
-                let data = std::fs::read(&p).expect("read zone");
-                assert_eq!(tzif_fixed_offset(&data), None, "{zone} changes offset");
-            }
+            "Asia/Kolkata",
+            "America/St_Johns",
+        ];
+        let rules = ["EST5EDT,M3.2.0,M11.1.0", "<-03>3", "UTC0"];
+        let instants = [
+            -1_000_000_000i64,
+            0,
+            1_000_000_000,
+            1_700_000_000,
+            2_100_000_000,
+        ];
+        let mut cases = Vec::new();
+        for name in zones {
+            let zone = TimeZone::get(name).expect(name);
+            cases.push((format!(":{name}"), zone, &instants[..]));
         }
-        // One shell for all: `date +%z` of each fixed zone at four instants.
+        for rule in rules {
+            let zone = TimeZone::posix(rule).expect(rule);
+            cases.push((rule.to_owned(), zone, &instants[1..]));
+        }
         let mut script = String::new();
-        for (path, _) in &fixed {
-            for t in [0, 1_000_000_000, 1_700_000_000, 2_100_000_000] {
-                script.push_str(&format!("TZ=:{} date -d @{t} +%z\n", path.display()));
+        for (tz, _, instants) in &cases {
+            for t in *instants {
+                script.push_str(&format!("TZ='{tz}' date -d @{t} +%z\n"));
             }
         }
         let out = std::process::Command::new("sh")
@@ -524,22 +305,48 @@ mod tests {
             .expect("run date");
         let text = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(
-            lines.len(),
-            fixed.len() * 4,
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        for (i, (path, off)) in fixed.iter().enumerate() {
-            let sign = if *off < 0 { '-' } else { '+' };
-            let a = off.unsigned_abs();
-            let want = format!("{sign}{:02}{:02}", a / 3600, a % 3600 / 60);
-            for line in &lines[i * 4..i * 4 + 4] {
-                // `-0000`: a zone whose local time is unspecified (Factory), offset 0.
-                let line = if *line == "-0000" { "+0000" } else { *line };
-                assert_eq!(line, want, "{}", path.display());
+        let want_lines: usize = cases.iter().map(|(_, _, i)| i.len()).sum();
+        assert_eq!(lines.len(), want_lines, "{text}");
+        let mut lines = lines.into_iter();
+        for (tz, zone, instants) in &cases {
+            for &t in *instants {
+                let off = zone_offset(zone, t);
+                let sign = if off < 0 { '-' } else { '+' };
+                let a = off.unsigned_abs();
+                let want = format!("{sign}{:02}{:02}", a / 3600, a % 3600 / 60);
+                assert_eq!(lines.next(), Some(want.as_str()), "TZ={tz} at {t}");
             }
         }
+    }
+
+    /// With `TZ` unset, the zone read from /etc/localtime gives the offsets `date` gives.
+    #[test]
+    fn local_zone_agrees_with_the_c_library() {
+        if std::env::var_os("TZ").is_some() || !std::path::Path::new("/etc/localtime").exists() {
+            eprintln!("skipped: TZ set, or no /etc/localtime");
+            return;
+        }
+        let zone = local_zone();
+        for t in [-1_000_000_000i64, 0, 1_700_000_000, 2_100_000_000] {
+            let out = std::process::Command::new("date")
+                .env_remove("TZ")
+                .arg("-d")
+                .arg(format!("@{t}"))
+                .arg("+%z")
+                .output()
+                .expect("run date");
+            let off = zone_offset(&zone, t);
+            let sign = if off < 0 { '-' } else { '+' };
+            let a = off.unsigned_abs();
+            let want = format!("{sign}{:02}{:02}", a / 3600, a % 3600 / 60);
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want, "at {t}");
+        }
+    }
+
+    #[test]
+    fn local_epoch_is_around_1970() {
+        let c = civil(UNIX_EPOCH, false);
+        assert!(c.year == 1969 || c.year == 1970);
     }
 
     #[test]

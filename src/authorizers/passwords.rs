@@ -1,7 +1,7 @@
 //! Hashed passwords: verifying against crypt(3) strings and making new ones, through the
 //! system's libcrypt (libxcrypt on Debian), so the methods are the system's own.
 
-use std::io::{self, Read};
+use std::io;
 
 use super::constant_time_eq;
 use crate::sys;
@@ -10,8 +10,8 @@ use crate::sys;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HashError {
-    /// /dev/urandom could not be read.
-    #[error("reading random bytes from /dev/urandom: {0}")]
+    /// The system's random source (getrandom(2)) could not be read.
+    #[error("reading random bytes for a salt: {0}")]
     Random(#[source] io::Error),
     /// libcrypt supports none of yescrypt and sha512-crypt.
     #[error("libcrypt offers neither yescrypt nor sha512-crypt: {0}")]
@@ -23,7 +23,7 @@ pub enum HashError {
 
 /// Hashes `password` for [`super::DummyAuthorizer::add_user_hashed`] or a users file:
 /// yescrypt (`$y$`) where libcrypt has it, else sha512-crypt (`$6$`), at the method's
-/// default cost, with a salt made from 16 bytes of /dev/urandom.
+/// default cost, with a salt made from 16 bytes of the system's random source.
 ///
 /// Hashing is deliberately slow (tens of milliseconds for yescrypt); every login of a
 /// hashed user pays it once, on the event loop thread.
@@ -35,9 +35,7 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
         return Err(HashError::Nul);
     }
     let mut random = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut random))
-        .map_err(HashError::Random)?;
+    getrandom::fill(&mut random).map_err(|e| HashError::Random(e.into()))?;
     let setting = sys::gensalt("$y$", &random)
         .or_else(|_| sys::gensalt("$6$", &random))
         .map_err(HashError::NoMethod)?;

@@ -33,6 +33,7 @@ mod stat;
 
 pub use handle::{FileData, FsFile};
 pub use memory::MemoryFs;
+pub(crate) use ops::NotARegularFile;
 pub use stat::{FileKind, FileStat};
 
 /// How [`FileSystem::open_write`] opens a file.

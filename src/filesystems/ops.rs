@@ -2,14 +2,12 @@
 //! semantics need more than a one-line std call: opening for each write mode, STOU's
 //! unique names, the CWD check and setting times.
 
-use std::collections::hash_map::RandomState;
 use std::fs::{File, OpenOptions};
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::WriteMode;
 use crate::{sys, timefmt};
@@ -68,7 +66,7 @@ fn emptied(file: File) -> io::Result<File> {
 }
 
 /// `file` and its size if it is a regular file; `EISDIR` for a directory,
-/// [`sys::not_a_regular_file`] for a FIFO, socket or device (a FIFO would block a transfer
+/// [`not_a_regular_file`] for a FIFO, socket or device (a FIFO would block a transfer
 /// forever, a device could stream without end).
 fn regular_only(file: File) -> io::Result<(File, u64)> {
     let meta = file.metadata()?;
@@ -77,10 +75,21 @@ fn regular_only(file: File) -> io::Result<(File, u64)> {
         return Err(sys::is_a_directory());
     }
     if !kind.is_file() {
-        return Err(sys::not_a_regular_file());
+        return Err(not_a_regular_file());
     }
     sys::set_blocking(file.as_raw_fd())?;
     Ok((file, meta.len()))
+}
+
+/// A FIFO, socket or device where a transfer needs a regular file (no errno says so).
+#[derive(Debug, thiserror::Error)]
+#[error("Not a regular file")]
+pub(crate) struct NotARegularFile;
+
+/// The error for a FIFO, socket or device where only a regular file will do: replies
+/// say `Not a regular file.`
+fn not_a_regular_file() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, NotARegularFile)
 }
 
 /// Creates a new file `<prefix><8 random chars>` in `dir` with `O_CREAT|O_EXCL` and mode
@@ -127,27 +136,26 @@ pub(super) fn set_mtime(path: &Path, t: SystemTime) -> io::Result<()> {
     sys::set_times(path, secs, nanos)
 }
 
-/// Unpredictable name suffixes from std's randomly keyed SipHash: each
-/// `RandomState::new()` carries fresh per-process random keys, and a counter makes
-/// successive names differ.
+/// Unpredictable name suffixes, each from 64 fresh bits of the system's random source.
 pub(super) struct NameSource {
-    keys: RandomState,
     counter: u64,
 }
 
 impl NameSource {
     pub(super) fn new() -> Self {
-        Self {
-            keys: RandomState::new(),
-            counter: 0,
-        }
+        Self { counter: 0 }
     }
 
     pub(super) fn next_name(&mut self) -> String {
-        let mut h = self.keys.build_hasher();
-        h.write_u64(self.counter);
         self.counter += 1;
-        let mut x = h.finish();
+        let mut x = getrandom::u64().unwrap_or_else(|_| {
+            // Only where the kernel offers neither getrandom(2) nor /dev/urandom. The
+            // names then become guessable but still differ from one try to the next, and
+            // O_EXCL keeps a guessed name from being used twice.
+            let clock = SystemTime::now().duration_since(UNIX_EPOCH);
+            let nanos = clock.map_or(0, |d| d.as_secs() ^ u64::from(d.subsec_nanos()) << 32);
+            nanos.wrapping_add(self.counter)
+        });
         let mut name = String::with_capacity(NAME_LEN);
         for _ in 0..NAME_LEN {
             let idx = (x % NAME_CHARS.len() as u64) as usize;
@@ -158,7 +166,7 @@ impl NameSource {
     }
 }
 
-/// Python's `tempfile` alphabet; 37^8 names fit in the 64 bits of one hash.
+/// Python's `tempfile` alphabet; 37^8 names fit in 64 random bits.
 const NAME_CHARS: &[u8; 37] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
 const NAME_LEN: usize = 8;
 /// pyftpdlib sets `tempfile.TMP_MAX = 50`.

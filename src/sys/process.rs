@@ -1,0 +1,238 @@
+//! Processes and signals: fork and reaping, the exit signals and their handler, the
+//! parent-death signal, thread ids, RLIMIT_NOFILE, and memory shared across fork.
+//!
+//! rustix makes the calls, except four that stay with libc: fork(2), _exit(2),
+//! sigaction(2) and pthread_sigmask(3). rustix has them only in its `runtime` module,
+//! which is meant for runtimes that replace the C library and must not be used in a
+//! process that has one: this program is linked with glibc, whose fork handlers,
+//! thread state and signal handling those calls would go around.
+
+use std::io;
+use std::ptr;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use rustix::mm::{MapFlags, ProtFlags};
+use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
+
+use super::invalid_argument;
+
+static EXIT_REQUESTS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_exit_signal(_signal: libc::c_int) {
+    if EXIT_REQUESTS.fetch_add(1, Ordering::SeqCst) >= 2 {
+        // A third signal while the loop is not listening: the user insists.
+        // SAFETY: _exit is async-signal-safe, takes no pointers and never returns.
+        unsafe { libc::_exit(1) };
+    }
+}
+
+/// Installs SIGINT and SIGTERM handlers that request a clean stop. Without SA_RESTART the
+/// loop's epoll_wait returns EINTR, so the loop notices at once.
+pub(crate) fn install_exit_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the handler
+        // is an extern "C" fn that only touches an atomic (and calls _exit).
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_exit_signal as *const () as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+/// How many SIGINT / SIGTERM arrived since [`install_exit_signals`].
+pub(crate) fn exit_signals_received() -> usize {
+    EXIT_REQUESTS.load(Ordering::SeqCst)
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit, so one loop can hold as many sessions
+/// as the system allows. Returns the new soft limit.
+pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
+    let lim = rustix::process::getrlimit(Resource::Nofile);
+    // The soft limit never exceeds the hard one, so differing means lower. `None` is
+    // RLIM_INFINITY.
+    if lim.current != lim.maximum {
+        let raised = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        rustix::process::setrlimit(Resource::Nofile, raised)?;
+    }
+    Ok(lim.maximum.unwrap_or(u64::MAX))
+}
+
+/// Which side of a [`fork`] the caller is on.
+pub(crate) enum Forked {
+    /// The new process.
+    Child,
+    /// The original process; the child's pid.
+    Parent(libc::pid_t),
+}
+
+/// fork(2). The child has only the calling thread: it must not wait on locks that other
+/// threads of the parent may have held (the callers fork from a loop thread while no
+/// other thread of the server runs, and the child builds everything it uses anew).
+pub(crate) fn fork() -> io::Result<Forked> {
+    // Log lines a batching logger still holds would otherwise be written by both processes.
+    log::logger().flush();
+    // SAFETY: fork takes no pointers. The child continues on a copy of this thread's
+    // stack and memory; the callers uphold the single-thread precondition documented
+    // above and end the child with `exit_process`, so no destructor of the parent's
+    // objects runs twice.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// Ends this process at once with `code`, without running destructors or atexit
+/// handlers (a forked child must not tear down state it shares with its parent, such as
+/// the parent's epoll registrations).
+pub(crate) fn exit_process(code: i32) -> ! {
+    // _exit skips every buffer: write out the log lines first.
+    log::logger().flush();
+    // SAFETY: _exit takes no pointers and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Sends `signal` to process `pid`; errors (e.g. it is gone already) are ignored.
+pub(crate) fn signal_process(pid: libc::pid_t, signal: libc::c_int) {
+    if let (Some(pid), Some(signal)) = (positive_pid(pid), Signal::from_named_raw(signal)) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
+/// Reaps child `pid` if it has exited (`block` waits for it). Returns its exit status in
+/// the form the shell shows: the exit code, or 128 + the signal that killed it.
+pub(crate) fn reap(pid: libc::pid_t, block: bool) -> Option<i32> {
+    let pid = positive_pid(pid)?;
+    let options = if block {
+        WaitOptions::empty()
+    } else {
+        WaitOptions::NOHANG
+    };
+    loop {
+        match rustix::process::waitpid(Some(pid), options) {
+            Ok(Some((_, status))) => {
+                return Some(match status.terminating_signal() {
+                    Some(signal) => 128 + signal,
+                    None => status.exit_status().unwrap_or(0),
+                })
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+/// In a forked worker: leaves the parent's process group, so a terminal's Ctrl-C reaches
+/// only the parent (which forwards a graceful stop), and asks the kernel for a SIGTERM
+/// when the parent dies, so no worker outlives its server. Ends the process at once if
+/// the parent is already gone.
+pub(crate) fn follow_parent(parent: libc::pid_t) {
+    let _ = rustix::process::setpgid(None, None);
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::TERM));
+    if Pid::as_raw(rustix::process::getppid()) != parent {
+        exit_process(0);
+    }
+}
+
+/// This process's id.
+pub(crate) fn process_id() -> libc::pid_t {
+    rustix::process::getpid().as_raw_pid()
+}
+
+/// Forgets the SIGINT / SIGTERM already counted (a forked child starts afresh).
+pub(crate) fn reset_exit_signals() {
+    EXIT_REQUESTS.store(0, Ordering::SeqCst);
+}
+
+/// Blocks SIGINT and SIGTERM in the calling thread, so they reach the thread that runs
+/// the server's main loop (whose epoll_wait they interrupt) and not a helper thread.
+pub(crate) fn block_exit_signals() {
+    // SAFETY: a zeroed sigset_t is valid storage for sigemptyset, which initializes it;
+    // pthread_sigmask reads the set we own and accepts a null old-set pointer.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, ptr::null_mut());
+    }
+}
+
+/// The kernel's id of the calling thread (unique across processes).
+pub(crate) fn thread_id() -> u32 {
+    // Thread ids are positive pids, so the sign bit is never set.
+    rustix::thread::gettid().as_raw_pid().unsigned_abs()
+}
+
+/// Whether a thread or process with this id still exists. An id outside the pid range
+/// names none.
+pub(crate) fn task_exists(id: u32) -> bool {
+    let Some(pid) = i32::try_from(id).ok().and_then(positive_pid) else {
+        return false;
+    };
+    rustix::process::test_kill_process(pid) != Err(rustix::io::Errno::SRCH)
+}
+
+/// Zeroed memory shared with every process later forked from this one (and, like any
+/// memory, with this process's threads), seen as 32-bit atomic words.
+pub(crate) struct SharedWords {
+    ptr: ptr::NonNull<AtomicU32>,
+    len: usize,
+}
+
+// SAFETY: the mapping is only ever accessed through atomics, so sharing and sending it
+// between threads is sound.
+unsafe impl Send for SharedWords {}
+// SAFETY: as above.
+unsafe impl Sync for SharedWords {}
+
+impl SharedWords {
+    /// Maps `len` zeroed words, shared across fork.
+    pub(crate) fn new(len: usize) -> io::Result<SharedWords> {
+        let bytes = len.max(1) * std::mem::size_of::<AtomicU32>();
+        // SAFETY: an anonymous mapping at an address the kernel picks touches no
+        // existing memory; failure comes back as an error, not MAP_FAILED.
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(
+                ptr::null_mut(),
+                bytes,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::NORESERVE,
+            )
+        }?;
+        let ptr = ptr::NonNull::new(p.cast::<AtomicU32>()).ok_or_else(invalid_argument)?;
+        Ok(SharedWords { ptr, len })
+    }
+
+    /// The words.
+    pub(crate) fn words(&self) -> &[AtomicU32] {
+        // SAFETY: the mapping holds `len` page-aligned, zero-initialized u32 slots (a
+        // valid AtomicU32 each), stays mapped until `self` is dropped, and is only
+        // accessed through atomics.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for SharedWords {
+    fn drop(&mut self) {
+        let bytes = self.len.max(1) * std::mem::size_of::<AtomicU32>();
+        // SAFETY: unmaps exactly the mapping created in `new`; no reference into it
+        // outlives `self` (`words` borrows self).
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), bytes) };
+    }
+}
+
+/// `raw` as a pid when it names one process (positive); 0 and negative values, which
+/// kill(2) and waitpid(2) read as process groups, never come from our callers.
+fn positive_pid(raw: libc::pid_t) -> Option<Pid> {
+    if raw > 0 {
+        Pid::from_raw(raw)
+    } else {
+        None
+    }
+}
