@@ -53,7 +53,7 @@ impl SessionTls {
             Some(cfg) if cfg.implicit => SessionTls(Some(Box::new(TlsState {
                 control: ControlTls::Handshaking(None),
                 prot: DataProt::Private,
-                token: new_token(cfg),
+                token: new_token(),
                 refused: None,
             }))),
             Some(_) | None => SessionTls(None),
@@ -74,12 +74,12 @@ impl SessionTls {
     }
 
     /// The state, created (with a fresh token) on first use.
-    pub(super) fn state(&mut self, cfg: &TlsConfig) -> &mut TlsState {
+    pub(super) fn state(&mut self) -> &mut TlsState {
         self.0.get_or_insert_with(|| {
             Box::new(TlsState {
                 control: ControlTls::Clear,
                 prot: DataProt::NoPbsz,
-                token: new_token(cfg),
+                token: new_token(),
                 refused: None,
             })
         })
@@ -115,15 +115,11 @@ impl SessionTls {
 }
 
 /// A session's resumption token.
-fn new_token(cfg: &TlsConfig) -> [u8; TOKEN_LEN] {
+fn new_token() -> [u8; TOKEN_LEN] {
     let mut token = [0u8; TOKEN_LEN];
     // Without randomness the token only loses its binding power, not safety: resumption
     // itself is still checked.
-    let _ = cfg
-        .server_config
-        .crypto_provider()
-        .secure_random
-        .fill(&mut token);
+    let _ = getrandom::fill(&mut token);
     token
 }
 

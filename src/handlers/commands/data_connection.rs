@@ -3,7 +3,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use ioloop::Ctx;
 
@@ -223,11 +222,8 @@ impl FtpHandler {
     }
 }
 
-/// A random index below `n`, from the standard library's per-process random hash keys.
+/// A random index below `n` (a passive port's place in the range; the slight bias of a
+/// remainder does not matter there). Without randomness from the OS, the first port.
 fn random_index(n: usize) -> usize {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    (h.finish() as usize) % n.max(1)
+    getrandom::u64().map_or(0, |r| (r % n.max(1) as u64) as usize)
 }

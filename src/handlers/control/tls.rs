@@ -18,15 +18,15 @@ impl FtpHandler {
             self.prefix(),
             self.tls.control()
         );
-        if let Some(cfg) = self.shared.config.tls.as_ref() {
-            self.tls.state(cfg).control = state;
+        if self.shared.config.tls.is_some() {
+            self.tls.state().control = state;
         }
     }
 
     pub(in crate::handlers) fn set_prot(&mut self, prot: DataProt) {
         log::trace!("{} PROT {:?}=>{prot:?}", self.prefix(), self.tls.prot());
-        if let Some(cfg) = self.shared.config.tls.as_ref() {
-            self.tls.state(cfg).prot = prot;
+        if self.shared.config.tls.is_some() {
+            self.tls.state().prot = prot;
         }
     }
 
@@ -100,7 +100,7 @@ impl FtpHandler {
         // Bytes the client sent behind AUTH belong to the TLS stream, never to the command
         // interpreter (no plaintext command injection).
         let early = self.chat.take_input();
-        let token = self.tls.state(cfg).token;
+        let token = self.tls.state().token;
         if let Err(e) = self.chat.stream_mut().start_tls(&config, &token, &early) {
             log::info!("{} SSL handshake failed: {e}", self.prefix());
             return cx.close();
