@@ -194,9 +194,7 @@ impl Transport {
             return false;
         };
         t.conn.handshake_kind() == Some(HandshakeKind::Resumed)
-            && t.conn
-                .received_resumption_data()
-                .map_or(true, |d| d == token)
+            && t.conn.received_resumption_data().is_none_or(|d| d == token)
     }
 
     /// The negotiated protocol version and cipher suite, for the log.
