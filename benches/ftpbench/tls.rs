@@ -14,10 +14,10 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 /// self-signed ones; signatures are still checked) and keeps sessions in memory, so data
 /// connections made with it resume the control connection's session.
 pub fn client_config() -> io::Result<Arc<ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
+    // The process's default crypto provider (ring, from rustls's features).
+    let builder = ClientConfig::builder();
+    let provider = Arc::clone(builder.crypto_provider());
+    let config = builder
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
         .with_no_client_auth();

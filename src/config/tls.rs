@@ -87,8 +87,9 @@ impl TlsConfig {
 }
 
 /// Builds a rustls server configuration from PEM files: the certificate chain of
-/// `certfile`, the key of `keyfile` (else of `certfile`). TLS 1.2 and 1.3 with the ring
-/// provider; a session cache and tickets, so data connections can resume.
+/// `certfile`, the key of `keyfile` (else of `certfile`). TLS 1.2 and 1.3 with the
+/// process's default crypto provider (the one the program installed, else ring); a
+/// session cache and tickets, so data connections can resume.
 ///
 /// # Errors
 /// [`Error::Config`] naming the file and what is wrong with it.
@@ -117,7 +118,6 @@ fn server_config_from_pem(
     }
     let key =
         PrivateKeyDer::from_pem_file(keyfile).map_err(|e| pem_error("private key", keyfile, e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls_error = |e: rustls::Error| {
         Error::Config(format!(
             "certificate '{}' / key '{}': {e}",
@@ -125,9 +125,9 @@ fn server_config_from_pem(
             keyfile.display()
         ))
     };
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(tls_error)?
+    // The process's default crypto provider: the one the program installed
+    // (`CryptoProvider::install_default`), else the one rustls's enabled feature names (ring).
+    let mut config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(tls_error)?;

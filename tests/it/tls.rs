@@ -681,7 +681,9 @@ fn client_certificates_through_a_rustls_config() {
         return;
     }
     let certs = Certs::new();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    // The process's default crypto provider (ring, from rustls's features).
+    let builder = rustls::ServerConfig::builder();
+    let provider = std::sync::Arc::clone(builder.crypto_provider());
     let mut roots = rustls::RootCertStore::empty();
     for ca in pem_certs(&certs.path("ca.crt")) {
         roots.add(ca).expect("add the CA");
@@ -692,9 +694,7 @@ fn client_certificates_through_a_rustls_config() {
     )
     .build()
     .expect("client verifier");
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
+    let config = builder
         .with_client_cert_verifier(verifier)
         .with_single_cert(
             pem_certs(&certs.path("ec.crt")),

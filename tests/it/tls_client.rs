@@ -179,10 +179,10 @@ pub fn client_config() -> Arc<ClientConfig> {
 
 /// The same, presenting the certificate chain and key of these PEM files (mutual TLS).
 pub fn client_config_with_cert(cert: Option<(&Path, &Path)>) -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
+    // The process's default crypto provider (ring, from rustls's features).
+    let builder = ClientConfig::builder();
+    let provider = Arc::clone(builder.crypto_provider());
+    let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCert(provider)));
     let config = match cert {
