@@ -1,14 +1,16 @@
 //! Listing output generated in-house (no `ls`, no globbing): the `ls -l` lines of
-//! LIST/STAT and the RFC 3659 fact lines of MLSD/MLST, byte for byte as pyftpdlib.
+//! LIST/STAT and the RFC 3659 fact lines of MLSD/MLST, byte for byte as pyftpdlib,
+//! except for symlinks: a listing never shows what lies outside the root, nor the real
+//! path of the root (see [`listed_link_target`] and [`Described`]).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
-use super::{FileKind, FileSystem};
+use super::{FileKind, FileStat, FileSystem};
 use crate::{sys, timefmt};
 
 /// Memoized uid/gid → name lookups (the user database can be slow: NSS, LDAP).
@@ -41,8 +43,8 @@ impl IdNames {
 }
 
 /// Appends one `ls -l` line per entry of `names` (in the given order) to `out`; see
-/// [`FileSystem::format_list`]. Entries whose `lstat` fails are skipped; a symlink
-/// whose target cannot be read is shown without `-> target`.
+/// [`FileSystem::format_list`]. Entries whose `lstat` fails are skipped; a symlink shows
+/// `-> target` as [`listed_link_target`] decides.
 pub(super) fn format_list<F: FileSystem + ?Sized>(
     fs: &F,
     ids: &mut IdNames,
@@ -74,7 +76,7 @@ pub(super) fn format_list<F: FileSystem + ?Sized>(
         let _ = write!(out, "{:<8} {:>8} {} ", ids.group(st.gid), st.size, date);
         out.extend_from_slice(name.as_bytes());
         if st.is_symlink() {
-            if let Ok(target) = fs.readlink(&path) {
+            if let Some(target) = listed_link_target(fs, &path) {
                 out.extend_from_slice(b" -> ");
                 out.extend_from_slice(target.as_os_str().as_bytes());
             }
@@ -101,28 +103,39 @@ pub(super) fn format_mlsx<F: FileSystem + ?Sized>(
     let mut line: Vec<(&str, String)> = Vec::with_capacity(8);
     for name in names {
         let path = basedir.join(name);
-        // RFC 3659 §7.5.2: `unique` must identify the object itself, so follow links.
-        let st = match fs.stat(&path) {
-            Ok(st) => st,
+        let (st, outward) = match Described::entry(fs, &path) {
+            Ok(Described::Object(st)) => (st, false),
+            Ok(Described::LinkOut(st)) => (st, true),
             Err(_) if ignore_err => continue,
             Err(e) => return Err(e),
         };
         line.clear();
         let is_dir = st.is_dir();
         if show("type") {
-            let kind = match (is_dir, name.as_bytes()) {
-                (true, b".") => "cdir",
-                (true, b"..") => "pdir",
-                (true, _) => "dir",
-                (false, _) => "file",
+            let kind = match (outward, is_dir, name.as_bytes()) {
+                // RFC 3659 §7.5.1 lets a server name an OS-specific type; this spelling
+                // follows the fact grammar (the RFC's example adds `:target`, which is
+                // exactly what must not be shown).
+                (true, _, _) => "OS.unix=symlink",
+                (false, true, b".") => "cdir",
+                (false, true, b"..") => "pdir",
+                (false, true, _) => "dir",
+                (false, false, _) => "file",
             };
             line.push(("type", kind.to_owned()));
         }
         if show("perm") {
-            let p = if is_dir { &perm_dir } else { &perm_file };
-            line.push(("perm", p.clone()));
+            let p = match (outward, is_dir) {
+                // Every command that names the link is refused as leaving the root.
+                (true, _) => "",
+                (false, true) => perm_dir.as_str(),
+                (false, false) => perm_file.as_str(),
+            };
+            line.push(("perm", p.to_owned()));
         }
-        if show("size") {
+        // A link's own size is the length of its target's path: nothing to download,
+        // and a hint about what is hidden.
+        if show("size") && !outward {
             line.push(("size", st.size.to_string()));
         }
         if show("modify") {
@@ -152,6 +165,104 @@ pub(super) fn format_mlsx<F: FileSystem + ?Sized>(
         out.extend_from_slice(b"\r\n");
     }
     Ok(())
+}
+
+/// What an MLSx line describes.
+enum Described {
+    /// The object at the path, with links followed (`stat`): RFC 3659 §7.5.2 wants
+    /// `unique` to identify the object itself, and a client can use a link inside the
+    /// root as what it points to.
+    Object(FileStat),
+    /// A symlink that leads out of the root, described as itself (`lstat`): its target
+    /// is never stat'ed, so neither the target's facts nor whether it exists show.
+    LinkOut(FileStat),
+}
+
+impl Described {
+    /// `lstat` first, then `stat` only for a link that stays inside the root.
+    ///
+    /// # Errors
+    /// The error of `lstat`, or of `stat` for a link inside the root (dangling, a loop).
+    fn entry<F: FileSystem + ?Sized>(fs: &F, path: &Path) -> io::Result<Described> {
+        let st = fs.lstat(path)?;
+        if !st.is_symlink() {
+            return Ok(Described::Object(st));
+        }
+        if fs.validpath(path) {
+            fs.stat(path).map(Described::Object)
+        } else {
+            Ok(Described::LinkOut(st))
+        }
+    }
+}
+
+/// What LIST shows after ` -> ` for the symlink at `link`, or `None` to show the link
+/// alone:
+/// - nothing when the link leads out of the root (or its target cannot be read): the
+///   target's path would describe the server's tree outside the user's view;
+/// - the target as stored when following it one component at a time never leaves the
+///   root (a relative link within the tree; any link when the root is `/`), so that
+///   clients mirroring links recreate them as they are;
+/// - otherwise (an absolute target, which spells the real path of the root, or a
+///   relative one that passes above the root on its way back), the virtual path of
+///   what the link names ([`FileSystem::fs2ftp`]).
+fn listed_link_target<F: FileSystem + ?Sized>(fs: &F, link: &Path) -> Option<PathBuf> {
+    if !fs.validpath(link) {
+        return None;
+    }
+    let target = fs.readlink(link).ok()?;
+    let dir = link.parent()?;
+    if stays_inside(fs, dir, &target) {
+        return Some(target);
+    }
+    // Where the target is, without following its last component (which may be a link
+    // of its own: the listing names the link, as `ls -l` does).
+    let joined = dir.join(&target);
+    let real = match (joined.parent(), joined.file_name()) {
+        (Some(parent), Some(name)) => fs.realpath(parent).ok()?.join(name),
+        (None, _) | (_, None) => fs.realpath(&joined).ok()?,
+    };
+    fs.validpath(&real).then(|| PathBuf::from(fs.fs2ftp(&real)))
+}
+
+/// Whether following `target` from `dir` one component at a time stays inside the root.
+/// Checked at `/` for an absolute target, after each `..` and at each symlink met on
+/// the way; a plain name below a directory inside the root is inside too. A target that
+/// needs more than [`MAX_LINK_CHECKS`] checks counts as leaving (its virtual path is
+/// shown instead), which bounds the work a crafted link costs a listing.
+fn stays_inside<F: FileSystem + ?Sized>(fs: &F, dir: &Path, target: &Path) -> bool {
+    let mut checks = 0;
+    let mut inside = |p: &Path| {
+        checks += 1;
+        checks <= MAX_LINK_CHECKS && fs.validpath(p)
+    };
+    let mut at = if target.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        dir.to_path_buf()
+    };
+    if target.is_absolute() && !inside(&at) {
+        return false;
+    }
+    for c in target.components() {
+        let check = match c {
+            Component::Normal(name) => {
+                at.push(name);
+                fs.lstat(&at).is_ok_and(|st| st.is_symlink())
+            }
+            Component::ParentDir => {
+                at.push("..");
+                true
+            }
+            Component::RootDir | Component::CurDir => false,
+            // Not produced by Unix paths.
+            Component::Prefix(_) => return false,
+        };
+        if check && !inside(&at) {
+            return false;
+        }
+    }
+    true
 }
 
 /// The `perm` fact for directories and for files, derived from the user's letters as
@@ -209,6 +320,10 @@ pub(crate) fn filemode(mode: u32) -> String {
 
 /// Keep at most this many names per cache; a listing rarely shows more than a few.
 const MAX_CACHED: usize = 256;
+
+/// Containment checks spent on one link target in [`stays_inside`]; real targets need a
+/// few (one per `..` or link on the way).
+const MAX_LINK_CHECKS: usize = 16;
 
 #[cfg(test)]
 mod tests {

@@ -246,8 +246,11 @@ pub trait FileSystem: Send {
     /// order; the caller sorts) to `out`:
     /// `"{mode} {nlink:>3} {owner:<8} {group:<8} {size:>8} {date} {name}\r\n"`, e.g.
     /// `-rw-r--r--   1 ftp      ftp          1024 Jan 02 15:04 notes.txt`. Uses
-    /// `lstat`; symlinks show `name -> target`; entries that cannot be stat'ed are
-    /// skipped. Owner and group are names, or numbers when unknown. The date is
+    /// `lstat`, so a symlink is listed as itself (`l`, its own size and time); entries
+    /// that cannot be stat'ed are skipped. A symlink shows `name -> target` only when
+    /// it stays inside the root: as stored when following it never leaves the root,
+    /// else as the virtual path of what it names (an absolute target would spell the
+    /// real root); a link out of the root shows no target at all. Owner and group are names, or numbers when unknown. The date is
     /// [`crate::timefmt::list_date`] relative to `now`. Names are written as raw bytes.
     fn format_list(
         &self,
@@ -263,11 +266,15 @@ pub trait FileSystem: Send {
 
     /// Appends MLSx lines for `names` (relative to `basedir`, in the given order) to
     /// `out`: the enabled `facts` sorted by name as `fact=value;`, a space, the name,
-    /// CRLF (RFC 3659 §7). Uses `stat` (follows links). Facts: `type` (`file`, `dir`,
+    /// CRLF (RFC 3659 §7). Uses `lstat`, and `stat` for a symlink that stays inside the
+    /// root (the facts are those of what it points to). Facts: `type` (`file`, `dir`,
     /// or `cdir`/`pdir` for the literal names `.`/`..`), `perm` (derived from the
     /// user's letters `perms`), `size`, `modify` (`YYYYMMDDHHMMSS`),
     /// `unique` (`<dev hex>g<ino hex>`), `unix.mode` (`0o644`, as Python's `oct`),
-    /// `unix.uid`, `unix.gid`; other names in `facts` are ignored.
+    /// `unix.uid`, `unix.gid`; other names in `facts` are ignored. A symlink that leads
+    /// out of the root is described as itself, its target never stat'ed:
+    /// `type=OS.unix=symlink`, an empty `perm`, no `size`, and the link's own `modify`,
+    /// `unique` and `unix.*`.
     ///
     /// # Errors
     /// With `ignore_err` false, the first `stat` error; lines for earlier entries have

@@ -1,6 +1,6 @@
 //! Path mapping and containment tests, adapted from pyftpdlib's `test_filesystems.py`.
 
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, MetadataExt};
 
 use super::*;
 
@@ -332,4 +332,228 @@ fn trait_is_object_safe() {
     let mut out = Vec::new();
     boxed.format_list(&inside, &[], true, SystemTime::now(), &mut out);
     assert!(out.is_empty());
+}
+
+/// A root full of symlinks, and an outside file whose size and inode must never show:
+/// root/{file, inside/up -> ../file} plus the links named in each test, and
+/// outside/{secret (`SECRET_LEN` bytes), dir/}.
+struct Links {
+    j: Jail,
+    secret: PathBuf,
+}
+
+const SECRET_LEN: usize = 12_345;
+
+fn links() -> Links {
+    let j = jail();
+    let root = j.fs.root().to_path_buf();
+    let secret = j.outside.join("big-secret");
+    fs::write(&secret, vec![b'x'; SECRET_LEN]).unwrap();
+    fs::create_dir(j.outside.join("dir")).unwrap();
+    for (name, target) in [
+        // out of the root
+        ("out_abs", secret.clone()),
+        ("out_rel", PathBuf::from("../outside/big-secret")),
+        ("out_dir", j.outside.join("dir")),
+        ("out_dangling", j.outside.join("missing")),
+        // inside
+        ("in_rel", PathBuf::from("file")),
+        ("in_abs", root.join("file")),
+        ("in_abs_dir", root.join("inside")),
+        ("in_climb", PathBuf::from("../root/file")),
+        ("in_via_out", PathBuf::from("out_dir/../../root/file")),
+        ("dangling", PathBuf::from("nowhere")),
+        ("dangling_abs", root.join("nowhere")),
+        ("loop_a", PathBuf::from("loop_b")),
+        ("loop_b", PathBuf::from("loop_a")),
+    ] {
+        symlink(target, root.join(name)).unwrap();
+    }
+    symlink("../file", root.join("inside/up")).unwrap();
+    Links { j, secret }
+}
+
+impl Links {
+    fn list(&self, fs: &dyn FileSystem, dir: &Path) -> String {
+        let mut names = fs.listdir(dir).unwrap();
+        names.sort();
+        let mut out = Vec::new();
+        fs.format_list(dir, &names, true, SystemTime::now(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn mlsd(&self, dir: &Path) -> String {
+        let mut names = self.j.fs.listdir(dir).unwrap();
+        names.sort();
+        let mut out = Vec::new();
+        self.j
+            .fs
+            .format_mlsx(
+                dir,
+                &names,
+                "elradfmwMT",
+                MLSX_FACTS_AVAILABLE,
+                true,
+                true,
+                &mut out,
+            )
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Nothing about the outside or the real root: no real path, no facts of the secret.
+    fn assert_hides(&self, text: &str) {
+        let base = self
+            .j
+            .outside
+            .parent()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(!text.contains(&base), "real path in {text}");
+        assert!(!text.contains("outside"), "outside path in {text}");
+        assert!(!text.contains("root/"), "real root in {text}");
+        let md = fs::metadata(&self.secret).unwrap();
+        assert!(
+            !text.contains(&SECRET_LEN.to_string()),
+            "secret size in {text}"
+        );
+        assert!(
+            !text.contains(&format!("g{:x};", md.ino())),
+            "secret inode in {text}"
+        );
+    }
+}
+
+/// The entry of `name` in a LIST output: what follows the date, `name` or
+/// `name -> target` (the names here have no spaces).
+fn list_entry(out: &str, name: &str) -> String {
+    out.split("\r\n")
+        .map(|l| l.split_whitespace().skip(8).collect::<Vec<_>>().join(" "))
+        .find(|e| e.split(' ').next() == Some(name))
+        .unwrap_or_else(|| panic!("{name} not in {out}"))
+}
+
+#[test]
+fn list_shows_links_out_of_the_root_without_target() {
+    let l = links();
+    let root = l.j.fs.root().to_path_buf();
+    let out = l.list(&l.j.fs, &root);
+    l.assert_hides(&out);
+    for name in ["out_abs", "out_rel", "out_dir", "out_dangling"] {
+        assert_eq!(list_entry(&out, name), name, "{out}");
+    }
+    // The link's own lstat facts: `l` and the length of the stored target.
+    let line = out.split("\r\n").find(|l| l.ends_with(" out_abs")).unwrap();
+    assert!(line.starts_with("lrwxrwxrwx "), "{line}");
+    let own = fs::symlink_metadata(root.join("out_abs")).unwrap().len();
+    assert!(line.contains(&format!(" {own} ")), "{line}");
+}
+
+#[test]
+fn list_shows_links_inside_the_root_by_virtual_path() {
+    let l = links();
+    let root = l.j.fs.root().to_path_buf();
+    let out = l.list(&l.j.fs, &root);
+    for (name, want) in [
+        // a relative target that stays inside: as stored
+        ("in_rel", "in_rel -> file"),
+        ("dangling", "dangling -> nowhere"),
+        ("loop_a", "loop_a -> loop_b"),
+        // an absolute target would spell the real root: its virtual path instead
+        ("in_abs", "in_abs -> /file"),
+        ("in_abs_dir", "in_abs_dir -> /inside"),
+        ("dangling_abs", "dangling_abs -> /nowhere"),
+        // relative, but passing above the root (naming it) or through the outside
+        ("in_climb", "in_climb -> /file"),
+        ("in_via_out", "in_via_out -> /file"),
+    ] {
+        assert_eq!(list_entry(&out, name), want, "{out}");
+    }
+    // `..` that stays below the root is kept, also when listed through a link.
+    let sub = l.list(&l.j.fs, &root.join("inside"));
+    assert_eq!(list_entry(&sub, "up"), "up -> ../file");
+    let via = l.list(&l.j.fs, &root.join("in_abs_dir"));
+    assert_eq!(list_entry(&via, "up"), "up -> ../file");
+    l.assert_hides(&sub);
+}
+
+#[test]
+fn list_of_a_root_at_slash_or_the_real_tree_keeps_targets() {
+    let l = links();
+    let root = l.j.fs.root().to_path_buf();
+    // The real tree is the client's namespace: targets are shown as stored.
+    let unix = UnixFilesystem::new(root.clone()).unwrap();
+    let out = l.list(&unix, &root);
+    let want = format!("out_abs -> {}", l.secret.display());
+    assert_eq!(list_entry(&out, "out_abs"), want);
+    assert_eq!(list_entry(&out, "in_climb"), "in_climb -> ../root/file");
+    // So is an AbstractedFs whose root is `/`.
+    let slash = AbstractedFs::new(PathBuf::from("/")).unwrap();
+    let mut o = Vec::new();
+    slash.format_list(&root, &["out_abs".into()], true, SystemTime::now(), &mut o);
+    assert!(String::from_utf8(o)
+        .unwrap()
+        .ends_with(&format!("{want}\r\n")));
+}
+
+#[test]
+fn mlsd_describes_links_out_of_the_root_as_links() {
+    let l = links();
+    let root = l.j.fs.root().to_path_buf();
+    let out = l.mlsd(&root);
+    l.assert_hides(&out);
+    for name in ["out_abs", "out_rel", "out_dir", "out_dangling"] {
+        let own = fs::symlink_metadata(root.join(name)).unwrap();
+        let line = out
+            .split("\r\n")
+            .find(|line| line.ends_with(&format!("; {name}")))
+            .unwrap_or_else(|| panic!("{name} missing from {out}"));
+        assert_eq!(
+            line,
+            format!(
+                "modify={};perm=;type=OS.unix=symlink;unique={:x}g{:x};unix.gid={};unix.mode=0o777;unix.uid={}; {name}",
+                crate::timefmt::mdtm(own.modified().unwrap(), true),
+                own.dev(),
+                own.ino(),
+                own.gid(),
+                own.uid()
+            )
+        );
+    }
+}
+
+#[test]
+fn mlsd_follows_links_inside_the_root() {
+    let l = links();
+    let root = l.j.fs.root().to_path_buf();
+    let out = l.mlsd(&root);
+    let file = fs::metadata(root.join("file")).unwrap();
+    for name in ["in_rel", "in_abs", "in_climb", "in_via_out"] {
+        let want = format!("size=1;type=file;unique={:x}g{:x};", file.dev(), file.ino());
+        let line = out
+            .split("\r\n")
+            .find(|line| line.ends_with(&format!("; {name}")))
+            .unwrap_or_else(|| panic!("{name} missing from {out}"));
+        assert!(line.contains(&want), "{line}");
+    }
+    assert!(out.contains("type=dir;"), "{out}");
+    // Dangling links and loops cannot be followed: left out, as before.
+    for name in ["dangling", "dangling_abs", "loop_a", "loop_b"] {
+        assert!(!out.contains(&format!("; {name}\r\n")), "{out}");
+    }
+    // MLST of one link inside: the target's facts.
+    let mut one = Vec::new();
+    l.j.fs
+        .format_mlsx(
+            &root,
+            &["in_abs".into()],
+            "elr",
+            &["type", "size"],
+            false,
+            true,
+            &mut one,
+        )
+        .unwrap();
+    assert_eq!(one, b"size=1;type=file; in_abs\r\n");
 }

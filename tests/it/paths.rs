@@ -253,3 +253,129 @@ fn a_symlink_loop_can_be_removed_and_renamed() {
     assert!(srv.root().join("self").symlink_metadata().is_err());
     assert!(srv.root().join("ring_b").symlink_metadata().is_err());
 }
+
+/// `setup()` plus an outside file of a size found nowhere else, links to it, and links
+/// inside the root spelled in every way: what listings show of each.
+fn setup_listed_links() -> (TestServer, std::fs::Metadata) {
+    let srv = setup();
+    let root = srv.root();
+    let big = srv.outside().join("big");
+    std::fs::write(&big, vec![b'x'; 54_321]).expect("write big");
+    symlink(&big, root.join("big_link")).expect("symlink");
+    symlink("../outside/big", root.join("big_rel")).expect("symlink");
+    symlink(root.join("marker"), root.join("abs_in")).expect("symlink");
+    symlink("../root/marker", root.join("climb_in")).expect("symlink");
+    symlink("marker", root.join("rel_in")).expect("symlink");
+    std::fs::create_dir(root.join("sub")).expect("mkdir");
+    symlink("../marker", root.join("sub/up")).expect("symlink");
+    let md = std::fs::metadata(&big).expect("stat big");
+    (srv, md)
+}
+
+/// No real path (of the root or of the outside) and no fact of an outside file.
+fn assert_reveals_nothing(srv: &TestServer, big: &std::fs::Metadata, what: &str, text: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let base = srv.root().parent().expect("a parent").display().to_string();
+    assert!(!text.contains(&base), "{what} shows a real path: {text}");
+    assert!(
+        !text.contains("/outside"),
+        "{what} names the outside: {text}"
+    );
+    assert!(
+        !text.contains("/root"),
+        "{what} names the real root: {text}"
+    );
+    assert!(
+        !text.contains("54321"),
+        "{what} shows the outside size: {text}"
+    );
+    for md in [
+        big,
+        &std::fs::metadata(srv.outside()).expect("stat outside"),
+    ] {
+        let unique = format!("unique={:x}g{:x};", md.dev(), md.ino());
+        assert!(
+            !text.contains(&unique),
+            "{what} shows an outside inode: {text}"
+        );
+    }
+}
+
+#[test]
+fn listings_show_links_out_of_the_root_as_links() {
+    let (srv, big) = setup_listed_links();
+    let mut c = srv.login();
+    let list = c.listing("LIST");
+    assert_reveals_nothing(&srv, &big, "LIST", &list);
+    for name in ["out_link", "secret_link", "etc_link", "big_link", "big_rel"] {
+        let line = list
+            .lines()
+            .find(|l| l.ends_with(&format!(" {name}")))
+            .unwrap_or_else(|| panic!("LIST has no bare {name}: {list}"));
+        assert!(line.starts_with('l'), "{line}");
+    }
+    let nlst = c.listing("NLST");
+    assert_reveals_nothing(&srv, &big, "NLST", &nlst);
+    assert!(nlst.lines().any(|l| l == "big_link"), "{nlst}");
+    let mlsd = c.listing("MLSD");
+    assert_reveals_nothing(&srv, &big, "MLSD", &mlsd);
+    for name in ["out_link", "secret_link", "etc_link", "big_link", "big_rel"] {
+        let line = mlsd
+            .lines()
+            .find(|l| l.ends_with(&format!("; {name}")))
+            .unwrap_or_else(|| panic!("MLSD has no {name}: {mlsd}"));
+        assert!(line.contains("type=OS.unix=symlink;"), "{line}");
+        assert!(line.contains("perm=;"), "{line}");
+        assert!(!line.contains("size="), "{line}");
+    }
+    let (code, stat) = c.cmd("STAT /");
+    assert_eq!(code, 213, "{stat}");
+    assert_reveals_nothing(&srv, &big, "STAT /", &stat);
+    assert!(stat.lines().any(|l| l.ends_with(" big_link")), "{stat}");
+    // Naming the link itself is refused, as before.
+    for cmd in ["MLST big_link", "STAT big_link", "SIZE big_link"] {
+        let (code, text) = c.cmd(cmd);
+        assert_eq!(code, 550, "{cmd} got {text:?}");
+        assert_reveals_nothing(&srv, &big, cmd, &text);
+    }
+}
+
+#[test]
+fn listings_show_links_inside_the_root_by_virtual_path() {
+    let (srv, big) = setup_listed_links();
+    let mut c = srv.login();
+    let list = c.listing("LIST");
+    assert_reveals_nothing(&srv, &big, "LIST", &list);
+    for want in [
+        " abs_in -> /marker",
+        " climb_in -> /marker",
+        " rel_in -> marker",
+    ] {
+        assert!(list.lines().any(|l| l.ends_with(want)), "{want}: {list}");
+    }
+    let sub = c.listing("LIST sub");
+    assert!(
+        sub.lines().any(|l| l.ends_with(" up -> ../marker")),
+        "{sub}"
+    );
+    for cmd in ["STAT abs_in", "STAT /sub"] {
+        let (code, text) = c.cmd(cmd);
+        assert_eq!(code, 213, "{cmd} got {text:?}");
+        assert_reveals_nothing(&srv, &big, cmd, &text);
+    }
+    assert!(c.cmd("STAT abs_in").1.contains(" abs_in -> /marker"));
+    // MLSD and MLST describe a link inside by what it points to.
+    let mlsd = c.listing("MLSD");
+    for name in ["abs_in", "climb_in", "rel_in"] {
+        let line = mlsd
+            .lines()
+            .find(|l| l.ends_with(&format!("; {name}")))
+            .unwrap_or_else(|| panic!("MLSD has no {name}: {mlsd}"));
+        assert!(line.contains("size=6;type=file;"), "{line}");
+    }
+    let (code, text) = c.cmd("MLST abs_in");
+    assert_eq!(code, 250, "{text}");
+    assert!(text.contains("size=6;type=file;"), "{text}");
+    assert!(text.contains(" /abs_in\n"), "{text}");
+    assert_reveals_nothing(&srv, &big, "MLST abs_in", &text);
+}
