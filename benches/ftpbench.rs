@@ -66,9 +66,9 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// Above this many connections from one source address, spread over 127.0.0.x.
 const CONNS_PER_SOURCE: usize = 25_000;
 
-/// The command line, parsed by the `ftpdlib` binary's parser (argparse's rules); this
-/// program uses only part of it, and its tests run with the binary's.
-#[path = "../src/bin/ftpdlib/argparse.rs"]
+/// The command line, parsed with argparse's rules by the parser the `ftpdlib` binary used
+/// before clap; this program uses only part of it.
+#[path = "argparse.rs"]
 #[allow(dead_code, unused_imports)]
 mod argparse;
 
