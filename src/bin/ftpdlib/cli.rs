@@ -46,28 +46,28 @@ pub struct Cli {
     #[arg(
         short, long, value_name = "ADDRESS", env = "FTPDLIB_INTERFACE", help_heading = MAIN,
         value_parser = Argparse::new(lossy),
-        help = "specify the interface to run on (default all interfaces)"
+        help = "specify the interface to run on (default: all interfaces)"
     )]
     pub interface: Option<String>,
 
     #[arg(
         short, long, value_name = "PORT", env = "FTPDLIB_PORT", help_heading = MAIN,
         default_value = "2121", value_parser = Argparse::new(int::<u16>),
-        help = "specify port number to run on (default 2121)"
+        help = "specify port number to run on (default: 2121)"
     )]
     pub port: u16,
 
     #[arg(
         short, long, env = "FTPDLIB_WRITE", help_heading = MAIN, action = ArgAction::SetTrue,
         value_parser = Argparse::new(switch),
-        help = "grants write access for logged in user (default read-only)"
+        help = "grants write access for logged in user (default: read-only)"
     )]
     pub write: bool,
 
     #[arg(
         short, long, value_name = "FOLDER", env = "FTPDLIB_DIRECTORY", help_heading = MAIN,
         value_parser = Argparse::new(path),
-        help = "specify the directory to share (default current directory)"
+        help = "specify the directory to share (default: current directory)"
     )]
     pub directory: Option<PathBuf>,
 
@@ -110,8 +110,8 @@ pub struct Cli {
     #[arg(
         long, value_name = "CONCURRENCY", env = "FTPDLIB_CONCURRENCY", help_heading = MAIN,
         default_value = "async", value_parser = Argparse::new(concurrency),
-        help = "the concurrency model to use: async (the default), multi-thread, multi-proc, \
-                pre-fork or multi-loop"
+        help = "the FTP server concurrency model to use, either 'async' (default), \
+                'multi-thread', 'multi-proc', 'pre-fork' or 'multi-loop'"
     )]
     pub concurrency: Concurrency,
 
@@ -199,70 +199,74 @@ pub struct Cli {
     #[arg(
         long, value_name = "SECONDS", env = "FTPDLIB_TIMEOUT", help_heading = OTHER,
         default_value = "300", value_parser = Argparse::new(int::<u64>),
-        help = "connection timeout in seconds (default 300; 0 = none)"
+        help = "connection timeout (default: 300 seconds; 0 = none)"
     )]
     pub timeout: u64,
 
     #[arg(
         long, value_name = "BANNER", env = "FTPDLIB_BANNER", help_heading = OTHER,
         value_parser = Argparse::new(text),
-        help = "the banner sent when a client connects"
+        help = concat!(
+            "the message sent when client connects (default: 'ftpdlib ",
+            env!("CARGO_PKG_VERSION"),
+            " ready.')"
+        )
     )]
     pub banner: Option<String>,
 
     #[arg(
         long, env = "FTPDLIB_PERMIT_FOREIGN_ADDRESSES", help_heading = OTHER,
         action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
-        help = "allow data connections to / from addresses other than the client's"
+        help = "allow data connections from an IP address different than the control connection"
     )]
     pub permit_foreign_addresses: bool,
 
     #[arg(
         long, env = "FTPDLIB_PERMIT_PRIVILEGED_PORTS", help_heading = OTHER,
         action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
-        help = "allow active-mode data connections to ports below 1024"
+        help = "allow data connections (PORT) over privileged TCP ports"
     )]
     pub permit_privileged_ports: bool,
 
     #[arg(
         long, value_name = "ENCODING", env = "FTPDLIB_ENCODING", help_heading = OTHER,
         default_value = "utf-8", value_parser = Argparse::new(text),
-        help = "the encoding of the control channel (default utf-8)"
+        help = "the encoding used for client / server communication: utf-8 (default) or latin-1"
     )]
     pub encoding: String,
 
     #[arg(
         long, env = "FTPDLIB_USE_LOCALTIME", help_heading = OTHER,
         action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
-        help = "show times in local time instead of GMT"
+        help = "display directory listings with the time in your local time zone (default: use GMT)"
     )]
     pub use_localtime: bool,
 
     #[arg(
         long, env = "FTPDLIB_DISABLE_SENDFILE", help_heading = OTHER,
         action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
-        help = "disable sendfile(2) for downloads"
+        help = "disable sendfile(2) and splice(2), used for faster file transfers"
     )]
     pub disable_sendfile: bool,
 
     #[arg(
         long, value_name = "MAX_CONS", env = "FTPDLIB_MAX_CONS", help_heading = OTHER,
         default_value = "512", value_parser = Argparse::new(int::<usize>),
-        help = "maximum number of simultaneous connections (default 512)"
+        help = "max number of simultaneous connections (default: 512)"
     )]
     pub max_cons: usize,
 
     #[arg(
         long, value_name = "MAX_CONS_PER_IP", env = "FTPDLIB_MAX_CONS_PER_IP",
         help_heading = OTHER, default_value = "0", value_parser = Argparse::new(int::<usize>),
-        help = "maximum number of connections from the same IP address (default unlimited)"
+        help = "maximum number of connections from the same IP address (default: unlimited)"
     )]
     pub max_cons_per_ip: usize,
 
     #[arg(
         long, value_name = "N", env = "FTPDLIB_MAX_LOGIN_ATTEMPTS", help_heading = OTHER,
         default_value = "3", value_parser = Argparse::new(int::<u32>),
-        help = "maximum login attempts before disconnecting (default 3)"
+        help = "max number of failed authentications before disconnect (default: 3)"
     )]
     pub max_login_attempts: u32,
 

@@ -776,10 +776,10 @@ mod tests {
             "",
             "Main options:",
             "  -i ADDRESS, --interface ADDRESS",
-            "                        specify the interface to run on (default all",
+            "                        specify the interface to run on (default: all",
             "                        interfaces)",
-            "  -p PORT, --port PORT  specify port number to run on (default 2121)",
-            "  -w, --write           grants write access for logged in user (default read-",
+            "  -p PORT, --port PORT  specify port number to run on (default: 2121)",
+            "  -w, --write           grants write access for logged in user (default: read-",
             "                        only)",
             "",
         ];
