@@ -7,9 +7,10 @@
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 
-mod argparse;
 mod cli;
+mod help;
 mod logger;
+mod parse;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, READ_PERMS, WRITE_PERMS}
 use ftpdlib::config::{default_banner, TlsConfig};
 use ftpdlib::servers::{raise_open_files_limit, FtpServer};
 
-use cli::{Cli, COMMAND};
+use cli::Cli;
 
 /// The C `main`, called by libc's start-up. Rust's own start-up (what runs before a Rust
 /// `fn main`) finds the main thread's stack guard with pthread_getattr_np(3), which reads
@@ -70,9 +71,9 @@ fn runtime_start() {
 
 fn ftpdlib_main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let cli = match Cli::parse(&args) {
+    let cli = match parse::parse(&args) {
         Ok(cli) => cli,
-        Err(exit) => return COMMAND.exit(exit),
+        Err(exit) => return parse::exit(exit),
     };
     let level = if cli.debug { "debug" } else { "info" };
     // rustls warns about every client that sends an IP address as SNI (lftp does): keep
