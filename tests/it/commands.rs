@@ -363,8 +363,18 @@ fn port_checks() {
         )
     );
     assert_eq!(c.cmd("EPRT garbage"), (501, "Invalid EPRT format.".into()));
-    assert_eq!(c.cmd("EPRT |2|::1|5000|").0, 522);
-    assert_eq!(c.cmd("EPRT |3|127.0.0.1|5000|").0, 501);
+    assert_eq!(
+        c.cmd("EPRT |2|::1|5000|"),
+        (522, "Network protocol not supported, use (1)".into())
+    );
+    // RFC 2428 §2: an unknown protocol is 522 with the supported list (pyftpdlib: 501).
+    for bad in ["|3|127.0.0.1|5000|", "||127.0.0.1|5000|"] {
+        assert_eq!(
+            c.cmd(&format!("EPRT {bad}")),
+            (522, "Network protocol not supported, use (1,2)".into()),
+            "{bad}"
+        );
+    }
     assert_eq!(c.cmd("EPRT |1|127.0.0.1|0|").0, 501);
     for bad in [
         "127,0,0,1,300,1",
@@ -395,12 +405,16 @@ fn epsv_variants() {
     let mut c = srv.login();
     assert_eq!(
         c.cmd("EPSV 2"),
-        (522, "Network protocol not supported (use 1).".into())
+        (522, "Network protocol not supported, use (1)".into())
     );
-    assert_eq!(
-        c.cmd("EPSV 3"),
-        (501, "Unknown network protocol (use 1).".into())
-    );
+    // RFC 2428 §3: an unknown protocol is 522 with the supported list (pyftpdlib: 501).
+    for arg in ["3", "x", "12"] {
+        assert_eq!(
+            c.cmd(&format!("EPSV {arg}")),
+            (522, "Network protocol not supported, use (1,2)".into()),
+            "{arg}"
+        );
+    }
     let text = c.expect("EPSV 1", 229);
     assert!(
         text.starts_with("Entering extended passive mode (|||"),
