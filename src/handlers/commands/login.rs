@@ -100,9 +100,11 @@ impl FtpHandler {
         }
     }
 
+    /// REIN: 220, the reply RFC 959 §5.4 lists for it ("service ready for new user";
+    /// pyftpdlib sends 230, which means "logged in").
     pub(super) fn ftp_rein(&mut self, cx: &mut Ctx<'_, Msg>) {
         self.flush_account(cx);
-        self.respond(Reply::new(230, "Ready for new user."));
+        self.respond(Reply::new(220, "Ready for new user."));
     }
 
     pub(super) fn ftp_quit(&mut self, cx: &mut Ctx<'_, Msg>) {
