@@ -1,5 +1,6 @@
-//! Small argument parsers for TYPE, STRU, MODE (RFC 959 §4.1.2), REST (RFC 3659 §5)
-//! and OPTS (RFC 2389 §4), with pyftpdlib 2.2.0's reply texts.
+//! Small argument parsers for TYPE, STRU, MODE (RFC 959 §4.1.2), REST (RFC 3659 §5),
+//! OPTS (RFC 2389 §4), and AUTH and PROT (RFC 2228 §3, RFC 4217 §4 and §9), with
+//! pyftpdlib 2.2.0's reply texts where its codes agree with the RFCs.
 
 use super::reply::Reply;
 
@@ -120,6 +121,61 @@ pub fn opts_reply(arg: &str, mlst_facts_available: &[&str], enabled: &mut Vec<St
             Reply::new(200, format!("MLST OPTS {facts}"))
         }
         _ => Reply::new(501, format!("Unsupported command \"{cmd}\".")),
+    }
+}
+
+/// The data channel protection level asked for by `PROT` (RFC 2228 §3): of its four,
+/// TLS gives two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtLevel {
+    /// `PROT C`: data connections in clear.
+    Clear,
+    /// `PROT P`: data connections over TLS.
+    Private,
+}
+
+/// Parses the `AUTH` argument (case-insensitive) into the upper-cased mechanism name:
+/// `TLS`, `TLS-C`, `SSL` and `TLS-P` all mean TLS on the control connection (RFC 4217 §4).
+///
+/// # Errors
+///
+/// `504 Unrecognized encryption type (use TLS or SSL).` for any other mechanism: RFC
+/// 2228 §3's "command not implemented for that parameter" (pyftpdlib: 502, "command not
+/// implemented", for a command it does implement).
+///
+/// ```
+/// assert_eq!(ftpdlib::proto::parse_auth("tls").as_deref(), Ok("TLS"));
+/// assert_eq!(ftpdlib::proto::parse_auth("KERBEROS_V4").map_err(|r| r.code), Err(504));
+/// ```
+pub fn parse_auth(arg: &str) -> Result<String, Reply> {
+    let mechanism = arg.to_ascii_uppercase();
+    match mechanism.as_str() {
+        "TLS" | "TLS-C" | "SSL" | "TLS-P" => Ok(mechanism),
+        _ => Err(Reply::new(
+            504,
+            "Unrecognized encryption type (use TLS or SSL).",
+        )),
+    }
+}
+
+/// Parses the `PROT` argument (case-insensitive).
+///
+/// # Errors
+///
+/// * `536 Requested PROT level not supported by mechanism.` for `S` (safe) and `E`
+///   (confidential): levels RFC 2228 defines that TLS does not offer (pyftpdlib: 521).
+/// * `504 Unrecognized PROT type (use C or P).` for anything else: a parameter the
+///   command does not implement (pyftpdlib: 502).
+pub fn parse_prot(arg: &str) -> Result<ProtLevel, Reply> {
+    match arg.to_ascii_uppercase().as_str() {
+        "C" => Ok(ProtLevel::Clear),
+        "P" => Ok(ProtLevel::Private),
+        "S" | "E" => Err(Reply::new(
+            536,
+            "Requested PROT level not supported by mechanism.",
+        )),
+        _ => Err(Reply::new(504, "Unrecognized PROT type (use C or P).")),
     }
 }
 
@@ -388,5 +444,61 @@ mod tests {
         assert_eq!(py_int("1_0"), None);
         assert_eq!(py_int("４"), None);
         assert_eq!(py_int(&"9".repeat(60)), None);
+    }
+
+    // --- AUTH and PROT (RFC 2228 §3, RFC 4217)
+
+    #[test]
+    fn auth_mechanisms_of_tls() {
+        for (arg, want) in [
+            ("TLS", "TLS"),
+            ("tls", "TLS"),
+            ("Tls-C", "TLS-C"),
+            ("ssl", "SSL"),
+        ] {
+            assert_eq!(parse_auth(arg).as_deref(), Ok(want), "{arg}");
+        }
+        assert_eq!(parse_auth("tls-p").as_deref(), Ok("TLS-P"));
+    }
+
+    // RFC 2228: "504 Command not implemented for that parameter".
+    #[test]
+    fn auth_unknown_mechanism_is_504() {
+        for arg in ["KERBEROS_V4", "GSSAPI", "TLS ", "", "T"] {
+            assert_eq!(
+                parse_auth(arg).map_err(text),
+                Err("504 Unrecognized encryption type (use TLS or SSL).\r\n".into()),
+                "{arg:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn prot_levels_of_tls() {
+        assert_eq!(parse_prot("C"), Ok(ProtLevel::Clear));
+        assert_eq!(parse_prot("p"), Ok(ProtLevel::Private));
+    }
+
+    // RFC 2228: "536 Requested PROT level not supported by mechanism."
+    #[test]
+    fn prot_safe_and_confidential_are_536() {
+        for arg in ["S", "s", "E", "e"] {
+            assert_eq!(
+                parse_prot(arg).map_err(text),
+                Err("536 Requested PROT level not supported by mechanism.\r\n".into()),
+                "{arg}"
+            );
+        }
+    }
+
+    #[test]
+    fn prot_unknown_level_is_504() {
+        for arg in ["X", "CP", "", "P "] {
+            assert_eq!(
+                parse_prot(arg).map_err(text),
+                Err("504 Unrecognized PROT type (use C or P).\r\n".into()),
+                "{arg:?}"
+            );
+        }
     }
 }
