@@ -314,8 +314,11 @@ fn ascii_mode_converts_line_ends() {
     );
 }
 
+/// RFC 959 §4.1.1: QUIT during a transfer keeps the connection for the transfer's
+/// reply; the 226 comes first, then the 221, then the close (pyftpdlib sent the 221 at
+/// once and the 226 after it).
 #[test]
-fn quit_during_a_transfer_lets_it_finish() {
+fn quit_during_a_download_lets_it_finish_then_221() {
     let srv = TestServer::start();
     let data = random_bytes(8 * 1024 * 1024, 14);
     std::fs::write(srv.root().join("f"), &data).expect("write");
@@ -324,11 +327,64 @@ fn quit_during_a_transfer_lets_it_finish() {
     let mut d = c.pasv();
     let (code, _) = c.cmd("RETR f");
     assert!(code == 150 || code == 125);
-    assert_eq!(c.cmd("QUIT").0, 221);
+    c.send("QUIT");
+    // Commands after QUIT are not read.
+    c.send("NOOP");
     let mut got = Vec::new();
     d.read_to_end(&mut got).expect("download");
     assert!(got == data);
-    assert_eq!(c.expect_closed(), [(226, "Transfer complete.".to_owned())]);
+    assert_eq!(
+        c.expect_closed(),
+        [
+            (226, "Transfer complete.".to_owned()),
+            (221, "Goodbye.".to_owned())
+        ]
+    );
+}
+
+/// QUIT during an upload: the upload completes with 226 when the client ends it, then
+/// 221.
+#[test]
+fn quit_during_an_upload_lets_it_finish_then_221() {
+    let srv = TestServer::start();
+    let data = random_bytes(1024 * 1024, 15);
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv();
+    let (code, _) = c.cmd("STOR up");
+    assert!(code == 150 || code == 125);
+    d.write_all(&data[..1000]).expect("upload");
+    c.send("QUIT");
+    d.write_all(&data[1000..]).expect("upload");
+    drop(d);
+    assert_eq!(
+        c.expect_closed(),
+        [
+            (226, "Transfer complete.".to_owned()),
+            (221, "Goodbye.".to_owned())
+        ]
+    );
+    assert!(std::fs::read(srv.root().join("up")).expect("read") == data);
+}
+
+/// QUIT during a download the client gives up on: the 426 first, then the 221.
+#[test]
+fn quit_during_a_transfer_cut_short_is_426_then_221() {
+    let srv = TestServer::start();
+    std::fs::write(srv.root().join("f"), random_bytes(32 * 1024 * 1024, 16)).expect("write");
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv();
+    let (code, _) = c.cmd("RETR f");
+    assert!(code == 150 || code == 125);
+    let mut some = [0u8; 4096];
+    d.read_exact(&mut some).expect("download");
+    c.send("QUIT");
+    drop(d);
+    let replies = c.expect_closed();
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert_eq!(replies[0].0, 426, "{replies:?}");
+    assert_eq!(replies[1], (221, "Goodbye.".to_owned()));
 }
 
 /// Text of CR, LF, CRLF and letters, so line ends fall on every buffer boundary.
