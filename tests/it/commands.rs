@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::util::TestServer;
+use crate::util::{Client, TestServer};
 
 /// A server whose root holds the file `f` (5 bytes) and the directory `d`.
 fn setup() -> TestServer {
@@ -105,6 +105,26 @@ fn mlsd_output_shape() {
     drop(data);
 }
 
+/// `unix.mode` is `0755`, not Python's `0o755` (which lftp reads as mode 000), in MLST
+/// and MLSD alike.
+fn mlsx_unix_mode_is_c_octal(srv: &TestServer, c: &mut Client) {
+    use std::os::unix::fs::PermissionsExt;
+    let perms = |mode| std::fs::Permissions::from_mode(mode);
+    std::fs::set_permissions(srv.root().join("f"), perms(0o640)).expect("chmod f");
+    std::fs::set_permissions(srv.root().join("d"), perms(0o755)).expect("chmod d");
+    c.expect("OPTS MLST type;unix.mode;", 200);
+    let text = c.expect("MLST f", 250);
+    let entry = text.split('\n').nth(1).expect("entry line");
+    assert_eq!(entry, " type=file;unix.mode=0640; /f");
+    let out = c.listing("MLSD");
+    let mut lines: Vec<&str> = out.split("\r\n").filter(|l| !l.is_empty()).collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        ["type=dir;unix.mode=0755; d", "type=file;unix.mode=0640; f"]
+    );
+}
+
 #[test]
 fn mlst_output_shape() {
     let srv = setup();
@@ -122,6 +142,7 @@ fn mlst_output_shape() {
     assert_eq!(facts["type"], "file");
     assert_eq!(facts["size"], "5");
     // OPTS MLST narrows the facts.
+    mlsx_unix_mode_is_c_octal(&srv, &mut c);
     assert_eq!(
         c.cmd("OPTS MLST type;size;"),
         (200, "MLST OPTS type;size;".into())

@@ -430,9 +430,9 @@ fn listings_are_built_from_memory_metadata() {
     );
     let want = format!(
         "modify=20231114221320;perm=radfwMT;size=5;type=file;unique={:x}g{:x};\
-         unix.gid={gid};unix.mode=0o644;unix.uid={uid}; f\r\n\
+         unix.gid={gid};unix.mode=0644;unix.uid={uid}; f\r\n\
          modify=20231114221320;perm=eldfmMTcp;size=0;type=dir;unique={:x}g{:x};\
-         unix.gid={gid};unix.mode=0o755;unix.uid={uid}; sub\r\n",
+         unix.gid={gid};unix.mode=0755;unix.uid={uid}; sub\r\n",
         f.dev, f.ino, sub.dev, sub.ino
     );
     assert_eq!(String::from_utf8(out).unwrap(), want);
