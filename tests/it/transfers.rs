@@ -190,6 +190,71 @@ fn rest_then_stor_resumes_an_upload() {
     );
 }
 
+/// REST then STOR writes from the offset and the file ends where the upload ends (RFC
+/// 959 §3.5 restarts a transfer; ftputil's tests expect this). pyftpdlib kept the old
+/// tail, so a shorter upload left bytes the client never sent. Through splice(2) and
+/// through the buffer alike.
+#[test]
+fn rest_then_stor_ends_the_file_where_the_upload_ends() {
+    for zero_copy in [true, false] {
+        let srv = TestServer::with(|c| c.use_sendfile = zero_copy, |_| {});
+        std::fs::write(srv.root().join("f"), b"0123456789").expect("write");
+        let mut c = srv.login();
+        c.expect("TYPE I", 200);
+        c.expect("REST 4", 350);
+        let d = c.pasv();
+        c.upload("STOR f", d, b"ab");
+        assert_eq!(
+            std::fs::read(srv.root().join("f")).expect("read"),
+            b"0123ab",
+            "zero copy: {zero_copy}"
+        );
+        assert_eq!(c.cmd("SIZE f"), (213, "6".into()));
+        // An empty upload at the offset cuts the file there.
+        c.expect("REST 2", 350);
+        let d = c.pasv();
+        c.upload("STOR f", d, b"");
+        assert_eq!(std::fs::read(srv.root().join("f")).expect("read"), b"01");
+        // A plain STOR still replaces the file, and APPE still appends.
+        let d = c.pasv();
+        c.upload("APPE f", d, b"23");
+        assert_eq!(std::fs::read(srv.root().join("f")).expect("read"), b"0123");
+    }
+}
+
+/// A REST + STOR cut short keeps the rest of the old file: the client resumes with
+/// REST again, and the upload that completes ends the file.
+#[test]
+fn a_resumed_upload_cut_short_keeps_the_old_tail() {
+    let srv = TestServer::start();
+    let old = random_bytes(1 << 20, 31);
+    std::fs::write(srv.root().join("f"), &old).expect("write");
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    c.expect("REST 100", 350);
+    let mut d = c.pasv();
+    let (code, _) = c.cmd("STOR f");
+    assert!(code == 150 || code == 125);
+    d.write_all(b"new").expect("upload");
+    // A reset, not a FIN: the upload is incomplete (and what the server had not read
+    // yet is lost).
+    socket2::SockRef::from(&d)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .expect("linger");
+    drop(d);
+    assert_eq!(c.reply().0, 426);
+    let stored = std::fs::read(srv.root().join("f")).expect("read");
+    assert_eq!(stored.len(), old.len());
+    assert!(stored[..100] == old[..100] && stored[103..] == old[103..]);
+    c.expect("REST 100", 350);
+    let d = c.pasv();
+    c.upload("STOR f", d, b"new!");
+    let stored = std::fs::read(srv.root().join("f")).expect("read");
+    assert_eq!(stored.len(), 104);
+    assert!(stored[..100] == old[..100]);
+    assert_eq!(&stored[100..], b"new!");
+}
+
 #[test]
 fn appe_appends_and_creates() {
     let srv = TestServer::start();

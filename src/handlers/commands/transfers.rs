@@ -120,9 +120,16 @@ impl FtpHandler {
             Err(e) => return self.respond(fs_error_reply(&e)),
         };
         let ascii = self.transfer_type == TransferType::Ascii;
+        // REST + STOR: the file ends where the upload ends (pyftpdlib kept the old tail,
+        // so a shorter upload left a file the client never sent).
+        let cut_tail = matches!(mode, WriteMode::At(_));
         self.start_transfer(
             cx,
-            Job::Receive { file, ascii },
+            Job::Receive {
+                file,
+                ascii,
+                cut_tail,
+            },
             xfer(if append { "APPE" } else { "STOR" }, Some(t.fs)),
             None,
         );
@@ -149,7 +156,11 @@ impl FtpHandler {
         let ascii = self.transfer_type == TransferType::Ascii;
         self.start_transfer(
             cx,
-            Job::Receive { file, ascii },
+            Job::Receive {
+                file,
+                ascii,
+                cut_tail: false,
+            },
             xfer("STOU", Some(path)),
             Some(format!("FILE: {base}")),
         );
