@@ -1,6 +1,7 @@
 //! Small argument parsers for TYPE, STRU, MODE (RFC 959 §4.1.2), REST (RFC 3659 §5),
-//! OPTS (RFC 2389 §4), and AUTH and PROT (RFC 2228 §3, RFC 4217 §4 and §9), with
-//! pyftpdlib 2.2.0's reply texts where its codes agree with the RFCs.
+//! OPTS (RFC 2389 §4), AUTH and PROT (RFC 2228 §3, RFC 4217 §4 and §9), and the `ls`
+//! options clients put before a LIST path, with pyftpdlib 2.2.0's reply texts where its
+//! codes agree with the RFCs.
 
 use super::reply::Reply;
 
@@ -122,6 +123,41 @@ pub fn opts_reply(arg: &str, mlst_facts_available: &[&str], enabled: &mut Vec<St
         }
         _ => Reply::new(501, format!("Unsupported command \"{cmd}\".")),
     }
+}
+
+/// The `ls` options that change a LIST (or STAT) of a directory; the others (`-l`, `-F`,
+/// `-R` …) are read and ignored, as the listing is always `ls -l`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LsOptions {
+    /// `-a` or `-A`: names starting with a dot are shown too.
+    pub all: bool,
+}
+
+/// Splits the option words (`-la`, `-a -l`: a `-` and letters) off the front of a LIST
+/// argument, returning them and the path that follows (empty for the current directory).
+/// A word with anything but letters after its `-` is a path: `LIST -1.txt` lists the
+/// file `-1.txt`.
+///
+/// ```
+/// use ftpdlib::proto::split_ls_options;
+/// let (opts, path) = split_ls_options("-la /pub");
+/// assert!(opts.all);
+/// assert_eq!(path, "/pub");
+/// ```
+pub fn split_ls_options(arg: &str) -> (LsOptions, &str) {
+    let mut opts = LsOptions::default();
+    let mut rest = arg;
+    while let Some(stripped) = rest.strip_prefix('-') {
+        let end = stripped.find(' ').unwrap_or(stripped.len());
+        let flags = &stripped[..end];
+        if !flags.chars().all(|c| c.is_ascii_alphabetic()) {
+            break;
+        }
+        opts.all |= flags.contains(['a', 'A']);
+        rest = stripped[end..].trim_start_matches(' ');
+    }
+    (opts, rest)
 }
 
 /// The data channel protection level asked for by `PROT` (RFC 2228 §3): of its four,
@@ -499,6 +535,32 @@ mod tests {
                 Err("504 Unrecognized PROT type (use C or P).\r\n".into()),
                 "{arg:?}"
             );
+        }
+    }
+
+    // --- ls options before a LIST path
+
+    #[test]
+    fn ls_options_are_split_off_the_path() {
+        let all = LsOptions { all: true };
+        let none = LsOptions::default();
+        for (arg, want) in [
+            ("", (none, "")),
+            ("-l", (none, "")),
+            ("-a", (all, "")),
+            ("-A", (all, "")),
+            ("-la", (all, "")),
+            ("-al /pub", (all, "/pub")),
+            ("-l -a  sub", (all, "sub")),
+            ("-lF sub dir", (none, "sub dir")),
+            ("sub", (none, "sub")),
+            // Not letters after the dash: a name.
+            ("-1.txt", (none, "-1.txt")),
+            ("-l -1.txt", (none, "-1.txt")),
+            // A lone dash is an empty option word.
+            ("- sub", (none, "sub")),
+        ] {
+            assert_eq!(split_ls_options(arg), want, "{arg:?}");
         }
     }
 }

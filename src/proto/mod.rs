@@ -37,8 +37,8 @@ pub use addr::{
     protocol_not_supported, ControlFamily, EpsvArg,
 };
 pub use args::{
-    mode_reply, opts_reply, parse_auth, parse_prot, parse_rest, parse_type, stru_reply, ProtLevel,
-    TransferType,
+    mode_reply, opts_reply, parse_auth, parse_prot, parse_rest, parse_type, split_ls_options,
+    stru_reply, LsOptions, ProtLevel, TransferType,
 };
 pub use charset::Charset;
 pub use command::{

@@ -20,8 +20,8 @@ use crate::proto::{
 /// The listings sent over the data connection.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Listing {
-    /// `ls -l` lines.
-    List,
+    /// `ls -l` lines; names starting with a dot only with `dot_files` (`ls -la`).
+    List { dot_files: bool },
     /// Bare names.
     Nlst,
     /// RFC 3659 facts.
@@ -172,7 +172,7 @@ impl FtpHandler {
         let gmt = self.shared.config.use_gmt_times;
         let mut out = Vec::new();
         let (name, result) = match kind {
-            Listing::List => ("LIST", list_into(fs, &t.fs, gmt, &mut out)),
+            Listing::List { dot_files } => ("LIST", list_into(fs, &t.fs, gmt, dot_files, &mut out)),
             Listing::Nlst => ("NLST", nlst_into(fs, &t.fs, &mut out)),
             Listing::Mlsd => (
                 "MLSD",
@@ -246,12 +246,19 @@ pub(super) fn list_into(
     fs: &dyn FileSystem,
     path: &Path,
     gmt: bool,
+    dot_files: bool,
     out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
     let now = SystemTime::now();
     let meta = fs.stat(path).or_else(|_| fs.lstat(path))?;
     if meta.is_dir() {
         let mut names = fs.listdir(path)?;
+        // As `ls`: a directory's dot-files only with `-a`; a file named on its own is
+        // listed whatever its name.
+        if !dot_files {
+            names.retain(|n| !n.as_bytes().starts_with(b"."));
+        }
         names.sort();
         fs.format_list(path, &names, gmt, now, out);
     } else {
