@@ -162,8 +162,14 @@ pub fn epsv_reply(port: u16) -> Reply {
     Reply::new(229, format!("Entering extended passive mode (|||{port}|)."))
 }
 
-/// RFC 2428's refusal of a network protocol, naming the ones to use instead (§2: "the
-/// server MUST ... indicate, via the reply text, the network protocols it does support").
+/// RFC 2428's refusal of a network protocol (§2, §3): `522 Network protocol not
+/// supported, use (<usable>)`, where `usable` lists the protocol numbers to use instead,
+/// comma-separated, so that the client can retry with one of them.
+///
+/// ```
+/// let r = ftpdlib::proto::protocol_not_supported("1,2");
+/// assert_eq!((r.code, r.lines[0].as_str()), (522, "Network protocol not supported, use (1,2)"));
+/// ```
 pub fn protocol_not_supported(usable: &str) -> Reply {
     Reply::new(
         522,
