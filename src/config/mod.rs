@@ -41,6 +41,10 @@ pub struct HandlerConfig {
     pub passive_ports: Option<RangeInclusive<u16>>,
     /// Show times in listings, MDTM and MLSx in UTC (true) or local time.
     pub use_gmt_times: bool,
+    /// LIST and STAT of a directory show names starting with a dot without `-a`
+    /// (pyftpdlib's listings). Off: they show them only for `LIST -a` / `-la`, as `ls`
+    /// and vsftpd do. NLST and MLSD, which are for programs, always list every name.
+    pub list_shows_hidden: bool,
     /// Send files with sendfile(2) when possible.
     pub use_sendfile: bool,
     /// Set TCP_NODELAY on the control connection.
@@ -89,6 +93,7 @@ impl Default for HandlerConfig {
             masquerade_address_map: HashMap::new(),
             passive_ports: None,
             use_gmt_times: true,
+            list_shows_hidden: false,
             use_sendfile: true,
             tcp_no_delay: true,
             encoding: "utf-8".to_owned(),

@@ -19,6 +19,21 @@ pub trait FileData: Read + Write + Seek + Send {
     /// # Errors
     /// When the length cannot be determined.
     fn size(&self) -> io::Result<u64>;
+
+    /// Cuts the file to `len` bytes (`ftruncate(2)`): a STOR after REST ends the file
+    /// where the upload ends, so the old file's tail beyond it goes.
+    ///
+    /// # Errors
+    /// The default cannot shorten a file: `Unsupported` when `len` is below
+    /// [`FileData::size`], and the REST + STOR ends in 426 rather than leave a file the
+    /// client did not send.
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        if len >= self.size()? {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
 }
 
 /// An open file: an OS file, or the contents a custom filesystem serves.
@@ -72,6 +87,17 @@ impl FsFile {
         match self {
             FsFile::Os(f) => f.metadata().map(|m| m.len()),
             FsFile::Custom(c) => c.size(),
+        }
+    }
+
+    /// Cuts or extends the file to `len` bytes.
+    ///
+    /// # Errors
+    /// The error of `ftruncate` for an OS file, else that of [`FileData::set_len`].
+    pub fn set_len(&mut self, len: u64) -> io::Result<()> {
+        match self {
+            FsFile::Os(f) => f.set_len(len),
+            FsFile::Custom(c) => c.set_len(len),
         }
     }
 

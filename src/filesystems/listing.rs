@@ -142,7 +142,10 @@ pub(super) fn format_mlsx<F: FileSystem + ?Sized>(
             line.push(("modify", timefmt::mdtm(st.mtime, use_gmt)));
         }
         if show("unix.mode") {
-            line.push(("unix.mode", format!("0o{:o}", st.mode & 0o777)));
+            // C's octal form with a leading 0 (`0755`), as proftpd writes it and
+            // clients parse it; Python's `0o755`, which pyftpdlib sends, reads as 0 to
+            // `strtol` (lftp mirrors such files as mode 000).
+            line.push(("unix.mode", unix_mode(st.mode)));
         }
         if show("unix.uid") {
             line.push(("unix.uid", st.uid.to_string()));
@@ -325,6 +328,11 @@ const MAX_CACHED: usize = 256;
 /// few (one per `..` or link on the way).
 const MAX_LINK_CHECKS: usize = 16;
 
+/// The `unix.mode` fact: the permission bits in octal with a leading 0, four digits.
+fn unix_mode(mode: u32) -> String {
+    format!("{:04o}", mode & 0o777)
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs::{self, Metadata};
@@ -485,7 +493,7 @@ mod tests {
         let out = mlsx(&f, &["link"], "elr", MLSX_FACTS_AVAILABLE).unwrap();
         // stat follows the link: the facts are the file's
         let want = format!(
-            "modify=20231113221320;perm=r;size=5;type=file;unique={:x}g{:x};unix.gid={};unix.mode=0o644;unix.uid={}; link\r\n",
+            "modify=20231113221320;perm=r;size=5;type=file;unique={:x}g{:x};unix.gid={};unix.mode=0644;unix.uid={}; link\r\n",
             md.dev(),
             md.ino(),
             md.gid(),
@@ -535,6 +543,18 @@ mod tests {
         assert_eq!(mlsx_perms("ela"), ("elc".into(), "a".into()));
         assert_eq!(mlsx_perms("elf"), ("elfc".into(), "f".into()));
         assert_eq!(mlsx_perms(""), (String::new(), String::new()));
+    }
+
+    // The unix.mode fact is C's octal (`0755`), not Python's `0o755`: lftp and others
+    // read it with strtol(…, 8), for which `0o755` is 0.
+    #[test]
+    fn unix_mode_is_octal_with_a_leading_zero() {
+        assert_eq!(unix_mode(0o100_644), "0644");
+        assert_eq!(unix_mode(0o040_755), "0755");
+        assert_eq!(unix_mode(0o100_000), "0000");
+        assert_eq!(unix_mode(0o100_007), "0007");
+        // Only the permission bits, as pyftpdlib gives them.
+        assert_eq!(unix_mode(0o104_755), "0755");
     }
 
     #[test]

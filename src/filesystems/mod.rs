@@ -45,7 +45,8 @@ pub enum WriteMode {
     /// APPE: create if missing, write at the end (`ab`).
     Append,
     /// STOR after REST: the file must exist; open for writing without truncating and
-    /// seek to the offset (`r+b`). The caller compares the offset with the file size.
+    /// seek to the offset (`r+b`). The caller compares the offset with the file size, and
+    /// cuts the file where the upload ends once it completes ([`FsFile::set_len`]).
     At(u64),
 }
 

@@ -190,6 +190,9 @@ pub(crate) enum Job {
         file: FsFile,
         /// TYPE A conversion.
         ascii: bool,
+        /// STOR after REST: once the upload completes, the file ends where it ends (the
+        /// old file's tail beyond is cut).
+        cut_tail: bool,
     },
 }
 

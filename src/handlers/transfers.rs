@@ -3,7 +3,7 @@
 //! are taken when a transfer starts and dropped with it, and no block of a transfer
 //! allocates.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -89,6 +89,8 @@ enum Kind {
         ascii: bool,
         /// Binary uploads to an OS file over plain TCP: socket → pipe → file.
         splice: Option<SplicePipe>,
+        /// See [`Job::Receive`].
+        cut_tail: bool,
     },
 }
 
@@ -161,7 +163,11 @@ impl Transfer {
                 let len = bytes.len();
                 (Kind::SendBytes, bytes, len)
             }
-            Job::Receive { file, ascii } => {
+            Job::Receive {
+                file,
+                ascii,
+                cut_tail,
+            } => {
                 // splice(2) needs an OS file not opened for appending (APPE).
                 let spliceable = file
                     .as_os()
@@ -179,6 +185,7 @@ impl Transfer {
                     file,
                     ascii,
                     splice: pipe,
+                    cut_tail,
                 };
                 (kind, buf, 0)
             }
@@ -382,6 +389,7 @@ impl Transfer {
             let n = match stream.read(&mut self.buf[..want]) {
                 Ok(0) => {
                     self.flush_pending_cr()?;
+                    self.end_upload()?;
                     return Ok(Progress::Done);
                 }
                 Ok(n) => n,
@@ -442,7 +450,11 @@ impl Transfer {
             }
             let want = clamp(left).min(pipe.chunk);
             match crate::sys::splice(socket, pipe.write.as_raw_fd(), want, true) {
-                Ok(0) => return Ok(Progress::Done),
+                // The pipe is empty here: everything received is in the file.
+                Ok(0) => {
+                    self.end_upload()?;
+                    return Ok(Progress::Done);
+                }
                 Ok(n) => {
                     pipe.pending = n;
                     *bytes += n as u64;
@@ -504,6 +516,22 @@ impl Transfer {
         file.write_all(&self.buf[..o]).map_err(CloseReason::File)
     }
 
+    /// A completed upload after REST ends the file where the upload ends.
+    fn end_upload(&mut self) -> Result<(), CloseReason> {
+        match &mut self.kind {
+            Kind::Receive {
+                file,
+                cut_tail: true,
+                ..
+            } => cut_at_position(file).map_err(CloseReason::File),
+            Kind::Receive {
+                cut_tail: false, ..
+            }
+            | Kind::SendFile { .. }
+            | Kind::SendBytes => Ok(()),
+        }
+    }
+
     fn flush_pending_cr(&mut self) -> Result<(), CloseReason> {
         if let Kind::Receive { file, .. } = &mut self.kind {
             if std::mem::take(&mut self.prev_cr) {
@@ -512,6 +540,20 @@ impl Transfer {
         }
         Ok(())
     }
+}
+
+/// Cuts `file` where writing stopped (its position: the REST offset plus what was
+/// written, since writes and splice(2) advance it), dropping the tail of the file the
+/// upload wrote over.
+///
+/// One ftruncate(2) on the loop's thread, and cheap: it frees the tail's blocks, work
+/// that grows with the extents freed, not with the bytes (a tail of a few extents goes in
+/// microseconds, however large). It does not arm ext4's flush-on-close that emptying a
+/// file does (see `emptied` in `filesystems::ops`): ext4 arms that only when a file is
+/// truncated to length 0, and this length is at least the REST offset, which is never 0.
+fn cut_at_position(file: &mut FsFile) -> io::Result<()> {
+    let end = file.stream_position()?;
+    file.set_len(end)
 }
 
 /// A download's turn when `sends` downloads run.
@@ -578,5 +620,75 @@ mod tests {
         assert!(t.share() <= TURN_SHARE);
         drop(t);
         assert_eq!(ACTIVE_SENDS.load(Ordering::Relaxed), before);
+    }
+
+    // REST + STOR: the file ends where writing stopped, on disk and in memory.
+    #[test]
+    fn a_resumed_upload_cuts_the_old_tail() {
+        use std::io::{Seek, SeekFrom};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").expect("write");
+        let mut file = FsFile::Os(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .expect("open"),
+        );
+        file.seek(SeekFrom::Start(4)).expect("seek");
+        file.write_all(b"ab").expect("write");
+        cut_at_position(&mut file).expect("cut");
+        assert_eq!(std::fs::read(&path).expect("read"), b"0123ab");
+
+        let mem = crate::filesystems::MemoryFs::new();
+        mem.write_file("/f", b"0123456789").expect("seed");
+        let mut file = crate::filesystems::FileSystem::open_write(
+            &mem,
+            std::path::Path::new("/f"),
+            crate::filesystems::WriteMode::At(8),
+        )
+        .expect("open");
+        file.write_all(b"XYZ").expect("write");
+        cut_at_position(&mut file).expect("cut");
+        assert_eq!(mem.read_file("/f").expect("read"), b"01234567XYZ");
+    }
+
+    /// A custom file that cannot shorten itself refuses the cut, so the upload ends in
+    /// 426, not in a 226 for a file the client did not send; a cut to where it already
+    /// ends is no change.
+    #[test]
+    fn a_custom_file_without_set_len_refuses_to_shrink() {
+        struct Bytes(io::Cursor<Vec<u8>>);
+        impl Read for Bytes {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0.read(buf)
+            }
+        }
+        impl Write for Bytes {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0.write(buf)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        impl io::Seek for Bytes {
+            fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+                self.0.seek(pos)
+            }
+        }
+        impl crate::filesystems::FileData for Bytes {
+            fn size(&self) -> io::Result<u64> {
+                Ok(self.0.get_ref().len() as u64)
+            }
+        }
+        let mut file = FsFile::custom(Bytes(io::Cursor::new(b"0123456789".to_vec())));
+        file.seek(io::SeekFrom::Start(4)).expect("seek");
+        file.write_all(b"ab").expect("write");
+        let err = cut_at_position(&mut file).expect_err("cannot shrink");
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        file.seek(io::SeekFrom::End(0)).expect("seek");
+        cut_at_position(&mut file).expect("nothing to cut");
     }
 }

@@ -5,10 +5,12 @@
 //! accepted). Foreign-address and privileged-port checks are policy and belong to the
 //! session; these functions only decode and encode.
 //!
-//! pyftpdlib words two replies after the family of the control socket: `(use 1)` on IPv4,
-//! `(use 2)` on IPv6. [`parse_eprt_on`] and [`parse_epsv_on`] take that family and match
-//! it letter for letter; [`parse_eprt`] and [`parse_epsv`] do not know it and say
-//! `(use 1|2)`.
+//! A network protocol the server does not know, or one the control connection's family
+//! cannot serve, gets RFC 2428's `522 Network protocol not supported, use (prt,prt)`
+//! (§2, §3) with the protocols that would work; pyftpdlib answered an unknown protocol
+//! with 501. [`parse_eprt_on`] and [`parse_epsv_on`] know the control connection's family
+//! and name only the protocol it serves when the other family was asked for; an unknown
+//! protocol always gets `use (1,2)`, the protocols the server implements.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
@@ -95,9 +97,9 @@ pub fn parse_port(arg: &str) -> Result<SocketAddrV4, Reply> {
 ///
 /// * `501 Invalid EPRT format.`: not four delimited fields, port not in 0..=65535, or a
 ///   protocol-1 address that is not a dotted quad.
-/// * `522 Network protocol not supported (use 1|2).`: the address belongs to the other
-///   family (e.g. `|1|::1|21|`), or a protocol-2 address that is not IPv6.
-/// * `501 Unknown network protocol (use 1|2).`: protocol other than `1` or `2`.
+/// * `522 Network protocol not supported, use (1,2)`: the address belongs to the other
+///   family (e.g. `|1|::1|21|`), a protocol-2 address that is not IPv6, or a protocol
+///   other than `1` or `2`.
 pub fn parse_eprt(arg: &str) -> Result<SocketAddr, Reply> {
     eprt(arg, None)
 }
@@ -109,10 +111,10 @@ pub fn parse_eprt(arg: &str) -> Result<SocketAddr, Reply> {
 ///
 /// * `501 Invalid EPRT format.`: bad fields or port, a protocol-1 address that is not a
 ///   dotted quad, or a protocol-2 address that is not IPv6.
-/// * `522 Network protocol not supported (use 1).`: protocol 2 on an IPv4 control
+/// * `522 Network protocol not supported, use (1)`: protocol 2 on an IPv4 control
 ///   connection. (Protocol 1 on IPv6 is accepted, as pyftpdlib does on dual-stack
 ///   systems.)
-/// * `501 Unknown network protocol (use 1).` / `(use 2).`: other protocols.
+/// * `522 Network protocol not supported, use (1,2)`: other protocols.
 pub fn parse_eprt_on(arg: &str, local: ControlFamily) -> Result<SocketAddr, Reply> {
     eprt(arg, Some(local))
 }
@@ -122,7 +124,7 @@ pub fn parse_eprt_on(arg: &str, local: ControlFamily) -> Result<SocketAddr, Repl
 ///
 /// # Errors
 ///
-/// `501 Unknown network protocol (use 1|2).` for anything else.
+/// `522 Network protocol not supported, use (1,2)` for anything else.
 pub fn parse_epsv(arg: Option<&str>) -> Result<EpsvArg, Reply> {
     epsv(arg, None)
 }
@@ -132,9 +134,9 @@ pub fn parse_epsv(arg: Option<&str>) -> Result<EpsvArg, Reply> {
 ///
 /// # Errors
 ///
-/// * `522 Network protocol not supported (use 2).` for `EPSV 1` on IPv6, and
-///   `… (use 1).` for `EPSV 2` on IPv4.
-/// * `501 Unknown network protocol (use 1).` / `(use 2).` for anything unknown.
+/// * `522 Network protocol not supported, use (2)` for `EPSV 1` on IPv6, and
+///   `…, use (1)` for `EPSV 2` on IPv4.
+/// * `522 Network protocol not supported, use (1,2)` for anything unknown.
 pub fn parse_epsv_on(arg: Option<&str>, local: ControlFamily) -> Result<EpsvArg, Reply> {
     epsv(arg, Some(local))
 }
@@ -160,6 +162,21 @@ pub fn epsv_reply(port: u16) -> Reply {
     Reply::new(229, format!("Entering extended passive mode (|||{port}|)."))
 }
 
+/// RFC 2428's refusal of a network protocol (§2, §3): `522 Network protocol not
+/// supported, use (<usable>)`, where `usable` lists the protocol numbers to use instead,
+/// comma-separated, so that the client can retry with one of them.
+///
+/// ```
+/// let r = ftpdlib::proto::protocol_not_supported("1,2");
+/// assert_eq!((r.code, r.lines[0].as_str()), (522, "Network protocol not supported, use (1,2)"));
+/// ```
+pub fn protocol_not_supported(usable: &str) -> Reply {
+    Reply::new(
+        522,
+        format!("Network protocol not supported, use ({usable})"),
+    )
+}
+
 fn eprt(arg: &str, local: Option<ControlFamily>) -> Result<SocketAddr, Reply> {
     let invalid = || Reply::new(501, "Invalid EPRT format.");
     let delim = arg.chars().next().ok_or_else(invalid)?;
@@ -178,22 +195,22 @@ fn eprt(arg: &str, local: Option<ControlFamily>) -> Result<SocketAddr, Reply> {
             if let Some(ip) = dotted_quad(host) {
                 Ok(SocketAddr::V4(SocketAddrV4::new(ip, port)))
             } else if local.is_none() && host.parse::<Ipv6Addr>().is_ok() {
-                Err(not_supported(use_hint(local)))
+                Err(protocol_not_supported(usable(local)))
             } else {
                 Err(invalid())
             }
         }
         "2" => {
             if local == Some(ControlFamily::Ipv4) {
-                return Err(not_supported(use_hint(local)));
+                return Err(protocol_not_supported(usable(local)));
             }
             match host.parse::<Ipv6Addr>() {
                 Ok(ip) => Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, 0))),
-                Err(_) if local.is_none() => Err(not_supported(use_hint(local))),
+                Err(_) if local.is_none() => Err(protocol_not_supported(usable(local))),
                 Err(_) => Err(invalid()),
             }
         }
-        _ => Err(unknown_protocol(local)),
+        _ => Err(protocol_not_supported(KNOWN_PROTOCOLS)),
     }
 }
 
@@ -201,35 +218,25 @@ fn epsv(arg: Option<&str>, local: Option<ControlFamily>) -> Result<EpsvArg, Repl
     match arg.unwrap_or("") {
         "" => Ok(EpsvArg::Any),
         "1" => match local {
-            Some(ControlFamily::Ipv6) => Err(not_supported("2")),
+            Some(ControlFamily::Ipv6) => Err(protocol_not_supported("2")),
             Some(ControlFamily::Ipv4) | None => Ok(EpsvArg::Ipv4),
         },
         "2" => match local {
-            Some(ControlFamily::Ipv4) => Err(not_supported("1")),
+            Some(ControlFamily::Ipv4) => Err(protocol_not_supported("1")),
             Some(ControlFamily::Ipv6) | None => Ok(EpsvArg::Ipv6),
         },
         a if a.eq_ignore_ascii_case("all") => Ok(EpsvArg::All),
-        _ => Err(unknown_protocol(local)),
+        _ => Err(protocol_not_supported(KNOWN_PROTOCOLS)),
     }
 }
 
-fn not_supported(hint: &str) -> Reply {
-    Reply::new(522, format!("Network protocol not supported (use {hint})."))
-}
-
-fn unknown_protocol(local: Option<ControlFamily>) -> Reply {
-    Reply::new(
-        501,
-        format!("Unknown network protocol (use {}).", use_hint(local)),
-    )
-}
-
-/// The protocol number pyftpdlib suggests for a control socket of family `local`.
-fn use_hint(local: Option<ControlFamily>) -> &'static str {
+/// The protocol a control socket of family `local` serves, named when the other family was
+/// asked for; without the family, both.
+fn usable(local: Option<ControlFamily>) -> &'static str {
     match local {
         Some(ControlFamily::Ipv4) => "1",
         Some(ControlFamily::Ipv6) => "2",
-        None => "1|2",
+        None => KNOWN_PROTOCOLS,
     }
 }
 
@@ -249,6 +256,9 @@ fn dotted_quad(host: &str) -> Option<Ipv4Addr> {
         None => Some(Ipv4Addr::from(octets)),
     }
 }
+
+/// The network protocols of RFC 2428 the server implements: 1 (IPv4) and 2 (IPv6).
+const KNOWN_PROTOCOLS: &str = "1,2";
 
 #[cfg(test)]
 mod tests {
@@ -476,7 +486,7 @@ mod tests {
 
     #[test]
     fn eprt_family_mismatch() {
-        let want = "522 Network protocol not supported (use 1|2).\r\n";
+        let want = "522 Network protocol not supported, use (1,2)\r\n";
         assert_eq!(parse_eprt("|1|::1|2121|").map_err(text), Err(want.into()));
         assert_eq!(
             parse_eprt("|2|10.0.0.1|2121|").map_err(text),
@@ -485,9 +495,11 @@ mod tests {
         assert_eq!(parse_eprt("|2|zzz|2121|").map_err(text), Err(want.into()));
     }
 
+    // RFC 2428 §2: an unknown network protocol is refused with 522 and the list of the
+    // protocols the server supports (pyftpdlib: 501).
     #[test]
     fn eprt_unknown_protocol() {
-        let want = "501 Unknown network protocol (use 1|2).\r\n";
+        let want = "522 Network protocol not supported, use (1,2)\r\n";
         assert_eq!(
             parse_eprt("|3|10.0.0.1|2121|").map_err(text),
             Err(want.into())
@@ -507,11 +519,11 @@ mod tests {
         );
         assert_eq!(
             parse_eprt_on("|2|::1|2121|", fam).map_err(text),
-            Err("522 Network protocol not supported (use 1).\r\n".into())
+            Err("522 Network protocol not supported, use (1)\r\n".into())
         );
         assert_eq!(
             parse_eprt_on("|3|::1|2121|", fam).map_err(text),
-            Err("501 Unknown network protocol (use 1).\r\n".into())
+            Err("522 Network protocol not supported, use (1,2)\r\n".into())
         );
         assert_eq!(
             parse_eprt_on("|1|::1|2121|", fam).map_err(text),
@@ -533,7 +545,7 @@ mod tests {
         );
         assert_eq!(
             parse_eprt_on("|3|::1|2121|", fam).map_err(text),
-            Err("501 Unknown network protocol (use 2).\r\n".into())
+            Err("522 Network protocol not supported, use (1,2)\r\n".into())
         );
         assert_eq!(
             parse_eprt_on("|2|zzz|2121|", fam).map_err(text),
@@ -567,9 +579,10 @@ mod tests {
         assert_eq!(parse_epsv(Some("aLl")), Ok(EpsvArg::All));
     }
 
+    // RFC 2428 §3: as for EPRT, 522 with the supported protocols.
     #[test]
     fn epsv_unknown() {
-        let want = "501 Unknown network protocol (use 1|2).\r\n";
+        let want = "522 Network protocol not supported, use (1,2)\r\n";
         for arg in ["3", " 1", "1 ", "ALL ", "x", "12"] {
             assert_eq!(
                 parse_epsv(Some(arg)).map_err(text),
@@ -587,11 +600,11 @@ mod tests {
         assert_eq!(parse_epsv_on(Some("all"), fam), Ok(EpsvArg::All));
         assert_eq!(
             parse_epsv_on(Some("2"), fam).map_err(text),
-            Err("522 Network protocol not supported (use 1).\r\n".into())
+            Err("522 Network protocol not supported, use (1)\r\n".into())
         );
         assert_eq!(
             parse_epsv_on(Some("x"), fam).map_err(text),
-            Err("501 Unknown network protocol (use 1).\r\n".into())
+            Err("522 Network protocol not supported, use (1,2)\r\n".into())
         );
     }
 
@@ -602,11 +615,11 @@ mod tests {
         assert_eq!(parse_epsv_on(Some("2"), fam), Ok(EpsvArg::Ipv6));
         assert_eq!(
             parse_epsv_on(Some("1"), fam).map_err(text),
-            Err("522 Network protocol not supported (use 2).\r\n".into())
+            Err("522 Network protocol not supported, use (2)\r\n".into())
         );
         assert_eq!(
             parse_epsv_on(Some("3"), fam).map_err(text),
-            Err("501 Unknown network protocol (use 2).\r\n".into())
+            Err("522 Network protocol not supported, use (1,2)\r\n".into())
         );
     }
 

@@ -1,5 +1,7 @@
-//! Small argument parsers for TYPE, STRU, MODE (RFC 959 §4.1.2), REST (RFC 3659 §5)
-//! and OPTS (RFC 2389 §4), with pyftpdlib 2.2.0's reply texts.
+//! Small argument parsers for TYPE, STRU, MODE (RFC 959 §4.1.2), REST (RFC 3659 §5),
+//! OPTS (RFC 2389 §4), AUTH and PROT (RFC 2228 §3, RFC 4217 §4 and §9), and the `ls`
+//! options clients put before a LIST path, with pyftpdlib 2.2.0's reply texts where its
+//! codes agree with the RFCs.
 
 use super::reply::Reply;
 
@@ -120,6 +122,96 @@ pub fn opts_reply(arg: &str, mlst_facts_available: &[&str], enabled: &mut Vec<St
             Reply::new(200, format!("MLST OPTS {facts}"))
         }
         _ => Reply::new(501, format!("Unsupported command \"{cmd}\".")),
+    }
+}
+
+/// The `ls` options that change a LIST (or STAT) of a directory; the others (`-l`, `-F`,
+/// `-R` …) are read and ignored, as the listing is always `ls -l`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LsOptions {
+    /// `-a` or `-A`: names starting with a dot are shown too.
+    pub all: bool,
+}
+
+/// Splits the option words (`-la`, `-a -l`: a `-` and letters) off the front of a LIST
+/// argument, returning them and the path that follows (empty for the current directory).
+/// A word with anything but letters after its `-` is a path: `LIST -1.txt` lists the
+/// file `-1.txt`.
+///
+/// ```
+/// use ftpdlib::proto::split_ls_options;
+/// let (opts, path) = split_ls_options("-la /pub");
+/// assert!(opts.all);
+/// assert_eq!(path, "/pub");
+/// ```
+pub fn split_ls_options(arg: &str) -> (LsOptions, &str) {
+    let mut opts = LsOptions::default();
+    let mut rest = arg;
+    while let Some(stripped) = rest.strip_prefix('-') {
+        let end = stripped.find(' ').unwrap_or(stripped.len());
+        let flags = &stripped[..end];
+        if !flags.chars().all(|c| c.is_ascii_alphabetic()) {
+            break;
+        }
+        opts.all |= flags.contains(['a', 'A']);
+        rest = stripped[end..].trim_start_matches(' ');
+    }
+    (opts, rest)
+}
+
+/// The data channel protection level asked for by `PROT` (RFC 2228 §3): of its four,
+/// TLS gives two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtLevel {
+    /// `PROT C`: data connections in clear.
+    Clear,
+    /// `PROT P`: data connections over TLS.
+    Private,
+}
+
+/// Parses the `AUTH` argument (case-insensitive) into the upper-cased mechanism name:
+/// `TLS`, `TLS-C`, `SSL` and `TLS-P` all mean TLS on the control connection (RFC 4217 §4).
+///
+/// # Errors
+///
+/// `504 Unrecognized encryption type (use TLS or SSL).` for any other mechanism: RFC
+/// 2228 §3's "command not implemented for that parameter" (pyftpdlib: 502, "command not
+/// implemented", for a command it does implement).
+///
+/// ```
+/// assert_eq!(ftpdlib::proto::parse_auth("tls").as_deref(), Ok("TLS"));
+/// assert_eq!(ftpdlib::proto::parse_auth("KERBEROS_V4").map_err(|r| r.code), Err(504));
+/// ```
+pub fn parse_auth(arg: &str) -> Result<String, Reply> {
+    let mechanism = arg.to_ascii_uppercase();
+    match mechanism.as_str() {
+        "TLS" | "TLS-C" | "SSL" | "TLS-P" => Ok(mechanism),
+        _ => Err(Reply::new(
+            504,
+            "Unrecognized encryption type (use TLS or SSL).",
+        )),
+    }
+}
+
+/// Parses the `PROT` argument (case-insensitive).
+///
+/// # Errors
+///
+/// * `536 Requested PROT level not supported by mechanism.` for `S` (safe) and `E`
+///   (confidential): levels RFC 2228 defines that TLS does not offer (pyftpdlib: 521).
+/// * `504 Unrecognized PROT type (use C or P).` for anything else: a parameter the
+///   command does not implement (pyftpdlib: 502).
+pub fn parse_prot(arg: &str) -> Result<ProtLevel, Reply> {
+    match arg.to_ascii_uppercase().as_str() {
+        "C" => Ok(ProtLevel::Clear),
+        "P" => Ok(ProtLevel::Private),
+        "S" | "E" => Err(Reply::new(
+            536,
+            "Requested PROT level not supported by mechanism.",
+        )),
+        _ => Err(Reply::new(504, "Unrecognized PROT type (use C or P).")),
     }
 }
 
@@ -388,5 +480,87 @@ mod tests {
         assert_eq!(py_int("1_0"), None);
         assert_eq!(py_int("４"), None);
         assert_eq!(py_int(&"9".repeat(60)), None);
+    }
+
+    // --- AUTH and PROT (RFC 2228 §3, RFC 4217)
+
+    #[test]
+    fn auth_mechanisms_of_tls() {
+        for (arg, want) in [
+            ("TLS", "TLS"),
+            ("tls", "TLS"),
+            ("Tls-C", "TLS-C"),
+            ("ssl", "SSL"),
+        ] {
+            assert_eq!(parse_auth(arg).as_deref(), Ok(want), "{arg}");
+        }
+        assert_eq!(parse_auth("tls-p").as_deref(), Ok("TLS-P"));
+    }
+
+    // RFC 2228: "504 Command not implemented for that parameter".
+    #[test]
+    fn auth_unknown_mechanism_is_504() {
+        for arg in ["KERBEROS_V4", "GSSAPI", "TLS ", "", "T"] {
+            assert_eq!(
+                parse_auth(arg).map_err(text),
+                Err("504 Unrecognized encryption type (use TLS or SSL).\r\n".into()),
+                "{arg:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn prot_levels_of_tls() {
+        assert_eq!(parse_prot("C"), Ok(ProtLevel::Clear));
+        assert_eq!(parse_prot("p"), Ok(ProtLevel::Private));
+    }
+
+    // RFC 2228: "536 Requested PROT level not supported by mechanism."
+    #[test]
+    fn prot_safe_and_confidential_are_536() {
+        for arg in ["S", "s", "E", "e"] {
+            assert_eq!(
+                parse_prot(arg).map_err(text),
+                Err("536 Requested PROT level not supported by mechanism.\r\n".into()),
+                "{arg}"
+            );
+        }
+    }
+
+    #[test]
+    fn prot_unknown_level_is_504() {
+        for arg in ["X", "CP", "", "P "] {
+            assert_eq!(
+                parse_prot(arg).map_err(text),
+                Err("504 Unrecognized PROT type (use C or P).\r\n".into()),
+                "{arg:?}"
+            );
+        }
+    }
+
+    // --- ls options before a LIST path
+
+    #[test]
+    fn ls_options_are_split_off_the_path() {
+        let all = LsOptions { all: true };
+        let none = LsOptions::default();
+        for (arg, want) in [
+            ("", (none, "")),
+            ("-l", (none, "")),
+            ("-a", (all, "")),
+            ("-A", (all, "")),
+            ("-la", (all, "")),
+            ("-al /pub", (all, "/pub")),
+            ("-l -a  sub", (all, "sub")),
+            ("-lF sub dir", (none, "sub dir")),
+            ("sub", (none, "sub")),
+            // Not letters after the dash: a name.
+            ("-1.txt", (none, "-1.txt")),
+            ("-l -1.txt", (none, "-1.txt")),
+            // A lone dash is an empty option word.
+            ("- sub", (none, "sub")),
+        ] {
+            assert_eq!(split_ls_options(arg), want, "{arg:?}");
+        }
     }
 }

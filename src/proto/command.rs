@@ -45,8 +45,9 @@ pub enum ArgRule {
     /// A word, a space, then a path (`SITE CHMOD 755 f`, `MFMT 20240101000000 f`);
     /// `501 Syntax error: command needs two arguments.` otherwise.
     WordThenPath,
-    /// Nothing (the server's status, open before login) or a path without glob
-    /// characters (`STAT`; `550 Globbing not supported.`).
+    /// Nothing (the server's status, open before login) or, as for [`ArgRule::ListPath`],
+    /// `ls` options and a path without glob characters (`STAT`; `550 Globbing not
+    /// supported.`).
     StatusOrPath,
     /// A file name prefix or nothing; the command acts on the directory that will hold
     /// the new file (`STOU`).

@@ -34,9 +34,12 @@ pub mod reply;
 
 pub use addr::{
     epsv_reply, parse_eprt, parse_eprt_on, parse_epsv, parse_epsv_on, parse_port, pasv_reply,
-    ControlFamily, EpsvArg,
+    protocol_not_supported, ControlFamily, EpsvArg,
 };
-pub use args::{mode_reply, opts_reply, parse_rest, parse_type, stru_reply, TransferType};
+pub use args::{
+    mode_reply, opts_reply, parse_auth, parse_prot, parse_rest, parse_type, split_ls_options,
+    stru_reply, LsOptions, ProtLevel, TransferType,
+};
 pub use charset::Charset;
 pub use command::{
     Action, ArgRule, CommandSpec, CommandTable, TlsNeed, Verb, BUILTIN, TLS_COMMANDS,

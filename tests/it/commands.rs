@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::util::TestServer;
+use crate::util::{Client, TestServer};
 
 /// A server whose root holds the file `f` (5 bytes) and the directory `d`.
 fn setup() -> TestServer {
@@ -62,6 +62,105 @@ fn list_output_shape() {
     assert!(one.trim_end().ends_with(" f"), "{one:?}");
 }
 
+/// The names a LIST (or STAT) output ends its lines with.
+fn listed_names(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.split_whitespace().nth(8))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A root holding dot-files next to `f` and `d` (and one inside `d`).
+fn setup_with_dot_files(handler: impl FnOnce(&mut ftpdlib::config::HandlerConfig)) -> TestServer {
+    let srv = TestServer::with(handler, |_| {});
+    std::fs::write(srv.root().join("f"), b"hello").expect("write f");
+    std::fs::write(srv.root().join(".hidden"), b"h").expect("write .hidden");
+    std::fs::create_dir(srv.root().join("d")).expect("mkdir d");
+    std::fs::create_dir(srv.root().join(".dotdir")).expect("mkdir .dotdir");
+    std::fs::write(srv.root().join("d/.inner"), b"i").expect("write d/.inner");
+    std::fs::write(srv.root().join("d/g"), b"g").expect("write d/g");
+    srv
+}
+
+/// LIST hides names starting with a dot, as `ls` and vsftpd do, and shows them with
+/// `-a` / `-A` among its `ls` options (pyftpdlib ignored the options and showed all).
+/// A dot-file named on its own is listed. STAT <path> is LIST over the control
+/// connection and does the same.
+#[test]
+fn list_hides_dot_files_unless_asked_with_a() {
+    let srv = setup_with_dot_files(|_| {});
+    let mut c = srv.login();
+    assert_eq!(listed_names(&c.listing("LIST")), ["d", "f"]);
+    assert_eq!(listed_names(&c.listing("LIST -l")), ["d", "f"]);
+    assert_eq!(listed_names(&c.listing("LIST d")), ["g"]);
+    for line in ["LIST -a", "LIST -la", "LIST -al", "LIST -l -a", "LIST -A"] {
+        assert_eq!(
+            listed_names(&c.listing(line)),
+            [".dotdir", ".hidden", "d", "f"],
+            "{line}"
+        );
+    }
+    assert_eq!(listed_names(&c.listing("LIST -la d")), [".inner", "g"]);
+    assert_eq!(listed_names(&c.listing("LIST .hidden")), [".hidden"]);
+    assert_eq!(
+        listed_names(&c.listing("LIST -l .dotdir")),
+        Vec::<String>::new()
+    );
+    // STAT <path>: the same rule, the same options.
+    let text = c.expect("STAT /", 213);
+    assert_eq!(listed_names(&text), ["d", "f"], "{text}");
+    let text = c.expect("STAT -la /", 213);
+    assert_eq!(
+        listed_names(&text),
+        [".dotdir", ".hidden", "d", "f"],
+        "{text}"
+    );
+    let text = c.expect("STAT -a", 213);
+    assert_eq!(
+        listed_names(&text),
+        [".dotdir", ".hidden", "d", "f"],
+        "{text}"
+    );
+}
+
+/// NLST and MLSD are for programs (RFC 959 §4.1.3: NLST's list is to be processed
+/// automatically, e.g. by a multiple get; RFC 3659 for MLSD): they list every name,
+/// dot-files included, as pyftpdlib does.
+#[test]
+fn nlst_and_mlsd_list_dot_files() {
+    let srv = setup_with_dot_files(|_| {});
+    let mut c = srv.login();
+    assert_eq!(c.listing("NLST"), ".dotdir\r\n.hidden\r\nd\r\nf\r\n");
+    assert_eq!(c.listing("NLST d"), ".inner\r\ng\r\n");
+    let mut names: Vec<String> = c
+        .listing("MLSD")
+        .lines()
+        .map(|l| parse_facts(l).1)
+        .collect();
+    names.sort();
+    assert_eq!(names, [".dotdir", ".hidden", "d", "f"]);
+}
+
+/// `list_shows_hidden` keeps pyftpdlib's listings: every name, with or without `-a`.
+#[test]
+fn list_shows_dot_files_when_configured() {
+    let srv = setup_with_dot_files(|h| h.list_shows_hidden = true);
+    let mut c = srv.login();
+    for line in ["LIST", "LIST -l", "LIST -la"] {
+        assert_eq!(
+            listed_names(&c.listing(line)),
+            [".dotdir", ".hidden", "d", "f"],
+            "{line}"
+        );
+    }
+    let text = c.expect("STAT /", 213);
+    assert_eq!(
+        listed_names(&text),
+        [".dotdir", ".hidden", "d", "f"],
+        "{text}"
+    );
+}
+
 #[test]
 fn nlst_output_shape() {
     let srv = setup();
@@ -105,6 +204,26 @@ fn mlsd_output_shape() {
     drop(data);
 }
 
+/// `unix.mode` is `0755`, not Python's `0o755` (which lftp reads as mode 000), in MLST
+/// and MLSD alike.
+fn mlsx_unix_mode_is_c_octal(srv: &TestServer, c: &mut Client) {
+    use std::os::unix::fs::PermissionsExt;
+    let perms = |mode| std::fs::Permissions::from_mode(mode);
+    std::fs::set_permissions(srv.root().join("f"), perms(0o640)).expect("chmod f");
+    std::fs::set_permissions(srv.root().join("d"), perms(0o755)).expect("chmod d");
+    c.expect("OPTS MLST type;unix.mode;", 200);
+    let text = c.expect("MLST f", 250);
+    let entry = text.split('\n').nth(1).expect("entry line");
+    assert_eq!(entry, " type=file;unix.mode=0640; /f");
+    let out = c.listing("MLSD");
+    let mut lines: Vec<&str> = out.split("\r\n").filter(|l| !l.is_empty()).collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        ["type=dir;unix.mode=0755; d", "type=file;unix.mode=0640; f"]
+    );
+}
+
 #[test]
 fn mlst_output_shape() {
     let srv = setup();
@@ -122,6 +241,7 @@ fn mlst_output_shape() {
     assert_eq!(facts["type"], "file");
     assert_eq!(facts["size"], "5");
     // OPTS MLST narrows the facts.
+    mlsx_unix_mode_is_c_octal(&srv, &mut c);
     assert_eq!(
         c.cmd("OPTS MLST type;size;"),
         (200, "MLST OPTS type;size;".into())
@@ -363,8 +483,18 @@ fn port_checks() {
         )
     );
     assert_eq!(c.cmd("EPRT garbage"), (501, "Invalid EPRT format.".into()));
-    assert_eq!(c.cmd("EPRT |2|::1|5000|").0, 522);
-    assert_eq!(c.cmd("EPRT |3|127.0.0.1|5000|").0, 501);
+    assert_eq!(
+        c.cmd("EPRT |2|::1|5000|"),
+        (522, "Network protocol not supported, use (1)".into())
+    );
+    // RFC 2428 §2: an unknown protocol is 522 with the supported list (pyftpdlib: 501).
+    for bad in ["|3|127.0.0.1|5000|", "||127.0.0.1|5000|"] {
+        assert_eq!(
+            c.cmd(&format!("EPRT {bad}")),
+            (522, "Network protocol not supported, use (1,2)".into()),
+            "{bad}"
+        );
+    }
     assert_eq!(c.cmd("EPRT |1|127.0.0.1|0|").0, 501);
     for bad in [
         "127,0,0,1,300,1",
@@ -395,12 +525,16 @@ fn epsv_variants() {
     let mut c = srv.login();
     assert_eq!(
         c.cmd("EPSV 2"),
-        (522, "Network protocol not supported (use 1).".into())
+        (522, "Network protocol not supported, use (1)".into())
     );
-    assert_eq!(
-        c.cmd("EPSV 3"),
-        (501, "Unknown network protocol (use 1).".into())
-    );
+    // RFC 2428 §3: an unknown protocol is 522 with the supported list (pyftpdlib: 501).
+    for arg in ["3", "x", "12"] {
+        assert_eq!(
+            c.cmd(&format!("EPSV {arg}")),
+            (522, "Network protocol not supported, use (1,2)".into()),
+            "{arg}"
+        );
+    }
     let text = c.expect("EPSV 1", 229);
     assert!(
         text.starts_with("Entering extended passive mode (|||"),

@@ -103,7 +103,7 @@ fn session_callbacks_fire_in_order() {
     // Listings fire nothing.
     let before = rec.seen().len();
     c.listing("LIST");
-    c.expect("REIN", 230);
+    c.expect("REIN", 220);
     rec.wait_for("logout user");
     c.login("user", "12345");
     c.expect("QUIT", 221);

@@ -63,3 +63,51 @@ fn lftp_mirror_round_trips_a_tree() {
         assert!(stdout.contains(name), "cls -l lacks {name}:\n{stdout}");
     }
 }
+
+/// lftp takes the file modes of a mirror from MLSD's `unix.mode`; written as Python's
+/// `0o755` (pyftpdlib) it reads mode 000 and leaves the copies unreadable. `0755` keeps
+/// them.
+#[test]
+fn lftp_mirror_keeps_the_file_modes() {
+    use std::os::unix::fs::PermissionsExt;
+    if !have_tool("lftp") {
+        return;
+    }
+    let srv = TestServer::start();
+    let remote = srv.root().join("remotedir");
+    std::fs::create_dir(&remote).expect("mkdir");
+    let modes = [("run.sh", 0o750), ("notes.txt", 0o640), ("open.txt", 0o644)];
+    for (name, mode) in modes {
+        let path = remote.join(name);
+        std::fs::write(&path, name).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let script = "set net:max-retries 1; set net:timeout 10; \
+                  set net:reconnect-interval-base 1; set cmd:fail-exit true; \
+                  set ftp:passive-mode true; mirror remotedir backdir; bye";
+    let out = run_tool(
+        Command::new("lftp")
+            .current_dir(tmp.path())
+            .env("HOME", tmp.path())
+            .args(["-u", "user,12345", "-p", &srv.addr.port().to_string()])
+            .arg(srv.addr.ip().to_string())
+            .args(["-e", script]),
+        TOOL_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "lftp failed with {:?}:\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, mode) in modes {
+        let got = std::fs::metadata(tmp.path().join("backdir").join(name))
+            .expect("stat the copy")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(got, mode, "{name}: {got:o}, want {mode:o}");
+    }
+}

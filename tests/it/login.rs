@@ -149,6 +149,29 @@ fn user_again_flushes_the_account() {
     );
     assert_eq!(c.cmd("PWD").0, 530);
     c.expect("PASS 12345", 230);
-    assert_eq!(c.cmd("REIN"), (230, "Ready for new user.".into()));
+    // RFC 959 §5.4: REIN replies 220 (pyftpdlib: 230, "logged in").
+    assert_eq!(c.cmd("REIN"), (220, "Ready for new user.".into()));
     assert_eq!(c.cmd("PWD").0, 530);
+}
+
+/// REIN (RFC 959 §4.1.1) ends the login but keeps the connection: 220, then the session
+/// is as new (530 until USER / PASS), and a second login works.
+#[test]
+fn rein_is_220_and_a_new_login_follows() {
+    let srv = TestServer::start();
+    std::fs::write(srv.root().join("x"), b"12345").expect("write");
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    assert_eq!(c.cmd("REIN"), (220, "Ready for new user.".into()));
+    assert_eq!(c.cmd("PWD").0, 530);
+    assert_eq!(c.cmd("REIN").0, 530);
+    c.login("user", "12345");
+    // The representation type went back to ASCII with the account.
+    assert_eq!(
+        c.cmd("SIZE x"),
+        (550, "SIZE not allowed in ASCII mode.".into())
+    );
+    c.expect("PWD", 257);
+    c.expect("QUIT", 221);
+    c.expect_closed();
 }

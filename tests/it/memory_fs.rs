@@ -437,3 +437,19 @@ fn each_user_can_get_a_view_of_their_own() {
     assert_eq!(mem.read_file("/home/bob/new.txt"), None);
     server.stop(IO_TIMEOUT).expect("stop");
 }
+
+/// REST then STOR in memory: the file ends where the upload ends, as on disk.
+#[test]
+fn a_resumed_upload_ends_the_file_in_memory() {
+    let mem = MemoryFs::new();
+    mem.write_file("/f", b"0123456789").expect("seed");
+    let srv = TestServer::with_memory(&mem, |b| b);
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    c.expect("REST 4", 350);
+    let d = c.pasv();
+    c.upload("STOR f", d, b"ab");
+    assert_eq!(mem.read_file("/f").expect("read"), b"0123ab");
+    assert_eq!(c.cmd("SIZE f"), (213, "6".into()));
+    assert_disk_untouched(&srv);
+}

@@ -271,9 +271,15 @@ fn auth_pbsz_prot_replies() {
             503,
             "PROT not allowed on insecure control connection.",
         ),
+        // RFC 2228: an unknown mechanism is 504 (pyftpdlib: 502).
         (
             "AUTH KERBEROS",
-            502,
+            504,
+            "Unrecognized encryption type (use TLS or SSL).",
+        ),
+        (
+            "AUTH GSSAPI",
+            504,
             "Unrecognized encryption type (use TLS or SSL).",
         ),
     ];
@@ -289,9 +295,19 @@ fn auth_pbsz_prot_replies() {
             "You must issue the PBSZ command prior to PROT.",
         ),
         ("PBSZ 0", 200, "PBSZ=0 successful."),
-        ("PROT S", 521, "PROT S unsupported (use C or P)."),
-        ("PROT e", 521, "PROT E unsupported (use C or P)."),
-        ("PROT X", 502, "Unrecognized PROT type (use C or P)."),
+        // RFC 2228: levels the mechanism does not offer are 536, unknown ones 504
+        // (pyftpdlib: 521 and 502).
+        (
+            "PROT S",
+            536,
+            "Requested PROT level not supported by mechanism.",
+        ),
+        (
+            "PROT e",
+            536,
+            "Requested PROT level not supported by mechanism.",
+        ),
+        ("PROT X", 504, "Unrecognized PROT type (use C or P)."),
         ("PROT C", 200, "Protection set to Clear"),
         ("PROT p", 200, "Protection set to Private"),
     ];
@@ -305,7 +321,7 @@ fn auth_pbsz_prot_replies() {
         (500, "Command \"CCC\" not understood.".to_owned())
     );
     // REIN forgets PBSZ / PROT; TLS stays on.
-    c.expect("REIN", 230);
+    c.expect("REIN", 220);
     c.expect("PROT P", 503);
     c.expect("PBSZ 0", 200);
     c.expect("PROT P", 200);
@@ -460,7 +476,7 @@ fn implicit_tls_with_a_rustls_client() {
         data.read_to_end(&mut got).expect("read");
         assert_eq!(got, b"implicit", "round {round}");
         assert_eq!(c.reply().0, 226);
-        c.expect("REIN", 230);
+        c.expect("REIN", 220);
         c.login();
     }
 }

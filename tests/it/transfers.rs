@@ -190,6 +190,71 @@ fn rest_then_stor_resumes_an_upload() {
     );
 }
 
+/// REST then STOR writes from the offset and the file ends where the upload ends (RFC
+/// 959 §3.5 restarts a transfer; ftputil's tests expect this). pyftpdlib kept the old
+/// tail, so a shorter upload left bytes the client never sent. Through splice(2) and
+/// through the buffer alike.
+#[test]
+fn rest_then_stor_ends_the_file_where_the_upload_ends() {
+    for zero_copy in [true, false] {
+        let srv = TestServer::with(|c| c.use_sendfile = zero_copy, |_| {});
+        std::fs::write(srv.root().join("f"), b"0123456789").expect("write");
+        let mut c = srv.login();
+        c.expect("TYPE I", 200);
+        c.expect("REST 4", 350);
+        let d = c.pasv();
+        c.upload("STOR f", d, b"ab");
+        assert_eq!(
+            std::fs::read(srv.root().join("f")).expect("read"),
+            b"0123ab",
+            "zero copy: {zero_copy}"
+        );
+        assert_eq!(c.cmd("SIZE f"), (213, "6".into()));
+        // An empty upload at the offset cuts the file there.
+        c.expect("REST 2", 350);
+        let d = c.pasv();
+        c.upload("STOR f", d, b"");
+        assert_eq!(std::fs::read(srv.root().join("f")).expect("read"), b"01");
+        // A plain STOR still replaces the file, and APPE still appends.
+        let d = c.pasv();
+        c.upload("APPE f", d, b"23");
+        assert_eq!(std::fs::read(srv.root().join("f")).expect("read"), b"0123");
+    }
+}
+
+/// A REST + STOR cut short keeps the rest of the old file: the client resumes with
+/// REST again, and the upload that completes ends the file.
+#[test]
+fn a_resumed_upload_cut_short_keeps_the_old_tail() {
+    let srv = TestServer::start();
+    let old = random_bytes(1 << 20, 31);
+    std::fs::write(srv.root().join("f"), &old).expect("write");
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    c.expect("REST 100", 350);
+    let mut d = c.pasv();
+    let (code, _) = c.cmd("STOR f");
+    assert!(code == 150 || code == 125);
+    d.write_all(b"new").expect("upload");
+    // A reset, not a FIN: the upload is incomplete (and what the server had not read
+    // yet is lost).
+    socket2::SockRef::from(&d)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .expect("linger");
+    drop(d);
+    assert_eq!(c.reply().0, 426);
+    let stored = std::fs::read(srv.root().join("f")).expect("read");
+    assert_eq!(stored.len(), old.len());
+    assert!(stored[..100] == old[..100] && stored[103..] == old[103..]);
+    c.expect("REST 100", 350);
+    let d = c.pasv();
+    c.upload("STOR f", d, b"new!");
+    let stored = std::fs::read(srv.root().join("f")).expect("read");
+    assert_eq!(stored.len(), 104);
+    assert!(stored[..100] == old[..100]);
+    assert_eq!(&stored[100..], b"new!");
+}
+
 #[test]
 fn appe_appends_and_creates() {
     let srv = TestServer::start();
@@ -314,8 +379,11 @@ fn ascii_mode_converts_line_ends() {
     );
 }
 
+/// RFC 959 §4.1.1: QUIT during a transfer keeps the connection for the transfer's
+/// reply; the 226 comes first, then the 221, then the close (pyftpdlib sent the 221 at
+/// once and the 226 after it).
 #[test]
-fn quit_during_a_transfer_lets_it_finish() {
+fn quit_during_a_download_lets_it_finish_then_221() {
     let srv = TestServer::start();
     let data = random_bytes(8 * 1024 * 1024, 14);
     std::fs::write(srv.root().join("f"), &data).expect("write");
@@ -324,11 +392,64 @@ fn quit_during_a_transfer_lets_it_finish() {
     let mut d = c.pasv();
     let (code, _) = c.cmd("RETR f");
     assert!(code == 150 || code == 125);
-    assert_eq!(c.cmd("QUIT").0, 221);
+    c.send("QUIT");
+    // Commands after QUIT are not read.
+    c.send("NOOP");
     let mut got = Vec::new();
     d.read_to_end(&mut got).expect("download");
     assert!(got == data);
-    assert_eq!(c.expect_closed(), [(226, "Transfer complete.".to_owned())]);
+    assert_eq!(
+        c.expect_closed(),
+        [
+            (226, "Transfer complete.".to_owned()),
+            (221, "Goodbye.".to_owned())
+        ]
+    );
+}
+
+/// QUIT during an upload: the upload completes with 226 when the client ends it, then
+/// 221.
+#[test]
+fn quit_during_an_upload_lets_it_finish_then_221() {
+    let srv = TestServer::start();
+    let data = random_bytes(1024 * 1024, 15);
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv();
+    let (code, _) = c.cmd("STOR up");
+    assert!(code == 150 || code == 125);
+    d.write_all(&data[..1000]).expect("upload");
+    c.send("QUIT");
+    d.write_all(&data[1000..]).expect("upload");
+    drop(d);
+    assert_eq!(
+        c.expect_closed(),
+        [
+            (226, "Transfer complete.".to_owned()),
+            (221, "Goodbye.".to_owned())
+        ]
+    );
+    assert!(std::fs::read(srv.root().join("up")).expect("read") == data);
+}
+
+/// QUIT during a download the client gives up on: the 426 first, then the 221.
+#[test]
+fn quit_during_a_transfer_cut_short_is_426_then_221() {
+    let srv = TestServer::start();
+    std::fs::write(srv.root().join("f"), random_bytes(32 * 1024 * 1024, 16)).expect("write");
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv();
+    let (code, _) = c.cmd("RETR f");
+    assert!(code == 150 || code == 125);
+    let mut some = [0u8; 4096];
+    d.read_exact(&mut some).expect("download");
+    c.send("QUIT");
+    drop(d);
+    let replies = c.expect_closed();
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert_eq!(replies[0].0, 426, "{replies:?}");
+    assert_eq!(replies[1], (221, "Goodbye.".to_owned()));
 }
 
 /// Text of CR, LF, CRLF and letters, so line ends fall on every buffer boundary.

@@ -53,6 +53,28 @@ def main():
     expect(ftp.retrbinary("RETR blob", tail.extend, rest=rest), "226")
     assert bytes(tail) == data[rest:], "REST + RETR returned the wrong tail"
 
+    # QUIT during a transfer (RFC 959 §4.1.1): the transfer's 226 first, then the 221,
+    # then the server closes.
+    q = ftplib.FTP()
+    expect(q.connect(host, port, timeout=10), "220")
+    expect(q.login("user", "12345"), "230")
+    expect(q.sendcmd("CWD pydir"), "250")
+    expect(q.voidcmd("TYPE I"), "200")
+    conn = q.transfercmd("RETR blob")
+    q.putcmd("QUIT")
+    got = bytearray()
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        got.extend(chunk)
+    conn.close()
+    assert bytes(got) == data, "RETR before QUIT returned different bytes"
+    expect(q.voidresp(), "226")
+    expect(q.getresp(), "221")
+    assert q.file.readline() == "", "the session stayed open after 221"
+    q.close()
+
     # Active mode (PORT) too.
     ftp.set_pasv(False)
     small = os.urandom(100 * 1024)

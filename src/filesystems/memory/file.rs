@@ -90,6 +90,13 @@ impl FileData for MemFile {
     fn size(&self) -> io::Result<u64> {
         lock(&self.tree).size(self.ino)
     }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        if self.access == Access::Read {
+            return Err(sys::bad_descriptor());
+        }
+        lock(&self.tree).set_len(self.ino, len, SystemTime::now())
+    }
 }
 
 impl Drop for MemFile {

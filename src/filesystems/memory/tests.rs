@@ -430,9 +430,9 @@ fn listings_are_built_from_memory_metadata() {
     );
     let want = format!(
         "modify=20231114221320;perm=radfwMT;size=5;type=file;unique={:x}g{:x};\
-         unix.gid={gid};unix.mode=0o644;unix.uid={uid}; f\r\n\
+         unix.gid={gid};unix.mode=0644;unix.uid={uid}; f\r\n\
          modify=20231114221320;perm=eldfmMTcp;size=0;type=dir;unique={:x}g{:x};\
-         unix.gid={gid};unix.mode=0o755;unix.uid={uid}; sub\r\n",
+         unix.gid={gid};unix.mode=0755;unix.uid={uid}; sub\r\n",
         f.dev, f.ino, sub.dev, sub.ino
     );
     assert_eq!(String::from_utf8(out).unwrap(), want);
@@ -450,4 +450,28 @@ fn served_through_the_trait_object() {
     f.write_all(&[7; 1000]).unwrap();
     drop(f);
     assert_eq!(mem.read_file("/a/sub/up.bin").unwrap(), vec![7; 1000]);
+}
+
+// ftruncate(2) semantics for REST + STOR: the file ends where the upload ends, the cut
+// bytes leave the quota, and growing is bounded by it.
+#[test]
+fn set_len_cuts_and_grows_within_the_quota() {
+    let mem = MemoryFs::with_capacity(12);
+    mem.write_file("/f", b"0123456789").unwrap();
+    let mut f = mem.open_write(&p("/f"), WriteMode::At(4)).unwrap();
+    f.write_all(b"ab").unwrap();
+    f.set_len(6).unwrap();
+    drop(f);
+    assert_eq!(mem.read_file("/f").unwrap(), b"0123ab");
+    // The 4 bytes cut are free again: 6 + 6 fit in 12.
+    mem.write_file("/g", b"123456").unwrap();
+    let mut f = mem.open_write(&p("/f"), WriteMode::At(0)).unwrap();
+    assert_eq!(errno(f.set_len(7)), libc::ENOSPC);
+    f.set_len(2).unwrap();
+    f.set_len(6).unwrap();
+    drop(f);
+    assert_eq!(mem.read_file("/f").unwrap(), b"01\0\0\0\0");
+    // A file opened for reading cannot be cut.
+    let mut r = mem.open_read(&p("/f")).unwrap();
+    assert_eq!(errno(r.set_len(0)), libc::EBADF);
 }

@@ -365,6 +365,36 @@ impl Tree {
         Ok((n, (start + n) as u64))
     }
 
+    /// `ftruncate(2)`: cuts the file to `len` bytes, or extends it with zeros as far as
+    /// the quota allows (`ENOSPC` beyond).
+    pub(super) fn set_len(&mut self, ino: u64, len: u64, now: SystemTime) -> io::Result<()> {
+        let Tree {
+            nodes,
+            used,
+            capacity,
+            ..
+        } = self;
+        let node = nodes.get_mut(&ino).ok_or_else(sys::bad_descriptor)?;
+        let NodeKind::File(data) = &mut node.kind else {
+            return Err(sys::is_a_directory());
+        };
+        let len = usize::try_from(len).map_err(|_| sys::file_too_large())?;
+        let old_len = data.len();
+        if len > old_len {
+            let grow = (len - old_len) as u64;
+            if capacity.is_some_and(|cap| used.saturating_add(grow) > cap) {
+                return Err(sys::no_space());
+            }
+            data.resize(len, 0);
+            *used += grow;
+        } else {
+            data.truncate(len);
+            *used -= (old_len - len) as u64;
+        }
+        node.mtime = now;
+        Ok(())
+    }
+
     /// The inode at `path`, following `.` and `..` as the kernel does.
     fn walk(&self, path: &Path) -> io::Result<u64> {
         self.walk_stack(path)

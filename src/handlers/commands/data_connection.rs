@@ -11,7 +11,8 @@ use crate::handlers::control::{DataChan, FtpHandler, Wait};
 use crate::handlers::dtp::{same_ip, DtpHandler, PassiveDtp};
 use crate::handlers::Msg;
 use crate::proto::{
-    epsv_reply, parse_eprt_on, parse_epsv_on, parse_port, pasv_reply, ControlFamily, EpsvArg, Reply,
+    epsv_reply, parse_eprt_on, parse_epsv_on, parse_port, pasv_reply, protocol_not_supported,
+    ControlFamily, EpsvArg, Reply,
 };
 
 impl FtpHandler {
@@ -183,9 +184,12 @@ impl FtpHandler {
         // Connect from the control connection's local address, in the target's family.
         let local = self.local().ip().to_canonical();
         let target = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        // EPRT |1| on an IPv6-only control address cannot connect: name the protocol
+        // this connection serves (RFC 2428 §2).
         let bind_ip = match (local, target.ip()) {
             (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => local,
-            _ => return self.respond(Reply::new(522, "Network protocol not supported (use 1|2).")),
+            (IpAddr::V4(_), IpAddr::V6(_)) => return self.respond(protocol_not_supported("1")),
+            (IpAddr::V6(_), IpAddr::V4(_)) => return self.respond(protocol_not_supported("2")),
         };
         let data_tls = self.data_tls();
         let started =

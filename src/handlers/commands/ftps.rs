@@ -2,24 +2,22 @@
 
 use crate::handlers::control::{FtpHandler, Wait};
 use crate::handlers::ftps::{ControlTls, DataProt};
-use crate::proto::Reply;
+use crate::proto::{parse_auth, parse_prot, ProtLevel, Reply};
 
 impl FtpHandler {
     /// AUTH TLS / SSL / TLS-C / TLS-P (RFC 4217 §4): 234, then the handshake once the
     /// reply is sent.
     pub(super) fn ftp_auth(&mut self, arg: &str) {
-        let arg = arg.to_ascii_uppercase();
         if self.tls.control() != ControlTls::Clear {
-            self.respond(Reply::new(503, "Already using TLS."));
-        } else if matches!(arg.as_str(), "TLS" | "TLS-C" | "SSL" | "TLS-P") {
-            self.respond(Reply::new(234, format!("AUTH {arg} successful.")));
-            self.set_control_tls(ControlTls::Starting);
-            self.set_wait(Wait::StartTls);
-        } else {
-            self.respond(Reply::new(
-                502,
-                "Unrecognized encryption type (use TLS or SSL).",
-            ));
+            return self.respond(Reply::new(503, "Already using TLS."));
+        }
+        match parse_auth(arg) {
+            Ok(mechanism) => {
+                self.respond(Reply::new(234, format!("AUTH {mechanism} successful.")));
+                self.set_control_tls(ControlTls::Starting);
+                self.set_wait(Wait::StartTls);
+            }
+            Err(reply) => self.respond(reply),
         }
     }
 
@@ -37,9 +35,8 @@ impl FtpHandler {
         }
     }
 
-    /// PROT C / P (RFC 4217 §9); S and E are not offered.
+    /// PROT C / P (RFC 4217 §9); S and E are not offered (536, RFC 2228).
     pub(super) fn ftp_prot(&mut self, arg: &str) {
-        let arg = arg.to_ascii_uppercase();
         if !self.control_secure() {
             return self.respond(Reply::new(
                 503,
@@ -52,20 +49,16 @@ impl FtpHandler {
                 "You must issue the PBSZ command prior to PROT.",
             ));
         }
-        match arg.as_str() {
-            "C" => {
+        match parse_prot(arg) {
+            Ok(ProtLevel::Clear) => {
                 self.respond(Reply::new(200, "Protection set to Clear"));
                 self.set_prot(DataProt::Clear);
             }
-            "P" => {
+            Ok(ProtLevel::Private) => {
                 self.respond(Reply::new(200, "Protection set to Private"));
                 self.set_prot(DataProt::Private);
             }
-            "S" | "E" => self.respond(Reply::new(
-                521,
-                format!("PROT {arg} unsupported (use C or P)."),
-            )),
-            _ => self.respond(Reply::new(502, "Unrecognized PROT type (use C or P).")),
+            Err(reply) => self.respond(reply),
         }
     }
 

@@ -124,10 +124,12 @@ impl FtpHandler {
         self.respond(Reply::multi(211, lines));
     }
 
-    pub(super) fn ftp_stat_path(&mut self, t: Resolved) {
+    /// STAT <path>: LIST's lines over the control connection (dot-files as for LIST).
+    pub(super) fn ftp_stat_path(&mut self, t: Resolved, dot_files: bool) {
         let Some(fs) = self.fs() else { return };
         let mut out = Vec::new();
-        if let Err(e) = list_into(fs, &t.fs, self.shared.config.use_gmt_times, &mut out) {
+        let gmt = self.shared.config.use_gmt_times;
+        if let Err(e) = list_into(fs, &t.fs, gmt, dot_files, &mut out) {
             return self.respond(fs_error_reply(&e));
         }
         let mut lines = vec![format!("Status of \"{}\":", t.ftp)];

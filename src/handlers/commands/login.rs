@@ -100,24 +100,33 @@ impl FtpHandler {
         }
     }
 
+    /// REIN: 220, the reply RFC 959 §5.4 lists for it ("service ready for new user";
+    /// pyftpdlib sends 230, which means "logged in").
     pub(super) fn ftp_rein(&mut self, cx: &mut Ctx<'_, Msg>) {
         self.flush_account(cx);
-        self.respond(Reply::new(230, "Ready for new user."));
+        self.respond(Reply::new(220, "Ready for new user."));
     }
 
+    /// QUIT: 221 and the end of the session. During a transfer, RFC 959 §4.1.1 keeps the
+    /// connection open for the transfer's result and closes it afterwards: the 226 / 426
+    /// comes first, then the 221 (pyftpdlib sends the 221 at once and the transfer's
+    /// reply after it, so a client reading one reply per command takes the 221 as the
+    /// transfer's result).
     pub(super) fn ftp_quit(&mut self, cx: &mut Ctx<'_, Msg>) {
         let msg = match &self.login {
             Login::LoggedIn { user, .. } => self.shared.authorizer.msg_quit(user),
             Login::AwaitingUser | Login::AwaitingPass { .. } => "Goodbye.".to_owned(),
         };
-        self.respond_banner(221, &msg);
         if matches!(self.login, Login::LoggedIn { .. }) {
             self.shared.events.on_logout(self.session());
         }
         if matches!(self.data, DataChan::Transferring { .. }) {
-            // The 226/426 of the running transfer still follows; then the session ends.
-            self.set_wait(Wait::Quit);
+            // The session reads nothing more; the 221 goes out when the transfer ends.
+            self.set_wait(Wait::Quit {
+                farewell: Some(msg),
+            });
         } else {
+            self.respond_banner(221, &msg);
             self.drop_data(cx);
             self.chat.close_when_done();
         }

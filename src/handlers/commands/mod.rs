@@ -22,7 +22,7 @@ use super::{CommandContext, Msg};
 use crate::filesystems::FileSystem;
 use crate::proto::gate::gate_parts;
 use crate::proto::parse::ParsedLine;
-use crate::proto::{Action, ArgRule, CommandSpec, Reply, SessionGate, Verb};
+use crate::proto::{split_ls_options, Action, ArgRule, CommandSpec, Reply, SessionGate, Verb};
 
 /// A command's path argument after the resolver: inside the user's root, and the user
 /// holds the command's permission letter on it.
@@ -132,7 +132,10 @@ impl FtpHandler {
                 Target::Unique { dir, prefix } => self.ftp_stou(cx, dir, prefix),
                 Target::None | Target::Path(_) => self.respond(no_path()),
             },
-            Verb::List => self.with_path(t, |s, t| s.ftp_listing(cx, Listing::List, t)),
+            Verb::List => {
+                let dot_files = self.lists_dot_files(arg);
+                self.with_path(t, |s, t| s.ftp_listing(cx, Listing::List { dot_files }, t))
+            }
             Verb::Nlst => self.with_path(t, |s, t| s.ftp_listing(cx, Listing::Nlst, t)),
             Verb::Mlsd => self.with_path(t, |s, t| s.ftp_listing(cx, Listing::Mlsd, t)),
             Verb::Rest => self.ftp_rest(arg),
@@ -151,7 +154,7 @@ impl FtpHandler {
             Verb::SiteHelp => self.ftp_site_help(arg),
             Verb::Stat => match t {
                 Target::None => self.ftp_stat_status(),
-                Target::Path(t) => self.ftp_stat_path(t),
+                Target::Path(t) => self.ftp_stat_path(t, self.lists_dot_files(arg)),
                 Target::Unique { .. } => self.respond(no_path()),
             },
             Verb::Mlst => self.with_path(t, Self::ftp_mlst),
@@ -191,7 +194,7 @@ impl FtpHandler {
             ArgRule::PathOrRoot if arg.is_empty() => "/",
             ArgRule::PathOrRoot => arg,
             ArgRule::Parent => "..",
-            ArgRule::ListPath => skip_ls_options(arg),
+            ArgRule::ListPath => split_ls_options(arg).1,
             ArgRule::WordThenPath => match arg.split_once(' ') {
                 Some((_, path)) if !path.is_empty() => path,
                 _ => {
@@ -205,7 +208,8 @@ impl FtpHandler {
             ArgRule::StatusOrPath if arg.contains(['*', '?', '[']) => {
                 return Err(Reply::new(550, "Globbing not supported."));
             }
-            ArgRule::StatusOrPath => arg,
+            // `STAT -la dir` is `LIST -la dir` over the control connection.
+            ArgRule::StatusOrPath => split_ls_options(arg).1,
             ArgRule::UniqueName => return self.resolve_unique(spec, arg),
             ArgRule::None | ArgRule::Required | ArgRule::Optional if spec.perm.is_none() => {
                 return Ok(Target::None)
@@ -302,6 +306,13 @@ impl FtpHandler {
         }
     }
 
+    /// Whether a LIST or STAT of a directory with this argument shows the names starting
+    /// with a dot: with `-a` / `-A` (the `ls` options before the path, which pyftpdlib
+    /// ignored), or always when the server is set to (pyftpdlib's listings).
+    fn lists_dot_files(&self, arg: &str) -> bool {
+        self.shared.config.list_shows_hidden || split_ls_options(arg).0.all
+    }
+
     fn fs_mut(&mut self) -> Option<&mut Box<dyn FileSystem>> {
         match &mut self.login {
             Login::LoggedIn { fs, .. } => Some(fs),
@@ -312,23 +323,6 @@ impl FtpHandler {
 
 fn no_path() -> Reply {
     Reply::new(550, "No such file or directory.")
-}
-
-/// The path part of LIST's argument: `ls` options such as `-la` are skipped (pyftpdlib
-/// only ignored a lone option word; `LIST -a /path` works here).
-fn skip_ls_options(arg: &str) -> &str {
-    let mut rest = arg;
-    while let Some(stripped) = rest.strip_prefix('-') {
-        let flags_end = stripped.find(' ').unwrap_or(stripped.len());
-        if !stripped[..flags_end]
-            .chars()
-            .all(|c| c.is_ascii_alphabetic())
-        {
-            break;
-        }
-        rest = stripped[flags_end..].trim_start_matches(' ');
-    }
-    rest
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use crate::proto::{
 /// The listings sent over the data connection.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Listing {
-    /// `ls -l` lines.
-    List,
+    /// `ls -l` lines; names starting with a dot only with `dot_files` (`ls -la`).
+    List { dot_files: bool },
     /// Bare names.
     Nlst,
     /// RFC 3659 facts.
@@ -120,9 +120,16 @@ impl FtpHandler {
             Err(e) => return self.respond(fs_error_reply(&e)),
         };
         let ascii = self.transfer_type == TransferType::Ascii;
+        // REST + STOR: the file ends where the upload ends (pyftpdlib kept the old tail,
+        // so a shorter upload left a file the client never sent).
+        let cut_tail = matches!(mode, WriteMode::At(_));
         self.start_transfer(
             cx,
-            Job::Receive { file, ascii },
+            Job::Receive {
+                file,
+                ascii,
+                cut_tail,
+            },
             xfer(if append { "APPE" } else { "STOR" }, Some(t.fs)),
             None,
         );
@@ -149,7 +156,11 @@ impl FtpHandler {
         let ascii = self.transfer_type == TransferType::Ascii;
         self.start_transfer(
             cx,
-            Job::Receive { file, ascii },
+            Job::Receive {
+                file,
+                ascii,
+                cut_tail: false,
+            },
             xfer("STOU", Some(path)),
             Some(format!("FILE: {base}")),
         );
@@ -161,7 +172,7 @@ impl FtpHandler {
         let gmt = self.shared.config.use_gmt_times;
         let mut out = Vec::new();
         let (name, result) = match kind {
-            Listing::List => ("LIST", list_into(fs, &t.fs, gmt, &mut out)),
+            Listing::List { dot_files } => ("LIST", list_into(fs, &t.fs, gmt, dot_files, &mut out)),
             Listing::Nlst => ("NLST", nlst_into(fs, &t.fs, &mut out)),
             Listing::Mlsd => (
                 "MLSD",
@@ -235,12 +246,19 @@ pub(super) fn list_into(
     fs: &dyn FileSystem,
     path: &Path,
     gmt: bool,
+    dot_files: bool,
     out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
     let now = SystemTime::now();
     let meta = fs.stat(path).or_else(|_| fs.lstat(path))?;
     if meta.is_dir() {
         let mut names = fs.listdir(path)?;
+        // As `ls`: a directory's dot-files only with `-a`; a file named on its own is
+        // listed whatever its name.
+        if !dot_files {
+            names.retain(|n| !n.as_bytes().starts_with(b"."));
+        }
         names.sort();
         fs.format_list(path, &names, gmt, now, out);
     } else {

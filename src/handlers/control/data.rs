@@ -236,9 +236,14 @@ impl FtpHandler {
                 "ABOR command successful; data channel closed.",
             ));
         }
-        match self.wait {
+        match &mut self.wait {
             Wait::Abort => self.end_wait(cx),
-            Wait::Quit => self.chat.close_when_done(),
+            Wait::Quit { farewell } => {
+                if let Some(text) = farewell.take() {
+                    self.respond_banner(221, &text);
+                }
+                self.chat.close_when_done();
+            }
             Wait::Nothing
             | Wait::AuthDelay { .. }
             | Wait::Authenticating

@@ -129,8 +129,12 @@ pub(super) enum Wait {
     ActiveConnect,
     /// ABOR of a running transfer: the reply depends on how it ends.
     Abort,
-    /// QUIT during a transfer: the session ends when the transfer does.
-    Quit,
+    /// QUIT during a transfer, or the server stopping: the session ends when the
+    /// transfer does. A QUIT's 221 (its text in `farewell`) follows the transfer's
+    /// 226 / 426, as RFC 959 §4.1.1 orders them; a stopping server says nothing more.
+    Quit {
+        farewell: Option<String>,
+    },
     /// AUTH TLS: the 234 must reach the client in clear before TLS starts.
     StartTls,
 }
@@ -378,8 +382,10 @@ impl FtpHandler {
         if self.chat.is_closing() || self.draining.is_some() {
             return;
         }
-        if matches!(self.data, DataChan::Transferring { .. }) {
-            self.wait = Wait::Quit;
+        if matches!(self.wait, Wait::Quit { .. }) {
+            // A QUIT already waits for the transfer; its 221 still comes.
+        } else if matches!(self.data, DataChan::Transferring { .. }) {
+            self.wait = Wait::Quit { farewell: None };
         } else {
             self.drop_data(cx);
             self.respond_and_close(Reply::new(421, "Server shutting down."));
