@@ -512,7 +512,7 @@ fn mlsd_describes_links_out_of_the_root_as_links() {
         assert_eq!(
             line,
             format!(
-                "modify={};perm=;type=OS.unix=symlink;unique={:x}g{:x};unix.gid={};unix.mode=0o777;unix.uid={}; {name}",
+                "modify={};perm=;type=OS.unix=symlink;unique={:x}g{:x};unix.gid={};unix.mode=0777;unix.uid={}; {name}",
                 crate::timefmt::mdtm(own.modified().unwrap(), true),
                 own.dev(),
                 own.ino(),

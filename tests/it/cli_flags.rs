@@ -302,6 +302,31 @@ fn disable_sendfile_still_sends_the_same_bytes() {
     assert!(log.contains("] use sendfile(): false"), "{log}");
 }
 
+#[test]
+fn list_all_shows_dot_files_without_dash_a() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join(".hidden"), b"x").expect("write");
+    std::fs::write(tmp.path().join("shown"), b"x").expect("write");
+    for (args, hidden_listed) in [(&[][..], false), (&["--list-all"][..], true)] {
+        let mut argv = vec!["-d", dir_str(tmp.path())];
+        argv.extend_from_slice(args);
+        let mut srv = BinServer::start(&argv);
+        let mut c = Client::connect(srv.addr);
+        c.login("anonymous", "a@b");
+        let plain = c.listing("LIST");
+        assert!(plain.contains("shown"), "{args:?}: {plain}");
+        assert_eq!(
+            plain.contains(".hidden"),
+            hidden_listed,
+            "{args:?}: {plain}"
+        );
+        let all = c.listing("LIST -a");
+        assert!(all.contains(".hidden"), "{args:?}: {all}");
+        c.expect("QUIT", 221);
+        srv.terminate();
+    }
+}
+
 /// The first session of a server started with a connection limit. BinServer's own
 /// readiness probe is a session too, until the server has seen it close: while the limit
 /// still counts it, the connection is refused (421), so try again (bounded).

@@ -250,6 +250,13 @@ pub struct Cli {
     pub disable_sendfile: bool,
 
     #[arg(
+        long, env = "FTPDLIB_LIST_ALL", help_heading = OTHER,
+        action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
+        help = "LIST shows dot-files without -a, as pyftpdlib does (default: only with -a)"
+    )]
+    pub list_all: bool,
+
+    #[arg(
         long, value_name = "MAX_CONS", env = "FTPDLIB_MAX_CONS", help_heading = OTHER,
         default_value = "512", value_parser = Argparse::new(int::<usize>),
         help = "max number of simultaneous connections (default: 512)"
