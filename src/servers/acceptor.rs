@@ -1,7 +1,8 @@
 //! The listening acceptor (pyftpdlib's FTPServer minus the loop): accepts until the
 //! listener runs dry, enforces `max_cons` / `max_cons_per_ip` and says why it refuses,
 //! starts each session where its concurrency model puts it, and stops them on a graceful or
-//! immediate shutdown.
+//! immediate shutdown. Behind a balancer (PROXY protocol) it first has each connection's
+//! header read, and admits the client the header names.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,7 +16,8 @@ use ioloop::{Acceptor, Ctx, Handle, Handler, Interest, LoopHandle, Ready, TimerI
 use slab::Slab;
 
 use super::{forking, multi_thread};
-use crate::config::{Concurrency, ServerConfig};
+use crate::config::{Concurrency, ProxyProtocol, ServerConfig};
+use crate::handlers::proxy::ProxyReader;
 use crate::handlers::shared::Shared;
 use crate::handlers::{FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd};
 use crate::limits::{Refusal, SharedLimits};
@@ -207,6 +209,26 @@ impl ServerAcceptor {
     }
 }
 
+/// PROXY protocol: a connection from a configured proxy gets a reader that waits for its
+/// header, then returns it to this acceptor (`Msg::Proxied`) with the client's address; the
+/// limits are applied then, to that address. Anyone else is closed at once: when the option
+/// is set, the balancer is the only way in.
+fn read_proxy_header(
+    cx: &mut Ctx<'_, Msg>,
+    proxy: &ProxyProtocol,
+    stream: TcpStream,
+    addr: SocketAddr,
+) {
+    if !proxy.trusts(addr.ip()) {
+        log::warn!("{addr}: control connection closed without a greeting: not a configured PROXY protocol source.");
+        return;
+    }
+    let reader = ProxyReader::new(stream, addr, cx.me(), proxy.header_timeout, "control");
+    if let Err(e) = cx.spawn(Box::new(reader)) {
+        log::error!("{addr}: cannot register the connection: {e}");
+    }
+}
+
 /// Best effort: tell a refused client why, without blocking, then drop it. An implicit
 /// FTPS client would take a clear-text reply for a broken handshake: it is just closed.
 fn refuse(shared: &Shared, mut stream: TcpStream, reply: &str) {
@@ -232,8 +254,12 @@ impl Handler<Msg> for ServerAcceptor {
         if self.stopping {
             return;
         }
+        let proxy = self.shared.config.proxy_protocol.clone();
         while let Some((stream, addr)) = self.acceptor.accept_next(cx) {
-            self.accept_one(cx, stream, addr);
+            match &proxy {
+                Some(proxy) => read_proxy_header(cx, proxy, stream, addr),
+                None => self.accept_one(cx, stream, addr),
+            }
         }
     }
 
@@ -260,7 +286,15 @@ impl Handler<Msg> for ServerAcceptor {
                 }
             }
             Msg::ToServer(ServerEvent::Shutdown) => self.shut_down(cx),
-            _ => {}
+            // The header was read: admission and limits now see the client's address.
+            Msg::Proxied(proxied) => match proxied.stream {
+                Some(stream) if self.stopping => {
+                    refuse(&self.shared, stream, "421 Server shutting down.\r\n");
+                }
+                Some(stream) => self.accept_one(cx, stream, proxied.client),
+                None => {}
+            },
+            Msg::ToControl(..) | Msg::ToData(_) | Msg::ToSession(_) => {}
         }
     }
 
