@@ -19,6 +19,8 @@ use crate::proto::proxy::{parse_proxy_header, ProxyAddrs, ProxyParse, MAX_HEADER
 /// A connection whose header has been read (or has failed), on its way back to its owner.
 #[derive(Debug)]
 pub(crate) struct Proxied {
+    /// The reader that sends it.
+    pub(crate) from: Handle,
     /// The connection, positioned after the header; None when it failed (the reader has
     /// logged why and closed it).
     pub(crate) stream: Option<TcpStream>,
@@ -171,7 +173,11 @@ impl Handler<Msg> for ProxyReader {
             // Closed by the loop (shutdown) or failed: the owner only learns it is over.
             ReadState::Waiting | ReadState::Failed => (None, self.peer),
         };
-        let proxied = Proxied { stream, client };
+        let proxied = Proxied {
+            from: cx.me(),
+            stream,
+            client,
+        };
         cx.send(self.owner, Msg::Proxied(Box::new(proxied)));
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use slab::Slab;
 
 use super::{forking, multi_thread};
 use crate::config::{Concurrency, ProxyProtocol, ServerConfig};
-use crate::handlers::proxy::ProxyReader;
+use crate::handlers::proxy::{Proxied, ProxyReader};
 use crate::handlers::shared::Shared;
 use crate::handlers::{FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd};
 use crate::limits::{Refusal, SharedLimits};
@@ -42,6 +42,10 @@ pub(super) struct ServerAcceptor {
     /// Set by a graceful stop: the listener no longer listens, the acceptor waits for
     /// sessions.
     stopping: bool,
+    /// PROXY protocol: the readers waiting for a header, with their socket's descriptor,
+    /// which a multi-proc session's process closes (it must not hold another client's
+    /// connection open).
+    readers: Vec<(Handle, RawFd)>,
 }
 
 struct SessionEntry {
@@ -75,6 +79,7 @@ impl ServerAcceptor {
             sessions: Slab::new(),
             per_ip: HashMap::new(),
             stopping: false,
+            readers: Vec::new(),
         }
     }
 
@@ -105,7 +110,8 @@ impl ServerAcceptor {
             }
             Concurrency::MultiProc => {
                 let listener = self.acceptor.listener().as_raw_fd();
-                forking::start_process(listener, &self.shared, cx, stream, addr, id)
+                let inherited: Vec<RawFd> = self.readers.iter().map(|&(_, fd)| fd).collect();
+                forking::start_process(listener, &inherited, &self.shared, cx, stream, addr, id)
                     .map(SessionAddr::Process)
             }
             Concurrency::Async | Concurrency::PreFork | Concurrency::MultiLoop => {
@@ -153,6 +159,45 @@ impl ServerAcceptor {
             return Some(Refusal::PerIp);
         }
         None
+    }
+
+    /// PROXY protocol: a connection from a configured proxy gets a reader that waits for its
+    /// header, then returns it to this acceptor (`Msg::Proxied`) with the client's address;
+    /// the limits are applied then, to that address. Anyone else is closed at once: when the
+    /// option is set, the balancer is the only way in.
+    fn read_proxy_header(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        proxy: &ProxyProtocol,
+        stream: TcpStream,
+        addr: SocketAddr,
+    ) {
+        if !proxy.trusts(addr.ip()) {
+            log::warn!(
+                "{addr}: control connection closed without a greeting: not a configured PROXY \
+                 protocol source."
+            );
+            return;
+        }
+        let fd = stream.as_raw_fd();
+        let reader = ProxyReader::new(stream, addr, cx.me(), proxy.header_timeout, "control");
+        match cx.spawn(Box::new(reader)) {
+            Ok(h) => self.readers.push((h, fd)),
+            Err(e) => log::error!("{addr}: cannot register the connection: {e}"),
+        }
+    }
+
+    /// A reader is done. With the header read, admission and the limits see the client's
+    /// address.
+    fn proxied(&mut self, cx: &mut Ctx<'_, Msg>, proxied: Proxied) {
+        self.readers.retain(|&(h, _)| h != proxied.from);
+        match proxied.stream {
+            Some(stream) if self.stopping => {
+                refuse(&self.shared, stream, "421 Server shutting down.\r\n");
+            }
+            Some(stream) => self.accept_one(cx, stream, proxied.client),
+            None => {}
+        }
     }
 
     fn start_local(
@@ -209,26 +254,6 @@ impl ServerAcceptor {
     }
 }
 
-/// PROXY protocol: a connection from a configured proxy gets a reader that waits for its
-/// header, then returns it to this acceptor (`Msg::Proxied`) with the client's address; the
-/// limits are applied then, to that address. Anyone else is closed at once: when the option
-/// is set, the balancer is the only way in.
-fn read_proxy_header(
-    cx: &mut Ctx<'_, Msg>,
-    proxy: &ProxyProtocol,
-    stream: TcpStream,
-    addr: SocketAddr,
-) {
-    if !proxy.trusts(addr.ip()) {
-        log::warn!("{addr}: control connection closed without a greeting: not a configured PROXY protocol source.");
-        return;
-    }
-    let reader = ProxyReader::new(stream, addr, cx.me(), proxy.header_timeout, "control");
-    if let Err(e) = cx.spawn(Box::new(reader)) {
-        log::error!("{addr}: cannot register the connection: {e}");
-    }
-}
-
 /// Best effort: tell a refused client why, without blocking, then drop it. An implicit
 /// FTPS client would take a clear-text reply for a broken handshake: it is just closed.
 fn refuse(shared: &Shared, mut stream: TcpStream, reply: &str) {
@@ -257,7 +282,7 @@ impl Handler<Msg> for ServerAcceptor {
         let proxy = self.shared.config.proxy_protocol.clone();
         while let Some((stream, addr)) = self.acceptor.accept_next(cx) {
             match &proxy {
-                Some(proxy) => read_proxy_header(cx, proxy, stream, addr),
+                Some(proxy) => self.read_proxy_header(cx, proxy, stream, addr),
                 None => self.accept_one(cx, stream, addr),
             }
         }
@@ -286,14 +311,7 @@ impl Handler<Msg> for ServerAcceptor {
                 }
             }
             Msg::ToServer(ServerEvent::Shutdown) => self.shut_down(cx),
-            // The header was read: admission and limits now see the client's address.
-            Msg::Proxied(proxied) => match proxied.stream {
-                Some(stream) if self.stopping => {
-                    refuse(&self.shared, stream, "421 Server shutting down.\r\n");
-                }
-                Some(stream) => self.accept_one(cx, stream, proxied.client),
-                None => {}
-            },
+            Msg::Proxied(proxied) => self.proxied(cx, *proxied),
             Msg::ToControl(..) | Msg::ToData(_) | Msg::ToSession(_) => {}
         }
     }

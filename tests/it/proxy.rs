@@ -310,3 +310,66 @@ fn the_binary_logs_the_carried_address() {
     assert!(log.contains("no PROXY protocol signature"), "{log}");
     assert!(log.contains("[W "), "{log}");
 }
+
+/// Connects to the binary as the balancer with a v1 header for `client`; returns the first
+/// reply's code, or None when the connection closed without one.
+fn bin_proxied(srv: &BinServer, client: &str) -> (Client, Option<u16>) {
+    let mut c = Client::connect_raw(srv.addr);
+    c.send_raw(&v1(client, 1000));
+    let code = c.try_reply().ok().flatten().map(|r| r.0);
+    (c, code)
+}
+
+#[test]
+fn every_model_admits_by_the_carried_address_and_reads_data_headers() {
+    let _heavy = crate::util::heavy();
+    for model in [
+        "async",
+        "multi-thread",
+        "multi-proc",
+        "pre-fork",
+        "multi-loop",
+    ] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_str().expect("a UTF-8 temp path");
+        let srv = BinServer::start(&[
+            "-u",
+            "user",
+            "-P",
+            "12345",
+            "-w",
+            "-d",
+            dir,
+            "--concurrency",
+            model,
+            "--workers",
+            "2",
+            "--max-cons-per-ip",
+            "1",
+            "--proxy-protocol-from",
+            "127.0.0.1",
+        ]);
+        let (mut a, code) = bin_proxied(&srv, "192.0.2.1");
+        assert_eq!(code, Some(220), "{model}: first client");
+        a.login("user", "12345");
+        a.expect("TYPE I", 200);
+        let data = data_with_header(&mut a, &v1("192.0.2.1", 1001));
+        a.upload("STOR f", data, b"through the balancer");
+        let data = data_with_header(&mut a, &v2(1, sa("192.0.2.1:1002"), &[]));
+        assert_eq!(a.download("RETR f", data), b"through the balancer");
+        // Same carried client again: over its limit, though the proxy's address is shared.
+        let (_, code) = bin_proxied(&srv, "192.0.2.1");
+        assert_eq!(code, Some(421), "{model}: second session of one client");
+        let (mut b, code) = bin_proxied(&srv, "192.0.2.2");
+        assert_eq!(code, Some(220), "{model}: another client");
+        b.expect("NOOP", 200);
+        let mut garbage = Client::connect_raw(srv.addr);
+        garbage.send_raw(b"GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(garbage.expect_closed(), vec![], "{model}: garbage");
+        a.expect("QUIT", 221);
+        b.expect("QUIT", 221);
+        let log = srv.log();
+        assert!(log.contains("192.0.2.1:1000-[user]"), "{model}: {log}");
+        assert!(log.contains("192.0.2.2:1000-["), "{model}: {log}");
+    }
+}
