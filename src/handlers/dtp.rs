@@ -128,7 +128,13 @@ impl Handler<Msg> for PassiveDtp {
         };
         match proxy {
             Some(proxy) => {
-                let reader = ProxyReader::new(stream, addr, cx.me(), proxy.header_timeout, "data");
+                let reader = ProxyReader::new(
+                    stream,
+                    addr,
+                    cx.me(),
+                    proxy.header_timeout,
+                    "data connection closed",
+                );
                 match cx.spawn(Box::new(reader)) {
                     Ok(h) => self.reader = Some(h),
                     Err(e) => log::error!("{addr}: cannot register the data connection: {e}"),

@@ -36,8 +36,8 @@ pub(crate) struct ProxyReader {
     timeout: Duration,
     timer: Option<TimerId>,
     state: ReadState,
-    /// What the connection is, for the log lines ("control", "data").
-    what: &'static str,
+    /// What the warning says happened to a failed connection.
+    closed: &'static str,
 }
 
 /// Where the reader is.
@@ -55,7 +55,7 @@ impl ProxyReader {
         peer: SocketAddr,
         owner: Handle,
         timeout: Duration,
-        what: &'static str,
+        closed: &'static str,
     ) -> ProxyReader {
         ProxyReader {
             stream: Some(stream),
@@ -64,7 +64,7 @@ impl ProxyReader {
             timeout,
             timer: None,
             state: ReadState::Waiting,
-            what,
+            closed,
         }
     }
 
@@ -76,11 +76,7 @@ impl ProxyReader {
     }
 
     fn fail(&mut self, cx: &mut Ctx<'_, Msg>, why: &dyn std::fmt::Display) {
-        log::warn!(
-            "{}: {} connection closed without a greeting: {why}.",
-            self.peer,
-            self.what
-        );
+        log::warn!("{}: {}: {why}.", self.peer, self.closed);
         self.set_state(cx, ReadState::Failed);
     }
 

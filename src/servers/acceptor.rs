@@ -173,14 +173,11 @@ impl ServerAcceptor {
         addr: SocketAddr,
     ) {
         if !proxy.trusts(addr.ip()) {
-            log::warn!(
-                "{addr}: control connection closed without a greeting: not a configured PROXY \
-                 protocol source."
-            );
+            log::warn!("{addr}: {CLOSED}: not a configured PROXY protocol source.");
             return;
         }
         let fd = stream.as_raw_fd();
-        let reader = ProxyReader::new(stream, addr, cx.me(), proxy.header_timeout, "control");
+        let reader = ProxyReader::new(stream, addr, cx.me(), proxy.header_timeout, CLOSED);
         match cx.spawn(Box::new(reader)) {
             Ok(h) => self.readers.push((h, fd)),
             Err(e) => log::error!("{addr}: cannot register the connection: {e}"),
@@ -329,3 +326,6 @@ impl Handler<Msg> for ServerAcceptor {
         }
     }
 }
+
+/// What the PROXY protocol warnings say of a refused control connection.
+const CLOSED: &str = "control connection closed without a greeting";

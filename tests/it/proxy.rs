@@ -311,6 +311,31 @@ fn the_binary_logs_the_carried_address() {
     assert!(log.contains("[W "), "{log}");
 }
 
+#[test]
+fn port_is_checked_against_the_carried_address() {
+    let (srv, _) = behind_proxy(0);
+    std::fs::write(srv.root().join("f.txt"), b"active").expect("write a file");
+    // The balancer is on 127.0.0.1, but the client is elsewhere: PORT to 127.0.0.1 is a
+    // connection to a foreign address.
+    let mut far = proxied(&srv, &v1("192.0.2.7", 40000));
+    far.login("user", "12345");
+    let (code, text) = far.cmd("PORT 127,0,0,1,4,1");
+    assert_eq!(code, 501, "{text}");
+    let (code, text) = far.cmd("EPRT |1|127.0.0.1|1025|");
+    assert_eq!(code, 501, "{text}");
+    // A client whose carried address is 127.0.0.2 may have the server connect there.
+    let mut near = proxied(&srv, &v1("127.0.0.2", 40000));
+    near.login("user", "12345");
+    near.expect("TYPE I", 200);
+    let l = std::net::TcpListener::bind("127.0.0.2:0").expect("bind on 127.0.0.2");
+    let port = l.local_addr().expect("listener address").port();
+    near.expect(&format!("EPRT |1|127.0.0.2|{port}|"), 200);
+    let data = crate::util::data_accept(&l);
+    assert_eq!(near.download("RETR f.txt", data), b"active");
+    drop((far, near));
+    srv.wait_idle();
+}
+
 /// Connects to the binary as the balancer with a v1 header for `client`; returns the first
 /// reply's code, or None when the connection closed without one.
 fn bin_proxied(srv: &BinServer, client: &str) -> (Client, Option<u16>) {
