@@ -13,6 +13,7 @@
 //! - [`users_file`]: the users file.
 //! - [`filesystems`]: a filesystem of your own, and one in memory.
 //! - [`ftps`]: FTP over TLS.
+//! - [`proxy_protocol`]: behind a load balancer, with the PROXY protocol.
 //! - [`commands`]: the command table, and commands of your own.
 //! - [`throttling`]: bandwidth limits per transfer.
 //! - [`logging`]: what is logged, at which level, and how.
@@ -43,6 +44,7 @@ macro_rules! links {
          [logging.md]: crate::guide::logging\n\
          [options.md]: crate::guide::options\n\
          [performance.md]: crate::guide::performance\n\
+         [proxy-protocol.md]: crate::guide::proxy_protocol\n\
          [throttling.md]: crate::guide::throttling\n\
          [users-file.md]: crate::guide::users_file\n\n"
     };
@@ -87,6 +89,10 @@ pub mod filesystems {}
 #[doc = links!()]
 #[doc = include_str!("../docs/ftps.md")]
 pub mod ftps {}
+
+#[doc = links!()]
+#[doc = include_str!("../docs/proxy-protocol.md")]
+pub mod proxy_protocol {}
 
 #[doc = links!()]
 #[doc = include_str!("../docs/commands.md")]

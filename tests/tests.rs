@@ -41,6 +41,8 @@ mod models;
 mod paths;
 #[path = "it/protections.rs"]
 mod protections;
+#[path = "it/proxy.rs"]
+mod proxy;
 #[path = "it/sessions.rs"]
 mod sessions;
 #[path = "it/throttle.rs"]

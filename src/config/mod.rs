@@ -5,8 +5,10 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+mod proxy;
 mod tls;
 
+pub use proxy::{IpNet, IpNetError, ProxyProtocol, DEFAULT_HEADER_TIMEOUT};
 pub use tls::TlsConfig;
 
 /// The banner pyftpdlib sends by default, with our name and version.
@@ -78,6 +80,9 @@ pub struct HandlerConfig {
     /// FTPS (RFC 4217): None = plain FTP only, and AUTH / PBSZ / PROT are unknown commands
     /// (pyftpdlib's FTPHandler); Some = pyftpdlib's TLS_FTPHandler.
     pub tls: Option<TlsConfig>,
+    /// PROXY protocol (v1/v2) from load balancers on the control and passive data
+    /// listeners; None = connections are taken as they come (the default).
+    pub proxy_protocol: Option<ProxyProtocol>,
 }
 
 impl Default for HandlerConfig {
@@ -108,6 +113,7 @@ impl Default for HandlerConfig {
             max_line_length: 2048,
             log_prefix: DEFAULT_LOG_PREFIX.to_owned(),
             tls: None,
+            proxy_protocol: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use ioloop::mio::net::{TcpListener, TcpStream};
 use ioloop::{Acceptor, ConnectState, Ctx, Handle, Handler, Interest, Ready, TimerId};
 
+use super::proxy::ProxyReader;
 use super::shared::Shared;
 use super::tls::{DataTls, Transport};
 use super::transfers::{Progress, Transfer, SEND_NOTSENT_LOWAT};
@@ -26,9 +27,47 @@ pub(crate) struct PassiveDtp {
     timer: Option<TimerId>,
     /// PROT P: the data connection is secured with this.
     tls: Option<DataTls>,
+    /// Behind a balancer: the reader waiting for the accepted connection's PROXY header.
+    reader: Option<Handle>,
 }
 
 impl PassiveDtp {
+    /// The data connection from `addr` (the client's, carried by a PROXY header when
+    /// behind a balancer): checked against the client's address, then handed to a
+    /// [`DtpHandler`].
+    fn connected(&mut self, cx: &mut Ctx<'_, Msg>, stream: TcpStream, addr: SocketAddr) {
+        let client_ip = self.client_ip;
+        if !self.shared.config.permit_foreign_addresses && !same_ip(addr.ip(), client_ip) {
+            log::warn!("Rejected data connection from foreign address {addr}.");
+            let me = cx.me();
+            cx.send(
+                self.control,
+                Msg::ToControl(me, DtpEvent::ForeignRejected(addr)),
+            );
+            return;
+        }
+        if !same_ip(addr.ip(), client_ip) {
+            log::warn!("Established data connection with foreign address {addr}.");
+        }
+        let dtp = DtpHandler::new(
+            stream,
+            self.control,
+            Arc::clone(&self.shared),
+            self.tls.take(),
+        );
+        match dtp.and_then(|dtp| cx.spawn(Box::new(dtp))) {
+            Ok(h) => cx.send(
+                self.control,
+                Msg::ToControl(cx.me(), DtpEvent::Connected(h)),
+            ),
+            Err(e) => cx.send(
+                self.control,
+                Msg::ToControl(cx.me(), DtpEvent::ActiveFailed(e)),
+            ),
+        }
+        cx.close();
+    }
+
     pub(crate) fn new(
         listener: TcpListener,
         control: Handle,
@@ -43,6 +82,7 @@ impl PassiveDtp {
             shared,
             timer: None,
             tls,
+            reader: None,
         }
     }
 }
@@ -63,41 +103,44 @@ impl Handler<Msg> for PassiveDtp {
     fn on_ready(&mut self, cx: &mut Ctx<'_, Msg>, _ready: Ready) {
         let mut accepted = None;
         let control = self.control;
-        let permit_foreign = self.shared.config.permit_foreign_addresses;
-        let client_ip = self.client_ip;
+        let proxy = self.shared.config.proxy_protocol.clone();
+        let busy = self.reader.is_some();
         self.acceptor.accept_ready(cx, |cx, stream, addr| {
-            if accepted.is_some() {
+            if accepted.is_some() || busy {
                 return; // one connection only; later ones are dropped
             }
-            if !permit_foreign && !same_ip(addr.ip(), client_ip) {
-                log::warn!("Rejected data connection from foreign address {addr}.");
-                let me = cx.me();
-                cx.send(control, Msg::ToControl(me, DtpEvent::ForeignRejected(addr)));
-                return;
+            if let Some(proxy) = &proxy {
+                // Behind a balancer the socket's peer is the proxy; the client's address
+                // comes with the header, and is checked once it arrives.
+                if !proxy.trusts(addr.ip()) {
+                    log::warn!(
+                        "{addr}: data connection closed: not a configured PROXY protocol source."
+                    );
+                    let me = cx.me();
+                    cx.send(control, Msg::ToControl(me, DtpEvent::ForeignRejected(addr)));
+                    return;
+                }
             }
-            if !same_ip(addr.ip(), client_ip) {
-                log::warn!("Established data connection with foreign address {addr}.");
-            }
-            accepted = Some(stream);
+            accepted = Some((stream, addr));
         });
-        if let Some(stream) = accepted {
-            let dtp = DtpHandler::new(
-                stream,
-                self.control,
-                Arc::clone(&self.shared),
-                self.tls.take(),
-            );
-            match dtp.and_then(|dtp| cx.spawn(Box::new(dtp))) {
-                Ok(h) => cx.send(
-                    self.control,
-                    Msg::ToControl(cx.me(), DtpEvent::Connected(h)),
-                ),
-                Err(e) => cx.send(
-                    self.control,
-                    Msg::ToControl(cx.me(), DtpEvent::ActiveFailed(e)),
-                ),
+        let Some((stream, addr)) = accepted else {
+            return;
+        };
+        match proxy {
+            Some(proxy) => {
+                let reader = ProxyReader::new(
+                    stream,
+                    addr,
+                    cx.me(),
+                    proxy.header_timeout,
+                    "data connection closed",
+                );
+                match cx.spawn(Box::new(reader)) {
+                    Ok(h) => self.reader = Some(h),
+                    Err(e) => log::error!("{addr}: cannot register the data connection: {e}"),
+                }
             }
-            cx.close();
+            None => self.connected(cx, stream, addr),
         }
     }
 
@@ -115,8 +158,22 @@ impl Handler<Msg> for PassiveDtp {
     }
 
     fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
-        if let Msg::ToData(DataCmd::Abort) = msg {
-            cx.close();
+        match msg {
+            Msg::ToData(DataCmd::Abort) => cx.close(),
+            Msg::Proxied(proxied) => {
+                self.reader = None;
+                // A failed header was logged by the reader; the listener waits for another.
+                if let Some(stream) = proxied.stream {
+                    self.connected(cx, stream, proxied.client);
+                }
+            }
+            Msg::ToData(_) | Msg::ToControl(..) | Msg::ToServer(_) | Msg::ToSession(_) => {}
+        }
+    }
+
+    fn on_close(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if let Some(reader) = self.reader.take() {
+            cx.close_handle(reader);
         }
     }
 }
@@ -470,7 +527,7 @@ impl Handler<Msg> for DtpHandler {
                 self.abandoned = true;
                 self.finish(cx, CloseReason::Aborted);
             }
-            Msg::ToControl(..) | Msg::ToServer(_) | Msg::ToSession(_) => {}
+            Msg::ToControl(..) | Msg::ToServer(_) | Msg::ToSession(_) | Msg::Proxied(_) => {}
         }
     }
 

@@ -15,6 +15,7 @@ pub mod custom;
 pub(crate) mod dtp;
 mod ftps;
 pub(crate) mod pool;
+pub(crate) mod proxy;
 pub(crate) mod shared;
 pub(crate) mod tls;
 pub(crate) mod transfers;
@@ -45,6 +46,8 @@ pub(crate) enum Msg {
     ToServer(ServerEvent),
     /// From the server to a session.
     ToSession(SessionCmd),
+    /// From a PROXY header reader to the listener that accepted the connection.
+    Proxied(Box<proxy::Proxied>),
 }
 
 /// Orders for a session from its server.

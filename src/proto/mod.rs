@@ -8,6 +8,7 @@
 //!   filesystem before a command runs, and the one-shot state ([`Pending`]).
 //! * [`addr`]: PORT/EPRT/EPSV decoding and the 227/229 replies.
 //! * [`args`]: TYPE, STRU, MODE, REST and OPTS arguments.
+//! * [`proxy`]: the PROXY protocol header a load balancer sends first ([`parse_proxy_header`]).
 //!
 //! Reply texts follow pyftpdlib 2.2.0 letter for letter unless a function's docs say
 //! otherwise.
@@ -30,6 +31,7 @@ mod charset;
 pub mod command;
 pub mod gate;
 pub mod parse;
+pub mod proxy;
 pub mod reply;
 
 pub use addr::{
@@ -46,4 +48,5 @@ pub use command::{
 };
 pub use gate::{gate, Pending, SessionGate};
 pub use parse::{parse_line, Request};
+pub use proxy::{parse_proxy_header, ProxyAddrs, ProxyError, ProxyHeader, ProxyParse};
 pub use reply::{quote_path, Reply};

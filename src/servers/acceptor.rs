@@ -1,12 +1,13 @@
 //! The listening acceptor (pyftpdlib's FTPServer minus the loop): accepts until the
 //! listener runs dry, enforces `max_cons` / `max_cons_per_ip` and says why it refuses,
 //! starts each session where its concurrency model puts it, and stops them on a graceful or
-//! immediate shutdown.
+//! immediate shutdown. Behind a balancer (PROXY protocol) it first has each connection's
+//! header read, and admits the client the header names.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ use ioloop::{Acceptor, Ctx, Handle, Handler, Interest, LoopHandle, Ready, TimerI
 use slab::Slab;
 
 use super::{forking, multi_thread};
-use crate::config::{Concurrency, ServerConfig};
+use crate::config::{Concurrency, ProxyProtocol, ServerConfig};
+use crate::handlers::proxy::{Proxied, ProxyReader};
 use crate::handlers::shared::Shared;
 use crate::handlers::{FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd};
 use crate::limits::{Refusal, SharedLimits};
@@ -40,6 +42,10 @@ pub(super) struct ServerAcceptor {
     /// Set by a graceful stop: the listener no longer listens, the acceptor waits for
     /// sessions.
     stopping: bool,
+    /// PROXY protocol: the readers waiting for a header, with their socket's descriptor,
+    /// which a multi-proc session's process closes (it must not hold another client's
+    /// connection open).
+    readers: Vec<(Handle, RawFd)>,
 }
 
 struct SessionEntry {
@@ -73,6 +79,7 @@ impl ServerAcceptor {
             sessions: Slab::new(),
             per_ip: HashMap::new(),
             stopping: false,
+            readers: Vec::new(),
         }
     }
 
@@ -103,7 +110,8 @@ impl ServerAcceptor {
             }
             Concurrency::MultiProc => {
                 let listener = self.acceptor.listener().as_raw_fd();
-                forking::start_process(listener, &self.shared, cx, stream, addr, id)
+                let inherited: Vec<RawFd> = self.readers.iter().map(|&(_, fd)| fd).collect();
+                forking::start_process(listener, &inherited, &self.shared, cx, stream, addr, id)
                     .map(SessionAddr::Process)
             }
             Concurrency::Async | Concurrency::PreFork | Concurrency::MultiLoop => {
@@ -151,6 +159,42 @@ impl ServerAcceptor {
             return Some(Refusal::PerIp);
         }
         None
+    }
+
+    /// PROXY protocol: a connection from a configured proxy gets a reader that waits for its
+    /// header, then returns it to this acceptor (`Msg::Proxied`) with the client's address;
+    /// the limits are applied then, to that address. Anyone else is closed at once: when the
+    /// option is set, the balancer is the only way in.
+    fn read_proxy_header(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        proxy: &ProxyProtocol,
+        stream: TcpStream,
+        addr: SocketAddr,
+    ) {
+        if !proxy.trusts(addr.ip()) {
+            log::warn!("{addr}: {CLOSED}: not a configured PROXY protocol source.");
+            return;
+        }
+        let fd = stream.as_raw_fd();
+        let reader = ProxyReader::new(stream, addr, cx.me(), proxy.header_timeout, CLOSED);
+        match cx.spawn(Box::new(reader)) {
+            Ok(h) => self.readers.push((h, fd)),
+            Err(e) => log::error!("{addr}: cannot register the connection: {e}"),
+        }
+    }
+
+    /// A reader is done. With the header read, admission and the limits see the client's
+    /// address.
+    fn proxied(&mut self, cx: &mut Ctx<'_, Msg>, proxied: Proxied) {
+        self.readers.retain(|&(h, _)| h != proxied.from);
+        match proxied.stream {
+            Some(stream) if self.stopping => {
+                refuse(&self.shared, stream, "421 Server shutting down.\r\n");
+            }
+            Some(stream) => self.accept_one(cx, stream, proxied.client),
+            None => {}
+        }
     }
 
     fn start_local(
@@ -232,8 +276,12 @@ impl Handler<Msg> for ServerAcceptor {
         if self.stopping {
             return;
         }
+        let proxy = self.shared.config.proxy_protocol.clone();
         while let Some((stream, addr)) = self.acceptor.accept_next(cx) {
-            self.accept_one(cx, stream, addr);
+            match &proxy {
+                Some(proxy) => self.read_proxy_header(cx, proxy, stream, addr),
+                None => self.accept_one(cx, stream, addr),
+            }
         }
     }
 
@@ -260,7 +308,8 @@ impl Handler<Msg> for ServerAcceptor {
                 }
             }
             Msg::ToServer(ServerEvent::Shutdown) => self.shut_down(cx),
-            _ => {}
+            Msg::Proxied(proxied) => self.proxied(cx, *proxied),
+            Msg::ToControl(..) | Msg::ToData(_) | Msg::ToSession(_) => {}
         }
     }
 
@@ -277,3 +326,6 @@ impl Handler<Msg> for ServerAcceptor {
         }
     }
 }
+
+/// What the PROXY protocol warnings say of a refused control connection.
+const CLOSED: &str = "control connection closed without a greeting";

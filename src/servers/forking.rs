@@ -36,11 +36,13 @@ pub(super) fn stop_now(pid: libc::pid_t) {
     sys::signal_process(pid, libc::SIGINT);
 }
 
-/// Multi-proc: forks a process for the session just accepted; the child closes its copy
-/// of `listener`. Returns the child's pid, or None (the client is dropped) when the fork
+/// Multi-proc: forks a process for the session just accepted; the child closes its copies
+/// of `listener` and of `inherited` (connections still waiting for a PROXY header, which
+/// belong to the parent). Returns the child's pid, or None (the client is dropped) when the fork
 /// failed.
 pub(super) fn start_process(
     listener: RawFd,
+    inherited: &[RawFd],
     shared: &Shared,
     cx: &mut Ctx<'_, Msg>,
     stream: TcpStream,
@@ -59,6 +61,9 @@ pub(super) fn start_process(
         Ok(Forked::Child) => {
             drop(exit_pipe);
             sys::close_inherited(listener);
+            for &fd in inherited {
+                sys::close_inherited(fd);
+            }
             sys::follow_parent(parent);
             let code = match run_session(shared, stream, addr, id) {
                 Ok(()) => 0,

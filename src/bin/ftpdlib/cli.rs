@@ -18,7 +18,7 @@ use clap::builder::TypedValueParser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, Parser};
-use ftpdlib::config::Concurrency;
+use ftpdlib::config::{Concurrency, IpNet};
 
 use crate::parse::repr;
 
@@ -293,6 +293,14 @@ pub struct Cli {
     pub write_limit: u64,
 
     #[arg(
+        long, value_name = "ADDR_OR_CIDR[,...]", env = "FTPDLIB_PROXY_PROTOCOL_FROM",
+        help_heading = OTHER, value_parser = Argparse::new(networks),
+        help = "expect a PROXY protocol header (v1 or v2) on every connection, and accept \
+                connections only from these proxies (e.g. 127.0.0.1 or 10.0.0.0/8)"
+    )]
+    pub proxy_protocol_from: Option<Proxies>,
+
+    #[arg(
         long, env = "FTPDLIB_HASH_PASSWORD", help_heading = OTHER,
         action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
         help = "read a password from stdin, print its crypt(3) hash (for --users-file) and exit"
@@ -473,6 +481,26 @@ fn rate(value: &OsStr) -> Result<u64, String> {
         .parse()
         .map_err(|_| invalid("use a number with K, M or G"))?;
     n.checked_mul(factor).ok_or_else(|| invalid("too large"))
+}
+
+/// `--proxy-protocol-from`'s list: a type of its own, since clap takes an `Option<Vec<_>>`
+/// field for a repeatable option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proxies(pub Vec<IpNet>);
+
+/// `--proxy-protocol-from`: addresses or CIDR networks, separated by commas.
+fn networks(value: &OsStr) -> Result<Proxies, String> {
+    let s = value
+        .to_str()
+        .ok_or_else(|| format!("invalid address list: {}", repr(value)))?;
+    s.split(',')
+        .map(|one| {
+            one.trim()
+                .parse::<IpNet>()
+                .map_err(|e| format!("invalid address or network {}: {e}", repr(OsStr::new(one))))
+        })
+        .collect::<Result<_, _>>()
+        .map(Proxies)
 }
 
 /// Passive ports: `FROM-TO`, 1 <= FROM < TO <= 65535.

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, READ_PERMS, WRITE_PERMS};
-use ftpdlib::config::{default_banner, TlsConfig};
+use ftpdlib::config::{default_banner, ProxyProtocol, TlsConfig};
 use ftpdlib::servers::{raise_open_files_limit, FtpServer};
 
 use cli::Cli;
@@ -131,6 +131,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             c.write_limit = cli.write_limit;
             c.encoding = cli.encoding.clone();
             c.tls = tls.clone();
+            c.proxy_protocol = cli
+                .proxy_protocol_from
+                .clone()
+                .map(|p| ProxyProtocol::new(p.0));
         })
         .server_config({
             let mut s = ftpdlib::config::ServerConfig::default();

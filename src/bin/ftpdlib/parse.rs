@@ -848,7 +848,8 @@ mod tests {
                      --permit-privileged-ports --encoding latin-1 --use-localtime \
                      --disable-sendfile --max-cons 9 --max-cons-per-ip 2 \
                      --max-login-attempts 5 --read-limit 1k --write-limit 2M --perm elr \
-                     --users-file u.txt --unix-users --hash-password";
+                     --users-file u.txt --unix-users --hash-password \
+                     --proxy-protocol-from 127.0.0.1,10.0.0.0/8";
         let c = cli(&every.split_whitespace().collect::<Vec<_>>());
         assert_eq!(c.interface.as_deref(), Some("127.0.0.1"));
         assert_eq!(
@@ -880,13 +881,23 @@ mod tests {
         assert_eq!((c.read_limit, c.write_limit), (1024, 2 << 20));
         assert_eq!(c.perm.as_deref(), Some("elr"));
         assert_eq!(c.users_file, Some("u.txt".into()));
+        let proxies = c.proxy_protocol_from.expect("--proxy-protocol-from");
+        assert_eq!(
+            proxies.0,
+            vec![
+                "127.0.0.1".parse().expect("net"),
+                "10.0.0.0/8".parse().expect("net")
+            ]
+        );
+        assert!(parsed(&args(&["--proxy-protocol-from", "10.0.0.0/40"])).is_err());
+        assert!(parsed(&args(&["--proxy-protocol-from", "127.0.0.1,"])).is_err());
         // Every option the first pass knows, clap takes (with a value if it wants one).
         let cmd = Cli::command();
         for opt in &Options::new(&cmd).0 {
             let value = match opt.long.as_str() {
                 "concurrency" => "async",
                 "range" => "1-2",
-                "interface" | "nat-address" => "::1",
+                "interface" | "nat-address" | "proxy-protocol-from" => "::1",
                 _ => "1",
             };
             let list = [OsString::from(format!("--{}", opt.long)), value.into()];

@@ -546,7 +546,7 @@ impl Handler<Msg> for FtpHandler {
                     self.finish_login(cx, user, verdict);
                 }
             }
-            Msg::ToData(_) | Msg::ToServer(_) => {}
+            Msg::ToData(_) | Msg::ToServer(_) | Msg::Proxied(_) => {}
         }
         if self.draining.is_none() {
             self.flush_or_finish(cx);
