@@ -208,6 +208,15 @@ pub(crate) enum ServerEvent {
     /// Stop gracefully: stop accepting, end idle sessions now and busy ones after their
     /// transfer.
     Shutdown,
+    /// How many sessions are open? Asked of the acceptor (or the pre-fork supervisor) by
+    /// the systemd notifier, answered with [`ServerEvent::SessionCount`] to `reply_to`.
+    CountSessions {
+        /// Who asked.
+        reply_to: Handle,
+    },
+    /// The answer to [`ServerEvent::CountSessions`]: the sessions open now, in every
+    /// loop or process of the server.
+    SessionCount(usize),
 }
 
 /// How a session reaches its server: in the same loop, or in another thread's loop

@@ -117,6 +117,35 @@ pub(crate) fn pipe_size(fd: RawFd) -> io::Result<usize> {
     Ok(rustix::pipe::fcntl_getpipe_size(borrow(&fd))?)
 }
 
+/// Takes descriptor `fd`, inherited from the process that started this one (systemd's
+/// socket activation passes listeners from descriptor 3 on), as a TCP listener: checks
+/// that it is open and is a listening IPv4 or IPv6 stream socket, and sets close-on-exec,
+/// which the service manager leaves unset so that the descriptor survives its exec.
+///
+/// The caller takes each descriptor once: the environment that named it is removed
+/// before, so nothing else in this process can claim it.
+pub(crate) fn inherited_listener(fd: RawFd) -> io::Result<std::net::TcpListener> {
+    // Refuse a number that is not an open descriptor before owning it: an OwnedFd of a
+    // closed number would close whatever gets that number later.
+    rustix::io::fcntl_getfd(borrow(&fd))?;
+    // SAFETY: `fd` is open (checked just above) and no object of this process owns it:
+    // it was inherited across exec, and the caller takes it once (see above). The OwnedFd
+    // becomes its only owner.
+    let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)?;
+    let domain = rustix::net::sockopt::socket_domain(&owned)?;
+    let stream = rustix::net::sockopt::socket_type(&owned)? == rustix::net::SocketType::STREAM;
+    let ip =
+        domain == rustix::net::AddressFamily::INET || domain == rustix::net::AddressFamily::INET6;
+    if !(stream && ip && rustix::net::sockopt::socket_acceptconn(&owned)?) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a listening TCP socket",
+        ));
+    }
+    Ok(std::net::TcpListener::from(owned))
+}
+
 /// Closes a descriptor that some object still holds, in a forked child that will never
 /// drop that object (it ends with [`super::exit_process`]).
 pub(crate) fn close_inherited(fd: RawFd) {
