@@ -43,6 +43,8 @@ mod paths;
 mod protections;
 #[path = "it/sessions.rs"]
 mod sessions;
+#[path = "it/systemd.rs"]
+mod systemd;
 #[path = "it/throttle.rs"]
 mod throttle;
 #[path = "it/tls.rs"]

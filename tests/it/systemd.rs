@@ -1,0 +1,262 @@
+//! systemd's conventions through the binary: socket activation by
+//! `systemd-socket-activate` (Debian's `systemd` package, which needs no running systemd)
+//! under every concurrency model, the notifications a unix datagram socket of the test
+//! receives in `NOTIFY_SOCKET`'s place.
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::util::{have_tool, random_bytes, Client, IO_TIMEOUT};
+
+const MODELS: [&str; 5] = [
+    "async",
+    "multi-thread",
+    "multi-proc",
+    "pre-fork",
+    "multi-loop",
+];
+
+#[test]
+fn socket_activation_serves_every_model() {
+    if !have_tool("systemd-socket-activate") {
+        return;
+    }
+    for model in MODELS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = Activated::start(
+            &[
+                "-u",
+                "user",
+                "-P",
+                "12345",
+                "-w",
+                "-d",
+                dir_str(dir.path()),
+                "--concurrency",
+                model,
+                "--workers",
+                "2",
+            ],
+            &[],
+        );
+        let mut c = Client::connect(server.addr);
+        c.login("user", "12345");
+        let data = random_bytes(300_000, 0x5d_0001);
+        c.stor("up.bin", &data);
+        assert_eq!(c.retr("up.bin"), data, "{model}: the file read back");
+        c.expect("QUIT", 221);
+        let log = server.log();
+        assert!(
+            log.contains(&format!("concurrency model: {model}"))
+                && log.contains("socket activation: -i / -p are ignored"),
+            "{model}: {log}"
+        );
+        let status = server.terminate();
+        assert!(status.success(), "{model}: {status:?}\n{}", server.log());
+    }
+}
+
+#[test]
+fn notifications_arrive_in_order() {
+    if !have_tool("systemd-socket-activate") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket_path = dir.path().join("notify");
+    let notify = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("read timeout");
+    let mut got = Vec::new();
+    let mut server = Activated::start(
+        &["-d", dir_str(dir.path())],
+        &[
+            ("NOTIFY_SOCKET", path_str(&socket_path)),
+            // A ping every 100 ms.
+            ("WATCHDOG_USEC", "200000"),
+        ],
+    );
+    // The connection is what makes systemd-socket-activate start the server.
+    let mut c = Client::connect(server.addr);
+    receive_until(&notify, &mut got, "STATUS=1 session");
+    c.login("anonymous", "x@example.com");
+    assert!(c.listing("NLST").contains("notify"));
+    c.expect("QUIT", 221);
+    receive_until(&notify, &mut got, "STATUS=0 sessions");
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    receive_until(&notify, &mut got, "STOPPING=1");
+
+    assert_eq!(got.first().map(String::as_str), Some("READY=1"), "{got:?}");
+    assert_eq!(got.iter().filter(|m| *m == "READY=1").count(), 1, "{got:?}");
+    let statuses: Vec<&str> = got
+        .iter()
+        .filter(|m| m.starts_with("STATUS="))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        statuses.last(),
+        Some(&"STATUS=0 sessions"),
+        "the last count: {got:?}"
+    );
+    // Each line says something new: a count is sent when it changes.
+    assert!(statuses.windows(2).all(|w| w[0] != w[1]), "{got:?}");
+    let pings = got.iter().filter(|m| *m == "WATCHDOG=1").count();
+    assert!(pings >= 3, "watchdog pings: {got:?}");
+}
+
+#[test]
+fn no_watchdog_pings_unless_asked() {
+    if !have_tool("systemd-socket-activate") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket_path = dir.path().join("notify");
+    let notify = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("read timeout");
+    let mut got = Vec::new();
+    let mut server = Activated::start(
+        &["-d", dir_str(dir.path())],
+        &[("NOTIFY_SOCKET", path_str(&socket_path))],
+    );
+    let mut c = Client::connect(server.addr);
+    receive_until(&notify, &mut got, "STATUS=1 session");
+    c.expect("QUIT", 221);
+    receive_until(&notify, &mut got, "STATUS=0 sessions");
+    assert!(server.terminate().success());
+    receive_until(&notify, &mut got, "STOPPING=1");
+    assert!(!got.iter().any(|m| m == "WATCHDOG=1"), "{got:?}");
+}
+
+/// `systemd-socket-activate -l 127.0.0.1:<free port> ftpdlib -i 192.0.2.1 -p 1 <args>`:
+/// the server is started by the first connection and must serve the inherited socket
+/// (it could not bind the address given by -i / -p). Killed on drop.
+struct Activated {
+    addr: SocketAddr,
+    child: Child,
+    log: PathBuf,
+    _logdir: TempDir,
+}
+
+impl Activated {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Activated {
+        let logdir = tempfile::tempdir().expect("tempdir for the log");
+        let log = logdir.path().join("ftpdlib.log");
+        for _attempt in 0..3 {
+            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let mut cmd = Command::new("systemd-socket-activate");
+            cmd.arg("-l").arg(addr.to_string());
+            // It passes its own environment on, except systemd's variables, which must be
+            // given with -E.
+            for (name, value) in env {
+                cmd.arg("-E").arg(format!("{name}={value}"));
+            }
+            cmd.args([env!("CARGO_BIN_EXE_ftpdlib"), "-i", "192.0.2.1", "-p", "1"])
+                .args(args)
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(File::create(&log).expect("create the log"));
+            let mut child = cmd.spawn().expect("start systemd-socket-activate");
+            let listening = format!("Listening on {addr}");
+            let deadline = Instant::now() + IO_TIMEOUT;
+            loop {
+                if std::fs::read_to_string(&log).is_ok_and(|l| l.contains(&listening)) {
+                    return Activated {
+                        addr,
+                        child,
+                        log,
+                        _logdir: logdir,
+                    };
+                }
+                if !matches!(child.try_wait(), Ok(None)) || Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // The port was taken in the meantime: another one.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!(
+            "systemd-socket-activate did not listen:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM (systemd-socket-activate execs the server in its own process), then the
+    /// exit status, bounded.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            match self.child.try_wait().expect("wait for the server") {
+                Some(status) => return status,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                None => panic!("the server did not exit within {IO_TIMEOUT:?} of SIGTERM"),
+            }
+        }
+    }
+}
+
+impl Drop for Activated {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Collects notification lines into `got` until `line` arrives (bounded).
+fn receive_until(socket: &UnixDatagram, got: &mut Vec<String>, line: &str) {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut buf = [0u8; 4096];
+    while !got.iter().any(|m| m == line) {
+        assert!(
+            Instant::now() < deadline,
+            "no {line:?} within {IO_TIMEOUT:?}; got {got:?}"
+        );
+        match socket.recv(&mut buf) {
+            // A datagram may carry several lines.
+            Ok(n) => got.extend(
+                String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .map(str::to_owned),
+            ),
+            // The read timeout: nothing this time.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("receiving notifications: {e}"),
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+fn dir_str(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 temp path")
+}
+
+fn path_str(p: &Path) -> &str {
+    dir_str(p)
+}
