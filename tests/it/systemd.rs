@@ -1,7 +1,7 @@
 //! systemd's conventions through the binary: socket activation by
 //! `systemd-socket-activate` (Debian's `systemd` package, which needs no running systemd)
 //! under every concurrency model, the notifications a unix datagram socket of the test
-//! receives in `NOTIFY_SOCKET`'s place.
+//! receives in `NOTIFY_SOCKET`'s place, and the unit files of `dist/systemd`.
 
 use std::fs::File;
 use std::io::ErrorKind;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::util::{have_tool, random_bytes, Client, IO_TIMEOUT};
+use crate::util::{have_tool, random_bytes, run_tool, Client, IO_TIMEOUT};
 
 const MODELS: [&str; 5] = [
     "async",
@@ -135,6 +135,60 @@ fn no_watchdog_pings_unless_asked() {
     assert!(server.terminate().success());
     receive_until(&notify, &mut got, "STOPPING=1");
     assert!(!got.iter().any(|m| m == "WATCHDOG=1"), "{got:?}");
+}
+
+/// `systemd-analyze verify` on the unit files, with `ExecStart=` pointing at the built
+/// binary (verify checks that the program exists): no error, and no warning about them
+/// (an unknown key is only a warning).
+#[test]
+fn unit_files_parse() {
+    if !have_tool("systemd-analyze") {
+        return;
+    }
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/systemd");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut units = Vec::new();
+    for name in ["ftpdlib.socket", "ftpdlib.service"] {
+        let text = std::fs::read_to_string(source.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .replace("/usr/bin/ftpdlib", env!("CARGO_BIN_EXE_ftpdlib"));
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write the unit");
+        units.push(path);
+    }
+    let service = std::fs::read_to_string(source.join("ftpdlib.service")).expect("service");
+    for line in [
+        "Type=notify",
+        "WatchdogSec=",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "ReadWritePaths=/srv/ftp",
+        "PrivateTmp=yes",
+        "ProtectHome=yes",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+    ] {
+        assert!(service.lines().any(|l| l.starts_with(line)), "{line}");
+    }
+    let socket = std::fs::read_to_string(source.join("ftpdlib.socket")).expect("socket");
+    assert!(socket.lines().any(|l| l == "ListenStream=21"));
+    assert!(socket.lines().any(|l| l == "Accept=no"));
+    let out = run_tool(
+        Command::new("systemd-analyze")
+            .arg("verify")
+            .args(&units)
+            .env("SYSTEMD_LOG_COLOR", "0"),
+        IO_TIMEOUT,
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "systemd-analyze verify:\n{text}");
+    assert!(
+        !text.lines().any(|l| l.contains("ftpdlib")),
+        "systemd-analyze verify:\n{text}"
+    );
 }
 
 /// `systemd-socket-activate -l 127.0.0.1:<free port> ftpdlib -i 192.0.2.1 -p 1 <args>`:
