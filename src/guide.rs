@@ -17,6 +17,7 @@
 //! - [`throttling`]: bandwidth limits per transfer.
 //! - [`logging`]: what is logged, at which level, and how.
 //! - [`hostile_input`]: what a misbehaving client gets.
+//! - [`systemd`]: the units, socket activation, notifications, the watchdog.
 //! - [`performance`]: measurements against pyftpdlib and other servers, and what is behind
 //!   them.
 //! - [`differences`]: where ftpdlib differs from pyftpdlib 2.2.0.
@@ -43,6 +44,7 @@ macro_rules! links {
          [logging.md]: crate::guide::logging\n\
          [options.md]: crate::guide::options\n\
          [performance.md]: crate::guide::performance\n\
+         [systemd.md]: crate::guide::systemd\n\
          [throttling.md]: crate::guide::throttling\n\
          [users-file.md]: crate::guide::users_file\n\n"
     };
@@ -103,6 +105,10 @@ pub mod logging {}
 #[doc = links!()]
 #[doc = include_str!("../docs/hostile-input.md")]
 pub mod hostile_input {}
+
+#[doc = links!()]
+#[doc = include_str!("../docs/systemd.md")]
+pub mod systemd {}
 
 #[doc = links!()]
 #[doc = include_str!("../docs/performance.md")]
