@@ -126,8 +126,12 @@ pub(crate) fn pipe_size(fd: RawFd) -> io::Result<usize> {
 /// before, so nothing else in this process can claim it.
 pub(crate) fn inherited_listener(fd: RawFd) -> io::Result<std::net::TcpListener> {
     // Refuse a number that is not an open descriptor before owning it: an OwnedFd of a
-    // closed number would close whatever gets that number later.
-    rustix::io::fcntl_getfd(borrow(&fd))?;
+    // closed number would close whatever gets that number later. (Not through rustix: a
+    // BorrowedFd must name an open descriptor, which is what is being checked.)
+    // SAFETY: F_GETFD on any number only reads the descriptor's flags, or fails (EBADF).
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
     // SAFETY: `fd` is open (checked just above) and no object of this process owns it:
     // it was inherited across exec, and the caller takes it once (see above). The OwnedFd
     // becomes its only owner.
@@ -165,6 +169,36 @@ fn borrow(fd: &RawFd) -> BorrowedFd<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_inherited_listener_is_taken_and_closed_on_exec() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(listener);
+        // As a service manager passes it: inherited across exec.
+        rustix::io::fcntl_setfd(borrow(&fd), rustix::io::FdFlags::empty()).unwrap();
+        let taken = inherited_listener(fd).unwrap();
+        assert_eq!(taken.local_addr().unwrap(), addr);
+        let flags = rustix::io::fcntl_getfd(&taken).unwrap();
+        assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+    }
+
+    #[test]
+    fn what_is_not_a_tcp_listener_is_refused() {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert!(inherited_listener(std::os::fd::IntoRawFd::into_raw_fd(udp)).is_err());
+        let unix = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        assert!(inherited_listener(std::os::fd::IntoRawFd::into_raw_fd(unix)).is_err());
+        // Not open at all.
+        assert!(inherited_listener(-1).is_err());
+    }
+
+    #[test]
+    fn a_connected_socket_is_not_a_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert!(inherited_listener(std::os::fd::IntoRawFd::into_raw_fd(stream)).is_err());
+    }
 
     #[test]
     fn nul_in_path_is_an_error() {
