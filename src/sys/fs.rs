@@ -137,11 +137,15 @@ pub(crate) fn inherited_listener(fd: RawFd) -> io::Result<std::net::TcpListener>
     // becomes its only owner.
     let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)?;
-    let domain = rustix::net::sockopt::socket_domain(&owned)?;
-    let stream = rustix::net::sockopt::socket_type(&owned)? == rustix::net::SocketType::STREAM;
-    let ip =
-        domain == rustix::net::AddressFamily::INET || domain == rustix::net::AddressFamily::INET6;
-    if !(stream && ip && rustix::net::sockopt::socket_acceptconn(&owned)?) {
+    // A file or a pipe fails these calls (ENOTSOCK): the same answer as any other socket.
+    let is_listener = || -> io::Result<bool> {
+        use rustix::net::{sockopt, AddressFamily, SocketType};
+        let domain = sockopt::socket_domain(&owned)?;
+        Ok(sockopt::socket_type(&owned)? == SocketType::STREAM
+            && (domain == AddressFamily::INET || domain == AddressFamily::INET6)
+            && sockopt::socket_acceptconn(&owned)?)
+    };
+    if !is_listener().unwrap_or(false) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a listening TCP socket",

@@ -314,3 +314,49 @@ fn dir_str(p: &Path) -> &str {
 fn path_str(p: &Path) -> &str {
     dir_str(p)
 }
+
+#[test]
+fn activation_variables_for_another_process_are_ignored() {
+    // LISTEN_PID names someone else (a parent that forgot to unset them): bind as usual.
+    let mut server = crate::util::BinServer::start_env(
+        &[],
+        &[("LISTEN_PID", Some("1")), ("LISTEN_FDS", Some("1"))],
+    );
+    let mut c = Client::connect(server.addr);
+    c.expect("QUIT", 221);
+    assert!(
+        !server.log().contains("socket activation"),
+        "{}",
+        server.log()
+    );
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn a_bad_activation_environment_is_an_error() {
+    let run = |script: &str, fds: &str| {
+        let out = run_tool(
+            Command::new("sh")
+                .args(["-c", script, env!("CARGO_BIN_EXE_ftpdlib")])
+                .env("LISTEN_FDS", fds)
+                .env("RUST_LOG", "info"),
+            IO_TIMEOUT,
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Descriptor 3 closed, though the variables say it is ours.
+    let (code, err) = run("LISTEN_PID=$$ exec \"$0\" -p 0 3<&-", "1");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("socket activation: descriptor 3"), "{err}");
+    // Descriptor 3 open, but a file, not a listener.
+    let (code, err) = run("LISTEN_PID=$$ exec \"$0\" -p 0 3</dev/null", "1");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not a listening TCP socket"), "{err}");
+    // A count that is not one.
+    let (code, err) = run("LISTEN_PID=$$ exec \"$0\" -p 0", "many");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("LISTEN_FDS=\"many\""), "{err}");
+}
