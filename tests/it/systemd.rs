@@ -68,6 +68,14 @@ fn notifications_arrive_in_order() {
     if !have_tool("systemd-socket-activate") {
         return;
     }
+    for model in MODELS {
+        notifications_in_order(model);
+    }
+}
+
+/// READY=1 once the server serves, the session count as it changes (counted across
+/// the loops or processes of `model`), watchdog pings, STOPPING=1 on SIGTERM.
+fn notifications_in_order(model: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let socket_path = dir.path().join("notify");
     let notify = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
@@ -76,14 +84,27 @@ fn notifications_arrive_in_order() {
         .expect("read timeout");
     let mut got = Vec::new();
     let mut server = Activated::start(
-        &["-d", dir_str(dir.path())],
+        &[
+            "-d",
+            dir_str(dir.path()),
+            "--concurrency",
+            model,
+            "--workers",
+            "2",
+        ],
         &[
             ("NOTIFY_SOCKET", path_str(&socket_path)),
             // A ping every 100 ms.
             ("WATCHDOG_USEC", "200000"),
         ],
     );
-    // The connection is what makes systemd-socket-activate start the server.
+    // Nothing before a client comes: systemd-socket-activate holds the port and starts
+    // the server on the first connection, so READY=1 follows a port that accepts.
+    let mut buf = [0u8; 64];
+    assert!(
+        notify.recv(&mut buf).is_err(),
+        "a notification before any client"
+    );
     let mut c = Client::connect(server.addr);
     receive_until(&notify, &mut got, "STATUS=1 session");
     c.login("anonymous", "x@example.com");
@@ -91,11 +112,19 @@ fn notifications_arrive_in_order() {
     c.expect("QUIT", 221);
     receive_until(&notify, &mut got, "STATUS=0 sessions");
     let status = server.terminate();
-    assert!(status.success(), "{status:?}\n{}", server.log());
+    assert!(status.success(), "{model}: {status:?}\n{}", server.log());
     receive_until(&notify, &mut got, "STOPPING=1");
 
-    assert_eq!(got.first().map(String::as_str), Some("READY=1"), "{got:?}");
-    assert_eq!(got.iter().filter(|m| *m == "READY=1").count(), 1, "{got:?}");
+    assert_eq!(
+        got.first().map(String::as_str),
+        Some("READY=1"),
+        "{model}: {got:?}"
+    );
+    assert_eq!(
+        got.iter().filter(|m| *m == "READY=1").count(),
+        1,
+        "{model}: {got:?}"
+    );
     let statuses: Vec<&str> = got
         .iter()
         .filter(|m| m.starts_with("STATUS="))
@@ -104,12 +133,15 @@ fn notifications_arrive_in_order() {
     assert_eq!(
         statuses.last(),
         Some(&"STATUS=0 sessions"),
-        "the last count: {got:?}"
+        "{model}: the last count: {got:?}"
     );
     // Each line says something new: a count is sent when it changes.
-    assert!(statuses.windows(2).all(|w| w[0] != w[1]), "{got:?}");
+    assert!(
+        statuses.windows(2).all(|w| w[0] != w[1]),
+        "{model}: {got:?}"
+    );
     let pings = got.iter().filter(|m| *m == "WATCHDOG=1").count();
-    assert!(pings >= 3, "watchdog pings: {got:?}");
+    assert!(pings >= 3, "{model}: watchdog pings: {got:?}");
 }
 
 #[test]
@@ -277,11 +309,13 @@ impl Drop for Activated {
     }
 }
 
-/// Collects notification lines into `got` until `line` arrives (bounded).
+/// Collects notification lines into `got` until `line` arrives anew (bounded): one
+/// received before the call does not count.
 fn receive_until(socket: &UnixDatagram, got: &mut Vec<String>, line: &str) {
     let deadline = Instant::now() + IO_TIMEOUT;
     let mut buf = [0u8; 4096];
-    while !got.iter().any(|m| m == line) {
+    let from = got.len();
+    while !got[from..].iter().any(|m| m == line) {
         assert!(
             Instant::now() < deadline,
             "no {line:?} within {IO_TIMEOUT:?}; got {got:?}"
