@@ -41,7 +41,8 @@ pub(crate) enum Msg {
     ToControl(Handle, DtpEvent),
     /// From a control channel to its data-side handler.
     ToData(DataCmd),
-    /// From a session to the server (its acceptor), or from the server's owner.
+    /// From a session to the server (its acceptor), from the server's owner, or between
+    /// the server's own handlers (the systemd notifier and the acceptor).
     ToServer(ServerEvent),
     /// From the server to a session.
     ToSession(SessionCmd),
