@@ -88,9 +88,9 @@ impl FtpServer {
         let notifier = self.start_notifier();
         // The notifier's handler lives as long as the loop serves; the server has ended
         // when only it is left.
-        let helpers = usize::from(notifier.is_some());
+        let own_handlers = usize::from(notifier.is_some());
         let mut signals_seen = 0;
-        while self.ioloop.len() > helpers {
+        while self.ioloop.len() > own_handlers {
             if handle_exit {
                 let signals = crate::sys::exit_signals_received();
                 if signals > signals_seen {
@@ -118,7 +118,7 @@ impl FtpServer {
                 Err(e) => return Err(Error::io("polling", e)),
             }
         }
-        let open = self.ioloop.len().saturating_sub(helpers);
+        let open = self.ioloop.len().saturating_sub(own_handlers);
         let immediate = open > 0;
         self.ioloop.close_all();
         // The sibling loops end with their last session; a second signal closes them.
