@@ -18,6 +18,7 @@
 //! - [`throttling`]: bandwidth limits per transfer.
 //! - [`logging`]: what is logged, at which level, and how.
 //! - [`hostile_input`]: what a misbehaving client gets.
+//! - [`systemd`]: the units, socket activation, notifications, the watchdog.
 //! - [`performance`]: measurements against pyftpdlib and other servers, and what is behind
 //!   them.
 //! - [`differences`]: where ftpdlib differs from pyftpdlib 2.2.0.
@@ -45,6 +46,7 @@ macro_rules! links {
          [options.md]: crate::guide::options\n\
          [performance.md]: crate::guide::performance\n\
          [proxy-protocol.md]: crate::guide::proxy_protocol\n\
+         [systemd.md]: crate::guide::systemd\n\
          [throttling.md]: crate::guide::throttling\n\
          [users-file.md]: crate::guide::users_file\n\n"
     };
@@ -109,6 +111,10 @@ pub mod logging {}
 #[doc = links!()]
 #[doc = include_str!("../docs/hostile-input.md")]
 pub mod hostile_input {}
+
+#[doc = links!()]
+#[doc = include_str!("../docs/systemd.md")]
+pub mod systemd {}
 
 #[doc = links!()]
 #[doc = include_str!("../docs/performance.md")]

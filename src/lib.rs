@@ -33,6 +33,7 @@ pub mod proto;
 pub mod servers;
 #[allow(unsafe_code)]
 mod sys;
+pub mod systemd;
 
 pub mod testing;
 pub mod timefmt;

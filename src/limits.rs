@@ -124,7 +124,6 @@ impl SharedLimits {
     }
 
     /// Sessions counted now (all owners).
-    #[cfg(test)]
     pub(crate) fn total(&self) -> usize {
         self.words.words()[1].load(Ordering::Relaxed) as usize
     }

@@ -45,6 +45,8 @@ mod protections;
 mod proxy;
 #[path = "it/sessions.rs"]
 mod sessions;
+#[path = "it/systemd.rs"]
+mod systemd;
 #[path = "it/throttle.rs"]
 mod throttle;
 #[path = "it/tls.rs"]

@@ -134,6 +134,9 @@ pub struct ServerConfig {
     /// Worker processes ([`Concurrency::PreFork`]) or loop threads
     /// ([`Concurrency::MultiLoop`]); 0 = one per CPU (0).
     pub workers: usize,
+    /// Speak systemd's notification protocol when `NOTIFY_SOCKET` is set (false): see
+    /// [`ServerBuilder::notify_systemd`](crate::servers::ServerBuilder::notify_systemd).
+    pub notify_systemd: bool,
 }
 
 /// pyftpdlib's concurrency models (`--concurrency`).
@@ -185,6 +188,7 @@ impl Default for ServerConfig {
             backlog: 1024,
             concurrency: Concurrency::Async,
             workers: 0,
+            notify_systemd: false,
         }
     }
 }

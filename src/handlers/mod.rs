@@ -42,7 +42,8 @@ pub(crate) enum Msg {
     ToControl(Handle, DtpEvent),
     /// From a control channel to its data-side handler.
     ToData(DataCmd),
-    /// From a session to the server (its acceptor), or from the server's owner.
+    /// From a session to the server (its acceptor), from the server's owner, or between
+    /// the server's own handlers (the systemd notifier and the acceptor).
     ToServer(ServerEvent),
     /// From the server to a session.
     ToSession(SessionCmd),
@@ -211,6 +212,15 @@ pub(crate) enum ServerEvent {
     /// Stop gracefully: stop accepting, end idle sessions now and busy ones after their
     /// transfer.
     Shutdown,
+    /// How many sessions are open? Asked of the acceptor (or the pre-fork supervisor) by
+    /// the systemd notifier, answered with [`ServerEvent::SessionCount`] to `reply_to`.
+    CountSessions {
+        /// Who asked.
+        reply_to: Handle,
+    },
+    /// The answer to [`ServerEvent::CountSessions`]: the sessions open now, in every
+    /// loop or process of the server.
+    SessionCount(usize),
 }
 
 /// How a session reaches its server: in the same loop, or in another thread's loop

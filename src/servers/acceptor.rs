@@ -309,7 +309,18 @@ impl Handler<Msg> for ServerAcceptor {
             }
             Msg::ToServer(ServerEvent::Shutdown) => self.shut_down(cx),
             Msg::Proxied(proxied) => self.proxied(cx, *proxied),
-            Msg::ToControl(..) | Msg::ToData(_) | Msg::ToSession(_) => {}
+            Msg::ToServer(ServerEvent::CountSessions { reply_to }) => {
+                // With loops or processes sharing the port, the shared table holds them all.
+                let open = match &self.shared_limits {
+                    Some((limits, _)) => limits.total(),
+                    None => self.sessions.len(),
+                };
+                cx.send(reply_to, Msg::ToServer(ServerEvent::SessionCount(open)));
+            }
+            Msg::ToServer(ServerEvent::SessionCount(_))
+            | Msg::ToControl(..)
+            | Msg::ToData(_)
+            | Msg::ToSession(_) => {}
         }
     }
 

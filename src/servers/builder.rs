@@ -103,6 +103,17 @@ impl ServerBuilder {
         self
     }
 
+    /// Tells systemd how the server is doing when it runs as a `Type=notify` service
+    /// (`NOTIFY_SOCKET` set; otherwise this does nothing): `READY=1` once
+    /// [`FtpServer::serve_forever`] serves, `STATUS=` with the number of sessions (at most
+    /// once a second, when it changes), `WATCHDOG=1` at half `WATCHDOG_USEC` from a timer
+    /// of the loop, and `STOPPING=1` when a signal starts the stop. Off by default: a
+    /// program that embeds the server may send its own. See [`crate::systemd`].
+    pub fn notify_systemd(mut self, on: bool) -> Self {
+        self.server.notify_systemd = on;
+        self
+    }
+
     /// Adds a line to the FEAT reply (e.g. for a custom command that is an extension).
     pub fn feature(mut self, line: impl Into<String>) -> Self {
         self.features.push(line.into());

@@ -208,6 +208,10 @@ impl Handler<Msg> for Supervisor {
                     cx.close();
                 }
             }
+            Msg::ToServer(ServerEvent::CountSessions { reply_to }) => {
+                let open = self.limits.total();
+                cx.send(reply_to, Msg::ToServer(ServerEvent::SessionCount(open)));
+            }
             _ => {}
         }
     }

@@ -14,6 +14,7 @@ use crate::config::{Concurrency, ServerConfig};
 use crate::error::Error;
 use crate::handlers::shared::Shared;
 use crate::handlers::{Msg, ServerEvent};
+use crate::systemd::{Notifier, SystemdNotify};
 
 /// An FTP server: a listener and the event loop that serves its sessions.
 pub struct FtpServer {
@@ -73,7 +74,9 @@ impl FtpServer {
     /// Serves until stopped through a [`ServerHandle`] or, with `handle_exit`, by signals:
     /// the first SIGINT / SIGTERM stops gracefully (no new sessions, idle ones end, running
     /// transfers finish), a second one closes everything at once. Logs pyftpdlib's
-    /// start-up and shut-down lines.
+    /// start-up and shut-down lines. With
+    /// [`ServerBuilder::notify_systemd`](super::ServerBuilder::notify_systemd), tells
+    /// systemd when it is ready and when it stops.
     ///
     /// # Errors
     /// When polling fails.
@@ -82,14 +85,21 @@ impl FtpServer {
         if handle_exit {
             crate::sys::install_exit_signals();
         }
+        let notifier = self.start_notifier();
+        // The notifier's handler lives as long as the loop serves; the server has ended
+        // when only it is left.
+        let own_handlers = usize::from(notifier.is_some());
         let mut signals_seen = 0;
-        while !self.ioloop.is_empty() {
+        while self.ioloop.len() > own_handlers {
             if handle_exit {
                 let signals = crate::sys::exit_signals_received();
                 if signals > signals_seen {
                     signals_seen = signals;
                     log::info!("received interrupt signal");
                     if signals == 1 {
+                        if let Some(n) = &notifier {
+                            n.send("STOPPING=1");
+                        }
                         self.ioloop
                             .send(self.acceptor, Msg::ToServer(ServerEvent::Shutdown));
                         for s in &self.siblings {
@@ -108,8 +118,8 @@ impl FtpServer {
                 Err(e) => return Err(Error::io("polling", e)),
             }
         }
-        let open = self.ioloop.len();
-        let immediate = !self.ioloop.is_empty();
+        let open = self.ioloop.len().saturating_sub(own_handlers);
+        let immediate = open > 0;
         self.ioloop.close_all();
         // The sibling loops end with their last session; a second signal closes them.
         let mut closed_siblings = false;
@@ -138,6 +148,26 @@ impl FtpServer {
             open
         );
         Ok(())
+    }
+
+    /// Starts the systemd notifier when asked for and `NOTIFY_SOCKET` is set: its handler
+    /// joins the loop; the returned notifier is the one `STOPPING=1` goes through.
+    fn start_notifier(&mut self) -> Option<Notifier> {
+        if !self.server.notify_systemd {
+            return None;
+        }
+        let notifier = Notifier::from_env()?;
+        let started = notifier.try_clone().and_then(|n| {
+            self.ioloop
+                .spawn(Box::new(SystemdNotify::new(n, self.acceptor)))
+        });
+        match started {
+            Ok(_) => Some(notifier),
+            Err(e) => {
+                log::warn!("cannot start the systemd notifier: {e}");
+                None
+            }
+        }
     }
 
     /// Runs the loop until it is empty, with no signal handling and no log lines: a

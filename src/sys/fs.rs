@@ -117,6 +117,43 @@ pub(crate) fn pipe_size(fd: RawFd) -> io::Result<usize> {
     Ok(rustix::pipe::fcntl_getpipe_size(borrow(&fd))?)
 }
 
+/// Takes descriptor `fd`, inherited from the process that started this one (systemd's
+/// socket activation passes listeners from descriptor 3 on), as a TCP listener: checks
+/// that it is open and is a listening IPv4 or IPv6 stream socket, and sets close-on-exec,
+/// which the service manager leaves unset so that the descriptor survives its exec.
+///
+/// The caller takes each descriptor once: the environment that named it is removed
+/// before, so nothing else in this process can claim it.
+pub(crate) fn inherited_listener(fd: RawFd) -> io::Result<std::net::TcpListener> {
+    // Refuse a number that is not an open descriptor before owning it: an OwnedFd of a
+    // closed number would close whatever gets that number later. (Not through rustix: a
+    // BorrowedFd must name an open descriptor, which is what is being checked.)
+    // SAFETY: F_GETFD on any number only reads the descriptor's flags, or fails (EBADF).
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is open (checked just above) and no object of this process owns it:
+    // it was inherited across exec, and the caller takes it once (see above). The OwnedFd
+    // becomes its only owner.
+    let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)?;
+    // A file or a pipe fails these calls (ENOTSOCK): the same answer as any other socket.
+    let is_listener = || -> io::Result<bool> {
+        use rustix::net::{sockopt, AddressFamily, SocketType};
+        let domain = sockopt::socket_domain(&owned)?;
+        Ok(sockopt::socket_type(&owned)? == SocketType::STREAM
+            && (domain == AddressFamily::INET || domain == AddressFamily::INET6)
+            && sockopt::socket_acceptconn(&owned)?)
+    };
+    if !is_listener().unwrap_or(false) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a listening TCP socket",
+        ));
+    }
+    Ok(std::net::TcpListener::from(owned))
+}
+
 /// Closes a descriptor that some object still holds, in a forked child that will never
 /// drop that object (it ends with [`super::exit_process`]).
 pub(crate) fn close_inherited(fd: RawFd) {
@@ -136,6 +173,36 @@ fn borrow(fd: &RawFd) -> BorrowedFd<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_inherited_listener_is_taken_and_closed_on_exec() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(listener);
+        // As a service manager passes it: inherited across exec.
+        rustix::io::fcntl_setfd(borrow(&fd), rustix::io::FdFlags::empty()).unwrap();
+        let taken = inherited_listener(fd).unwrap();
+        assert_eq!(taken.local_addr().unwrap(), addr);
+        let flags = rustix::io::fcntl_getfd(&taken).unwrap();
+        assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+    }
+
+    #[test]
+    fn what_is_not_a_tcp_listener_is_refused() {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert!(inherited_listener(std::os::fd::IntoRawFd::into_raw_fd(udp)).is_err());
+        let unix = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        assert!(inherited_listener(std::os::fd::IntoRawFd::into_raw_fd(unix)).is_err());
+        // Not open at all.
+        assert!(inherited_listener(-1).is_err());
+    }
+
+    #[test]
+    fn a_connected_socket_is_not_a_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert!(inherited_listener(std::os::fd::IntoRawFd::into_raw_fd(stream)).is_err());
+    }
 
     #[test]
     fn nul_in_path_is_an_error() {

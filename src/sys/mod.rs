@@ -20,8 +20,8 @@ pub(crate) use crypt::{crypt, gensalt};
 #[cfg(test)]
 pub(crate) use fs::is_nonblocking;
 pub(crate) use fs::{
-    access_exec, close_inherited, is_append_only, pipe, pipe_size, sendfile, set_blocking,
-    set_pipe_size, set_times, splice, stop_listening,
+    access_exec, close_inherited, inherited_listener, is_append_only, pipe, pipe_size, sendfile,
+    set_blocking, set_pipe_size, set_times, splice, stop_listening,
 };
 #[cfg(feature = "pam")]
 pub(crate) use pam::authenticate as pam_authenticate;

@@ -101,6 +101,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if cli.hash_password {
         return print_password_hash();
     }
+    // Early, while the process has one thread: it removes the LISTEN_* variables.
+    let inherited = ftpdlib::systemd::activated_listener()?;
     let tls = tls_config(&cli)?;
     if ftpdlib::proto::Charset::from_name(&cli.encoding).is_none() {
         return Err(format!(
@@ -114,7 +116,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         log::debug!("cannot raise the open files limit: {e}");
     }
     let timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
-    let mut server = FtpServer::builder(auth)
+    let builder = FtpServer::builder(auth)
         .configure(|c| {
             c.timeout = timeout;
             c.data_timeout = timeout;
@@ -144,14 +146,23 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             s.workers = cli.workers;
             s
         })
-        .bind((
+        // Only when started by systemd as a Type=notify service (NOTIFY_SOCKET set).
+        .notify_systemd(true);
+    let mut server = match inherited {
+        // The service manager chose the address (the socket unit's ListenStream=).
+        Some(listener) => {
+            log::info!("socket activation: -i / -p are ignored");
+            builder.listener(listener)?
+        }
+        None => builder.bind((
             // pyftpdlib binds every interface for an empty -i, as for none.
             match cli.interface.as_deref() {
                 None | Some("") => "0.0.0.0",
                 Some(host) => host,
             },
             cli.port,
-        ))?;
+        ))?,
+    };
     server.serve_forever(true)?;
     Ok(())
 }
