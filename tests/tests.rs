@@ -19,6 +19,8 @@ mod commands;
 mod curl;
 #[path = "it/differential.rs"]
 mod differential;
+#[path = "it/encodings.rs"]
+mod encodings;
 #[path = "it/events.rs"]
 mod events;
 #[path = "it/ftplib.rs"]
