@@ -10,11 +10,13 @@
 //!
 //! Latin-1 is handled here rather than by `encoding_rs`: the Encoding Standard maps the
 //! label `iso-8859-1` to windows-1252, while pyftpdlib's `latin-1` (Python's codec) is
-//! ISO-8859-1 proper, every byte the character of the same number.
+//! ISO-8859-1 proper, every byte the character of the same number. It also keeps UTF-8 and
+//! Latin-1 working in a build without the `encodings` feature (no `encoding_rs`, whose
+//! tables weigh about 240 KB).
 
 use std::borrow::Cow;
 
-use encoding_rs::{EncoderResult, Encoding};
+use self::wide::Other;
 
 /// A supported `encoding`: compare with [`Charset::UTF_8`], name it with
 /// [`Charset::name`].
@@ -25,8 +27,10 @@ pub struct Charset(Kind);
 enum Kind {
     Utf8,
     Latin1,
-    /// An ASCII-compatible encoding other than UTF-8 (checked by `from_name`).
-    Other(&'static Encoding),
+    /// An ASCII-compatible encoding other than UTF-8 (checked by `from_name`). Without
+    /// the `encodings` feature `Other` has no values, and this variant is never built.
+    #[cfg_attr(not(feature = "encodings"), allow(dead_code))]
+    Other(Other),
 }
 
 /// Why [`Charset::from_name`] refused a name.
@@ -43,6 +47,11 @@ pub enum CharsetError {
     /// ISO-2022-JP, replacement): the FTP control channel is ASCII commands and CRLF.
     #[error("encoding {0:?} cannot carry FTP commands: its bytes are not a superset of ASCII (use utf-8, or for Japanese shift_jis or euc-jp)")]
     NotAsciiCompatible(String),
+    /// Not UTF-8 or Latin-1, in a build without the `encodings` feature.
+    #[error(
+        "encoding {0:?}: this build knows only utf-8 and latin-1 (the `encodings` feature is off)"
+    )]
+    NotBuilt(String),
 }
 
 /// A command line decoded to text.
@@ -71,16 +80,18 @@ impl Charset {
     /// ```
     /// use ftpdlib::proto::Charset;
     ///
-    /// assert_eq!(Charset::from_name("cp1251").map(Charset::name), Ok("windows-1251"));
     /// assert_eq!(Charset::from_name("latin_1"), Ok(Charset::LATIN_1));
     /// assert!(Charset::from_name("utf-16le").is_err());
+    /// # #[cfg(feature = "encodings")]
+    /// assert_eq!(Charset::from_name("cp1251").map(Charset::name), Ok("windows-1251"));
     /// ```
     ///
     /// # Errors
     ///
-    /// [`CharsetError::Unknown`] for a name that is neither, and
+    /// [`CharsetError::Unknown`] for a name that is neither,
     /// [`CharsetError::NotAsciiCompatible`] for UTF-16 and the other encodings that
-    /// cannot carry FTP's ASCII commands.
+    /// cannot carry FTP's ASCII commands, and [`CharsetError::NotBuilt`] for any name but
+    /// UTF-8's and Latin-1's in a build without the `encodings` feature.
     pub fn from_name(name: &str) -> Result<Charset, CharsetError> {
         let n = name.trim().to_ascii_lowercase().replace('_', "-");
         match n.as_str() {
@@ -90,18 +101,7 @@ impl Charset {
             }
             _ => {}
         }
-        // The label as given first: a few labels hold a `_` (`shift_jis`,
-        // `ks_c_5601-1987`) that the replacement above would break.
-        let encoding = Encoding::for_label(name.trim().as_bytes())
-            .or_else(|| Encoding::for_label(n.as_bytes()))
-            .ok_or_else(|| CharsetError::Unknown(name.to_owned()))?;
-        if encoding == encoding_rs::UTF_8 {
-            Ok(Charset::UTF_8)
-        } else if encoding.is_ascii_compatible() {
-            Ok(Charset(Kind::Other(encoding)))
-        } else {
-            Err(CharsetError::NotAsciiCompatible(name.to_owned()))
-        }
+        wide::for_label(name, &n)
     }
 
     /// The encoding's name as replies and logs give it (`utf-8`, `latin-1`,
@@ -110,7 +110,7 @@ impl Charset {
         match self.0 {
             Kind::Utf8 => "utf-8",
             Kind::Latin1 => "latin-1",
-            Kind::Other(encoding) => encoding.name(),
+            Kind::Other(encoding) => wide::name(encoding),
         }
     }
 
@@ -136,16 +136,13 @@ impl Charset {
             },
             // Every byte is a Latin-1 character: never unclean.
             Kind::Latin1 => Decoded {
-                text: encoding_rs::mem::decode_latin1(bytes),
+                text: match std::str::from_utf8(bytes) {
+                    Ok(ascii) if bytes.is_ascii() => Cow::Borrowed(ascii),
+                    Ok(_) | Err(_) => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+                },
                 clean: true,
             },
-            Kind::Other(encoding) => {
-                let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
-                Decoded {
-                    text,
-                    clean: !had_errors,
-                }
-            }
+            Kind::Other(encoding) => wide::decode(encoding, bytes),
         }
     }
 
@@ -180,7 +177,7 @@ impl Charset {
             Kind::Utf8 => true,
             Kind::Latin1 => text.chars().all(|c| u32::from(c) <= 0xff),
             Kind::Other(_) if text.is_ascii() => true,
-            Kind::Other(encoding) => encode_other(encoding, text, &mut Vec::new()),
+            Kind::Other(encoding) => wide::encode(encoding, text, &mut Vec::new()),
         }
     }
 
@@ -202,7 +199,7 @@ impl Charset {
                 }
                 exact
             }
-            Kind::Other(encoding) => encode_other(encoding, text, out),
+            Kind::Other(encoding) => wide::encode(encoding, text, out),
         }
     }
 
@@ -228,32 +225,99 @@ impl Charset {
     }
 }
 
-/// Encodes `text` with `encoding` (ASCII-compatible, not UTF-8), writing `?` for each
-/// character it cannot show; returns false when there was one.
-fn encode_other(encoding: &'static Encoding, text: &str, out: &mut Vec<u8>) -> bool {
-    let mut encoder = encoding.new_encoder();
-    let mut src = text;
-    let mut exact = true;
-    loop {
-        // Room for the rest of the input at once; the loop also copes with less.
-        let room = encoder
-            .max_buffer_length_from_utf8_without_replacement(src.len())
-            .unwrap_or(src.len())
-            .max(16);
-        let start = out.len();
-        out.resize(start + room, 0);
-        let (result, read, written) =
-            encoder.encode_from_utf8_without_replacement(src, &mut out[start..], true);
-        out.truncate(start + written);
-        src = &src[read..];
-        match result {
-            EncoderResult::InputEmpty => return exact,
-            EncoderResult::OutputFull => {}
-            EncoderResult::Unmappable(_) => {
-                exact = false;
-                out.push(b'?');
+/// The encodings of the WHATWG Encoding Standard, through `encoding_rs`.
+#[cfg(feature = "encodings")]
+mod wide {
+    use encoding_rs::{EncoderResult, Encoding};
+
+    use super::{Charset, CharsetError, Decoded, Kind};
+
+    /// An ASCII-compatible encoding other than UTF-8.
+    pub(super) type Other = &'static Encoding;
+
+    /// `name` as a label of the Standard (`normalized`: lower case, `-` for `_`).
+    pub(super) fn for_label(name: &str, normalized: &str) -> Result<Charset, CharsetError> {
+        // The label as given first: a few labels hold a `_` (`shift_jis`,
+        // `ks_c_5601-1987`) that the normalization breaks.
+        let encoding = Encoding::for_label(name.trim().as_bytes())
+            .or_else(|| Encoding::for_label(normalized.as_bytes()))
+            .ok_or_else(|| CharsetError::Unknown(name.to_owned()))?;
+        if encoding == encoding_rs::UTF_8 {
+            Ok(Charset::UTF_8)
+        } else if encoding.is_ascii_compatible() {
+            Ok(Charset(Kind::Other(encoding)))
+        } else {
+            Err(CharsetError::NotAsciiCompatible(name.to_owned()))
+        }
+    }
+
+    pub(super) fn name(encoding: Other) -> &'static str {
+        encoding.name()
+    }
+
+    /// Borrows ASCII input (`encoding_rs` does for an ASCII-compatible encoding).
+    pub(super) fn decode(encoding: Other, bytes: &[u8]) -> Decoded<'_> {
+        let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
+        Decoded {
+            text,
+            clean: !had_errors,
+        }
+    }
+
+    /// Encodes `text`, writing `?` for each character the encoding cannot show; returns
+    /// false when there was one.
+    pub(super) fn encode(encoding: Other, text: &str, out: &mut Vec<u8>) -> bool {
+        let mut encoder = encoding.new_encoder();
+        let mut src = text;
+        let mut exact = true;
+        loop {
+            // Room for the rest of the input at once; the loop also copes with less.
+            let room = encoder
+                .max_buffer_length_from_utf8_without_replacement(src.len())
+                .unwrap_or(src.len())
+                .max(16);
+            let start = out.len();
+            out.resize(start + room, 0);
+            let (result, read, written) =
+                encoder.encode_from_utf8_without_replacement(src, &mut out[start..], true);
+            out.truncate(start + written);
+            src = &src[read..];
+            match result {
+                EncoderResult::InputEmpty => return exact,
+                EncoderResult::OutputFull => {}
+                EncoderResult::Unmappable(_) => {
+                    exact = false;
+                    out.push(b'?');
+                }
             }
         }
+    }
+}
+
+/// A build without the `encodings` feature: UTF-8 and Latin-1 only, so no value of
+/// `Kind::Other` can exist.
+#[cfg(not(feature = "encodings"))]
+mod wide {
+    use super::{Charset, CharsetError, Decoded};
+
+    /// Has no values.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Other {}
+
+    pub(super) fn for_label(name: &str, _normalized: &str) -> Result<Charset, CharsetError> {
+        Err(CharsetError::NotBuilt(name.to_owned()))
+    }
+
+    pub(super) fn name(encoding: Other) -> &'static str {
+        match encoding {}
+    }
+
+    pub(super) fn decode(encoding: Other, _bytes: &[u8]) -> Decoded<'_> {
+        match encoding {}
+    }
+
+    pub(super) fn encode(encoding: Other, _text: &str, _out: &mut Vec<u8>) -> bool {
+        match encoding {}
     }
 }
 
@@ -266,6 +330,7 @@ mod tests {
     }
 
     /// Decodes `wire` cleanly to `text`, and `text` encodes back to `wire`.
+    #[cfg(feature = "encodings")]
     fn round_trip(name: &str, wire: &[u8], text: &str) {
         let cs = charset(name);
         let d = cs.decode(wire);
@@ -278,6 +343,35 @@ mod tests {
     }
 
     #[test]
+    fn latin1_and_utf8_without_the_feature() {
+        // What every build has.
+        let d = Charset::LATIN_1.decode(b"MKD caf\xe9");
+        assert!(d.clean);
+        assert_eq!(d.text, "MKD café");
+        assert!(matches!(
+            Charset::LATIN_1.decode(b"PWD").text,
+            Cow::Borrowed(_)
+        ));
+        let mut back = Vec::new();
+        assert!(Charset::LATIN_1.encode_into("café".as_bytes(), &mut back));
+        assert_eq!(back, b"caf\xe9");
+        let mut out = Vec::new();
+        assert!(!Charset::LATIN_1.encode_into("日本".as_bytes(), &mut out));
+        assert_eq!(out, b"??");
+        let d = Charset::UTF_8.decode(b"\xff");
+        assert!(!d.clean);
+        assert_eq!(d.text, "\u{FFFD}");
+    }
+
+    #[test]
+    #[cfg(not(feature = "encodings"))]
+    fn other_encodings_need_the_feature() {
+        let err = Charset::from_name("cp1251").expect_err("not built");
+        assert_eq!(err, CharsetError::NotBuilt("cp1251".into()));
+        assert!(err.to_string().contains("`encodings` feature"), "{err}");
+    }
+
+    #[test]
     fn python_names() {
         assert_eq!(charset("UTF-8"), Charset::UTF_8);
         assert_eq!(charset("utf_8"), Charset::UTF_8);
@@ -287,6 +381,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "encodings")]
     fn whatwg_labels() {
         assert_eq!(charset("cp1251").name(), "windows-1251");
         assert_eq!(charset("Windows-1251").name(), "windows-1251");
@@ -303,6 +398,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "encodings")]
     fn refused_names() {
         assert_eq!(
             Charset::from_name("klingon"),
@@ -334,6 +430,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "encodings")]
     fn round_trips() {
         round_trip("cp1251", b"\xcf\xf0\xe8\xe2\xe5\xf2.txt", "Привет.txt");
         round_trip("koi8-r", b"\xf0\xd2\xc9\xd7\xc5\xd4", "Привет");
@@ -347,6 +444,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "encodings")]
     fn ascii_is_borrowed() {
         for name in ["utf-8", "latin-1", "cp1251", "shift_jis"] {
             let d = charset(name).decode(b"RETR a.txt");
@@ -358,6 +456,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "encodings")]
     fn undecodable_input() {
         // Not UTF-8: U+FFFD, and the line is not clean.
         let d = Charset::UTF_8.decode(b"MKD \xe9t\xe9");
@@ -376,6 +475,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "encodings")]
     fn unrepresentable_output() {
         let mut out = Vec::new();
         assert!(!Charset::LATIN_1.encode_into("日本".as_bytes(), &mut out));
@@ -398,6 +498,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "encodings")]
     fn listing_leaves_out_unrepresentable_lines() {
         let listing = "a.txt\r\nПривет.txt\r\n日本.txt\r\nb.txt\r\n";
         let mut out = Vec::new();
