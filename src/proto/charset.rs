@@ -137,6 +137,7 @@ impl Charset {
             // Every byte is a Latin-1 character: never unclean.
             Kind::Latin1 => Decoded {
                 text: match std::str::from_utf8(bytes) {
+                    // Valid UTF-8 that is not ASCII still means other characters here.
                     Ok(ascii) if bytes.is_ascii() => Cow::Borrowed(ascii),
                     Ok(_) | Err(_) => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
                 },
@@ -233,7 +234,8 @@ mod wide {
     use super::{Charset, CharsetError, Decoded, Kind};
 
     /// An ASCII-compatible encoding other than UTF-8.
-    pub(super) type Other = &'static Encoding;
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) struct Other(&'static Encoding);
 
     /// `name` as a label of the Standard (`normalized`: lower case, `-` for `_`).
     pub(super) fn for_label(name: &str, normalized: &str) -> Result<Charset, CharsetError> {
@@ -245,18 +247,18 @@ mod wide {
         if encoding == encoding_rs::UTF_8 {
             Ok(Charset::UTF_8)
         } else if encoding.is_ascii_compatible() {
-            Ok(Charset(Kind::Other(encoding)))
+            Ok(Charset(Kind::Other(Other(encoding))))
         } else {
             Err(CharsetError::NotAsciiCompatible(name.to_owned()))
         }
     }
 
-    pub(super) fn name(encoding: Other) -> &'static str {
+    pub(super) fn name(Other(encoding): Other) -> &'static str {
         encoding.name()
     }
 
     /// Borrows ASCII input (`encoding_rs` does for an ASCII-compatible encoding).
-    pub(super) fn decode(encoding: Other, bytes: &[u8]) -> Decoded<'_> {
+    pub(super) fn decode(Other(encoding): Other, bytes: &[u8]) -> Decoded<'_> {
         let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
         Decoded {
             text,
@@ -266,7 +268,7 @@ mod wide {
 
     /// Encodes `text`, writing `?` for each character the encoding cannot show; returns
     /// false when there was one.
-    pub(super) fn encode(encoding: Other, text: &str, out: &mut Vec<u8>) -> bool {
+    pub(super) fn encode(Other(encoding): Other, text: &str, out: &mut Vec<u8>) -> bool {
         let mut encoder = encoding.new_encoder();
         let mut src = text;
         let mut exact = true;
