@@ -19,6 +19,9 @@ mod commands;
 mod curl;
 #[path = "it/differential.rs"]
 mod differential;
+#[cfg(feature = "encodings")]
+#[path = "it/encodings.rs"]
+mod encodings;
 #[path = "it/events.rs"]
 mod events;
 #[path = "it/ftplib.rs"]

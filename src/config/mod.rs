@@ -51,7 +51,9 @@ pub struct HandlerConfig {
     pub use_sendfile: bool,
     /// Set TCP_NODELAY on the control connection.
     pub tcp_no_delay: bool,
-    /// The encoding of the control channel; only UTF-8 is supported.
+    /// The encoding of the control channel (`utf-8`, the default): a name
+    /// [`Charset::from_name`](crate::proto::Charset::from_name) knows. Names on disk stay
+    /// UTF-8 whatever it is.
     pub encoding: String,
     /// How long a PASV/EPSV listener waits for the client to connect (30 s).
     pub passive_timeout: Duration,

@@ -3,6 +3,7 @@
 //! options clients put before a LIST path, with pyftpdlib 2.2.0's reply texts where its
 //! codes agree with the RFCs.
 
+use super::charset::Charset;
 use super::reply::Reply;
 
 /// Representation type set by `TYPE` (RFC 959 §3.1.1). Sessions start in ASCII.
@@ -91,7 +92,11 @@ pub fn parse_rest(arg: &str) -> Result<u64, Reply> {
 /// The reply to `OPTS <arg>` (RFC 2389), updating the enabled MLST facts.
 ///
 /// * More than one space in `arg` → `501 Invalid number of arguments.`
-/// * `UTF8 …` / `UTF-8 …` (any case) → `200 Always in UTF8 mode.`
+/// * `UTF8 …` / `UTF-8 …` (any case) → `200 Always in UTF8 mode.` when `charset` is
+///   UTF-8. Under another encoding, `UTF8 OFF` → `200 UTF8 mode is off (server encoding
+///   is <name>).` and anything else (`UTF8 ON`) → `501 UTF8 mode not available (server
+///   encoding is <name>).`: the server cannot switch, and a client told 200 would send
+///   UTF-8 names that decode to other characters (pyftpdlib says 200 regardless).
 /// * `MLST f1;f2;…` → keeps the facts (lower-cased, in the order given) that are in
 ///   `mlst_facts_available`, stores them in `enabled`, and replies
 ///   `200 MLST OPTS f1;f2;` (an empty list replies `200 MLST OPTS `). An option without
@@ -100,7 +105,12 @@ pub fn parse_rest(arg: &str) -> Result<u64, Reply> {
 ///
 /// Pass an empty `mlst_facts_available` when MLST is not offered (removed from the
 /// command table); `OPTS MLST` then gets the "Unsupported command" reply.
-pub fn opts_reply(arg: &str, mlst_facts_available: &[&str], enabled: &mut Vec<String>) -> Reply {
+pub fn opts_reply(
+    arg: &str,
+    charset: Charset,
+    mlst_facts_available: &[&str],
+    enabled: &mut Vec<String>,
+) -> Reply {
     // pyftpdlib: `line.count(" ") > 1` on the argument.
     if arg.matches(' ').count() > 1 {
         return Reply::new(501, "Invalid number of arguments.");
@@ -108,7 +118,18 @@ pub fn opts_reply(arg: &str, mlst_facts_available: &[&str], enabled: &mut Vec<St
     let (cmd, option) = arg.split_once(' ').unwrap_or((arg, ""));
     let upper = cmd.to_ascii_uppercase();
     match upper.as_str() {
-        "UTF8" | "UTF-8" => Reply::new(200, "Always in UTF8 mode."),
+        "UTF8" | "UTF-8" if charset.is_utf8() => Reply::new(200, "Always in UTF8 mode."),
+        "UTF8" | "UTF-8" if option.eq_ignore_ascii_case("OFF") => Reply::new(
+            200,
+            format!("UTF8 mode is off (server encoding is {}).", charset.name()),
+        ),
+        "UTF8" | "UTF-8" => Reply::new(
+            501,
+            format!(
+                "UTF8 mode not available (server encoding is {}).",
+                charset.name()
+            ),
+        ),
         "MLST" if !mlst_facts_available.is_empty() => {
             if !option.is_empty() && !option.contains(';') {
                 return Reply::new(501, "Invalid argument.");
@@ -248,7 +269,7 @@ mod tests {
     const FACTS: &[&str] = &["type", "perm", "size", "modify", "unique"];
 
     fn opts(arg: &str, enabled: &mut Vec<String>) -> String {
-        text(opts_reply(arg, FACTS, enabled))
+        text(opts_reply(arg, Charset::UTF_8, FACTS, enabled))
     }
 
     // --- TYPE (RFC 959 §4.1.2)
@@ -376,6 +397,24 @@ mod tests {
     }
 
     #[test]
+    fn opts_utf8_under_another_encoding() {
+        // The server cannot switch to UTF-8: ON is refused, OFF is what it already is.
+        let mut enabled = Vec::new();
+        let mut opts = |arg| text(opts_reply(arg, Charset::LATIN_1, FACTS, &mut enabled));
+        for arg in ["UTF8 ON", "UTF8", "utf-8 on"] {
+            assert_eq!(
+                opts(arg),
+                "501 UTF8 mode not available (server encoding is latin-1).\r\n",
+                "{arg:?}"
+            );
+        }
+        assert_eq!(
+            opts("UTF8 off"),
+            "200 UTF8 mode is off (server encoding is latin-1).\r\n"
+        );
+    }
+
+    #[test]
     fn opts_mlst_keeps_known_facts() {
         let mut enabled = Vec::new();
         assert_eq!(
@@ -460,7 +499,7 @@ mod tests {
     fn opts_mlst_when_not_offered() {
         let mut enabled = vec!["type".to_owned()];
         assert_eq!(
-            text(opts_reply("MLST size;", &[], &mut enabled)),
+            text(opts_reply("MLST size;", Charset::UTF_8, &[], &mut enabled)),
             "501 Unsupported command \"MLST\".\r\n"
         );
         assert_eq!(enabled, ["type"]);

@@ -42,7 +42,7 @@ pub use args::{
     mode_reply, opts_reply, parse_auth, parse_prot, parse_rest, parse_type, split_ls_options,
     stru_reply, LsOptions, ProtLevel, TransferType,
 };
-pub use charset::Charset;
+pub use charset::{Charset, CharsetError, Decoded};
 pub use command::{
     Action, ArgRule, CommandSpec, CommandTable, TlsNeed, Verb, BUILTIN, TLS_COMMANDS,
 };

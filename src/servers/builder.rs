@@ -137,12 +137,8 @@ impl ServerBuilder {
             _ if !with_workers => None,
             n => Some(WorkerPool::new(n).map_err(|e| Error::io("starting worker threads", e))?),
         };
-        let charset = Charset::from_name(&self.handler.encoding).ok_or_else(|| {
-            Error::Config(format!(
-                "encoding {:?} is not supported (use utf-8 or latin-1)",
-                self.handler.encoding
-            ))
-        })?;
+        let charset =
+            Charset::from_name(&self.handler.encoding).map_err(|e| Error::Config(e.to_string()))?;
         Ok(Arc::new(Shared {
             workers,
             charset,

@@ -388,9 +388,20 @@ fn encoding_flag() {
     let srv = BinServer::start(&["-d", dir_str(tmp.path()), "--encoding", "utf-8"]);
     let mut c = Client::connect(srv.addr);
     c.login("anonymous", "a@b");
-    let stderr = refused(&["-p", "0", "--encoding", "gbk"], 2);
+    let stderr = refused(&["-p", "0", "--encoding", "klingon"], 2);
     assert!(stderr.contains("--encoding"), "{stderr}");
-    assert!(stderr.contains("gbk"), "{stderr}");
+    assert!(stderr.contains("klingon"), "{stderr}");
+    // UTF-16 is a known encoding, but FTP commands are ASCII.
+    let stderr = refused(&["-p", "0", "--encoding", "utf-16le"], 2);
+    let why = if cfg!(feature = "encodings") {
+        "not a superset of ASCII"
+    } else {
+        "`encodings` feature"
+    };
+    assert!(
+        stderr.contains("utf-16le") && stderr.contains(why),
+        "{stderr}"
+    );
 }
 
 #[test]

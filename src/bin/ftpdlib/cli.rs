@@ -231,7 +231,9 @@ pub struct Cli {
     #[arg(
         long, value_name = "ENCODING", env = "FTPDLIB_ENCODING", help_heading = OTHER,
         default_value = "utf-8", value_parser = Argparse::new(text),
-        help = "the encoding used for client / server communication: utf-8 (default) or latin-1"
+        help = "the encoding used for client / server communication: utf-8 (default), latin-1, \
+                or any ASCII-based encoding of the WHATWG Encoding Standard \
+                (windows-1251, shift_jis, gbk, euc-kr, koi8-r ...)"
     )]
     pub encoding: String,
 

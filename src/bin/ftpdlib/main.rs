@@ -104,12 +104,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     // Early, while the process has one thread: it removes the LISTEN_* variables.
     let inherited = ftpdlib::systemd::activated_listener()?;
     let tls = tls_config(&cli)?;
-    if ftpdlib::proto::Charset::from_name(&cli.encoding).is_none() {
-        return Err(format!(
-            "--encoding {}: not supported (use utf-8 or latin-1)",
-            cli.encoding
-        )
-        .into());
+    if let Err(e) = ftpdlib::proto::Charset::from_name(&cli.encoding) {
+        return Err(format!("--encoding {}: {e}", cli.encoding).into());
     }
     let auth = authorizer(&cli)?;
     if let Err(e) = raise_open_files_limit() {

@@ -6,7 +6,7 @@ use super::Resolved;
 use crate::error::fs_error_reply;
 use crate::filesystems::{MLSX_FACTS_AVAILABLE, MLSX_FACTS_DEFAULT};
 use crate::handlers::control::{DataChan, FtpHandler, Login};
-use crate::proto::{opts_reply, Charset, Reply};
+use crate::proto::{opts_reply, Reply};
 
 impl FtpHandler {
     pub(in crate::handlers) fn enabled_facts(&self) -> Vec<String> {
@@ -18,7 +18,7 @@ impl FtpHandler {
 
     pub(super) fn ftp_opts(&mut self, arg: &str) {
         let mut facts = self.enabled_facts();
-        let reply = opts_reply(arg, MLSX_FACTS_AVAILABLE, &mut facts);
+        let reply = opts_reply(arg, self.shared.charset, MLSX_FACTS_AVAILABLE, &mut facts);
         self.mlst_facts = Some(facts);
         self.respond(reply);
     }
@@ -45,7 +45,7 @@ impl FtpHandler {
             "SIZE".to_owned(),
             "TVFS".to_owned(),
         ];
-        if self.shared.charset == Charset::Utf8 {
+        if self.shared.charset.is_utf8() {
             features.push("UTF8".to_owned());
         }
         features.extend(self.tls_features());
@@ -133,10 +133,12 @@ impl FtpHandler {
             return self.respond(fs_error_reply(&e));
         }
         let mut lines = vec![format!("Status of \"{}\":", t.ftp)];
+        // As in LIST, an entry whose name the client's encoding cannot show is left out.
+        let charset = self.shared.charset;
         lines.extend(
             String::from_utf8_lossy(&out)
                 .split("\r\n")
-                .filter(|l| !l.is_empty())
+                .filter(|l| !l.is_empty() && charset.can_encode(l))
                 .map(str::to_owned),
         );
         lines.push("End of status.".to_owned());

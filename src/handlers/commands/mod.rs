@@ -45,7 +45,8 @@ pub(super) enum Target {
 
 impl FtpHandler {
     /// Runs one parsed command line: the gate, the resolver, the body, the command log.
-    pub(super) fn execute(&mut self, cx: &mut Ctx<'_, Msg>, req: &ParsedLine<'_>) {
+    /// `clean` is false when some of the line's bytes could not be decoded.
+    pub(super) fn execute(&mut self, cx: &mut Ctx<'_, Msg>, req: &ParsedLine<'_>, clean: bool) {
         let shared = Arc::clone(&self.shared);
         let session = self.gate_view();
         let spec = match gate_parts(
@@ -66,7 +67,7 @@ impl FtpHandler {
             Err(reply) => return self.respond_and_close(reply),
         };
         self.last_reply = LastReply::Awaiting;
-        let target = self.resolve(spec, arg);
+        let target = self.resolve(spec, arg, clean);
         let logged_path = match &target {
             Ok(Target::Path(t) | Target::Unique { dir: t, .. }) => Some(t.fs.display().to_string()),
             Ok(Target::None) | Err(_) => None,
@@ -188,7 +189,7 @@ impl FtpHandler {
     /// refuses a path outside the user's root, and checks the command's permission
     /// letter on it. Commands of the generic rules (`Required`, `Optional`, `None`) have
     /// a path only when they have a permission letter.
-    fn resolve(&self, spec: &CommandSpec, arg: &str) -> Result<Target, Reply> {
+    fn resolve(&self, spec: &CommandSpec, arg: &str, clean: bool) -> Result<Target, Reply> {
         let path = match spec.arg {
             ArgRule::Path | ArgRule::PathOrCwd => arg,
             ArgRule::PathOrRoot if arg.is_empty() => "/",
@@ -210,12 +211,16 @@ impl FtpHandler {
             }
             // `STAT -la dir` is `LIST -la dir` over the control connection.
             ArgRule::StatusOrPath => split_ls_options(arg).1,
-            ArgRule::UniqueName => return self.resolve_unique(spec, arg),
+            ArgRule::UniqueName => {
+                self.decodable(arg, clean)?;
+                return self.resolve_unique(spec, arg);
+            }
             ArgRule::None | ArgRule::Required | ArgRule::Optional if spec.perm.is_none() => {
                 return Ok(Target::None)
             }
             ArgRule::None | ArgRule::Required | ArgRule::Optional => arg,
         };
+        self.decodable(path, clean)?;
         let fs = self.logged_in_fs()?;
         let ftp = fs.ftpnorm(path);
         self.checked(spec.perm, fs, ftp).map(Target::Path)
@@ -235,6 +240,23 @@ impl FtpHandler {
         };
         let dir = self.checked(spec.perm, fs, dir)?;
         Ok(Target::Unique { dir, prefix })
+    }
+
+    /// Refuses a path with bytes the session's encoding could not decode (each became
+    /// U+FFFD), or with a character the encoding cannot send back (GBK decodes some
+    /// GB18030 sequences it cannot encode): such a name must not reach the disk, where
+    /// it would be mangled or invisible to the client's listings. pyftpdlib creates the
+    /// name with its U+FFFD. A U+FFFD the client sent as a character is a name like any
+    /// other: `clean` tells them apart.
+    fn decodable(&self, path: &str, clean: bool) -> Result<(), Reply> {
+        let charset = self.shared.charset;
+        if (!clean && path.contains('\u{FFFD}')) || !charset.can_encode(path) {
+            return Err(Reply::new(
+                501,
+                format!("can't decode path (server encoding is {})", charset.name()),
+            ));
+        }
+        Ok(())
     }
 
     fn logged_in_fs(&self) -> Result<&dyn FileSystem, Reply> {

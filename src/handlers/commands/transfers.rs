@@ -13,9 +13,7 @@ use crate::error::{fs_error_reply, strerror};
 use crate::filesystems::{FileSystem, WriteMode};
 use crate::handlers::control::{DataChan, FtpHandler, Wait, XferInfo};
 use crate::handlers::{DataCmd, Job, Msg};
-use crate::proto::{
-    mode_reply, parse_rest, parse_type, stru_reply, Charset, Pending, Reply, TransferType,
-};
+use crate::proto::{mode_reply, parse_rest, parse_type, stru_reply, Pending, Reply, TransferType};
 
 /// The listings sent over the data connection.
 #[derive(Debug, Clone, Copy)]
@@ -191,13 +189,20 @@ impl FtpHandler {
         };
         match result {
             Ok(()) => {
-                let out = match self.shared.charset {
-                    Charset::Utf8 => out,
-                    charset => {
-                        let mut wire = Vec::with_capacity(out.len());
-                        charset.encode_into(&out, &mut wire);
-                        wire
+                let charset = self.shared.charset;
+                let out = if charset.is_utf8() {
+                    out
+                } else {
+                    let mut wire = Vec::with_capacity(out.len());
+                    let skipped = charset.encode_listing(&out, &mut wire);
+                    if skipped > 0 {
+                        log::info!(
+                            "{} {name}: {skipped} name(s) not representable in {} left out",
+                            self.prefix(),
+                            charset.name()
+                        );
                     }
+                    wire
                 };
                 self.start_transfer(cx, Job::SendBytes(out), xfer(name, None), None)
             }

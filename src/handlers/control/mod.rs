@@ -20,8 +20,8 @@ use super::{Job, Msg, ServerEvent, ServerLink, SessionCmd};
 use crate::events::Session;
 use crate::filesystems::FileSystem;
 use crate::log::{log_prefix, LogPrefix};
-use crate::proto::parse::{line_text, ParsedLine};
-use crate::proto::{Charset, Pending, Reply, TransferType};
+use crate::proto::parse::ParsedLine;
+use crate::proto::{Pending, Reply, TransferType};
 
 /// Stop reading commands while this much output waits for a client that does not read.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
@@ -225,13 +225,16 @@ impl FtpHandler {
             code,
             lines.last().map_or("", AsRef::as_ref)
         );
-        match self.shared.charset {
-            Charset::Utf8 => Reply::write_lines(code, lines, self.chat.out_buffer()),
-            charset => {
-                let mut utf8 = Vec::new();
-                Reply::write_lines(code, lines, &mut utf8);
-                charset.encode_into(&utf8, self.chat.out_buffer());
-            }
+        let charset = self.shared.charset;
+        if charset.is_utf8() {
+            Reply::write_lines(code, lines, self.chat.out_buffer());
+        } else {
+            // A character the encoding cannot show is sent as `?`. Replies echo paths the
+            // client sent (which the resolver checked can be shown), so this is for text
+            // such as a user name.
+            let mut utf8 = Vec::new();
+            Reply::write_lines(code, lines, &mut utf8);
+            charset.encode_into(&utf8, self.chat.out_buffer());
         }
     }
 
@@ -351,15 +354,15 @@ impl FtpHandler {
             }
         };
         let shared = Arc::clone(&self.shared);
-        let bytes = shared.charset.decode(&bytes);
-        let text = line_text(&bytes);
-        let req = ParsedLine::parse(&text, &shared.commands);
+        let decoded = shared.charset.decode(&bytes);
+        let text = &decoded.text;
+        let req = ParsedLine::parse(text, &shared.commands);
         if req.cmd == "PASS" {
             log::debug!("{} <- PASS ******", self.prefix());
         } else {
             log::debug!("{} <- {text}", self.prefix());
         }
-        self.execute(cx, &req);
+        self.execute(cx, &req, decoded.clean);
     }
 
     pub(super) fn log_command(&self, cmd: &str, what: &str, reply: &LastReply) {
