@@ -139,6 +139,14 @@ pub struct Cli {
     pub users_file: Option<PathBuf>,
 
     #[arg(
+        long, value_name = "FILE", env = "FTPDLIB_CONFIG", help_heading = MAIN,
+        value_parser = Argparse::new(path),
+        help = "read the options (long names as keys) and [[users]] from this TOML file; the \
+                command line and FTPDLIB_* variables win over it"
+    )]
+    pub config: Option<PathBuf>,
+
+    #[arg(
         long, env = "FTPDLIB_UNIX_USERS", help_heading = MAIN, action = ArgAction::SetTrue,
         value_parser = Argparse::new(switch),
         help = "serve the system's accounts (needs root): passwords from the shadow database, \
@@ -202,6 +210,27 @@ pub struct Cli {
         help = "connection timeout (default: 300 seconds; 0 = none)"
     )]
     pub timeout: u64,
+
+    #[arg(
+        long, value_name = "SECONDS", env = "FTPDLIB_DATA_TIMEOUT", help_heading = OTHER,
+        value_parser = Argparse::new(int::<u64>),
+        help = "idle timeout of data connections (default: --timeout; 0 = none)"
+    )]
+    pub data_timeout: Option<u64>,
+
+    #[arg(
+        long, value_name = "SECONDS", env = "FTPDLIB_PASSIVE_TIMEOUT", help_heading = OTHER,
+        default_value = "30", value_parser = Argparse::new(seconds),
+        help = "how long a passive listener waits for the client to connect (default: 30)"
+    )]
+    pub passive_timeout: u64,
+
+    #[arg(
+        long, value_name = "SECONDS", env = "FTPDLIB_ACTIVE_TIMEOUT", help_heading = OTHER,
+        default_value = "30", value_parser = Argparse::new(seconds),
+        help = "how long an active (PORT) connect may take (default: 30)"
+    )]
+    pub active_timeout: u64,
 
     #[arg(
         long, value_name = "BANNER", env = "FTPDLIB_BANNER", help_heading = OTHER,
@@ -298,6 +327,10 @@ pub struct Cli {
         help = "read a password from stdin, print its crypt(3) hash (for --users-file) and exit"
     )]
     pub hash_password: bool,
+
+    /// The `[[users]]` of the config file.
+    #[arg(skip)]
+    pub users: Vec<crate::config_file::FileUser>,
 }
 
 /// The help's groups, as pyftpdlib's.
@@ -419,6 +452,17 @@ fn lossy(value: &OsStr) -> Result<String, String> {
 /// A number, as Python's `int` (the type's range aside).
 fn int<T: FromStr>(value: &OsStr) -> Result<T, String> {
     converted(value, "int")
+}
+
+/// Seconds, at least 1: a listener or a connect with no time at all would always fail.
+fn seconds(value: &OsStr) -> Result<u64, String> {
+    match int::<u64>(value)? {
+        0 => Err(format!(
+            "invalid value: {} (use 1 or more seconds)",
+            repr(value)
+        )),
+        n => Ok(n),
+    }
 }
 
 fn ip_address(value: &OsStr) -> Result<IpAddr, String> {
