@@ -320,3 +320,29 @@ fn the_timeout_flags() {
         "{stderr}"
     );
 }
+
+#[test]
+fn log_prefix_and_auth_failed_timeout_from_the_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "directory = {}\nlog-prefix = \"session of %(username)s:\"\n\
+         auth-failed-timeout = 0\nauth-workers = 1\nbacklog = 16\n",
+        quoted(tmp.path())
+    );
+    let file = config(tmp.path(), &text);
+    let mut srv = BinServer::start(&["--config", &file, "-u", "ann", "-P", "pw"]);
+    let mut c = Client::connect(srv.addr);
+    c.expect("USER ann", 331);
+    // No delay before the 530 (the default is 3 s).
+    let started = Instant::now();
+    assert_eq!(c.cmd("PASS wrong").0, 530);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    c.login("ann", "pw");
+    c.expect("QUIT", 221);
+    srv.terminate();
+    let log = srv.log();
+    assert!(
+        log.contains("] session of ann: USER 'ann' logged in."),
+        "{log}"
+    );
+}

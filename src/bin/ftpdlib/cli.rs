@@ -307,6 +307,36 @@ pub struct Cli {
     pub max_login_attempts: u32,
 
     #[arg(
+        long, value_name = "N", env = "FTPDLIB_BACKLOG", help_heading = OTHER,
+        default_value = "1024", value_parser = Argparse::new(int::<u16>),
+        help = "the listen backlog: connections the kernel queues before they are accepted \
+                (default: 1024)"
+    )]
+    pub backlog: u16,
+
+    #[arg(
+        long, value_name = "SECONDS", env = "FTPDLIB_AUTH_FAILED_TIMEOUT", help_heading = OTHER,
+        default_value = "3", value_parser = Argparse::new(int::<u64>),
+        help = "delay before the reply to a failed login (default: 3)"
+    )]
+    pub auth_failed_timeout: u64,
+
+    #[arg(
+        long, value_name = "N", env = "FTPDLIB_AUTH_WORKERS", help_heading = OTHER,
+        default_value = "0", value_parser = Argparse::new(int::<usize>),
+        help = "threads that check passwords off the event loop (default: 0, on the loop)"
+    )]
+    pub auth_workers: usize,
+
+    #[arg(
+        long, value_name = "TEMPLATE", env = "FTPDLIB_LOG_PREFIX", help_heading = OTHER,
+        value_parser = Argparse::new(text),
+        help = "the prefix of a session's log lines, with %(remote_ip)s, %(remote_port)s and \
+                %(username)s (default: '%(remote_ip)s:%(remote_port)s-[%(username)s]')"
+    )]
+    pub log_prefix: Option<String>,
+
+    #[arg(
         long, value_name = "BYTES", env = "FTPDLIB_READ_LIMIT", help_heading = OTHER,
         default_value = "0", value_parser = Argparse::new(rate),
         help = "limit each upload to this many bytes per second (K, M, G suffixes; 0 = no limit)"

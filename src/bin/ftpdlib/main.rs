@@ -128,6 +128,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             c.data_timeout = data_timeout;
             c.passive_timeout = Duration::from_secs(cli.passive_timeout);
             c.active_timeout = Duration::from_secs(cli.active_timeout);
+            c.auth_failed_timeout = Duration::from_secs(cli.auth_failed_timeout);
+            c.auth_workers = cli.auth_workers;
+            if let Some(prefix) = &cli.log_prefix {
+                c.log_prefix = prefix.clone();
+            }
             c.banner = cli.banner.clone().unwrap_or_else(default_banner);
             c.masquerade_address = cli.nat_address;
             c.passive_ports = cli.range.map(|(a, b)| a..=b);
@@ -148,6 +153,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             s.max_cons_per_ip = cli.max_cons_per_ip;
             s.concurrency = cli.concurrency;
             s.workers = cli.workers;
+            s.backlog = i32::from(cli.backlog);
             s
         })
         .bind((
