@@ -24,7 +24,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -57,13 +57,22 @@ pub fn parse(args: &[OsString]) -> Result<Cli, Exit> {
     if !extras.is_empty() {
         return Err(unrecognized(&mut cmd, &extras));
     }
-    let Some(path) = matches.get_one::<PathBuf>("config") else {
-        return Cli::from_arg_matches(&matches).map_err(|e| clap_exit(&cmd, &e, &tokens));
-    };
-    // The file's options go to clap before the command line's, and only those neither the
-    // command line nor the environment sets: clap would read a variable only for an
-    // option absent from the arguments.
-    let file = crate::config_file::read(path, &cmd).map_err(Exit::Fail)?;
+    match matches.get_one::<PathBuf>("config") {
+        None => Cli::from_arg_matches(&matches).map_err(|e| clap_exit(&cmd, &e, &tokens)),
+        Some(path) => with_config_file(&mut cmd, &matches, path, &tokens),
+    }
+}
+
+/// The parse again, with the options of the file at `path` before the command line's
+/// `tokens`, and only those neither the command line nor the environment sets (in
+/// `matches`): clap reads a variable only for an option absent from the arguments.
+fn with_config_file(
+    cmd: &mut clap::Command,
+    matches: &clap::ArgMatches,
+    path: &Path,
+    tokens: &[OsString],
+) -> Result<Cli, Exit> {
+    let file = crate::config_file::read(path, cmd).map_err(Exit::Fail)?;
     let given = |id: &str| {
         matches!(
             matches.value_source(id),
@@ -76,8 +85,8 @@ pub fn parse(args: &[OsString]) -> Result<Cli, Exit> {
         .chain(tokens.iter().cloned());
     let matches = cmd
         .try_get_matches_from_mut(argv)
-        .map_err(|e| clap_exit(&cmd, &e, &tokens))?;
-    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| clap_exit(&cmd, &e, &tokens))?;
+        .map_err(|e| clap_exit(cmd, &e, tokens))?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| clap_exit(cmd, &e, tokens))?;
     cli.users = file.users;
     Ok(cli)
 }
