@@ -9,6 +9,8 @@ mod util;
 mod authz;
 #[path = "it/cli.rs"]
 mod cli;
+#[path = "it/cli_config.rs"]
+mod cli_config;
 #[path = "it/cli_flags.rs"]
 mod cli_flags;
 #[path = "it/clients.rs"]

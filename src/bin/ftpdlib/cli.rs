@@ -139,6 +139,14 @@ pub struct Cli {
     pub users_file: Option<PathBuf>,
 
     #[arg(
+        long, value_name = "FILE", env = "FTPDLIB_CONFIG", help_heading = MAIN,
+        value_parser = Argparse::new(path),
+        help = "read the options (long names as keys) and [[users]] from this TOML file; the \
+                command line and FTPDLIB_* variables win over it"
+    )]
+    pub config: Option<PathBuf>,
+
+    #[arg(
         long, env = "FTPDLIB_UNIX_USERS", help_heading = MAIN, action = ArgAction::SetTrue,
         value_parser = Argparse::new(switch),
         help = "serve the system's accounts (needs root): passwords from the shadow database, \
@@ -202,6 +210,27 @@ pub struct Cli {
         help = "connection timeout (default: 300 seconds; 0 = none)"
     )]
     pub timeout: u64,
+
+    #[arg(
+        long, value_name = "SECONDS", env = "FTPDLIB_DATA_TIMEOUT", help_heading = OTHER,
+        value_parser = Argparse::new(int::<u64>),
+        help = "idle timeout of data connections (default: --timeout; 0 = none)"
+    )]
+    pub data_timeout: Option<u64>,
+
+    #[arg(
+        long, value_name = "SECONDS", env = "FTPDLIB_PASSIVE_TIMEOUT", help_heading = OTHER,
+        default_value = "30", value_parser = Argparse::new(seconds),
+        help = "how long a passive listener waits for the client to connect (default: 30)"
+    )]
+    pub passive_timeout: u64,
+
+    #[arg(
+        long, value_name = "SECONDS", env = "FTPDLIB_ACTIVE_TIMEOUT", help_heading = OTHER,
+        default_value = "30", value_parser = Argparse::new(seconds),
+        help = "how long an active (PORT) connect may take (default: 30)"
+    )]
+    pub active_timeout: u64,
 
     #[arg(
         long, value_name = "BANNER", env = "FTPDLIB_BANNER", help_heading = OTHER,
@@ -280,6 +309,36 @@ pub struct Cli {
     pub max_login_attempts: u32,
 
     #[arg(
+        long, value_name = "N", env = "FTPDLIB_BACKLOG", help_heading = OTHER,
+        default_value = "1024", value_parser = Argparse::new(int::<u16>),
+        help = "the listen backlog: connections the kernel queues before they are accepted \
+                (default: 1024)"
+    )]
+    pub backlog: u16,
+
+    #[arg(
+        long, value_name = "SECONDS", env = "FTPDLIB_AUTH_FAILED_TIMEOUT", help_heading = OTHER,
+        default_value = "3", value_parser = Argparse::new(int::<u64>),
+        help = "delay before the reply to a failed login (default: 3)"
+    )]
+    pub auth_failed_timeout: u64,
+
+    #[arg(
+        long, value_name = "N", env = "FTPDLIB_AUTH_WORKERS", help_heading = OTHER,
+        default_value = "0", value_parser = Argparse::new(int::<usize>),
+        help = "threads that check passwords off the event loop (default: 0, on the loop)"
+    )]
+    pub auth_workers: usize,
+
+    #[arg(
+        long, value_name = "TEMPLATE", env = "FTPDLIB_LOG_PREFIX", help_heading = OTHER,
+        value_parser = Argparse::new(text),
+        help = "the prefix of a session's log lines, with %(remote_ip)s, %(remote_port)s and \
+                %(username)s (default: '%(remote_ip)s:%(remote_port)s-[%(username)s]')"
+    )]
+    pub log_prefix: Option<String>,
+
+    #[arg(
         long, value_name = "BYTES", env = "FTPDLIB_READ_LIMIT", help_heading = OTHER,
         default_value = "0", value_parser = Argparse::new(rate),
         help = "limit each upload to this many bytes per second (K, M, G suffixes; 0 = no limit)"
@@ -308,6 +367,10 @@ pub struct Cli {
         help = "read a password from stdin, print its crypt(3) hash (for --users-file) and exit"
     )]
     pub hash_password: bool,
+
+    /// The `[[users]]` of the config file.
+    #[arg(skip)]
+    pub users: Vec<crate::config_file::FileUser>,
 }
 
 /// The help's groups, as pyftpdlib's.
@@ -429,6 +492,17 @@ fn lossy(value: &OsStr) -> Result<String, String> {
 /// A number, as Python's `int` (the type's range aside).
 fn int<T: FromStr>(value: &OsStr) -> Result<T, String> {
     converted(value, "int")
+}
+
+/// Seconds, at least 1: a listener or a connect with no time at all would always fail.
+fn seconds(value: &OsStr) -> Result<u64, String> {
+    match int::<u64>(value)? {
+        0 => Err(format!(
+            "invalid value: {} (use 1 or more seconds)",
+            repr(value)
+        )),
+        n => Ok(n),
+    }
 }
 
 fn ip_address(value: &OsStr) -> Result<IpAddr, String> {

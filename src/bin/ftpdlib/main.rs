@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod cli;
+mod config_file;
 mod help;
 mod logger;
 mod parse;
@@ -112,10 +113,24 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         log::debug!("cannot raise the open files limit: {e}");
     }
     let timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
+    // --timeout sets both idle timeouts, as pyftpdlib's does; --data-timeout overrides it
+    // for data connections.
+    let data_timeout = match cli.data_timeout {
+        Some(0) => None,
+        Some(secs) => Some(Duration::from_secs(secs)),
+        None => timeout,
+    };
     let builder = FtpServer::builder(auth)
         .configure(|c| {
             c.timeout = timeout;
-            c.data_timeout = timeout;
+            c.data_timeout = data_timeout;
+            c.passive_timeout = Duration::from_secs(cli.passive_timeout);
+            c.active_timeout = Duration::from_secs(cli.active_timeout);
+            c.auth_failed_timeout = Duration::from_secs(cli.auth_failed_timeout);
+            c.auth_workers = cli.auth_workers;
+            if let Some(prefix) = &cli.log_prefix {
+                c.log_prefix = prefix.clone();
+            }
             c.banner = cli.banner.clone().unwrap_or_else(default_banner);
             c.masquerade_address = cli.nat_address;
             c.passive_ports = cli.range.map(|(a, b)| a..=b);
@@ -140,6 +155,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             s.max_cons_per_ip = cli.max_cons_per_ip;
             s.concurrency = cli.concurrency;
             s.workers = cli.workers;
+            s.backlog = i32::from(cli.backlog);
             s
         })
         // Only when started by systemd as a Type=notify service (NOTIFY_SOCKET set).
@@ -181,24 +197,59 @@ fn authorizer(cli: &Cli) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Erro
     let mut auth = DummyAuthorizer::new();
     if let Some(path) = &cli.users_file {
         auth.add_users_file(path)?;
-        if cli.username.is_none() && cli.perm.is_some() {
-            return Err(
-                "--perm applies to the -u user; the users file gives each user's \
-                        permissions"
-                    .into(),
-            );
-        }
+    }
+    for user in &cli.users {
+        add_file_user(&mut auth, user)?;
+    }
+    let listed = cli.users_file.is_some() || !cli.users.is_empty();
+    if listed && cli.username.is_none() && cli.perm.is_some() {
+        return Err(
+            "--perm applies to the -u user; the users file and the config file's [[users]] \
+             give each user's permissions"
+                .into(),
+        );
     }
     match (&cli.username, &cli.password) {
         (Some(user), Some(pass)) => auth.add_user(user, pass, &directory, &perms, None, None)?,
         (Some(_), None) => {
             return Err("if username (-u) is supplied, password ('-P') is required".into())
         }
-        // With a users file, anonymous is there only if the file lists it.
-        (None, _) if cli.users_file.is_some() => {}
+        // With a users file or [[users]], anonymous is there only if listed.
+        (None, _) if listed => {}
         (None, _) => auth.add_anonymous(&directory, &perms, None, None)?,
     }
     Ok(Box::new(auth))
+}
+
+/// Adds a `[[users]]` user of the config file, and its overrides; errors name the line.
+fn add_file_user(
+    auth: &mut DummyAuthorizer,
+    user: &config_file::FileUser,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use config_file::Password;
+    use ftpdlib::authorizers::AuthorizerError;
+    let (name, home, perm) = (user.name.as_str(), &user.home, user.perm.as_str());
+    let (login, quit) = (user.msg_login.as_deref(), user.msg_quit.as_deref());
+    let added = match &user.password {
+        Password::Hash(hash) => auth.add_user_hashed(name, hash, home, perm, login, quit),
+        Password::Plain(plain) => auth.add_user(name, plain, home, perm, login, quit),
+        Password::Anonymous => auth.add_anonymous(home, perm, login, quit),
+    };
+    added.map_err(|e| match e {
+        AuthorizerError::BadHash(_) => format!(
+            "{}: user '{name}': the password-hash is not a crypt(3) string this system \
+             supports (make one with ftpdlib --hash-password)",
+            user.at
+        ),
+        e => format!("{}: user '{name}': {e}", user.at),
+    })?;
+    for o in &user.overrides {
+        // A relative directory is below the home.
+        let dir = home.join(&o.directory);
+        auth.override_perm(name, &dir, &o.perm, o.recursive)
+            .map_err(|e| format!("{}: user '{name}': override {}: {e}", o.at, dir.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(target_os = "linux")]
@@ -211,6 +262,7 @@ fn unix_authorizer(
         (cli.directory.is_some(), "-d"),
         (cli.username.is_some(), "-u"),
         (cli.users_file.is_some(), "--users-file"),
+        (!cli.users.is_empty(), "[[users]]"),
     ];
     if let Some((_, flag)) = conflicting.iter().find(|(set, _)| *set) {
         return Err(format!(

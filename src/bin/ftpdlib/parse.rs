@@ -24,9 +24,11 @@ use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{argparse_name, Cli};
@@ -38,6 +40,9 @@ pub enum Exit {
     Print(String),
     /// An error message; shown after the usage line, exit status 2.
     Error(String),
+    /// An error that is not the command line's (the config file's): `ftpdlib: MESSAGE`,
+    /// without the usage line, exit status 2.
+    Fail(String),
 }
 
 /// Parses the arguments after the program's name (and the `FTPDLIB_*` environment).
@@ -52,7 +57,38 @@ pub fn parse(args: &[OsString]) -> Result<Cli, Exit> {
     if !extras.is_empty() {
         return Err(unrecognized(&mut cmd, &extras));
     }
-    Cli::from_arg_matches(&matches).map_err(|e| clap_exit(&cmd, &e, &tokens))
+    match matches.get_one::<PathBuf>("config") {
+        None => Cli::from_arg_matches(&matches).map_err(|e| clap_exit(&cmd, &e, &tokens)),
+        Some(path) => with_config_file(&mut cmd, &matches, path, &tokens),
+    }
+}
+
+/// The parse again, with the options of the file at `path` before the command line's
+/// `tokens`, and only those neither the command line nor the environment sets (in
+/// `matches`): clap reads a variable only for an option absent from the arguments.
+fn with_config_file(
+    cmd: &mut clap::Command,
+    matches: &clap::ArgMatches,
+    path: &Path,
+    tokens: &[OsString],
+) -> Result<Cli, Exit> {
+    let file = crate::config_file::read(path, cmd).map_err(Exit::Fail)?;
+    let given = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let from_file = file.options.iter().filter(|(id, _)| !given(id));
+    let argv = std::iter::once(OsString::from(PROG))
+        .chain(from_file.map(|(_, arg)| arg.clone()))
+        .chain(tokens.iter().cloned());
+    let matches = cmd
+        .try_get_matches_from_mut(argv)
+        .map_err(|e| clap_exit(cmd, &e, tokens))?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| clap_exit(cmd, &e, tokens))?;
+    cli.users = file.users;
+    Ok(cli)
 }
 
 /// Shows `exit` as argparse does and gives the exit status: 0 after `Print`, 2 after an
@@ -67,6 +103,10 @@ pub fn exit(exit: Exit) -> ExitCode {
         Exit::Error(message) => {
             let text = format!("usage: {USAGE}\n{PROG}: error: {message}\n");
             let _ = std::io::stderr().write_all(text.as_bytes());
+            ExitCode::from(2)
+        }
+        Exit::Fail(message) => {
+            let _ = std::io::stderr().write_all(format!("{PROG}: {message}\n").as_bytes());
             ExitCode::from(2)
         }
     }
@@ -898,6 +938,8 @@ mod tests {
                 "concurrency" => "async",
                 "range" => "1-2",
                 "interface" | "nat-address" | "proxy-protocol-from" => "::1",
+                // An empty file: no option.
+                "config" => "/dev/null",
                 _ => "1",
             };
             let list = [OsString::from(format!("--{}", opt.long)), value.into()];
@@ -976,6 +1018,50 @@ mod tests {
             let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
             assert_eq!(env, expected, "--{long}");
         }
+    }
+
+    #[test]
+    fn config_file_under_the_environment_and_the_command_line() {
+        let _env = ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ftpdlib.toml");
+        let text = "port = 2001\nbanner = \"file\"\nmax-cons = 7\nwrite = true\n\
+                    timeout = 9\n";
+        std::fs::write(&path, text).expect("write the file");
+        let config = path.to_str().expect("a UTF-8 temp path");
+        std::env::set_var("FTPDLIB_BANNER", "env");
+        std::env::set_var("FTPDLIB_MAX_CONS", "8");
+        let both = parse(&args(&["--config", config, "--max-cons=9", "-p", "3"]));
+        std::env::remove_var("FTPDLIB_BANNER");
+        std::env::remove_var("FTPDLIB_MAX_CONS");
+        let only_file = parse(&args(&["--config", config]));
+        std::env::set_var("FTPDLIB_CONFIG", config);
+        let from_env = parse(&args(&["--timeout", "1"]));
+        std::env::remove_var("FTPDLIB_CONFIG");
+        drop(_env);
+        let c = both.expect("file, environment and command line");
+        // The flag beats the variable, which beats the file, which beats the default.
+        assert_eq!((c.port, c.max_cons), (3, 9));
+        assert_eq!(c.banner.as_deref(), Some("env"));
+        assert_eq!((c.timeout, c.write, c.max_cons_per_ip), (9, true, 0));
+        let c = only_file.expect("the file alone");
+        assert_eq!((c.port, c.max_cons, c.timeout), (2001, 7, 9));
+        assert_eq!(c.banner.as_deref(), Some("file"));
+        let c = from_env.expect("FTPDLIB_CONFIG");
+        assert_eq!((c.port, c.timeout), (2001, 1));
+        // A file error is not a usage error.
+        std::fs::write(&path, "port = 1\nwrite = 1\n").expect("write the file");
+        assert_eq!(
+            parsed(&args(&["--config", config, "-w"])).err(),
+            Some(Exit::Fail(format!(
+                "{config}:2: write: expected true or false, found an integer"
+            )))
+        );
+        // The command line's own errors come first.
+        assert_eq!(
+            error(&["--config", config, "-p", "x"]),
+            "argument -p/--port: invalid int value: 'x'"
+        );
     }
 
     #[test]
