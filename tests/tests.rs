@@ -7,6 +7,8 @@ mod util;
 
 #[path = "it/authz.rs"]
 mod authz;
+#[path = "it/checksums.rs"]
+mod checksums;
 #[path = "it/cli.rs"]
 mod cli;
 #[path = "it/cli_config.rs"]

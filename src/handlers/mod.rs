@@ -59,6 +59,8 @@ pub(crate) enum SessionCmd {
     Shutdown,
     /// A worker checked the password: Ok, or the 530 text.
     AuthResult(Result<(), String>),
+    /// A worker hashed a file (HASH, XCRC …): the digest, or why not.
+    HashResult(std::io::Result<Vec<u8>>),
 }
 
 /// News from the data side.

@@ -2,7 +2,7 @@
 //! callbacks, the command table and the added command bodies, built once by the server and
 //! handed to each session behind one `Arc`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::pool::WorkerPool;
 use super::CommandBody;
@@ -26,4 +26,6 @@ pub(crate) struct Shared {
     pub(crate) workers: Option<WorkerPool>,
     /// The control channel's character set, from `config.encoding`.
     pub(crate) charset: Charset,
+    /// The checksum thread, started by the first HASH (None if it could not start).
+    pub(crate) hash_pool: OnceLock<Option<WorkerPool>>,
 }

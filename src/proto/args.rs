@@ -256,9 +256,46 @@ pub(super) fn py_int(s: &str) -> Option<i128> {
     Some(if negative { -magnitude } else { magnitude })
 }
 
+/// Splits the argument of XCRC, XMD5, XSHA1, XSHA256 and XSHA512 into the path and the
+/// start and end offsets that may follow it, as proftpd's mod_digest reads it: the last
+/// one or two words count as offsets when they are numbers and a path comes before them
+/// (so a file named `a 10` needs its offsets given: `XCRC a 10 0 5`).
+///
+/// ```
+/// use ftpdlib::proto::split_offsets;
+/// assert_eq!(split_offsets("my file 5 10"), ("my file", Some(5), Some(10)));
+/// assert_eq!(split_offsets("f 5"), ("f", Some(5), None));
+/// assert_eq!(split_offsets("f"), ("f", None, None));
+/// ```
+pub fn split_offsets(arg: &str) -> (&str, Option<u64>, Option<u64>) {
+    match trailing_number(arg) {
+        None => (arg, None, None),
+        Some((head, last)) => match trailing_number(head) {
+            Some((path, first)) => (path, Some(first), Some(last)),
+            None => (head, Some(last), None),
+        },
+    }
+}
+
+/// The number ending `rest` after a space, and what comes before it (not empty).
+fn trailing_number(rest: &str) -> Option<(&str, u64)> {
+    let (head, last) = rest.rsplit_once(' ')?;
+    let n = last.parse::<u64>().ok()?;
+    (!head.is_empty()).then_some((head, n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_follow_the_path() {
+        assert_eq!(split_offsets("a b"), ("a b", None, None));
+        assert_eq!(split_offsets("10"), ("10", None, None));
+        assert_eq!(split_offsets("10 20"), ("10", Some(20), None));
+        assert_eq!(split_offsets("f 1 2 3"), ("f 1", Some(2), Some(3)));
+        assert_eq!(split_offsets("f -1"), ("f -1", None, None));
+    }
 
     fn text(r: Reply) -> String {
         let mut out = Vec::new();

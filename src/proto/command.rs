@@ -2,7 +2,8 @@
 //! each command does.
 //!
 //! [`BUILTIN`] holds one [`CommandSpec`] per command pyftpdlib 2.2.0's `FTPHandler`
-//! knows (its `proto_cmds`): permission letter, whether login is needed, the argument's
+//! knows (its `proto_cmds`), plus the file checksums (HASH, RANG, XCRC, XMD5, XSHA1,
+//! XSHA256, XSHA512): permission letter, whether login is needed, the argument's
 //! shape ([`ArgRule`]), whether its outcome is logged, the `HELP` text, and its
 //! [`Action`]: a built-in [`Verb`] or a body the embedding program registered. A
 //! [`CommandTable`] starts from it and lets the embedding program add or remove entries.
@@ -52,6 +53,9 @@ pub enum ArgRule {
     /// A file name prefix or nothing; the command acts on the directory that will hold
     /// the new file (`STOU`).
     UniqueName,
+    /// A path, then up to two offsets (`XCRC f 0 100`); see
+    /// [`split_offsets`](super::split_offsets).
+    PathThenOffsets,
 }
 
 /// How many arguments an [`ArgRule`] takes (pyftpdlib's `arg` key: `False`/`True`/`None`).
@@ -66,7 +70,10 @@ impl ArgRule {
     pub(crate) fn arity(self) -> Arity {
         match self {
             ArgRule::None | ArgRule::Parent => Arity::None,
-            ArgRule::Required | ArgRule::Path | ArgRule::WordThenPath => Arity::Required,
+            ArgRule::Required
+            | ArgRule::Path
+            | ArgRule::WordThenPath
+            | ArgRule::PathThenOffsets => Arity::Required,
             ArgRule::Optional
             | ArgRule::PathOrRoot
             | ArgRule::PathOrCwd
@@ -105,6 +112,7 @@ pub enum Verb {
     Eprt,
     Epsv,
     Feat,
+    Hash,
     Help,
     List,
     Mdtm,
@@ -123,6 +131,7 @@ pub enum Verb {
     Prot,
     Pwd,
     Quit,
+    Rang,
     Rein,
     Rest,
     Retr,
@@ -141,6 +150,11 @@ pub enum Verb {
     Syst,
     Type,
     User,
+    Xcrc,
+    Xmd5,
+    Xsha1,
+    Xsha256,
+    Xsha512,
     /// A command that exists in the crate's own tests only, added the way a new
     /// built-in is: a row ([`TEST_ONLY`]) and an arm in the session's `match`.
     #[cfg(test)]
@@ -232,7 +246,8 @@ impl CommandSpec {
 }
 
 /// The built-in commands: pyftpdlib 2.2.0 `proto_cmds`, including `SITE CHMOD` and
-/// `SITE HELP` and excluding the TLS commands (see [`TLS_COMMANDS`]).
+/// `SITE HELP` and excluding the TLS commands (see [`TLS_COMMANDS`]), and the file
+/// checksums pyftpdlib lacks.
 #[rustfmt::skip]
 pub static BUILTIN: &[CommandSpec] = &[
     spec("ABOR", Verb::Abor, None, true, ArgRule::None, "ABOR (abort transfer)."),
@@ -244,6 +259,7 @@ pub static BUILTIN: &[CommandSpec] = &[
     spec("EPRT", Verb::Eprt, None, true, ArgRule::Required, "EPRT <SP> |proto|ip|port| (extended active mode).").tls(TlsNeed::Data),
     spec("EPSV", Verb::Epsv, None, true, ArgRule::Optional, "EPSV [<SP> proto/\"ALL\"] (extended passive mode).").tls(TlsNeed::Data),
     spec("FEAT", Verb::Feat, None, false, ArgRule::None, "FEAT (list all new features supported)."),
+    spec("HASH", Verb::Hash, Some('r'), true, ArgRule::Path, "HASH <SP> file-name (get the file's checksum)."),
     spec("HELP", Verb::Help, None, false, ArgRule::Optional, "HELP [<SP> cmd] (show help)."),
     spec("LIST", Verb::List, Some('l'), true, ArgRule::ListPath, "LIST [<SP> path] (list files)."),
     spec("MDTM", Verb::Mdtm, Some('l'), true, ArgRule::Path, "MDTM [<SP> path] (file last modification time)."),
@@ -260,6 +276,7 @@ pub static BUILTIN: &[CommandSpec] = &[
     spec("PORT", Verb::Port, None, true, ArgRule::Required, "PORT <sp> h,h,h,h,p,p (open active data connection).").tls(TlsNeed::Data),
     spec("PWD", Verb::Pwd, None, true, ArgRule::None, "PWD (get current working directory)."),
     spec("QUIT", Verb::Quit, None, false, ArgRule::None, "QUIT (quit current session)."),
+    spec("RANG", Verb::Rang, None, true, ArgRule::Required, "RANG <SP> start end (set the byte range of the next HASH)."),
     spec("REIN", Verb::Rein, None, true, ArgRule::None, "REIN (flush account).").logged(true),
     spec("REST", Verb::Rest, None, true, ArgRule::Required, "REST <SP> offset (set file offset)."),
     spec("RETR", Verb::Retr, Some('r'), true, ArgRule::Path, "RETR <SP> file-name (retrieve a file)."),
@@ -278,11 +295,16 @@ pub static BUILTIN: &[CommandSpec] = &[
     spec("SYST", Verb::Syst, None, false, ArgRule::None, "SYST (get operating system type)."),
     spec("TYPE", Verb::Type, None, true, ArgRule::Required, "TYPE <SP> [A | I] (set transfer type)."),
     spec("USER", Verb::User, None, false, ArgRule::Required, "USER <SP> user-name (set username).").tls(TlsNeed::Control),
+    spec("XCRC", Verb::Xcrc, Some('r'), true, ArgRule::PathThenOffsets, "XCRC <SP> file-name [start [end]] (get the file's CRC-32)."),
     spec("XCUP", Verb::Cwd, Some('e'), true, ArgRule::Parent, "XCUP (obsolete; go to parent directory)."),
     spec("XCWD", Verb::Cwd, Some('e'), true, ArgRule::PathOrRoot, "XCWD [<SP> dir-name] (obsolete; change directory).").logged(true),
+    spec("XMD5", Verb::Xmd5, Some('r'), true, ArgRule::PathThenOffsets, "XMD5 <SP> file-name [start [end]] (get the file's MD5)."),
     spec("XMKD", Verb::Mkd, Some('m'), true, ArgRule::Path, "XMKD <SP> dir-name (obsolete; create directory).").logged(true),
     spec("XPWD", Verb::Pwd, None, true, ArgRule::None, "XPWD (obsolete; get current dir)."),
     spec("XRMD", Verb::Rmd, Some('d'), true, ArgRule::Path, "XRMD <SP> dir-name (obsolete; remove directory).").logged(true),
+    spec("XSHA1", Verb::Xsha1, Some('r'), true, ArgRule::PathThenOffsets, "XSHA1 <SP> file-name [start [end]] (get the file's SHA-1)."),
+    spec("XSHA256", Verb::Xsha256, Some('r'), true, ArgRule::PathThenOffsets, "XSHA256 <SP> file-name [start [end]] (get the file's SHA-256)."),
+    spec("XSHA512", Verb::Xsha512, Some('r'), true, ArgRule::PathThenOffsets, "XSHA512 <SP> file-name [start [end]] (get the file's SHA-512)."),
 ];
 
 /// The commands pyftpdlib's `TLS_FTPHandler` adds (RFC 4217), for
@@ -460,8 +482,9 @@ mod tests {
     #[test]
     fn builtin_has_all_rows() {
         let table = CommandTable::builtin();
-        assert_eq!(table.iter().count(), 47);
-        assert_eq!(BUILTIN.len(), 47);
+        // pyftpdlib's 47, and the 7 checksum commands.
+        assert_eq!(table.iter().count(), 54);
+        assert_eq!(BUILTIN.len(), 54);
         for name in ["AUTH", "PBSZ", "PROT"] {
             assert!(table.lookup(name).is_none(), "{name}");
         }
@@ -601,7 +624,7 @@ mod tests {
         assert_eq!(table.lookup("SITE FOO").unwrap().name, "SITE FOO");
         table.add(literal("NOOP", true, "NOOP (custom)."));
         assert!(table.lookup("NOOP").unwrap().auth);
-        assert_eq!(table.iter().count(), 48);
+        assert_eq!(table.iter().count(), 55);
     }
 
     #[test]
@@ -614,7 +637,7 @@ mod tests {
             wire(&table.help_for("AUTH").unwrap()),
             "214 Syntax: AUTH <SP> TLS|SSL (set up secure control channel).\r\n"
         );
-        assert_eq!(table.iter().count(), 50);
+        assert_eq!(table.iter().count(), 57);
     }
 
     #[test]
@@ -668,11 +691,12 @@ mod tests {
     fn help_listing_builtin() {
         let expected = "214-The following commands are recognized:\r\n\
             \x20ABOR   ALLO   APPE   CDUP   CWD    DELE   EPRT   EPSV  \r\n\
-            \x20FEAT   HELP   LIST   MDTM   MFMT   MKD    MLSD   MLST  \r\n\
-            \x20MODE   NLST   NOOP   OPTS   PASS   PASV   PORT   PWD   \r\n\
-            \x20QUIT   REIN   REST   RETR   RMD    RNFR   RNTO   SITE  \r\n\
-            \x20SIZE   STAT   STOR   STOU   STRU   SYST   TYPE   USER  \r\n\
-            \x20XCUP   XCWD   XMKD   XPWD   XRMD  \r\n\
+            \x20FEAT   HASH   HELP   LIST   MDTM   MFMT   MKD    MLSD  \r\n\
+            \x20MLST   MODE   NLST   NOOP   OPTS   PASS   PASV   PORT  \r\n\
+            \x20PWD    QUIT   RANG   REIN   REST   RETR   RMD    RNFR  \r\n\
+            \x20RNTO   SITE   SIZE   STAT   STOR   STOU   STRU   SYST  \r\n\
+            \x20TYPE   USER   XCRC   XCUP   XCWD   XMD5   XMKD   XPWD  \r\n\
+            \x20XRMD   XSHA1  XSHA256 XSHA512\r\n\
             214 Help command successful.\r\n";
         assert_eq!(wire(&CommandTable::builtin().help_listing()), expected);
     }

@@ -39,6 +39,14 @@ pub enum Pending {
     RestartAt(u64),
     /// `RNFR <path>`: the real path the next command, RNTO, renames.
     RenameFrom(PathBuf),
+    /// `RANG <start> <end>`: the bytes (`end` included) the next HASH covers. Like a REST
+    /// offset it stays until HASH uses it; a REST replaces it and it replaces a REST.
+    Range {
+        /// The first byte.
+        start: u64,
+        /// The last byte.
+        end: u64,
+    },
 }
 
 /// Checks `req` against `table` for a session that is logged in or not.
@@ -139,7 +147,7 @@ pub(crate) fn gate_parts<'t>(
     }
     match (usage, &*pending) {
         (PendingUse::Rename, Pending::RenameFrom(_)) => {}
-        (PendingUse::Rename, Pending::Nothing | Pending::RestartAt(_)) => {
+        (PendingUse::Rename, Pending::Nothing | Pending::RestartAt(_) | Pending::Range { .. }) => {
             return Err(Reply::new(503, "Bad sequence of commands: use RNFR first."));
         }
         // The REST stays pending, as in pyftpdlib.
@@ -151,7 +159,10 @@ pub(crate) fn gate_parts<'t>(
         }
         (
             PendingUse::None | PendingUse::Restart | PendingUse::RefuseRestart,
-            Pending::Nothing | Pending::RestartAt(_) | Pending::RenameFrom(_),
+            Pending::Nothing
+            | Pending::RestartAt(_)
+            | Pending::RenameFrom(_)
+            | Pending::Range { .. },
         ) => {}
     }
     Ok(spec)
@@ -179,7 +190,7 @@ impl PendingUse {
     fn apply(self, pending: &mut Pending) {
         match (self, &*pending) {
             (PendingUse::Rename, Pending::RenameFrom(_))
-            | (_, Pending::Nothing | Pending::RestartAt(_)) => {}
+            | (_, Pending::Nothing | Pending::RestartAt(_) | Pending::Range { .. }) => {}
             (
                 PendingUse::None | PendingUse::Restart | PendingUse::RefuseRestart,
                 Pending::RenameFrom(_),

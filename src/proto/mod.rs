@@ -40,7 +40,7 @@ pub use addr::{
 };
 pub use args::{
     mode_reply, opts_reply, parse_auth, parse_prot, parse_rest, parse_type, split_ls_options,
-    stru_reply, LsOptions, ProtLevel, TransferType,
+    split_offsets, stru_reply, LsOptions, ProtLevel, TransferType,
 };
 pub use charset::{Charset, CharsetError, Decoded};
 pub use command::{

@@ -148,6 +148,7 @@ impl ServerBuilder {
             commands,
             custom: self.custom.clone(),
             features: self.features.clone(),
+            hash_pool: std::sync::OnceLock::new(),
         }))
     }
 

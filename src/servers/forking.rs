@@ -136,6 +136,7 @@ fn child_shared(parent: &Shared) -> io::Result<Shared> {
         features: parent.features.clone(),
         workers,
         charset: parent.charset,
+        hash_pool: std::sync::OnceLock::new(),
     })
 }
 

@@ -324,9 +324,9 @@ fn feat_lists_the_features() {
     assert_eq!(code, 211);
     assert_eq!(
         text,
-        "Features supported:\n EPRT\n EPSV\n MDTM\n MFMT\n \
+        "Features supported:\n EPRT\n EPSV\n HASH SHA-1;SHA-256*;SHA-512;MD5\n MDTM\n MFMT\n \
          MLST type*;perm*;size*;modify*;unique*;unix.mode;unix.uid;unix.gid;\n \
-         REST STREAM\n SIZE\n TVFS\n UTF8\nEnd FEAT."
+         RANG STREAM\n REST STREAM\n SIZE\n TVFS\n UTF8\nEnd FEAT."
     );
 }
 

@@ -17,6 +17,10 @@ impl FtpHandler {
     }
 
     pub(super) fn ftp_opts(&mut self, arg: &str) {
+        let (cmd, option) = arg.split_once(' ').unwrap_or((arg, ""));
+        if cmd.eq_ignore_ascii_case("HASH") && self.shared.commands.lookup("HASH").is_some() {
+            return self.opts_hash(option);
+        }
         let mut facts = self.enabled_facts();
         let reply = opts_reply(arg, self.shared.charset, MLSX_FACTS_AVAILABLE, &mut facts);
         self.mlst_facts = Some(facts);
@@ -49,6 +53,9 @@ impl FtpHandler {
             features.push("UTF8".to_owned());
         }
         features.extend(self.tls_features());
+        if self.shared.commands.lookup("HASH").is_some() {
+            features.extend(self.hash_features());
+        }
         features.extend(self.shared.features.iter().cloned());
         features.sort();
         let mut lines = vec!["Features supported:".to_owned()];

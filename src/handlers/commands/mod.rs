@@ -3,6 +3,7 @@
 //! by theme (login, navigation, files, transfers, the data connection, information,
 //! FTPS), none of which looks at a command's name.
 
+mod checksums;
 mod data_connection;
 mod files;
 mod ftps;
@@ -16,13 +17,16 @@ use std::sync::Arc;
 
 use ioloop::Ctx;
 
+pub(crate) use self::checksums::{HashAlgo, HashJob};
 use self::transfers::Listing;
 use super::control::{FtpHandler, LastReply, Login};
 use super::{CommandContext, Msg};
 use crate::filesystems::FileSystem;
 use crate::proto::gate::gate_parts;
 use crate::proto::parse::ParsedLine;
-use crate::proto::{split_ls_options, Action, ArgRule, CommandSpec, Reply, SessionGate, Verb};
+use crate::proto::{
+    split_ls_options, split_offsets, Action, ArgRule, CommandSpec, Reply, SessionGate, Verb,
+};
 
 /// A command's path argument after the resolver: inside the user's root, and the user
 /// holds the command's permission letter on it.
@@ -144,6 +148,14 @@ impl FtpHandler {
             Verb::Stru => self.ftp_stru(arg),
             Verb::Mode => self.ftp_mode(arg),
             Verb::Abor => self.ftp_abor(cx),
+            // checksums
+            Verb::Hash => self.with_path(t, |s, t| s.ftp_hash(cx, t)),
+            Verb::Rang => self.ftp_rang(arg),
+            Verb::Xcrc => self.xdigest(cx, arg, t, HashAlgo::Crc32),
+            Verb::Xmd5 => self.xdigest(cx, arg, t, HashAlgo::Md5),
+            Verb::Xsha1 => self.xdigest(cx, arg, t, HashAlgo::Sha1),
+            Verb::Xsha256 => self.xdigest(cx, arg, t, HashAlgo::Sha256),
+            Verb::Xsha512 => self.xdigest(cx, arg, t, HashAlgo::Sha512),
             // the data connection
             Verb::Pasv => self.ftp_pasv(cx, false),
             Verb::Epsv => self.ftp_epsv(cx, arg),
@@ -185,6 +197,14 @@ impl FtpHandler {
         }
     }
 
+    /// XCRC and the like: the offsets after the path, then the body.
+    fn xdigest(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str, t: Target, algo: HashAlgo) {
+        let (_, start, end) = split_offsets(arg);
+        self.with_path(t, |s, t| {
+            s.ftp_xdigest(cx, t, algo, (start.unwrap_or(0), end));
+        });
+    }
+
     /// Maps the argument to the path the command acts on, as its [`ArgRule`] says,
     /// refuses a path outside the user's root, and checks the command's permission
     /// letter on it. Commands of the generic rules (`Required`, `Optional`, `None`) have
@@ -196,6 +216,7 @@ impl FtpHandler {
             ArgRule::PathOrRoot => arg,
             ArgRule::Parent => "..",
             ArgRule::ListPath => split_ls_options(arg).1,
+            ArgRule::PathThenOffsets => split_offsets(arg).0,
             ArgRule::WordThenPath => match arg.split_once(' ') {
                 Some((_, path)) if !path.is_empty() => path,
                 _ => {

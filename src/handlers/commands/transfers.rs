@@ -214,7 +214,7 @@ impl FtpHandler {
     fn take_restart(&mut self) -> Option<u64> {
         match std::mem::take(&mut self.pending) {
             Pending::RestartAt(offset) => Some(offset),
-            other @ (Pending::Nothing | Pending::RenameFrom(_)) => {
+            other @ (Pending::Nothing | Pending::RenameFrom(_) | Pending::Range { .. }) => {
                 self.pending = other;
                 None
             }

@@ -248,7 +248,8 @@ impl FtpHandler {
             | Wait::AuthDelay { .. }
             | Wait::Authenticating
             | Wait::ActiveConnect
-            | Wait::StartTls => {}
+            | Wait::StartTls
+            | Wait::Hashing(_) => {}
         }
     }
 

@@ -13,6 +13,7 @@ mod tls;
 use ioloop::mio::net::TcpStream;
 use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready, TimerId};
 
+use super::commands::{HashAlgo, HashJob};
 use super::ftps::SessionTls;
 use super::shared::Shared;
 use super::tls::Transport;
@@ -47,6 +48,8 @@ pub(crate) struct FtpHandler {
     pub(super) data: DataChan,
     pub(super) wait: Wait,
     pub(super) mlst_facts: Option<Vec<String>>,
+    /// The algorithm HASH uses (`OPTS HASH`).
+    pub(super) hash_algo: HashAlgo,
     /// FTPS state: control channel TLS, PBSZ / PROT.
     pub(super) tls: SessionTls,
     idle_timer: Option<TimerId>,
@@ -137,6 +140,9 @@ pub(super) enum Wait {
     },
     /// AUTH TLS: the 234 must reach the client in clear before TLS starts.
     StartTls,
+    /// HASH, XCRC …: a worker reads the file. Commands sent meanwhile (ABOR too) are
+    /// answered after the checksum; a client that closes cancels it.
+    Hashing(Box<HashJob>),
 }
 
 impl FtpHandler {
@@ -168,6 +174,7 @@ impl FtpHandler {
             data: DataChan::None,
             wait: Wait::Nothing,
             mlst_facts: None,
+            hash_algo: HashAlgo::Sha256,
             tls,
             idle_timer: None,
             draining: None,
@@ -442,6 +449,21 @@ impl FtpHandler {
         cx.wake();
     }
 
+    /// Whether the client closed its end: a read of zero bytes where nothing is queued.
+    /// Data the client sent is left in the socket for when the session reads again (so a
+    /// close that follows more commands is noticed only then).
+    fn peer_gone(&self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.chat.stream().tcp().peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ),
+        }
+    }
+
     fn auth_delay_over(&mut self, cx: &mut Ctx<'_, Msg>, message: String) {
         self.attempts += 1;
         // pyftpdlib forgets the name as soon as the login fails, so the prefix of this
@@ -477,7 +499,10 @@ impl Handler<Msg> for FtpHandler {
         if self.draining.is_some() {
             return Some(Interest::READABLE);
         }
-        let reading = self.accepting_input() && self.chat.pending_output() <= OUTPUT_HIGH_WATER;
+        // While a file is hashed the socket is watched only to notice a client that
+        // closes (`peer_gone`): nothing is read.
+        let watching = self.accepting_input() || matches!(self.wait, Wait::Hashing(_));
+        let reading = watching && self.chat.pending_output() <= OUTPUT_HIGH_WATER;
         self.chat.stream().interest(self.chat.interest(reading))
     }
 
@@ -490,6 +515,9 @@ impl Handler<Msg> for FtpHandler {
             return self.drain_input(cx);
         }
         if self.chat.flush().is_err() {
+            return cx.close();
+        }
+        if matches!(self.wait, Wait::Hashing(_)) && self.peer_gone() {
             return cx.close();
         }
         self.process_input(cx);
@@ -549,6 +577,15 @@ impl Handler<Msg> for FtpHandler {
                     self.finish_login(cx, user, verdict);
                 }
             }
+            Msg::ToSession(SessionCmd::HashResult(result)) => {
+                // A result comes only while its session waits: a session that stops
+                // waiting closes, and its worker was cancelled.
+                if let Wait::Hashing(job) = &self.wait {
+                    let reply = job.reply(result);
+                    self.respond(reply);
+                    self.end_wait(cx);
+                }
+            }
             Msg::ToData(_) | Msg::ToServer(_) | Msg::Proxied(_) => {}
         }
         if self.draining.is_none() {
@@ -557,6 +594,10 @@ impl Handler<Msg> for FtpHandler {
     }
 
     fn on_close(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if let Wait::Hashing(job) = &self.wait {
+            // The worker stops at its next block instead of reading the rest of the file.
+            job.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         self.drop_data(cx);
         log::info!("{} FTP session closed (disconnect).", self.prefix());
         self.shared.events.on_disconnect(self.session());
