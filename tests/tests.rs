@@ -5,6 +5,8 @@
 
 mod util;
 
+#[path = "it/atomic_uploads.rs"]
+mod atomic_uploads;
 #[path = "it/authz.rs"]
 mod authz;
 #[path = "it/checksums.rs"]

@@ -47,6 +47,12 @@ pub struct HandlerConfig {
     /// (pyftpdlib's listings). Off: they show them only for `LIST -a` / `-la`, as `ls`
     /// and vsftpd do. NLST and MLSD, which are for programs, always list every name.
     pub list_shows_hidden: bool,
+    /// Atomic uploads (proftpd's HiddenStores): STOR and STOU write to a hidden
+    /// temporary (`.ftpdlib-part.<random>`) in the target's directory, renamed over the
+    /// target only once the upload completed, before the `226`. A cut upload leaves the
+    /// previous file intact and no temporary. APPE and REST + STOR are refused (`550`).
+    /// Temporaries are hidden from listings and cannot be named by clients.
+    pub atomic_uploads: bool,
     /// Send files with sendfile(2) when possible.
     pub use_sendfile: bool,
     /// Set TCP_NODELAY on the control connection.
@@ -101,6 +107,7 @@ impl Default for HandlerConfig {
             passive_ports: None,
             use_gmt_times: true,
             list_shows_hidden: false,
+            atomic_uploads: false,
             use_sendfile: true,
             tcp_no_delay: true,
             encoding: "utf-8".to_owned(),

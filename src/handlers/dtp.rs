@@ -540,16 +540,21 @@ impl Handler<Msg> for DtpHandler {
         let bytes = self.bytes;
         // This channel alone writes a transfer's log lines and fires its callback: it
         // knows how many bytes moved and why it ended, even when nobody listens.
+        let listening = !self.abandoned && cx.is_alive(self.control);
         let reported = match self.log.take() {
             Some(log) => {
                 log_close_reason(&log.prefix, &reason);
-                let completed = matches!(reason, CloseReason::Completed);
-                log.ended(&*self.shared.events, completed, bytes);
-                true
+                if log.deferred && listening {
+                    false
+                } else {
+                    let completed = matches!(reason, CloseReason::Completed);
+                    log.ended(&*self.shared.events, completed, bytes);
+                    true
+                }
             }
             None => false,
         };
-        if self.abandoned || !cx.is_alive(self.control) {
+        if !listening {
             return; // the session is closing, or the whole loop
         }
         cx.send(

@@ -9,6 +9,7 @@
 //! [`CommandBody`]).
 
 mod as_user;
+mod atomic;
 mod commands;
 pub(crate) mod control;
 pub mod custom;
@@ -146,6 +147,9 @@ pub(crate) struct TransferLog {
     pub(crate) path: Option<PathBuf>,
     /// When the transfer command came.
     pub(crate) started: Instant,
+    /// An atomic upload: while the control channel listens, it reports the transfer
+    /// itself, after renaming the temporary, so that the callback finds the file in place.
+    pub(crate) deferred: bool,
 }
 
 impl TransferLog {

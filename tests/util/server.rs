@@ -78,10 +78,19 @@ impl TestServer {
         mem: &MemoryFs,
         extra: impl FnOnce(ServerBuilder) -> ServerBuilder + Send + 'static,
     ) -> TestServer {
+        TestServer::with_memory_config(mem, |_| {}, extra)
+    }
+
+    /// As [`TestServer::with_memory`], with the handler options adjusted by `handler`.
+    pub fn with_memory_config(
+        mem: &MemoryFs,
+        handler: impl FnOnce(&mut HandlerConfig),
+        extra: impl FnOnce(ServerBuilder) -> ServerBuilder + Send + 'static,
+    ) -> TestServer {
         let mem = mem.clone();
         TestServer::with_users(
             move |auth| Box::new(mem.authorizer(auth)),
-            |_| {},
+            handler,
             |_| {},
             extra,
         )

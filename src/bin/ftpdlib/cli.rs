@@ -288,6 +288,14 @@ pub struct Cli {
     pub list_all: bool,
 
     #[arg(
+        long, env = "FTPDLIB_ATOMIC_UPLOADS", help_heading = OTHER,
+        action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
+        help = "uploads go to a hidden temporary, renamed over the target once complete; \
+                APPE and REST+STOR are refused"
+    )]
+    pub atomic_uploads: bool,
+
+    #[arg(
         long, value_name = "MAX_CONS", env = "FTPDLIB_MAX_CONS", help_heading = OTHER,
         default_value = "512", value_parser = Argparse::new(int::<usize>),
         help = "max number of simultaneous connections (default: 512)"

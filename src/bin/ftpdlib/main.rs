@@ -139,6 +139,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             c.use_gmt_times = !cli.use_localtime;
             c.use_sendfile = !cli.disable_sendfile;
             c.list_shows_hidden = cli.list_all;
+            c.atomic_uploads = cli.atomic_uploads;
             c.max_login_attempts = cli.max_login_attempts;
             c.read_limit = cli.read_limit;
             c.write_limit = cli.write_limit;

@@ -136,7 +136,8 @@ impl FtpHandler {
         let Some(fs) = self.fs() else { return };
         let mut out = Vec::new();
         let gmt = self.shared.config.use_gmt_times;
-        if let Err(e) = list_into(fs, &t.fs, gmt, dot_files, &mut out) {
+        let parts = self.shared.config.atomic_uploads;
+        if let Err(e) = list_into(fs, &t.fs, gmt, dot_files, parts, &mut out) {
             return self.respond(fs_error_reply(&e));
         }
         let mut lines = vec![format!("Status of \"{}\":", t.ftp)];

@@ -20,7 +20,7 @@ use ioloop::Ctx;
 pub(crate) use self::checksums::{HashAlgo, HashJob};
 use self::transfers::Listing;
 use super::control::{FtpHandler, LastReply, Login};
-use super::{CommandContext, Msg};
+use super::{atomic, CommandContext, Msg};
 use crate::filesystems::FileSystem;
 use crate::proto::gate::gate_parts;
 use crate::proto::parse::ParsedLine;
@@ -298,6 +298,11 @@ impl FtpHandler {
                 550,
                 format!("'{ftp}' points to a path which is outside the user's root directory."),
             ));
+        }
+        if self.shared.config.atomic_uploads && atomic::names_part(&real) {
+            // Another upload's temporary: reading, renaming or removing it would expose
+            // or break that upload.
+            return Err(Reply::new(550, "No such file or directory."));
         }
         if let Some(letter) = letter {
             if !self

@@ -12,7 +12,7 @@ use super::Resolved;
 use crate::error::{fs_error_reply, strerror};
 use crate::filesystems::{FileSystem, WriteMode};
 use crate::handlers::control::{DataChan, FtpHandler, Wait, XferInfo};
-use crate::handlers::{DataCmd, Job, Msg};
+use crate::handlers::{atomic, DataCmd, Job, Msg};
 use crate::proto::{mode_reply, parse_rest, parse_type, stru_reply, Pending, Reply, TransferType};
 
 /// The listings sent over the data connection.
@@ -96,6 +96,9 @@ impl FtpHandler {
             return self.respond(reply); // before the file is opened: nothing is truncated
         }
         let Some(fs) = self.fs() else { return };
+        if self.shared.config.atomic_uploads {
+            return self.stor_atomic(cx, t, append, rest);
+        }
         let mode = match (append, rest) {
             (true, _) => WriteMode::Append,
             (false, Some(offset)) => {
@@ -133,6 +136,47 @@ impl FtpHandler {
         );
     }
 
+    /// STOR with atomic uploads: the data goes to a temporary, renamed over the target
+    /// once complete (see `data_closed`). APPE and REST + STOR would need a copy of the
+    /// old file first, which can be long for a large file and would block the loop:
+    /// they are refused.
+    fn stor_atomic(&mut self, cx: &mut Ctx<'_, Msg>, t: Resolved, append: bool, rest: Option<u64>) {
+        let Some(fs) = self.fs() else { return };
+        match (append, rest) {
+            (true, _) => {
+                return self.respond(Reply::new(550, "APPE not allowed with atomic uploads."))
+            }
+            (false, Some(_)) => {
+                return self.respond(Reply::new(
+                    550,
+                    "REST with STOR not allowed with atomic uploads.",
+                ))
+            }
+            (false, None) => {}
+        }
+        if fs.stat(&t.fs).is_ok_and(|m| m.is_dir()) {
+            // What opening the target would say; the rename would fail only at the end.
+            return self.respond(Reply::new(550, "Is a directory."));
+        }
+        let (part, file) = match atomic::create_part(fs, &t.fs) {
+            Ok(created) => created,
+            Err(e) => return self.respond(fs_error_reply(&e)),
+        };
+        let ascii = self.transfer_type == TransferType::Ascii;
+        let mut info = xfer("STOR", Some(t.fs));
+        info.part = Some(part);
+        self.start_transfer(
+            cx,
+            Job::Receive {
+                file,
+                ascii,
+                cut_tail: false,
+            },
+            info,
+            None,
+        );
+    }
+
     /// STOU in `dir` (checked by the resolver), with a name starting with `prefix`.
     pub(super) fn ftp_stou(&mut self, cx: &mut Ctx<'_, Msg>, dir: Resolved, prefix: String) {
         // After the checks that refuse STOU anyway, before a file is created.
@@ -152,6 +196,26 @@ impl FtpHandler {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let ascii = self.transfer_type == TransferType::Ascii;
+        let mut info = xfer("STOU", Some(path));
+        let file = if self.shared.config.atomic_uploads {
+            // The empty file keeps the unique name taken; the data goes to a temporary
+            // renamed over it at the end.
+            drop(file);
+            match atomic::create_part(fs, info.path.as_deref().unwrap_or(&dir.fs)) {
+                Ok((part, file)) => {
+                    info.part = Some(part);
+                    info.reserved = true;
+                    file
+                }
+                Err(e) => {
+                    info.reserved = true;
+                    self.discard_part(&info);
+                    return self.respond(Reply::new(450, format!("{}.", strerror(&e))));
+                }
+            }
+        } else {
+            file
+        };
         self.start_transfer(
             cx,
             Job::Receive {
@@ -159,7 +223,7 @@ impl FtpHandler {
                 ascii,
                 cut_tail: false,
             },
-            xfer("STOU", Some(path)),
+            info,
             Some(format!("FILE: {base}")),
         );
     }
@@ -168,10 +232,14 @@ impl FtpHandler {
     pub(super) fn ftp_listing(&mut self, cx: &mut Ctx<'_, Msg>, kind: Listing, t: Resolved) {
         let Some(fs) = self.fs() else { return };
         let gmt = self.shared.config.use_gmt_times;
+        let parts = self.shared.config.atomic_uploads;
         let mut out = Vec::new();
         let (name, result) = match kind {
-            Listing::List { dot_files } => ("LIST", list_into(fs, &t.fs, gmt, dot_files, &mut out)),
-            Listing::Nlst => ("NLST", nlst_into(fs, &t.fs, &mut out)),
+            Listing::List { dot_files } => (
+                "LIST",
+                list_into(fs, &t.fs, gmt, dot_files, parts, &mut out),
+            ),
+            Listing::Nlst => ("NLST", nlst_into(fs, &t.fs, parts, &mut out)),
             Listing::Mlsd => (
                 "MLSD",
                 match fs.stat(&t.fs) {
@@ -179,7 +247,10 @@ impl FtpHandler {
                         let facts = self.enabled_facts();
                         let facts: Vec<&str> = facts.iter().map(String::as_str).collect();
                         let perms = self.shared.authorizer.perms(self.username());
-                        fs.listdir(&t.fs).and_then(|names| {
+                        fs.listdir(&t.fs).and_then(|mut names| {
+                            if parts {
+                                atomic::hide_parts(&mut names);
+                            }
                             fs.format_mlsx(&t.fs, &names, &perms, &facts, true, gmt, &mut out)
                         })
                     }
@@ -245,6 +316,8 @@ fn xfer(cmd: &'static str, path: Option<PathBuf>) -> XferInfo {
         cmd,
         path,
         started: Instant::now(),
+        part: None,
+        reserved: false,
     }
 }
 pub(super) fn list_into(
@@ -252,6 +325,7 @@ pub(super) fn list_into(
     path: &Path,
     gmt: bool,
     dot_files: bool,
+    hide_parts: bool,
     out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
@@ -264,6 +338,9 @@ pub(super) fn list_into(
         if !dot_files {
             names.retain(|n| !n.as_bytes().starts_with(b"."));
         }
+        if hide_parts {
+            atomic::hide_parts(&mut names);
+        }
         names.sort();
         fs.format_list(path, &names, gmt, now, out);
     } else {
@@ -273,12 +350,21 @@ pub(super) fn list_into(
     Ok(())
 }
 
-/// NLST output: bare names, sorted; a file lists itself.
-fn nlst_into(fs: &dyn FileSystem, path: &Path, out: &mut Vec<u8>) -> std::io::Result<()> {
+/// NLST output: bare names, sorted; a file lists itself. `hide_parts`: without the
+/// temporaries of atomic uploads.
+fn nlst_into(
+    fs: &dyn FileSystem,
+    path: &Path,
+    hide_parts: bool,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let meta = fs.stat(path)?;
     let names = if meta.is_dir() {
         let mut names = fs.listdir(path)?;
+        if hide_parts {
+            atomic::hide_parts(&mut names);
+        }
         names.sort();
         names
     } else {

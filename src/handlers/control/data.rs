@@ -13,15 +13,64 @@ impl FtpHandler {
     /// transfer is abandoned: the data channel logs it with the bytes it moved.
     pub(in crate::handlers) fn drop_data(&mut self, cx: &mut Ctx<'_, Msg>) {
         self.tls.clear_refusal();
-        match std::mem::replace(&mut self.data, DataChan::None) {
+        let data = std::mem::replace(&mut self.data, DataChan::None);
+        self.discard_queued(&data);
+        match data {
             DataChan::None => {}
             DataChan::Passive { listener: h, .. }
             | DataChan::Active(h)
             | DataChan::Connected(h) => cx.send(h, Msg::ToData(DataCmd::Abort)),
-            DataChan::Transferring { channel, .. } => {
+            DataChan::Transferring { channel, info } => {
+                // The upload is cut: the target keeps its old content. The data channel
+                // may write a little more into the removed temporary; nobody sees it.
+                self.discard_part(&info);
                 cx.send(channel, Msg::ToData(DataCmd::Abandon));
             }
         }
+    }
+
+    /// Removes the temporary of an atomic upload queued on a data object that goes away
+    /// before the client connected.
+    fn discard_queued(&self, data: &DataChan) {
+        if let DataChan::Passive {
+            queued: Some(queued),
+            ..
+        } = data
+        {
+            self.discard_part(&queued.1);
+        }
+    }
+
+    /// Removes an atomic upload's temporary: the upload was cut or refused.
+    pub(in crate::handlers) fn discard_part(&self, info: &XferInfo) {
+        let Some(fs) = self.fs() else { return };
+        let reserved = info.path.as_ref().filter(|_| info.reserved);
+        for p in info.part.iter().chain(reserved) {
+            if let Err(e) = fs.remove(p) {
+                log::warn!(
+                    "{} could not remove upload temporary {}: {e}",
+                    self.prefix(),
+                    p.display()
+                );
+            }
+        }
+    }
+
+    /// Renames a completed atomic upload's temporary over its target. On failure the
+    /// temporary is removed and the target keeps its old content.
+    fn commit_part(&self, info: &XferInfo) -> std::io::Result<()> {
+        let (Some(part), Some(path), Some(fs)) = (&info.part, &info.path, self.fs()) else {
+            return Ok(());
+        };
+        fs.rename(part, path).inspect_err(|e| {
+            log::warn!(
+                "{} could not rename upload temporary {} to {}: {e}",
+                self.prefix(),
+                part.display(),
+                path.display()
+            );
+            self.discard_part(info);
+        })
     }
 
     /// Starts `job` on the data channel, which also keeps the transfer's log line.
@@ -46,6 +95,7 @@ impl FtpHandler {
             cmd: info.cmd,
             path: info.path.clone(),
             started: info.started,
+            deferred: info.part.is_some(),
         }
     }
 
@@ -81,6 +131,7 @@ impl FtpHandler {
             other @ (DataChan::None | DataChan::Active(_) | DataChan::Transferring { .. }) => {
                 // pyftpdlib queues the job and leaves the client hanging; RFC 959 says 425.
                 self.data = other;
+                self.discard_part(&info); // the job and its file are dropped here
                 if let Some(reply) = self.no_data_channel() {
                     self.respond(reply);
                 }
@@ -116,7 +167,8 @@ impl FtpHandler {
                 ));
             }
             DtpEvent::PassiveTimeout => {
-                self.data = DataChan::None;
+                let data = std::mem::replace(&mut self.data, DataChan::None);
+                self.discard_queued(&data);
                 self.respond(Reply::new(421, "Passive data channel timed out."));
             }
             DtpEvent::ActiveFailed(e) => {
@@ -164,19 +216,37 @@ impl FtpHandler {
             // transfer command gets the 522 instead of a bare 425.
             self.tls.note_refusal(&closure.reason);
         }
+        self.discard_queued(&data);
         if let DataChan::Transferring { info, .. } = data {
             let Closure {
                 bytes,
                 reason,
                 reported,
             } = closure;
-            if !reported {
-                // The data channel closed before the transfer's start reached it.
-                self.transfer_ended(&info, false, bytes);
-            }
             let completed = matches!(reason, CloseReason::Completed);
+            // An atomic upload: the rename comes before the 226, so that a client that
+            // got it finds the file; a cut upload only drops its temporary.
+            let stored = match (&info.part, completed) {
+                (None, _) => completed,
+                (Some(_), true) => self.commit_part(&info).is_ok(),
+                (Some(_), false) => {
+                    self.discard_part(&info);
+                    false
+                }
+            };
+            if !reported {
+                // The data channel closed before the transfer's start reached it, or
+                // left the report of an atomic upload to here (after the rename).
+                self.transfer_ended(&info, stored && info.part.is_some(), bytes);
+            }
             let aborted_midway = matches!(reason, CloseReason::Aborted) && bytes > 0;
             match reason {
+                CloseReason::Completed if !stored => {
+                    self.respond(Reply::new(
+                        451,
+                        "Could not store the file; upload discarded.",
+                    ));
+                }
                 CloseReason::Completed => self.respond(Reply::new(226, "Transfer complete.")),
                 CloseReason::Aborted => {
                     if bytes > 0 {

@@ -115,6 +115,11 @@ pub(super) struct XferInfo {
     /// The real path of the file (None for listings).
     pub(super) path: Option<PathBuf>,
     pub(super) started: Instant,
+    /// Atomic uploads: the temporary the data goes to, renamed to `path` once complete.
+    pub(super) part: Option<PathBuf>,
+    /// STOU with atomic uploads: `path` is an empty file that holds the unique name, to
+    /// be removed with the temporary if the upload is cut.
+    pub(super) reserved: bool,
 }
 
 /// Why the session is not reading commands right now: a reply is pending that must come
