@@ -13,6 +13,7 @@ mod atomic;
 mod commands;
 pub(crate) mod control;
 pub mod custom;
+pub(crate) mod digest;
 pub(crate) mod dtp;
 mod ftps;
 pub(crate) mod pool;

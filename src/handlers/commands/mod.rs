@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use ioloop::Ctx;
 
-pub(crate) use self::checksums::{HashAlgo, HashJob};
 use self::transfers::Listing;
 use super::control::{FtpHandler, LastReply, Login};
+use super::digest::HashAlgo;
 use super::{atomic, CommandContext, Msg};
 use crate::filesystems::FileSystem;
 use crate::proto::gate::gate_parts;

@@ -13,7 +13,7 @@ mod tls;
 use ioloop::mio::net::TcpStream;
 use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready, TimerId};
 
-use super::commands::{HashAlgo, HashJob};
+use super::digest::{HashAlgo, HashJob};
 use super::ftps::SessionTls;
 use super::shared::Shared;
 use super::tls::Transport;
