@@ -115,6 +115,21 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
     crate::sys::raise_nofile_limit()
 }
 
+/// Makes SIGUSR1 a request to reopen log files, as logrotate's `postrotate` sends it,
+/// instead of the signal's default action (ending the process). The request is a flag
+/// that a log writer takes with [`log_reopen_requested`] before it writes; no thread
+/// watches for it. Forked processes (the forking concurrency models) inherit the handler
+/// and keep a flag of their own: each must be signalled.
+pub fn install_log_reopen_signal() {
+    crate::sys::install_reopen_signal();
+}
+
+/// Whether a SIGUSR1 arrived since the last call, after [`install_log_reopen_signal`].
+/// The request is taken: the next call returns false until another signal arrives.
+pub fn log_reopen_requested() -> bool {
+    crate::sys::take_reopen_request()
+}
+
 /// Binds the first address `addr` resolves to that binds.
 fn bind_listener(
     addr: impl ToSocketAddrs,

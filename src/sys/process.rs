@@ -9,7 +9,7 @@
 
 use std::io;
 use std::ptr;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use rustix::mm::{MapFlags, ProtFlags};
 use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
@@ -44,6 +44,34 @@ pub(crate) fn install_exit_signals() {
 /// How many SIGINT / SIGTERM arrived since [`install_exit_signals`].
 pub(crate) fn exit_signals_received() -> usize {
     EXIT_REQUESTS.load(Ordering::SeqCst)
+}
+
+static REOPEN_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_reopen_signal(_signal: libc::c_int) {
+    REOPEN_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// Installs a SIGUSR1 handler that only raises a flag, for a log writer to reopen its
+/// file (logrotate's `postrotate`). SA_RESTART: the signal asks for nothing urgent, so
+/// the system calls it interrupts resume (epoll_wait still returns EINTR, which the loop
+/// retries).
+pub(crate) fn install_reopen_signal() {
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the handler is
+    // an extern "C" fn that only stores to an atomic.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_reopen_signal as *const () as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
+    }
+}
+
+/// Whether a SIGUSR1 arrived since the last call (the request is taken: a second call
+/// returns false until the next signal).
+pub(crate) fn take_reopen_request() -> bool {
+    REOPEN_REQUESTED.swap(false, Ordering::SeqCst)
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit, so one loop can hold as many sessions

@@ -339,6 +339,14 @@ pub struct Cli {
     pub log_prefix: Option<String>,
 
     #[arg(
+        long, value_name = "PATH", env = "FTPDLIB_LOG_FILE", help_heading = OTHER,
+        value_parser = Argparse::new(path),
+        help = "append the log to this file instead of standard error; SIGUSR1 reopens it \
+                (logrotate)"
+    )]
+    pub log_file: Option<PathBuf>,
+
+    #[arg(
         long, value_name = "BYTES", env = "FTPDLIB_READ_LIMIT", help_heading = OTHER,
         default_value = "0", value_parser = Argparse::new(rate),
         help = "limit each upload to this many bytes per second (K, M, G suffixes; 0 = no limit)"

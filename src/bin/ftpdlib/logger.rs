@@ -1,5 +1,6 @@
 //! The command line's logger: pyftpdlib's line format (`[I 2026-01-02 15:04:05] message`)
-//! on standard error, with env_logger's filter (`-D`, `RUST_LOG`).
+//! on standard error, or appended to `--log-file` (reopened on SIGUSR1 for logrotate),
+//! with env_logger's filter (`-D`, `RUST_LOG`).
 //!
 //! A loop thread writes its lines once per pass instead of once per line: a login logs
 //! three lines, and three `write(2)` calls were a fifth of the system calls of a session.
@@ -10,14 +11,30 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Log, Metadata, Record};
 
 /// Installs the logger. `filter` is an env_logger filter (`info`, `debug,rustls=error`);
-/// with `from_env`, `RUST_LOG` refines it.
-pub fn init(filter: &str, from_env: bool) {
+/// with `from_env`, `RUST_LOG` refines it. With `file`, lines are appended to it instead
+/// of standard error, and a SIGUSR1 makes the next write reopen it by name.
+///
+/// # Errors
+/// When `file` cannot be opened for appending.
+pub fn init(filter: &str, from_env: bool, file: Option<&Path>) -> io::Result<()> {
+    if let Some(path) = file {
+        let opened = open_log(path)?;
+        ftpdlib::servers::install_log_reopen_signal();
+        let _ = LOG_FILE.set(LogFile {
+            path: path.to_owned(),
+            file: Mutex::new(opened),
+        });
+    }
     let mut builder = if from_env {
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
     } else {
@@ -30,6 +47,7 @@ pub fn init(filter: &str, from_env: bool) {
     if log::set_boxed_logger(Box::new(LineLogger { filter })).is_ok() {
         log::set_max_level(max_level);
     }
+    Ok(())
 }
 
 struct LineLogger {
@@ -97,17 +115,69 @@ fn append_line(out: &mut String, record: &Record<'_>) {
     out.push('\n');
 }
 
-/// Writes `pending` to standard error in one call and empties it. A failing stderr (a
-/// closed pipe) drops the lines: logging never stops the server.
+/// Writes `pending` to the log file or standard error in one call and empties it. A
+/// failing write (a full disk, a closed pipe) drops the lines: logging never stops the
+/// server.
 fn write_out(pending: &mut String) {
     if pending.is_empty() {
         return;
     }
-    let _ = std::io::stderr().lock().write_all(pending.as_bytes());
+    match LOG_FILE.get() {
+        Some(log) => log.write(pending.as_bytes()),
+        None => {
+            let _ = std::io::stderr().lock().write_all(pending.as_bytes());
+        }
+    }
     pending.clear();
     if pending.capacity() > KEEP_CAPACITY {
         pending.shrink_to(KEEP_CAPACITY);
     }
+}
+
+/// `--log-file`: the path, and the file opened under it last.
+///
+/// A mutex, not a loop-owned handle: lines come from every thread (loops, authorizer
+/// workers, the main thread), each write is one short critical section, and the forking
+/// models fork only while no other thread runs, so no child inherits it locked.
+struct LogFile {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl LogFile {
+    /// Appends `bytes`, after reopening the path if a SIGUSR1 asked for it. The check
+    /// comes before each write, so every line written after the signal goes to the new
+    /// file and every line before it to the renamed one: none is lost.
+    fn write(&self, bytes: &[u8]) {
+        // A thread that panicked while writing left a usable file behind.
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if ftpdlib::servers::log_reopen_requested() {
+            match open_log(&self.path) {
+                Ok(new) => *file = new,
+                // Keep writing to the old file rather than nowhere, and say why once on
+                // standard error (the log itself may be what cannot be written).
+                Err(e) => {
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "ftpdlib: cannot reopen the log file {}: {e}",
+                        self.path.display()
+                    );
+                }
+            }
+        }
+        let _ = file.write_all(bytes);
+    }
+}
+
+/// Opens `path` for appending, creating it readable by owner and group only: the log
+/// names clients' addresses, users and paths. O_APPEND keeps lines of forked processes
+/// writing to the same file whole and in order of writing.
+fn open_log(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
 }
 
 /// A thread's waiting lines; a thread that ends after its last flush writes them as its
@@ -143,6 +213,9 @@ impl Stamp {
         );
     }
 }
+
+/// Set once by [`init`] with `--log-file`; standard error without it.
+static LOG_FILE: OnceLock<LogFile> = OnceLock::new();
 
 thread_local! {
     /// True once this thread has called `flush`: it flushes every pass of its loop.

@@ -1,0 +1,136 @@
+//! `--log-file`: the binary's lines appended to a file instead of standard error, and the
+//! file reopened by name on SIGUSR1, as logrotate's `postrotate` asks.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use crate::util::{BinServer, Client, IO_TIMEOUT};
+
+const PASSWORD: &str = "L0g-f1le-pa55";
+
+/// Waits (bounded) until the file at `path` holds a line ending with `message`, and
+/// returns the file's text.
+///
+/// # Panics
+/// When none appears within the I/O timeout.
+fn wait_in_file(path: &Path, message: &str) -> String {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().any(|l| l.ends_with(message)) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line {message:?} in {}:\n{text}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// One login and logout; returns the client's `ip:port` prefix.
+fn session(srv: &BinServer) -> String {
+    let mut c = Client::connect(srv.addr);
+    let me = format!("127.0.0.1:{}", c.local_addr().port());
+    c.login("user", PASSWORD);
+    c.expect("QUIT", 221);
+    c.expect_closed();
+    me
+}
+
+fn signal(srv: &BinServer, name: &str) {
+    let sent = Command::new("kill")
+        .args([name, &srv.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill {name} failed");
+}
+
+#[test]
+fn lines_go_to_the_file_and_follow_a_rotation() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).expect("mkdir");
+    let log = tmp.path().join("ftpd.log");
+    let rotated = tmp.path().join("ftpd.log.1");
+    let mut srv = BinServer::start(&[
+        "-d",
+        root.to_str().expect("a UTF-8 temp path"),
+        "-u",
+        "user",
+        "-P",
+        PASSWORD,
+        "--log-file",
+        log.to_str().expect("a UTF-8 temp path"),
+    ]);
+
+    let first = session(&srv);
+    let closed = "FTP session closed (disconnect).";
+    wait_in_file(&log, &format!("{first}-[user] {closed}"));
+
+    // logrotate: rename, then SIGUSR1; the next line must start the new file.
+    std::fs::rename(&log, &rotated).expect("rename the log");
+    signal(&srv, "-USR1");
+    let second = session(&srv);
+    wait_in_file(&log, &format!("{second}-[user] {closed}"));
+
+    let status = srv.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    let old = std::fs::read_to_string(&rotated).expect("read the rotated log");
+    let new = std::fs::read_to_string(&log).expect("read the new log");
+
+    // Every line has pyftpdlib's shape, and each session lies wholly in one file.
+    for line in old.lines().chain(new.lines()) {
+        assert!(
+            line.starts_with("[I ") || line.starts_with("[W "),
+            "{line:?}"
+        );
+    }
+    assert!(old.contains(">>> starting FTP server on "), "{old}");
+    for (user, msg) in [
+        ("", "FTP session opened (connect)"),
+        ("user", "USER 'user' logged in."),
+        ("user", closed),
+    ] {
+        assert!(
+            old.contains(&format!("{first}-[{user}] {msg}")),
+            "{msg}: {old}"
+        );
+        assert!(
+            new.contains(&format!("{second}-[{user}] {msg}")),
+            "{msg}: {new}"
+        );
+    }
+    assert!(!new.contains(&first), "{new}");
+    assert!(!old.contains(&second), "{old}");
+    assert!(new.contains(">>> shutting down FTP server, pid="), "{new}");
+    // The log went to the file, not to standard error.
+    assert!(!srv.log().contains("FTP session opened"), "{}", srv.log());
+
+    // Readable by owner and group only: the log names clients and users.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&log)
+            .expect("stat the new log")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o007, 0, "mode {mode:o}");
+}
+
+#[test]
+fn a_log_file_that_cannot_be_opened_stops_the_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let missing = tmp.path().join("no-such-dir").join("ftpd.log");
+    let out = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+        .args(["-p", "0", "--log-file"])
+        .arg(&missing)
+        .output()
+        .expect("run ftpdlib");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("ftpdlib: --log-file {}: ", missing.display())),
+        "{stderr}"
+    );
+}
