@@ -1,5 +1,6 @@
 //! `--log-file`: the binary's lines appended to a file instead of standard error, and the
-//! file reopened by name on SIGUSR1, as logrotate's `postrotate` asks.
+//! file reopened by name on SIGUSR1, as logrotate's `postrotate` asks; `--log-format json`
+//! lines, read back with Python's `json`.
 
 use std::path::Path;
 use std::process::Command;
@@ -133,4 +134,80 @@ fn a_log_file_that_cannot_be_opened_stops_the_start() {
         stderr.starts_with(&format!("ftpdlib: --log-file {}: ", missing.display())),
         "{stderr}"
     );
+}
+
+#[test]
+fn json_lines_parse_and_keep_the_message() {
+    if !crate::util::have_tool("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = std::fs::canonicalize(tmp.path()).expect("canonicalize");
+    let log = root.join("ftpd.log");
+    let served = root.join("root");
+    std::fs::create_dir(&served).expect("mkdir");
+    // A zone of a fixed offset east of UTC (POSIX TZ counts west), so the line's offset
+    // is known.
+    let mut srv = BinServer::start_env(
+        &[
+            "-w",
+            "-d",
+            served.to_str().expect("a UTF-8 temp path"),
+            "-u",
+            "user",
+            "-P",
+            PASSWORD,
+            "--log-file",
+            log.to_str().expect("a UTF-8 temp path"),
+            "--log-format",
+            "json",
+        ],
+        &[("TZ", Some("XYZ-05:30"))],
+    );
+    let mut c = Client::connect(srv.addr);
+    let me = format!("127.0.0.1:{}", c.local_addr().port());
+    c.login("user", PASSWORD);
+    // A name that JSON must escape: a quote, a backslash and a tab.
+    c.expect("MKD q\"b\\s\tt", 257);
+    c.expect("QUIT", 221);
+    c.expect_closed();
+    let status = srv.terminate();
+    assert!(status.success(), "exit status {status:?}");
+
+    let script = format!("{}/tests/scripts/json_log.py", env!("CARGO_MANIFEST_DIR"));
+    let out = crate::util::run_tool(Command::new("python3").arg(&script).arg(&log), IO_TIMEOUT);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<(&str, &str, &str)> = printed
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, '\t');
+            Some((parts.next()?, parts.next()?, parts.next()?))
+        })
+        .collect();
+    assert!(
+        lines.iter().all(|(_, offset, _)| *offset == "+05:30"),
+        "{printed}"
+    );
+    let mkd = format!(
+        "{me}-[user] MKD {} 257",
+        served.join("q\"b\\s\tt").display()
+    );
+    for msg in [
+        format!("{me}-[] FTP session opened (connect)"),
+        format!("{me}-[user] USER 'user' logged in."),
+        mkd,
+        "received interrupt signal".to_owned(),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|(level, _, m)| *level == "INFO" && *m == msg),
+            "no INFO {msg:?} in:\n{printed}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The command line's logger: pyftpdlib's line format (`[I 2026-01-02 15:04:05] message`)
 //! on standard error, or appended to `--log-file` (reopened on SIGUSR1 for logrotate),
-//! with env_logger's filter (`-D`, `RUST_LOG`).
+//! with env_logger's filter (`-D`, `RUST_LOG`); `--log-format json` writes one JSON object
+//! per line instead.
 //!
 //! A loop thread writes its lines once per pass instead of once per line: a login logs
 //! three lines, and three `write(2)` calls were a fifth of the system calls of a session.
@@ -20,13 +21,27 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Log, Metadata, Record};
 
+/// The shape of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// pyftpdlib's `[I 2026-01-02 15:04:05] message`.
+    Text,
+    /// `{"time":"2026-01-02T15:04:05+01:00","level":"INFO","message":"..."}`.
+    Json,
+}
+
 /// Installs the logger. `filter` is an env_logger filter (`info`, `debug,rustls=error`);
 /// with `from_env`, `RUST_LOG` refines it. With `file`, lines are appended to it instead
 /// of standard error, and a SIGUSR1 makes the next write reopen it by name.
 ///
 /// # Errors
 /// When `file` cannot be opened for appending.
-pub fn init(filter: &str, from_env: bool, file: Option<&Path>) -> io::Result<()> {
+pub fn init(
+    filter: &str,
+    from_env: bool,
+    file: Option<&Path>,
+    format: LogFormat,
+) -> io::Result<()> {
     if let Some(path) = file {
         let opened = open_log(path)?;
         ftpdlib::servers::install_log_reopen_signal();
@@ -44,7 +59,7 @@ pub fn init(filter: &str, from_env: bool, file: Option<&Path>) -> io::Result<()>
     };
     let filter = builder.build();
     let max_level = filter.filter();
-    if log::set_boxed_logger(Box::new(LineLogger { filter })).is_ok() {
+    if log::set_boxed_logger(Box::new(LineLogger { filter, format })).is_ok() {
         log::set_max_level(max_level);
     }
     Ok(())
@@ -52,6 +67,7 @@ pub fn init(filter: &str, from_env: bool, file: Option<&Path>) -> io::Result<()>
 
 struct LineLogger {
     filter: env_logger::Logger,
+    format: LogFormat,
 }
 
 impl Log for LineLogger {
@@ -69,7 +85,7 @@ impl Log for LineLogger {
             let Ok(mut pending) = pending.0.try_borrow_mut() else {
                 return false; // a record logged from inside formatting: write it alone
             };
-            append_line(&mut pending, record);
+            append_line(&mut pending, record, self.format);
             if !BATCHING.with(Cell::get) || pending.len() >= FLUSH_AT {
                 write_out(&mut pending);
             }
@@ -77,7 +93,7 @@ impl Log for LineLogger {
         });
         if written != Ok(true) {
             let mut line = String::new();
-            append_line(&mut line, record);
+            append_line(&mut line, record, self.format);
             write_out(&mut line);
         }
     }
@@ -92,8 +108,54 @@ impl Log for LineLogger {
     }
 }
 
+/// One line for `record`, in `format`.
+fn append_line(out: &mut String, record: &Record<'_>, format: LogFormat) {
+    match format {
+        LogFormat::Text => append_text(out, record),
+        LogFormat::Json => append_json(out, record),
+    }
+}
+
+/// `{"time":"...","level":"INFO","message":"..."}\n`: RFC 3339 local time with its UTC
+/// offset, the `log` crate's level name, and the message as the text line has it.
+fn append_json(out: &mut String, record: &Record<'_>) {
+    out.push_str("{\"time\":\"");
+    STAMP.with(|stamp| {
+        let mut stamp = stamp.borrow_mut();
+        stamp.refresh();
+        out.push_str(&stamp.rfc3339);
+    });
+    out.push_str("\",\"level\":\"");
+    out.push_str(record.level().as_str());
+    out.push_str("\",\"message\":\"");
+    match record.args().as_str() {
+        Some(text) => push_json_escaped(out, text),
+        None => push_json_escaped(out, &record.args().to_string()),
+    }
+    out.push_str("\"}\n");
+}
+
+/// Appends `text` as the inside of a JSON string (RFC 8259 §7): the quote, the backslash
+/// and the control characters escaped, everything else as it is (the line is UTF-8).
+/// Written here rather than through serde_json, which nothing else in the binary needs.
+fn push_json_escaped(out: &mut String, text: &str) {
+    for ch in text.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
 /// `[L YYYY-MM-DD HH:MM:SS] message\n`, as pyftpdlib's default formatter without colours.
-fn append_line(out: &mut String, record: &Record<'_>) {
+fn append_text(out: &mut String, record: &Record<'_>) {
     let initial = record.level().as_str().as_bytes()[0] as char;
     out.push('[');
     out.push(initial);
@@ -193,7 +255,10 @@ impl Drop for Pending {
 /// The local time of day, formatted once per second rather than once per line.
 struct Stamp {
     second: u64,
+    /// `YYYY-MM-DD HH:MM:SS`.
     text: String,
+    /// `YYYY-MM-DDTHH:MM:SS+hh:mm`.
+    rfc3339: String,
 }
 
 impl Stamp {
@@ -211,6 +276,22 @@ impl Stamp {
             "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
             c.year, c.month, c.day, c.hour, c.minute, c.second
         );
+        let offset = ftpdlib::timefmt::utc_offset(now);
+        let sign = if offset < 0 { '-' } else { '+' };
+        let minutes = offset.unsigned_abs() / 60;
+        self.rfc3339.clear();
+        let _ = write!(
+            self.rfc3339,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
+            c.year,
+            c.month,
+            c.day,
+            c.hour,
+            c.minute,
+            c.second,
+            minutes / 60,
+            minutes % 60
+        );
     }
 }
 
@@ -226,6 +307,7 @@ thread_local! {
         RefCell::new(Stamp {
             second: 0,
             text: String::new(),
+            rfc3339: String::new(),
         })
     };
 }
@@ -235,3 +317,38 @@ const FLUSH_AT: usize = 64 << 10;
 
 /// Buffer kept between passes; a burst's larger buffer is given back.
 const KEEP_CAPACITY: usize = 8 << 10;
+
+#[cfg(test)]
+mod tests {
+    use super::push_json_escaped;
+
+    fn escaped(text: &str) -> String {
+        let mut out = String::new();
+        push_json_escaped(&mut out, text);
+        out
+    }
+
+    #[test]
+    fn plain_text_is_kept() {
+        assert_eq!(escaped("USER 'anna' logged in."), "USER 'anna' logged in.");
+        assert_eq!(
+            escaped("/srv/ftp/caf\u{e9} \u{2603}"),
+            "/srv/ftp/caf\u{e9} \u{2603}"
+        );
+    }
+
+    #[test]
+    fn quote_and_backslash_are_escaped() {
+        // RFC 8259 §7: '"' and '\\' must be escaped.
+        assert_eq!(escaped(r#"a "b" c\d"#), r#"a \"b\" c\\d"#);
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        // RFC 8259 §7: U+0000 through U+001F must be escaped.
+        assert_eq!(escaped("a\nb\rc\td"), r"a\nb\rc\td");
+        assert_eq!(escaped("\u{0}\u{1b}\u{1f}"), r"\u0000\u001b\u001f");
+        // DEL is not a control character to JSON.
+        assert_eq!(escaped("\u{7f}"), "\u{7f}");
+    }
+}

@@ -81,7 +81,7 @@ fn ftpdlib_main() -> ExitCode {
     // its records to errors unless RUST_LOG asks for them.
     let filter = format!("{level},rustls=error");
     // -D wins over RUST_LOG (pyftpdlib has only the flag); otherwise RUST_LOG may refine.
-    if let Err(e) = logger::init(&filter, !cli.debug, cli.log_file.as_deref()) {
+    if let Err(e) = logger::init(&filter, !cli.debug, cli.log_file.as_deref(), cli.log_format) {
         let path = cli.log_file.as_deref().unwrap_or(std::path::Path::new(""));
         eprintln!("ftpdlib: --log-file {}: {e}", path.display());
         return ExitCode::from(2);
