@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use ioloop::Handle;
 
-use crate::events::{Events, Session};
+use crate::events::{Direction, Events, Session, TransferRecord};
 use crate::filesystems::FsFile;
 
 pub(crate) use control::FtpHandler;
@@ -144,6 +144,8 @@ pub(crate) struct TransferLog {
     pub(crate) path: Option<PathBuf>,
     /// When the transfer command came.
     pub(crate) started: Instant,
+    /// TYPE A.
+    pub(crate) ascii: bool,
 }
 
 impl TransferLog {
@@ -152,6 +154,7 @@ impl TransferLog {
         let Some(path) = &self.path else {
             return;
         };
+        let duration = self.started.elapsed();
         log::info!(
             "{} {} {} completed={} bytes={} seconds={:.3}",
             self.prefix,
@@ -159,18 +162,32 @@ impl TransferLog {
             path.display(),
             u8::from(completed),
             bytes,
-            self.started.elapsed().as_secs_f64()
+            duration.as_secs_f64()
         );
         let session = Session {
             remote: self.remote,
             username: &self.username,
         };
-        match (self.cmd != "RETR", completed) {
+        let incoming = self.cmd != "RETR";
+        match (incoming, completed) {
             (false, true) => events.on_file_sent(session, path),
             (false, false) => events.on_incomplete_file_sent(session, path),
             (true, true) => events.on_file_received(session, path),
             (true, false) => events.on_incomplete_file_received(session, path),
         }
+        events.on_transfer_ended(&TransferRecord {
+            session,
+            path,
+            direction: if incoming {
+                Direction::Incoming
+            } else {
+                Direction::Outgoing
+            },
+            ascii: self.ascii,
+            bytes,
+            duration,
+            completed,
+        });
     }
 }
 

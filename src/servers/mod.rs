@@ -116,18 +116,18 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
 }
 
 /// Makes SIGUSR1 a request to reopen log files, as logrotate's `postrotate` sends it,
-/// instead of the signal's default action (ending the process). The request is a flag
-/// that a log writer takes with [`log_reopen_requested`] before it writes; no thread
-/// watches for it. Forked processes (the forking concurrency models) inherit the handler
-/// and keep a flag of their own: each must be signalled.
+/// instead of the signal's default action (ending the process). The handler only counts
+/// the signal: each log writer compares [`log_reopen_requests`] with the count it last
+/// saw before it writes, and reopens its file when the count moved; no thread watches
+/// for it. Forked processes (the forking concurrency models) inherit the handler and
+/// keep a count of their own: each must be signalled.
 pub fn install_log_reopen_signal() {
     crate::sys::install_reopen_signal();
 }
 
-/// Whether a SIGUSR1 arrived since the last call, after [`install_log_reopen_signal`].
-/// The request is taken: the next call returns false until another signal arrives.
-pub fn log_reopen_requested() -> bool {
-    crate::sys::take_reopen_request()
+/// How many SIGUSR1 arrived since [`install_log_reopen_signal`].
+pub fn log_reopen_requests() -> usize {
+    crate::sys::reopen_signals_received()
 }
 
 /// Binds the first address `addr` resolves to that binds.

@@ -28,7 +28,7 @@ pub(crate) use pam::authenticate as pam_authenticate;
 pub(crate) use process::{
     block_exit_signals, exit_process, exit_signals_received, follow_parent, fork,
     install_exit_signals, install_reopen_signal, process_id, raise_nofile_limit, reap,
-    reset_exit_signals, signal_process, take_reopen_request, task_exists, thread_id, Forked,
+    reopen_signals_received, reset_exit_signals, signal_process, task_exists, thread_id, Forked,
     SharedWords,
 };
 pub(crate) use users::{

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use rustix::mm::{MapFlags, ProtFlags};
 use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
@@ -46,13 +46,13 @@ pub(crate) fn exit_signals_received() -> usize {
     EXIT_REQUESTS.load(Ordering::SeqCst)
 }
 
-static REOPEN_REQUESTED: AtomicBool = AtomicBool::new(false);
+static REOPEN_SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_reopen_signal(_signal: libc::c_int) {
-    REOPEN_REQUESTED.store(true, Ordering::SeqCst);
+    REOPEN_SIGNALS.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Installs a SIGUSR1 handler that only raises a flag, for a log writer to reopen its
+/// Installs a SIGUSR1 handler that only counts the signal, for a log writer to reopen its
 /// file (logrotate's `postrotate`). SA_RESTART: the signal asks for nothing urgent, so
 /// the system calls it interrupts resume (epoll_wait still returns EINTR, which the loop
 /// retries).
@@ -68,10 +68,9 @@ pub(crate) fn install_reopen_signal() {
     }
 }
 
-/// Whether a SIGUSR1 arrived since the last call (the request is taken: a second call
-/// returns false until the next signal).
-pub(crate) fn take_reopen_request() -> bool {
-    REOPEN_REQUESTED.swap(false, Ordering::SeqCst)
+/// How many SIGUSR1 arrived since [`install_reopen_signal`].
+pub(crate) fn reopen_signals_received() -> usize {
+    REOPEN_SIGNALS.load(Ordering::SeqCst)
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit, so one loop can hold as many sessions

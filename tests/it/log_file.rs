@@ -211,3 +211,69 @@ fn json_lines_parse_and_keep_the_message() {
         );
     }
 }
+
+#[test]
+fn xferlog_has_a_wu_ftpd_line_per_transfer() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = std::fs::canonicalize(tmp.path()).expect("canonicalize");
+    let xferlog = root.join("xferlog");
+    let served = root.join("root");
+    std::fs::create_dir(&served).expect("mkdir");
+    let mut srv = BinServer::start(&[
+        "-w",
+        "-d",
+        served.to_str().expect("a UTF-8 temp path"),
+        "-u",
+        "user",
+        "-P",
+        PASSWORD,
+        "--xferlog",
+        xferlog.to_str().expect("a UTF-8 temp path"),
+    ]);
+    let mut c = Client::connect(srv.addr);
+    c.login("user", PASSWORD);
+    // stor sends TYPE I itself.
+    c.stor("my file.txt", b"uploaded bytes");
+    c.expect("TYPE A", 200);
+    let data = c.pasv();
+    assert_eq!(c.download("RETR my file.txt", data), b"uploaded bytes");
+    c.expect("QUIT", 221);
+    c.expect_closed();
+    let status = srv.terminate();
+    assert!(status.success(), "exit status {status:?}");
+
+    let text = std::fs::read_to_string(&xferlog).expect("read the xferlog");
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let name = served.join("my_file.txt");
+    let name = name.to_str().expect("a UTF-8 temp path");
+    for (fields, kind, direction) in [(&lines[0], "b", "i"), (&lines[1], "a", "o")] {
+        // The date is ctime(3)'s five words; thirteen fields follow.
+        assert_eq!(fields.len(), 18, "{text}");
+        assert!(
+            ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].contains(&fields[0]),
+            "{text}"
+        );
+        assert_eq!(fields[3].len(), 8, "{text}");
+        assert_eq!(fields[4].len(), 4, "{text}");
+        assert!(fields[5].bytes().all(|b| b.is_ascii_digit()), "{text}");
+        let expected = [
+            "127.0.0.1",
+            "14",
+            name,
+            kind,
+            "_",
+            direction,
+            "r",
+            "user",
+            "ftp",
+            "0",
+            "*",
+            "c",
+        ];
+        assert_eq!(&fields[6..], &expected, "{text}");
+    }
+}

@@ -356,6 +356,14 @@ pub struct Cli {
     pub log_format: LogFormat,
 
     #[arg(
+        long, value_name = "PATH", env = "FTPDLIB_XFERLOG", help_heading = OTHER,
+        value_parser = Argparse::new(path),
+        help = "append a line per file transfer to this file, in wu-ftpd's xferlog format; \
+                SIGUSR1 reopens it"
+    )]
+    pub xferlog: Option<PathBuf>,
+
+    #[arg(
         long, value_name = "BYTES", env = "FTPDLIB_READ_LIMIT", help_heading = OTHER,
         default_value = "0", value_parser = Argparse::new(rate),
         help = "limit each upload to this many bytes per second (K, M, G suffixes; 0 = no limit)"

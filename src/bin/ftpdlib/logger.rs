@@ -43,12 +43,7 @@ pub fn init(
     format: LogFormat,
 ) -> io::Result<()> {
     if let Some(path) = file {
-        let opened = open_log(path)?;
-        ftpdlib::servers::install_log_reopen_signal();
-        let _ = LOG_FILE.set(LogFile {
-            path: path.to_owned(),
-            file: Mutex::new(opened),
-        });
+        let _ = LOG_FILE.set(AppendFile::open(path)?);
     }
     let mut builder = if from_env {
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
@@ -196,38 +191,62 @@ fn write_out(pending: &mut String) {
     }
 }
 
-/// `--log-file`: the path, and the file opened under it last.
+/// A file appended to and opened again by name after a SIGUSR1 (`--log-file`,
+/// `--xferlog`).
 ///
 /// A mutex, not a loop-owned handle: lines come from every thread (loops, authorizer
 /// workers, the main thread), each write is one short critical section, and the forking
 /// models fork only while no other thread runs, so no child inherits it locked.
-struct LogFile {
+pub struct AppendFile {
     path: PathBuf,
-    file: Mutex<File>,
+    opened: Mutex<Opened>,
 }
 
-impl LogFile {
-    /// Appends `bytes`, after reopening the path if a SIGUSR1 asked for it. The check
-    /// comes before each write, so every line written after the signal goes to the new
-    /// file and every line before it to the renamed one: none is lost.
-    fn write(&self, bytes: &[u8]) {
+/// The file opened last, and the SIGUSR1 count it was opened after.
+struct Opened {
+    file: File,
+    signals: usize,
+}
+
+impl AppendFile {
+    /// Opens `path` for appending, and makes SIGUSR1 reopen it.
+    ///
+    /// # Errors
+    /// When it cannot be opened.
+    pub fn open(path: &Path) -> io::Result<AppendFile> {
+        ftpdlib::servers::install_log_reopen_signal();
+        let signals = ftpdlib::servers::log_reopen_requests();
+        let file = open_log(path)?;
+        Ok(AppendFile {
+            path: path.to_owned(),
+            opened: Mutex::new(Opened { file, signals }),
+        })
+    }
+
+    /// Appends `bytes` in one write, after reopening the path if a SIGUSR1 came since it
+    /// was opened. The check comes before each write, so every line written after the
+    /// signal goes to the new file and every line before it to the renamed one: none is
+    /// lost. A failing write (a full disk) drops the bytes: logging never stops the server.
+    pub fn write(&self, bytes: &[u8]) {
         // A thread that panicked while writing left a usable file behind.
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if ftpdlib::servers::log_reopen_requested() {
+        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        let signals = ftpdlib::servers::log_reopen_requests();
+        if signals != opened.signals {
+            opened.signals = signals;
             match open_log(&self.path) {
-                Ok(new) => *file = new,
-                // Keep writing to the old file rather than nowhere, and say why once on
+                Ok(new) => opened.file = new,
+                // Keep writing to the old file rather than nowhere, and say why on
                 // standard error (the log itself may be what cannot be written).
                 Err(e) => {
                     let _ = writeln!(
                         std::io::stderr().lock(),
-                        "ftpdlib: cannot reopen the log file {}: {e}",
+                        "ftpdlib: cannot reopen {}: {e}",
                         self.path.display()
                     );
                 }
             }
         }
-        let _ = file.write_all(bytes);
+        let _ = opened.file.write_all(bytes);
     }
 }
 
@@ -296,7 +315,7 @@ impl Stamp {
 }
 
 /// Set once by [`init`] with `--log-file`; standard error without it.
-static LOG_FILE: OnceLock<LogFile> = OnceLock::new();
+static LOG_FILE: OnceLock<AppendFile> = OnceLock::new();
 
 thread_local! {
     /// True once this thread has called `flush`: it flushes every pass of its loop.

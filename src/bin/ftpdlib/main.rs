@@ -12,6 +12,7 @@ mod config_file;
 mod help;
 mod logger;
 mod parse;
+mod xferlog;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -164,6 +165,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         })
         // Only when started by systemd as a Type=notify service (NOTIFY_SOCKET set).
         .notify_systemd(true);
+    let builder = match &cli.xferlog {
+        Some(path) => builder.events(
+            xferlog::XferLog::open(path)
+                .map_err(|e| format!("--xferlog {}: {e}", path.display()))?,
+        ),
+        None => builder,
+    };
     let mut server = match inherited {
         // The service manager chose the address (the socket unit's ListenStream=).
         Some(listener) => {

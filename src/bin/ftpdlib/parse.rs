@@ -890,7 +890,7 @@ mod tests {
                      --max-login-attempts 5 --read-limit 1k --write-limit 2M --perm elr \
                      --users-file u.txt --unix-users --hash-password \
                      --proxy-protocol-from 127.0.0.1,10.0.0.0/8 --log-file f.log \
-                     --log-format json";
+                     --log-format json --xferlog x.log";
         let c = cli(&every.split_whitespace().collect::<Vec<_>>());
         assert_eq!(c.interface.as_deref(), Some("127.0.0.1"));
         assert_eq!(
@@ -923,6 +923,7 @@ mod tests {
         assert_eq!(c.perm.as_deref(), Some("elr"));
         assert_eq!(c.users_file, Some("u.txt".into()));
         assert_eq!(c.log_file, Some("f.log".into()));
+        assert_eq!(c.xferlog, Some("x.log".into()));
         assert_eq!(c.log_format, crate::logger::LogFormat::Json);
         assert_eq!(cli(&[]).log_format, crate::logger::LogFormat::Text);
         let proxies = c.proxy_protocol_from.expect("--proxy-protocol-from");
