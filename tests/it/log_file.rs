@@ -1,6 +1,7 @@
 //! `--log-file`: the binary's lines appended to a file instead of standard error, and the
 //! file reopened by name on SIGUSR1, as logrotate's `postrotate` asks; `--log-format json`
-//! lines, read back with Python's `json`.
+//! lines, read back with Python's `json`; `--xferlog`; `--syslog` datagrams on a socket
+//! the test binds.
 
 use std::path::Path;
 use std::process::Command;
@@ -276,4 +277,61 @@ fn xferlog_has_a_wu_ftpd_line_per_transfer() {
         ];
         assert_eq!(&fields[6..], &expected, "{text}");
     }
+}
+
+#[test]
+fn syslog_datagrams_are_rfc_3164_daemon_messages() {
+    use std::os::unix::net::UnixDatagram;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let socket_path = tmp.path().join("log.sock");
+    let daemon = UnixDatagram::bind(&socket_path).expect("bind the syslog socket");
+    daemon
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .expect("set a read timeout");
+    let mut srv = BinServer::start(&[
+        "-u",
+        "user",
+        "-P",
+        PASSWORD,
+        "--syslog-socket",
+        socket_path.to_str().expect("a UTF-8 temp path"),
+    ]);
+    let me = session(&srv);
+    let tag = format!(" ftpdlib[{}]: ", srv.pid());
+    let wanted = format!("{me}-[user] USER 'user' logged in.");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.iter().any(|d: &String| d.ends_with(&wanted)) {
+        let n = daemon
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no {wanted:?} datagram ({e}); seen: {seen:#?}"));
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    for d in &seen {
+        // <PRI>, `Mmm dd hh:mm:ss` (15 characters), the tag, the message; one line each.
+        assert!(d.starts_with("<30>") || d.starts_with("<28>"), "{d:?}");
+        assert_eq!(&d[4 + 15..4 + 15 + tag.len()], tag, "{d:?}");
+        assert!(!d.contains('\n'), "{d:?}");
+    }
+    assert!(
+        seen.iter()
+            .any(|d| d.starts_with("<30>") && d.contains(">>> starting FTP server on ")),
+        "{seen:#?}"
+    );
+    let status = srv.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    // The log went to syslog, not to standard error.
+    assert!(!srv.log().contains("logged in"), "{}", srv.log());
+}
+
+#[test]
+fn syslog_and_a_log_file_are_one_or_the_other() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+        .args(["-p", "0", "--syslog", "--log-file", "/dev/null"])
+        .output()
+        .expect("run ftpdlib");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--syslog and --log-file"), "{stderr}");
 }

@@ -364,6 +364,20 @@ pub struct Cli {
     pub xferlog: Option<PathBuf>,
 
     #[arg(
+        long, env = "FTPDLIB_SYSLOG", help_heading = OTHER,
+        action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
+        help = "send the log to syslog (/dev/log, facility daemon) instead of standard error"
+    )]
+    pub syslog: bool,
+
+    #[arg(
+        long, value_name = "PATH", env = "FTPDLIB_SYSLOG_SOCKET", help_heading = OTHER,
+        value_parser = Argparse::new(path),
+        help = "the syslog daemon's datagram socket (default: /dev/log); implies --syslog"
+    )]
+    pub syslog_socket: Option<PathBuf>,
+
+    #[arg(
         long, value_name = "BYTES", env = "FTPDLIB_READ_LIMIT", help_heading = OTHER,
         default_value = "0", value_parser = Argparse::new(rate),
         help = "limit each upload to this many bytes per second (K, M, G suffixes; 0 = no limit)"

@@ -1,7 +1,7 @@
 //! The command line's logger: pyftpdlib's line format (`[I 2026-01-02 15:04:05] message`)
 //! on standard error, or appended to `--log-file` (reopened on SIGUSR1 for logrotate),
-//! with env_logger's filter (`-D`, `RUST_LOG`); `--log-format json` writes one JSON object
-//! per line instead.
+//! or to syslog (`--syslog`, one datagram per line), with env_logger's filter (`-D`,
+//! `RUST_LOG`); `--log-format json` writes one JSON object per line instead.
 //!
 //! A loop thread writes its lines once per pass instead of once per line: a login logs
 //! three lines, and three `write(2)` calls were a fifth of the system calls of a session.
@@ -30,21 +30,28 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the lines go.
+pub enum Output {
+    /// Standard error.
+    Stderr,
+    /// `--log-file`.
+    File(AppendFile),
+    /// `--syslog`: one datagram per line, not batched.
+    Syslog(crate::syslog::Syslog),
+}
+
 /// Installs the logger. `filter` is an env_logger filter (`info`, `debug,rustls=error`);
 /// with `from_env`, `RUST_LOG` refines it. With `file`, lines are appended to it instead
 /// of standard error, and a SIGUSR1 makes the next write reopen it by name.
-///
-/// # Errors
-/// When `file` cannot be opened for appending.
-pub fn init(
-    filter: &str,
-    from_env: bool,
-    file: Option<&Path>,
-    format: LogFormat,
-) -> io::Result<()> {
-    if let Some(path) = file {
-        let _ = LOG_FILE.set(AppendFile::open(path)?);
-    }
+pub fn init(filter: &str, from_env: bool, output: Output, format: LogFormat) {
+    let syslog = match output {
+        Output::Stderr => None,
+        Output::File(file) => {
+            let _ = LOG_FILE.set(file);
+            None
+        }
+        Output::Syslog(syslog) => Some(syslog),
+    };
     let mut builder = if from_env {
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
     } else {
@@ -54,15 +61,21 @@ pub fn init(
     };
     let filter = builder.build();
     let max_level = filter.filter();
-    if log::set_boxed_logger(Box::new(LineLogger { filter, format })).is_ok() {
+    if log::set_boxed_logger(Box::new(LineLogger {
+        filter,
+        format,
+        syslog,
+    }))
+    .is_ok()
+    {
         log::set_max_level(max_level);
     }
-    Ok(())
 }
 
 struct LineLogger {
     filter: env_logger::Logger,
     format: LogFormat,
+    syslog: Option<crate::syslog::Syslog>,
 }
 
 impl Log for LineLogger {
@@ -72,6 +85,14 @@ impl Log for LineLogger {
 
     fn log(&self, record: &Record<'_>) {
         if !self.filter.matches(record) {
+            return;
+        }
+        if let Some(syslog) = &self.syslog {
+            // The daemon stamps and stores each message: one datagram per record.
+            match record.args().as_str() {
+                Some(text) => syslog.send(record.level(), text),
+                None => syslog.send(record.level(), &record.args().to_string()),
+            }
             return;
         }
         // try_with: a record logged while the thread's locals are being torn down is

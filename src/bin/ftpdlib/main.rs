@@ -12,6 +12,7 @@ mod config_file;
 mod help;
 mod logger;
 mod parse;
+mod syslog;
 mod xferlog;
 
 use std::ffi::OsString;
@@ -82,11 +83,14 @@ fn ftpdlib_main() -> ExitCode {
     // its records to errors unless RUST_LOG asks for them.
     let filter = format!("{level},rustls=error");
     // -D wins over RUST_LOG (pyftpdlib has only the flag); otherwise RUST_LOG may refine.
-    if let Err(e) = logger::init(&filter, !cli.debug, cli.log_file.as_deref(), cli.log_format) {
-        let path = cli.log_file.as_deref().unwrap_or(std::path::Path::new(""));
-        eprintln!("ftpdlib: --log-file {}: {e}", path.display());
-        return ExitCode::from(2);
-    }
+    let output = match log_output(&cli) {
+        Ok(output) => output,
+        Err(e) => {
+            eprintln!("ftpdlib: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    logger::init(&filter, !cli.debug, output, cli.log_format);
     let outcome = run(cli);
     log::logger().flush();
     match outcome {
@@ -100,6 +104,24 @@ fn ftpdlib_main() -> ExitCode {
             }
             ExitCode::from(2)
         }
+    }
+}
+
+/// Where the log goes: `--syslog`, `--log-file` or standard error.
+fn log_output(cli: &Cli) -> Result<logger::Output, String> {
+    let syslog = cli
+        .syslog_socket
+        .as_deref()
+        .or(cli.syslog.then_some(std::path::Path::new("/dev/log")));
+    match (syslog, &cli.log_file) {
+        (Some(_), Some(_)) => Err("--syslog and --log-file: choose one".into()),
+        (Some(path), None) => syslog::Syslog::connect(path)
+            .map(logger::Output::Syslog)
+            .map_err(|e| format!("--syslog {}: {e}", path.display())),
+        (None, Some(path)) => logger::AppendFile::open(path)
+            .map(logger::Output::File)
+            .map_err(|e| format!("--log-file {}: {e}", path.display())),
+        (None, None) => Ok(logger::Output::Stderr),
     }
 }
 
