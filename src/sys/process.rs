@@ -17,8 +17,11 @@ use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
 use super::invalid_argument;
 
 static EXIT_REQUESTS: AtomicUsize = AtomicUsize::new(0);
+/// The last exit signal that arrived (0 before any).
+static LAST_EXIT_SIGNAL: AtomicUsize = AtomicUsize::new(0);
 
-extern "C" fn on_exit_signal(_signal: libc::c_int) {
+extern "C" fn on_exit_signal(signal: libc::c_int) {
+    LAST_EXIT_SIGNAL.store(usize::try_from(signal).unwrap_or(0), Ordering::SeqCst);
     if EXIT_REQUESTS.fetch_add(1, Ordering::SeqCst) >= 2 {
         // A third signal while the loop is not listening: the user insists.
         // SAFETY: _exit is async-signal-safe, takes no pointers and never returns.
@@ -71,6 +74,12 @@ pub(crate) fn install_reopen_signal() {
 /// How many SIGUSR1 arrived since [`install_reopen_signal`].
 pub(crate) fn reopen_signals_received() -> usize {
     REOPEN_SIGNALS.load(Ordering::SeqCst)
+}
+
+/// Whether the last SIGINT / SIGTERM to arrive was SIGTERM (a service manager's stop,
+/// rather than a terminal's Ctrl-C).
+pub(crate) fn last_exit_signal_was_term() -> bool {
+    LAST_EXIT_SIGNAL.load(Ordering::SeqCst) == usize::try_from(libc::SIGTERM).unwrap_or(0)
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit, so one loop can hold as many sessions

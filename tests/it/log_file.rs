@@ -202,7 +202,7 @@ fn json_lines_parse_and_keep_the_message() {
         format!("{me}-[] FTP session opened (connect)"),
         format!("{me}-[user] USER 'user' logged in."),
         mkd,
-        "received interrupt signal".to_owned(),
+        "received SIGTERM".to_owned(),
     ] {
         assert!(
             lines
@@ -334,4 +334,15 @@ fn syslog_and_a_log_file_are_one_or_the_other() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--syslog and --log-file"), "{stderr}");
+}
+
+#[test]
+fn sigint_is_logged_as_pyftpdlib_does() {
+    let mut srv = BinServer::start(&["-u", "user", "-P", PASSWORD]);
+    signal(&srv, "-INT");
+    let status = srv.wait_exit();
+    assert!(status.success(), "exit status {status:?}");
+    let log = srv.log();
+    assert!(log.contains("] received interrupt signal\n"), "{log}");
+    assert!(!log.contains("SIGTERM"), "{log}");
 }
