@@ -346,3 +346,26 @@ fn sigint_is_logged_as_pyftpdlib_does() {
     assert!(log.contains("] received interrupt signal\n"), "{log}");
     assert!(!log.contains("SIGTERM"), "{log}");
 }
+
+#[test]
+fn start_up_says_what_is_served() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_str().expect("a UTF-8 temp path");
+    let srv = BinServer::start(&["-d", dir]);
+    let log = srv.log();
+    assert!(
+        log.contains(&format!(
+            "] serving {dir} to anonymous, read-only (perm elr)\n"
+        )),
+        "{log}"
+    );
+    drop(srv);
+    let srv = BinServer::start(&["-w", "-d", dir, "-u", "user", "-P", PASSWORD]);
+    let log = srv.log();
+    assert!(
+        log.contains(&format!(
+            "] serving {dir} to user 'user', writable (perm elradfmwMT)\n"
+        )),
+        "{log}"
+    );
+}

@@ -209,6 +209,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             cli.port,
         ))?,
     };
+    log_served(&cli);
     server.serve_forever(true)?;
     Ok(())
 }
@@ -216,11 +217,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 /// The users to serve: the -u user or anonymous on -d, plus the users file; or the system
 /// accounts (--unix-users).
 fn authorizer(cli: &Cli) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Error>> {
-    let perms = match &cli.perm {
-        Some(letters) => letters.clone(),
-        None if cli.write => format!("{READ_PERMS}{WRITE_PERMS}"),
-        None => READ_PERMS.to_owned(),
-    };
+    let perms = perms(cli);
     if cli.unix_users {
         return unix_authorizer(cli, perms);
     }
@@ -253,6 +250,61 @@ fn authorizer(cli: &Cli) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Erro
         (None, _) => auth.add_anonymous(&directory, &perms, None, None)?,
     }
     Ok(Box::new(auth))
+}
+
+/// The permission letters of the -u user or anonymous (and of --unix-users).
+fn perms(cli: &Cli) -> String {
+    match &cli.perm {
+        Some(letters) => letters.clone(),
+        None if cli.write => format!("{READ_PERMS}{WRITE_PERMS}"),
+        None => READ_PERMS.to_owned(),
+    }
+}
+
+/// Says at start-up what is served, to whom, and with which rights (the listen address
+/// and the passive ports have lines of their own).
+fn log_served(cli: &Cli) {
+    let perms = perms(cli);
+    let access = if perms.chars().any(|c| WRITE_PERMS.contains(c)) {
+        format!("writable (perm {perms})")
+    } else {
+        format!("read-only (perm {perms})")
+    };
+    if cli.unix_users {
+        log::info!("serving the system users' homes, {access}");
+    } else {
+        let directory = match &cli.directory {
+            Some(d) => d.display().to_string(),
+            None => {
+                std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string())
+            }
+        };
+        if let Some(path) = &cli.users_file {
+            log::info!("serving the users of {}", path.display());
+        }
+        if !cli.users.is_empty() {
+            log::info!("serving {} user(s) of the config file", cli.users.len());
+        }
+        match &cli.username {
+            Some(user) => log::info!("serving {directory} to user '{user}', {access}"),
+            None if cli.users_file.is_none() && cli.users.is_empty() => {
+                log::info!("serving {directory} to anonymous, {access}")
+            }
+            None => {}
+        }
+    }
+    if cli.tls {
+        let mode = if cli.tls_implicit {
+            "implicit"
+        } else {
+            "explicit (AUTH TLS)"
+        };
+        log::info!(
+            "FTPS: {mode}, TLS required for control: {}, for data: {}",
+            cli.tls_control_required || cli.tls_implicit,
+            cli.tls_data_required || cli.tls_implicit
+        );
+    }
 }
 
 /// Adds a `[[users]]` user of the config file, and its overrides; errors name the line.
