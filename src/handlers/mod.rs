@@ -155,7 +155,16 @@ impl TransferLog {
             return;
         };
         let duration = self.started.elapsed();
+        // The figures as fields as well, for a logger that writes them apart (the
+        // binary's JSON lines); the message stays pyftpdlib's line.
         log::info!(
+            remote:% = self.remote,
+            user = self.username.as_str(),
+            command = self.cmd,
+            path:% = path.display(),
+            completed = completed,
+            bytes = bytes,
+            seconds = duration.as_secs_f64();
             "{} {} {} completed={} bytes={} seconds={:.3}",
             self.prefix,
             self.cmd,

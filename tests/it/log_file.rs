@@ -170,6 +170,7 @@ fn json_lines_parse_and_keep_the_message() {
     c.login("user", PASSWORD);
     // A name that JSON must escape: a quote, a backslash and a tab.
     c.expect("MKD q\"b\\s\tt", 257);
+    c.stor("up.bin", b"uploaded bytes");
     c.expect("QUIT", 221);
     c.expect_closed();
     let status = srv.terminate();
@@ -183,16 +184,30 @@ fn json_lines_parse_and_keep_the_message() {
         "{printed}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<(&str, &str, &str)> = printed
+    let lines: Vec<(&str, &str, &str, &str)> = printed
         .lines()
         .filter_map(|l| {
-            let mut parts = l.splitn(3, '\t');
-            Some((parts.next()?, parts.next()?, parts.next()?))
+            let mut parts = l.splitn(4, '\t');
+            Some((parts.next()?, parts.next()?, parts.next()?, parts.next()?))
         })
         .collect();
     assert!(
-        lines.iter().all(|(_, offset, _)| *offset == "+05:30"),
+        lines.iter().all(|(_, offset, _, _)| *offset == "+05:30"),
         "{printed}"
+    );
+    // The transfer line carries its figures as fields too.
+    let up = served.join("up.bin");
+    let fields = format!(
+        "{{\"bytes\": 14, \"command\": \"STOR\", \"completed\": true, \"path\": \"{}\", \
+         \"remote\": \"{me}\", \"seconds\": \"float\", \"user\": \"user\"}}",
+        up.display()
+    );
+    let stor = format!("{me}-[user] STOR {} completed=1 bytes=14 ", up.display());
+    assert!(
+        lines
+            .iter()
+            .any(|(level, _, f, m)| *level == "INFO" && *f == fields && m.starts_with(&stor)),
+        "no STOR line with {fields} in:\n{printed}"
     );
     let mkd = format!(
         "{me}-[user] MKD {} 257",
@@ -207,7 +222,7 @@ fn json_lines_parse_and_keep_the_message() {
         assert!(
             lines
                 .iter()
-                .any(|(level, _, m)| *level == "INFO" && *m == msg),
+                .any(|(level, _, f, m)| *level == "INFO" && *f == "-" && *m == msg),
             "no INFO {msg:?} in:\n{printed}"
         );
     }

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use log::kv::{self, Key, Value, VisitSource};
 use log::{Log, Metadata, Record};
 
 /// The shape of a log line.
@@ -148,7 +149,39 @@ fn append_json(out: &mut String, record: &Record<'_>) {
         Some(text) => push_json_escaped(out, text),
         None => push_json_escaped(out, &record.args().to_string()),
     }
-    out.push_str("\"}\n");
+    out.push('"');
+    // Fields the library attached to the record (a transfer's user, path, bytes...).
+    let _ = record.key_values().visit(&mut JsonFields(out));
+    out.push_str("}\n");
+}
+
+/// Appends each field as `,"key":value`: numbers and booleans as JSON's, anything else
+/// as a string of its `Display` text.
+struct JsonFields<'a>(&'a mut String);
+
+impl<'kvs> VisitSource<'kvs> for JsonFields<'_> {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), kv::Error> {
+        let out = &mut *self.0;
+        out.push_str(",\"");
+        push_json_escaped(out, key.as_str());
+        out.push_str("\":");
+        if let Some(n) = value.to_u64() {
+            let _ = write!(out, "{n}");
+        } else if let Some(b) = value.to_bool() {
+            let _ = write!(out, "{b}");
+        } else if let Some(x) = value.to_f64().filter(|x| x.is_finite()) {
+            // Seconds: milliseconds are what the text line shows.
+            let _ = write!(out, "{x:.3}");
+        } else {
+            out.push('"');
+            match value.to_borrowed_str() {
+                Some(text) => push_json_escaped(out, text),
+                None => push_json_escaped(out, &value.to_string()),
+            }
+            out.push('"');
+        }
+        Ok(())
+    }
 }
 
 /// Appends `text` as the inside of a JSON string (RFC 8259 §7): the quote, the backslash
