@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 /// Who a callback is about.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +35,40 @@ pub trait Events: Send + Sync {
     fn on_incomplete_file_sent(&self, _s: Session<'_>, _path: &Path) {}
     /// An upload ended early; the partial file is left in place.
     fn on_incomplete_file_received(&self, _s: Session<'_>, _path: &Path) {}
+    /// A file transfer ended, completed or not, with what a transfer log records (the
+    /// `ftpdlib` binary's `--xferlog`). Fired after the matching `on_*file*` callback;
+    /// listings fire nothing.
+    fn on_transfer_ended(&self, _t: &TransferRecord<'_>) {}
+}
+
+/// A file transfer as it ended.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct TransferRecord<'a> {
+    /// Whose transfer.
+    pub session: Session<'a>,
+    /// The real path of the file.
+    pub path: &'a Path,
+    /// Download or upload.
+    pub direction: Direction,
+    /// TYPE A (line endings converted) rather than TYPE I.
+    pub ascii: bool,
+    /// Bytes moved over the data connection.
+    pub bytes: u64,
+    /// From the transfer command to the end.
+    pub duration: Duration,
+    /// False when it ended early (ABOR, an error, a timeout, the client went away).
+    pub completed: bool,
+}
+
+/// Which way a file went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Direction {
+    /// To the client (RETR).
+    Outgoing,
+    /// From the client (STOR, APPE, STOU).
+    Incoming,
 }
 
 /// Events that do nothing.

@@ -43,6 +43,12 @@ pub fn civil(t: SystemTime, use_gmt: bool) -> Civil {
     utc_civil(secs.saturating_add(i64::from(local_offset(secs))))
 }
 
+/// The offset from UTC, in seconds east, of the process's local time zone at `t` (the
+/// zone [`civil`] uses for local time).
+pub fn utc_offset(t: SystemTime) -> i32 {
+    local_offset(unix_seconds(t))
+}
+
 /// Formats `t` as `YYYYMMDDHHMMSS`, the form used by the MDTM reply and the MLSx
 /// `modify` fact (RFC 3659 §2.3).
 pub fn mdtm(t: SystemTime, use_gmt: bool) -> String {

@@ -38,6 +38,8 @@ mod hostile;
 mod lftp;
 #[path = "it/limits.rs"]
 mod limits;
+#[path = "it/log_file.rs"]
+mod log_file;
 #[path = "it/logging.rs"]
 mod logging;
 #[path = "it/login.rs"]

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use ioloop::Handle;
 
-use crate::events::{Events, Session};
+use crate::events::{Direction, Events, Session, TransferRecord};
 use crate::filesystems::FsFile;
 
 pub(crate) use control::FtpHandler;
@@ -151,6 +151,8 @@ pub(crate) struct TransferLog {
     /// An atomic upload: while the control channel listens, it reports the transfer
     /// itself, after renaming the temporary, so that the callback finds the file in place.
     pub(crate) deferred: bool,
+    /// TYPE A.
+    pub(crate) ascii: bool,
 }
 
 impl TransferLog {
@@ -159,25 +161,49 @@ impl TransferLog {
         let Some(path) = &self.path else {
             return;
         };
+        let duration = self.started.elapsed();
+        // The figures as fields as well, for a logger that writes them apart (the
+        // binary's JSON lines); the message stays pyftpdlib's line.
         log::info!(
+            remote:% = self.remote,
+            user = self.username.as_str(),
+            command = self.cmd,
+            path:% = path.display(),
+            completed = completed,
+            bytes = bytes,
+            seconds = duration.as_secs_f64();
             "{} {} {} completed={} bytes={} seconds={:.3}",
             self.prefix,
             self.cmd,
             path.display(),
             u8::from(completed),
             bytes,
-            self.started.elapsed().as_secs_f64()
+            duration.as_secs_f64()
         );
         let session = Session {
             remote: self.remote,
             username: &self.username,
         };
-        match (self.cmd != "RETR", completed) {
+        let incoming = self.cmd != "RETR";
+        match (incoming, completed) {
             (false, true) => events.on_file_sent(session, path),
             (false, false) => events.on_incomplete_file_sent(session, path),
             (true, true) => events.on_file_received(session, path),
             (true, false) => events.on_incomplete_file_received(session, path),
         }
+        events.on_transfer_ended(&TransferRecord {
+            session,
+            path,
+            direction: if incoming {
+                Direction::Incoming
+            } else {
+                Direction::Outgoing
+            },
+            ascii: self.ascii,
+            bytes,
+            duration,
+            completed,
+        });
     }
 }
 

@@ -115,6 +115,21 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
     crate::sys::raise_nofile_limit()
 }
 
+/// Makes SIGUSR1 a request to reopen log files, as logrotate's `postrotate` sends it,
+/// instead of the signal's default action (ending the process). The handler only counts
+/// the signal: each log writer compares [`log_reopen_requests`] with the count it last
+/// saw before it writes, and reopens its file when the count moved; no thread watches
+/// for it. Forked processes (the forking concurrency models) inherit the handler and
+/// keep a count of their own: each must be signalled.
+pub fn install_log_reopen_signal() {
+    crate::sys::install_reopen_signal();
+}
+
+/// How many SIGUSR1 arrived since [`install_log_reopen_signal`].
+pub fn log_reopen_requests() -> usize {
+    crate::sys::reopen_signals_received()
+}
+
 /// Binds the first address `addr` resolves to that binds.
 fn bind_listener(
     addr: impl ToSocketAddrs,

@@ -95,7 +95,12 @@ impl FtpServer {
                 let signals = crate::sys::exit_signals_received();
                 if signals > signals_seen {
                     signals_seen = signals;
-                    log::info!("received interrupt signal");
+                    // pyftpdlib's line for Ctrl-C; a service manager's stop says so.
+                    if crate::sys::last_exit_signal_was_term() {
+                        log::info!("received SIGTERM");
+                    } else {
+                        log::info!("received interrupt signal");
+                    }
                     if signals == 1 {
                         if let Some(n) = &notifier {
                             n.send("STOPPING=1");

@@ -17,8 +17,11 @@ use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
 use super::invalid_argument;
 
 static EXIT_REQUESTS: AtomicUsize = AtomicUsize::new(0);
+/// The last exit signal that arrived (0 before any).
+static LAST_EXIT_SIGNAL: AtomicUsize = AtomicUsize::new(0);
 
-extern "C" fn on_exit_signal(_signal: libc::c_int) {
+extern "C" fn on_exit_signal(signal: libc::c_int) {
+    LAST_EXIT_SIGNAL.store(usize::try_from(signal).unwrap_or(0), Ordering::SeqCst);
     if EXIT_REQUESTS.fetch_add(1, Ordering::SeqCst) >= 2 {
         // A third signal while the loop is not listening: the user insists.
         // SAFETY: _exit is async-signal-safe, takes no pointers and never returns.
@@ -44,6 +47,39 @@ pub(crate) fn install_exit_signals() {
 /// How many SIGINT / SIGTERM arrived since [`install_exit_signals`].
 pub(crate) fn exit_signals_received() -> usize {
     EXIT_REQUESTS.load(Ordering::SeqCst)
+}
+
+static REOPEN_SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_reopen_signal(_signal: libc::c_int) {
+    REOPEN_SIGNALS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Installs a SIGUSR1 handler that only counts the signal, for a log writer to reopen its
+/// file (logrotate's `postrotate`). SA_RESTART: the signal asks for nothing urgent, so
+/// the system calls it interrupts resume (epoll_wait still returns EINTR, which the loop
+/// retries).
+pub(crate) fn install_reopen_signal() {
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the handler is
+    // an extern "C" fn that only stores to an atomic.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_reopen_signal as *const () as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
+    }
+}
+
+/// How many SIGUSR1 arrived since [`install_reopen_signal`].
+pub(crate) fn reopen_signals_received() -> usize {
+    REOPEN_SIGNALS.load(Ordering::SeqCst)
+}
+
+/// Whether the last SIGINT / SIGTERM to arrive was SIGTERM (a service manager's stop,
+/// rather than a terminal's Ctrl-C).
+pub(crate) fn last_exit_signal_was_term() -> bool {
+    LAST_EXIT_SIGNAL.load(Ordering::SeqCst) == usize::try_from(libc::SIGTERM).unwrap_or(0)
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit, so one loop can hold as many sessions

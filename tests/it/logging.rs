@@ -139,7 +139,7 @@ fn info_log_of_a_session() {
         "masquerade (NAT) address: None",
         "passive ports: None",
         start.as_str(),
-        "received interrupt signal",
+        "received SIGTERM",
     ] {
         assert_logged(&lines, 'I', msg, &log);
     }

@@ -20,6 +20,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, Parser};
 use ftpdlib::config::{Concurrency, IpNet};
 
+use crate::logger::LogFormat;
 use crate::parse::repr;
 
 /// The parsed command line.
@@ -347,6 +348,44 @@ pub struct Cli {
     pub log_prefix: Option<String>,
 
     #[arg(
+        long, value_name = "PATH", env = "FTPDLIB_LOG_FILE", help_heading = OTHER,
+        value_parser = Argparse::new(path),
+        help = "append the log to this file instead of standard error; SIGUSR1 reopens it \
+                (logrotate)"
+    )]
+    pub log_file: Option<PathBuf>,
+
+    #[arg(
+        long, value_name = "FORMAT", env = "FTPDLIB_LOG_FORMAT", help_heading = OTHER,
+        default_value = "text", value_parser = Argparse::new(log_format),
+        help = "the log lines' format: 'text' (pyftpdlib's, default) or 'json' (one object \
+                per line with time, level and message)"
+    )]
+    pub log_format: LogFormat,
+
+    #[arg(
+        long, value_name = "PATH", env = "FTPDLIB_XFERLOG", help_heading = OTHER,
+        value_parser = Argparse::new(path),
+        help = "append a line per file transfer to this file, in wu-ftpd's xferlog format; \
+                SIGUSR1 reopens it"
+    )]
+    pub xferlog: Option<PathBuf>,
+
+    #[arg(
+        long, env = "FTPDLIB_SYSLOG", help_heading = OTHER,
+        action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
+        help = "send the log to syslog (/dev/log, facility daemon) instead of standard error"
+    )]
+    pub syslog: bool,
+
+    #[arg(
+        long, value_name = "PATH", env = "FTPDLIB_SYSLOG_SOCKET", help_heading = OTHER,
+        value_parser = Argparse::new(path),
+        help = "the syslog daemon's datagram socket (default: /dev/log); implies --syslog"
+    )]
+    pub syslog_socket: Option<PathBuf>,
+
+    #[arg(
         long, value_name = "BYTES", env = "FTPDLIB_READ_LIMIT", help_heading = OTHER,
         default_value = "0", value_parser = Argparse::new(rate),
         help = "limit each upload to this many bytes per second (K, M, G suffixes; 0 = no limit)"
@@ -394,6 +433,10 @@ pub const MODELS: [(&str, Concurrency); 5] = [
     ("pre-fork", Concurrency::PreFork),
     ("multi-loop", Concurrency::MultiLoop),
 ];
+
+/// `--log-format`'s choices.
+pub const LOG_FORMATS: [(&str, LogFormat); 2] =
+    [("text", LogFormat::Text), ("json", LogFormat::Json)];
 
 /// A clap value parser over a conversion whose error is argparse's message for the value
 /// (`invalid int value: 'x'`). The clap error carries the whole line, with the option's
@@ -526,11 +569,20 @@ fn converted<T: FromStr>(value: &OsStr, what: &str) -> Result<T, String> {
 
 /// One of [`MODELS`], or argparse's `invalid choice` listing them.
 fn concurrency(value: &OsStr) -> Result<Concurrency, String> {
-    let found = MODELS
+    choice(&MODELS, value)
+}
+
+fn log_format(value: &OsStr) -> Result<LogFormat, String> {
+    choice(&LOG_FORMATS, value)
+}
+
+/// The value of the choice named `value`, or argparse's message listing the names.
+fn choice<T: Copy>(choices: &[(&str, T)], value: &OsStr) -> Result<T, String> {
+    let found = choices
         .iter()
         .find(|(name, _)| name.as_bytes() == value.as_bytes());
-    found.map(|&(_, model)| model).ok_or_else(|| {
-        let names: Vec<String> = MODELS
+    found.map(|&(_, v)| v).ok_or_else(|| {
+        let names: Vec<String> = choices
             .iter()
             .map(|(name, _)| repr(OsStr::new(name)))
             .collect();

@@ -12,6 +12,8 @@ mod config_file;
 mod help;
 mod logger;
 mod parse;
+mod syslog;
+mod xferlog;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -81,7 +83,14 @@ fn ftpdlib_main() -> ExitCode {
     // its records to errors unless RUST_LOG asks for them.
     let filter = format!("{level},rustls=error");
     // -D wins over RUST_LOG (pyftpdlib has only the flag); otherwise RUST_LOG may refine.
-    logger::init(&filter, !cli.debug);
+    let output = match log_output(&cli) {
+        Ok(output) => output,
+        Err(e) => {
+            eprintln!("ftpdlib: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    logger::init(&filter, !cli.debug, output, cli.log_format);
     let outcome = run(cli);
     log::logger().flush();
     match outcome {
@@ -95,6 +104,24 @@ fn ftpdlib_main() -> ExitCode {
             }
             ExitCode::from(2)
         }
+    }
+}
+
+/// Where the log goes: `--syslog`, `--log-file` or standard error.
+fn log_output(cli: &Cli) -> Result<logger::Output, String> {
+    let syslog = cli
+        .syslog_socket
+        .as_deref()
+        .or(cli.syslog.then_some(std::path::Path::new("/dev/log")));
+    match (syslog, &cli.log_file) {
+        (Some(_), Some(_)) => Err("--syslog and --log-file: choose one".into()),
+        (Some(path), None) => syslog::Syslog::connect(path)
+            .map(logger::Output::Syslog)
+            .map_err(|e| format!("--syslog {}: {e}", path.display())),
+        (None, Some(path)) => logger::AppendFile::open(path)
+            .map(logger::Output::File)
+            .map_err(|e| format!("--log-file {}: {e}", path.display())),
+        (None, None) => Ok(logger::Output::Stderr),
     }
 }
 
@@ -161,6 +188,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         })
         // Only when started by systemd as a Type=notify service (NOTIFY_SOCKET set).
         .notify_systemd(true);
+    let builder = match &cli.xferlog {
+        Some(path) => builder.events(
+            xferlog::XferLog::open(path)
+                .map_err(|e| format!("--xferlog {}: {e}", path.display()))?,
+        ),
+        None => builder,
+    };
     let mut server = match inherited {
         // The service manager chose the address (the socket unit's ListenStream=).
         Some(listener) => {
@@ -176,6 +210,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             cli.port,
         ))?,
     };
+    log_served(&cli);
     server.serve_forever(true)?;
     Ok(())
 }
@@ -183,11 +218,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 /// The users to serve: the -u user or anonymous on -d, plus the users file; or the system
 /// accounts (--unix-users).
 fn authorizer(cli: &Cli) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Error>> {
-    let perms = match &cli.perm {
-        Some(letters) => letters.clone(),
-        None if cli.write => format!("{READ_PERMS}{WRITE_PERMS}"),
-        None => READ_PERMS.to_owned(),
-    };
+    let perms = perms(cli);
     if cli.unix_users {
         return unix_authorizer(cli, perms);
     }
@@ -220,6 +251,61 @@ fn authorizer(cli: &Cli) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Erro
         (None, _) => auth.add_anonymous(&directory, &perms, None, None)?,
     }
     Ok(Box::new(auth))
+}
+
+/// The permission letters of the -u user or anonymous (and of --unix-users).
+fn perms(cli: &Cli) -> String {
+    match &cli.perm {
+        Some(letters) => letters.clone(),
+        None if cli.write => format!("{READ_PERMS}{WRITE_PERMS}"),
+        None => READ_PERMS.to_owned(),
+    }
+}
+
+/// Says at start-up what is served, to whom, and with which rights (the listen address
+/// and the passive ports have lines of their own).
+fn log_served(cli: &Cli) {
+    let perms = perms(cli);
+    let access = if perms.chars().any(|c| WRITE_PERMS.contains(c)) {
+        format!("writable (perm {perms})")
+    } else {
+        format!("read-only (perm {perms})")
+    };
+    if cli.unix_users {
+        log::info!("serving the system users' homes, {access}");
+    } else {
+        let directory = match &cli.directory {
+            Some(d) => d.display().to_string(),
+            None => {
+                std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string())
+            }
+        };
+        if let Some(path) = &cli.users_file {
+            log::info!("serving the users of {}", path.display());
+        }
+        if !cli.users.is_empty() {
+            log::info!("serving {} user(s) of the config file", cli.users.len());
+        }
+        match &cli.username {
+            Some(user) => log::info!("serving {directory} to user '{user}', {access}"),
+            None if cli.users_file.is_none() && cli.users.is_empty() => {
+                log::info!("serving {directory} to anonymous, {access}")
+            }
+            None => {}
+        }
+    }
+    if cli.tls {
+        let mode = if cli.tls_implicit {
+            "implicit"
+        } else {
+            "explicit (AUTH TLS)"
+        };
+        log::info!(
+            "FTPS: {mode}, TLS required for control: {}, for data: {}",
+            cli.tls_control_required || cli.tls_implicit,
+            cli.tls_data_required || cli.tls_implicit
+        );
+    }
 }
 
 /// Adds a `[[users]]` user of the config file, and its overrides; errors name the line.

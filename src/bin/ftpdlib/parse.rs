@@ -889,7 +889,8 @@ mod tests {
                      --disable-sendfile --max-cons 9 --max-cons-per-ip 2 \
                      --max-login-attempts 5 --read-limit 1k --write-limit 2M --perm elr \
                      --users-file u.txt --unix-users --hash-password \
-                     --proxy-protocol-from 127.0.0.1,10.0.0.0/8";
+                     --proxy-protocol-from 127.0.0.1,10.0.0.0/8 --log-file f.log \
+                     --log-format json --xferlog x.log --syslog --syslog-socket s.sock";
         let c = cli(&every.split_whitespace().collect::<Vec<_>>());
         assert_eq!(c.interface.as_deref(), Some("127.0.0.1"));
         assert_eq!(
@@ -921,6 +922,12 @@ mod tests {
         assert_eq!((c.read_limit, c.write_limit), (1024, 2 << 20));
         assert_eq!(c.perm.as_deref(), Some("elr"));
         assert_eq!(c.users_file, Some("u.txt".into()));
+        assert_eq!(c.log_file, Some("f.log".into()));
+        assert_eq!(c.xferlog, Some("x.log".into()));
+        assert!(c.syslog);
+        assert_eq!(c.syslog_socket, Some("s.sock".into()));
+        assert_eq!(c.log_format, crate::logger::LogFormat::Json);
+        assert_eq!(cli(&[]).log_format, crate::logger::LogFormat::Text);
         let proxies = c.proxy_protocol_from.expect("--proxy-protocol-from");
         assert_eq!(
             proxies.0,
@@ -936,6 +943,7 @@ mod tests {
         for opt in &Options::new(&cmd).0 {
             let value = match opt.long.as_str() {
                 "concurrency" => "async",
+                "log-format" => "json",
                 "range" => "1-2",
                 "interface" | "nat-address" | "proxy-protocol-from" => "::1",
                 // An empty file: no option.

@@ -6,7 +6,7 @@ use ioloop::{Ctx, Handle};
 
 use super::{DataChan, FtpHandler, Wait, XferInfo};
 use crate::handlers::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
-use crate::proto::Reply;
+use crate::proto::{Reply, TransferType};
 
 impl FtpHandler {
     /// Sends `Abort` to whatever data object exists and forgets it (no reply). A running
@@ -96,6 +96,7 @@ impl FtpHandler {
             path: info.path.clone(),
             started: info.started,
             deferred: info.part.is_some(),
+            ascii: self.transfer_type == TransferType::Ascii,
         }
     }
 

@@ -68,6 +68,7 @@ fn every_option_has_a_key() {
             (_, Kind::Switch) => "true".to_owned(),
             (_, Kind::Number | Kind::Rate) => "7".to_owned(),
             ("concurrency", _) => "\"pre-fork\"".to_owned(),
+            ("log-format", _) => "\"json\"".to_owned(),
             ("range", _) => "\"1-2\"".to_owned(),
             ("nat-address" | "interface" | "proxy-protocol-from", _) => "\"::1\"".to_owned(),
             (_, Kind::Text) => "\"x\"".to_owned(),
