@@ -64,6 +64,18 @@ pub(super) fn format_list<F: FileSystem + ?Sized>(
             n => n,
         };
         let date = timefmt::list_date(st.mtime, now, use_gmt);
+        // A symlink's size is the length of its target text: shown as the length of the
+        // target that is listed (0 when none is), so that it gives away nothing of a
+        // target that is not shown, such as the length of a path outside the root.
+        let target = st
+            .is_symlink()
+            .then(|| listed_link_target(fs, &path))
+            .flatten();
+        let size = match (&target, st.is_symlink()) {
+            (Some(target), true) => target.as_os_str().len() as u64,
+            (None, true) => 0,
+            (Some(_) | None, false) => st.size,
+        };
         // Writing into a Vec cannot fail.
         // pyftpdlib: "%s %3s %-8s %-8s %8s %s %s\r\n"
         let _ = write!(
@@ -73,13 +85,11 @@ pub(super) fn format_list<F: FileSystem + ?Sized>(
             nlink,
             ids.user(st.uid)
         );
-        let _ = write!(out, "{:<8} {:>8} {} ", ids.group(st.gid), st.size, date);
+        let _ = write!(out, "{:<8} {:>8} {} ", ids.group(st.gid), size, date);
         out.extend_from_slice(name.as_bytes());
-        if st.is_symlink() {
-            if let Some(target) = listed_link_target(fs, &path) {
-                out.extend_from_slice(b" -> ");
-                out.extend_from_slice(target.as_os_str().as_bytes());
-            }
+        if let Some(target) = target {
+            out.extend_from_slice(b" -> ");
+            out.extend_from_slice(target.as_os_str().as_bytes());
         }
         out.extend_from_slice(b"\r\n");
     }

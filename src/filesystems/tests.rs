@@ -443,11 +443,37 @@ fn list_shows_links_out_of_the_root_without_target() {
     for name in ["out_abs", "out_rel", "out_dir", "out_dangling"] {
         assert_eq!(list_entry(&out, name), name, "{out}");
     }
-    // The link's own lstat facts: `l` and the length of the stored target.
+    // A link, with the size of what is shown of its target: nothing, so 0, never the
+    // length of the outside path.
     let line = out.split("\r\n").find(|l| l.ends_with(" out_abs")).unwrap();
     assert!(line.starts_with("lrwxrwxrwx "), "{line}");
     let own = fs::symlink_metadata(root.join("out_abs")).unwrap().len();
-    assert!(line.contains(&format!(" {own} ")), "{line}");
+    assert!(!line.contains(&format!(" {own} ")), "{line}");
+    assert_eq!(list_size(&out, "out_abs"), 0, "{out}");
+}
+
+/// The size column of `name`'s LIST line.
+fn list_size(out: &str, name: &str) -> u64 {
+    let line = out
+        .split("\r\n")
+        .find(|l| l.split(' ').any(|w| w == name))
+        .unwrap_or_else(|| panic!("{name} missing from {out}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words[4]
+        .parse()
+        .unwrap_or_else(|_| panic!("no size in {line}"))
+}
+
+#[test]
+fn a_listed_link_has_the_size_of_the_target_shown() {
+    let l = links();
+    let root = l.j.fs.root().to_path_buf();
+    let out = l.list(&l.j.fs, &root);
+    // `in_rel -> file`, `in_abs -> /file` (its virtual path, not the real one).
+    assert_eq!(list_size(&out, "in_rel"), 4, "{out}");
+    assert_eq!(list_size(&out, "in_abs"), 5, "{out}");
+    let real = fs::symlink_metadata(root.join("in_abs")).unwrap().len();
+    assert!(real > 5, "the stored target is the real path");
 }
 
 #[test]
