@@ -72,9 +72,13 @@ impl FtpHandler {
         };
         self.last_reply = LastReply::Awaiting;
         let target = self.resolve(spec, arg, clean);
+        // Only the commands that are logged need the path as text: no allocation for the
+        // others (RETR, STOR, LIST ...).
         let logged_path = match &target {
-            Ok(Target::Path(t) | Target::Unique { dir: t, .. }) => Some(t.fs.display().to_string()),
-            Ok(Target::None) | Err(_) => None,
+            Ok(Target::Path(t) | Target::Unique { dir: t, .. }) if spec.logged => {
+                Some(t.fs.display().to_string())
+            }
+            Ok(Target::Path(_) | Target::Unique { .. } | Target::None) | Err(_) => None,
         };
         match target {
             Ok(target) => self.dispatch(cx, spec, arg, target),
