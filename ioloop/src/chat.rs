@@ -232,6 +232,17 @@ impl<S: Read + Write> AsyncChat<S> {
         }
     }
 
+    /// The next complete line, without taking it: None when no whole line is buffered or
+    /// the buffered one is the tail of a line already reported as too long.
+    pub fn peek_line(&self) -> Option<&[u8]> {
+        if self.discarding {
+            return None;
+        }
+        let b = self.bufs.as_ref()?;
+        let end = find(&b.inbuf, self.terminator)?;
+        (end <= self.max_line as usize).then(|| &b.inbuf[..end])
+    }
+
     /// Drops all buffered input.
     pub fn clear_input(&mut self) {
         if let Some(b) = self.bufs.as_mut() {

@@ -25,6 +25,8 @@ pub(crate) mod transfers;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ioloop::Handle;
@@ -61,8 +63,9 @@ pub(crate) enum SessionCmd {
     Shutdown,
     /// A worker checked the password: Ok, or the 530 text.
     AuthResult(Result<(), String>),
-    /// A worker hashed a file (HASH, XCRC …): the digest, or why not.
-    HashResult(std::io::Result<Vec<u8>>),
+    /// A worker hashed a file (HASH, XCRC …): the job's cancel flag (which job this is
+    /// the result of), and the digest or why not.
+    HashResult(Arc<AtomicBool>, std::io::Result<Vec<u8>>),
 }
 
 /// News from the data side.

@@ -267,3 +267,34 @@ fn a_large_hash_does_not_block_the_loop_and_stops_with_its_client() {
     );
     other.expect("QUIT", 221);
 }
+
+/// ABOR stops a checksum: the HASH is answered 426 and the ABOR 226 at once, the session
+/// goes on, and the stopped job's result never answers a later HASH.
+#[test]
+fn abor_stops_a_running_hash() {
+    let srv = setup();
+    let big = std::fs::File::create(srv.root().join("big")).expect("create");
+    big.set_len(4 << 30).expect("sparse file");
+    drop(big);
+    let mut c = srv.login();
+    c.send("HASH big");
+    let started = Instant::now();
+    c.send("ABOR");
+    assert_eq!(c.reply().0, 426);
+    assert_eq!(c.reply().0, 226);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "ABOR answered after {:?}",
+        started.elapsed()
+    );
+    c.expect("NOOP", 200);
+    // The worker is free again (the next job queues behind the stopped one until it
+    // notices the flag) and the reply is this file's.
+    assert_eq!(c.cmd("XCRC fox"), reply(250, "414FA339"));
+    // A command sent during a hash waits for the checksum's reply, then runs.
+    c.send("XCRC fox");
+    c.send("NOOP");
+    assert_eq!(c.reply(), reply(250, "414FA339"));
+    assert_eq!(c.reply().0, 200);
+    c.expect("QUIT", 221);
+}

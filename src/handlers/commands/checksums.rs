@@ -4,19 +4,20 @@
 //!
 //! The file is opened on the loop (through the filesystem, as the logged-in user) and
 //! read on a worker thread, so a large file does not stall the other sessions; the
-//! session waits meanwhile (`Wait::Hashing`) and a disconnect sets the cancel flag the
-//! worker checks between blocks.
+//! session waits meanwhile (`Wait::Hashing`); a disconnect or an ABOR sets the cancel
+//! flag the worker checks between blocks.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ioloop::Ctx;
+use ioloop::{Ctx, ReadStatus};
 
 use super::Resolved;
 use crate::error::fs_error_reply;
 use crate::handlers::control::{FtpHandler, Wait};
 use crate::handlers::digest::{digest_range, HashAlgo, HashJob, HashStyle, HASH_ALGOS};
 use crate::handlers::{Msg, SessionCmd};
+use crate::proto::parse::ParsedLine;
 use crate::proto::{Pending, Reply};
 impl FtpHandler {
     /// `HASH <path>`: the selected algorithm over the file, or over the range a RANG set.
@@ -141,7 +142,7 @@ impl FtpHandler {
             let mut file = file;
             let result = digest_range(&mut file, algo, start, end, &flag);
             if !flag.load(Ordering::Relaxed) {
-                let _ = lp.send(me, Msg::ToSession(SessionCmd::HashResult(result)));
+                let _ = lp.send(me, Msg::ToSession(SessionCmd::HashResult(flag, result)));
             }
         });
         if !queued {
@@ -155,5 +156,40 @@ impl FtpHandler {
             end,
             ftp: t.ftp,
         })));
+    }
+}
+
+/// How much input a session waiting for a checksum buffers while looking for an ABOR: a
+/// few command lines. Beyond it nothing more is read until the checksum's reply is sent.
+const INPUT_WHILE_HASHING: usize = 8 * 1024;
+
+impl FtpHandler {
+    /// While a file is hashed: reads what the client sends, to notice that it closed or
+    /// sent ABOR. ABOR stops the worker at its next block and is answered at once (426
+    /// for the checksum, then 226, as for a transfer); any other command waits, buffered,
+    /// for the checksum's reply.
+    pub(in crate::handlers) fn watch_while_hashing(&mut self, cx: &mut Ctx<'_, Msg>) {
+        while self.chat.peek_line().is_none() && self.chat.buffered_input() < INPUT_WHILE_HASHING {
+            match self.chat.read_some() {
+                Ok(ReadStatus::Data) => {}
+                Ok(ReadStatus::WouldBlock) => break,
+                Ok(ReadStatus::Closed) | Err(_) => return cx.close(),
+            }
+        }
+        let abor = self.chat.peek_line().is_some_and(|line| {
+            let decoded = self.shared.charset.decode(line);
+            ParsedLine::parse(&decoded.text, &self.shared.commands).cmd == "ABOR"
+        });
+        if !abor {
+            return;
+        }
+        let _ = self.chat.next_line();
+        log::debug!("{} <- ABOR", self.prefix());
+        if let Wait::Hashing(job) = &self.wait {
+            job.cancel.store(true, Ordering::Relaxed);
+        }
+        self.respond(Reply::new(426, "Checksum aborted via ABOR."));
+        self.respond(Reply::new(226, "ABOR command successful."));
+        self.end_wait(cx);
     }
 }

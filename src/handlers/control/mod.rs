@@ -454,21 +454,6 @@ impl FtpHandler {
         cx.wake();
     }
 
-    /// Whether the client closed its end: a read of zero bytes where nothing is queued.
-    /// Data the client sent is left in the socket for when the session reads again (so a
-    /// close that follows more commands is noticed only then).
-    fn peer_gone(&self) -> bool {
-        let mut byte = [0u8; 1];
-        match self.chat.stream().tcp().peek(&mut byte) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-            ),
-        }
-    }
-
     fn auth_delay_over(&mut self, cx: &mut Ctx<'_, Msg>, message: String) {
         self.attempts += 1;
         // pyftpdlib forgets the name as soon as the login fails, so the prefix of this
@@ -504,8 +489,8 @@ impl Handler<Msg> for FtpHandler {
         if self.draining.is_some() {
             return Some(Interest::READABLE);
         }
-        // While a file is hashed the socket is watched only to notice a client that
-        // closes (`peer_gone`): nothing is read.
+        // While a file is hashed the socket is watched to notice a client that closes or
+        // sends ABOR (`watch_while_hashing`); other commands wait.
         let watching = self.accepting_input() || matches!(self.wait, Wait::Hashing(_));
         let reading = watching && self.chat.pending_output() <= OUTPUT_HIGH_WATER;
         self.chat.stream().interest(self.chat.interest(reading))
@@ -522,8 +507,11 @@ impl Handler<Msg> for FtpHandler {
         if self.chat.flush().is_err() {
             return cx.close();
         }
-        if matches!(self.wait, Wait::Hashing(_)) && self.peer_gone() {
-            return cx.close();
+        if matches!(self.wait, Wait::Hashing(_)) {
+            self.watch_while_hashing(cx);
+            if matches!(self.wait, Wait::Hashing(_)) {
+                return;
+            }
         }
         self.process_input(cx);
         self.tls_after_read(cx);
@@ -582,10 +570,13 @@ impl Handler<Msg> for FtpHandler {
                     self.finish_login(cx, user, verdict);
                 }
             }
-            Msg::ToSession(SessionCmd::HashResult(result)) => {
-                // A result comes only while its session waits: a session that stops
-                // waiting closes, and its worker was cancelled.
+            Msg::ToSession(SessionCmd::HashResult(flag, result)) => {
+                // A job stopped by ABOR may have finished just before: its result must not
+                // answer the next HASH.
                 if let Wait::Hashing(job) = &self.wait {
+                    if !Arc::ptr_eq(&job.cancel, &flag) {
+                        return;
+                    }
                     let reply = job.reply(result);
                     self.respond(reply);
                     self.end_wait(cx);
