@@ -37,8 +37,17 @@ pub struct HandlerConfig {
     pub permit_privileged_ports: bool,
     /// The address announced in the PASV reply instead of the local one (NAT).
     pub masquerade_address: Option<IpAddr>,
-    /// Per-local-address masquerade addresses, consulted first.
+    /// Per-local-address masquerade addresses, consulted before `masquerade_address`.
     pub masquerade_address_map: HashMap<IpAddr, IpAddr>,
+    /// Masquerade addresses chosen by the client's network, consulted first: the first
+    /// network that holds the client's address (the one a PROXY header carried, behind a
+    /// balancer) names the address its PASV replies announce. Clients on the LAN get the
+    /// server's LAN address, the others the public one of `masquerade_address`.
+    pub masquerade_by_network: Vec<(IpNet, IpAddr)>,
+    /// Which kinds of data connection clients may ask for: both (the default), passive
+    /// only (PORT / EPRT answered 502, for servers whose firewall lets no connection out)
+    /// or active only (PASV / EPSV answered 502, for servers that may open no port but 21).
+    pub data_connections: DataConnections,
     /// Ports to listen on for passive connections; None = any the kernel picks.
     pub passive_ports: Option<RangeInclusive<u16>>,
     /// Show times in listings, MDTM and MLSx in UTC (true) or local time.
@@ -93,6 +102,31 @@ pub struct HandlerConfig {
     pub proxy_protocol: Option<ProxyProtocol>,
 }
 
+/// Which data connections a server offers ([`HandlerConfig::data_connections`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DataConnections {
+    /// Passive (PASV, EPSV) and active (PORT, EPRT).
+    #[default]
+    Both,
+    /// PASV and EPSV only: PORT and EPRT are answered 502.
+    PassiveOnly,
+    /// PORT and EPRT only: PASV and EPSV are answered 502.
+    ActiveOnly,
+}
+
+impl DataConnections {
+    /// Whether passive connections (PASV, EPSV) are offered.
+    pub fn passive(self) -> bool {
+        self != DataConnections::ActiveOnly
+    }
+
+    /// Whether active connections (PORT, EPRT) are offered.
+    pub fn active(self) -> bool {
+        self != DataConnections::PassiveOnly
+    }
+}
+
 impl Default for HandlerConfig {
     fn default() -> Self {
         HandlerConfig {
@@ -104,6 +138,8 @@ impl Default for HandlerConfig {
             permit_privileged_ports: false,
             masquerade_address: None,
             masquerade_address_map: HashMap::new(),
+            masquerade_by_network: Vec::new(),
+            data_connections: DataConnections::Both,
             passive_ports: None,
             use_gmt_times: true,
             list_shows_hidden: false,

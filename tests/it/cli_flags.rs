@@ -504,3 +504,68 @@ fn port_in_use_fails_with_a_message() {
     let stderr = refused(&["-i", "127.0.0.1", "-p", &port], 2);
     assert!(stderr.contains("Address already in use"), "{stderr}");
 }
+
+#[test]
+fn passive_only_and_active_only_answer_502_for_the_other_mode() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = dir_str(tmp.path());
+    let mut srv = BinServer::start(&["-d", dir, "--passive-only"]);
+    let mut c = Client::connect(srv.addr);
+    c.login("anonymous", "a@b");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (code, text) = c.cmd(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff));
+    assert_eq!(code, 502, "{text}");
+    assert_eq!(c.cmd(&format!("EPRT |1|127.0.0.1|{port}|")).0, 502);
+    assert_eq!(c.cmd("PASV").0, 227);
+    assert_eq!(c.cmd("EPSV").0, 229);
+    c.expect("QUIT", 221);
+    srv.terminate();
+
+    let mut srv = BinServer::start(&["-d", dir, "--active-only"]);
+    let mut c = Client::connect(srv.addr);
+    c.login("anonymous", "a@b");
+    let (code, text) = c.cmd("PASV");
+    assert_eq!(code, 502, "{text}");
+    assert_eq!(c.cmd("EPSV").0, 502);
+    assert_eq!(c.cmd("EPSV ALL").0, 502);
+    assert_eq!(
+        c.cmd(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff))
+            .0,
+        200
+    );
+    c.expect("QUIT", 221);
+    srv.terminate();
+
+    let err = refused(&["--passive-only", "--active-only"], 2);
+    assert!(err.contains("--active-only"), "{err}");
+}
+
+#[test]
+fn nat_address_for_picks_the_address_by_the_clients_network() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let srv = BinServer::start(&[
+        "-d",
+        dir_str(tmp.path()),
+        "-n",
+        "203.0.113.10",
+        "--nat-address-for",
+        "127.0.0.2/32=10.1.2.3, 192.168.0.0/16=192.168.1.10",
+    ]);
+    let pasv_host = |source: IpAddr| {
+        let mut c = Client::from_stream(connect_from(source, srv.addr));
+        assert_eq!(c.reply().0, 220);
+        c.login("anonymous", "a@b");
+        let (code, text) = c.cmd("PASV");
+        assert_eq!(code, 227, "{text}");
+        c.expect("QUIT", 221);
+        text
+    };
+    // 127.0.0.2 is in the first network; 127.0.0.1 in none, so it gets -n.
+    assert!(pasv_host(FOREIGN).contains("(10,1,2,3,"));
+    assert!(pasv_host(IpAddr::V4(Ipv4Addr::LOCALHOST)).contains("(203,0,113,10,"));
+    let err = refused(&["--nat-address-for", "10.0.0.0/8"], 2);
+    assert!(err.contains("CIDR=ADDRESS"), "{err}");
+    let err = refused(&["--nat-address-for", "10.0.0.0/33=1.2.3.4"], 2);
+    assert!(err.contains("invalid network"), "{err}");
+}

@@ -289,6 +289,30 @@ pub struct Cli {
     pub list_all: bool,
 
     #[arg(
+        long, env = "FTPDLIB_PASSIVE_ONLY", help_heading = OTHER,
+        action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
+        conflicts_with = "active_only",
+        help = "offer passive data connections only: PORT and EPRT are answered 502"
+    )]
+    pub passive_only: bool,
+
+    #[arg(
+        long, env = "FTPDLIB_ACTIVE_ONLY", help_heading = OTHER,
+        action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
+        help = "offer active data connections only: PASV and EPSV are answered 502"
+    )]
+    pub active_only: bool,
+
+    #[arg(
+        long, value_name = "CIDR=ADDRESS[,...]", env = "FTPDLIB_NAT_ADDRESS_FOR",
+        help_heading = OTHER, value_parser = Argparse::new(nat_by_network),
+        help = "the address announced in PASV replies to clients of a network (the first \
+                network that holds the client wins; others get -n), e.g. \
+                192.168.0.0/16=192.168.1.10"
+    )]
+    pub nat_address_for: Option<NatByNetwork>,
+
+    #[arg(
         long, env = "FTPDLIB_ATOMIC_UPLOADS", help_heading = OTHER,
         action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
         help = "uploads go to a hidden temporary, renamed over the target once complete; \
@@ -623,6 +647,35 @@ fn rate(value: &OsStr) -> Result<u64, String> {
 /// field for a repeatable option.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proxies(pub Vec<IpNet>);
+
+/// `--nat-address-for`: networks and the address announced to their clients.
+#[derive(Debug, Clone)]
+pub struct NatByNetwork(pub Vec<(IpNet, IpAddr)>);
+
+/// `--nat-address-for`: `CIDR=ADDRESS` pairs, separated by commas.
+fn nat_by_network(value: &OsStr) -> Result<NatByNetwork, String> {
+    let s = value
+        .to_str()
+        .ok_or_else(|| format!("invalid network map: {}", repr(value)))?;
+    s.split(',')
+        .map(|pair| {
+            let quote = || repr(OsStr::new(pair.trim()));
+            let (net, addr) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("invalid network map {}: expected CIDR=ADDRESS", quote()))?;
+            let net = net
+                .trim()
+                .parse::<IpNet>()
+                .map_err(|e| format!("invalid network in {}: {e}", quote()))?;
+            let addr = addr
+                .trim()
+                .parse::<IpAddr>()
+                .map_err(|_| format!("invalid address in {}", quote()))?;
+            Ok((net, addr))
+        })
+        .collect::<Result<_, _>>()
+        .map(NatByNetwork)
+}
 
 /// `--proxy-protocol-from`: addresses or CIDR networks, separated by commas.
 fn networks(value: &OsStr) -> Result<Proxies, String> {

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, READ_PERMS, WRITE_PERMS};
-use ftpdlib::config::{default_banner, ProxyProtocol, TlsConfig};
+use ftpdlib::config::{default_banner, DataConnections, ProxyProtocol, TlsConfig};
 use ftpdlib::servers::{raise_open_files_limit, FtpServer};
 
 use cli::Cli;
@@ -160,6 +160,16 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
             c.banner = cli.banner.clone().unwrap_or_else(default_banner);
             c.masquerade_address = cli.nat_address;
+            if let Some(map) = &cli.nat_address_for {
+                c.masquerade_by_network = map.0.clone();
+            }
+            c.data_connections = if cli.passive_only {
+                DataConnections::PassiveOnly
+            } else if cli.active_only {
+                DataConnections::ActiveOnly
+            } else {
+                DataConnections::Both
+            };
             c.passive_ports = cli.range.map(|(a, b)| a..=b);
             c.permit_foreign_addresses = cli.permit_foreign_addresses;
             c.permit_privileged_ports = cli.permit_privileged_ports;

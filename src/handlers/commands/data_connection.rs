@@ -16,7 +16,28 @@ use crate::proto::{
 };
 
 impl FtpHandler {
+    /// The 502 for a kind of data connection the server does not offer.
+    fn data_mode_refused(&self, passive: bool) -> Option<Reply> {
+        let offered = self.shared.config.data_connections;
+        if passive && !offered.passive() {
+            Some(Reply::new(
+                502,
+                "Passive mode is disabled on this server; use PORT or EPRT.",
+            ))
+        } else if !passive && !offered.active() {
+            Some(Reply::new(
+                502,
+                "Active mode is disabled on this server; use PASV or EPSV.",
+            ))
+        } else {
+            None
+        }
+    }
+
     pub(super) fn ftp_pasv(&mut self, cx: &mut Ctx<'_, Msg>, extended: bool) {
+        if let Some(refused) = self.data_mode_refused(true) {
+            return self.respond(refused);
+        }
         if !extended && self.epsv_all {
             return self.respond(Reply::new(501, "PASV not allowed after EPSV ALL."));
         }
@@ -75,10 +96,13 @@ impl FtpHandler {
     fn pasv_ipv4(&self) -> Option<std::net::Ipv4Addr> {
         let local = self.local().ip().to_canonical();
         let cfg = &self.shared.config;
+        let client = self.remote.ip().to_canonical();
         let ip = cfg
-            .masquerade_address_map
-            .get(&local)
-            .copied()
+            .masquerade_by_network
+            .iter()
+            .find(|(net, _)| net.contains(client))
+            .map(|(_, ip)| *ip)
+            .or_else(|| cfg.masquerade_address_map.get(&local).copied())
             .or(cfg.masquerade_address)
             .unwrap_or(local);
         match ip.to_canonical() {
@@ -112,6 +136,9 @@ impl FtpHandler {
     }
 
     pub(super) fn ftp_epsv(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str) {
+        if let Some(refused) = self.data_mode_refused(true) {
+            return self.respond(refused);
+        }
         let arg = (!arg.is_empty()).then_some(arg);
         match parse_epsv_on(arg, ControlFamily::of(self.local())) {
             Ok(EpsvArg::All) => {
@@ -127,6 +154,9 @@ impl FtpHandler {
     }
 
     pub(super) fn ftp_port(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str) {
+        if let Some(refused) = self.data_mode_refused(false) {
+            return self.respond(refused);
+        }
         if self.epsv_all {
             return self.respond(Reply::new(501, "PORT not allowed after EPSV ALL."));
         }
@@ -137,6 +167,9 @@ impl FtpHandler {
     }
 
     pub(super) fn ftp_eprt(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str) {
+        if let Some(refused) = self.data_mode_refused(false) {
+            return self.respond(refused);
+        }
         if self.epsv_all {
             return self.respond(Reply::new(501, "EPRT not allowed after EPSV ALL."));
         }
