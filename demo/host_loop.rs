@@ -1,10 +1,14 @@
 //! Run: `cargo run --example host_loop -- [DIR] [SECONDS]`
 //!
-//! A host program that drives the server from its own loop with `poll_once` (pyftpdlib's
-//! `serve_forever(blocking=False)`): no thread is started; between passes the host does
-//! its own work. Serves DIR (default: the current directory) read-only to anonymous on
-//! 127.0.0.1:2121 for SECONDS (default 30), then closes everything.
+//! A host program that drives the server from its own loop: no thread is started. The
+//! host waits with poll(2) on the server's descriptor (`AsRawFd`), never longer than the
+//! server's `next_timeout()` nor its own next tick, and calls `poll_once(Duration::ZERO)`
+//! when the descriptor is readable or a timer is due (pyftpdlib's
+//! `serve_forever(blocking=False)`, without the busy wait). Serves DIR (default: the
+//! current directory) read-only to anonymous on 127.0.0.1:2121 for SECONDS (default 30),
+//! then closes everything.
 
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -37,8 +41,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut next_tick = Instant::now();
     while Instant::now() < until {
-        // At most 100 ms in the server, then back to the host's own work.
-        server.poll_once(Duration::from_millis(100))?;
+        // The host's own deadline (its tick), and the server's.
+        let host_wait = next_tick.saturating_duration_since(Instant::now());
+        let wait = server
+            .next_timeout()
+            .map_or(host_wait, |t| t.min(host_wait));
+        let mut fds = [libc::pollfd {
+            fd: server.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let millis = i32::try_from(wait.as_millis().saturating_add(1)).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd entry, and its count.
+        unsafe { libc::poll(fds.as_mut_ptr(), 1, millis) };
+        server.poll_once(Duration::ZERO)?;
         if Instant::now() >= next_tick {
             println!(
                 "host tick: {} handler(s) in the server's loop",

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::num::NonZeroU64;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,9 @@ pub struct IoLoop<M> {
     events: Events,
     batch: Vec<(usize, Ready)>,
     due: Vec<TimerId>,
+    /// The last poll filled the events buffer: more may be ready already (a host loop
+    /// waiting on the poller's descriptor may see no new edge for them).
+    more_ready: bool,
     core: Core<M>,
 }
 
@@ -87,6 +91,7 @@ impl<M: 'static> IoLoop<M> {
             events: Events::with_capacity(EVENTS_CAPACITY),
             batch: Vec::with_capacity(EVENTS_CAPACITY),
             due: Vec::new(),
+            more_ready: false,
             core: Core {
                 registry,
                 slots: Slab::new(),
@@ -164,6 +169,7 @@ impl<M: 'static> IoLoop<M> {
             Err(e) => return Err(e),
         }
         self.core.now = Instant::now();
+        self.more_ready = self.events.iter().count() >= self.events.capacity();
 
         self.batch.clear();
         let mut remote_pending = false;
@@ -216,6 +222,17 @@ impl<M: 'static> IoLoop<M> {
         // sleep; loggers that write each line at once do nothing here.
         log::logger().flush();
         Ok(())
+    }
+
+    /// How long a host loop that waits on [`as_raw_fd`](std::os::fd::AsRawFd::as_raw_fd)
+    /// may sleep before the next [`run_once`](Self::run_once): zero while work is queued
+    /// (messages, woken handlers, readiness that did not fit in the last pass), the time
+    /// to the next timer, or None when there is no timer (wait for the descriptor only).
+    pub fn next_timeout(&mut self) -> Option<Duration> {
+        if self.more_ready || !self.core.outbox.is_empty() || !self.core.woken.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        self.core.timers.next_delay(Instant::now())
     }
 
     /// Closes every handler (each gets [`Handler::on_close`]) and cancels every timer.
@@ -572,5 +589,25 @@ impl<M> LoopHandle<M> {
             Err(poisoned) => poisoned.into_inner().push_back(cmd),
         }
         self.remote.waker.wake()
+    }
+}
+
+/// The poller's descriptor (epoll on Linux): readable when a handler's socket is ready or
+/// another thread posted to the loop, so a host program's own loop (poll(2), another mio
+/// `Poll`, tokio's `AsyncFd`, glib) can wait on it and call
+/// [`run_once`](IoLoop::run_once)`(Some(Duration::ZERO))`.
+impl<M> AsRawFd for IoLoop<M> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.poll.as_raw_fd()
+    }
+}
+
+impl<M> AsFd for IoLoop<M> {
+    // mio's `Poll` offers only the raw descriptor: borrowing it is the one unsafe call.
+    #[allow(unsafe_code)]
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor belongs to the `Poll` this loop owns and stays open while
+        // the loop lives; the `BorrowedFd` borrows the loop, so it cannot outlive it.
+        unsafe { BorrowedFd::borrow_raw(self.poll.as_raw_fd()) }
     }
 }

@@ -195,6 +195,28 @@ impl FtpServer {
             .map_err(|e| Error::io("polling", e))
     }
 
+    /// How long a host loop waiting on this server's descriptor ([`AsFd`]) may sleep
+    /// before the next [`poll_once`](Self::poll_once)`(Duration::ZERO)`: zero while work is
+    /// queued, the time to the next timer (idle timeouts, the failed-login delay), or None
+    /// when no timer runs (wait for the descriptor alone).
+    ///
+    /// ```no_run
+    /// # use std::os::fd::AsRawFd;
+    /// # use std::time::Duration;
+    /// # fn f(mut server: ftpdlib::servers::FtpServer) -> Result<(), ftpdlib::Error> {
+    /// loop {
+    ///     let mut fds = [libc::pollfd { fd: server.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+    ///     let wait = server.next_timeout().map_or(-1, |t| t.as_millis().min(60_000) as i32);
+    ///     // SAFETY: one valid pollfd.
+    ///     unsafe { libc::poll(fds.as_mut_ptr(), 1, wait) };
+    ///     server.poll_once(Duration::ZERO)?;
+    /// }
+    /// # }
+    /// ```
+    pub fn next_timeout(&mut self) -> Option<Duration> {
+        self.ioloop.next_timeout()
+    }
+
     /// Closes the listener and every session now.
     pub fn close_all(&mut self) {
         for s in &self.siblings {
@@ -404,5 +426,22 @@ pub(super) fn worker_count(config: &ServerConfig) -> usize {
     match config.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
+    }
+}
+
+/// The loop's poller descriptor: readable when the server has work, so a program with a
+/// loop of its own (poll(2), another mio `Poll`, tokio's `AsyncFd`, glib) waits on it and
+/// calls [`FtpServer::poll_once`]`(Duration::ZERO)`, timers honoured through
+/// [`FtpServer::next_timeout`]. Only the first loop's: with the multi-loop model the other
+/// loops run on threads of their own.
+impl std::os::fd::AsFd for FtpServer {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.ioloop.as_fd()
+    }
+}
+
+impl std::os::fd::AsRawFd for FtpServer {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.ioloop.as_raw_fd()
     }
 }
