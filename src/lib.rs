@@ -19,6 +19,7 @@
 #![deny(unsafe_code)]
 
 pub mod authorizers;
+mod bans;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -129,34 +129,7 @@ impl SharedLimits {
     }
 
     fn lock(&self) -> LockGuard<'_> {
-        let lock = &self.words.words()[0];
-        let me = sys::thread_id();
-        let mut since: Option<Instant> = None;
-        let mut spins = 0u32;
-        loop {
-            match lock.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => return LockGuard { lock },
-                Err(holder) => {
-                    spins += 1;
-                    if spins < 64 {
-                        std::hint::spin_loop();
-                        continue;
-                    }
-                    std::thread::yield_now();
-                    // A holder killed inside its few-instruction critical section would
-                    // block every other loop forever: take the lock over from the dead.
-                    let started = *since.get_or_insert_with(Instant::now);
-                    if holder != 0
-                        && started.elapsed() > Duration::from_millis(500)
-                        && !sys::task_exists(holder)
-                    {
-                        let _ =
-                            lock.compare_exchange(holder, 0, Ordering::AcqRel, Ordering::Relaxed);
-                        since = None;
-                    }
-                }
-            }
-        }
+        lock_word(&self.words.words()[0])
     }
 
     fn entry(&self, i: usize) -> &[AtomicU32] {
@@ -252,7 +225,38 @@ impl SharedLimits {
     }
 }
 
-struct LockGuard<'a> {
+/// Takes the spin lock held in `lock` (0 = free, else the holder's thread id), shared by
+/// threads and forked processes alike; the guard frees it.
+pub(crate) fn lock_word(lock: &AtomicU32) -> LockGuard<'_> {
+    let me = sys::thread_id();
+    let mut since: Option<Instant> = None;
+    let mut spins = 0u32;
+    loop {
+        match lock.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return LockGuard { lock },
+            Err(holder) => {
+                spins += 1;
+                if spins < 64 {
+                    std::hint::spin_loop();
+                    continue;
+                }
+                std::thread::yield_now();
+                // A holder killed inside its few-instruction critical section would
+                // block every other loop forever: take the lock over from the dead.
+                let started = *since.get_or_insert_with(Instant::now);
+                if holder != 0
+                    && started.elapsed() > Duration::from_millis(500)
+                    && !sys::task_exists(holder)
+                {
+                    let _ = lock.compare_exchange(holder, 0, Ordering::AcqRel, Ordering::Relaxed);
+                    since = None;
+                }
+            }
+        }
+    }
+}
+
+pub(crate) struct LockGuard<'a> {
     lock: &'a AtomicU32,
 }
 
@@ -262,7 +266,8 @@ impl Drop for LockGuard<'_> {
     }
 }
 
-fn ip_words(ip: IpAddr) -> [u32; 4] {
+/// An address as four words, IPv4 as its IPv6-mapped form.
+pub(crate) fn ip_words(ip: IpAddr) -> [u32; 4] {
     let v6 = match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_ipv6_mapped(),
         IpAddr::V6(v6) => v6,

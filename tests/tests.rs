@@ -9,6 +9,8 @@ mod util;
 mod atomic_uploads;
 #[path = "it/authz.rs"]
 mod authz;
+#[path = "it/bans.rs"]
+mod bans;
 #[path = "it/checksums.rs"]
 mod checksums;
 #[path = "it/cli.rs"]

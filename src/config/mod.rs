@@ -48,6 +48,10 @@ pub struct HandlerConfig {
     /// only (PORT / EPRT answered 502, for servers whose firewall lets no connection out)
     /// or active only (PASV / EPSV answered 502, for servers that may open no port but 21).
     pub data_connections: DataConnections,
+    /// Banning brute-forcers: after `after` failed logins from one address within
+    /// `window`, the address is refused at connect (421) for `ban_time`. Counted across
+    /// every session of the server, whichever thread or process serves it. None: off.
+    pub ban: Option<BanPolicy>,
     /// Ports to listen on for passive connections; None = any the kernel picks.
     pub passive_ports: Option<RangeInclusive<u16>>,
     /// Show times in listings, MDTM and MLSx in UTC (true) or local time.
@@ -102,6 +106,32 @@ pub struct HandlerConfig {
     pub proxy_protocol: Option<ProxyProtocol>,
 }
 
+/// When to ban an address ([`HandlerConfig::ban`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BanPolicy {
+    /// Failed logins within `window` that ban the address (0: never).
+    pub after: u32,
+    /// How far back failures count (10 minutes).
+    pub window: Duration,
+    /// How long a ban lasts (1 hour).
+    pub ban_time: Duration,
+    /// Addresses and networks never banned (an office, a monitoring host).
+    pub allow: Vec<IpNet>,
+}
+
+impl BanPolicy {
+    /// Bans after `after` failures within 10 minutes, for an hour, with no allow list.
+    pub fn new(after: u32) -> BanPolicy {
+        BanPolicy {
+            after,
+            window: Duration::from_secs(600),
+            ban_time: Duration::from_secs(3600),
+            allow: Vec::new(),
+        }
+    }
+}
+
 /// Which data connections a server offers ([`HandlerConfig::data_connections`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -140,6 +170,7 @@ impl Default for HandlerConfig {
             masquerade_address_map: HashMap::new(),
             masquerade_by_network: Vec::new(),
             data_connections: DataConnections::Both,
+            ban: None,
             passive_ports: None,
             use_gmt_times: true,
             list_shows_hidden: false,

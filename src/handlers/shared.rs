@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use super::pool::WorkerPool;
 use super::CommandBody;
 use crate::authorizers::Authorizer;
+use crate::bans::Bans;
 use crate::config::HandlerConfig;
 use crate::events::Events;
 use crate::proto::{Charset, CommandTable};
@@ -28,4 +29,6 @@ pub(crate) struct Shared {
     pub(crate) charset: Charset,
     /// The checksum thread, started by the first HASH (None if it could not start).
     pub(crate) hash_pool: OnceLock<Option<WorkerPool>>,
+    /// Failed logins and bans, shared by every loop and process (`config.ban`).
+    pub(crate) bans: Option<Arc<Bans>>,
 }

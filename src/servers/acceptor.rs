@@ -85,6 +85,16 @@ impl ServerAcceptor {
 
     fn accept_one(&mut self, cx: &mut Ctx<'_, Msg>, stream: TcpStream, addr: SocketAddr) {
         let ip = addr.ip().to_canonical();
+        if let Some(left) = self.shared.bans.as_ref().and_then(|b| b.banned(ip)) {
+            let prefix = log_prefix(&self.shared.config.log_prefix, addr, "");
+            log::warn!("{prefix} refused: banned for {} more s.", left.as_secs());
+            refuse(
+                &self.shared,
+                stream,
+                "421 Too many failed logins from your address; try again later.\r\n",
+            );
+            return;
+        }
         let refusal = match &self.shared_limits {
             Some((limits, owner)) => limits.acquire(*owner, ip).err(),
             None => self.local_refusal(ip),

@@ -8,6 +8,7 @@ use ioloop::IoLoop;
 use super::acceptor::ServerAcceptor;
 use super::server::FtpServer;
 use crate::authorizers::Authorizer;
+use crate::bans::Bans;
 use crate::config::{HandlerConfig, ServerConfig};
 use crate::error::Error;
 use crate::events::{Events, NoEvents};
@@ -30,6 +31,9 @@ pub struct ServerBuilder {
     /// Set for one loop of several accepting on the same port: the shared counts and
     /// this loop's owner number in them.
     pub(super) limits: Option<(Arc<SharedLimits>, usize)>,
+    /// The ban table, made once by [`ServerBuilder::listener`] before any loop, thread
+    /// or process starts, so that all of them share it.
+    pub(super) bans: Option<Arc<Bans>>,
 }
 
 impl FtpServer {
@@ -44,6 +48,7 @@ impl FtpServer {
             custom: Vec::new(),
             features: Vec::new(),
             limits: None,
+            bans: None,
         }
     }
 }
@@ -149,6 +154,7 @@ impl ServerBuilder {
             custom: self.custom.clone(),
             features: self.features.clone(),
             hash_pool: std::sync::OnceLock::new(),
+            bans: self.bans.clone(),
         }))
     }
 

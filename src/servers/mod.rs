@@ -11,7 +11,9 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
+use crate::bans::Bans;
 use crate::config::{Concurrency, ServerConfig};
 use crate::error::Error;
 use crate::net::{listen_with, ReusePort};
@@ -92,10 +94,15 @@ impl ServerBuilder {
     ///
     /// # Errors
     /// When the listener cannot be made non-blocking or registered.
-    pub fn listener(self, listener: std::net::TcpListener) -> Result<FtpServer, Error> {
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Result<FtpServer, Error> {
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::io("configuring the listener", e))?;
+        if let (Some(policy), None) = (&self.handler.ban, &self.bans) {
+            let bans =
+                Bans::new(policy.clone()).map_err(|e| Error::io("mapping the ban table", e))?;
+            self.bans = Some(Arc::new(bans));
+        }
         match self.server.concurrency {
             Concurrency::PreFork => prefork::pre_fork_server(self, listener),
             Concurrency::MultiLoop => self.multi_loop(listener),

@@ -342,6 +342,35 @@ pub struct Cli {
     pub max_login_attempts: u32,
 
     #[arg(
+        long, value_name = "N", env = "FTPDLIB_BAN_AFTER", help_heading = OTHER,
+        default_value = "0", value_parser = Argparse::new(int::<u32>),
+        help = "ban an address after N failed logins within --ban-window: refused at \
+                connect (421) for --ban-time (default: 0, never)"
+    )]
+    pub ban_after: u32,
+
+    #[arg(
+        long, value_name = "SECONDS", env = "FTPDLIB_BAN_WINDOW", help_heading = OTHER,
+        default_value = "600", value_parser = Argparse::new(seconds),
+        help = "how far back failed logins count towards a ban (default: 600)"
+    )]
+    pub ban_window: u64,
+
+    #[arg(
+        long, value_name = "SECONDS", env = "FTPDLIB_BAN_TIME", help_heading = OTHER,
+        default_value = "3600", value_parser = Argparse::new(seconds),
+        help = "how long a ban lasts (default: 3600)"
+    )]
+    pub ban_time: u64,
+
+    #[arg(
+        long, value_name = "ADDR_OR_CIDR[,...]", env = "FTPDLIB_BAN_ALLOW",
+        help_heading = OTHER, value_parser = Argparse::new(networks),
+        help = "addresses and networks never banned"
+    )]
+    pub ban_allow: Option<Networks>,
+
+    #[arg(
         long, value_name = "N", env = "FTPDLIB_BACKLOG", help_heading = OTHER,
         default_value = "1024", value_parser = Argparse::new(int::<u16>),
         help = "the listen backlog: connections the kernel queues before they are accepted \
@@ -430,7 +459,7 @@ pub struct Cli {
         help = "expect a PROXY protocol header (v1 or v2) on every connection, and accept \
                 connections only from these proxies (e.g. 127.0.0.1 or 10.0.0.0/8)"
     )]
-    pub proxy_protocol_from: Option<Proxies>,
+    pub proxy_protocol_from: Option<Networks>,
 
     #[arg(
         long, env = "FTPDLIB_HASH_PASSWORD", help_heading = OTHER,
@@ -643,10 +672,10 @@ fn rate(value: &OsStr) -> Result<u64, String> {
     n.checked_mul(factor).ok_or_else(|| invalid("too large"))
 }
 
-/// `--proxy-protocol-from`'s list: a type of its own, since clap takes an `Option<Vec<_>>`
-/// field for a repeatable option.
+/// A list of networks (`--proxy-protocol-from`, `--ban-allow`): a type of its own, since
+/// clap takes an `Option<Vec<_>>` field for a repeatable option.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proxies(pub Vec<IpNet>);
+pub struct Networks(pub Vec<IpNet>);
 
 /// `--nat-address-for`: networks and the address announced to their clients.
 #[derive(Debug, Clone)]
@@ -677,8 +706,8 @@ fn nat_by_network(value: &OsStr) -> Result<NatByNetwork, String> {
         .map(NatByNetwork)
 }
 
-/// `--proxy-protocol-from`: addresses or CIDR networks, separated by commas.
-fn networks(value: &OsStr) -> Result<Proxies, String> {
+/// `--proxy-protocol-from`, `--ban-allow`: addresses or CIDR networks, separated by commas.
+fn networks(value: &OsStr) -> Result<Networks, String> {
     let s = value
         .to_str()
         .ok_or_else(|| format!("invalid address list: {}", repr(value)))?;
@@ -689,7 +718,7 @@ fn networks(value: &OsStr) -> Result<Proxies, String> {
                 .map_err(|e| format!("invalid address or network {}: {e}", repr(OsStr::new(one))))
         })
         .collect::<Result<_, _>>()
-        .map(Proxies)
+        .map(Networks)
 }
 
 /// Passive ports: `FROM-TO`, 1 <= FROM < TO <= 65535.

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, READ_PERMS, WRITE_PERMS};
-use ftpdlib::config::{default_banner, DataConnections, ProxyProtocol, TlsConfig};
+use ftpdlib::config::{default_banner, BanPolicy, DataConnections, ProxyProtocol, TlsConfig};
 use ftpdlib::servers::{raise_open_files_limit, FtpServer};
 
 use cli::Cli;
@@ -178,6 +178,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             c.list_shows_hidden = cli.list_all;
             c.atomic_uploads = cli.atomic_uploads;
             c.max_login_attempts = cli.max_login_attempts;
+            if cli.ban_after > 0 {
+                let mut ban = BanPolicy::new(cli.ban_after);
+                ban.window = Duration::from_secs(cli.ban_window);
+                ban.ban_time = Duration::from_secs(cli.ban_time);
+                ban.allow = cli.ban_allow.clone().map(|a| a.0).unwrap_or_default();
+                c.ban = Some(ban);
+            }
             c.read_limit = cli.read_limit;
             c.write_limit = cli.write_limit;
             c.encoding = cli.encoding.clone();

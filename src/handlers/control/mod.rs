@@ -18,6 +18,7 @@ use super::ftps::SessionTls;
 use super::shared::Shared;
 use super::tls::Transport;
 use super::{Job, Msg, ServerEvent, ServerLink, SessionCmd};
+use crate::bans::Failure;
 use crate::events::Session;
 use crate::filesystems::FileSystem;
 use crate::log::{log_prefix, LogPrefix};
@@ -467,7 +468,22 @@ impl FtpHandler {
             remote: self.remote,
             username: &user,
         });
-        if self.attempts >= self.shared.config.max_login_attempts {
+        let banned = self.shared.bans.as_ref().is_some_and(|bans| {
+            let banned = bans.failed_login(self.remote.ip()) == Failure::Banned;
+            if banned {
+                let policy = bans.policy();
+                log::warn!(
+                    "{} banned {} for {} s: {} failed logins within {} s.",
+                    self.prefix(),
+                    self.remote.ip().to_canonical(),
+                    policy.ban_time.as_secs(),
+                    policy.after,
+                    policy.window.as_secs()
+                );
+            }
+            banned
+        });
+        if banned || self.attempts >= self.shared.config.max_login_attempts {
             self.respond_and_close(Reply::new(530, format!("{message} Disconnecting.")));
         } else {
             self.respond(Reply::new(530, message));
