@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::proto::Reply;
+
 /// Who a callback is about.
 #[derive(Debug, Clone, Copy)]
 pub struct Session<'a> {
@@ -15,8 +17,35 @@ pub struct Session<'a> {
     pub username: &'a str,
 }
 
-/// Hooks into a session's life; every method defaults to doing nothing.
+/// What to do with a command ([`Events::on_command`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CommandVerdict {
+    /// Run it as usual.
+    Run,
+    /// Answer with this reply instead; the command does not run.
+    Refuse(Reply),
+    /// Answer with this reply and close the session; the command does not run.
+    Close(Reply),
+}
+
+/// Hooks into a session's life; every method but the two gates defaults to doing nothing,
+/// the gates ([`admit`](Events::admit), [`on_command`](Events::on_command)) to letting
+/// everything through.
 pub trait Events: Send + Sync {
+    /// A connection was accepted, before any limit or greeting: `Some(reply)` refuses it
+    /// (the reply is sent, usually a 421, then the connection is closed; no session
+    /// starts and no other callback fires). Behind a balancer `remote` is the address the
+    /// PROXY header carried. pyftpdlib's anti-flood demo refuses banned addresses here.
+    fn admit(&self, _remote: SocketAddr) -> Option<Reply> {
+        None
+    }
+    /// A command line arrived, before anything checks it (`command` in upper case, `SITE
+    /// CHMOD` as `SITE CHMOD`): counting commands, refusing some for some users. Runs for
+    /// every command, so it must be cheap.
+    fn on_command(&self, _s: Session<'_>, _command: &str) -> CommandVerdict {
+        CommandVerdict::Run
+    }
     /// A client was accepted within the limits, before the 220 greeting.
     fn on_connect(&self, _s: Session<'_>) {}
     /// A client's control connection closed.

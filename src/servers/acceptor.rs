@@ -85,6 +85,12 @@ impl ServerAcceptor {
 
     fn accept_one(&mut self, cx: &mut Ctx<'_, Msg>, stream: TcpStream, addr: SocketAddr) {
         let ip = addr.ip().to_canonical();
+        if let Some(reply) = self.shared.events.admit(addr) {
+            let mut bytes = Vec::new();
+            reply.write_to(&mut bytes);
+            refuse_bytes(&self.shared, stream, &bytes);
+            return;
+        }
         if let Some(left) = self.shared.bans.as_ref().and_then(|b| b.banned(ip)) {
             let prefix = log_prefix(&self.shared.config.log_prefix, addr, "");
             log::warn!("{prefix} refused: banned for {} more s.", left.as_secs());
@@ -263,11 +269,15 @@ impl ServerAcceptor {
 
 /// Best effort: tell a refused client why, without blocking, then drop it. An implicit
 /// FTPS client would take a clear-text reply for a broken handshake: it is just closed.
-fn refuse(shared: &Shared, mut stream: TcpStream, reply: &str) {
+fn refuse(shared: &Shared, stream: TcpStream, reply: &str) {
+    refuse_bytes(shared, stream, reply.as_bytes());
+}
+
+fn refuse_bytes(shared: &Shared, mut stream: TcpStream, reply: &[u8]) {
     if shared.config.tls.as_ref().is_some_and(|t| t.implicit) {
         return;
     }
-    let _ = stream.write(reply.as_bytes());
+    let _ = stream.write(reply);
 }
 
 impl Handler<Msg> for ServerAcceptor {

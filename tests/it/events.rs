@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ftpdlib::error::fs_error_reply;
-use ftpdlib::events::{Events, Session};
+use ftpdlib::events::{CommandVerdict, Events, Session};
 use ftpdlib::proto::{ArgRule, CommandSpec, Reply};
 
-use crate::util::{TestServer, IO_TIMEOUT};
+use crate::util::{Client, TestServer, IO_TIMEOUT};
 
 /// Records every callback as one line of text.
 #[derive(Clone, Default)]
@@ -265,4 +265,45 @@ fn a_client_vanishing_mid_upload_fires_the_incomplete_callback_once() {
     let seen = rec.seen();
     let cut: Vec<&String> = seen.iter().filter(|s| s.contains("gone.bin")).collect();
     assert_eq!(cut, ["incomplete_received gone.bin"], "{seen:?}");
+}
+
+/// The two gates: `admit` refuses a connection before its greeting, `on_command` refuses
+/// a command (it does not run) or closes the session.
+struct Gatekeeper;
+
+impl Events for Gatekeeper {
+    fn admit(&self, remote: std::net::SocketAddr) -> Option<Reply> {
+        (remote.ip() == std::net::Ipv4Addr::new(127, 0, 0, 2))
+            .then(|| Reply::new(421, "Not from there."))
+    }
+
+    fn on_command(&self, s: Session<'_>, command: &str) -> CommandVerdict {
+        match command {
+            "DELE" if s.username == "user" => {
+                CommandVerdict::Refuse(Reply::new(550, "No deleting today."))
+            }
+            "SITE CHMOD" => CommandVerdict::Close(Reply::new(421, "Enough.")),
+            _ => CommandVerdict::Run,
+        }
+    }
+}
+
+#[test]
+fn admit_and_on_command_gate_connections_and_commands() {
+    let srv = TestServer::with_builder(|_| {}, |_| {}, |b| b.events(Gatekeeper));
+    std::fs::write(srv.root().join("keep"), b"x").expect("write");
+    let mut refused = Client::from_stream(crate::util::connect_from(
+        std::net::Ipv4Addr::new(127, 0, 0, 2).into(),
+        srv.addr,
+    ));
+    assert_eq!(refused.reply(), (421, "Not from there.".to_owned()));
+    refused.expect_closed();
+
+    let mut c = srv.login();
+    assert_eq!(c.cmd("DELE keep"), (550, "No deleting today.".to_owned()));
+    assert!(srv.root().join("keep").exists(), "the refused DELE ran");
+    c.expect("NOOP", 200);
+    assert_eq!(c.cmd("SITE CHMOD 644 keep"), (421, "Enough.".to_owned()));
+    c.expect_closed();
+    srv.wait_idle();
 }

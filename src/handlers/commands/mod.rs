@@ -21,6 +21,7 @@ use self::transfers::Listing;
 use super::control::{FtpHandler, LastReply, Login};
 use super::digest::HashAlgo;
 use super::{atomic, CommandContext, Msg};
+use crate::events::CommandVerdict;
 use crate::filesystems::FileSystem;
 use crate::proto::gate::gate_parts;
 use crate::proto::parse::ParsedLine;
@@ -52,6 +53,11 @@ impl FtpHandler {
     /// `clean` is false when some of the line's bytes could not be decoded.
     pub(super) fn execute(&mut self, cx: &mut Ctx<'_, Msg>, req: &ParsedLine<'_>, clean: bool) {
         let shared = Arc::clone(&self.shared);
+        match shared.events.on_command(self.session(), &req.cmd) {
+            CommandVerdict::Run => {}
+            CommandVerdict::Refuse(reply) => return self.respond(reply),
+            CommandVerdict::Close(reply) => return self.respond_and_close(reply),
+        }
         let session = self.gate_view();
         let spec = match gate_parts(
             &shared.commands,
