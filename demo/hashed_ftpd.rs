@@ -25,7 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     authorizer.add_user_hashed("user", &hash, &dir, "elradfmwMT", None, None)?;
     authorizer.add_anonymous(&dir, "elr", None, None)?;
 
-    let mut server = FtpServer::builder(authorizer).bind("127.0.0.1:2121")?;
+    // 127.0.0.1:2121, or FTPDLIB_DEMO_ADDR (the tests run every demo on a free port).
+    let addr = std::env::var("FTPDLIB_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:2121".into());
+    let mut server = FtpServer::builder(authorizer).bind(addr.as_str())?;
     server.serve_forever(true)?;
     Ok(())
 }

@@ -27,9 +27,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     limits.max_cons = 256;
     limits.max_cons_per_ip = 5;
 
+    // 127.0.0.1:2121, or FTPDLIB_DEMO_ADDR (the tests run every demo on a free port).
+    let addr = std::env::var("FTPDLIB_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:2121".into());
     let mut server = FtpServer::builder(authorizer)
         .server_config(limits)
-        .bind("127.0.0.1:2121")?;
+        .bind(addr.as_str())?;
     // Ctrl-C stops gracefully (running transfers finish); a second one at once.
     server.serve_forever(true)?;
     Ok(())

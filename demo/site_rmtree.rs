@@ -27,6 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ArgRule::Required,
         "SITE RMTREE <SP> path (remove a directory tree).",
     );
+    // 127.0.0.1:2121, or FTPDLIB_DEMO_ADDR (the tests run every demo on a free port).
+    let addr = std::env::var("FTPDLIB_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:2121".into());
     let mut server = FtpServer::builder(authorizer)
         .command(rmtree, |cx, _arg| {
             // The gate resolved the path, kept it inside the user's root and checked 'd'.
@@ -41,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Err(e) => fs_error_reply(&e),
             }
         })
-        .bind("127.0.0.1:2121")?;
+        .bind(addr.as_str())?;
     server.serve_forever(true)?;
     Ok(())
 }

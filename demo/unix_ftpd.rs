@@ -19,7 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Impersonation switches the identity of the whole process; the authorizer makes
     // the commands of different sessions take turns under the multi-thread model.
-    let mut server = FtpServer::builder(authorizer).bind("127.0.0.1:2121")?;
+    // 127.0.0.1:2121, or FTPDLIB_DEMO_ADDR (the tests run every demo on a free port).
+    let addr = std::env::var("FTPDLIB_DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:2121".into());
+    let mut server = FtpServer::builder(authorizer).bind(addr.as_str())?;
     server.serve_forever(true)?;
     Ok(())
 }

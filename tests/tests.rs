@@ -25,6 +25,8 @@ mod clients;
 mod commands;
 #[path = "it/curl.rs"]
 mod curl;
+#[path = "it/demos.rs"]
+mod demos;
 #[path = "it/differential.rs"]
 mod differential;
 #[cfg(feature = "encodings")]
