@@ -14,6 +14,8 @@
 //! - [`filesystems`]: a filesystem of your own, and one in memory.
 //! - [`ftps`]: FTP over TLS.
 //! - [`proxy_protocol`]: behind a load balancer, with the PROXY protocol.
+//! - [`virtual_hosts`]: several sites on one address (RFC 7151 `HOST`, TLS SNI).
+//! - [`virtual_hosts`]: several sites on one address (RFC 7151 `HOST`, TLS SNI).
 //! - [`commands`]: the command table, and commands of your own.
 //! - [`throttling`]: bandwidth limits per transfer.
 //! - [`logging`]: what is logged, at which level, and how.
@@ -48,7 +50,8 @@ macro_rules! links {
          [proxy-protocol.md]: crate::guide::proxy_protocol\n\
          [systemd.md]: crate::guide::systemd\n\
          [throttling.md]: crate::guide::throttling\n\
-         [users-file.md]: crate::guide::users_file\n\n"
+         [users-file.md]: crate::guide::users_file\n\
+         [virtual-hosts.md]: crate::guide::virtual_hosts\n\n"
     };
 }
 
@@ -95,6 +98,10 @@ pub mod ftps {}
 #[doc = links!()]
 #[doc = include_str!("../docs/proxy-protocol.md")]
 pub mod proxy_protocol {}
+
+#[doc = links!()]
+#[doc = include_str!("../docs/virtual-hosts.md")]
+pub mod virtual_hosts {}
 
 #[doc = links!()]
 #[doc = include_str!("../docs/commands.md")]

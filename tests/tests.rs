@@ -72,5 +72,7 @@ mod tls;
 mod transfers;
 #[path = "it/unix_users.rs"]
 mod unix_users;
+#[path = "it/virtual_hosts.rs"]
+mod virtual_hosts;
 #[path = "it/workers.rs"]
 mod workers;

@@ -72,6 +72,15 @@ impl TlsConfig {
         Arc::clone(config)
     }
 
+    /// The same options over another rustls configuration (virtual hosts' certificates).
+    pub(crate) fn with_server_config(&self, server_config: Arc<rustls::ServerConfig>) -> TlsConfig {
+        TlsConfig {
+            server_config,
+            data_config: OnceLock::new(),
+            ..self.clone()
+        }
+    }
+
     /// FTPS with the certificate chain of `certfile` and the private key of `keyfile`
     /// (PEM; RSA, ECDSA or Ed25519 keys in PKCS#8, PKCS#1 or SEC1 form). Without `keyfile`
     /// the key is read from `certfile` (a combined file), as pyftpdlib does. TLS 1.2 and

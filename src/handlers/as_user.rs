@@ -34,7 +34,7 @@ impl FtpHandler {
             return Ok(None);
         };
         let guard = AsUser {
-            authorizer: Arc::clone(&self.shared.authorizer),
+            authorizer: Arc::clone(self.authorizer()),
             user: user.clone(),
         };
         match guard.authorizer.impersonate_user(user) {

@@ -21,6 +21,7 @@ pub(crate) mod proxy;
 pub(crate) mod shared;
 pub(crate) mod tls;
 pub(crate) mod transfers;
+mod vhost;
 
 use std::io;
 use std::net::SocketAddr;
@@ -36,6 +37,8 @@ use crate::filesystems::FsFile;
 
 pub(crate) use control::FtpHandler;
 pub use custom::{CommandBody, CommandContext};
+pub use vhost::VirtualHost;
+pub(crate) use vhost::VirtualHosts;
 
 /// Everything sent between handlers of an FTP server's loop.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::pool::WorkerPool;
-use super::CommandBody;
+use super::{CommandBody, VirtualHosts};
 use crate::authorizers::Authorizer;
 use crate::bans::Bans;
 use crate::config::HandlerConfig;
@@ -31,4 +31,6 @@ pub(crate) struct Shared {
     pub(crate) hash_pool: OnceLock<Option<WorkerPool>>,
     /// Failed logins and bans, shared by every loop and process (`config.ban`).
     pub(crate) bans: Option<Arc<Bans>>,
+    /// The virtual hosts (RFC 7151), by name; empty without.
+    pub(crate) hosts: VirtualHosts,
 }

@@ -92,6 +92,14 @@ impl Transport {
         Ok(())
     }
 
+    /// The name the client asked for in its TLS handshake (SNI), once it arrived.
+    pub(crate) fn server_name(&self) -> Option<&str> {
+        match &self.layer {
+            Layer::Tls(t) => t.conn.server_name(),
+            Layer::Plain => None,
+        }
+    }
+
     /// The TCP socket (to register, shut down, or set options on).
     pub(crate) fn tcp(&self) -> &TcpStream {
         &self.tcp

@@ -114,6 +114,7 @@ pub enum Verb {
     Feat,
     Hash,
     Help,
+    Host,
     List,
     Mdtm,
     Mfmt,
@@ -315,6 +316,16 @@ pub static TLS_COMMANDS: &[CommandSpec] = &[
     spec("PBSZ", Verb::Pbsz, None, false, ArgRule::Required, "PBSZ <SP> 0 (negotiate TLS buffer)."),
     spec("PROT", Verb::Prot, None, false, ArgRule::Required, "PROT <SP> [C|P] (set up un/secure data channel)."),
 ];
+
+/// The row of `HOST` (RFC 7151), in the table of a server with virtual hosts.
+pub static HOST_COMMAND: CommandSpec = spec(
+    "HOST",
+    Verb::Host,
+    None,
+    false,
+    ArgRule::Required,
+    "HOST <SP> host-name (select a virtual host).",
+);
 
 /// The rows of test-only commands.
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub use args::{
 };
 pub use charset::{Charset, CharsetError, Decoded};
 pub use command::{
-    Action, ArgRule, CommandSpec, CommandTable, TlsNeed, Verb, BUILTIN, TLS_COMMANDS,
+    Action, ArgRule, CommandSpec, CommandTable, TlsNeed, Verb, BUILTIN, HOST_COMMAND, TLS_COMMANDS,
 };
 pub use gate::{gate, Pending, SessionGate};
 pub use parse::{parse_line, Request};

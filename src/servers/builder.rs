@@ -15,6 +15,7 @@ use crate::events::{Events, NoEvents};
 use crate::handlers::pool::WorkerPool;
 use crate::handlers::shared::Shared;
 use crate::handlers::{CommandBody, CommandContext};
+use crate::handlers::{VirtualHost, VirtualHosts};
 use crate::limits::SharedLimits;
 use crate::proto::{Action, Charset, CommandSpec, CommandTable, Reply};
 
@@ -34,6 +35,7 @@ pub struct ServerBuilder {
     /// The ban table, made once by [`ServerBuilder::listener`] before any loop, thread
     /// or process starts, so that all of them share it.
     pub(super) bans: Option<Arc<Bans>>,
+    pub(super) virtual_hosts: Vec<VirtualHost>,
 }
 
 impl FtpServer {
@@ -49,6 +51,7 @@ impl FtpServer {
             features: Vec::new(),
             limits: None,
             bans: None,
+            virtual_hosts: Vec::new(),
         }
     }
 }
@@ -127,6 +130,16 @@ impl ServerBuilder {
 
     /// What every session shares. Forking models start their worker threads in the
     /// processes that use them, never before a fork.
+    /// Adds a virtual host (RFC 7151): its users, banner and certificate serve the
+    /// clients that name it with `HOST` before `USER`, or with the name they send in the
+    /// TLS handshake (SNI). The server's own users serve everyone else. With a virtual
+    /// host, `HOST` is in the command table and FEAT lists it.
+    pub fn virtual_host(mut self, host: VirtualHost) -> Self {
+        self.virtual_hosts.retain(|h| h.name() != host.name());
+        self.virtual_hosts.push(host);
+        self
+    }
+
     pub(super) fn shared(&self, with_workers: bool) -> Result<Arc<Shared>, Error> {
         let mut commands = self.commands.clone();
         if self.handler.tls.is_some() {
@@ -144,10 +157,19 @@ impl ServerBuilder {
         };
         let charset =
             Charset::from_name(&self.handler.encoding).map_err(|e| Error::Config(e.to_string()))?;
+        let hosts = VirtualHosts::new(&self.virtual_hosts);
+        let mut config = self.handler.clone();
+        if !hosts.is_empty() {
+            if commands.lookup("HOST").is_none() {
+                commands.add(crate::proto::HOST_COMMAND.clone());
+            }
+            config.tls = config.tls.as_ref().map(|tls| hosts.tls_config(tls));
+        }
         Ok(Arc::new(Shared {
             workers,
             charset,
-            config: self.handler.clone(),
+            hosts,
+            config,
             authorizer: Arc::clone(&self.authorizer),
             events: Arc::clone(&self.events),
             commands,

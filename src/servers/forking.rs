@@ -138,6 +138,7 @@ fn child_shared(parent: &Shared) -> io::Result<Shared> {
         charset: parent.charset,
         hash_pool: std::sync::OnceLock::new(),
         bans: parent.bans.clone(),
+        hosts: parent.hosts.clone(),
     })
 }
 

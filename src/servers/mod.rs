@@ -26,6 +26,7 @@ mod multi_thread;
 mod prefork;
 mod server;
 
+pub use crate::handlers::VirtualHost;
 pub use builder::ServerBuilder;
 use server::join;
 pub use server::{FtpServer, RunningServer, ServerHandle};

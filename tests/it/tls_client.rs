@@ -218,11 +218,16 @@ pub enum Conn {
 impl Conn {
     /// Starts TLS (client side) on a plain connection; the handshake runs on first use.
     pub fn into_tls(self, config: &Arc<ClientConfig>) -> Conn {
+        self.into_tls_named(config, "localhost")
+    }
+
+    /// As [`Conn::into_tls`], asking for the server `name` (SNI).
+    pub fn into_tls_named(self, config: &Arc<ClientConfig>, name: &str) -> Conn {
         let tcp = match self {
             Conn::Plain(tcp) => tcp,
             Conn::Tls(_) => panic!("TLS is already on"),
         };
-        let name = ServerName::try_from("localhost").expect("server name");
+        let name = ServerName::try_from(name.to_owned()).expect("server name");
         let conn = ClientConnection::new(Arc::clone(config), name).expect("client connection");
         Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))
     }
@@ -243,6 +248,18 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// The certificate the server presented (its chain's first), once TLS is up.
+    pub fn peer_certificate(&self) -> Option<CertificateDer<'static>> {
+        match self {
+            Conn::Plain(_) => None,
+            Conn::Tls(s) => s
+                .conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|c| c.clone().into_owned()),
+        }
     }
 
     /// Whether the TLS handshake resumed a session.
@@ -326,6 +343,18 @@ impl FtpsClient {
         let conn = self.conn.take().expect("connection").into_tls(config);
         self.conn = Some(conn);
         self.conn_mut().handshake()
+    }
+
+    /// AUTH TLS (expects 234) and the handshake, asking for the server `name` (SNI).
+    pub fn auth_tls_named(&mut self, config: &Arc<ClientConfig>, name: &str) {
+        self.expect("AUTH TLS", 234);
+        let conn = self
+            .conn
+            .take()
+            .expect("connection")
+            .into_tls_named(config, name);
+        self.conn = Some(conn);
+        self.conn_mut().handshake().expect("control handshake");
     }
 
     /// AUTH TLS (expects 234) and the handshake.

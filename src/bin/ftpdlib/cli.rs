@@ -20,6 +20,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, Parser};
 use ftpdlib::config::{Concurrency, IpNet};
 
+use crate::config_file::VirtualHostSpec;
 use crate::logger::LogFormat;
 use crate::parse::repr;
 
@@ -313,6 +314,15 @@ pub struct Cli {
     pub nat_address_for: Option<NatByNetwork>,
 
     #[arg(
+        long, value_name = "NAME=USERS_FILE[=CERTFILE[=KEYFILE]][,...]",
+        env = "FTPDLIB_VIRTUAL_HOST", help_heading = OTHER,
+        value_parser = Argparse::new(virtual_hosts),
+        help = "virtual hosts (RFC 7151 HOST, or the TLS SNI name): each NAME's users come \
+                from its users file, its certificate from CERTFILE"
+    )]
+    pub virtual_host: Option<VirtualHosts>,
+
+    #[arg(
         long, env = "FTPDLIB_ATOMIC_UPLOADS", help_heading = OTHER,
         action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
         help = "uploads go to a hidden temporary, renamed over the target once complete; \
@@ -471,6 +481,10 @@ pub struct Cli {
     /// The `[[users]]` of the config file.
     #[arg(skip)]
     pub users: Vec<crate::config_file::FileUser>,
+
+    /// The `[[virtual-hosts]]` of the config file.
+    #[arg(skip)]
+    pub file_virtual_hosts: Vec<VirtualHostSpec>,
 }
 
 /// The help's groups, as pyftpdlib's.
@@ -676,6 +690,45 @@ fn rate(value: &OsStr) -> Result<u64, String> {
 /// clap takes an `Option<Vec<_>>` field for a repeatable option.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Networks(pub Vec<IpNet>);
+
+/// `--virtual-host`: the hosts given on the command line.
+#[derive(Debug, Clone)]
+pub struct VirtualHosts(pub Vec<VirtualHostSpec>);
+
+/// `--virtual-host`: `NAME=USERS_FILE[=CERTFILE[=KEYFILE]]`, separated by commas.
+fn virtual_hosts(value: &OsStr) -> Result<VirtualHosts, String> {
+    let s = value
+        .to_str()
+        .ok_or_else(|| format!("invalid virtual host list: {}", repr(value)))?;
+    s.split(',')
+        .map(|one| {
+            let quote = || repr(OsStr::new(one.trim()));
+            let mut parts = one.trim().split('=');
+            let name = parts.next().unwrap_or_default().trim();
+            let users_file = parts.next().map(str::trim).unwrap_or_default();
+            if name.is_empty() || users_file.is_empty() {
+                return Err(format!(
+                    "invalid virtual host {}: expected NAME=USERS_FILE[=CERTFILE[=KEYFILE]]",
+                    quote()
+                ));
+            }
+            let certfile = parts.next().map(PathBuf::from);
+            let keyfile = parts.next().map(PathBuf::from);
+            if parts.next().is_some() {
+                return Err(format!("invalid virtual host {}: too many '='", quote()));
+            }
+            Ok(VirtualHostSpec {
+                at: "--virtual-host".to_owned(),
+                name: name.to_owned(),
+                users_file: users_file.into(),
+                banner: None,
+                certfile,
+                keyfile,
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(VirtualHosts)
+}
 
 /// `--nat-address-for`: networks and the address announced to their clients.
 #[derive(Debug, Clone)]

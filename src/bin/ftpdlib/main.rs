@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, READ_PERMS, WRITE_PERMS};
 use ftpdlib::config::{default_banner, BanPolicy, DataConnections, ProxyProtocol, TlsConfig};
-use ftpdlib::servers::{raise_open_files_limit, FtpServer};
+use ftpdlib::servers::{raise_open_files_limit, FtpServer, VirtualHost};
 
 use cli::Cli;
 
@@ -205,6 +205,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         })
         // Only when started by systemd as a Type=notify service (NOTIFY_SOCKET set).
         .notify_systemd(true);
+    let mut builder = builder;
+    for host in virtual_hosts(&cli)? {
+        builder = builder.virtual_host(host);
+    }
     let builder = match &cli.xferlog {
         Some(path) => builder.events(
             xferlog::XferLog::open(path)
@@ -268,6 +272,42 @@ fn authorizer(cli: &Cli) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Erro
         (None, _) => auth.add_anonymous(&directory, &perms, None, None)?,
     }
     Ok(Box::new(auth))
+}
+
+/// The virtual hosts of `--virtual-host` and the config file's `[[virtual-hosts]]`, each
+/// with the users of its users file.
+fn virtual_hosts(cli: &Cli) -> Result<Vec<VirtualHost>, Box<dyn std::error::Error>> {
+    let flag = cli.virtual_host.iter().flat_map(|h| h.0.iter());
+    let mut hosts = Vec::new();
+    for spec in flag.chain(&cli.file_virtual_hosts) {
+        let mut users = DummyAuthorizer::new();
+        users
+            .add_users_file(&spec.users_file)
+            .map_err(|e| format!("{}: virtual host '{}': {e}", spec.at, spec.name))?;
+        let mut host = VirtualHost::new(&spec.name, users);
+        if let Some(banner) = &spec.banner {
+            host = host.banner(banner.clone());
+        }
+        if let Some(certfile) = &spec.certfile {
+            if !cli.tls {
+                return Err(format!(
+                    "{}: virtual host '{}': a certificate needs --tls",
+                    spec.at, spec.name
+                )
+                .into());
+            }
+            host = host
+                .certificate(certfile, spec.keyfile.as_deref())
+                .map_err(|e| format!("{}: virtual host '{}': {e}", spec.at, spec.name))?;
+        }
+        log::info!(
+            "virtual host {}: the users of {}",
+            host.name(),
+            spec.users_file.display()
+        );
+        hosts.push(host);
+    }
+    Ok(hosts)
 }
 
 /// The permission letters of the -u user or anonymous (and of --unix-users).

@@ -88,6 +88,7 @@ fn with_config_file(
         .map_err(|e| clap_exit(cmd, &e, tokens))?;
     let mut cli = Cli::from_arg_matches(&matches).map_err(|e| clap_exit(cmd, &e, tokens))?;
     cli.users = file.users;
+    cli.file_virtual_hosts = file.virtual_hosts;
     Ok(cli)
 }
 
@@ -945,7 +946,9 @@ mod tests {
                 "concurrency" => "async",
                 "log-format" => "json",
                 "range" => "1-2",
-                "interface" | "nat-address" | "proxy-protocol-from" => "::1",
+                "interface" | "nat-address" | "proxy-protocol-from" | "ban-allow" => "::1",
+                "nat-address-for" => "::1/128=::2",
+                "virtual-host" => "a.example=u.txt",
                 // An empty file: no option.
                 "config" => "/dev/null",
                 _ => "1",

@@ -53,6 +53,9 @@ impl FtpHandler {
             features.push("UTF8".to_owned());
         }
         features.extend(self.tls_features());
+        if self.shared.commands.lookup("HOST").is_some() {
+            features.push("HOST".to_owned());
+        }
         if self.shared.commands.lookup("HASH").is_some() {
             features.extend(self.hash_features());
         }
@@ -157,7 +160,7 @@ impl FtpHandler {
         let Some(fs) = self.fs() else { return };
         let facts = self.enabled_facts();
         let facts: Vec<&str> = facts.iter().map(String::as_str).collect();
-        let perms = self.shared.authorizer.perms(self.username());
+        let perms = self.authorizer().perms(self.username());
         let gmt = self.shared.config.use_gmt_times;
         let (dir, base) = split_parent(&t.fs);
         let mut out = Vec::new();

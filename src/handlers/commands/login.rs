@@ -40,7 +40,7 @@ impl FtpHandler {
             }
             Login::AwaitingPass { user } => user.clone(),
         };
-        let auth = Arc::clone(&self.shared.authorizer);
+        let auth = Arc::clone(self.authorizer());
         if let Some(pool) = &self.shared.workers {
             // The authorizer may block: a worker asks it, the session sleeps meanwhile.
             let (lp, me) = (cx.loop_handle(), cx.me());
@@ -73,7 +73,7 @@ impl FtpHandler {
         user: String,
         verdict: Result<(), String>,
     ) {
-        let auth = Arc::clone(&self.shared.authorizer);
+        let auth = Arc::clone(self.authorizer());
         let verdict = verdict.and_then(|()| {
             let home = auth
                 .home_dir(&user)
@@ -100,10 +100,49 @@ impl FtpHandler {
         }
     }
 
+    /// HOST (RFC 7151): picks a virtual host before USER; `220` with its banner, `504`
+    /// for a name the server does not serve, `503` once USER was sent.
+    pub(super) fn ftp_host(&mut self, arg: &str) {
+        if !matches!(self.login, Login::AwaitingUser) {
+            return self.respond(Reply::new(
+                503,
+                "Bad sequence of commands: HOST must come before USER.",
+            ));
+        }
+        let Some(host) = self.shared.hosts.get(arg).cloned() else {
+            return self.respond(Reply::new(504, format!("Unknown host {}.", arg.trim())));
+        };
+        log::info!("{} HOST {} accepted.", self.prefix(), host.name());
+        let banner = host.banner.clone();
+        self.host = Some(host);
+        self.respond_banner(220, banner.as_deref().unwrap_or("Host accepted."));
+    }
+
+    /// The virtual host named in the TLS handshake (SNI), taken when the control
+    /// connection's handshake ends, unless HOST chose one or a user is given already.
+    pub(in crate::handlers) fn host_from_sni(&mut self) {
+        if self.host.is_some() || !matches!(self.login, Login::AwaitingUser) {
+            return;
+        }
+        let host = self
+            .chat
+            .stream()
+            .server_name()
+            .and_then(|name| self.shared.hosts.get(name))
+            .cloned();
+        if let Some(host) = host {
+            log::debug!("{} virtual host {} (TLS SNI).", self.prefix(), host.name());
+            self.host = Some(host);
+        }
+    }
+
     /// REIN: 220, the reply RFC 959 §5.4 lists for it ("service ready for new user";
     /// pyftpdlib sends 230, which means "logged in").
     pub(super) fn ftp_rein(&mut self, cx: &mut Ctx<'_, Msg>) {
         self.flush_account(cx);
+        // Back to the site the connection was made for: the SNI name's, else none.
+        self.host = None;
+        self.host_from_sni();
         self.respond(Reply::new(220, "Ready for new user."));
     }
 
@@ -114,7 +153,7 @@ impl FtpHandler {
     /// transfer's result).
     pub(super) fn ftp_quit(&mut self, cx: &mut Ctx<'_, Msg>) {
         let msg = match &self.login {
-            Login::LoggedIn { user, .. } => self.shared.authorizer.msg_quit(user),
+            Login::LoggedIn { user, .. } => self.authorizer().msg_quit(user),
             Login::AwaitingUser | Login::AwaitingPass { .. } => "Goodbye.".to_owned(),
         };
         if matches!(self.login, Login::LoggedIn { .. }) {

@@ -174,6 +174,7 @@ impl FtpHandler {
             // information
             Verb::Feat => self.ftp_feat(),
             Verb::Help => self.ftp_help(arg),
+            Verb::Host => self.ftp_host(arg),
             Verb::SiteHelp => self.ftp_site_help(arg),
             Verb::Stat => match t {
                 Target::None => self.ftp_stat_status(),
@@ -316,8 +317,7 @@ impl FtpHandler {
         }
         if let Some(letter) = letter {
             if !self
-                .shared
-                .authorizer
+                .authorizer()
                 .has_perm(self.username(), letter, Some(&real))
             {
                 return Err(Reply::new(550, "Not enough privileges."));
@@ -332,6 +332,7 @@ impl FtpHandler {
         let Some(body) = shared.custom.get(index) else {
             return self.respond(Reply::new(502, "Command not implemented."));
         };
+        let authorizer = Arc::clone(self.authorizer());
         let remote = self.remote;
         let (username, fs) = match &mut self.login {
             Login::LoggedIn { user, fs } => {
@@ -349,7 +350,7 @@ impl FtpHandler {
             username,
             remote,
             fs,
-            authorizer: shared.authorizer.as_ref(),
+            authorizer: authorizer.as_ref(),
             path: path.map(|t| t.fs.as_path()),
             ftp_path: path.map(|t| t.ftp.as_str()),
         };

@@ -246,7 +246,7 @@ impl FtpHandler {
                     Ok(m) if m.is_dir() => {
                         let facts = self.enabled_facts();
                         let facts: Vec<&str> = facts.iter().map(String::as_str).collect();
-                        let perms = self.shared.authorizer.perms(self.username());
+                        let perms = self.authorizer().perms(self.username());
                         fs.listdir(&t.fs).and_then(|mut names| {
                             if parts {
                                 atomic::hide_parts(&mut names);

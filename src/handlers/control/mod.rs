@@ -17,7 +17,8 @@ use super::digest::{HashAlgo, HashJob};
 use super::ftps::SessionTls;
 use super::shared::Shared;
 use super::tls::Transport;
-use super::{Job, Msg, ServerEvent, ServerLink, SessionCmd};
+use super::{Job, Msg, ServerEvent, ServerLink, SessionCmd, VirtualHost};
+use crate::authorizers::Authorizer;
 use crate::bans::Failure;
 use crate::events::Session;
 use crate::filesystems::FileSystem;
@@ -40,6 +41,9 @@ pub(crate) struct FtpHandler {
     /// The id the acceptor gave this session.
     id: u64,
     pub(super) remote: SocketAddr,
+    /// The virtual host the client chose (HOST, or the TLS handshake's SNI name); None:
+    /// the server's own users.
+    pub(super) host: Option<Arc<VirtualHost>>,
     pub(super) login: Login,
     pub(super) attempts: u32,
     pub(super) transfer_type: TransferType,
@@ -172,6 +176,7 @@ impl FtpHandler {
             server,
             id,
             remote,
+            host: None,
             login: Login::AwaitingUser,
             attempts: 0,
             transfer_type: TransferType::Ascii,
@@ -187,6 +192,13 @@ impl FtpHandler {
             stalled_on_output: false,
             last_reply: LastReply::Idle,
         })
+    }
+
+    /// Who logs the session's users in: its virtual host's authorizer, else the server's.
+    pub(super) fn authorizer(&self) -> &Arc<dyn Authorizer> {
+        self.host
+            .as_ref()
+            .map_or(&self.shared.authorizer, |h| &h.authorizer)
     }
 
     /// The user name given with USER, if any.

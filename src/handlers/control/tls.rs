@@ -123,6 +123,7 @@ impl FtpHandler {
                     self.chat.stream().describe()
                 );
                 self.set_control_tls(ControlTls::Secure);
+                self.host_from_sni();
             }
         }
     }

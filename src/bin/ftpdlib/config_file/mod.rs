@@ -29,6 +29,25 @@ pub struct ConfigFile {
     pub options: Vec<(String, OsString)>,
     /// The `[[users]]`.
     pub users: Vec<FileUser>,
+    /// The `[[virtual-hosts]]`.
+    pub virtual_hosts: Vec<VirtualHostSpec>,
+}
+
+/// A virtual host (RFC 7151): from a `[[virtual-hosts]]` table or `--virtual-host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualHostSpec {
+    /// Where it was given (`FILE:LINE` of its `name`, or the flag), for errors.
+    pub at: String,
+    /// The host name clients send with HOST (or as their TLS SNI name).
+    pub name: String,
+    /// Its users, in the users file format (`--users-file`).
+    pub users_file: PathBuf,
+    /// The text of the 220 that accepts HOST.
+    pub banner: Option<String>,
+    /// Its certificate chain (PEM), picked by SNI.
+    pub certfile: Option<PathBuf>,
+    /// Its key, else in `certfile`.
+    pub keyfile: Option<PathBuf>,
 }
 
 /// One `[[users]]` table.
@@ -106,6 +125,7 @@ pub fn parse(text: &str, path: &Path, cmd: &Command) -> Result<ConfigFile, Strin
     let mut file = ConfigFile {
         options: Vec::new(),
         users: Vec::new(),
+        virtual_hosts: Vec::new(),
     };
     for (key, value) in table {
         let key_at = at(key.span());
@@ -120,6 +140,20 @@ pub fn parse(text: &str, path: &Path, cmd: &Command) -> Result<ConfigFile, Strin
             };
             for table in tables {
                 file.users.push(user(table, &at)?);
+            }
+            continue;
+        }
+        if key.get_ref() == "virtual-hosts" {
+            let Item::Array(tables) = value.get_ref() else {
+                return Err(wrong_type(
+                    &at(value.span()),
+                    "virtual-hosts",
+                    "[[virtual-hosts]] tables",
+                    &value,
+                ));
+            };
+            for table in tables {
+                file.virtual_hosts.push(virtual_host(table, &at)?);
             }
             continue;
         }
@@ -270,6 +304,44 @@ fn user<'t>(
         password,
         home: home.into(),
         overrides,
+    })
+}
+
+/// One `[[virtual-hosts]]` table.
+fn virtual_host<'t>(
+    table: &Spanned<Item>,
+    at: &impl Fn(std::ops::Range<usize>) -> At<'t>,
+) -> Result<VirtualHostSpec, String> {
+    let Item::Table(keys) = table.get_ref() else {
+        return Err(wrong_type(
+            &at(table.span()),
+            "virtual-hosts",
+            "a table",
+            table,
+        ));
+    };
+    let table_at = at(table.span());
+    let mut fields = Fields::new(keys, at, "virtual-hosts", VIRTUAL_HOST_KEYS)?;
+    let (name_at, name) = fields
+        .text("name")?
+        .ok_or_else(|| format!("{table_at}: virtual-hosts: no name"))?;
+    let (_, users_file) = fields
+        .text("users-file")?
+        .ok_or_else(|| format!("{name_at}: virtual host '{name}': no users-file"))?;
+    let keyfile = fields.text("keyfile")?;
+    let certfile = fields.text("certfile")?;
+    if let (Some((key_at, _)), None) = (&keyfile, &certfile) {
+        return Err(format!(
+            "{key_at}: virtual host '{name}': keyfile without certfile"
+        ));
+    }
+    Ok(VirtualHostSpec {
+        at: name_at.to_string(),
+        banner: fields.text("banner")?.map(|(_, b)| b),
+        certfile: certfile.map(|(_, c)| c.into()),
+        keyfile: keyfile.map(|(_, k)| k.into()),
+        name,
+        users_file: users_file.into(),
     })
 }
 
@@ -519,6 +591,9 @@ const USER_KEYS: &[&str] = &[
 
 /// The keys of a `[[users.overrides]]` table.
 const OVERRIDE_KEYS: &[&str] = &["directory", "perm", "recursive"];
+
+/// The keys of a `[[virtual-hosts]]` table.
+const VIRTUAL_HOST_KEYS: &[&str] = &["name", "users-file", "banner", "certfile", "keyfile"];
 
 #[cfg(test)]
 mod tests;

@@ -70,7 +70,11 @@ fn every_option_has_a_key() {
             ("concurrency", _) => "\"pre-fork\"".to_owned(),
             ("log-format", _) => "\"json\"".to_owned(),
             ("range", _) => "\"1-2\"".to_owned(),
-            ("nat-address" | "interface" | "proxy-protocol-from", _) => "\"::1\"".to_owned(),
+            ("nat-address" | "interface" | "proxy-protocol-from" | "ban-allow", _) => {
+                "\"::1\"".to_owned()
+            }
+            ("nat-address-for", _) => "\"::1/128=::2\"".to_owned(),
+            ("virtual-host", _) => "\"a.example=u.txt\"".to_owned(),
             (_, Kind::Text) => "\"x\"".to_owned(),
         };
         let expected = match Kind::of(&arg) {
@@ -286,4 +290,34 @@ fn the_example_file() {
             "{key}"
         );
     }
+}
+
+#[test]
+fn virtual_hosts() {
+    let file = parsed(
+        "[[virtual-hosts]]\nname = \"a.example\"\nusers-file = \"a.users\"\nbanner = \"A\"\n\
+         certfile = \"a.pem\"\n",
+    )
+    .expect("a virtual host");
+    assert_eq!(
+        file.virtual_hosts,
+        [VirtualHostSpec {
+            at: "f.toml:2".to_owned(),
+            name: "a.example".to_owned(),
+            users_file: "a.users".into(),
+            banner: Some("A".to_owned()),
+            certfile: Some("a.pem".into()),
+            keyfile: None,
+        }]
+    );
+    assert_eq!(
+        error("[[virtual-hosts]]\nname = \"a\"\n"),
+        "f.toml:2: virtual host 'a': no users-file"
+    );
+    assert!(error("[[virtual-hosts]]\nname = \"a\"\nuser = \"x\"\n")
+        .starts_with("f.toml:3: virtual-hosts: unknown key 'user'"));
+    assert_eq!(
+        error("[[virtual-hosts]]\nname = \"a\"\nusers-file = \"u\"\nkeyfile = \"k\"\n"),
+        "f.toml:4: virtual host 'a': keyfile without certfile"
+    );
 }
