@@ -19,6 +19,8 @@ mod cli;
 mod cli_config;
 #[path = "it/cli_flags.rs"]
 mod cli_flags;
+#[path = "it/client_certs.rs"]
+mod client_certs;
 #[path = "it/clients.rs"]
 mod clients;
 #[path = "it/commands.rs"]

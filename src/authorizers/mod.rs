@@ -32,12 +32,14 @@ use std::sync::Arc;
 use crate::filesystems::{AbstractedFs, FileSystem};
 use crate::fnv::FnvBuildHasher;
 
+mod certificate;
 mod passwords;
 #[cfg(target_os = "linux")]
 mod unix;
 mod users_file;
 mod with_fs;
 
+pub use certificate::{CertificateLogin, ClientCertificate};
 pub use passwords::{hash_password, HashError};
 #[cfg(target_os = "linux")]
 pub use unix::{UnixAuthorizer, UnixOptions, UserOverride};
@@ -174,6 +176,14 @@ pub trait Authorizer: Send + Sync {
     fn filesystem(&self, _username: &str, home: PathBuf) -> io::Result<Box<dyn FileSystem>> {
         Ok(Box::new(AbstractedFs::new(home)?))
     }
+
+    /// With mutual TLS: what the client certificate the handshake verified does for
+    /// `username`, asked at USER. The default asks for the password as well (the
+    /// handshake already required a certificate signed by the configured CA);
+    /// [`DummyAuthorizer::login_by_certificate`] logs in the user a certificate names.
+    fn validate_certificate(&self, _username: &str, _cert: &ClientCertificate) -> CertificateLogin {
+        CertificateLogin::Password
+    }
 }
 
 /// Generates the forwarding impls of [`Authorizer`] for smart pointers, so that an
@@ -219,6 +229,13 @@ macro_rules! forward_authorizer {
             ) -> io::Result<Box<dyn FileSystem>> {
                 (**self).filesystem(username, home)
             }
+            fn validate_certificate(
+                &self,
+                username: &str,
+                cert: &ClientCertificate,
+            ) -> CertificateLogin {
+                (**self).validate_certificate(username, cert)
+            }
         }
     )*};
 }
@@ -247,12 +264,21 @@ pub struct DummyAuthorizer {
     /// A stored hash, verified against for unknown users so that they cost as much time
     /// as known ones with hashed passwords.
     decoy: Option<String>,
+    /// A verified client certificate that names a user logs that user in.
+    certificate_login: bool,
 }
 
 impl DummyAuthorizer {
     /// An empty table: nobody can log in, not even anonymously.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// With mutual TLS: a verified client certificate whose common name, e-mail or DNS
+    /// name is a known user's name logs that user in at USER, without a password (`232`).
+    /// Off (the default), the password is asked for as well.
+    pub fn login_by_certificate(&mut self, on: bool) {
+        self.certificate_login = on;
     }
 
     /// Adds a virtual user. `perm` is a string of permission letters (pyftpdlib's
@@ -460,6 +486,14 @@ impl Authorizer for DummyAuthorizer {
 
     fn home_dir(&self, username: &str) -> Option<PathBuf> {
         self.users.get(username).map(|u| u.home.clone())
+    }
+
+    fn validate_certificate(&self, username: &str, cert: &ClientCertificate) -> CertificateLogin {
+        if self.certificate_login && self.users.contains_key(username) && cert.names(username) {
+            CertificateLogin::LoggedIn
+        } else {
+            CertificateLogin::Password
+        }
     }
 
     fn filesystem(&self, _username: &str, home: PathBuf) -> io::Result<Box<dyn FileSystem>> {

@@ -90,7 +90,25 @@ impl TlsConfig {
     /// [`Error::Config`] naming the file, when a file is missing or unreadable, holds no
     /// certificate or no key, or the key does not match the certificate.
     pub fn from_pem_files(certfile: &Path, keyfile: Option<&Path>) -> Result<TlsConfig, Error> {
-        let config = server_config_from_pem(certfile, keyfile)?;
+        let config = server_config_from_pem(certfile, keyfile, None)?;
+        Ok(TlsConfig::new(config))
+    }
+
+    /// As [`TlsConfig::from_pem_files`], with mutual TLS: every client must present a
+    /// certificate signed by a CA of `client_ca` (PEM), on the control connection and on
+    /// data connections, else the handshake fails. The session hands the verified
+    /// certificate to the authorizer at USER
+    /// ([`Authorizer::validate_certificate`](crate::authorizers::Authorizer::validate_certificate)).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file, as for the certificate, and when `client_ca`
+    /// holds no usable CA certificate.
+    pub fn from_pem_files_with_client_ca(
+        certfile: &Path,
+        keyfile: Option<&Path>,
+        client_ca: &Path,
+    ) -> Result<TlsConfig, Error> {
+        let config = server_config_from_pem(certfile, keyfile, Some(client_ca))?;
         Ok(TlsConfig::new(config))
     }
 }
@@ -105,6 +123,7 @@ impl TlsConfig {
 fn server_config_from_pem(
     certfile: &Path,
     keyfile: Option<&Path>,
+    client_ca: Option<&Path>,
 ) -> Result<Arc<rustls::ServerConfig>, Error> {
     let keyfile = keyfile.unwrap_or(certfile);
     let pem_error = |what: &str, path: &Path, e: rustls::pki_types::pem::Error| {
@@ -136,10 +155,28 @@ fn server_config_from_pem(
     };
     // The process's default crypto provider: the one the program installed
     // (`CryptoProvider::install_default`), else the one rustls's enabled feature names (ring).
-    let mut config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(tls_error)?;
+    let builder = rustls::ServerConfig::builder();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca_file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in CertificateDer::pem_file_iter(ca_file)
+                .map_err(|e| pem_error("client CA", ca_file, e))?
+            {
+                let ca = ca.map_err(|e| pem_error("client CA", ca_file, e))?;
+                roots.add(ca).map_err(|e| {
+                    Error::Config(format!("client CA file '{}': {e}", ca_file.display()))
+                })?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                .build()
+                .map_err(|e| {
+                    Error::Config(format!("client CA file '{}': {e}", ca_file.display()))
+                })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(certs, key).map_err(tls_error)?;
     config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
     // Data connections issue no tickets (see `TlsConfig::data_server_config`): clients
     // that use a TLS 1.3 ticket only once (rustls-based ones) resume this many data

@@ -92,6 +92,19 @@ impl Transport {
         Ok(())
     }
 
+    /// The certificate the client presented and the handshake verified (mutual TLS),
+    /// DER-encoded: the first of its chain.
+    pub(crate) fn peer_certificate(&self) -> Option<&[u8]> {
+        match &self.layer {
+            Layer::Tls(t) => t
+                .conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|c| c.as_ref()),
+            Layer::Plain => None,
+        }
+    }
+
     /// The name the client asked for in its TLS handshake (SNI), once it arrived.
     pub(crate) fn server_name(&self) -> Option<&str> {
         match &self.layer {

@@ -79,7 +79,8 @@ impl Certs {
             );
         }
         // A CA and a client certificate it signed (mutual TLS).
-        let ext = "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n";
+        let ext = "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n\
+                   subjectAltName=email:client@example.com,DNS:client.example,IP:192.0.2.7\n";
         std::fs::write(dir.path().join("client.ext"), ext).expect("write client.ext");
         let ec = [
             "-newkey",

@@ -97,7 +97,7 @@ impl TestServer {
     }
 
     /// The common start: the test users, turned into the server's authorizer by `wrap`.
-    fn with_users(
+    pub fn with_users(
         wrap: impl FnOnce(DummyAuthorizer) -> Box<dyn Authorizer>,
         handler: impl FnOnce(&mut HandlerConfig),
         server: impl FnOnce(&mut ServerConfig),

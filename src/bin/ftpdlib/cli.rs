@@ -207,6 +207,22 @@ pub struct Cli {
     pub tls_require_reuse: bool,
 
     #[arg(
+        long, value_name = "FILE", env = "FTPDLIB_TLS_CLIENT_CA", help_heading = FTPS,
+        value_parser = Argparse::new(path),
+        help = "mutual TLS: clients must present a certificate signed by a CA of this PEM \
+                file, else the handshake fails"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+
+    #[arg(
+        long, env = "FTPDLIB_TLS_CLIENT_CERT_LOGIN", help_heading = FTPS,
+        action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
+        help = "with --tls-client-ca: a certificate whose common name (or e-mail / DNS name) \
+                is a user's name logs that user in without a password (232)"
+    )]
+    pub tls_client_cert_login: bool,
+
+    #[arg(
         long, value_name = "SECONDS", env = "FTPDLIB_TIMEOUT", help_heading = OTHER,
         default_value = "300", value_parser = Argparse::new(int::<u64>),
         help = "connection timeout (default: 300 seconds; 0 = none)"

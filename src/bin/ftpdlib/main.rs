@@ -248,6 +248,7 @@ fn authorizer(cli: &Cli) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Erro
         None => std::env::current_dir()?,
     };
     let mut auth = DummyAuthorizer::new();
+    auth.login_by_certificate(cli.tls_client_cert_login);
     if let Some(path) = &cli.users_file {
         auth.add_users_file(path)?;
     }
@@ -461,10 +462,13 @@ fn tls_config(cli: &Cli) -> Result<Option<TlsConfig>, Box<dyn std::error::Error>
             || cli.tls_data_required
             || cli.tls_implicit
             || cli.tls_require_reuse
+            || cli.tls_client_ca.is_some()
+            || cli.tls_client_cert_login
         {
             return Err(
-                "--tls-control-required, --tls-data-required, --tls-implicit and \
-                        --tls-require-reuse require --tls"
+                "--tls-control-required, --tls-data-required, --tls-implicit, \
+                        --tls-require-reuse, --tls-client-ca and --tls-client-cert-login \
+                        require --tls"
                     .into(),
             );
         }
@@ -477,7 +481,13 @@ fn tls_config(cli: &Cli) -> Result<Option<TlsConfig>, Box<dyn std::error::Error>
                 .into(),
         );
     };
-    let mut tls = TlsConfig::from_pem_files(certfile, cli.keyfile.as_deref())?;
+    if cli.tls_client_cert_login && cli.tls_client_ca.is_none() {
+        return Err("--tls-client-cert-login requires --tls-client-ca".into());
+    }
+    let mut tls = match &cli.tls_client_ca {
+        Some(ca) => TlsConfig::from_pem_files_with_client_ca(certfile, cli.keyfile.as_deref(), ca)?,
+        None => TlsConfig::from_pem_files(certfile, cli.keyfile.as_deref())?,
+    };
     tls.control_required = cli.tls_control_required;
     tls.data_required = cli.tls_data_required;
     tls.implicit = cli.tls_implicit;

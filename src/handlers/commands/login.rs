@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ioloop::Ctx;
 
+use crate::authorizers::CertificateLogin;
 use crate::handlers::control::{DataChan, FtpHandler, Login, Wait};
 use crate::handlers::{Msg, SessionCmd};
 use crate::proto::{Pending, Reply, TransferType};
@@ -18,6 +19,24 @@ impl FtpHandler {
         self.login = Login::AwaitingPass {
             user: arg.to_owned(),
         };
+        // Mutual TLS: the verified certificate may be enough, or not do at all.
+        let by_certificate = self
+            .client_cert
+            .as_deref()
+            .map(|cert| self.authorizer().validate_certificate(arg, cert));
+        match by_certificate {
+            None | Some(CertificateLogin::Password) => {}
+            Some(CertificateLogin::LoggedIn) => {
+                log::info!(
+                    "{} USER '{arg}' authorized by its certificate.",
+                    self.prefix()
+                );
+                return self.complete_login(cx, arg.to_owned(), Ok(()), 232);
+            }
+            Some(CertificateLogin::Refused(message)) => {
+                return self.complete_login(cx, arg.to_owned(), Err(message), 230);
+            }
+        }
         if flushed {
             log::info!(
                 "{} Previous account information was flushed, send password.",
@@ -73,6 +92,18 @@ impl FtpHandler {
         user: String,
         verdict: Result<(), String>,
     ) {
+        self.complete_login(cx, user, verdict, 230);
+    }
+
+    /// [`finish_login`](Self::finish_login) answering `code` on success: 230, or 232
+    /// for a login by certificate (RFC 2228).
+    fn complete_login(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        user: String,
+        verdict: Result<(), String>,
+        code: u16,
+    ) {
         let auth = Arc::clone(self.authorizer());
         let verdict = verdict.and_then(|()| {
             let home = auth
@@ -88,7 +119,7 @@ impl FtpHandler {
                 let message = auth.msg_login(&user);
                 self.login = Login::LoggedIn { user, fs };
                 self.attempts = 0;
-                self.respond_banner(230, &message);
+                self.respond_banner(code, &message);
                 log::info!("{} USER '{}' logged in.", self.prefix(), self.username());
                 self.shared.events.on_login(self.session());
             }

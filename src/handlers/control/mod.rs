@@ -18,7 +18,7 @@ use super::ftps::SessionTls;
 use super::shared::Shared;
 use super::tls::Transport;
 use super::{Job, Msg, ServerEvent, ServerLink, SessionCmd, VirtualHost};
-use crate::authorizers::Authorizer;
+use crate::authorizers::{Authorizer, ClientCertificate};
 use crate::bans::Failure;
 use crate::events::Session;
 use crate::filesystems::FileSystem;
@@ -44,6 +44,8 @@ pub(crate) struct FtpHandler {
     /// The virtual host the client chose (HOST, or the TLS handshake's SNI name); None:
     /// the server's own users.
     pub(super) host: Option<Arc<VirtualHost>>,
+    /// The client certificate the control connection's TLS handshake verified.
+    pub(super) client_cert: Option<Box<ClientCertificate>>,
     pub(super) login: Login,
     pub(super) attempts: u32,
     pub(super) transfer_type: TransferType,
@@ -177,6 +179,7 @@ impl FtpHandler {
             id,
             remote,
             host: None,
+            client_cert: None,
             login: Login::AwaitingUser,
             attempts: 0,
             transfer_type: TransferType::Ascii,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ioloop::{Ctx, TimerId};
 
 use super::{FtpHandler, Wait};
+use crate::authorizers::ClientCertificate;
 use crate::handlers::ftps::{ControlTls, DataProt};
 use crate::handlers::tls::DataTls;
 use crate::handlers::Msg;
@@ -124,7 +125,28 @@ impl FtpHandler {
                 );
                 self.set_control_tls(ControlTls::Secure);
                 self.host_from_sni();
+                self.keep_client_certificate();
             }
+        }
+    }
+
+    /// Keeps the client certificate the handshake verified (mutual TLS), for the
+    /// authorizer at USER.
+    fn keep_client_certificate(&mut self) {
+        let Some(der) = self.chat.stream().peer_certificate() else {
+            return;
+        };
+        match ClientCertificate::from_der(der) {
+            Ok(cert) => {
+                log::debug!(
+                    "{} client certificate {} (SHA-256 {})",
+                    self.prefix(),
+                    cert.subject,
+                    cert.fingerprint_sha256
+                );
+                self.client_cert = Some(Box::new(cert));
+            }
+            Err(e) => log::warn!("{} unreadable client certificate: {e}", self.prefix()),
         }
     }
 
