@@ -196,7 +196,7 @@ mod tests {
     use super::*;
 
     fn config_error(cert: &Path, key: Option<&Path>) -> String {
-        match server_config_from_pem(cert, key) {
+        match server_config_from_pem(cert, key, None) {
             Ok(_) => panic!("{} was accepted", cert.display()),
             Err(Error::Config(text)) => text,
             Err(other) => panic!("not a configuration error: {other}"),

@@ -585,8 +585,14 @@ mod tests {
             Ok(vec!["write-limit=1K".to_owned()])
         );
         assert_eq!(
-            seen(&["--tls-c"]),
+            seen(&["--tls-co"]),
             Ok(vec!["tls-control-required".to_owned()])
+        );
+        // pyftpdlib's `--tls-c` meets ftpdlib's own `--tls-client-*` flags.
+        assert_eq!(
+            error(&["--tls-c"]),
+            "ambiguous option: --tls-c could match --tls-control-required, --tls-client-ca, \
+             --tls-client-cert-login"
         );
         assert_eq!(
             seen(&["--max-cons-p=3"]),
