@@ -605,7 +605,7 @@ mod tests {
         assert_eq!(
             error(&["--tls-", "x"]),
             "ambiguous option: --tls- could match --tls-control-required, --tls-data-required, \
-             --tls-implicit, --tls-require-reuse"
+             --tls-implicit, --tls-require-reuse, --tls-client-ca, --tls-client-cert-login"
         );
         assert_eq!(
             error(&["--h"]),
