@@ -263,6 +263,7 @@ impl FtpServer {
         log::debug!("timeout: {}", cfg.timeout.map_or(0, |t| t.as_secs()));
         log::debug!("banner: '{}'", cfg.banner);
         log::debug!("max login attempts: {}", cfg.max_login_attempts);
+        self.warn_about_caps();
         if let Some(tls) = &cfg.tls {
             log::debug!(
                 "TLS: {}, control required: {}, data required: {}, session reuse required: {}",
@@ -286,6 +287,51 @@ impl FtpServer {
             self.local_addr,
             std::process::id()
         );
+    }
+}
+
+impl FtpServer {
+    /// Says at start-up when a limit of the process or the kernel will cap the server below
+    /// what it was asked for: the open-files limit below `max_cons` sessions (or any,
+    /// when `max_cons` is 0), a backlog the kernel cuts down.
+    fn warn_about_caps(&self) {
+        let cfg = &self.server;
+        let nofile = crate::sys::nofile_limit();
+        let per_process = sessions_per_process(nofile);
+        let processes = match cfg.concurrency {
+            Concurrency::PreFork => worker_count(cfg),
+            // One process per session: the parent holds nothing per session for long.
+            Concurrency::MultiProc => usize::MAX,
+            Concurrency::Async | Concurrency::MultiThread | Concurrency::MultiLoop => 1,
+        };
+        let capacity = per_process.saturating_mul(processes);
+        let limit = nofile.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+        if cfg.max_cons == 0 && capacity < usize::MAX / 2 {
+            log::warn!(
+                "max connections unlimited, but the open-files limit ({limit} per process) \
+                 holds about {capacity} sessions; raise it (ulimit -n, LimitNOFILE=) for more"
+            );
+        } else if cfg.max_cons > capacity {
+            log::warn!(
+                "max connections {} but the open-files limit ({limit} per process, {processes} \
+                 process(es)) holds about {capacity} sessions; raise it (ulimit -n, \
+                 LimitNOFILE=){}",
+                cfg.max_cons,
+                if cfg.concurrency == Concurrency::PreFork {
+                    " or add workers"
+                } else {
+                    ""
+                }
+            );
+        }
+        if let Some(max) = crate::sys::somaxconn() {
+            if u64::try_from(cfg.backlog).unwrap_or(0) > max {
+                log::warn!(
+                    "listen backlog {} is cut to {max} by the kernel (net.core.somaxconn)",
+                    cfg.backlog
+                );
+            }
+        }
     }
 }
 
@@ -423,10 +469,25 @@ pub(super) fn run_with_signals(
 
 /// The number of pre-fork workers or multi-loop loops: as configured, or one per CPU.
 pub(super) fn worker_count(config: &ServerConfig) -> usize {
-    match config.workers {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match (config.workers, config.concurrency) {
+        // Pre-fork sizes itself: enough processes for max_cons sessions under the
+        // open-files limit each process has (each holds its own descriptors).
+        (0, Concurrency::PreFork) if config.max_cons > 0 => {
+            let per_worker = sessions_per_process(crate::sys::nofile_limit());
+            cpus.max(config.max_cons.div_ceil(per_worker))
+        }
+        (0, _) => cpus,
+        (n, _) => n,
     }
+}
+
+/// About how many sessions one process holds under an open-files limit of `nofile`: a
+/// descriptor each, four fifths of the limit, so that a fifth of them can have a data
+/// connection open at once (and the process its few files and listeners).
+pub(super) fn sessions_per_process(nofile: Option<u64>) -> usize {
+    let nofile = nofile.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    (nofile / 5 * 4).max(1)
 }
 
 /// The loop's poller descriptor: readable when the server has work, so a program with a

@@ -98,6 +98,18 @@ pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
     Ok(lim.maximum.unwrap_or(u64::MAX))
 }
 
+/// This process's soft limit on open files (None: unlimited).
+pub(crate) fn nofile_limit() -> Option<u64> {
+    rustix::process::getrlimit(Resource::Nofile).current
+}
+
+/// The kernel's cap on a listen backlog (`net.core.somaxconn`), if it can be read.
+pub(crate) fn somaxconn() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
 /// Which side of a [`fork`] the caller is on.
 pub(crate) enum Forked {
     /// The new process.

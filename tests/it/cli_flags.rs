@@ -569,3 +569,65 @@ fn nat_address_for_picks_the_address_by_the_clients_network() {
     let err = refused(&["--nat-address-for", "10.0.0.0/33=1.2.3.4"], 2);
     assert!(err.contains("invalid network"), "{err}");
 }
+
+/// The log of a server once its start-up lines are out, after a SIGTERM (bounded wait).
+fn started_log(srv: &mut BinServer) -> String {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while !srv.log().contains(">>> starting FTP server") {
+        assert!(Instant::now() < deadline, "no start-up line: {}", srv.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    srv.terminate();
+    srv.log()
+}
+
+/// The open-files limit each process may raise its own to (the binary raises the soft
+/// limit to the hard one at start-up).
+fn hard_nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit, which `lim` is.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim.rlim_max
+}
+
+#[test]
+fn start_up_says_when_a_limit_caps_the_server_and_pre_fork_sizes_itself() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = dir_str(tmp.path());
+    let mut srv = BinServer::start(&["-d", dir, "--max-cons", "100000000", "--backlog", "65535"]);
+    let log = started_log(&mut srv);
+    assert!(
+        log.contains("max connections 100000000 but the open-files limit"),
+        "{log}"
+    );
+    let somaxconn: u64 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    if somaxconn < 65535 {
+        assert!(
+            log.contains(&format!("listen backlog 65535 is cut to {somaxconn}")),
+            "{log}"
+        );
+    }
+
+    // Pre-fork with --workers 0: enough workers for --max-cons under each one's limit.
+    let per_worker = (hard_nofile_limit() / 5 * 4).max(1);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let max_cons = 3 * per_worker + 1;
+    let expected = cpus.max(max_cons.div_ceil(per_worker));
+    let mut srv = BinServer::start(&[
+        "-d",
+        dir,
+        "--concurrency",
+        "pre-fork",
+        "--max-cons",
+        &max_cons.to_string(),
+    ]);
+    let log = started_log(&mut srv);
+    assert!(log.contains(&format!("workers: {expected}")), "{log}");
+    assert!(!log.contains("but the open-files limit"), "{log}");
+}
