@@ -145,6 +145,25 @@ pub(crate) fn pass_credentials(socket: &impl AsFd) -> io::Result<()> {
     Ok(rustix::net::sockopt::set_socket_passcred(socket, true)?)
 }
 
+/// Whether inherited descriptor `fd` is open and is a listening TCP socket bound to
+/// `addr` (to be taken with `inherited_listener`). Takes no ownership.
+pub(crate) fn is_listener_on(fd: RawFd, addr: Option<std::net::SocketAddr>) -> bool {
+    use rustix::net::{sockopt, SocketType};
+    // SAFETY: F_GETFD on any number only reads the descriptor's flags, or fails (EBADF).
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return false;
+    }
+    // SAFETY: `fd` is open (checked just above) and stays open for this call: nothing
+    // else in this process owns it before the caller takes it.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let listening = sockopt::socket_type(borrowed) == Ok(SocketType::STREAM)
+        && sockopt::socket_acceptconn(borrowed) == Ok(true);
+    let bound = rustix::net::getsockname(borrowed)
+        .ok()
+        .and_then(|a| std::net::SocketAddr::try_from(a).ok());
+    listening && bound.is_some() && bound == addr
+}
+
 /// Writes `value` in decimal at `slot` followed by a NUL, within `room` digits (a pid
 /// always fits). No allocation: this runs in a forked child.
 ///
