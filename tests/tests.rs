@@ -32,6 +32,8 @@ mod encodings;
 mod events;
 #[path = "it/ftplib.rs"]
 mod ftplib;
+#[path = "it/handover.rs"]
+mod handover;
 #[path = "it/hostile.rs"]
 mod hostile;
 #[path = "it/lftp.rs"]

@@ -331,10 +331,21 @@ impl Handler<Msg> for ServerAcceptor {
             return;
         }
         let proxy = self.shared.config.proxy_protocol.clone();
+        let mut accepted = 0;
         while let Some((stream, addr)) = self.acceptor.accept_next(cx) {
             match &proxy {
                 Some(proxy) => self.read_proxy_header(cx, proxy, stream, addr),
                 None => self.accept_one(cx, stream, addr),
+            }
+            accepted += 1;
+            if accepted == ACCEPT_BATCH {
+                // Clients that keep coming faster than sessions start (a thread or a
+                // process each) would keep this loop here for ever, and the news of
+                // the sessions that ended (messages, exit pipes) would never be read:
+                // the count would climb to max_cons. The rest waits for the next pass;
+                // no new edge comes for them, hence the wake.
+                cx.wake();
+                break;
             }
         }
     }
@@ -399,6 +410,9 @@ impl Handler<Msg> for ServerAcceptor {
         }
     }
 }
+
+/// The most connections accepted in one turn of the loop.
+const ACCEPT_BATCH: usize = 64;
 
 /// How long the sessions of a process that handed its listener over may go on before
 /// they are stopped as in a graceful stop: time for a client between a login and its
