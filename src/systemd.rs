@@ -323,7 +323,9 @@ impl ReadySocket {
         while let Some((len, sender)) = crate::sys::recv_with_sender(&self.socket, &mut buf)? {
             let text = String::from_utf8_lossy(&buf[..len]);
             if sender != child {
-                log::warn!("hand-over: a notification from pid {sender}, not the new process, is ignored");
+                log::warn!(
+                    "hand-over: a notification from pid {sender}, not the new process, is ignored"
+                );
                 continue;
             }
             ready |= text.lines().any(|l| l == "READY=1");
@@ -488,18 +490,19 @@ impl Handler<Msg> for SystemdNotify {
     }
 
     fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
-        match msg {
-            Msg::ToServer(ServerEvent::SessionCount(n)) => {
-                if self.reported != Some(n) {
-                    self.reported = Some(n);
-                    if let Some(service) = &self.service {
-                        service.send(&status_text(n));
-                    }
+        let Msg::ToServer(event) = msg else {
+            return;
+        };
+        if let ServerEvent::SessionCount(n) = event {
+            if self.reported != Some(n) {
+                self.reported = Some(n);
+                if let Some(service) = &self.service {
+                    service.send(&status_text(n));
                 }
             }
+        } else if let ServerEvent::HandOver = event {
             // The new process speaks to systemd from now on.
-            Msg::ToServer(ServerEvent::HandOver) => cx.close(),
-            _ => {}
+            cx.close();
         }
     }
 }

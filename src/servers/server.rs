@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use ioloop::{Handle, IoLoop, LoopHandle};
 
+use super::handover::Restarts;
 use crate::config::{Concurrency, ServerConfig};
 use crate::error::Error;
 use crate::handlers::shared::Shared;
 use crate::handlers::{Msg, ServerEvent};
-use super::handover::Restarts;
 use crate::systemd::{Notifier, NotifyPlan, SystemdNotify};
 
 /// An FTP server: a listener and the event loop that serves its sessions.
@@ -193,7 +193,8 @@ impl FtpServer {
             ..
         } = plan;
         let service = service.filter(|_| self.server.notify_systemd);
-        let predecessor = predecessor.filter(|_| self.server.notify_systemd || self.server.hand_over);
+        let predecessor =
+            predecessor.filter(|_| self.server.notify_systemd || self.server.hand_over);
         if service.is_none() && predecessor.is_none() {
             return (None, None);
         }

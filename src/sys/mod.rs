@@ -19,9 +19,7 @@ mod process;
 mod users;
 
 pub(crate) use crypt::{crypt, gensalt};
-pub(crate) use exec::{
-    is_listener_on, pass_credentials, recv_with_sender, spawn_with_listeners,
-};
+pub(crate) use exec::{is_listener_on, pass_credentials, recv_with_sender, spawn_with_listeners};
 #[cfg(test)]
 pub(crate) use fs::is_nonblocking;
 pub(crate) use fs::{

@@ -117,7 +117,10 @@ fn clients_across_a_handover(model: &str) {
         after >= at_exit + 3 * CLIENTS,
         "{model}: {at_exit} sessions when the old process exited, {after} at the end"
     );
-    assert!(status.success(), "{model}: the old process: {status:?}\n{log}");
+    assert!(
+        status.success(),
+        "{model}: the old process: {status:?}\n{log}"
+    );
     assert_new_process_serves(&srv, old, model);
 }
 
@@ -134,7 +137,8 @@ fn a_download_across_the_handover_completes_in_the_old_process() {
     c.expect("TYPE I", 200);
     let mut stream = c.pasv();
     c.send("RETR big.bin");
-    assert_eq!(c.reply().0, 150);
+    let start = c.reply();
+    assert!(matches!(start.0, 125 | 150), "{start:?}");
     let mut got = vec![0u8; 1 << 20];
     stream.read_exact(&mut got).expect("the first megabyte");
     srv.signal("USR2");
@@ -159,7 +163,11 @@ fn a_download_across_the_handover_completes_in_the_old_process() {
     );
     c.expect("QUIT", 221);
     let status = srv.wait_exit();
-    assert!(status.success(), "the old process: {status:?}\n{}", srv.log());
+    assert!(
+        status.success(),
+        "the old process: {status:?}\n{}",
+        srv.log()
+    );
     assert_new_process_serves(&srv, old, "async");
 }
 
@@ -208,7 +216,10 @@ fn systemd_learns_the_new_main_pid_and_hears_from_it() {
     let path = socket_path.to_str().expect("a UTF-8 temp path");
     let mut srv = BinServer::start_env(
         &["-u", "user", "-P", "12345", "-d", dir_str(dir.path())],
-        &[("NOTIFY_SOCKET", Some(path)), ("WATCHDOG_USEC", Some("200000"))],
+        &[
+            ("NOTIFY_SOCKET", Some(path)),
+            ("WATCHDOG_USEC", Some("200000")),
+        ],
     );
     let old = srv.pid();
     let mut got: Vec<(u32, String)> = Vec::new();
@@ -221,13 +232,17 @@ fn systemd_learns_the_new_main_pid_and_hears_from_it() {
     let status = srv.wait_exit();
     assert!(status.success(), "{status:?}\n{}", srv.log());
     // The new process pings the watchdog, and says when it stops.
-    receive_until(&notify, &mut got, |from, m| from == new && m == "WATCHDOG=1");
+    receive_until(&notify, &mut got, |from, m| {
+        from == new && m == "WATCHDOG=1"
+    });
     let stopped = std::process::Command::new("kill")
         .args(["-TERM", &new.to_string()])
         .status()
         .expect("run kill");
     assert!(stopped.success());
-    receive_until(&notify, &mut got, |from, m| from == new && m == "STOPPING=1");
+    receive_until(&notify, &mut got, |from, m| {
+        from == new && m == "STOPPING=1"
+    });
 
     let from_old: Vec<&str> = got
         .iter()
@@ -309,10 +324,7 @@ fn one_session(addr: SocketAddr) -> Result<(), String> {
     let mut rest = Vec::new();
     match reader.read_to_end(&mut rest) {
         Ok(_) if rest.is_empty() => Ok(()),
-        Ok(_) => Err(format!(
-            "after 221: {:?}",
-            String::from_utf8_lossy(&rest)
-        )),
+        Ok(_) => Err(format!("after 221: {:?}", String::from_utf8_lossy(&rest))),
         Err(e) => Err(format!("after 221: {e}")),
     }
 }
