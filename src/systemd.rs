@@ -644,6 +644,23 @@ mod tests {
     }
 
     #[test]
+    fn the_ready_socket_hears_only_the_new_process() {
+        let ready = ReadySocket::bind().unwrap();
+        let target = notify_target(ready.address()).unwrap();
+        let n = Notifier::new(&target).unwrap();
+        let me = i32::try_from(std::process::id()).unwrap();
+        // From a process that is not the awaited one: dropped.
+        n.send("READY=1");
+        assert!(!ready.ready_from(me + 1).unwrap());
+        // Nothing waiting: not ready, no error.
+        assert!(!ready.ready_from(me).unwrap());
+        n.send("STATUS=starting");
+        assert!(!ready.ready_from(me).unwrap());
+        n.send("STATUS=1 session\nREADY=1");
+        assert!(ready.ready_from(me).unwrap());
+    }
+
+    #[test]
     fn notifications_reach_a_socket_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify");

@@ -219,14 +219,31 @@ mod tests {
 
     #[test]
     fn the_child_gets_its_pid_and_the_descriptors() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fds = [
+            std::os::fd::AsRawFd::as_raw_fd(&b),
+            std::os::fd::AsRawFd::as_raw_fd(&a),
+        ];
         let program = c"/bin/sh";
-        // Exits 0 only when LISTEN_PID is its own pid and descriptor 3 is open.
-        let script = c"[ \"$LISTEN_PID\" = \"$$\" ] && [ \"$OTHER\" = kept ] && : <&3";
+        // Exits 0 only when LISTEN_PID and WATCHDOG_PID are its own pid and descriptors 3
+        // and 4 are open, 5 not.
+        let script = c"[ \"$LISTEN_PID\" = \"$$\" ] && [ \"$WATCHDOG_PID\" = \"$$\" ] \
+            && [ \"$OTHER\" = kept ] && : <&3 && : <&4 && ! (: <&5) 2>/dev/null";
         let argv = [c"sh".to_owned(), c"-c".to_owned(), script.to_owned()];
         let env = [c"OTHER=kept".to_owned()];
-        let pid = spawn_with_listeners(program, &argv, &env, &["LISTEN_PID"], &[fd]).unwrap();
+        let pid_vars = ["LISTEN_PID", "WATCHDOG_PID"];
+        let pid = spawn_with_listeners(program, &argv, &env, &pid_vars, &fds).unwrap();
         assert_eq!(super::super::reap(pid, true), Some(0));
+        // The same script without the descriptors fails: the check can fail.
+        let pid = spawn_with_listeners(program, &argv, &env, &pid_vars, &fds[..1]).unwrap();
+        assert_ne!(super::super::reap(pid, true), Some(0));
+    }
+
+    #[test]
+    fn a_program_that_cannot_run_ends_with_127() {
+        let argv = [c"nothing".to_owned()];
+        let pid = spawn_with_listeners(c"/nonexistent/program", &argv, &[], &[], &[]).unwrap();
+        assert_eq!(super::super::reap(pid, true), Some(EXEC_FAILED));
     }
 }

@@ -121,6 +121,12 @@ fn clients_across_a_handover(model: &str) {
         status.success(),
         "{model}: the old process: {status:?}\n{log}"
     );
+    // A multi-loop server passes one socket per loop (--workers 2).
+    let sockets = if model == "multi-loop" { 2 } else { 1 };
+    assert!(
+        log.contains(&format!("with {sockets} listening socket(s)")),
+        "{model}: {log}"
+    );
     assert_new_process_serves(&srv, old, model);
 }
 
