@@ -93,7 +93,7 @@ impl FtpServer {
         let mut restarts = (handle_exit && self.server.hand_over).then(Restarts::install);
         let plan = NotifyPlan::from_env();
         let service_address = plan.service_address.clone();
-        let (service, notify_handler) = self.start_notifier(plan);
+        let (mut service, notify_handler) = self.start_notifier(plan);
         // The notifier's handler lives as long as the loop serves; the server has ended
         // when only it is left.
         let mut own_handlers = usize::from(notify_handler.is_some());
@@ -137,8 +137,10 @@ impl FtpServer {
                     notify_handler,
                 );
                 if handed_over {
-                    // The notifier handler closes: the new process notifies systemd.
+                    // The notifier handler closes: the new process notifies systemd, and
+                    // this one says nothing more (a STOPPING=1 would stop the service).
                     own_handlers = 0;
+                    service = None;
                 }
             }
             let wait = match restarts.as_ref().and_then(Restarts::poll_interval) {

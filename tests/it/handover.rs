@@ -230,11 +230,17 @@ fn systemd_learns_the_new_main_pid_and_hears_from_it() {
     let old = srv.pid();
     let mut got: Vec<(u32, String)> = Vec::new();
     receive_until(&notify, &mut got, |_, m| m == "READY=1");
+    // A session that keeps the old process alive after the hand-over.
+    let mut held = Client::connect(srv.addr);
+    held.login("user", "12345");
     srv.signal("USR2");
     srv.wait_log(HANDED_OVER, 1);
     let new = new_pid(&srv, old);
     let main_pid = format!("MAINPID={new}");
     receive_until(&notify, &mut got, |from, m| from == old && m == main_pid);
+    // Stopping the old process now must not tell systemd the service stops.
+    srv.signal("TERM");
+    assert_eq!(held.reply(), (421, "Server shutting down.".into()));
     let status = srv.wait_exit();
     assert!(status.success(), "{status:?}\n{}", srv.log());
     // The new process pings the watchdog, and says when it stops.
