@@ -45,6 +45,7 @@ enum State {
 struct Pending {
     child: libc::pid_t,
     socket: ReadySocket,
+    started: Instant,
     deadline: Instant,
 }
 
@@ -114,7 +115,7 @@ impl FtpServer {
         let State::Waiting(pending) = &restarts.state else {
             return false;
         };
-        let child = pending.child;
+        let (child, took) = (pending.child, pending.started.elapsed());
         match pending.progress() {
             Progress::Waiting => false,
             Progress::Failed(why) => {
@@ -124,8 +125,9 @@ impl FtpServer {
             }
             Progress::Ready => {
                 log::info!(
-                    "hand-over: the new process (pid {child}) serves; this one stops \
-                     accepting and ends with its sessions"
+                    "hand-over: the new process (pid {child}) serves (ready in {} ms); this \
+                     one stops accepting and ends with its sessions",
+                    took.as_millis()
                 );
                 if let Some(service) = service {
                     service.send(&format!("MAINPID={child}"));
@@ -196,10 +198,12 @@ impl FtpServer {
             program.display(),
             fds.len()
         );
+        let started = Instant::now();
         Ok(Pending {
             child,
             socket,
-            deadline: Instant::now() + READY_TIMEOUT,
+            started,
+            deadline: started + READY_TIMEOUT,
         })
     }
 }
