@@ -149,11 +149,14 @@ fn a_download_across_the_handover_completes_in_the_old_process() {
     stream.read_exact(&mut got).expect("the first megabyte");
     srv.signal("USR2");
     srv.wait_log(HANDED_OVER, 1);
-    // The transfer goes on in the old process, which stays for it.
+    // The transfer goes on in the old process, which stays for it, and hands over no
+    // more.
     assert!(
         srv.try_status().is_none(),
         "the old process exited with a transfer running"
     );
+    srv.signal("USR2");
+    srv.wait_log("hand-over refused: already handed over to pid", 1);
     // Meanwhile a new client is served (by the new process: the old one accepts no more).
     let mut other = Client::connect(srv.addr);
     other.login("user", "12345");
