@@ -20,7 +20,8 @@
 //! - [`throttling`]: bandwidth limits per transfer.
 //! - [`logging`]: what is logged, at which level, and how.
 //! - [`hostile_input`]: what a misbehaving client gets.
-//! - [`systemd`]: the units, socket activation, notifications, the watchdog.
+//! - [`systemd`]: the units, socket activation, notifications, the watchdog, restarts
+//!   that drop nobody (SIGUSR2).
 //! - [`performance`]: measurements against pyftpdlib and other servers, and what is behind
 //!   them.
 //! - [`differences`]: where ftpdlib differs from pyftpdlib 2.2.0.

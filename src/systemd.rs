@@ -1,7 +1,9 @@
 //! systemd's conventions for a service: socket activation (`LISTEN_PID` / `LISTEN_FDS` /
 //! `LISTEN_FDNAMES`, the listener inherited on descriptor 3, sd_listen_fds(3)) and the
 //! notification protocol (`NOTIFY_SOCKET`, sd_notify(3)): `READY=1`, `STATUS=`,
-//! `WATCHDOG=1`, `STOPPING=1`.
+//! `WATCHDOG=1`, `STOPPING=1`; and what a restart by hand-over (SIGUSR2) adds to them:
+//! the old process waits on a socket of its own for the new one's `READY=1`, then tells
+//! systemd `MAINPID=` the new one, which speaks to systemd from then on.
 //!
 //! Both are written here on std's `UnixDatagram` rather than by linking libsystemd: each
 //! is a few environment variables and one datagram, and a server that systemd does not
@@ -14,7 +16,7 @@
 //!
 //! [`ServerBuilder::notify_systemd`]: crate::servers::ServerBuilder::notify_systemd
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
 use std::time::Duration;
@@ -101,6 +103,27 @@ pub fn parse_activation(
 /// # Errors
 /// When the variables do not parse, or descriptor 3 is not a listening TCP socket.
 pub fn activated_listener() -> Result<Option<std::net::TcpListener>, Error> {
+    Ok(take_activated(false)?.into_iter().next())
+}
+
+/// As [`activated_listener`], and also takes the descriptors after the first that are
+/// listening sockets on the same address: the listeners of every loop of a multi-loop
+/// server that handed its sockets over on SIGUSR2 (see
+/// [`ServerBuilder::hand_over_on_sigusr2`]), for [`ServerBuilder::listeners`]. Empty
+/// when not activated. Other descriptors are left alone (logged).
+///
+/// # Errors
+/// As [`activated_listener`].
+///
+/// [`ServerBuilder::hand_over_on_sigusr2`]: crate::servers::ServerBuilder::hand_over_on_sigusr2
+/// [`ServerBuilder::listeners`]: crate::servers::ServerBuilder::listeners
+pub fn activated_listeners() -> Result<Vec<std::net::TcpListener>, Error> {
+    take_activated(true)
+}
+
+/// The inherited listeners: the first, and with `same_address` the later ones listening
+/// on its address.
+fn take_activated(same_address: bool) -> Result<Vec<std::net::TcpListener>, Error> {
     let var = |name: &str| {
         std::env::var_os(name).map(|v: std::ffi::OsString| v.to_string_lossy().into_owned())
     };
@@ -116,7 +139,7 @@ pub fn activated_listener() -> Result<Option<std::net::TcpListener>, Error> {
     );
     let Some(activation) = parsed.map_err(|e| Error::Config(format!("socket activation: {e}")))?
     else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let listener = crate::sys::inherited_listener(FIRST_LISTEN_FD)
         .map_err(|e| Error::io("socket activation: descriptor 3", e))?;
@@ -124,18 +147,38 @@ pub fn activated_listener() -> Result<Option<std::net::TcpListener>, Error> {
         Some(n) => format!(" ({n})"),
         None => String::new(),
     };
-    match listener.local_addr() {
-        Ok(addr) => log::info!("socket activation: listening socket {addr} on fd 3{name}"),
-        Err(_) => log::info!("socket activation: listening socket on fd 3{name}"),
+    let addr = listener.local_addr().ok();
+    match addr {
+        Some(addr) => log::info!("socket activation: listening socket {addr} on fd 3{name}"),
+        None => log::info!("socket activation: listening socket on fd 3{name}"),
     }
-    if activation.fds > 1 {
+    let mut listeners = vec![listener];
+    let mut ignored = activation.fds - 1;
+    if same_address {
+        for fd in (FIRST_LISTEN_FD + 1..).take(activation.fds - 1) {
+            if !crate::sys::is_listener_on(fd, addr) {
+                break;
+            }
+            match crate::sys::inherited_listener(fd) {
+                Ok(l) => listeners.push(l),
+                Err(_) => break,
+            }
+            ignored -= 1;
+        }
+        if listeners.len() > 1 {
+            log::info!(
+                "socket activation: {} more listening socket(s) on the same address",
+                listeners.len() - 1
+            );
+        }
+    }
+    if ignored > 0 {
         log::info!(
-            "socket activation: {} more descriptor(s) passed (fd 4 on) are ignored: one \
-             listener is served",
-            activation.fds - 1
+            "socket activation: {ignored} more descriptor(s) passed are ignored: one \
+             listener is served"
         );
     }
-    Ok(Some(listener))
+    Ok(listeners)
 }
 
 /// Where `NOTIFY_SOCKET` points: a socket file, or (a leading `@`) a name in Linux's
@@ -182,6 +225,115 @@ pub(crate) fn status_text(sessions: usize) -> String {
     }
 }
 
+/// The variable in which a process started by a hand-over (SIGUSR2) finds the service
+/// manager's notification socket, empty when there is none: its `NOTIFY_SOCKET` is the
+/// old process's, which waits for its `READY=1` alone.
+pub(crate) const SERVICE_NOTIFY_VAR: &str = "FTPDLIB_SERVICE_NOTIFY_SOCKET";
+
+/// Where this process's notifications go, from the environment.
+pub(crate) struct NotifyPlan {
+    /// After a hand-over: the old process, told `READY=1` and nothing else.
+    pub(crate) predecessor: Option<Notifier>,
+    /// The service manager (`NOTIFY_SOCKET`, or after a hand-over [`SERVICE_NOTIFY_VAR`]).
+    pub(crate) service: Option<Notifier>,
+    /// The service manager's address as the variable gave it, passed on at the next
+    /// hand-over.
+    pub(crate) service_address: Option<OsString>,
+}
+
+impl NotifyPlan {
+    /// Reads `NOTIFY_SOCKET` and [`SERVICE_NOTIFY_VAR`].
+    pub(crate) fn from_env() -> NotifyPlan {
+        let notify = std::env::var_os("NOTIFY_SOCKET");
+        match std::env::var_os(SERVICE_NOTIFY_VAR) {
+            // Started by a hand-over.
+            Some(service) => {
+                let service = (!service.is_empty()).then_some(service);
+                NotifyPlan {
+                    predecessor: notify.and_then(|v| Notifier::from_var("NOTIFY_SOCKET", &v)),
+                    service: service
+                        .as_deref()
+                        .and_then(|v| Notifier::from_var(SERVICE_NOTIFY_VAR, v)),
+                    service_address: service,
+                }
+            }
+            None => NotifyPlan {
+                predecessor: None,
+                service: notify
+                    .as_deref()
+                    .and_then(|v| Notifier::from_var("NOTIFY_SOCKET", v)),
+                service_address: notify,
+            },
+        }
+    }
+}
+
+/// The socket on which a process that hands its listeners over waits for the new
+/// process's `READY=1`: a datagram socket in Linux's abstract namespace (nothing to
+/// clean up, no directory to write), whose datagrams carry their sender's pid, so that
+/// only the new process can say it is ready.
+pub(crate) struct ReadySocket {
+    socket: UnixDatagram,
+    address: OsString,
+}
+
+impl ReadySocket {
+    /// Binds a fresh, unguessable name.
+    ///
+    /// # Errors
+    /// When the socket cannot be made or bound.
+    pub(crate) fn bind() -> io::Result<ReadySocket> {
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(io::Error::other)?;
+        let name = format!(
+            "ftpdlib-handover-{}-{:016x}",
+            std::process::id(),
+            u64::from_le_bytes(random)
+        );
+        #[cfg(target_os = "linux")]
+        let socket = UnixDatagram::bind_addr(
+            &<UnixAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(&name)?,
+        )?;
+        #[cfg(not(target_os = "linux"))]
+        let socket: UnixDatagram = return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "abstract sockets are Linux only",
+        ));
+        socket.set_nonblocking(true)?;
+        crate::sys::pass_credentials(&socket)?;
+        Ok(ReadySocket {
+            socket,
+            address: format!("@{name}").into(),
+        })
+    }
+
+    /// The `NOTIFY_SOCKET` value that names it.
+    pub(crate) fn address(&self) -> &OsStr {
+        &self.address
+    }
+
+    /// Reads the datagrams waiting; true when one from process `child` says `READY=1`.
+    /// Datagrams from any other process are dropped (logged).
+    ///
+    /// # Errors
+    /// The socket's errors.
+    pub(crate) fn ready_from(&self, child: libc::pid_t) -> io::Result<bool> {
+        let mut buf = [0u8; 512];
+        let mut ready = false;
+        while let Some((len, sender)) = crate::sys::recv_with_sender(&self.socket, &mut buf)? {
+            let text = String::from_utf8_lossy(&buf[..len]);
+            if sender != child {
+                log::warn!(
+                    "hand-over: a notification from pid {sender}, not the new process, is ignored"
+                );
+                continue;
+            }
+            ready |= text.lines().any(|l| l == "READY=1");
+        }
+        Ok(ready)
+    }
+}
+
 /// Sends notifications to the service manager's socket.
 pub(crate) struct Notifier {
     socket: UnixDatagram,
@@ -189,17 +341,17 @@ pub(crate) struct Notifier {
 }
 
 impl Notifier {
-    /// The notifier `NOTIFY_SOCKET` asks for, if set and usable (otherwise logged).
-    pub(crate) fn from_env() -> Option<Notifier> {
-        let value = std::env::var_os("NOTIFY_SOCKET")?;
-        let Some(target) = notify_target(&value) else {
-            log::warn!("NOTIFY_SOCKET={value:?}: not a socket path nor @name; not notifying");
+    /// The notifier the address `value` of variable `var` names, if usable (otherwise
+    /// logged).
+    fn from_var(var: &str, value: &OsStr) -> Option<Notifier> {
+        let Some(target) = notify_target(value) else {
+            log::warn!("{var}={value:?}: not a socket path nor @name; not notifying");
             return None;
         };
         match Notifier::new(&target) {
             Ok(n) => Some(n),
             Err(e) => {
-                log::warn!("NOTIFY_SOCKET={value:?}: {e}; not notifying");
+                log::warn!("{var}={value:?}: {e}; not notifying");
                 None
             }
         }
@@ -246,9 +398,11 @@ impl Notifier {
 
 /// The handler in the server's loop that tells systemd it is ready, pings the watchdog
 /// and reports the session count (asked of the acceptor once a second, sent when it
-/// changed). It has no socket of its own, only timers.
+/// changed). It has no socket of its own, only timers. In a process started by a
+/// hand-over, `READY=1` goes to the old process instead, and the rest to systemd.
 pub(crate) struct SystemdNotify {
-    notifier: Notifier,
+    service: Option<Notifier>,
+    predecessor: Option<Notifier>,
     acceptor: Handle,
     watchdog: Option<Duration>,
     watchdog_timer: Option<TimerId>,
@@ -260,7 +414,11 @@ pub(crate) struct SystemdNotify {
 impl SystemdNotify {
     /// A notifier for the server whose acceptor (or pre-fork supervisor) is `acceptor`;
     /// the watchdog interval comes from `WATCHDOG_USEC` / `WATCHDOG_PID`.
-    pub(crate) fn new(notifier: Notifier, acceptor: Handle) -> SystemdNotify {
+    pub(crate) fn new(
+        service: Option<Notifier>,
+        predecessor: Option<Notifier>,
+        acceptor: Handle,
+    ) -> SystemdNotify {
         let var = |name: &str| std::env::var(name).ok();
         let watchdog = watchdog_interval(
             std::process::id(),
@@ -268,7 +426,8 @@ impl SystemdNotify {
             var("WATCHDOG_PID").as_deref(),
         );
         SystemdNotify {
-            notifier,
+            service,
+            predecessor,
             acceptor,
             watchdog,
             watchdog_timer: None,
@@ -298,10 +457,19 @@ impl Handler<Msg> for SystemdNotify {
     fn on_start(&mut self, cx: &mut Ctx<'_, Msg>) {
         // The listener is bound and listening before the loop starts: connections made
         // from now on are queued and served.
-        self.notifier.send("READY=1");
+        match (self.predecessor.take(), &self.service) {
+            // The old process stops accepting when it reads this; systemd learns the new
+            // main pid from it.
+            (Some(old), _) => old.send("READY=1"),
+            (None, Some(service)) => service.send("READY=1"),
+            (None, None) => {}
+        }
+        let Some(service) = &self.service else {
+            return;
+        };
         if let Some(every) = self.watchdog {
             log::debug!("sd_notify: watchdog ping every {every:?}");
-            self.notifier.send("WATCHDOG=1");
+            service.send("WATCHDOG=1");
             self.watchdog_timer = Some(cx.call_every(every));
         }
         self.ask_count(cx);
@@ -311,19 +479,30 @@ impl Handler<Msg> for SystemdNotify {
     fn on_ready(&mut self, _cx: &mut Ctx<'_, Msg>, _ready: Ready) {}
 
     fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) {
+        let Some(service) = &self.service else {
+            return;
+        };
         if Some(timer) == self.watchdog_timer {
-            self.notifier.send("WATCHDOG=1");
+            service.send("WATCHDOG=1");
         } else if Some(timer) == self.status_timer {
             self.ask_count(cx);
         }
     }
 
-    fn on_message(&mut self, _cx: &mut Ctx<'_, Msg>, msg: Msg) {
-        if let Msg::ToServer(ServerEvent::SessionCount(n)) = msg {
+    fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
+        let Msg::ToServer(event) = msg else {
+            return;
+        };
+        if let ServerEvent::SessionCount(n) = event {
             if self.reported != Some(n) {
                 self.reported = Some(n);
-                self.notifier.send(&status_text(n));
+                if let Some(service) = &self.service {
+                    service.send(&status_text(n));
+                }
             }
+        } else if let ServerEvent::HandOver = event {
+            // The new process speaks to systemd from now on.
+            cx.close();
         }
     }
 }
@@ -462,6 +641,23 @@ mod tests {
         assert_eq!(status_text(0), "STATUS=0 sessions");
         assert_eq!(status_text(1), "STATUS=1 session");
         assert_eq!(status_text(12), "STATUS=12 sessions");
+    }
+
+    #[test]
+    fn the_ready_socket_hears_only_the_new_process() {
+        let ready = ReadySocket::bind().unwrap();
+        let target = notify_target(ready.address()).unwrap();
+        let n = Notifier::new(&target).unwrap();
+        let me = i32::try_from(std::process::id()).unwrap();
+        // From a process that is not the awaited one: dropped.
+        n.send("READY=1");
+        assert!(!ready.ready_from(me + 1).unwrap());
+        // Nothing waiting: not ready, no error.
+        assert!(!ready.ready_from(me).unwrap());
+        n.send("STATUS=starting");
+        assert!(!ready.ready_from(me).unwrap());
+        n.send("STATUS=1 session\nREADY=1");
+        assert!(ready.ready_from(me).unwrap());
     }
 
     #[test]

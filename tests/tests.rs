@@ -40,6 +40,8 @@ mod events;
 mod ftplib;
 #[path = "it/host_loop.rs"]
 mod host_loop;
+#[path = "it/handover.rs"]
+mod handover;
 #[path = "it/hostile.rs"]
 mod hostile;
 #[path = "it/lftp.rs"]

@@ -213,6 +213,10 @@ pub struct ServerConfig {
     /// Speak systemd's notification protocol when `NOTIFY_SOCKET` is set (false): see
     /// [`ServerBuilder::notify_systemd`](crate::servers::ServerBuilder::notify_systemd).
     pub notify_systemd: bool,
+    /// On SIGUSR2, hand the listening sockets over to a new copy of the program and
+    /// stop once it serves (false): see
+    /// [`ServerBuilder::hand_over_on_sigusr2`](crate::servers::ServerBuilder::hand_over_on_sigusr2).
+    pub hand_over: bool,
 }
 
 /// pyftpdlib's concurrency models (`--concurrency`).
@@ -265,6 +269,7 @@ impl Default for ServerConfig {
             concurrency: Concurrency::Async,
             workers: 0,
             notify_systemd: false,
+            hand_over: false,
         }
     }
 }

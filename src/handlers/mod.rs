@@ -251,6 +251,11 @@ pub(crate) enum ServerEvent {
     /// Stop gracefully: stop accepting, end idle sessions now and busy ones after their
     /// transfer.
     Shutdown,
+    /// Another process serves the listening socket now (a hand-over on SIGUSR2): stop
+    /// accepting without touching the socket, which that process shares, and let the
+    /// sessions end (a graceful stop after a grace period). To the systemd notifier:
+    /// stop notifying.
+    HandOver,
     /// How many sessions are open? Asked of the acceptor (or the pre-fork supervisor) by
     /// the systemd notifier, answered with [`ServerEvent::SessionCount`] to `reply_to`.
     CountSessions {

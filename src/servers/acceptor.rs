@@ -39,13 +39,25 @@ pub(super) struct ServerAcceptor {
     /// hash map's, and ids are only ever reported back once, when the session ends).
     sessions: Slab<SessionEntry>,
     per_ip: HashMap<IpAddr, usize>,
-    /// Set by a graceful stop: the listener no longer listens, the acceptor waits for
-    /// sessions.
-    stopping: bool,
+    /// Accepting, or stopping (and how).
+    state: Accepting,
     /// PROXY protocol: the readers waiting for a header, with their socket's descriptor,
     /// which a multi-proc session's process closes (it must not hold another client's
     /// connection open).
     readers: Vec<(Handle, RawFd)>,
+}
+
+/// Whether the acceptor accepts, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accepting {
+    Yes,
+    /// A graceful stop: the listener is shut, the sessions were told to end, the
+    /// acceptor waits for them.
+    Stopping,
+    /// Another process accepts on the shared listener now (a hand-over): this one no
+    /// longer polls it, and its sessions may end on their own until the grace timer
+    /// (`Some`) fires; then (`None`) they are stopped as in a graceful stop.
+    HandedOver(Option<TimerId>),
 }
 
 struct SessionEntry {
@@ -78,7 +90,7 @@ impl ServerAcceptor {
             model,
             sessions: Slab::new(),
             per_ip: HashMap::new(),
-            stopping: false,
+            state: Accepting::Yes,
             readers: Vec::new(),
         }
     }
@@ -204,12 +216,16 @@ impl ServerAcceptor {
     /// address.
     fn proxied(&mut self, cx: &mut Ctx<'_, Msg>, proxied: Proxied) {
         self.readers.retain(|&(h, _)| h != proxied.from);
-        match proxied.stream {
-            Some(stream) if self.stopping => {
+        match (proxied.stream, self.state) {
+            // Its header was read by this process: it is this process's client, served
+            // until the grace period ends like the sessions already open.
+            (Some(stream), Accepting::Yes | Accepting::HandedOver(Some(_))) => {
+                self.accept_one(cx, stream, proxied.client);
+            }
+            (Some(stream), Accepting::Stopping | Accepting::HandedOver(None)) => {
                 refuse(&self.shared, stream, "421 Server shutting down.\r\n");
             }
-            Some(stream) => self.accept_one(cx, stream, proxied.client),
-            None => {}
+            (None, _) => {}
         }
     }
 
@@ -238,10 +254,19 @@ impl ServerAcceptor {
     }
 
     fn shut_down(&mut self, cx: &mut Ctx<'_, Msg>) {
-        if self.stopping {
-            return;
+        match self.state {
+            Accepting::Yes => {}
+            Accepting::Stopping | Accepting::HandedOver(None) => return,
+            // Stopped during the grace period: the sessions end now; the listener is
+            // still the new process's.
+            Accepting::HandedOver(Some(grace)) => {
+                cx.cancel(grace);
+                self.set_state(Accepting::HandedOver(None));
+                self.stop_sessions(cx);
+                return;
+            }
         }
-        self.stopping = true;
+        self.set_state(Accepting::Stopping);
         // As pyftpdlib closes its listener at once, clients stop queueing here for the
         // whole stop: those already queued are told why, later ones are refused.
         let mut queued = Vec::new();
@@ -251,6 +276,34 @@ impl ServerAcceptor {
             refuse(&self.shared, stream, "421 Server shutting down.\r\n");
         }
         crate::sys::stop_listening(self.acceptor.listener().as_raw_fd());
+        self.stop_sessions(cx);
+    }
+
+    /// A hand-over: another process accepts on this listener now. Neither the clients
+    /// queued on it nor the socket are touched (a shutdown(2) would stop the other
+    /// process's listening too): this acceptor only stops polling it (its interest
+    /// goes), and closes its descriptor when it closes.
+    fn hand_over(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if self.state != Accepting::Yes {
+            return;
+        }
+        if self.sessions.is_empty() && self.readers.is_empty() {
+            self.set_state(Accepting::HandedOver(None));
+            cx.close();
+            return;
+        }
+        let grace = cx.call_later(HANDOVER_GRACE);
+        self.set_state(Accepting::HandedOver(Some(grace)));
+    }
+
+    fn set_state(&mut self, state: Accepting) {
+        log::trace!("acceptor: {:?} => {state:?}", self.state);
+        self.state = state;
+    }
+
+    /// Tells every session to end (after its running transfer); closes the acceptor
+    /// when there are none.
+    fn stop_sessions(&mut self, cx: &mut Ctx<'_, Msg>) {
         for (_, entry) in &self.sessions {
             let msg = Msg::ToSession(SessionCmd::Shutdown);
             match &entry.to {
@@ -286,26 +339,45 @@ impl Handler<Msg> for ServerAcceptor {
     }
 
     fn interest(&self) -> Option<Interest> {
-        if self.stopping {
-            return None; // no more accepts; the listener closes with this handler
+        match self.state {
+            Accepting::Yes => self.acceptor.interest(),
+            // No more accepts; the listener closes with this handler.
+            Accepting::Stopping | Accepting::HandedOver(_) => None,
         }
-        self.acceptor.interest()
     }
 
     fn on_ready(&mut self, cx: &mut Ctx<'_, Msg>, _ready: Ready) {
-        if self.stopping {
+        if self.state != Accepting::Yes {
             return;
         }
         let proxy = self.shared.config.proxy_protocol.clone();
+        let mut accepted = 0;
         while let Some((stream, addr)) = self.acceptor.accept_next(cx) {
             match &proxy {
                 Some(proxy) => self.read_proxy_header(cx, proxy, stream, addr),
                 None => self.accept_one(cx, stream, addr),
             }
+            accepted += 1;
+            if accepted == ACCEPT_BATCH {
+                // Clients that keep coming faster than sessions start (a thread or a
+                // process each) would keep this loop here for ever, and the news of
+                // the sessions that ended (messages, exit pipes) would never be read:
+                // the count would climb to max_cons. The rest waits for the next pass;
+                // no new edge comes for them, hence the wake.
+                cx.wake();
+                break;
+            }
         }
     }
 
     fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) {
+        if self.state == Accepting::HandedOver(Some(timer)) {
+            // The grace period is over: the sessions still open end as in a graceful
+            // stop.
+            self.set_state(Accepting::HandedOver(None));
+            self.stop_sessions(cx);
+            return;
+        }
         self.acceptor.on_timer(cx, timer);
     }
 
@@ -323,11 +395,12 @@ impl Handler<Msg> for ServerAcceptor {
                     limits.release(*owner, ip);
                 }
                 self.count_ip(ip, false);
-                if self.stopping && self.sessions.is_empty() {
+                if self.state != Accepting::Yes && self.sessions.is_empty() {
                     cx.close();
                 }
             }
             Msg::ToServer(ServerEvent::Shutdown) => self.shut_down(cx),
+            Msg::ToServer(ServerEvent::HandOver) => self.hand_over(cx),
             Msg::Proxied(proxied) => self.proxied(cx, *proxied),
             Msg::ToServer(ServerEvent::CountSessions { reply_to }) => {
                 // With loops or processes sharing the port, the shared table holds them all.
@@ -357,6 +430,14 @@ impl Handler<Msg> for ServerAcceptor {
         }
     }
 }
+
+/// The most connections accepted in one turn of the loop.
+const ACCEPT_BATCH: usize = 64;
+
+/// How long the sessions of a process that handed its listener over may go on before
+/// they are stopped as in a graceful stop: time for a client between a login and its
+/// QUIT to finish without a 421; a running transfer always finishes.
+const HANDOVER_GRACE: Duration = Duration::from_secs(5);
 
 /// What the PROXY protocol warnings say of a refused control connection.
 const CLOSED: &str = "control connection closed without a greeting";

@@ -122,6 +122,26 @@ impl ServerBuilder {
         self
     }
 
+    /// Restarts that drop nobody: on SIGUSR2, [`FtpServer::serve_forever`] (with
+    /// `handle_exit`) starts a new copy of this program (the executable it was started
+    /// from, with the same arguments and environment) and hands it the listening sockets
+    /// as inherited descriptors, as systemd's socket activation does (`LISTEN_FDS`, see
+    /// [`crate::systemd::activated_listeners`]). Once the new process says it serves
+    /// (`READY=1` on a socket this process gives it as `NOTIFY_SOCKET`, within 10 s), this
+    /// one stops accepting without closing the shared socket, lets its sessions end (a
+    /// graceful stop after a grace period of a few seconds; transfers finish) and
+    /// returns. If the new process exits or stays silent, it is stopped and this one
+    /// goes on serving; the reason is logged. Under systemd, `MAINPID=` tells it the
+    /// new main process. Off by default (SIGUSR2 then keeps its default action); the
+    /// `ftpdlib` binary turns it on. The new process must take the inherited sockets
+    /// (`activated_listeners` and [`ServerBuilder::listeners`]) and send `READY=1`
+    /// ([`ServerBuilder::notify_systemd`], or this option, which implies it for the
+    /// old process's socket).
+    pub fn hand_over_on_sigusr2(mut self, on: bool) -> Self {
+        self.server.hand_over = on;
+        self
+    }
+
     /// Adds a line to the FEAT reply (e.g. for a custom command that is an extension).
     pub fn feature(mut self, line: impl Into<String>) -> Self {
         self.features.push(line.into());
@@ -194,6 +214,7 @@ impl ServerBuilder {
         sock.set_tcp_nodelay(self.handler.tcp_no_delay)
             .and_then(|()| sock.set_out_of_band_inline(true))
             .map_err(|e| Error::io("configuring the listener", e))?;
+        let listen_fds = vec![std::os::fd::AsRawFd::as_raw_fd(&listener)];
         let model = self.server.concurrency;
         let shared = self.shared(!model.forks())?;
         let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
@@ -214,6 +235,7 @@ impl ServerBuilder {
             shared,
             server: self.server,
             siblings: Vec::new(),
+            listen_fds,
         })
     }
 }

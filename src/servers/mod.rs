@@ -21,6 +21,7 @@ use crate::net::{listen_with, ReusePort};
 mod acceptor;
 mod builder;
 mod forking;
+mod handover;
 mod multi_loop;
 mod multi_thread;
 mod prefork;
@@ -95,18 +96,45 @@ impl ServerBuilder {
     ///
     /// # Errors
     /// When the listener cannot be made non-blocking or registered.
-    pub fn listener(mut self, listener: std::net::TcpListener) -> Result<FtpServer, Error> {
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| Error::io("configuring the listener", e))?;
+    pub fn listener(self, listener: std::net::TcpListener) -> Result<FtpServer, Error> {
+        self.listeners(vec![listener])
+    }
+
+    /// Builds the server on listeners the caller already bound, all on one address: as
+    /// [`ServerBuilder::listener`] with the first; the multi-loop model gives the others
+    /// to its loops after the first (one loop each at least). These are what
+    /// [`crate::systemd::activated_listeners`] returns after a hand-over from a
+    /// multi-loop server; the other models serve the first alone (the others are
+    /// closed, logged).
+    ///
+    /// # Errors
+    /// When `listeners` is empty, or a listener cannot be made non-blocking or
+    /// registered.
+    pub fn listeners(mut self, listeners: Vec<std::net::TcpListener>) -> Result<FtpServer, Error> {
+        for l in &listeners {
+            l.set_nonblocking(true)
+                .map_err(|e| Error::io("configuring the listener", e))?;
+        }
+        let mut listeners = listeners.into_iter();
+        let Some(listener) = listeners.next() else {
+            return Err(Error::Config("no listening socket to serve".into()));
+        };
+        let others: Vec<std::net::TcpListener> = listeners.collect();
         if let (Some(policy), None) = (&self.handler.ban, &self.bans) {
             let bans =
                 Bans::new(policy.clone()).map_err(|e| Error::io("mapping the ban table", e))?;
             self.bans = Some(Arc::new(bans));
         }
+        if !others.is_empty() && self.server.concurrency != Concurrency::MultiLoop {
+            log::info!(
+                "{} more listening socket(s) closed: the {} model serves one",
+                others.len(),
+                self.server.concurrency.name()
+            );
+        }
         match self.server.concurrency {
             Concurrency::PreFork => prefork::pre_fork_server(self, listener),
-            Concurrency::MultiLoop => self.multi_loop(listener),
+            Concurrency::MultiLoop => self.multi_loop(listener, others),
             Concurrency::Async | Concurrency::MultiThread | Concurrency::MultiProc => {
                 self.single_loop(listener)
             }

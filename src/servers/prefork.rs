@@ -10,7 +10,7 @@ use ioloop::{Ctx, Handler, Interest, IoLoop, Ready, TimerId};
 
 use super::builder::ServerBuilder;
 use super::forking::{stop_gracefully, stop_now, ChildWatcher};
-use super::server::{run_with_signals, worker_count, FtpServer};
+use super::server::{worker_count, FtpServer, SIGNAL_CHECK};
 use crate::config::Concurrency;
 use crate::error::Error;
 use crate::handlers::{Msg, ServerEvent};
@@ -39,6 +39,7 @@ pub(super) fn pre_fork_server(
     let shared = builder.shared(false)?;
     let server = builder.server.clone();
     let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
+    let listen_fds = vec![std::os::fd::AsRawFd::as_raw_fd(&listener)];
     let supervisor = Supervisor {
         builder,
         listener: Some(listener),
@@ -57,6 +58,7 @@ pub(super) fn pre_fork_server(
         shared,
         server,
         siblings: Vec::new(),
+        listen_fds,
     })
 }
 
@@ -107,7 +109,7 @@ impl Supervisor {
             Forked::Child => {
                 drop(exit_pipe);
                 sys::follow_parent(self.parent);
-                let code = match run_worker(builder, listener) {
+                let code = match run_worker(builder, listener, self.parent) {
                     Ok(()) => 0,
                     Err(e) => {
                         log::error!("worker {slot} failed: {e}");
@@ -161,16 +163,54 @@ impl Supervisor {
     }
 }
 
-/// The life of a pre-fork worker: one loop on the shared listener until stopped.
-fn run_worker(builder: ServerBuilder, listener: std::net::TcpListener) -> Result<(), Error> {
+/// The life of a pre-fork worker: one loop on the shared listener until stopped. With
+/// hand-overs on, a SIGUSR2 from the supervisor (`parent`) means another process serves
+/// the listener now: stop accepting without touching it. One from anyone else (`kill`
+/// on the whole service) is ignored: only the supervisor starts a hand-over.
+fn run_worker(
+    builder: ServerBuilder,
+    listener: std::net::TcpListener,
+    parent: libc::pid_t,
+) -> Result<(), Error> {
     sys::reset_exit_signals();
     sys::install_exit_signals();
+    let hand_over = builder.server.hand_over;
+    if hand_over {
+        sys::reset_handover_signals();
+        sys::install_handover_signal();
+    }
     let mut server = builder.single_loop(listener)?;
     let acceptor = server.acceptor;
-    run_with_signals(&mut server.ioloop, |lp| {
-        lp.send(acceptor, Msg::ToServer(ServerEvent::Shutdown));
-    })
-    .map_err(|e| Error::io("polling", e))
+    let mut handover_seen = 0;
+    let mut exit_seen = 0;
+    let lp = &mut server.ioloop;
+    while !lp.is_empty() {
+        let exits = sys::exit_signals_received();
+        if exits > exit_seen {
+            exit_seen = exits;
+            if exits == 1 {
+                lp.send(acceptor, Msg::ToServer(ServerEvent::Shutdown));
+            } else {
+                lp.close_all();
+                break;
+            }
+        }
+        let (handovers, sender) = sys::handover_signals_received();
+        if hand_over && handovers > handover_seen {
+            handover_seen = handovers;
+            if sender == parent {
+                lp.send(acceptor, Msg::ToServer(ServerEvent::HandOver));
+            } else {
+                log::warn!(
+                    "SIGUSR2 from pid {sender} ignored by a pre-fork worker: send it to the \
+                     server's main process, pid {parent}"
+                );
+            }
+        }
+        lp.run_once(Some(SIGNAL_CHECK))
+            .map_err(|e| Error::io("polling", e))?;
+    }
+    Ok(())
 }
 
 impl Handler<Msg> for Supervisor {
@@ -203,6 +243,19 @@ impl Handler<Msg> for Supervisor {
                 self.listener = None;
                 for w in self.workers.iter().flatten() {
                     stop_gracefully(w.pid);
+                }
+                if self.workers.iter().all(Option::is_none) {
+                    cx.close();
+                }
+            }
+            Msg::ToServer(ServerEvent::HandOver) if !self.stopping => {
+                // The new process serves the listener: closing this descriptor leaves it
+                // listening. The workers stop accepting on theirs likewise, on SIGUSR2
+                // from this process (see `run_worker`).
+                self.stopping = true;
+                self.listener = None;
+                for w in self.workers.iter().flatten() {
+                    sys::signal_process(w.pid, libc::SIGUSR2);
                 }
                 if self.workers.iter().all(Option::is_none) {
                     cx.close();

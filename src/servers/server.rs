@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use ioloop::{Handle, IoLoop, LoopHandle};
 
+use super::handover::Restarts;
 use crate::config::{Concurrency, ServerConfig};
 use crate::error::Error;
 use crate::handlers::shared::Shared;
 use crate::handlers::{Msg, ServerEvent};
-use crate::systemd::{Notifier, SystemdNotify};
+use crate::systemd::{Notifier, NotifyPlan, SystemdNotify};
 
 /// An FTP server: a listener and the event loop that serves its sessions.
 pub struct FtpServer {
@@ -25,6 +26,10 @@ pub struct FtpServer {
     pub(super) server: ServerConfig,
     /// The other loops of the multi-loop model, each on its own thread.
     pub(super) siblings: Vec<Sibling>,
+    /// The listening sockets' descriptors (one per loop of the multi-loop model), held
+    /// open by the acceptors (or the pre-fork supervisor) while they accept: what a
+    /// hand-over passes on.
+    pub(super) listen_fds: Vec<std::os::fd::RawFd>,
 }
 
 /// A loop of the multi-loop model running on a thread of its own.
@@ -85,10 +90,13 @@ impl FtpServer {
         if handle_exit {
             crate::sys::install_exit_signals();
         }
-        let notifier = self.start_notifier();
+        let mut restarts = (handle_exit && self.server.hand_over).then(Restarts::install);
+        let plan = NotifyPlan::from_env();
+        let service_address = plan.service_address.clone();
+        let (mut service, notify_handler) = self.start_notifier(plan);
         // The notifier's handler lives as long as the loop serves; the server has ended
         // when only it is left.
-        let own_handlers = usize::from(notifier.is_some());
+        let mut own_handlers = usize::from(notify_handler.is_some());
         let mut signals_seen = 0;
         while self.ioloop.len() > own_handlers {
             if handle_exit {
@@ -101,8 +109,11 @@ impl FtpServer {
                     } else {
                         log::info!("received interrupt signal");
                     }
+                    if let Some(r) = &mut restarts {
+                        r.abort();
+                    }
                     if signals == 1 {
-                        if let Some(n) = &notifier {
+                        if let Some(n) = &service {
                             n.send("STOPPING=1");
                         }
                         self.ioloop
@@ -117,7 +128,25 @@ impl FtpServer {
                     }
                 }
             }
-            let wait = handle_exit.then_some(SIGNAL_CHECK);
+            if let Some(r) = &mut restarts {
+                let handed_over = self.check_restart(
+                    r,
+                    signals_seen > 0,
+                    service.as_ref(),
+                    service_address.as_deref(),
+                    notify_handler,
+                );
+                if handed_over {
+                    // The notifier handler closes: the new process notifies systemd, and
+                    // this one says nothing more (a STOPPING=1 would stop the service).
+                    own_handlers = 0;
+                    service = None;
+                }
+            }
+            let wait = match restarts.as_ref().and_then(Restarts::poll_interval) {
+                Some(poll) => Some(poll),
+                None => handle_exit.then_some(SIGNAL_CHECK),
+            };
             match self.ioloop.run_once(wait) {
                 Ok(()) => {}
                 Err(e) => return Err(Error::io("polling", e)),
@@ -155,22 +184,35 @@ impl FtpServer {
         Ok(())
     }
 
-    /// Starts the systemd notifier when asked for and `NOTIFY_SOCKET` is set: its handler
-    /// joins the loop; the returned notifier is the one `STOPPING=1` goes through.
-    fn start_notifier(&mut self) -> Option<Notifier> {
-        if !self.server.notify_systemd {
-            return None;
+    /// Starts the systemd notifier when asked for and `NOTIFY_SOCKET` is set (or, in a
+    /// process started by a hand-over, to tell the old process it is ready): its handler
+    /// joins the loop. Returns systemd's notifier, the one `STOPPING=1` and `MAINPID=`
+    /// go through, and the handler.
+    fn start_notifier(&mut self, plan: NotifyPlan) -> (Option<Notifier>, Option<Handle>) {
+        let NotifyPlan {
+            predecessor,
+            service,
+            ..
+        } = plan;
+        let service = service.filter(|_| self.server.notify_systemd);
+        let predecessor =
+            predecessor.filter(|_| self.server.notify_systemd || self.server.hand_over);
+        if service.is_none() && predecessor.is_none() {
+            return (None, None);
         }
-        let notifier = Notifier::from_env()?;
-        let started = notifier.try_clone().and_then(|n| {
-            self.ioloop
-                .spawn(Box::new(SystemdNotify::new(n, self.acceptor)))
-        });
-        match started {
-            Ok(_) => Some(notifier),
+        let for_handler = match service.as_ref().map(Notifier::try_clone).transpose() {
+            Ok(n) => n,
             Err(e) => {
                 log::warn!("cannot start the systemd notifier: {e}");
-                None
+                return (None, None);
+            }
+        };
+        let handler = SystemdNotify::new(for_handler, predecessor, self.acceptor);
+        match self.ioloop.spawn(Box::new(handler)) {
+            Ok(h) => (service, Some(h)),
+            Err(e) => {
+                log::warn!("cannot start the systemd notifier: {e}");
+                (None, None)
             }
         }
     }
@@ -442,7 +484,7 @@ pub(super) fn join(t: std::thread::JoinHandle<Result<(), Error>>) -> Result<(), 
 
 /// How long a loop that watches for exit signals sleeps at most: a signal that lands
 /// between the check and epoll_wait is seen within this time.
-const SIGNAL_CHECK: Duration = Duration::from_secs(1);
+pub(super) const SIGNAL_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs `lp` until it is empty, watching SIGINT / SIGTERM: the first calls `on_first`
 /// (a graceful stop), a second closes everything.

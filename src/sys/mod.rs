@@ -1,6 +1,7 @@
 //! The crate's audited `unsafe` layer: thin wrappers over the system calls std does not
-//! offer, one file per subject (files and sockets, processes and signals, users and
-//! credentials, crypt, PAM), and the errno values std cannot build by kind.
+//! offer, one file per subject (files and sockets, processes and signals, starting a new
+//! copy of the server, users and credentials, crypt, PAM), and the errno values std
+//! cannot build by kind.
 //!
 //! Every wrapper is safe to call, takes and returns owned Rust values, and turns C
 //! failures into `None` or `io::Error`. Each `unsafe` block states why it is sound. This
@@ -10,6 +11,7 @@
 use std::io;
 
 mod crypt;
+mod exec;
 mod fs;
 #[cfg(feature = "pam")]
 mod pam;
@@ -17,6 +19,7 @@ mod process;
 mod users;
 
 pub(crate) use crypt::{crypt, gensalt};
+pub(crate) use exec::{is_listener_on, pass_credentials, recv_with_sender, spawn_with_listeners};
 #[cfg(test)]
 pub(crate) use fs::is_nonblocking;
 pub(crate) use fs::{
@@ -27,9 +30,7 @@ pub(crate) use fs::{
 pub(crate) use pam::authenticate as pam_authenticate;
 pub(crate) use process::{
     block_exit_signals, exit_process, exit_signals_received, follow_parent, fork,
-    install_exit_signals, install_reopen_signal, last_exit_signal_was_term, nofile_limit,
-    process_id, raise_nofile_limit, reap, reopen_signals_received, reset_exit_signals,
-    signal_process, somaxconn, task_exists, thread_id, Forked, SharedWords,
+    handover_signals_received, install_exit_signals, install_handover_signal, install_reopen_signal, last_exit_signal_was_term, nofile_limit, process_id, raise_nofile_limit, reap, reopen_signals_received, reset_exit_signals, reset_handover_signals, signal_process, somaxconn, task_exists, thread_id, Forked, SharedWords,
 };
 pub(crate) use users::{
     account, credentials, effective_gid, effective_uid, group_list, group_name, set_credentials,

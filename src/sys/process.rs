@@ -1,5 +1,5 @@
 //! Processes and signals: fork and reaping, the exit signals and their handler, the
-//! parent-death signal, thread ids, RLIMIT_NOFILE, and memory shared across fork.
+//! hand-over signal (SIGUSR2), the parent-death signal, thread ids, RLIMIT_NOFILE, and memory shared across fork.
 //!
 //! rustix makes the calls, except four that stay with libc: fork(2), _exit(2),
 //! sigaction(2) and pthread_sigmask(3). rustix has them only in its `runtime` module,
@@ -9,7 +9,7 @@
 
 use std::io;
 use std::ptr;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
 use rustix::mm::{MapFlags, ProtFlags};
 use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
@@ -74,6 +74,58 @@ pub(crate) fn install_reopen_signal() {
 /// How many SIGUSR1 arrived since [`install_reopen_signal`].
 pub(crate) fn reopen_signals_received() -> usize {
     REOPEN_SIGNALS.load(Ordering::SeqCst)
+}
+
+static HANDOVER_REQUESTS: AtomicUsize = AtomicUsize::new(0);
+/// The process that sent the last SIGUSR2 (0 when the kernel did not say).
+static HANDOVER_SENDER: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_handover_signal(
+    _signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _context: *mut libc::c_void,
+) {
+    let sender = if info.is_null() {
+        0
+    } else {
+        // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t for the handler's
+        // duration (not null: checked); si_pid is a plain field read, async-signal-safe.
+        unsafe { (*info).si_pid() }
+    };
+    HANDOVER_SENDER.store(sender, Ordering::SeqCst);
+    HANDOVER_REQUESTS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Installs a SIGUSR2 handler that counts the signal and notes who sent it: a request to
+/// hand the listening sockets over to a new process (in a pre-fork worker, the
+/// supervisor's order to stop accepting). Without SA_RESTART, so the loop's epoll_wait
+/// returns at once.
+pub(crate) fn install_handover_signal() {
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the handler is
+    // an extern "C" fn of the SA_SIGINFO shape that only reads its siginfo and stores to
+    // atomics.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_handover_signal as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut());
+    }
+}
+
+/// How many SIGUSR2 arrived since [`install_handover_signal`] (or the last
+/// [`reset_handover_signals`]), and the pid that sent the last one (0 if unknown).
+pub(crate) fn handover_signals_received() -> (usize, libc::pid_t) {
+    (
+        HANDOVER_REQUESTS.load(Ordering::SeqCst),
+        HANDOVER_SENDER.load(Ordering::SeqCst),
+    )
+}
+
+/// Forgets the SIGUSR2 already counted (a forked worker starts afresh).
+pub(crate) fn reset_handover_signals() {
+    HANDOVER_REQUESTS.store(0, Ordering::SeqCst);
+    HANDOVER_SENDER.store(0, Ordering::SeqCst);
 }
 
 /// Whether the last SIGINT / SIGTERM to arrive was SIGTERM (a service manager's stop,
@@ -197,8 +249,9 @@ pub(crate) fn reset_exit_signals() {
     EXIT_REQUESTS.store(0, Ordering::SeqCst);
 }
 
-/// Blocks SIGINT and SIGTERM in the calling thread, so they reach the thread that runs
-/// the server's main loop (whose epoll_wait they interrupt) and not a helper thread.
+/// Blocks SIGINT, SIGTERM and SIGUSR2 in the calling thread, so they reach the thread
+/// that runs the server's main loop (whose epoll_wait they interrupt) and not a helper
+/// thread.
 pub(crate) fn block_exit_signals() {
     // SAFETY: a zeroed sigset_t is valid storage for sigemptyset, which initializes it;
     // pthread_sigmask reads the set we own and accepts a null old-set pointer.
@@ -207,6 +260,7 @@ pub(crate) fn block_exit_signals() {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGUSR2);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, ptr::null_mut());
     }
 }

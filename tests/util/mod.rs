@@ -273,13 +273,76 @@ impl BinServer {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Sends `signal` (a name for kill(1): `USR2`, `TERM`…) to the process started.
+    ///
+    /// # Panics
+    /// When the signal cannot be sent.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (bounded) until the log holds `needle` `times` times; returns the log.
+    ///
+    /// # Panics
+    /// When that does not happen within [`IO_TIMEOUT`].
+    pub fn wait_log(&self, needle: &str, times: usize) -> String {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= times {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {times} × {needle:?} in the log within {IO_TIMEOUT:?}:\n{log}"
+            );
+            std::thread::sleep(PROCESS_POLL);
+        }
+    }
+
+    /// The exit status of the process started, if it has exited.
+    pub fn try_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("wait for ftpdlib")
+    }
+
+    /// The pids of the server processes that logged their start, in order: the process
+    /// started, then those that took its sockets over (SIGUSR2).
+    pub fn server_pids(&self) -> Vec<u32> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(">>> starting "))
+            .filter_map(|l| l.split("pid=").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
 }
 
 impl Drop for BinServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Processes that took the sockets over are not children of this one: killed by
+        // pid, once it is certain the pid is still one of ours.
+        for pid in self.server_pids() {
+            if pid != self.child.id() && is_this_binary(pid) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
     }
+}
+
+/// Whether process `pid` runs the `ftpdlib` binary under test.
+pub fn is_this_binary(pid: u32) -> bool {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"));
+    let ours = std::fs::canonicalize(env!("CARGO_BIN_EXE_ftpdlib"));
+    matches!((exe, ours), (Ok(a), Ok(b)) if a == b)
 }
 
 /// A port that was free a moment ago: bind `127.0.0.1:0`, note the port, drop it.

@@ -129,8 +129,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if cli.hash_password {
         return print_password_hash();
     }
-    // Early, while the process has one thread: it removes the LISTEN_* variables.
-    let inherited = ftpdlib::systemd::activated_listener()?;
+    // Early, while the process has one thread: it removes the LISTEN_* variables. Several
+    // listeners come from a hand-over by a multi-loop server (one per loop).
+    let inherited = ftpdlib::systemd::activated_listeners()?;
     let tls = tls_config(&cli)?;
     if let Err(e) = ftpdlib::proto::Charset::from_name(&cli.encoding) {
         return Err(format!("--encoding {}: {e}", cli.encoding).into());
@@ -204,7 +205,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             s
         })
         // Only when started by systemd as a Type=notify service (NOTIFY_SOCKET set).
-        .notify_systemd(true);
+        .notify_systemd(true)
+        // SIGUSR2: a new copy of the binary takes the listening sockets over.
+        .hand_over_on_sigusr2(true);
     let mut builder = builder;
     for host in virtual_hosts(&cli)? {
         builder = builder.virtual_host(host);
@@ -216,20 +219,20 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         ),
         None => builder,
     };
-    let mut server = match inherited {
-        // The service manager chose the address (the socket unit's ListenStream=).
-        Some(listener) => {
-            log::info!("socket activation: -i / -p are ignored");
-            builder.listener(listener)?
-        }
-        None => builder.bind((
+    let mut server = if inherited.is_empty() {
+        builder.bind((
             // pyftpdlib binds every interface for an empty -i, as for none.
             match cli.interface.as_deref() {
                 None | Some("") => "0.0.0.0",
                 Some(host) => host,
             },
             cli.port,
-        ))?,
+        ))?
+    } else {
+        // The service manager (the socket unit's ListenStream=) or the process that
+        // handed its sockets over chose the address.
+        log::info!("socket activation: -i / -p are ignored");
+        builder.listeners(inherited)?
     };
     log_served(&cli);
     server.serve_forever(true)?;
