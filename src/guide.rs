@@ -14,6 +14,7 @@
 //! - [`filesystems`]: a filesystem of your own, and one in memory.
 //! - [`ftps`]: FTP over TLS.
 //! - [`proxy_protocol`]: behind a load balancer, with the PROXY protocol.
+//! - [`deployment`]: several instances behind HAProxy over shared storage.
 //! - [`commands`]: the command table, and commands of your own.
 //! - [`throttling`]: bandwidth limits per transfer.
 //! - [`logging`]: what is logged, at which level, and how.
@@ -34,6 +35,7 @@ macro_rules! links {
          [command-line.md]: crate::guide::command_line\n\
          [commands.md]: crate::guide::commands\n\
          [concurrency.md]: crate::guide::concurrency\n\
+         [deployment.md]: crate::guide::deployment\n\
          [differences.md]: crate::guide::differences\n\
          [embedding.md]: crate::guide::embedding\n\
          [features.md]: crate::guide::features\n\
@@ -95,6 +97,10 @@ pub mod ftps {}
 #[doc = links!()]
 #[doc = include_str!("../docs/proxy-protocol.md")]
 pub mod proxy_protocol {}
+
+#[doc = links!()]
+#[doc = include_str!("../docs/deployment.md")]
+pub mod deployment {}
 
 #[doc = links!()]
 #[doc = include_str!("../docs/commands.md")]

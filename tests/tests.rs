@@ -32,6 +32,8 @@ mod encodings;
 mod events;
 #[path = "it/ftplib.rs"]
 mod ftplib;
+#[path = "it/haproxy.rs"]
+mod haproxy;
 #[path = "it/hostile.rs"]
 mod hostile;
 #[path = "it/lftp.rs"]
