@@ -15,7 +15,7 @@
 //! - [`ftps`]: FTP over TLS.
 //! - [`proxy_protocol`]: behind a load balancer, with the PROXY protocol.
 //! - [`virtual_hosts`]: several sites on one address (RFC 7151 `HOST`, TLS SNI).
-//! - [`virtual_hosts`]: several sites on one address (RFC 7151 `HOST`, TLS SNI).
+//! - [`deployment`]: several instances behind HAProxy over shared storage.
 //! - [`commands`]: the command table, and commands of your own.
 //! - [`throttling`]: bandwidth limits per transfer.
 //! - [`logging`]: what is logged, at which level, and how.
@@ -37,6 +37,7 @@ macro_rules! links {
          [command-line.md]: crate::guide::command_line\n\
          [commands.md]: crate::guide::commands\n\
          [concurrency.md]: crate::guide::concurrency\n\
+         [deployment.md]: crate::guide::deployment\n\
          [differences.md]: crate::guide::differences\n\
          [embedding.md]: crate::guide::embedding\n\
          [features.md]: crate::guide::features\n\
@@ -103,6 +104,8 @@ pub mod proxy_protocol {}
 #[doc = links!()]
 #[doc = include_str!("../docs/virtual-hosts.md")]
 pub mod virtual_hosts {}
+#[doc = include_str!("../docs/deployment.md")]
+pub mod deployment {}
 
 #[doc = links!()]
 #[doc = include_str!("../docs/commands.md")]

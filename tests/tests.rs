@@ -42,6 +42,8 @@ mod ftplib;
 mod host_loop;
 #[path = "it/handover.rs"]
 mod handover;
+#[path = "it/haproxy.rs"]
+mod haproxy;
 #[path = "it/hostile.rs"]
 mod hostile;
 #[path = "it/lftp.rs"]

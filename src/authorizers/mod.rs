@@ -26,6 +26,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -129,6 +130,25 @@ pub trait Authorizer: Send + Sync {
         password: &str,
     ) -> Result<(), AuthenticationFailed>;
 
+    /// Checks a USER/PASS pair knowing where the client is: `remote` is the client's
+    /// address, the one a PROXY protocol header carried when the session came through a
+    /// listed balancer (`--proxy-protocol-from`), else the socket's peer. This is what the
+    /// session calls; the default ignores `remote` and calls
+    /// [`Authorizer::validate_authentication`], so an authorizer that does not care where
+    /// its users are implements only that. Override it to allow a user only from some
+    /// networks.
+    ///
+    /// # Errors
+    /// [`AuthenticationFailed`] carrying the text of the `530` reply.
+    fn validate_authentication_from(
+        &self,
+        username: &str,
+        password: &str,
+        _remote: SocketAddr,
+    ) -> Result<(), AuthenticationFailed> {
+        self.validate_authentication(username, password)
+    }
+
     /// The user's real home directory (the root of their virtual filesystem), or
     /// `None` for an unknown user.
     fn home_dir(&self, username: &str) -> Option<PathBuf>;
@@ -197,6 +217,14 @@ macro_rules! forward_authorizer {
                 password: &str,
             ) -> Result<(), AuthenticationFailed> {
                 (**self).validate_authentication(username, password)
+            }
+            fn validate_authentication_from(
+                &self,
+                username: &str,
+                password: &str,
+                remote: SocketAddr,
+            ) -> Result<(), AuthenticationFailed> {
+                (**self).validate_authentication_from(username, password, remote)
             }
             fn home_dir(&self, username: &str) -> Option<PathBuf> {
                 (**self).home_dir(username)

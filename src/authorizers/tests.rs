@@ -307,3 +307,83 @@ fn constant_time_eq_cases() {
     assert!(!constant_time_eq(b"ab", b"abc"));
     assert!(!constant_time_eq(b"a\0", b"a"));
 }
+
+/// Allows logins from 192.0.2.0/24 only, through the provided method.
+struct FromDocNet(DummyAuthorizer);
+
+impl Authorizer for FromDocNet {
+    fn validate_authentication(&self, u: &str, p: &str) -> Result<(), AuthenticationFailed> {
+        self.0.validate_authentication(u, p)
+    }
+    fn validate_authentication_from(
+        &self,
+        u: &str,
+        p: &str,
+        remote: SocketAddr,
+    ) -> Result<(), AuthenticationFailed> {
+        match remote.ip() {
+            std::net::IpAddr::V4(ip) if ip.octets()[..3] == [192, 0, 2] => {
+                self.0.validate_authentication(u, p)
+            }
+            _ => Err(AuthenticationFailed("Not from here.".into())),
+        }
+    }
+    fn home_dir(&self, u: &str) -> Option<PathBuf> {
+        self.0.home_dir(u)
+    }
+    fn has_user(&self, u: &str) -> bool {
+        self.0.has_user(u)
+    }
+    fn has_perm(&self, u: &str, perm: char, path: Option<&Path>) -> bool {
+        self.0.has_perm(u, perm, path)
+    }
+    fn perms(&self, u: &str) -> String {
+        self.0.perms(u)
+    }
+    fn msg_login(&self, u: &str) -> String {
+        self.0.msg_login(u)
+    }
+    fn msg_quit(&self, u: &str) -> String {
+        self.0.msg_quit(u)
+    }
+}
+
+#[test]
+fn validate_authentication_from_defaults_to_the_address_blind_check() {
+    let t = tree();
+    let mut auth = DummyAuthorizer::new();
+    auth.add_user(USER, PASSWD, &t.home, "elr", None, None)
+        .expect("add");
+    let far: SocketAddr = "203.0.113.5:4000".parse().expect("addr");
+    assert!(auth.validate_authentication_from(USER, PASSWD, far).is_ok());
+    assert!(auth
+        .validate_authentication_from(USER, "wrong", far)
+        .is_err());
+}
+
+#[test]
+fn validate_authentication_from_is_forwarded_through_box_and_arc() {
+    let t = tree();
+    let mut users = DummyAuthorizer::new();
+    users
+        .add_user(USER, PASSWD, &t.home, "elr", None, None)
+        .expect("add");
+    let near: SocketAddr = "192.0.2.9:1".parse().expect("addr");
+    let far: SocketAddr = "198.51.100.9:1".parse().expect("addr");
+    let boxed: Box<dyn Authorizer> = Box::new(FromDocNet(users.clone()));
+    let shared: Arc<dyn Authorizer> = Arc::new(FromDocNet(users.clone()));
+    let wrapped = WithFilesystem::new(FromDocNet(users), |_: &str, home: PathBuf| {
+        Ok(Box::new(AbstractedFs::new(home)?) as Box<dyn FileSystem>)
+    });
+    for auth in [&boxed as &dyn Authorizer, &shared, &wrapped] {
+        assert!(auth
+            .validate_authentication_from(USER, PASSWD, near)
+            .is_ok());
+        assert_eq!(
+            auth.validate_authentication_from(USER, PASSWD, far),
+            Err(AuthenticationFailed("Not from here.".into()))
+        );
+        // The address-blind check is the wrapped authorizer's own.
+        assert!(auth.validate_authentication(USER, PASSWD).is_ok());
+    }
+}

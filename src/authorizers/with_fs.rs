@@ -2,6 +2,7 @@
 //! the way to put FTP in front of your own [`FileSystem`] without touching the handlers.
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::{AuthenticationFailed, Authorizer, AuthorizerError};
@@ -58,6 +59,15 @@ where
         password: &str,
     ) -> Result<(), AuthenticationFailed> {
         self.inner.validate_authentication(username, password)
+    }
+    fn validate_authentication_from(
+        &self,
+        username: &str,
+        password: &str,
+        remote: SocketAddr,
+    ) -> Result<(), AuthenticationFailed> {
+        self.inner
+            .validate_authentication_from(username, password, remote)
     }
     fn home_dir(&self, username: &str) -> Option<PathBuf> {
         self.inner.home_dir(username)

@@ -11,6 +11,9 @@ use ftpdlib::events::{Events, Session};
 
 use crate::util::{connect_from, data_connect, BinServer, Client, TestServer, IO_TIMEOUT};
 
+#[path = "proxy_authorizer.rs"]
+mod authorizer;
+
 /// Records the client address of each connect.
 #[derive(Clone, Default)]
 struct Remotes(Arc<Mutex<Vec<SocketAddr>>>);
@@ -397,4 +400,71 @@ fn every_model_admits_by_the_carried_address_and_reads_data_headers() {
         assert!(log.contains("192.0.2.1:1000-[user]"), "{model}: {log}");
         assert!(log.contains("192.0.2.2:1000-["), "{model}: {log}");
     }
+}
+
+#[test]
+fn hostile_headers_cost_only_their_own_connection() {
+    let (srv, remotes) = {
+        let remotes = Remotes::default();
+        let events = remotes.clone();
+        let srv = TestServer::with_builder(
+            trust(&["127.0.0.1"], Duration::from_millis(300)),
+            |_| {},
+            move |b| b.events(events),
+        );
+        (srv, remotes)
+    };
+    let payload = crate::util::random_bytes(32 << 20, 0x9b_0001);
+    std::fs::write(srv.root().join("f.bin"), &payload).expect("write a file");
+    // A session through the balancer, with a download under way throughout.
+    let mut good = proxied(&srv, &v1("192.0.2.7", 40000));
+    good.login("user", "12345");
+    good.expect("TYPE I", 200);
+    let mut data = data_with_header(&mut good, &v1("192.0.2.7", 40001));
+    let (code, text) = good.cmd("RETR f.bin");
+    assert!(code == 125 || code == 150, "{code} {text}");
+    let mut got = vec![0; 4096];
+    data.read_exact(&mut got)
+        .expect("the download's first bytes");
+
+    // From an address that is not a listed proxy, even with a well-formed header.
+    let stream = connect_from(IpAddr::from([127, 0, 0, 2]), srv.addr);
+    let mut unlisted = Client::from_stream(stream);
+    unlisted.send_raw(&v1("192.0.2.8", 1));
+    assert_eq!(unlisted.expect_closed(), vec![], "unlisted source");
+    // Garbage, and a header whose TLV runs past the declared length.
+    refused(&srv, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");
+    refused(&srv, &v2(1, sa("192.0.2.9:1"), &[0x04, 0x00, 0x64, 0, 0]));
+    // A slowloris header: a byte at a time, never complete, closed at the timeout.
+    let mut slow = Client::connect_raw(srv.addr);
+    for byte in b"PROXY TCP4 1" {
+        slow.send_raw(&[*byte]);
+        good.expect("NOOP", 200);
+    }
+    assert_eq!(slow.expect_closed(), vec![], "slow header");
+    // A v2 header with TLVs of every kind HAProxy sends (ALPN, authority, unique id, SSL
+    // with sub-TLVs, NOOP padding): skipped, the address taken.
+    let mut tlvs = vec![0x01, 0, 2, b'h', b'2', 0x02, 0, 11];
+    tlvs.extend_from_slice(b"example.com");
+    tlvs.extend_from_slice(&[0x05, 0, 32]);
+    tlvs.extend_from_slice(&[0xab; 32]);
+    tlvs.extend_from_slice(&[0x20, 0, 12, 0x07, 0, 0, 0, 0, 0x21, 0, 4]);
+    tlvs.extend_from_slice(b"TLS1");
+    tlvs.extend_from_slice(&[0x04, 0, 3, 0, 0, 0]);
+    let mut with_tlvs = proxied(&srv, &v2(1, sa("198.51.100.3:7000"), &tlvs));
+    with_tlvs.login("user", "12345");
+
+    // The first session's download went on through all of it, whole.
+    good.expect("NOOP", 200);
+    data.read_to_end(&mut got)
+        .expect("the rest of the download");
+    assert!(got == payload, "the download differs");
+    assert_eq!(good.reply().0, 226);
+    assert_eq!(
+        remotes.seen(),
+        vec![sa("192.0.2.7:40000"), sa("198.51.100.3:7000")],
+        "only the good headers became sessions"
+    );
+    drop((good, with_tlvs, data));
+    srv.wait_idle();
 }

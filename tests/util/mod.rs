@@ -175,11 +175,27 @@ impl BinServer {
         BinServer::spawn(args, &[], true)
     }
 
+    /// As [`BinServer::start`], listening at `addr` (`-i` and `-p`): one try, for a caller
+    /// that chose a port free on several addresses.
+    pub fn start_at(addr: SocketAddr, args: &[&str]) -> BinServer {
+        BinServer::spawn_at(Some(addr), args, &[], false)
+    }
+
     fn spawn(args: &[&str], env: &[(&str, Option<&str>)], close_stdio: bool) -> BinServer {
+        BinServer::spawn_at(None, args, env, close_stdio)
+    }
+
+    fn spawn_at(
+        at: Option<SocketAddr>,
+        args: &[&str],
+        env: &[(&str, Option<&str>)],
+        close_stdio: bool,
+    ) -> BinServer {
         let logdir = tempfile::tempdir().expect("tempdir for the server log");
         let log = logdir.path().join("ftpdlib.log");
-        for _attempt in 0..3 {
-            let port = free_port();
+        let attempts = if at.is_some() { 1 } else { 3 };
+        for _attempt in 0..attempts {
+            let addr = at.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
             let mut cmd = if close_stdio {
                 let mut sh = Command::new("sh");
                 sh.args([
@@ -191,7 +207,7 @@ impl BinServer {
             } else {
                 Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
             };
-            cmd.args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            cmd.args(["-i", &addr.ip().to_string(), "-p", &addr.port().to_string()])
                 .args(args)
                 .env("RUST_LOG", "info");
             for (name, value) in env {
@@ -206,7 +222,6 @@ impl BinServer {
                 .stderr(File::create(&log).expect("create the server log"))
                 .spawn()
                 .expect("start the ftpdlib binary");
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
             if wait_listening(&mut child, addr) {
                 return BinServer {
                     addr,

@@ -96,6 +96,17 @@ impl TestServer {
         )
     }
 
+    /// As [`TestServer::with_builder`], with the test users (a [`DummyAuthorizer`]) turned
+    /// into the server's authorizer by `wrap`: a test's own authorizer around them.
+    pub fn with_authorizer(
+        wrap: impl FnOnce(DummyAuthorizer) -> Box<dyn Authorizer>,
+        handler: impl FnOnce(&mut HandlerConfig),
+        server: impl FnOnce(&mut ServerConfig),
+        extra: impl FnOnce(ServerBuilder) -> ServerBuilder + Send + 'static,
+    ) -> TestServer {
+        TestServer::with_users(wrap, handler, server, extra)
+    }
+
     /// The common start: the test users, turned into the server's authorizer by `wrap`.
     pub fn with_users(
         wrap: impl FnOnce(DummyAuthorizer) -> Box<dyn Authorizer>,

@@ -63,10 +63,10 @@ impl FtpHandler {
         if let Some(pool) = &self.shared.workers {
             // The authorizer may block: a worker asks it, the session sleeps meanwhile.
             let (lp, me) = (cx.loop_handle(), cx.me());
-            let (who, password) = (user.clone(), password.to_owned());
+            let (who, password, remote) = (user.clone(), password.to_owned(), self.remote);
             let queued = pool.run(move || {
                 let verdict = auth
-                    .validate_authentication(&who, &password)
+                    .validate_authentication_from(&who, &password, remote)
                     .map_err(|e| e.0);
                 let _ = lp.send(me, Msg::ToSession(SessionCmd::AuthResult(verdict)));
             });
@@ -78,8 +78,9 @@ impl FtpHandler {
                 "Service not available, closing control connection.",
             ));
         }
+        // The client's address: the one the PROXY header carried, when there was one.
         let verdict = auth
-            .validate_authentication(&user, password)
+            .validate_authentication_from(&user, password, self.remote)
             .map_err(|e| e.0);
         self.finish_login(cx, user, verdict);
     }
