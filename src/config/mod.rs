@@ -146,6 +146,13 @@ pub struct ServerConfig {
     /// Speak systemd's notification protocol when `NOTIFY_SOCKET` is set (false): see
     /// [`ServerBuilder::notify_systemd`](crate::servers::ServerBuilder::notify_systemd).
     pub notify_systemd: bool,
+    /// Serve Prometheus metrics over HTTP on this address (`GET /metrics`, `GET
+    /// /healthz`) from the server's own loop (None: no metrics, and no cost). See
+    /// [`ServerBuilder::metrics`](crate::servers::ServerBuilder::metrics).
+    pub metrics: Option<std::net::SocketAddr>,
+    /// How long a metrics client has for its whole exchange (request and response)
+    /// before it is cut off (10 s).
+    pub metrics_timeout: Duration,
 }
 
 /// pyftpdlib's concurrency models (`--concurrency`).
@@ -198,6 +205,8 @@ impl Default for ServerConfig {
             concurrency: Concurrency::Async,
             workers: 0,
             notify_systemd: false,
+            metrics: None,
+            metrics_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -29,7 +29,8 @@ use std::time::Instant;
 
 use ioloop::Handle;
 
-use crate::events::{Direction, Events, Session, TransferRecord};
+use crate::events::{Direction, Session, TransferRecord};
+use shared::Shared;
 use crate::filesystems::FsFile;
 
 pub(crate) use control::FtpHandler;
@@ -157,11 +158,16 @@ pub(crate) struct TransferLog {
 
 impl TransferLog {
     /// Logs pyftpdlib's transfer line and fires the matching callback (files only).
-    pub(crate) fn ended(&self, events: &dyn Events, completed: bool, bytes: u64) {
+    /// Listings fire nothing and log no line; every transfer is counted in the metrics.
+    pub(crate) fn ended(&self, shared: &Shared, completed: bool, bytes: u64) {
+        let duration = self.started.elapsed();
+        if let Some(m) = &shared.metrics {
+            m.transfer(self.cmd, completed, bytes, duration);
+        }
         let Some(path) = &self.path else {
             return;
         };
-        let duration = self.started.elapsed();
+        let events = &*shared.events;
         // The figures as fields as well, for a logger that writes them apart (the
         // binary's JSON lines); the message stays pyftpdlib's line.
         log::info!(

@@ -9,6 +9,7 @@ use super::CommandBody;
 use crate::authorizers::Authorizer;
 use crate::config::HandlerConfig;
 use crate::events::Events;
+use crate::metrics::{Counter, Metrics};
 use crate::proto::{Charset, CommandTable};
 
 /// What every session of a server shares, behind one pointer.
@@ -28,4 +29,17 @@ pub(crate) struct Shared {
     pub(crate) charset: Charset,
     /// The checksum thread, started by the first HASH (None if it could not start).
     pub(crate) hash_pool: OnceLock<Option<WorkerPool>>,
+    /// The server's counters, when it serves metrics (shared by every loop, thread and
+    /// forked process of the server).
+    pub(crate) metrics: Option<Arc<Metrics>>,
+}
+
+impl Shared {
+    /// Adds `n` to a counter, when metrics are on.
+    #[inline]
+    pub(crate) fn count(&self, counter: Counter, n: u64) {
+        if let Some(m) = &self.metrics {
+            m.add(counter, n);
+        }
+    }
 }

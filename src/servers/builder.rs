@@ -15,6 +15,7 @@ use crate::handlers::pool::WorkerPool;
 use crate::handlers::shared::Shared;
 use crate::handlers::{CommandBody, CommandContext};
 use crate::limits::SharedLimits;
+use crate::metrics::Metrics;
 use crate::proto::{Action, Charset, CommandSpec, CommandTable, Reply};
 
 /// Builds an [`FtpServer`]: where to listen, who may log in, and the options.
@@ -30,6 +31,9 @@ pub struct ServerBuilder {
     /// Set for one loop of several accepting on the same port: the shared counts and
     /// this loop's owner number in them.
     pub(super) limits: Option<(Arc<SharedLimits>, usize)>,
+    /// The counters, made once when the server is built with metrics on, before any
+    /// loop, thread or process exists, so that all of them add to the same ones.
+    pub(super) metrics: Option<Arc<Metrics>>,
 }
 
 impl FtpServer {
@@ -44,6 +48,7 @@ impl FtpServer {
             custom: Vec::new(),
             features: Vec::new(),
             limits: None,
+            metrics: None,
         }
     }
 }
@@ -149,6 +154,7 @@ impl ServerBuilder {
             custom: self.custom.clone(),
             features: self.features.clone(),
             hash_pool: std::sync::OnceLock::new(),
+            metrics: self.metrics.clone(),
         }))
     }
 
@@ -169,6 +175,7 @@ impl ServerBuilder {
         let model = self.server.concurrency;
         let shared = self.shared(!model.forks())?;
         let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
+        crate::metrics::observe_loop(&mut ioloop, &shared);
         let acceptor = ServerAcceptor::new(
             listener,
             Arc::clone(&shared),
@@ -186,6 +193,7 @@ impl ServerBuilder {
             shared,
             server: self.server,
             siblings: Vec::new(),
+            metrics: None,
         })
     }
 }

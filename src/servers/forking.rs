@@ -112,6 +112,7 @@ fn run_session(parent: &Shared, stream: TcpStream, addr: SocketAddr, id: u64) ->
     sys::install_exit_signals();
     let shared = Arc::new(child_shared(parent)?);
     let mut session_loop = IoLoop::<Msg>::new()?;
+    crate::metrics::observe_loop(&mut session_loop, &shared);
     let end = session_loop.spawn(Box::new(SessionEnd))?;
     let handler = FtpHandler::new(stream, addr, ServerLink::Local(end), id, shared)?;
     let session = session_loop.spawn(Box::new(handler))?;
@@ -137,6 +138,7 @@ fn child_shared(parent: &Shared) -> io::Result<Shared> {
         workers,
         charset: parent.charset,
         hash_pool: std::sync::OnceLock::new(),
+        metrics: parent.metrics.clone(),
     })
 }
 

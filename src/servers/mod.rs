@@ -19,6 +19,7 @@ use crate::net::{listen_with, ReusePort};
 mod acceptor;
 mod builder;
 mod forking;
+mod metrics_endpoint;
 mod multi_loop;
 mod multi_thread;
 mod prefork;
@@ -92,17 +93,22 @@ impl ServerBuilder {
     ///
     /// # Errors
     /// When the listener cannot be made non-blocking or registered.
-    pub fn listener(self, listener: std::net::TcpListener) -> Result<FtpServer, Error> {
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Result<FtpServer, Error> {
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::io("configuring the listener", e))?;
-        match self.server.concurrency {
+        let metrics = self.bind_metrics()?;
+        let mut server = match self.server.concurrency {
             Concurrency::PreFork => prefork::pre_fork_server(self, listener),
             Concurrency::MultiLoop => self.multi_loop(listener),
             Concurrency::Async | Concurrency::MultiThread | Concurrency::MultiProc => {
                 self.single_loop(listener)
             }
+        }?;
+        if let Some(endpoint) = metrics {
+            server.serve_metrics(endpoint)?;
         }
+        Ok(server)
     }
 }
 

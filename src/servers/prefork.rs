@@ -57,6 +57,7 @@ pub(super) fn pre_fork_server(
         shared,
         server,
         siblings: Vec::new(),
+        metrics: None,
     })
 }
 

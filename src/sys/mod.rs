@@ -29,7 +29,7 @@ pub(crate) use process::{
     block_exit_signals, exit_process, exit_signals_received, follow_parent, fork,
     install_exit_signals, install_reopen_signal, last_exit_signal_was_term, process_id,
     raise_nofile_limit, reap, reopen_signals_received, reset_exit_signals, signal_process,
-    task_exists, thread_id, Forked, SharedWords,
+    task_exists, thread_id, Forked, SharedCounters, SharedWords,
 };
 pub(crate) use users::{
     account, credentials, effective_gid, effective_uid, group_list, group_name, set_credentials,

@@ -7,6 +7,7 @@ use ioloop::Ctx;
 
 use crate::handlers::control::{DataChan, FtpHandler, Login, Wait};
 use crate::handlers::{Msg, SessionCmd};
+use crate::metrics::Counter;
 use crate::proto::{Pending, Reply, TransferType};
 
 impl FtpHandler {
@@ -90,6 +91,7 @@ impl FtpHandler {
                 self.attempts = 0;
                 self.respond_banner(230, &message);
                 log::info!("{} USER '{}' logged in.", self.prefix(), self.username());
+                self.shared.count(Counter::LoginsOk, 1);
                 self.shared.events.on_login(self.session());
             }
             Err(message) => {

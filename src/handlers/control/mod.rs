@@ -21,6 +21,7 @@ use super::{Job, Msg, ServerEvent, ServerLink, SessionCmd};
 use crate::events::Session;
 use crate::filesystems::FileSystem;
 use crate::log::{log_prefix, LogPrefix};
+use crate::metrics::Counter;
 use crate::proto::parse::ParsedLine;
 use crate::proto::{Pending, Reply, TransferType};
 
@@ -237,6 +238,9 @@ impl FtpHandler {
             code,
             lines.last().map_or("", AsRef::as_ref)
         );
+        if let Some(m) = &self.shared.metrics {
+            m.reply(code);
+        }
         let charset = self.shared.charset;
         if charset.is_utf8() {
             Reply::write_lines(code, lines, self.chat.out_buffer());
@@ -294,6 +298,7 @@ impl FtpHandler {
 
     fn greet(&mut self, cx: &mut Ctx<'_, Msg>) {
         log::info!("{} FTP session opened (connect)", self.prefix());
+        self.shared.count(Counter::SessionsOpened, 1);
         self.shared.events.on_connect(self.session());
         if let Some(t) = self.shared.config.timeout {
             self.idle_timer = Some(cx.call_later(t));
@@ -338,6 +343,7 @@ impl FtpHandler {
                 Err(e) => {
                     if self.tls_handshaking() {
                         log::info!("{} SSL handshake failed: {e}", self.prefix());
+                        self.shared.count(Counter::TlsHandshakeFailures, 1);
                     } else {
                         log::debug!("{} control connection error: {e}", self.prefix());
                     }
@@ -478,6 +484,7 @@ impl FtpHandler {
             Login::AwaitingUser => String::new(),
         };
         log::info!("{} USER '{user}' failed login.", self.prefix());
+        self.shared.count(Counter::LoginsFailed, 1);
         self.shared.events.on_login_failed(Session {
             remote: self.remote,
             username: &user,
@@ -605,6 +612,7 @@ impl Handler<Msg> for FtpHandler {
         }
         self.drop_data(cx);
         log::info!("{} FTP session closed (disconnect).", self.prefix());
+        self.shared.count(Counter::SessionsClosed, 1);
         self.shared.events.on_disconnect(self.session());
         let closed = ServerEvent::SessionClosed { id: self.id };
         self.server.send(cx, Msg::ToServer(closed));

@@ -9,6 +9,7 @@ use super::{FtpHandler, Wait};
 use crate::handlers::ftps::{ControlTls, DataProt};
 use crate::handlers::tls::DataTls;
 use crate::handlers::Msg;
+use crate::metrics::Counter;
 use crate::proto::Reply;
 
 impl FtpHandler {
@@ -103,6 +104,7 @@ impl FtpHandler {
         let token = self.tls.state().token;
         if let Err(e) = self.chat.stream_mut().start_tls(&config, &token, &early) {
             log::info!("{} SSL handshake failed: {e}", self.prefix());
+            self.shared.count(Counter::TlsHandshakeFailures, 1);
             return cx.close();
         }
         let timer = cx.call_later(timeout);
@@ -122,6 +124,7 @@ impl FtpHandler {
                     self.prefix(),
                     self.chat.stream().describe()
                 );
+                self.shared.count(Counter::TlsHandshakes, 1);
                 self.set_control_tls(ControlTls::Secure);
             }
         }
@@ -135,6 +138,7 @@ impl FtpHandler {
     ) -> bool {
         if self.tls.control() == ControlTls::Handshaking(Some(timer)) {
             log::info!("{} SSL handshake timeout", self.prefix());
+            self.shared.count(Counter::TlsHandshakeFailures, 1);
             cx.close();
             return true;
         }
