@@ -1,7 +1,9 @@
 //! Log lines: a session's prefix (pyftpdlib's `log_prefix`, by default
-//! `ip:port-[user]`), written into each line without allocating.
+//! `ip:port-[user]`), written into each line without allocating, and the tag that names
+//! a session in the lines' fields.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::config::DEFAULT_LOG_PREFIX;
 
@@ -62,6 +64,32 @@ impl std::fmt::Display for LogPrefix<'_> {
             };
         }
         f.write_str(rest)
+    }
+}
+
+/// Names one session in the log's fields (`session`, in the binary's JSON lines): the
+/// process id and a number counted in that process, `PID-N`, unique across the threads
+/// and processes of every concurrency model at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionTag {
+    pid: u32,
+    serial: u32,
+}
+
+impl SessionTag {
+    /// A new session's tag.
+    pub(crate) fn next() -> SessionTag {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        SessionTag {
+            pid: std::process::id(),
+            serial: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl std::fmt::Display for SessionTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.pid, self.serial)
     }
 }
 

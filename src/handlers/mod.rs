@@ -30,8 +30,9 @@ use std::time::Instant;
 use ioloop::Handle;
 
 use crate::events::{Direction, Session, TransferRecord};
-use shared::Shared;
 use crate::filesystems::FsFile;
+use crate::log::SessionTag;
+use shared::Shared;
 
 pub(crate) use control::FtpHandler;
 pub use custom::{CommandBody, CommandContext};
@@ -137,6 +138,8 @@ pub(crate) enum DataCmd {
 /// the transfer itself: after [`DataCmd::Abandon`], or when its control channel is gone.
 #[derive(Debug)]
 pub(crate) struct TransferLog {
+    /// The session's name in the log's fields.
+    pub(crate) session: SessionTag,
     /// The session's log prefix.
     pub(crate) prefix: String,
     /// The client's address.
@@ -171,8 +174,10 @@ impl TransferLog {
         // The figures as fields as well, for a logger that writes them apart (the
         // binary's JSON lines); the message stays pyftpdlib's line.
         log::info!(
+            session:% = self.session,
             remote:% = self.remote,
             user = self.username.as_str(),
+            event = "transfer",
             command = self.cmd,
             path:% = path.display(),
             completed = completed,

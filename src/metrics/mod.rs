@@ -103,10 +103,18 @@ impl Metrics {
         let opened = self.value(SessionsOpened);
         let closed = self.value(SessionsClosed);
         family(out, "sessions_open", "gauge", "FTP sessions open now.")?;
-        writeln!(out, "ftpdlib_sessions_open {}", opened.saturating_sub(closed))?;
+        writeln!(
+            out,
+            "ftpdlib_sessions_open {}",
+            opened.saturating_sub(closed)
+        )?;
         counter(out, "sessions_total", "FTP sessions opened.", opened)?;
         family(out, "logins_total", "counter", "Logins by result.")?;
-        writeln!(out, "ftpdlib_logins_total{{result=\"ok\"}} {}", self.value(LoginsOk))?;
+        writeln!(
+            out,
+            "ftpdlib_logins_total{{result=\"ok\"}} {}",
+            self.value(LoginsOk)
+        )?;
         writeln!(
             out,
             "ftpdlib_logins_total{{result=\"failed\"}} {}",
@@ -180,7 +188,12 @@ impl Metrics {
             "TLS handshakes that failed or timed out.",
             self.value(TlsHandshakeFailures),
         )?;
-        family(out, "replies_total", "counter", "FTP replies sent, by class.")?;
+        family(
+            out,
+            "replies_total",
+            "counter",
+            "FTP replies sent, by class.",
+        )?;
         for class in 1..=5 {
             writeln!(
                 out,
@@ -330,12 +343,30 @@ mod tests {
         assert!(t.contains("ftpdlib_bytes_received_total 7\n"), "{t}");
         assert!(t.contains("ftpdlib_listing_bytes_sent_total 40\n"), "{t}");
         assert!(t.contains("{command=\"RETR\",result=\"ok\"} 1\n"), "{t}");
-        assert!(t.contains("{command=\"STOR\",result=\"failed\"} 1\n"), "{t}");
-        assert!(t.contains("ftpdlib_transfer_seconds_bucket{le=\"0.01\"} 1\n"), "{t}");
-        assert!(t.contains("ftpdlib_transfer_seconds_bucket{le=\"0.1\"} 2\n"), "{t}");
-        assert!(t.contains("ftpdlib_transfer_seconds_bucket{le=\"1\"} 2\n"), "{t}");
-        assert!(t.contains("ftpdlib_transfer_seconds_bucket{le=\"5\"} 3\n"), "{t}");
-        assert!(t.contains("ftpdlib_transfer_seconds_bucket{le=\"+Inf\"} 3\n"), "{t}");
+        assert!(
+            t.contains("{command=\"STOR\",result=\"failed\"} 1\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ftpdlib_transfer_seconds_bucket{le=\"0.01\"} 1\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ftpdlib_transfer_seconds_bucket{le=\"0.1\"} 2\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ftpdlib_transfer_seconds_bucket{le=\"1\"} 2\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ftpdlib_transfer_seconds_bucket{le=\"5\"} 3\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ftpdlib_transfer_seconds_bucket{le=\"+Inf\"} 3\n"),
+            "{t}"
+        );
         assert!(t.contains("ftpdlib_transfer_seconds_sum 2.055\n"), "{t}");
         assert!(t.contains("ftpdlib_transfer_seconds_count 3\n"), "{t}");
     }

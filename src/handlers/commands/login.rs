@@ -90,7 +90,11 @@ impl FtpHandler {
                 self.login = Login::LoggedIn { user, fs };
                 self.attempts = 0;
                 self.respond_banner(230, &message);
-                log::info!("{} USER '{}' logged in.", self.prefix(), self.username());
+                log::info!(
+                    session:% = self.tag, remote:% = self.remote, user = self.username(),
+                    event = "login";
+                    "{} USER '{}' logged in.", self.prefix(), self.username()
+                );
                 self.shared.count(Counter::LoginsOk, 1);
                 self.shared.events.on_login(self.session());
             }

@@ -89,6 +89,7 @@ impl FtpHandler {
 
     pub(super) fn transfer_log(&self, info: &XferInfo) -> TransferLog {
         TransferLog {
+            session: self.tag,
             prefix: self.prefix().to_string(),
             remote: self.remote,
             username: self.username().to_owned(),
