@@ -46,6 +46,8 @@ mod logging;
 mod login;
 #[path = "it/memory_fs.rs"]
 mod memory_fs;
+#[path = "it/metrics.rs"]
+mod metrics;
 #[path = "it/models.rs"]
 mod models;
 #[path = "it/paths.rs"]
