@@ -64,6 +64,7 @@ pub(super) fn start_process(
             for &fd in inherited {
                 sys::close_inherited(fd);
             }
+            super::metrics_endpoint::close_in_child();
             sys::follow_parent(parent);
             let code = match run_session(shared, stream, addr, id) {
                 Ok(()) => 0,

@@ -5,7 +5,9 @@
 
 use std::cell::Cell;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use super::builder::ServerBuilder;
@@ -26,6 +28,28 @@ pub(super) struct Endpoint {
     addr: SocketAddr,
     /// The endpoint's handlers in the loop (listener and connections): not sessions.
     live: Rc<Cell<usize>>,
+    fd: RawFd,
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        // The descriptor number may be reused once the listener is gone.
+        let _ = LISTENER_FD.compare_exchange(self.fd, -1, Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
+
+/// The metrics listener's descriptor in this process (-1: none), which a forked session
+/// process or pre-fork worker closes: otherwise it would keep the port bound after the
+/// server itself closed it (a restart could not bind it again while a session lingers).
+/// One per process: the forking models run only in a process that serves nothing else.
+static LISTENER_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// In a process just forked from the server: closes its copy of the metrics listener.
+pub(super) fn close_in_child() {
+    let fd = LISTENER_FD.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        crate::sys::close_inherited(fd);
+    }
 }
 
 impl ServerBuilder {
@@ -79,6 +103,7 @@ impl FtpServer {
 
     pub(super) fn serve_metrics(&mut self, bound: Bound) -> Result<(), Error> {
         let live = Rc::new(Cell::new(0));
+        let fd = bound.listener.as_raw_fd();
         let handler = MetricsListener::new(
             bound.listener,
             bound.metrics,
@@ -89,9 +114,11 @@ impl FtpServer {
             .spawn(Box::new(handler))
             .map_err(|e| Error::io("registering the metrics listener", e))?;
         log::info!("serving metrics on http://{}/metrics", bound.addr);
+        LISTENER_FD.store(fd, Ordering::Relaxed);
         self.metrics = Some(Endpoint {
             addr: bound.addr,
             live,
+            fd,
         });
         Ok(())
     }

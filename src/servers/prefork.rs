@@ -107,6 +107,7 @@ impl Supervisor {
         match sys::fork()? {
             Forked::Child => {
                 drop(exit_pipe);
+                super::metrics_endpoint::close_in_child();
                 sys::follow_parent(self.parent);
                 let code = match run_worker(builder, listener) {
                     Ok(()) => 0,

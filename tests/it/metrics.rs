@@ -457,3 +457,67 @@ fn connections_beyond_the_limit_are_closed_at_once() {
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(answer.ends_with("\r\n\r\nok\n"), "{answer}");
 }
+
+/// The inode of the socket listening on `addr` (IPv4), from `/proc/net/tcp`.
+fn listening_inode(addr: SocketAddr) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let want = format!(":{:04X}", addr.port());
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let local = cols.get(1)?;
+        (local.ends_with(&want) && cols.get(3) == Some(&"0A"))
+            .then(|| cols.get(9).map(|s| (*s).to_owned()))?
+    })
+}
+
+/// Whether process `pid` holds the socket with `inode`.
+fn holds_socket(pid: u32, inode: &str) -> bool {
+    let target = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == target))
+    })
+}
+
+/// The processes whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                    .and_then(|p| p.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn forked_processes_do_not_keep_the_metrics_port() {
+    for model in ["multi-proc", "pre-fork"] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (srv, metrics) = start(model, tmp.path());
+        let inode = listening_inode(metrics).expect("the metrics listener in /proc/net/tcp");
+        let mut c = Client::connect(srv.addr);
+        c.login("user", "12345");
+        let kids = children(srv.pid());
+        assert!(!kids.is_empty(), "{model}: no child process");
+        assert!(
+            holds_socket(srv.pid(), &inode),
+            "{model}: the server lost it"
+        );
+        for kid in kids {
+            assert!(
+                !holds_socket(kid, &inode),
+                "{model}: process {kid} holds it"
+            );
+        }
+        c.expect("QUIT", 221);
+    }
+}
