@@ -521,3 +521,57 @@ fn forked_processes_do_not_keep_the_metrics_port() {
         c.expect("QUIT", 221);
     }
 }
+
+#[test]
+fn tls_handshakes_and_failures_are_counted() {
+    use crate::tls::client::{have_openssl, Certs};
+    if !have_openssl() || !crate::util::have_tool("curl") {
+        return;
+    }
+    let certs = Certs::new();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (certs.arg("rsa.crt"), certs.arg("rsa.key"));
+    let srv = BinServer::start(&[
+        "-d",
+        dir_str(tmp.path()),
+        "--tls",
+        "--certfile",
+        &cert,
+        "--keyfile",
+        &key,
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let metrics = metrics_addr(&srv);
+    probe_gone(metrics);
+    // A listing over FTPS: one handshake on the control connection, one on the data one.
+    let out = run_tool(
+        Command::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "10", "-k"])
+            .args(["--ssl-reqd", &format!("ftp://{}/", srv.addr)]),
+        IO_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Garbage where the ClientHello should be.
+    let mut c = Client::connect(srv.addr);
+    c.expect("AUTH TLS", 234);
+    c.send_raw(&random_bytes(3000, 5));
+    let mut rest = Vec::new();
+    let _ = c.stream_clone().read_to_end(&mut rest);
+    let s = scrape_until(metrics, "both sessions closed", |s| {
+        value(s, "ftpdlib_sessions_total") == 3.0 && value(s, "ftpdlib_sessions_open") == 0.0
+    });
+    assert_eq!(value(&s, "ftpdlib_tls_handshakes_total"), 2.0);
+    assert_eq!(value(&s, "ftpdlib_tls_handshake_failures_total"), 1.0);
+    assert_eq!(
+        value(
+            &s,
+            "ftpdlib_transfers_total{command=\"LIST\",result=\"ok\"}"
+        ),
+        1.0
+    );
+}
