@@ -216,10 +216,6 @@ impl<M> Handler<M> for MetricsConn {
         }
     }
 
-    fn deregister_on_close(&self) -> bool {
-        false // the socket is never duplicated and closes with the handler
-    }
-
     fn on_start(&mut self, cx: &mut Ctx<'_, M>) {
         self.live.set(self.live.get() + 1);
         self.deadline = Some(cx.call_later(self.timeout));
@@ -248,6 +244,10 @@ impl<M> Handler<M> for MetricsConn {
         if let Some(t) = self.deadline.take() {
             cx.cancel(t);
         }
+        // A process forked meanwhile (a multi-proc session, a new pre-fork worker) holds a
+        // copy of the descriptor: shutting the socket down ends the connection for the
+        // client even so.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
         self.live.set(self.live.get().saturating_sub(1));
     }
 }
