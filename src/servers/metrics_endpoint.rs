@@ -15,6 +15,7 @@ use super::server::FtpServer;
 use crate::error::Error;
 use crate::metrics::http::MetricsListener;
 use crate::metrics::Metrics;
+use crate::net::{listen_with, ReusePort};
 
 /// A metrics listener bound and not yet in a loop.
 pub(super) struct Bound {
@@ -80,8 +81,7 @@ impl ServerBuilder {
                 m
             }
         };
-        let listener = std::net::TcpListener::bind(addr)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        let listener = listen_with(addr, METRICS_BACKLOG, ReusePort::No)
             .map_err(|e| Error::io("binding the metrics address", e))?;
         let addr = listener
             .local_addr()
@@ -128,3 +128,6 @@ impl FtpServer {
         self.metrics.as_ref().map_or(0, |m| m.live.get())
     }
 }
+
+/// The metrics listener's queue: scrapers connect one at a time.
+const METRICS_BACKLOG: i32 = 64;
