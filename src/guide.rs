@@ -22,6 +22,7 @@
 //! - [`hostile_input`]: what a misbehaving client gets.
 //! - [`systemd`]: the units, socket activation, notifications, the watchdog, restarts
 //!   that drop nobody (SIGUSR2).
+//! - [`metrics`]: the Prometheus metrics endpoint, every metric, its cost.
 //! - [`performance`]: measurements against pyftpdlib and other servers, and what is behind
 //!   them.
 //! - [`differences`]: where ftpdlib differs from pyftpdlib 2.2.0.
@@ -47,6 +48,7 @@ macro_rules! links {
          [layout.md]: crate::guide::layout\n\
          [limits.md]: crate::guide::limits\n\
          [logging.md]: crate::guide::logging\n\
+         [metrics.md]: crate::guide::metrics\n\
          [options.md]: crate::guide::options\n\
          [performance.md]: crate::guide::performance\n\
          [proxy-protocol.md]: crate::guide::proxy_protocol\n\
@@ -126,6 +128,10 @@ pub mod hostile_input {}
 #[doc = links!()]
 #[doc = include_str!("../docs/systemd.md")]
 pub mod systemd {}
+
+#[doc = links!()]
+#[doc = include_str!("../docs/metrics.md")]
+pub mod metrics {}
 
 #[doc = links!()]
 #[doc = include_str!("../docs/performance.md")]

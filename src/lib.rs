@@ -29,6 +29,7 @@ pub mod guide;
 pub mod handlers;
 mod limits;
 mod log;
+mod metrics;
 mod net;
 pub mod proto;
 pub mod servers;

@@ -1,7 +1,9 @@
 //! Log lines: a session's prefix (pyftpdlib's `log_prefix`, by default
-//! `ip:port-[user]`), written into each line without allocating.
+//! `ip:port-[user]`), written into each line without allocating, and the tag that names
+//! a session in the lines' fields.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::config::DEFAULT_LOG_PREFIX;
 
@@ -62,6 +64,32 @@ impl std::fmt::Display for LogPrefix<'_> {
             };
         }
         f.write_str(rest)
+    }
+}
+
+/// Names one session in the log's fields (`session`, in the binary's JSON lines): the
+/// process id and a number counted in that process, `PID-N`, unique across the threads
+/// and processes of every concurrency model at a time. The process id is read when the
+/// tag is shown (a session never changes process): the text lines never show it, so a
+/// session costs no getpid(2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionTag {
+    serial: u32,
+}
+
+impl SessionTag {
+    /// A new session's tag.
+    pub(crate) fn next() -> SessionTag {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        SessionTag {
+            serial: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl std::fmt::Display for SessionTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", std::process::id(), self.serial)
     }
 }
 
@@ -133,6 +161,15 @@ impl<const N: usize> AsciiText<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_tags_are_the_pid_and_a_new_number_each() {
+        let (a, b) = (SessionTag::next(), SessionTag::next());
+        assert_ne!(a, b);
+        let pid = std::process::id();
+        assert!(a.to_string().starts_with(&format!("{pid}-")), "{a}");
+        assert_ne!(a.to_string(), b.to_string());
+    }
 
     #[test]
     fn log_prefix_fills_in_the_template_once() {

@@ -38,12 +38,12 @@ mod encodings;
 mod events;
 #[path = "it/ftplib.rs"]
 mod ftplib;
-#[path = "it/host_loop.rs"]
-mod host_loop;
 #[path = "it/handover.rs"]
 mod handover;
 #[path = "it/haproxy.rs"]
 mod haproxy;
+#[path = "it/host_loop.rs"]
+mod host_loop;
 #[path = "it/hostile.rs"]
 mod hostile;
 #[path = "it/lftp.rs"]
@@ -58,6 +58,8 @@ mod logging;
 mod login;
 #[path = "it/memory_fs.rs"]
 mod memory_fs;
+#[path = "it/metrics.rs"]
+mod metrics;
 #[path = "it/models.rs"]
 mod models;
 #[path = "it/paths.rs"]

@@ -257,6 +257,30 @@ fn zero_delay_timer_set_in_on_timer_waits_for_the_next_pass() {
     }
 }
 
+#[test]
+fn a_pass_observer_sees_every_pass_and_not_the_wait() {
+    let mut lp = IoLoop::<Msg>::new().expect("new loop");
+    let passes = Rc::new(RefCell::new(Vec::new()));
+    let seen = Rc::clone(&passes);
+    lp.observe_passes(Box::new(move |took| seen.borrow_mut().push(took)));
+    let fired = Rc::new(Cell::new(0));
+    let h = lp
+        .spawn(Box::new(Spinner {
+            fired: Rc::clone(&fired),
+        }))
+        .expect("spawn");
+    lp.send(h, Msg::Start);
+    for _ in 0..3 {
+        lp.run_once(Some(Duration::ZERO)).expect("poll");
+    }
+    // A pass that waits 50 ms for nothing: the wait is not work.
+    lp.close_all();
+    lp.run_once(Some(Duration::from_millis(50))).expect("poll");
+    let passes = passes.borrow();
+    assert_eq!(passes.len(), 4, "{passes:?}");
+    assert!(passes[3] < Duration::from_millis(40), "{passes:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // 3. Messages
 

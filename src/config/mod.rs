@@ -217,6 +217,13 @@ pub struct ServerConfig {
     /// stop once it serves (false): see
     /// [`ServerBuilder::hand_over_on_sigusr2`](crate::servers::ServerBuilder::hand_over_on_sigusr2).
     pub hand_over: bool,
+    /// Serve Prometheus metrics over HTTP on this address (`GET /metrics`, `GET
+    /// /healthz`) from the server's own loop (None: no metrics, and no cost). See
+    /// [`ServerBuilder::metrics`](crate::servers::ServerBuilder::metrics).
+    pub metrics: Option<std::net::SocketAddr>,
+    /// How long a metrics client has for its whole exchange (request and response)
+    /// before it is cut off (10 s).
+    pub metrics_timeout: Duration,
 }
 
 /// pyftpdlib's concurrency models (`--concurrency`).
@@ -270,6 +277,8 @@ impl Default for ServerConfig {
             workers: 0,
             notify_systemd: false,
             hand_over: false,
+            metrics: None,
+            metrics_timeout: Duration::from_secs(10),
         }
     }
 }

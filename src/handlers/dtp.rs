@@ -16,6 +16,7 @@ use super::shared::Shared;
 use super::tls::{DataTls, Transport};
 use super::transfers::{Progress, Transfer, SEND_NOTSENT_LOWAT};
 use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
+use crate::metrics::Counter;
 
 /// A PASV / EPSV listener: accepts one data connection from the client, then hands it to a
 /// new [`DtpHandler`] and goes away.
@@ -315,6 +316,7 @@ impl DtpHandler {
                     cx.cancel(t);
                 }
                 log::debug!("TLS on a data connection: {}", self.stream.describe());
+                self.shared.count(Counter::TlsHandshakes, 1);
                 if tls.require_reuse && !self.stream.resumed_with(&tls.token) {
                     self.finish(cx, CloseReason::TlsReuseRequired);
                     return false;
@@ -323,6 +325,7 @@ impl DtpHandler {
                 true
             }
             Err(e) => {
+                self.shared.count(Counter::TlsHandshakeFailures, 1);
                 self.finish(cx, CloseReason::TlsHandshake(e));
                 false
             }
@@ -464,6 +467,7 @@ impl Handler<Msg> for DtpHandler {
         if Some(timer) == self.handshake_timer {
             self.handshake_timer = None;
             let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
+            self.shared.count(Counter::TlsHandshakeFailures, 1);
             return self.finish(cx, CloseReason::TlsHandshake(e));
         }
         if Some(timer) != self.timer {
@@ -548,7 +552,7 @@ impl Handler<Msg> for DtpHandler {
                     false
                 } else {
                     let completed = matches!(reason, CloseReason::Completed);
-                    log.ended(&*self.shared.events, completed, bytes);
+                    log.ended(&self.shared, completed, bytes);
                     true
                 }
             }

@@ -32,8 +32,10 @@ use std::time::Instant;
 
 use ioloop::Handle;
 
-use crate::events::{Direction, Events, Session, TransferRecord};
+use crate::events::{Direction, Session, TransferRecord};
 use crate::filesystems::FsFile;
+use crate::log::SessionTag;
+use shared::Shared;
 
 pub(crate) use control::FtpHandler;
 pub use custom::{CommandBody, CommandContext};
@@ -142,6 +144,8 @@ pub(crate) enum DataCmd {
 /// the transfer itself: after [`DataCmd::Abandon`], or when its control channel is gone.
 #[derive(Debug)]
 pub(crate) struct TransferLog {
+    /// The session's name in the log's fields.
+    pub(crate) session: SessionTag,
     /// The session's log prefix.
     pub(crate) prefix: String,
     /// The client's address.
@@ -163,16 +167,23 @@ pub(crate) struct TransferLog {
 
 impl TransferLog {
     /// Logs pyftpdlib's transfer line and fires the matching callback (files only).
-    pub(crate) fn ended(&self, events: &dyn Events, completed: bool, bytes: u64) {
+    /// Listings fire nothing and log no line; every transfer is counted in the metrics.
+    pub(crate) fn ended(&self, shared: &Shared, completed: bool, bytes: u64) {
+        let duration = self.started.elapsed();
+        if let Some(m) = &shared.metrics {
+            m.transfer(self.cmd, completed, bytes, duration);
+        }
         let Some(path) = &self.path else {
             return;
         };
-        let duration = self.started.elapsed();
+        let events = &*shared.events;
         // The figures as fields as well, for a logger that writes them apart (the
         // binary's JSON lines); the message stays pyftpdlib's line.
         log::info!(
+            session:% = self.session,
             remote:% = self.remote,
             user = self.username.as_str(),
+            event = "transfer",
             command = self.cmd,
             path:% = path.display(),
             completed = completed,

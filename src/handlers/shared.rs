@@ -10,6 +10,7 @@ use crate::authorizers::Authorizer;
 use crate::bans::Bans;
 use crate::config::HandlerConfig;
 use crate::events::Events;
+use crate::metrics::{Counter, Metrics};
 use crate::proto::{Charset, CommandTable};
 
 /// What every session of a server shares, behind one pointer.
@@ -33,4 +34,17 @@ pub(crate) struct Shared {
     pub(crate) bans: Option<Arc<Bans>>,
     /// The virtual hosts (RFC 7151), by name; empty without.
     pub(crate) hosts: VirtualHosts,
+    /// The server's counters, when it serves metrics (shared by every loop, thread and
+    /// forked process of the server).
+    pub(crate) metrics: Option<Arc<Metrics>>,
+}
+
+impl Shared {
+    /// Adds `n` to a counter, when metrics are on.
+    #[inline]
+    pub(crate) fn count(&self, counter: Counter, n: u64) {
+        if let Some(m) = &self.metrics {
+            m.add(counter, n);
+        }
+    }
 }

@@ -22,6 +22,7 @@ use crate::handlers::shared::Shared;
 use crate::handlers::{FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd};
 use crate::limits::{Refusal, SharedLimits};
 use crate::log::log_prefix;
+use crate::metrics::Counter;
 
 /// The listening handler: accepts, enforces `max_cons` / `max_cons_per_ip` exactly (it
 /// counts sessions, not sockets), and starts a session per client: in this loop (async),
@@ -118,8 +119,14 @@ impl ServerAcceptor {
             None => self.local_refusal(ip),
         };
         let refused = refusal.map(|r| match r {
-            Refusal::Total => "Too many connections. Service temporarily unavailable.",
-            Refusal::PerIp => "Too many connections from the same IP address.",
+            Refusal::Total => {
+                self.shared.count(Counter::RefusedMaxCons, 1);
+                "Too many connections. Service temporarily unavailable."
+            }
+            Refusal::PerIp => {
+                self.shared.count(Counter::RefusedMaxConsPerIp, 1);
+                "Too many connections from the same IP address."
+            }
         });
         if let Some(text) = refused {
             // pyftpdlib's lines: it opened a session to refuse it.

@@ -17,6 +17,7 @@ use crate::handlers::shared::Shared;
 use crate::handlers::{CommandBody, CommandContext};
 use crate::handlers::{VirtualHost, VirtualHosts};
 use crate::limits::SharedLimits;
+use crate::metrics::Metrics;
 use crate::proto::{Action, Charset, CommandSpec, CommandTable, Reply};
 
 /// Builds an [`FtpServer`]: where to listen, who may log in, and the options.
@@ -36,6 +37,9 @@ pub struct ServerBuilder {
     /// or process starts, so that all of them share it.
     pub(super) bans: Option<Arc<Bans>>,
     pub(super) virtual_hosts: Vec<VirtualHost>,
+    /// The counters, made once when the server is built with metrics on, before any
+    /// loop, thread or process exists, so that all of them add to the same ones.
+    pub(super) metrics: Option<Arc<Metrics>>,
 }
 
 impl FtpServer {
@@ -52,6 +56,7 @@ impl FtpServer {
             limits: None,
             bans: None,
             virtual_hosts: Vec::new(),
+            metrics: None,
         }
     }
 }
@@ -197,6 +202,7 @@ impl ServerBuilder {
             features: self.features.clone(),
             hash_pool: std::sync::OnceLock::new(),
             bans: self.bans.clone(),
+            metrics: self.metrics.clone(),
         }))
     }
 
@@ -218,6 +224,7 @@ impl ServerBuilder {
         let model = self.server.concurrency;
         let shared = self.shared(!model.forks())?;
         let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
+        crate::metrics::observe_loop(&mut ioloop, &shared);
         let acceptor = ServerAcceptor::new(
             listener,
             Arc::clone(&shared),
@@ -236,6 +243,7 @@ impl ServerBuilder {
             server: self.server,
             siblings: Vec::new(),
             listen_fds,
+            metrics: None,
         })
     }
 }

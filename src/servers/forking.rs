@@ -64,6 +64,7 @@ pub(super) fn start_process(
             for &fd in inherited {
                 sys::close_inherited(fd);
             }
+            super::metrics_endpoint::close_in_child();
             sys::follow_parent(parent);
             let code = match run_session(shared, stream, addr, id) {
                 Ok(()) => 0,
@@ -112,6 +113,7 @@ fn run_session(parent: &Shared, stream: TcpStream, addr: SocketAddr, id: u64) ->
     sys::install_exit_signals();
     let shared = Arc::new(child_shared(parent)?);
     let mut session_loop = IoLoop::<Msg>::new()?;
+    crate::metrics::observe_loop(&mut session_loop, &shared);
     let end = session_loop.spawn(Box::new(SessionEnd))?;
     let handler = FtpHandler::new(stream, addr, ServerLink::Local(end), id, shared)?;
     let session = session_loop.spawn(Box::new(handler))?;
@@ -139,6 +141,7 @@ fn child_shared(parent: &Shared) -> io::Result<Shared> {
         hash_pool: std::sync::OnceLock::new(),
         bans: parent.bans.clone(),
         hosts: parent.hosts.clone(),
+        metrics: parent.metrics.clone(),
     })
 }
 

@@ -22,6 +22,7 @@ mod acceptor;
 mod builder;
 mod forking;
 mod handover;
+mod metrics_endpoint;
 mod multi_loop;
 mod multi_thread;
 mod prefork;
@@ -132,13 +133,18 @@ impl ServerBuilder {
                 self.server.concurrency.name()
             );
         }
-        match self.server.concurrency {
+        let metrics = self.bind_metrics()?;
+        let mut server = match self.server.concurrency {
             Concurrency::PreFork => prefork::pre_fork_server(self, listener),
             Concurrency::MultiLoop => self.multi_loop(listener, others),
             Concurrency::Async | Concurrency::MultiThread | Concurrency::MultiProc => {
                 self.single_loop(listener)
             }
+        }?;
+        if let Some(endpoint) = metrics {
+            server.serve_metrics(endpoint)?;
         }
+        Ok(server)
     }
 }
 

@@ -59,6 +59,7 @@ pub(super) fn pre_fork_server(
         server,
         siblings: Vec::new(),
         listen_fds,
+        metrics: None,
     })
 }
 
@@ -108,6 +109,7 @@ impl Supervisor {
         match sys::fork()? {
             Forked::Child => {
                 drop(exit_pipe);
+                super::metrics_endpoint::close_in_child();
                 sys::follow_parent(self.parent);
                 let code = match run_worker(builder, listener, self.parent) {
                     Ok(()) => 0,

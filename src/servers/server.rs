@@ -30,6 +30,8 @@ pub struct FtpServer {
     /// open by the acceptors (or the pre-fork supervisor) while they accept: what a
     /// hand-over passes on.
     pub(super) listen_fds: Vec<std::os::fd::RawFd>,
+    /// The metrics endpoint, when served (see `metrics_endpoint`).
+    pub(super) metrics: Option<super::metrics_endpoint::Endpoint>,
 }
 
 /// A loop of the multi-loop model running on a thread of its own.
@@ -98,7 +100,7 @@ impl FtpServer {
         // when only it is left.
         let mut own_handlers = usize::from(notify_handler.is_some());
         let mut signals_seen = 0;
-        while self.ioloop.len() > own_handlers {
+        while self.ioloop.len() > own_handlers + self.metrics_handlers() {
             if handle_exit {
                 let signals = crate::sys::exit_signals_received();
                 if signals > signals_seen {
@@ -152,7 +154,10 @@ impl FtpServer {
                 Err(e) => return Err(Error::io("polling", e)),
             }
         }
-        let open = self.ioloop.len().saturating_sub(own_handlers);
+        let open = self
+            .ioloop
+            .len()
+            .saturating_sub(own_handlers + self.metrics_handlers());
         let immediate = open > 0;
         self.ioloop.close_all();
         // The sibling loops end with their last session; a second signal closes them.

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::ptr;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use rustix::mm::{MapFlags, ProtFlags};
 use rustix::process::{Pid, Resource, Rlimit, Signal, WaitOptions};
@@ -325,6 +325,55 @@ impl Drop for SharedWords {
         let bytes = self.len.max(1) * std::mem::size_of::<AtomicU32>();
         // SAFETY: unmaps exactly the mapping created in `new`; no reference into it
         // outlives `self` (`words` borrows self).
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), bytes) };
+    }
+}
+
+/// Zeroed memory shared with every process later forked from this one, seen as 64-bit
+/// atomic counters (the metrics: every worker process adds to the same cells).
+pub(crate) struct SharedCounters {
+    ptr: ptr::NonNull<AtomicU64>,
+    len: usize,
+}
+
+// SAFETY: the mapping is only ever accessed through atomics, so sharing and sending it
+// between threads is sound.
+unsafe impl Send for SharedCounters {}
+// SAFETY: as above.
+unsafe impl Sync for SharedCounters {}
+
+impl SharedCounters {
+    /// Maps `len` zeroed counters, shared across fork.
+    pub(crate) fn new(len: usize) -> io::Result<SharedCounters> {
+        let bytes = len.max(1) * std::mem::size_of::<AtomicU64>();
+        // SAFETY: an anonymous mapping at an address the kernel picks touches no
+        // existing memory; failure comes back as an error, not MAP_FAILED.
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(
+                ptr::null_mut(),
+                bytes,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+            )
+        }?;
+        let ptr = ptr::NonNull::new(p.cast::<AtomicU64>()).ok_or_else(invalid_argument)?;
+        Ok(SharedCounters { ptr, len })
+    }
+
+    /// The counters.
+    pub(crate) fn cells(&self) -> &[AtomicU64] {
+        // SAFETY: the mapping holds `len` page-aligned (so 8-byte aligned),
+        // zero-initialized u64 slots (a valid AtomicU64 each), stays mapped until `self`
+        // is dropped, and is only accessed through atomics.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for SharedCounters {
+    fn drop(&mut self) {
+        let bytes = self.len.max(1) * std::mem::size_of::<AtomicU64>();
+        // SAFETY: unmaps exactly the mapping created in `new`; no reference into it
+        // outlives `self` (`cells` borrows self).
         let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), bytes) };
     }
 }

@@ -170,6 +170,7 @@ fn json_lines_parse_and_keep_the_message() {
     c.login("user", PASSWORD);
     // A name that JSON must escape: a quote, a backslash and a tab.
     c.expect("MKD q\"b\\s\tt", 257);
+    c.expect("DELE missing.txt", 550);
     c.stor("up.bin", b"uploaded bytes");
     c.expect("QUIT", 221);
     c.expect_closed();
@@ -198,8 +199,9 @@ fn json_lines_parse_and_keep_the_message() {
     // The transfer line carries its figures as fields too.
     let up = served.join("up.bin");
     let fields = format!(
-        "{{\"bytes\": 14, \"command\": \"STOR\", \"completed\": true, \"path\": \"{}\", \
-         \"remote\": \"{me}\", \"seconds\": \"float\", \"user\": \"user\"}}",
+        "{{\"bytes\": 14, \"command\": \"STOR\", \"completed\": true, \"event\": \"transfer\", \
+         \"path\": \"{}\", \"remote\": \"{me}\", \"seconds\": \"float\", \
+         \"session\": \"PID-N\", \"user\": \"user\"}}",
         up.display()
     );
     let stor = format!("{me}-[user] STOR {} completed=1 bytes=14 ", up.display());
@@ -209,21 +211,54 @@ fn json_lines_parse_and_keep_the_message() {
             .any(|(level, _, f, m)| *level == "INFO" && *f == fields && m.starts_with(&stor)),
         "no STOR line with {fields} in:\n{printed}"
     );
-    let mkd = format!(
-        "{me}-[user] MKD {} 257",
-        served.join("q\"b\\s\tt").display()
-    );
-    for msg in [
-        format!("{me}-[] FTP session opened (connect)"),
-        format!("{me}-[user] USER 'user' logged in."),
-        mkd,
-        "received SIGTERM".to_owned(),
+    // The session's other lines carry their fields; the text stays pyftpdlib's line.
+    let mkd_path = served.join("q\"b\\s\tt").display().to_string();
+    let mkd_json = mkd_path
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\t', "\\t");
+    let missing = served.join("missing.txt").display().to_string();
+    let session = |user: &str, event: &str| {
+        format!(
+            "{{\"event\": \"{event}\", \"remote\": \"{me}\", \"session\": \"PID-N\", \
+             \"user\": \"{user}\"}}"
+        )
+    };
+    let command = |cmd: &str, code: u16, path: &str| {
+        format!(
+            "{{\"code\": {code}, \"command\": \"{cmd}\", \"event\": \"command\", \
+             \"path\": \"{path}\", \"remote\": \"{me}\", \"session\": \"PID-N\", \
+             \"user\": \"user\"}}"
+        )
+    };
+    for (msg, fields) in [
+        (
+            format!("{me}-[] FTP session opened (connect)"),
+            session("", "connect"),
+        ),
+        (
+            format!("{me}-[user] USER 'user' logged in."),
+            session("user", "login"),
+        ),
+        (
+            format!("{me}-[user] MKD {mkd_path} 257"),
+            command("MKD", 257, &mkd_json),
+        ),
+        (
+            format!("{me}-[user] DELE {missing} 550 'No such file or directory.'"),
+            command("DELE", 550, &missing),
+        ),
+        (
+            format!("{me}-[user] FTP session closed (disconnect)."),
+            session("user", "disconnect"),
+        ),
+        ("received SIGTERM".to_owned(), "-".to_owned()),
     ] {
         assert!(
             lines
                 .iter()
-                .any(|(level, _, f, m)| *level == "INFO" && *f == "-" && *m == msg),
-            "no INFO {msg:?} in:\n{printed}"
+                .any(|(level, _, f, m)| *level == "INFO" && *f == fields && *m == msg),
+            "no INFO {msg:?} with {fields} in:\n{printed}"
         );
     }
 }

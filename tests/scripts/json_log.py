@@ -1,7 +1,8 @@
 """Reads a --log-format json log and checks each line is one JSON object with the keys
 time (RFC 3339 with a UTC offset), level and message, and only known fields besides;
 prints each line back as `LEVEL<TAB>time-offset<TAB>fields<TAB>message`, the fields as
-sorted JSON with `seconds` replaced by its type's name ("-" for none). Usage:
+sorted JSON with `seconds` replaced by its type's name and `session` (checked to be
+PID-N) by "PID-N" ("-" for no fields). Usage:
 json_log.py LOGFILE"""
 
 import datetime
@@ -10,7 +11,11 @@ import re
 import sys
 
 LEVELS = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"}
-FIELDS = {"remote", "user", "command", "path", "completed", "bytes", "seconds"}
+FIELDS = {
+    "session", "remote", "user", "event", "command", "code", "path", "completed", "bytes",
+    "seconds",
+}
+SESSION = re.compile(r"^\d+-\d+$")
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 
 with open(sys.argv[1], encoding="utf-8") as f:
@@ -22,6 +27,9 @@ with open(sys.argv[1], encoding="utf-8") as f:
         assert set(fields) <= FIELDS, (n, line)
         if "seconds" in fields:
             fields["seconds"] = type(fields["seconds"]).__name__
+        if "session" in fields:
+            assert SESSION.match(fields["session"]), (n, line)
+            fields["session"] = "PID-N"
         assert TIME.match(obj["time"]), (n, line)
         when = datetime.datetime.fromisoformat(obj["time"])
         assert when.utcoffset() is not None, (n, line)

@@ -9,7 +9,7 @@
 
 use std::ffi::OsStr;
 use std::marker::PhantomData;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -488,6 +488,14 @@ pub struct Cli {
     pub proxy_protocol_from: Option<Networks>,
 
     #[arg(
+        long, value_name = "ADDR", env = "FTPDLIB_METRICS", help_heading = OTHER,
+        value_parser = Argparse::new(socket_address),
+        help = "serve Prometheus metrics on http://ADDR/metrics (and /healthz), e.g. \
+                127.0.0.1:9100 or :9100 for every interface"
+    )]
+    pub metrics: Option<SocketAddr>,
+
+    #[arg(
         long, env = "FTPDLIB_HASH_PASSWORD", help_heading = OTHER,
         action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
         help = "read a password from stdin, print its crypt(3) hash (for --users-file) and exit"
@@ -637,6 +645,24 @@ fn seconds(value: &OsStr) -> Result<u64, String> {
         )),
         n => Ok(n),
     }
+}
+
+/// `HOST:PORT` (a name is resolved, its first address taken), `[V6]:PORT`, or `:PORT`
+/// for every IPv4 interface.
+fn socket_address(value: &OsStr) -> Result<SocketAddr, String> {
+    let invalid = || format!("invalid address value: {} (use HOST:PORT)", repr(value));
+    let s = value.to_str().ok_or_else(invalid)?;
+    if let Some(port) = s.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| invalid())?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(invalid)
 }
 
 fn ip_address(value: &OsStr) -> Result<IpAddr, String> {

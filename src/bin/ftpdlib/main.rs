@@ -202,6 +202,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             s.concurrency = cli.concurrency;
             s.workers = cli.workers;
             s.backlog = i32::from(cli.backlog);
+            s.metrics = cli.metrics;
             s
         })
         // Only when started by systemd as a Type=notify service (NOTIFY_SOCKET set).

@@ -897,7 +897,8 @@ mod tests {
                      --max-login-attempts 5 --read-limit 1k --write-limit 2M --perm elr \
                      --users-file u.txt --unix-users --hash-password \
                      --proxy-protocol-from 127.0.0.1,10.0.0.0/8 --log-file f.log \
-                     --log-format json --xferlog x.log --syslog --syslog-socket s.sock";
+                     --log-format json --xferlog x.log --syslog --syslog-socket s.sock \
+                     --metrics :9100";
         let c = cli(&every.split_whitespace().collect::<Vec<_>>());
         assert_eq!(c.interface.as_deref(), Some("127.0.0.1"));
         assert_eq!(
@@ -935,6 +936,12 @@ mod tests {
         assert_eq!(c.syslog_socket, Some("s.sock".into()));
         assert_eq!(c.log_format, crate::logger::LogFormat::Json);
         assert_eq!(cli(&[]).log_format, crate::logger::LogFormat::Text);
+        assert_eq!(c.metrics, Some(([0, 0, 0, 0], 9100).into()));
+        assert_eq!(
+            cli(&["--metrics", "[::1]:9"]).metrics,
+            Some("[::1]:9".parse().expect("addr"))
+        );
+        assert!(parsed(&args(&["--metrics", "9100"])).is_err());
         let proxies = c.proxy_protocol_from.expect("--proxy-protocol-from");
         assert_eq!(
             proxies.0,
@@ -952,6 +959,7 @@ mod tests {
                 "concurrency" => "async",
                 "log-format" => "json",
                 "range" => "1-2",
+                "metrics" => "127.0.0.1:9100",
                 "interface" | "nat-address" | "proxy-protocol-from" | "ban-allow" => "::1",
                 "nat-address-for" => "::1/128=::2",
                 "virtual-host" => "a.example=u.txt",

@@ -8,6 +8,7 @@ use ioloop::Ctx;
 use crate::authorizers::CertificateLogin;
 use crate::handlers::control::{DataChan, FtpHandler, Login, Wait};
 use crate::handlers::{Msg, SessionCmd};
+use crate::metrics::Counter;
 use crate::proto::{Pending, Reply, TransferType};
 
 impl FtpHandler {
@@ -121,7 +122,12 @@ impl FtpHandler {
                 self.login = Login::LoggedIn { user, fs };
                 self.attempts = 0;
                 self.respond_banner(code, &message);
-                log::info!("{} USER '{}' logged in.", self.prefix(), self.username());
+                log::info!(
+                    session:% = self.tag, remote:% = self.remote, user = self.username(),
+                    event = "login";
+                    "{} USER '{}' logged in.", self.prefix(), self.username()
+                );
+                self.shared.count(Counter::LoginsOk, 1);
                 self.shared.events.on_login(self.session());
             }
             Err(message) => {

@@ -92,8 +92,10 @@ impl FtpHandler {
         }
         let last_reply = std::mem::replace(&mut self.last_reply, LastReply::Idle);
         if spec.logged {
-            let what = logged_path.as_deref().unwrap_or(arg);
-            self.log_command(&spec.name, what, &last_reply);
+            match &logged_path {
+                Some(path) => self.log_command(&spec.name, path, true, &last_reply),
+                None => self.log_command(&spec.name, arg, false, &last_reply),
+            }
         }
     }
 

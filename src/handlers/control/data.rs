@@ -89,6 +89,7 @@ impl FtpHandler {
 
     pub(super) fn transfer_log(&self, info: &XferInfo) -> TransferLog {
         TransferLog {
+            session: self.tag,
             prefix: self.prefix().to_string(),
             remote: self.remote,
             username: self.username().to_owned(),
@@ -327,9 +328,7 @@ impl FtpHandler {
     /// Logs a file transfer's line and fires its callback, for a transfer whose data
     /// channel could not (it closed before the start reached it).
     pub(super) fn transfer_ended(&self, info: &XferInfo, completed: bool, bytes: u64) {
-        if info.path.is_some() {
-            self.transfer_log(info)
-                .ended(&*self.shared.events, completed, bytes);
-        }
+        self.transfer_log(info)
+            .ended(&self.shared, completed, bytes);
     }
 }

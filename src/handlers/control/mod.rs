@@ -22,7 +22,8 @@ use crate::authorizers::{Authorizer, ClientCertificate};
 use crate::bans::Failure;
 use crate::events::Session;
 use crate::filesystems::FileSystem;
-use crate::log::{log_prefix, LogPrefix};
+use crate::log::{log_prefix, LogPrefix, SessionTag};
+use crate::metrics::Counter;
 use crate::proto::parse::ParsedLine;
 use crate::proto::{Pending, Reply, TransferType};
 
@@ -40,6 +41,8 @@ pub(crate) struct FtpHandler {
     server: ServerLink,
     /// The id the acceptor gave this session.
     id: u64,
+    /// The session's name in the log lines' fields.
+    pub(super) tag: SessionTag,
     pub(super) remote: SocketAddr,
     /// The virtual host the client chose (HOST, or the TLS handshake's SNI name); None:
     /// the server's own users.
@@ -67,6 +70,33 @@ pub(crate) struct FtpHandler {
     stalled_on_output: bool,
     /// The reply of the command being run, for the command log.
     pub(super) last_reply: LastReply,
+}
+
+/// pyftpdlib's command line: `PREFIX CMD WHAT CODE`, and the reply's text in quotes
+/// after an error.
+struct CommandLine<'a> {
+    prefix: LogPrefix<'a>,
+    cmd: &'a str,
+    what: &'a str,
+    code: u16,
+    error: Option<&'a str>,
+}
+
+impl std::fmt::Display for CommandLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let CommandLine {
+            prefix,
+            cmd,
+            what,
+            code,
+            error,
+        } = self;
+        write!(f, "{prefix} {cmd} {what} {code}")?;
+        match error {
+            Some(text) => write!(f, " '{text}'"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What the command being run replied, for its log line.
@@ -177,6 +207,7 @@ impl FtpHandler {
             shared,
             server,
             id,
+            tag: SessionTag::next(),
             remote,
             host: None,
             client_cert: None,
@@ -253,6 +284,9 @@ impl FtpHandler {
             code,
             lines.last().map_or("", AsRef::as_ref)
         );
+        if let Some(m) = &self.shared.metrics {
+            m.reply(code);
+        }
         let charset = self.shared.charset;
         if charset.is_utf8() {
             Reply::write_lines(code, lines, self.chat.out_buffer());
@@ -309,7 +343,12 @@ impl FtpHandler {
     }
 
     fn greet(&mut self, cx: &mut Ctx<'_, Msg>) {
-        log::info!("{} FTP session opened (connect)", self.prefix());
+        log::info!(
+            session:% = self.tag, remote:% = self.remote, user = self.username(),
+            event = "connect";
+            "{} FTP session opened (connect)", self.prefix()
+        );
+        self.shared.count(Counter::SessionsOpened, 1);
         self.shared.events.on_connect(self.session());
         if let Some(t) = self.shared.config.timeout {
             self.idle_timer = Some(cx.call_later(t));
@@ -354,6 +393,7 @@ impl FtpHandler {
                 Err(e) => {
                     if self.tls_handshaking() {
                         log::info!("{} SSL handshake failed: {e}", self.prefix());
+                        self.shared.count(Counter::TlsHandshakeFailures, 1);
                     } else {
                         log::debug!("{} control connection error: {e}", self.prefix());
                     }
@@ -393,17 +433,36 @@ impl FtpHandler {
         self.execute(cx, &req, decoded.clean);
     }
 
-    pub(super) fn log_command(&self, cmd: &str, what: &str, reply: &LastReply) {
+    /// The line of a logged command: `what` is its path when `is_path`, else its
+    /// argument (a field `path` only for a path).
+    pub(super) fn log_command(&self, cmd: &str, what: &str, is_path: bool, reply: &LastReply) {
         if log::log_enabled!(log::Level::Debug) {
             return; // the debug "->" line already says it
         }
-        match reply {
-            LastReply::Error(reply) => {
-                let (code, text) = (reply.code, reply.last_line_text());
-                log::info!("{} {cmd} {what} {code} '{text}'", self.prefix());
-            }
-            LastReply::Ok(code) => log::info!("{} {cmd} {what} {code}", self.prefix()),
-            LastReply::Idle | LastReply::Awaiting => {}
+        let (code, error) = match reply {
+            LastReply::Error(reply) => (reply.code, Some(reply.last_line_text())),
+            LastReply::Ok(code) => (*code, None),
+            LastReply::Idle | LastReply::Awaiting => return,
+        };
+        let line = CommandLine {
+            prefix: self.prefix(),
+            cmd,
+            what,
+            code,
+            error,
+        };
+        if is_path {
+            log::info!(
+                session:% = self.tag, remote:% = self.remote, user = self.username(),
+                event = "command", command = cmd, code = code, path = what;
+                "{line}"
+            );
+        } else {
+            log::info!(
+                session:% = self.tag, remote:% = self.remote, user = self.username(),
+                event = "command", command = cmd, code = code;
+                "{line}"
+            );
         }
     }
 
@@ -478,7 +537,12 @@ impl FtpHandler {
             Login::AwaitingPass { user } | Login::LoggedIn { user, .. } => user,
             Login::AwaitingUser => String::new(),
         };
-        log::info!("{} USER '{user}' failed login.", self.prefix());
+        log::info!(
+            session:% = self.tag, remote:% = self.remote, user = user.as_str(),
+            event = "login_failed";
+            "{} USER '{user}' failed login.", self.prefix()
+        );
+        self.shared.count(Counter::LoginsFailed, 1);
         self.shared.events.on_login_failed(Session {
             remote: self.remote,
             username: &user,
@@ -570,7 +634,11 @@ impl Handler<Msg> for FtpHandler {
                 // (after QUIT, or the 421 below): it never will.
                 return cx.close();
             }
-            log::info!("{} Control connection timed out.", self.prefix());
+            log::info!(
+                session:% = self.tag, remote:% = self.remote, user = self.username(),
+                event = "timeout";
+                "{} Control connection timed out.", self.prefix()
+            );
             self.respond_and_close(Reply::new(421, "Control connection timed out."));
             // Armed again: should the 421 never be read, the next expiry closes.
             self.idle_timer = self.shared.config.timeout.map(|t| cx.call_later(t));
@@ -626,7 +694,12 @@ impl Handler<Msg> for FtpHandler {
             job.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         self.drop_data(cx);
-        log::info!("{} FTP session closed (disconnect).", self.prefix());
+        log::info!(
+            session:% = self.tag, remote:% = self.remote, user = self.username(),
+            event = "disconnect";
+            "{} FTP session closed (disconnect).", self.prefix()
+        );
+        self.shared.count(Counter::SessionsClosed, 1);
         self.shared.events.on_disconnect(self.session());
         let closed = ServerEvent::SessionClosed { id: self.id };
         self.server.send(cx, Msg::ToServer(closed));

@@ -10,6 +10,7 @@ use crate::authorizers::ClientCertificate;
 use crate::handlers::ftps::{ControlTls, DataProt};
 use crate::handlers::tls::DataTls;
 use crate::handlers::Msg;
+use crate::metrics::Counter;
 use crate::proto::Reply;
 
 impl FtpHandler {
@@ -104,6 +105,7 @@ impl FtpHandler {
         let token = self.tls.state().token;
         if let Err(e) = self.chat.stream_mut().start_tls(&config, &token, &early) {
             log::info!("{} SSL handshake failed: {e}", self.prefix());
+            self.shared.count(Counter::TlsHandshakeFailures, 1);
             return cx.close();
         }
         let timer = cx.call_later(timeout);
@@ -123,6 +125,7 @@ impl FtpHandler {
                     self.prefix(),
                     self.chat.stream().describe()
                 );
+                self.shared.count(Counter::TlsHandshakes, 1);
                 self.set_control_tls(ControlTls::Secure);
                 self.host_from_sni();
                 self.keep_client_certificate();
@@ -158,6 +161,7 @@ impl FtpHandler {
     ) -> bool {
         if self.tls.control() == ControlTls::Handshaking(Some(timer)) {
             log::info!("{} SSL handshake timeout", self.prefix());
+            self.shared.count(Counter::TlsHandshakeFailures, 1);
             cx.close();
             return true;
         }

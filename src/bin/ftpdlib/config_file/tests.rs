@@ -70,6 +70,7 @@ fn every_option_has_a_key() {
             ("concurrency", _) => "\"pre-fork\"".to_owned(),
             ("log-format", _) => "\"json\"".to_owned(),
             ("range", _) => "\"1-2\"".to_owned(),
+            ("metrics", _) => "\"127.0.0.1:9100\"".to_owned(),
             ("nat-address" | "interface" | "proxy-protocol-from" | "ban-allow", _) => {
                 "\"::1\"".to_owned()
             }
