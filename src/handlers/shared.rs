@@ -28,4 +28,7 @@ pub(crate) struct Shared {
     pub(crate) charset: Charset,
     /// The checksum thread, started by the first HASH (None if it could not start).
     pub(crate) hash_pool: OnceLock<Option<WorkerPool>>,
+    /// The threads for file work that may wait on the disk (the syncs of
+    /// `fsync_uploads`, the release of a file an upload replaced), started on first use.
+    pub(crate) file_pool: OnceLock<Option<WorkerPool>>,
 }

@@ -149,6 +149,7 @@ impl ServerBuilder {
             custom: self.custom.clone(),
             features: self.features.clone(),
             hash_pool: std::sync::OnceLock::new(),
+            file_pool: std::sync::OnceLock::new(),
         }))
     }
 

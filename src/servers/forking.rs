@@ -137,6 +137,7 @@ fn child_shared(parent: &Shared) -> io::Result<Shared> {
         workers,
         charset: parent.charset,
         hash_pool: std::sync::OnceLock::new(),
+        file_pool: std::sync::OnceLock::new(),
     })
 }
 
