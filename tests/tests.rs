@@ -66,5 +66,7 @@ mod tls;
 mod transfers;
 #[path = "it/unix_users.rs"]
 mod unix_users;
+#[path = "it/uploads.rs"]
+mod uploads;
 #[path = "it/workers.rs"]
 mod workers;

@@ -96,8 +96,9 @@ impl TestServer {
         )
     }
 
-    /// The common start: the test users, turned into the server's authorizer by `wrap`.
-    fn with_users(
+    /// The common start: the test users, turned into the server's authorizer by `wrap`
+    /// (e.g. `WithFilesystem` for a filesystem of the test's own).
+    pub fn with_users(
         wrap: impl FnOnce(DummyAuthorizer) -> Box<dyn Authorizer>,
         handler: impl FnOnce(&mut HandlerConfig),
         server: impl FnOnce(&mut ServerConfig),
