@@ -333,3 +333,25 @@ fn the_binary_takes_fsync_uploads_and_logs_each_sync() {
     srv.terminate();
     assert!(!srv.log().contains("fsync of"), "{}", srv.log());
 }
+
+#[test]
+fn memory_fs_uploads_are_answered_with_fsync_uploads_on() {
+    for atomic in [false, true] {
+        let mem = ftpdlib::filesystems::MemoryFs::new();
+        mem.write_file("/f", b"old").expect("write");
+        let srv = TestServer::with_memory_config(
+            &mem,
+            |h| {
+                h.fsync_uploads = true;
+                h.atomic_uploads = atomic;
+            },
+            |b| b,
+        );
+        let mut c = srv.login();
+        c.stor("f", b"new content");
+        c.stor("g", b"another");
+        assert_eq!(mem.read_file("/f").as_deref(), Some(&b"new content"[..]));
+        assert_eq!(mem.read_file("/g").as_deref(), Some(&b"another"[..]));
+        assert_eq!(c.retr("f"), b"new content");
+    }
+}
