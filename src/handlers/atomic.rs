@@ -194,12 +194,17 @@ pub(crate) fn is_stale(
     old || orphan
 }
 
-/// Starts a thread that removes the stale temporaries (see [`is_stale`]) under `roots`,
-/// only names of the forms the server makes (so that a user's own `.ftpdlib-part.notes`
-/// survives where atomic uploads are off and the name is not reserved), walking at most [`SWEEP_MAX_ENTRIES`] entries without following symlinks, and
-/// returns it; it yields how many it removed. Temporaries that a process killed mid-upload
-/// left behind go at start-up, while the server already serves; those of another
-/// instance sharing the storage stay while it writes to them.
+/// Starts a thread that removes the stale upload temporaries under `roots`, and returns
+/// it; the thread yields how many it removed. Temporaries that a process killed
+/// mid-upload left behind go at start-up, while the server already serves.
+///
+/// A temporary is stale when it was made on this host by a process that no longer exists
+/// (its name says `.ftpdlib-part.<host>.<pid>.<random>`), or when nobody wrote to it for
+/// `data_timeout` plus a minute (an hour without a data timeout): those of another
+/// instance sharing the storage stay while it writes to them. Only names of the forms the
+/// server makes are removed (a user's own `.ftpdlib-part.notes` stays where atomic
+/// uploads are off and the prefix is not reserved). The walk follows no symlink and
+/// stops after 1,000,000 entries.
 ///
 /// With `logging` false nothing is logged: a process that forks while the thread runs
 /// must not fork it holding the logger's lock.
