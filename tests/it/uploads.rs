@@ -305,9 +305,13 @@ fn a_failed_sync_is_answered_452_for_a_full_disk_and_451_otherwise() {
 fn the_binary_takes_fsync_uploads_and_logs_each_sync() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_str().expect("a UTF-8 temporary directory");
+    let config = tmp.path().join("ftpdlib.toml");
+    std::fs::write(&config, "fsync-uploads = true\n").expect("write the config file");
+    let config = config.to_str().expect("a UTF-8 path").to_owned();
     for (args, env) in [
         (vec!["-w", "-d", dir, "--fsync-uploads"], None),
         (vec!["-w", "-d", dir], Some("true")),
+        (vec!["-w", "-d", dir, "--config", &config], None),
     ] {
         let mut srv = BinServer::start_env(
             &args,
