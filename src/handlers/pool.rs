@@ -1,5 +1,6 @@
 //! A small pool of worker threads for calls that may block (an authorizer that asks a
-//! database or a slow PAM module): the session sleeps while a worker runs the call, and
+//! database or a slow PAM module, the fsync of an upload, the close that frees a replaced
+//! file's blocks): the session sleeps while a worker runs the call, and
 //! the result comes back to the loop as a message through its waker, so the other
 //! sessions of the loop never wait (pyftpdlib's del_channel / add_channel, done with a
 //! thread pool instead of a thread per call).
@@ -56,7 +57,7 @@ impl super::shared::Shared {
     pub(crate) fn release_file(&self, file: crate::filesystems::FsFile) {
         match self.file_workers() {
             Some(pool) => {
-                // Given back by `run` only when the workers are gone; dropped here then.
+                // When the workers are gone, `run` drops the job, and the file, here.
                 let _ = pool.run(move || drop(file));
             }
             None => drop(file),

@@ -33,8 +33,8 @@ enum Step {
     /// An atomic upload's temporary: its data, before the rename; the file is kept to
     /// sync the directory after it.
     Data(FsFile),
-    /// The last sync: the file, and its directory for a new name.
-    Last,
+    /// The last sync: the file, and with `dir` its directory (a new name).
+    Last { dir: bool },
 }
 
 impl Syncing {
@@ -71,7 +71,7 @@ impl FtpHandler {
             info,
             bytes,
             then,
-            step: Step::Last,
+            step: Step::Last { dir: false },
             started: Instant::now(),
         };
         let before_rename = syncing.info.part.is_some();
@@ -90,13 +90,13 @@ impl FtpHandler {
             self.prefix(),
             path.display(),
             match syncing.step {
-                Step::Data(_) => "data",
-                Step::Last => "data and name",
+                Step::Data(_) | Step::Last { dir: false } => "data",
+                Step::Last { dir: true } => "data and name",
             },
             result.as_ref().map_err(|e| e.kind()),
             syncing.started.elapsed().as_micros()
         );
-        let step = std::mem::replace(&mut syncing.step, Step::Last);
+        let step = std::mem::replace(&mut syncing.step, Step::Last { dir: false });
         match (step, result) {
             (Step::Data(file), Ok(())) => {
                 if self.commit_part(&syncing.info).is_err() {
@@ -110,10 +110,8 @@ impl FtpHandler {
                 self.discard_part(&syncing.info);
                 self.end_synced(cx, syncing, Err(sync_failed(&e)));
             }
-            (Step::Last, Ok(())) => {
-                self.end_synced(cx, syncing, Ok(()));
-            }
-            (Step::Last, Err(e)) => self.end_synced(cx, syncing, Err(sync_failed(&e))),
+            (Step::Last { .. }, Ok(())) => self.end_synced(cx, syncing, Ok(())),
+            (Step::Last { .. }, Err(e)) => self.end_synced(cx, syncing, Err(sync_failed(&e))),
         }
     }
 
@@ -132,6 +130,7 @@ impl FtpHandler {
             .as_deref()
             .and_then(Path::parent)
             .filter(|_| !before_rename && syncing.info.new_name);
+        let dir = parent.is_some();
         let prepared = match self.fs() {
             Some(fs) => fs.sync_upload(&mut file, parent),
             None => Err(std::io::ErrorKind::NotConnected.into()),
@@ -163,7 +162,7 @@ impl FtpHandler {
         } else {
             // The job syncs through a descriptor of its own; this one closes off the loop.
             self.shared.release_file(file);
-            Step::Last
+            Step::Last { dir }
         };
         self.set_wait(Wait::Syncing(Box::new(syncing)));
     }
