@@ -36,6 +36,8 @@ mod differential;
 mod encodings;
 #[path = "it/events.rs"]
 mod events;
+#[path = "it/faults.rs"]
+mod faults;
 #[path = "it/ftplib.rs"]
 mod ftplib;
 #[path = "it/handover.rs"]
@@ -80,6 +82,8 @@ mod tls;
 mod transfers;
 #[path = "it/unix_users.rs"]
 mod unix_users;
+#[path = "it/uploads.rs"]
+mod uploads;
 #[path = "it/virtual_hosts.rs"]
 mod virtual_hosts;
 #[path = "it/workers.rs"]

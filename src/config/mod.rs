@@ -66,6 +66,12 @@ pub struct HandlerConfig {
     /// previous file intact and no temporary. APPE and REST + STOR are refused (`550`).
     /// Temporaries are hidden from listings and cannot be named by clients.
     pub atomic_uploads: bool,
+    /// Durable uploads: the `226` of a STOR / APPE / STOU is sent only once the file's
+    /// data is on disk (fdatasync(2)) and, for a new name or after the rename of an
+    /// atomic upload, its directory entry too (fsync(2) of the directory), both done on
+    /// a worker thread ([`crate::filesystems::FileSystem::sync_upload`]). A failed sync
+    /// is answered `451` (`452` for a full disk, `552` for a quota), not `226`.
+    pub fsync_uploads: bool,
     /// Send files with sendfile(2) when possible.
     pub use_sendfile: bool,
     /// Set TCP_NODELAY on the control connection.
@@ -175,6 +181,7 @@ impl Default for HandlerConfig {
             use_gmt_times: true,
             list_shows_hidden: false,
             atomic_uploads: false,
+            fsync_uploads: false,
             use_sendfile: true,
             tcp_no_delay: true,
             encoding: "utf-8".to_owned(),

@@ -30,11 +30,13 @@ mod memory;
 mod ops;
 mod paths;
 mod stat;
+mod sync;
 
 pub use handle::{FileData, FsFile};
 pub use memory::MemoryFs;
 pub(crate) use ops::NotARegularFile;
 pub use stat::{FileKind, FileStat};
+pub use sync::SyncJob;
 
 /// How [`FileSystem::open_write`] opens a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +125,23 @@ pub trait FileSystem: Send {
             return Err(sys::permission_denied());
         }
         ops::create_unique(dir, prefix).map(|(path, file)| (path, FsFile::Os(file)))
+    }
+
+    /// `HandlerConfig::fsync_uploads`: prepares, on the loop's thread, what makes a
+    /// completed upload durable; the server runs the job on a worker thread and answers
+    /// the upload only once it returned. `file` is the upload's open file; `dir`, when
+    /// given, is its directory, whose entry for the upload is new (a new name, or a
+    /// rename over the old file) and must reach the disk too.
+    ///
+    /// The default, for an OS file: fdatasync(2) of the file and fsync(2) of `dir`; for
+    /// a custom file ([`FsFile::Custom`], as [`MemoryFs`] serves): `flush` here, and
+    /// nothing on the worker. Override it to sync storage of your own.
+    ///
+    /// # Errors
+    /// Preparing failed (opening the directory); the upload is answered as if the sync
+    /// failed (`451`).
+    fn sync_upload(&self, file: &mut FsFile, dir: Option<&Path>) -> io::Result<SyncJob> {
+        sync::prepare(file, dir)
     }
 
     /// CWD: checks that `p` is an existing directory the server may enter, then sets

@@ -16,6 +16,7 @@ use super::shared::Shared;
 use super::tls::{DataTls, Transport};
 use super::transfers::{Progress, Transfer, SEND_NOTSENT_LOWAT};
 use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
+use crate::filesystems::FsFile;
 use crate::metrics::Counter;
 
 /// A PASV / EPSV listener: accepts one data connection from the client, then hands it to a
@@ -205,6 +206,8 @@ pub(crate) struct DtpHandler {
     log: Option<Box<TransferLog>>,
     /// The control channel abandoned the transfer: report it here, not to it.
     abandoned: bool,
+    /// A completed upload's file, for the control channel to sync (`fsync_uploads`).
+    completed_file: Option<FsFile>,
 }
 
 enum DtpState {
@@ -243,6 +246,7 @@ impl DtpHandler {
             throttle: None,
             log: None,
             abandoned: false,
+            completed_file: None,
         })
     }
 
@@ -358,7 +362,13 @@ impl DtpHandler {
             None => share,
         };
         match transfer.pump(&mut self.stream, &mut self.bytes, budget) {
-            Ok(Progress::Done) => self.finish(cx, CloseReason::Completed),
+            Ok(Progress::Done) => {
+                if cfg.fsync_uploads {
+                    // The 226 waits for the sync, which the control channel starts.
+                    self.completed_file = transfer.take_upload_file();
+                }
+                self.finish(cx, CloseReason::Completed);
+            }
             Ok(Progress::Blocked) => {}
             Ok(Progress::Yielded) => match &mut self.throttle {
                 // Over the limit: sleep the channel (no interest) until the rate allows more.
@@ -569,6 +579,7 @@ impl Handler<Msg> for DtpHandler {
                     bytes,
                     reason,
                     reported,
+                    file: self.completed_file.take(),
                 }),
             ),
         );

@@ -37,6 +37,7 @@ use crate::filesystems::FsFile;
 use crate::log::SessionTag;
 use shared::Shared;
 
+pub use atomic::sweep_stale_uploads;
 pub(crate) use control::FtpHandler;
 pub use custom::{CommandBody, CommandContext};
 pub use vhost::VirtualHost;
@@ -71,6 +72,8 @@ pub(crate) enum SessionCmd {
     /// A worker hashed a file (HASH, XCRC …): the job's cancel flag (which job this is
     /// the result of), and the digest or why not.
     HashResult(Arc<AtomicBool>, std::io::Result<Vec<u8>>),
+    /// A worker synced a completed upload (`fsync_uploads`): done, or why not.
+    Synced(std::io::Result<()>),
 }
 
 /// News from the data side.
@@ -101,6 +104,8 @@ pub(crate) struct Closure {
     /// The data channel logged the transfer's line and fired its callback (it does
     /// whenever the transfer's start reached it).
     pub(crate) reported: bool,
+    /// A completed upload's file, handed over for `fsync_uploads`.
+    pub(crate) file: Option<FsFile>,
 }
 
 /// Why a data channel closed.
@@ -158,8 +163,9 @@ pub(crate) struct TransferLog {
     pub(crate) path: Option<PathBuf>,
     /// When the transfer command came.
     pub(crate) started: Instant,
-    /// An atomic upload: while the control channel listens, it reports the transfer
-    /// itself, after renaming the temporary, so that the callback finds the file in place.
+    /// An atomic upload, or any upload with `fsync_uploads`: while the control channel
+    /// listens, it reports the transfer itself, after renaming the temporary and the
+    /// sync, so that the callback finds the file in place and on disk.
     pub(crate) deferred: bool,
     /// TYPE A.
     pub(crate) ascii: bool,

@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     /// The server's counters, when it serves metrics (shared by every loop, thread and
     /// forked process of the server).
     pub(crate) metrics: Option<Arc<Metrics>>,
+    /// The threads for file work that may wait on the disk (the syncs of
+    /// `fsync_uploads`, the release of a file an upload replaced), started on first use.
+    pub(crate) file_pool: OnceLock<Option<WorkerPool>>,
 }
 
 impl Shared {

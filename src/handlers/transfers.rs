@@ -203,6 +203,17 @@ impl Transfer {
         }
     }
 
+    /// The file of an upload, taken out of the finished transfer; None for a download.
+    pub(crate) fn take_upload_file(&mut self) -> Option<FsFile> {
+        match std::mem::replace(&mut self.kind, Kind::SendBytes) {
+            Kind::Receive { file, .. } => Some(file),
+            other @ (Kind::SendFile { .. } | Kind::SendBytes) => {
+                self.kind = other;
+                None
+            }
+        }
+    }
+
     /// What this transfer may move in its turn. An upload drains its socket in large
     /// reads. Downloads share [`TURN_SHARE`] (at least [`MIN_SEND_SHARE`] each): on
     /// loopback, 300 concurrent downloads that each sent 4 MiB bursts grew the client's

@@ -203,6 +203,7 @@ impl ServerBuilder {
             hash_pool: std::sync::OnceLock::new(),
             bans: self.bans.clone(),
             metrics: self.metrics.clone(),
+            file_pool: std::sync::OnceLock::new(),
         }))
     }
 

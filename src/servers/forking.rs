@@ -142,6 +142,7 @@ fn child_shared(parent: &Shared) -> io::Result<Shared> {
         bans: parent.bans.clone(),
         hosts: parent.hosts.clone(),
         metrics: parent.metrics.clone(),
+        file_pool: std::sync::OnceLock::new(),
     })
 }
 

@@ -327,7 +327,7 @@ fn a_cut_upload_is_kept_partial_and_reported_incomplete() {
 }
 
 #[test]
-fn a_full_quota_ends_the_upload_with_426() {
+fn a_full_quota_ends_the_upload_with_452() {
     let mem = MemoryFs::with_capacity(100_000);
     let srv = TestServer::with_memory(&mem, |b| b);
     let mut c = srv.login();
@@ -340,7 +340,7 @@ fn a_full_quota_ends_the_upload_with_426() {
     let _ = data.shutdown(Shutdown::Write);
     assert_eq!(
         c.reply(),
-        (426, "No space left on device; transfer aborted.".to_owned())
+        (452, "No space left on device; transfer aborted.".to_owned())
     );
     drop(data);
     assert_eq!(mem.used_bytes(), 100_000);

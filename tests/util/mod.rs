@@ -279,6 +279,12 @@ impl BinServer {
         }
     }
 
+    /// Kills the server with SIGKILL (no clean-up of any kind) and reaps it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL the server");
+        self.child.wait().expect("reap the server");
+    }
+
     /// The process id of the server.
     pub fn pid(&self) -> u32 {
         self.child.id()

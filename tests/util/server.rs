@@ -107,7 +107,8 @@ impl TestServer {
         TestServer::with_users(wrap, handler, server, extra)
     }
 
-    /// The common start: the test users, turned into the server's authorizer by `wrap`.
+    /// The common start: the test users, turned into the server's authorizer by `wrap`
+    /// (e.g. `WithFilesystem` for a filesystem of the test's own).
     pub fn with_users(
         wrap: impl FnOnce(DummyAuthorizer) -> Box<dyn Authorizer>,
         handler: impl FnOnce(&mut HandlerConfig),

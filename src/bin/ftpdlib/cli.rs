@@ -347,6 +347,14 @@ pub struct Cli {
     pub atomic_uploads: bool,
 
     #[arg(
+        long, env = "FTPDLIB_FSYNC_UPLOADS", help_heading = OTHER,
+        action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
+        help = "the 226 of an upload is sent once the file (and a new name) is on disk \
+                (fdatasync, fsync of the directory)"
+    )]
+    pub fsync_uploads: bool,
+
+    #[arg(
         long, value_name = "MAX_CONS", env = "FTPDLIB_MAX_CONS", help_heading = OTHER,
         default_value = "512", value_parser = Argparse::new(int::<usize>),
         help = "max number of simultaneous connections (default: 512)"

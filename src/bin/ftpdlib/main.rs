@@ -178,6 +178,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             c.use_sendfile = !cli.disable_sendfile;
             c.list_shows_hidden = cli.list_all;
             c.atomic_uploads = cli.atomic_uploads;
+            c.fsync_uploads = cli.fsync_uploads;
             c.max_login_attempts = cli.max_login_attempts;
             if cli.ban_after > 0 {
                 let mut ban = BanPolicy::new(cli.ban_after);
@@ -236,8 +237,36 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         builder.listeners(inherited)?
     };
     log_served(&cli);
+    sweep_upload_temporaries(&cli, data_timeout);
     server.serve_forever(true)?;
     Ok(())
+}
+
+/// Removes, on a thread of its own while the server already serves, the upload
+/// temporaries that a killed process left in the served directory and the homes of the
+/// config file's users (not the system users' homes of `--unix-users`).
+fn sweep_upload_temporaries(cli: &Cli, data_timeout: Option<Duration>) {
+    if cli.unix_users {
+        return;
+    }
+    let mut roots: Vec<std::path::PathBuf> = cli.users.iter().map(|u| u.home.clone()).collect();
+    if cli.username.is_some() || (cli.users_file.is_none() && cli.users.is_empty()) {
+        match &cli.directory {
+            Some(d) => roots.push(d.clone()),
+            None => roots.extend(std::env::current_dir().ok()),
+        }
+    }
+    roots.sort();
+    roots.dedup();
+    // The forking models fork while the sweep may run: a child forked while the thread
+    // held the logger's lock would never log again, so that sweep stays silent.
+    let forking = matches!(
+        cli.concurrency,
+        ftpdlib::config::Concurrency::MultiProc | ftpdlib::config::Concurrency::PreFork
+    );
+    if let Err(e) = ftpdlib::handlers::sweep_stale_uploads(roots, data_timeout, !forking) {
+        log::warn!("cannot sweep stale upload temporaries: {e}");
+    }
 }
 
 /// The users to serve: the -u user or anonymous on -d, plus the users file; or the system

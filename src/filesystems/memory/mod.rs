@@ -32,7 +32,7 @@ use tree::{OpenHow, Tree};
 /// they are written. Files belong to the server process's effective user and group; permission
 /// bits are kept (SITE CHMOD, listings) but not enforced: the authorizer's letters are the
 /// access control. With [`MemoryFs::with_capacity`], writes beyond the quota fail with
-/// `ENOSPC` (an upload then ends with `426 No space left on device; transfer aborted.`).
+/// `ENOSPC` (an upload then ends with `452 No space left on device; transfer aborted.`).
 ///
 /// Paths given to the helpers ([`MemoryFs::write_file`], ...) are client paths: `/`
 /// separated, relative to this handle's root, `..` never above it.

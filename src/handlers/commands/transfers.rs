@@ -116,14 +116,33 @@ impl FtpHandler {
             }
             (false, None) => WriteMode::Truncate,
         };
-        let file = match fs.open_write(&t.fs, mode) {
-            Ok(f) => f,
-            Err(e) => return self.respond(fs_error_reply(&e)),
+        // Whether the upload makes a new directory entry, which `fsync_uploads` syncs:
+        // a new file, or one that replaces the old.
+        let new_name = mode == WriteMode::Truncate || !fs.lexists(&t.fs);
+        // A STOR over an existing file writes a new file renamed over it at once: a
+        // download that runs keeps the old file whole (see `atomic::replace_at_start`).
+        let replaced = match mode {
+            WriteMode::Truncate => atomic::replace_at_start(fs, &t.fs),
+            WriteMode::Append | WriteMode::At(_) => None,
+        };
+        let file = match replaced {
+            Some((file, held)) => {
+                if let Some(old) = held {
+                    self.shared.release_file(old);
+                }
+                file
+            }
+            None => match fs.open_write(&t.fs, mode) {
+                Ok(f) => f,
+                Err(e) => return self.respond(fs_error_reply(&e)),
+            },
         };
         let ascii = self.transfer_type == TransferType::Ascii;
         // REST + STOR: the file ends where the upload ends (pyftpdlib kept the old tail,
         // so a shorter upload left a file the client never sent).
         let cut_tail = matches!(mode, WriteMode::At(_));
+        let mut info = xfer(if append { "APPE" } else { "STOR" }, Some(t.fs));
+        info.new_name = new_name;
         self.start_transfer(
             cx,
             Job::Receive {
@@ -131,7 +150,7 @@ impl FtpHandler {
                 ascii,
                 cut_tail,
             },
-            xfer(if append { "APPE" } else { "STOR" }, Some(t.fs)),
+            info,
             None,
         );
     }
@@ -158,13 +177,15 @@ impl FtpHandler {
             // What opening the target would say; the rename would fail only at the end.
             return self.respond(Reply::new(550, "Is a directory."));
         }
-        let (part, file) = match atomic::create_part(fs, &t.fs) {
+        let sweep = atomic::stale_after(self.shared.config.data_timeout);
+        let (part, file) = match atomic::create_part(fs, &t.fs, Some(sweep)) {
             Ok(created) => created,
             Err(e) => return self.respond(fs_error_reply(&e)),
         };
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut info = xfer("STOR", Some(t.fs));
         info.part = Some(part);
+        info.new_name = true;
         self.start_transfer(
             cx,
             Job::Receive {
@@ -197,11 +218,13 @@ impl FtpHandler {
             .unwrap_or_default();
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut info = xfer("STOU", Some(path));
+        info.new_name = true;
         let file = if self.shared.config.atomic_uploads {
             // The empty file keeps the unique name taken; the data goes to a temporary
             // renamed over it at the end.
             drop(file);
-            match atomic::create_part(fs, info.path.as_deref().unwrap_or(&dir.fs)) {
+            let sweep = atomic::stale_after(self.shared.config.data_timeout);
+            match atomic::create_part(fs, info.path.as_deref().unwrap_or(&dir.fs), Some(sweep)) {
                 Ok((part, file)) => {
                     info.part = Some(part);
                     info.reserved = true;
@@ -318,6 +341,7 @@ fn xfer(cmd: &'static str, path: Option<PathBuf>) -> XferInfo {
         started: Instant::now(),
         part: None,
         reserved: false,
+        new_name: false,
     }
 }
 pub(super) fn list_into(

@@ -5,7 +5,7 @@
 use ioloop::{Ctx, Handle};
 
 use super::{DataChan, FtpHandler, Wait, XferInfo};
-use crate::handlers::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
+use crate::handlers::{atomic, CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
 use crate::proto::{Reply, TransferType};
 
 impl FtpHandler {
@@ -56,21 +56,31 @@ impl FtpHandler {
         }
     }
 
-    /// Renames a completed atomic upload's temporary over its target. On failure the
+    /// Renames a completed atomic upload's temporary over its target, which keeps the
+    /// old file's permission bits; the old file is released off the loop. On failure the
     /// temporary is removed and the target keeps its old content.
-    fn commit_part(&self, info: &XferInfo) -> std::io::Result<()> {
+    pub(super) fn commit_part(&self, info: &XferInfo) -> std::io::Result<()> {
         let (Some(part), Some(path), Some(fs)) = (&info.part, &info.path, self.fs()) else {
             return Ok(());
         };
-        fs.rename(part, path).inspect_err(|e| {
-            log::warn!(
-                "{} could not rename upload temporary {} to {}: {e}",
-                self.prefix(),
-                part.display(),
-                path.display()
-            );
-            self.discard_part(info);
-        })
+        match atomic::replace(fs, part, path) {
+            Ok(held) => {
+                if let Some(old) = held {
+                    self.shared.release_file(old);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                log::warn!(
+                    "{} could not rename upload temporary {} to {}: {e}",
+                    self.prefix(),
+                    part.display(),
+                    path.display()
+                );
+                self.discard_part(info);
+                Err(e)
+            }
+        }
     }
 
     /// Starts `job` on the data channel, which also keeps the transfer's log line.
@@ -96,7 +106,7 @@ impl FtpHandler {
             cmd: info.cmd,
             path: info.path.clone(),
             started: info.started,
-            deferred: info.part.is_some(),
+            deferred: info.part.is_some() || (self.shared.config.fsync_uploads && info.is_upload()),
             ascii: self.transfer_type == TransferType::Ascii,
         }
     }
@@ -224,7 +234,13 @@ impl FtpHandler {
                 bytes,
                 reason,
                 reported,
+                file,
             } = closure;
+            if let (CloseReason::Completed, Some(file)) = (&reason, file) {
+                // `fsync_uploads`: the reply (and an atomic upload's rename) waits for
+                // the sync.
+                return self.start_sync(cx, info, bytes, file);
+            }
             let completed = matches!(reason, CloseReason::Completed);
             // An atomic upload: the rename comes before the 226, so that a client that
             // got it finds the file; a cut upload only drops its temporary.
@@ -239,7 +255,7 @@ impl FtpHandler {
             if !reported {
                 // The data channel closed before the transfer's start reached it, or
                 // left the report of an atomic upload to here (after the rename).
-                self.transfer_ended(&info, stored && info.part.is_some(), bytes);
+                self.transfer_ended(&info, stored, bytes);
             }
             let aborted_midway = matches!(reason, CloseReason::Aborted) && bytes > 0;
             match reason {
@@ -271,8 +287,10 @@ impl FtpHandler {
                     self.respond(Reply::new(426, "Connection closed; transfer aborted."));
                 }
                 CloseReason::File(e) => {
+                    // A full disk or quota: RFC 959's 452 / 552 (pyftpdlib says 426).
                     let text = crate::error::strerror(&e);
-                    self.respond(Reply::new(426, format!("{text}; transfer aborted.")));
+                    let code = storage_code(&e).unwrap_or(426);
+                    self.respond(Reply::new(code, format!("{text}; transfer aborted.")));
                 }
                 CloseReason::Timeout => {
                     return self.respond_and_close(Reply::new(421, "Data connection timed out."));
@@ -308,6 +326,12 @@ impl FtpHandler {
                 "ABOR command successful; data channel closed.",
             ));
         }
+        self.after_transfer_reply(cx);
+    }
+
+    /// What the session does once a transfer's reply is out: read commands again after
+    /// an ABOR, or say goodbye after a QUIT that came during the transfer.
+    pub(super) fn after_transfer_reply(&mut self, cx: &mut Ctx<'_, Msg>) {
         match &mut self.wait {
             Wait::Abort => self.end_wait(cx),
             Wait::Quit { farewell } => {
@@ -321,7 +345,8 @@ impl FtpHandler {
             | Wait::Authenticating
             | Wait::ActiveConnect
             | Wait::StartTls
-            | Wait::Hashing(_) => {}
+            | Wait::Hashing(_)
+            | Wait::Syncing(_) => {}
         }
     }
 
@@ -330,5 +355,15 @@ impl FtpHandler {
     pub(super) fn transfer_ended(&self, info: &XferInfo, completed: bool, bytes: u64) {
         self.transfer_log(info)
             .ended(&self.shared, completed, bytes);
+    }
+}
+
+/// RFC 959's reply for a write that failed for want of space: `452` (insufficient
+/// storage) for a full disk, `552` (exceeded storage allocation) for a quota.
+pub(super) fn storage_code(e: &std::io::Error) -> Option<u16> {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) => Some(452),
+        Some(libc::EDQUOT) => Some(552),
+        _ => None,
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod data;
+mod sync;
 mod tls;
 
 use ioloop::mio::net::TcpStream;
@@ -157,6 +158,16 @@ pub(super) struct XferInfo {
     /// STOU with atomic uploads: `path` is an empty file that holds the unique name, to
     /// be removed with the temporary if the upload is cut.
     pub(super) reserved: bool,
+    /// An upload that makes a new directory entry (a new file, or a new one renamed over
+    /// the old), which `fsync_uploads` syncs with the file.
+    pub(super) new_name: bool,
+}
+
+impl XferInfo {
+    /// STOR, APPE or STOU.
+    pub(super) fn is_upload(&self) -> bool {
+        matches!(self.cmd, "STOR" | "APPE" | "STOU")
+    }
 }
 
 /// Why the session is not reading commands right now: a reply is pending that must come
@@ -185,6 +196,9 @@ pub(super) enum Wait {
     /// HASH, XCRC …: a worker reads the file. Commands sent meanwhile (ABOR too) are
     /// answered after the checksum; a client that closes cancels it.
     Hashing(Box<HashJob>),
+    /// `fsync_uploads`: a worker syncs a completed upload; its reply waits for it, and
+    /// commands sent meanwhile are answered after it.
+    Syncing(Box<sync::Syncing>),
 }
 
 impl FtpHandler {
@@ -474,6 +488,9 @@ impl FtpHandler {
         }
         if matches!(self.wait, Wait::Quit { .. }) {
             // A QUIT already waits for the transfer; its 221 still comes.
+        } else if let Wait::Syncing(syncing) = &mut self.wait {
+            // The upload's reply comes once it is on disk, then the session ends.
+            syncing.quit_after(None);
         } else if matches!(self.data, DataChan::Transferring { .. }) {
             self.wait = Wait::Quit { farewell: None };
         } else {
@@ -624,8 +641,11 @@ impl Handler<Msg> for FtpHandler {
             return cx.close();
         }
         if Some(timer) == self.idle_timer {
-            if matches!(self.data, DataChan::Transferring { .. }) {
-                // pyftpdlib stops the idle clock while a transfer runs.
+            if matches!(self.data, DataChan::Transferring { .. })
+                || matches!(self.wait, Wait::Syncing(_))
+            {
+                // pyftpdlib stops the idle clock while a transfer runs (here until its
+                // reply).
                 self.idle_timer = self.shared.config.timeout.map(|t| cx.call_later(t));
                 return;
             }
@@ -669,6 +689,7 @@ impl Handler<Msg> for FtpHandler {
                     self.finish_login(cx, user, verdict);
                 }
             }
+            Msg::ToSession(SessionCmd::Synced(result)) => self.synced(cx, result),
             Msg::ToSession(SessionCmd::HashResult(flag, result)) => {
                 // A job stopped by ABOR may have finished just before: its result must not
                 // answer the next HASH.
@@ -692,6 +713,12 @@ impl Handler<Msg> for FtpHandler {
         if let Wait::Hashing(job) = &self.wait {
             // The worker stops at its next block instead of reading the rest of the file.
             job.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Wait::Syncing(syncing) = &self.wait {
+            // An atomic upload whose rename waited for the sync: the old file stays.
+            if syncing.renames() {
+                self.discard_part(syncing.info());
+            }
         }
         self.drop_data(cx);
         log::info!(
