@@ -20,6 +20,9 @@ pub struct Acceptor {
     /// Accepting failed and has not succeeded since: a server held at its open-files
     /// limit logs the first failure as a warning, not one every back-off period.
     failing: bool,
+    /// accept(2) said EINVAL: the socket no longer listens (another process sharing it
+    /// shut it down, as a pre-fork supervisor does to stop its workers).
+    shut_down: bool,
 }
 
 impl Acceptor {
@@ -30,6 +33,7 @@ impl Acceptor {
             paused: None,
             backoff,
             failing: false,
+            shut_down: false,
         }
     }
 
@@ -43,12 +47,20 @@ impl Acceptor {
         &mut self.listener
     }
 
-    /// Readable while accepting; nothing while paused.
+    /// Readable while accepting; nothing while paused or once the socket stopped
+    /// listening.
     pub fn interest(&self) -> Option<Interest> {
         match self.paused {
+            _ if self.shut_down => None,
             Some(_) => None,
             None => Some(Interest::READABLE),
         }
+    }
+
+    /// True once accept(2) said the socket no longer listens (EINVAL): it was shut down,
+    /// by this process or another that shares it. Nothing more will be accepted.
+    pub fn is_shut_down(&self) -> bool {
+        self.shut_down
     }
 
     /// True while accepting is paused after running out of descriptors.
@@ -74,7 +86,7 @@ impl Acceptor {
     /// readiness: a handler that sets each connection up before taking the next one
     /// spaces its accept(2) calls out instead of holding the listener in a tight loop.
     pub fn accept_next<M>(&mut self, cx: &mut Ctx<'_, M>) -> Option<(TcpStream, SocketAddr)> {
-        if self.paused.is_some() {
+        if self.paused.is_some() || self.shut_down {
             return None;
         }
         loop {
@@ -89,6 +101,12 @@ impl Acceptor {
                         || e.kind() == io::ErrorKind::ConnectionAborted =>
                 {
                     continue
+                }
+                Err(e) if e.raw_os_error() == Some(Errno::INVAL.raw_os_error()) => {
+                    // Not listening any more: retrying would fail the same way for ever.
+                    log::debug!("accept() failed: {e}: the socket no longer listens");
+                    self.shut_down = true;
+                    return None;
                 }
                 Err(e) => {
                     let out_of_resources = e

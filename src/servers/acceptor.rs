@@ -375,6 +375,13 @@ impl Handler<Msg> for ServerAcceptor {
                 break;
             }
         }
+        if self.acceptor.is_shut_down() {
+            // The socket was shut down under this loop: by the pre-fork supervisor's stop
+            // (a worker forked while the stop began never got its signal). Stop too,
+            // gracefully, rather than keep a dead listener.
+            log::info!("the listening socket was shut down: stopping");
+            self.shut_down(cx);
+        }
     }
 
     fn on_timer(&mut self, cx: &mut Ctx<'_, Msg>, timer: TimerId) {
