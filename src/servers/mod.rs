@@ -157,6 +157,15 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
     crate::sys::raise_nofile_limit()
 }
 
+/// Makes SIGINT and SIGTERM requests for a graceful stop, as
+/// [`FtpServer::serve_forever`]`(true)` does, but now: a program that builds its server
+/// first calls this at its start, so that a signal arriving before `serve_forever` (a
+/// service manager stopping it during start-up) stops it cleanly once it serves, logs
+/// written, instead of killing it with the default action.
+pub fn install_stop_signals() {
+    crate::sys::install_exit_signals();
+}
+
 /// Makes SIGUSR1 a request to reopen log files, as logrotate's `postrotate` sends it,
 /// instead of the signal's default action (ending the process). The handler only counts
 /// the signal: each log writer compares [`log_reopen_requests`] with the count it last

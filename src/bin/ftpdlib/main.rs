@@ -129,6 +129,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if cli.hash_password {
         return print_password_hash();
     }
+    // Before anything listens: a SIGTERM during start-up (a service manager's stop, a
+    // test's) then stops the server cleanly as soon as it serves, its log written.
+    ftpdlib::servers::install_stop_signals();
     // Early, while the process has one thread: it removes the LISTEN_* variables. Several
     // listeners come from a hand-over by a multi-loop server (one per loop).
     let inherited = ftpdlib::systemd::activated_listeners()?;
