@@ -18,12 +18,13 @@ use std::cell::RefCell;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::sys;
+use beneath::Place;
 
+mod beneath;
 mod handle;
 mod listing;
 mod memory;
@@ -96,7 +97,7 @@ pub trait FileSystem: Send {
     /// an error whose reply text is `Not a regular file` (opened without blocking, so a
     /// FIFO with no writer cannot stall the loop).
     fn open_read(&self, p: &Path) -> io::Result<FsFile> {
-        ops::open_read(p).map(FsFile::Os)
+        beneath::at(self.root(), p, ops::open_read).map(FsFile::Os)
     }
 
     /// Opens a file for writing (STOR, APPE, REST+STOR); new files get mode
@@ -107,7 +108,7 @@ pub trait FileSystem: Send {
     /// missing file; `EISDIR` or `Not a regular file` as for
     /// [`FileSystem::open_read`].
     fn open_write(&self, p: &Path, mode: WriteMode) -> io::Result<FsFile> {
-        ops::open_write(p, mode).map(FsFile::Os)
+        beneath::at(self.root(), p, |place| ops::open_write(place, mode)).map(FsFile::Os)
     }
 
     /// STOU: creates a new file `<prefix><8 random chars from [a-z0-9_]>` in `dir`
@@ -122,7 +123,10 @@ pub trait FileSystem: Send {
         if !self.validpath(dir) {
             return Err(sys::permission_denied());
         }
-        ops::create_unique(dir, prefix).map(|(path, file)| (path, FsFile::Os(file)))
+        beneath::at(self.root(), dir, |place| {
+            ops::create_unique(place, dir, prefix)
+        })
+        .map(|(path, file)| (path, FsFile::Os(file)))
     }
 
     /// CWD: checks that `p` is an existing directory the server may enter, then sets
@@ -131,7 +135,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// `NotFound`, `ENOTDIR` or `EACCES`, as `chdir(2)` would report.
     fn chdir(&mut self, p: &Path) -> io::Result<()> {
-        ops::check_enterable(p)?;
+        beneath::at(self.root(), p, ops::check_enterable)?;
         let cwd = self.fs2ftp(p);
         self.set_cwd(cwd);
         Ok(())
@@ -142,7 +146,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `mkdir`.
     fn mkdir(&self, p: &Path) -> io::Result<()> {
-        fs::create_dir(p)
+        beneath::at(self.root(), p, ops::mkdir)
     }
 
     /// RMD: removes an empty directory.
@@ -150,7 +154,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `rmdir`.
     fn rmdir(&self, p: &Path) -> io::Result<()> {
-        fs::remove_dir(p)
+        beneath::at(self.root(), p, |place| ops::remove(place, true))
     }
 
     /// DELE: removes a file (or symlink).
@@ -158,7 +162,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `unlink` (`EISDIR` for a directory).
     fn remove(&self, p: &Path) -> io::Result<()> {
-        fs::remove_file(p)
+        beneath::at(self.root(), p, |place| ops::remove(place, false))
     }
 
     /// RNFR/RNTO: renames `src` to `dst`.
@@ -166,7 +170,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `rename`.
     fn rename(&self, src: &Path, dst: &Path) -> io::Result<()> {
-        fs::rename(src, dst)
+        beneath::at_both(self.root(), src, dst, ops::rename)
     }
 
     /// SITE CHMOD: sets the permission bits (follows symlinks).
@@ -174,7 +178,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `chmod`.
     fn chmod(&self, p: &Path, mode: u32) -> io::Result<()> {
-        fs::set_permissions(p, fs::Permissions::from_mode(mode))
+        beneath::at(self.root(), p, |place| ops::chmod(place, mode))
     }
 
     /// MFMT: sets the modification time, and the access time to the same value.
@@ -182,7 +186,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `utimensat` (`EPERM` unless the server owns the file).
     fn set_mtime(&self, p: &Path, t: SystemTime) -> io::Result<()> {
-        ops::set_mtime(p, t)
+        beneath::at(self.root(), p, |place| ops::set_mtime(place, t))
     }
 
     /// `stat(2)`: metadata, following symlinks.
@@ -190,7 +194,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `stat`.
     fn stat(&self, p: &Path) -> io::Result<FileStat> {
-        fs::metadata(p).map(FileStat::from)
+        beneath::at(self.root(), p, ops::stat)
     }
 
     /// `lstat(2)`: metadata of a symlink itself.
@@ -198,7 +202,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `lstat`.
     fn lstat(&self, p: &Path) -> io::Result<FileStat> {
-        fs::symlink_metadata(p).map(FileStat::from)
+        beneath::at(self.root(), p, ops::lstat)
     }
 
     /// The names in a directory, without `.` and `..`, in no particular order.
@@ -206,9 +210,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `opendir`/`readdir`.
     fn listdir(&self, p: &Path) -> io::Result<Vec<OsString>> {
-        fs::read_dir(p)?
-            .map(|entry| entry.map(|e| e.file_name()))
-            .collect()
+        beneath::at(self.root(), p, ops::listdir)
     }
 
     /// The target of a symlink, as stored.
@@ -216,7 +218,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `readlink` (`EINVAL` if `p` is not a symlink).
     fn readlink(&self, p: &Path) -> io::Result<PathBuf> {
-        fs::read_link(p)
+        beneath::at(self.root(), p, ops::readlink)
     }
 
     /// Python's non-strict `os.path.realpath`: symlinks resolved in the existing part
@@ -504,6 +506,68 @@ impl FileSystem for UnixFilesystem {
 
     fn validpath(&self, _fs_path: &Path) -> bool {
         true
+    }
+
+    // No root to stay beneath: every path is used as given (the OS permissions of the
+    // process are the only limit), where the defaults resolve beneath `root()`.
+    fn open_read(&self, p: &Path) -> io::Result<FsFile> {
+        ops::open_read(Place::Anywhere(p)).map(FsFile::Os)
+    }
+
+    fn open_write(&self, p: &Path, mode: WriteMode) -> io::Result<FsFile> {
+        ops::open_write(Place::Anywhere(p), mode).map(FsFile::Os)
+    }
+
+    fn create_unique(&self, dir: &Path, prefix: &str) -> io::Result<(PathBuf, FsFile)> {
+        ops::create_unique(Place::Anywhere(dir), dir, prefix)
+            .map(|(path, file)| (path, FsFile::Os(file)))
+    }
+
+    fn chdir(&mut self, p: &Path) -> io::Result<()> {
+        ops::check_enterable(Place::Anywhere(p))?;
+        let cwd = self.fs2ftp(p);
+        self.set_cwd(cwd);
+        Ok(())
+    }
+
+    fn mkdir(&self, p: &Path) -> io::Result<()> {
+        ops::mkdir(Place::Anywhere(p))
+    }
+
+    fn rmdir(&self, p: &Path) -> io::Result<()> {
+        ops::remove(Place::Anywhere(p), true)
+    }
+
+    fn remove(&self, p: &Path) -> io::Result<()> {
+        ops::remove(Place::Anywhere(p), false)
+    }
+
+    fn rename(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        ops::rename(Place::Anywhere(src), Place::Anywhere(dst))
+    }
+
+    fn chmod(&self, p: &Path, mode: u32) -> io::Result<()> {
+        ops::chmod(Place::Anywhere(p), mode)
+    }
+
+    fn set_mtime(&self, p: &Path, t: SystemTime) -> io::Result<()> {
+        ops::set_mtime(Place::Anywhere(p), t)
+    }
+
+    fn stat(&self, p: &Path) -> io::Result<FileStat> {
+        ops::stat(Place::Anywhere(p))
+    }
+
+    fn lstat(&self, p: &Path) -> io::Result<FileStat> {
+        ops::lstat(Place::Anywhere(p))
+    }
+
+    fn listdir(&self, p: &Path) -> io::Result<Vec<OsString>> {
+        ops::listdir(Place::Anywhere(p))
+    }
+
+    fn readlink(&self, p: &Path) -> io::Result<PathBuf> {
+        ops::readlink(Place::Anywhere(p))
     }
 
     fn format_list(
