@@ -5,6 +5,10 @@
 //! the real tree ([`UnixFilesystem`]). Commands turn client paths into real paths with
 //! [`FileSystem::ftp2fs`], check them with [`FileSystem::validpath`] (which resolves
 //! symlinks, so links leaving the home are refused), then call the I/O methods here.
+//! The check decides the reply; the I/O itself does not trust it: the default methods
+//! resolve every path beneath a descriptor of the root (`openat2` with
+//! `RESOLVE_BENEATH`, or an `O_NOFOLLOW` walk; see `beneath`), so a symlink swapped in
+//! between the check and the use cannot lead outside.
 //! Listings (LIST, MLSD, MLST) are generated in-house; see [`FileSystem::format_list`]
 //! and [`FileSystem::format_mlsx`].
 //!
@@ -54,9 +58,14 @@ pub enum WriteMode {
 /// Everything a session does to files, and the mapping between FTP paths (always `/`
 /// separated, absolute after [`FileSystem::ftpnorm`]) and real paths.
 ///
-/// Implement the path-mapping methods; the I/O methods have std-based defaults that a
+/// Implement the path-mapping methods; the I/O methods have defaults over the OS that a
 /// custom filesystem may override (e.g. to add quotas or hide files), or must override
-/// when its files are not the OS's: files are [`FsFile`]s (an OS file, or any
+/// when its files are not the OS's. The defaults resolve a path below
+/// [`FileSystem::root`] relative to a descriptor of the root, following only symlinks
+/// that stay inside it (so a link swapped in after [`FileSystem::validpath`] cannot lead
+/// the operation outside: `EACCES`), and use a path outside the root as given. An
+/// override over the OS should keep that property (call the wrapped view's method rather
+/// than `std::fs` by name). files are [`FsFile`]s (an OS file, or any
 /// [`FileData`]) and metadata is a [`FileStat`], so nothing requires a real file. All
 /// methods run on the event-loop thread, so they should not block for long.
 pub trait FileSystem: Send {
@@ -173,7 +182,7 @@ pub trait FileSystem: Send {
         beneath::at_both(self.root(), src, dst, ops::rename)
     }
 
-    /// SITE CHMOD: sets the permission bits (follows symlinks).
+    /// SITE CHMOD: sets the permission bits (follows symlinks that stay in the root).
     ///
     /// # Errors
     /// The OS error from `chmod`.
@@ -189,7 +198,8 @@ pub trait FileSystem: Send {
         beneath::at(self.root(), p, |place| ops::set_mtime(place, t))
     }
 
-    /// `stat(2)`: metadata, following symlinks.
+    /// `stat(2)`: metadata, following symlinks (by default only those that stay in the
+    /// root).
     ///
     /// # Errors
     /// The OS error from `stat`.
