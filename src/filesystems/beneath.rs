@@ -67,6 +67,16 @@ pub(super) fn at_both<T>(
     }
 }
 
+/// The directory `dir`, which lies below `root`, open beneath it as a handle for the
+/// `*at` calls on its entries (a listing describes each entry with one `fstatat`); `None`
+/// when it is outside `root` or cannot be opened (the caller then goes by path).
+pub(super) fn open_dir(root: &Path, dir: &Path) -> Option<OwnedFd> {
+    let rel = dir.strip_prefix(root).ok()?;
+    Root::open(root)
+        .and_then(|root| root.open_file(rel, PARENT_FLAGS, 0))
+        .ok()
+}
+
 /// A session's root, open as a directory handle, and its canonical path (absolute
 /// symlink targets are compared with it).
 pub(super) struct Root<'a> {

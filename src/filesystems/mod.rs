@@ -22,6 +22,7 @@ use std::cell::RefCell;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -274,7 +275,7 @@ pub trait FileSystem: Send {
         out: &mut Vec<u8>,
     ) {
         let mut ids = listing::IdNames::default();
-        listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out);
+        listing::format_list(self, None, &mut ids, basedir, names, use_gmt, now, out);
     }
 
     /// Appends MLSx lines for `names` (relative to `basedir`, in the given order) to
@@ -303,7 +304,9 @@ pub trait FileSystem: Send {
         use_gmt: bool,
         out: &mut Vec<u8>,
     ) -> io::Result<()> {
-        listing::format_mlsx(self, basedir, names, perms, facts, ignore_err, use_gmt, out)
+        listing::format_mlsx(
+            self, None, basedir, names, perms, facts, ignore_err, use_gmt, out,
+        )
     }
 }
 
@@ -448,17 +451,37 @@ impl FileSystem for AbstractedFs {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) {
+        // The entries are described from the directory open once beneath the root.
+        let dir = beneath::open_dir(&self.root, basedir);
+        let dir = dir.as_ref().map(AsFd::as_fd);
         match self.ids.try_borrow_mut() {
             Ok(mut ids) => {
                 let ids = ids.get_or_insert_with(Box::default);
-                listing::format_list(self, ids, basedir, names, use_gmt, now, out);
+                listing::format_list(self, dir, ids, basedir, names, use_gmt, now, out);
             }
             // Only reachable if a custom `lstat` re-entered listing; use a fresh cache.
             Err(_) => {
                 let mut ids = listing::IdNames::default();
-                listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out);
+                listing::format_list(self, dir, &mut ids, basedir, names, use_gmt, now, out);
             }
         }
+    }
+
+    fn format_mlsx(
+        &self,
+        basedir: &Path,
+        names: &[OsString],
+        perms: &str,
+        facts: &[&str],
+        ignore_err: bool,
+        use_gmt: bool,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let dir = beneath::open_dir(&self.root, basedir);
+        let dir = dir.as_ref().map(AsFd::as_fd);
+        listing::format_mlsx(
+            self, dir, basedir, names, perms, facts, ignore_err, use_gmt, out,
+        )
     }
 }
 
@@ -591,11 +614,11 @@ impl FileSystem for UnixFilesystem {
         match self.ids.try_borrow_mut() {
             Ok(mut ids) => {
                 let ids = ids.get_or_insert_with(Box::default);
-                listing::format_list(self, ids, basedir, names, use_gmt, now, out);
+                listing::format_list(self, None, ids, basedir, names, use_gmt, now, out);
             }
             Err(_) => {
                 let mut ids = listing::IdNames::default();
-                listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out);
+                listing::format_list(self, None, &mut ids, basedir, names, use_gmt, now, out);
             }
         }
     }

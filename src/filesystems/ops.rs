@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -241,6 +241,11 @@ pub(super) fn lstat(place: Place<'_>) -> io::Result<FileStat> {
         Place::Anywhere(path) => sys::statat(sys::cwd(), path, false)?,
     };
     Ok(file_stat(&raw))
+}
+
+/// `lstat(2)` of `name`, one component, in the directory open as `dir`.
+pub(super) fn lstat_in(dir: BorrowedFd<'_>, name: &Path) -> io::Result<FileStat> {
+    Ok(file_stat(&sys::statat(dir, name, false)?))
 }
 
 /// The names in a directory, without `.` and `..`.
