@@ -205,7 +205,7 @@ impl<'a> Root<'a> {
     fn walk(&self, rel: &Path, follow_last: bool) -> io::Result<Entry<'_>> {
         let mut pending: Vec<OsString> = Vec::new();
         push_components(&mut pending, rel);
-        // The directories entered below the root, with their names.
+        // The directories entered below the root, innermost last.
         let mut stack: Vec<OwnedFd> = Vec::new();
         let mut links = 0;
         while let Some(name) = pending.pop() {
