@@ -251,3 +251,23 @@ fn through_the_place_api_every_operation_stays_inside() {
     assert_eq!(names, ["g"]);
     view.remove(&p("dir/g")).unwrap();
 }
+
+#[test]
+fn an_absolute_link_through_another_name_of_the_root_is_followed() {
+    let t = tree();
+    // `alias` is another name of the root (the root itself is kept canonical); a link
+    // spelled through it names a place inside, as the check by path finds.
+    let alias = t.root.parent().unwrap().join("alias");
+    symlink(&t.root, &alias).unwrap();
+    symlink(alias.join("dir/g"), t.root.join("via_alias")).unwrap();
+    symlink(
+        alias.join("../outside/secret"),
+        t.root.join("via_alias_out"),
+    )
+    .unwrap();
+    let root = Root::open(&t.root).unwrap();
+    for kernel in BOTH {
+        assert_eq!(read(&root, "via_alias", kernel).unwrap(), "deep");
+        assert!(refused(read(&root, "via_alias_out", kernel)));
+    }
+}
