@@ -5,11 +5,13 @@
 //! "Read-only file system" and hides dot files from listings, whatever rights the user
 //! has. `user`/`12345` has every right on DIR, yet cannot change anything.
 //!
-//! Every method of [`FileSystem`] has a std-based default except the path mapping, so a
-//! wrapper forwards the mapping and overrides only what it changes. Another storage
-//! (an archive, a database, object storage) plugs in the same way: map paths, return
-//! files (`FsFile::custom` of any `FileData`: `Read + Write + Seek` and a size) and
-//! metadata (`FileStat`); `demo/memory_fs.rs` serves a tree that lives in memory.
+//! Every method of [`FileSystem`] has a default over the OS except the path mapping (the
+//! defaults resolve paths beneath a descriptor of the root, so a link swapped in cannot
+//! lead outside), so a wrapper forwards the mapping and overrides only what it changes.
+//! Another storage (an archive, a database, object storage) plugs in the same way: map
+//! paths, return files (`FsFile::custom` of any `FileData`: `Read + Write + Seek` and a
+//! size) and metadata (`FileStat`); `demo/memory_fs.rs` serves a tree that lives in
+//! memory.
 
 use std::ffi::OsString;
 use std::io;

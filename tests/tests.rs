@@ -72,6 +72,8 @@ mod protections;
 mod proxy;
 #[path = "it/sessions.rs"]
 mod sessions;
+#[path = "it/symlink_race.rs"]
+mod symlink_race;
 #[path = "it/systemd.rs"]
 mod systemd;
 #[path = "it/throttle.rs"]

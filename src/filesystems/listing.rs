@@ -4,13 +4,14 @@
 //! path of the root (see [`listed_link_target`] and [`Described`]).
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
-use super::{FileKind, FileStat, FileSystem};
+use super::{ops, FileKind, FileStat, FileSystem};
 use crate::{sys, timefmt};
 
 /// Memoized uid/gid → name lookups (the user database can be slow: NSS, LDAP).
@@ -44,9 +45,12 @@ impl IdNames {
 
 /// Appends one `ls -l` line per entry of `names` (in the given order) to `out`; see
 /// [`FileSystem::format_list`]. Entries whose `lstat` fails are skipped; a symlink shows
-/// `-> target` as [`listed_link_target`] decides.
+/// `-> target` as [`listed_link_target`] decides. `dir` is `basedir` open beneath the
+/// root, when the view opened it (see [`lstat_entry`]).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn format_list<F: FileSystem + ?Sized>(
     fs: &F,
+    dir: Option<BorrowedFd<'_>>,
     ids: &mut IdNames,
     basedir: &Path,
     names: &[OsString],
@@ -56,7 +60,7 @@ pub(super) fn format_list<F: FileSystem + ?Sized>(
 ) {
     for name in names {
         let path = basedir.join(name);
-        let Ok(st) = fs.lstat(&path) else {
+        let Ok(st) = lstat_entry(fs, dir, &path, name) else {
             continue;
         };
         let nlink = match st.nlink {
@@ -96,10 +100,11 @@ pub(super) fn format_list<F: FileSystem + ?Sized>(
 }
 
 /// Appends one MLSx fact line per entry of `names` to `out`; see
-/// [`FileSystem::format_mlsx`].
+/// [`FileSystem::format_mlsx`]; `dir` as for [`format_list`].
 #[allow(clippy::too_many_arguments)]
 pub(super) fn format_mlsx<F: FileSystem + ?Sized>(
     fs: &F,
+    dir: Option<BorrowedFd<'_>>,
     basedir: &Path,
     names: &[OsString],
     perms: &str,
@@ -113,7 +118,7 @@ pub(super) fn format_mlsx<F: FileSystem + ?Sized>(
     let mut line: Vec<(&str, String)> = Vec::with_capacity(8);
     for name in names {
         let path = basedir.join(name);
-        let (st, outward) = match Described::entry(fs, &path) {
+        let (st, outward) = match Described::entry(fs, lstat_entry(fs, dir, &path, name), &path) {
             Ok(Described::Object(st)) => (st, false),
             Ok(Described::LinkOut(st)) => (st, true),
             Err(_) if ignore_err => continue,
@@ -196,8 +201,12 @@ impl Described {
     ///
     /// # Errors
     /// The error of `lstat`, or of `stat` for a link inside the root (dangling, a loop).
-    fn entry<F: FileSystem + ?Sized>(fs: &F, path: &Path) -> io::Result<Described> {
-        let st = fs.lstat(path)?;
+    fn entry<F: FileSystem + ?Sized>(
+        fs: &F,
+        lstat: io::Result<FileStat>,
+        path: &Path,
+    ) -> io::Result<Described> {
+        let st = lstat?;
         if !st.is_symlink() {
             return Ok(Described::Object(st));
         }
@@ -206,6 +215,27 @@ impl Described {
         } else {
             Ok(Described::LinkOut(st))
         }
+    }
+}
+
+/// The `lstat` of the entry `name` of a listed directory: with `dir` (the directory open
+/// beneath the root, which the view opened once for the listing) one `fstatat` of the
+/// name in it, which names the entry itself and cannot leave the directory; else the
+/// view's own [`FileSystem::lstat`] of `path`, which resolves it from the root each time.
+fn lstat_entry<F: FileSystem + ?Sized>(
+    fs: &F,
+    dir: Option<BorrowedFd<'_>>,
+    path: &Path,
+    name: &OsStr,
+) -> io::Result<FileStat> {
+    let mut parts = Path::new(name).components();
+    let single = matches!(
+        (parts.next(), parts.next()),
+        (Some(Component::Normal(_)), None)
+    );
+    match dir {
+        Some(dir) if single => ops::lstat_in(dir, Path::new(name)),
+        Some(_) | None => fs.lstat(path),
     }
 }
 

@@ -5,6 +5,10 @@
 //! the real tree ([`UnixFilesystem`]). Commands turn client paths into real paths with
 //! [`FileSystem::ftp2fs`], check them with [`FileSystem::validpath`] (which resolves
 //! symlinks, so links leaving the home are refused), then call the I/O methods here.
+//! The check decides the reply; the I/O itself does not trust it: the default methods
+//! resolve every path beneath a descriptor of the root (`openat2` with
+//! `RESOLVE_BENEATH`, or an `O_NOFOLLOW` walk; see `beneath`), so a symlink swapped in
+//! between the check and the use cannot lead outside.
 //! Listings (LIST, MLSD, MLST) are generated in-house; see [`FileSystem::format_list`]
 //! and [`FileSystem::format_mlsx`].
 //!
@@ -18,12 +22,14 @@ use std::cell::RefCell;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::sys;
+use beneath::Place;
 
+mod beneath;
 mod handle;
 mod listing;
 mod memory;
@@ -55,9 +61,14 @@ pub enum WriteMode {
 /// Everything a session does to files, and the mapping between FTP paths (always `/`
 /// separated, absolute after [`FileSystem::ftpnorm`]) and real paths.
 ///
-/// Implement the path-mapping methods; the I/O methods have std-based defaults that a
+/// Implement the path-mapping methods; the I/O methods have defaults over the OS that a
 /// custom filesystem may override (e.g. to add quotas or hide files), or must override
-/// when its files are not the OS's: files are [`FsFile`]s (an OS file, or any
+/// when its files are not the OS's. The defaults resolve a path below
+/// [`FileSystem::root`] relative to a descriptor of the root, following only symlinks
+/// that stay inside it (so a link swapped in after [`FileSystem::validpath`] cannot lead
+/// the operation outside: `EACCES`), and use a path outside the root as given. An
+/// override over the OS should keep that property (call the wrapped view's method rather
+/// than `std::fs` by name). files are [`FsFile`]s (an OS file, or any
 /// [`FileData`]) and metadata is a [`FileStat`], so nothing requires a real file. All
 /// methods run on the event-loop thread, so they should not block for long.
 pub trait FileSystem: Send {
@@ -98,7 +109,7 @@ pub trait FileSystem: Send {
     /// an error whose reply text is `Not a regular file` (opened without blocking, so a
     /// FIFO with no writer cannot stall the loop).
     fn open_read(&self, p: &Path) -> io::Result<FsFile> {
-        ops::open_read(p).map(FsFile::Os)
+        beneath::at(self.root(), p, ops::open_read).map(FsFile::Os)
     }
 
     /// Opens a file for writing (STOR, APPE, REST+STOR); new files get mode
@@ -109,7 +120,7 @@ pub trait FileSystem: Send {
     /// missing file; `EISDIR` or `Not a regular file` as for
     /// [`FileSystem::open_read`].
     fn open_write(&self, p: &Path, mode: WriteMode) -> io::Result<FsFile> {
-        ops::open_write(p, mode).map(FsFile::Os)
+        beneath::at(self.root(), p, |place| ops::open_write(place, mode)).map(FsFile::Os)
     }
 
     /// STOU: creates a new file `<prefix><8 random chars from [a-z0-9_]>` in `dir`
@@ -124,7 +135,10 @@ pub trait FileSystem: Send {
         if !self.validpath(dir) {
             return Err(sys::permission_denied());
         }
-        ops::create_unique(dir, prefix).map(|(path, file)| (path, FsFile::Os(file)))
+        beneath::at(self.root(), dir, |place| {
+            ops::create_unique(place, dir, prefix)
+        })
+        .map(|(path, file)| (path, FsFile::Os(file)))
     }
 
     /// `HandlerConfig::fsync_uploads`: prepares, on the loop's thread, what makes a
@@ -150,7 +164,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// `NotFound`, `ENOTDIR` or `EACCES`, as `chdir(2)` would report.
     fn chdir(&mut self, p: &Path) -> io::Result<()> {
-        ops::check_enterable(p)?;
+        beneath::at(self.root(), p, ops::check_enterable)?;
         let cwd = self.fs2ftp(p);
         self.set_cwd(cwd);
         Ok(())
@@ -161,7 +175,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `mkdir`.
     fn mkdir(&self, p: &Path) -> io::Result<()> {
-        fs::create_dir(p)
+        beneath::at(self.root(), p, ops::mkdir)
     }
 
     /// RMD: removes an empty directory.
@@ -169,7 +183,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `rmdir`.
     fn rmdir(&self, p: &Path) -> io::Result<()> {
-        fs::remove_dir(p)
+        beneath::at(self.root(), p, |place| ops::remove(place, true))
     }
 
     /// DELE: removes a file (or symlink).
@@ -177,7 +191,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `unlink` (`EISDIR` for a directory).
     fn remove(&self, p: &Path) -> io::Result<()> {
-        fs::remove_file(p)
+        beneath::at(self.root(), p, |place| ops::remove(place, false))
     }
 
     /// RNFR/RNTO: renames `src` to `dst`.
@@ -185,15 +199,15 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `rename`.
     fn rename(&self, src: &Path, dst: &Path) -> io::Result<()> {
-        fs::rename(src, dst)
+        beneath::at_both(self.root(), src, dst, ops::rename)
     }
 
-    /// SITE CHMOD: sets the permission bits (follows symlinks).
+    /// SITE CHMOD: sets the permission bits (follows symlinks that stay in the root).
     ///
     /// # Errors
     /// The OS error from `chmod`.
     fn chmod(&self, p: &Path, mode: u32) -> io::Result<()> {
-        fs::set_permissions(p, fs::Permissions::from_mode(mode))
+        beneath::at(self.root(), p, |place| ops::chmod(place, mode))
     }
 
     /// MFMT: sets the modification time, and the access time to the same value.
@@ -201,15 +215,16 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `utimensat` (`EPERM` unless the server owns the file).
     fn set_mtime(&self, p: &Path, t: SystemTime) -> io::Result<()> {
-        ops::set_mtime(p, t)
+        beneath::at(self.root(), p, |place| ops::set_mtime(place, t))
     }
 
-    /// `stat(2)`: metadata, following symlinks.
+    /// `stat(2)`: metadata, following symlinks (by default only those that stay in the
+    /// root).
     ///
     /// # Errors
     /// The OS error from `stat`.
     fn stat(&self, p: &Path) -> io::Result<FileStat> {
-        fs::metadata(p).map(FileStat::from)
+        beneath::at(self.root(), p, ops::stat)
     }
 
     /// `lstat(2)`: metadata of a symlink itself.
@@ -217,7 +232,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `lstat`.
     fn lstat(&self, p: &Path) -> io::Result<FileStat> {
-        fs::symlink_metadata(p).map(FileStat::from)
+        beneath::at(self.root(), p, ops::lstat)
     }
 
     /// The names in a directory, without `.` and `..`, in no particular order.
@@ -225,9 +240,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `opendir`/`readdir`.
     fn listdir(&self, p: &Path) -> io::Result<Vec<OsString>> {
-        fs::read_dir(p)?
-            .map(|entry| entry.map(|e| e.file_name()))
-            .collect()
+        beneath::at(self.root(), p, ops::listdir)
     }
 
     /// The target of a symlink, as stored.
@@ -235,7 +248,7 @@ pub trait FileSystem: Send {
     /// # Errors
     /// The OS error from `readlink` (`EINVAL` if `p` is not a symlink).
     fn readlink(&self, p: &Path) -> io::Result<PathBuf> {
-        fs::read_link(p)
+        beneath::at(self.root(), p, ops::readlink)
     }
 
     /// Python's non-strict `os.path.realpath`: symlinks resolved in the existing part
@@ -281,7 +294,7 @@ pub trait FileSystem: Send {
         out: &mut Vec<u8>,
     ) {
         let mut ids = listing::IdNames::default();
-        listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out);
+        listing::format_list(self, None, &mut ids, basedir, names, use_gmt, now, out);
     }
 
     /// Appends MLSx lines for `names` (relative to `basedir`, in the given order) to
@@ -310,7 +323,9 @@ pub trait FileSystem: Send {
         use_gmt: bool,
         out: &mut Vec<u8>,
     ) -> io::Result<()> {
-        listing::format_mlsx(self, basedir, names, perms, facts, ignore_err, use_gmt, out)
+        listing::format_mlsx(
+            self, None, basedir, names, perms, facts, ignore_err, use_gmt, out,
+        )
     }
 }
 
@@ -455,17 +470,37 @@ impl FileSystem for AbstractedFs {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) {
+        // The entries are described from the directory open once beneath the root.
+        let dir = beneath::open_dir(&self.root, basedir);
+        let dir = dir.as_ref().map(AsFd::as_fd);
         match self.ids.try_borrow_mut() {
             Ok(mut ids) => {
                 let ids = ids.get_or_insert_with(Box::default);
-                listing::format_list(self, ids, basedir, names, use_gmt, now, out);
+                listing::format_list(self, dir, ids, basedir, names, use_gmt, now, out);
             }
             // Only reachable if a custom `lstat` re-entered listing; use a fresh cache.
             Err(_) => {
                 let mut ids = listing::IdNames::default();
-                listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out);
+                listing::format_list(self, dir, &mut ids, basedir, names, use_gmt, now, out);
             }
         }
+    }
+
+    fn format_mlsx(
+        &self,
+        basedir: &Path,
+        names: &[OsString],
+        perms: &str,
+        facts: &[&str],
+        ignore_err: bool,
+        use_gmt: bool,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let dir = beneath::open_dir(&self.root, basedir);
+        let dir = dir.as_ref().map(AsFd::as_fd);
+        listing::format_mlsx(
+            self, dir, basedir, names, perms, facts, ignore_err, use_gmt, out,
+        )
     }
 }
 
@@ -525,6 +560,68 @@ impl FileSystem for UnixFilesystem {
         true
     }
 
+    // No root to stay beneath: every path is used as given (the OS permissions of the
+    // process are the only limit), where the defaults resolve beneath `root()`.
+    fn open_read(&self, p: &Path) -> io::Result<FsFile> {
+        ops::open_read(Place::Anywhere(p)).map(FsFile::Os)
+    }
+
+    fn open_write(&self, p: &Path, mode: WriteMode) -> io::Result<FsFile> {
+        ops::open_write(Place::Anywhere(p), mode).map(FsFile::Os)
+    }
+
+    fn create_unique(&self, dir: &Path, prefix: &str) -> io::Result<(PathBuf, FsFile)> {
+        ops::create_unique(Place::Anywhere(dir), dir, prefix)
+            .map(|(path, file)| (path, FsFile::Os(file)))
+    }
+
+    fn chdir(&mut self, p: &Path) -> io::Result<()> {
+        ops::check_enterable(Place::Anywhere(p))?;
+        let cwd = self.fs2ftp(p);
+        self.set_cwd(cwd);
+        Ok(())
+    }
+
+    fn mkdir(&self, p: &Path) -> io::Result<()> {
+        ops::mkdir(Place::Anywhere(p))
+    }
+
+    fn rmdir(&self, p: &Path) -> io::Result<()> {
+        ops::remove(Place::Anywhere(p), true)
+    }
+
+    fn remove(&self, p: &Path) -> io::Result<()> {
+        ops::remove(Place::Anywhere(p), false)
+    }
+
+    fn rename(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        ops::rename(Place::Anywhere(src), Place::Anywhere(dst))
+    }
+
+    fn chmod(&self, p: &Path, mode: u32) -> io::Result<()> {
+        ops::chmod(Place::Anywhere(p), mode)
+    }
+
+    fn set_mtime(&self, p: &Path, t: SystemTime) -> io::Result<()> {
+        ops::set_mtime(Place::Anywhere(p), t)
+    }
+
+    fn stat(&self, p: &Path) -> io::Result<FileStat> {
+        ops::stat(Place::Anywhere(p))
+    }
+
+    fn lstat(&self, p: &Path) -> io::Result<FileStat> {
+        ops::lstat(Place::Anywhere(p))
+    }
+
+    fn listdir(&self, p: &Path) -> io::Result<Vec<OsString>> {
+        ops::listdir(Place::Anywhere(p))
+    }
+
+    fn readlink(&self, p: &Path) -> io::Result<PathBuf> {
+        ops::readlink(Place::Anywhere(p))
+    }
+
     fn format_list(
         &self,
         basedir: &Path,
@@ -536,11 +633,11 @@ impl FileSystem for UnixFilesystem {
         match self.ids.try_borrow_mut() {
             Ok(mut ids) => {
                 let ids = ids.get_or_insert_with(Box::default);
-                listing::format_list(self, ids, basedir, names, use_gmt, now, out);
+                listing::format_list(self, None, ids, basedir, names, use_gmt, now, out);
             }
             Err(_) => {
                 let mut ids = listing::IdNames::default();
-                listing::format_list(self, &mut ids, basedir, names, use_gmt, now, out);
+                listing::format_list(self, None, &mut ids, basedir, names, use_gmt, now, out);
             }
         }
     }

@@ -1,39 +1,37 @@
-//! The filesystem operations behind [`super::FileSystem`]'s default methods whose
-//! semantics need more than a one-line std call: opening for each write mode, STOU's
-//! unique names, the CWD check and setting times.
+//! The filesystem operations behind [`super::FileSystem`]'s default methods, each on a
+//! [`Place`]: a path beneath the session's root, resolved so that it cannot leave it
+//! (see [`super::beneath`]), or a path used as given (no root). Opening for each write
+//! mode, STOU's unique names, the CWD check and setting times need more than one call.
 
-use std::fs::{File, OpenOptions};
+use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::WriteMode;
+use super::beneath::Place;
+use super::{FileKind, FileStat, WriteMode};
 use crate::{sys, timefmt};
 
 /// Opens an existing file for RETR (Python's `open(p, "rb")`), refusing directories
 /// with `EISDIR` as Python does, and anything else that is not a regular file.
-pub(super) fn open_read(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(NO_BLOCK_ON_OPEN)
-        .open(path)?;
+pub(super) fn open_read(place: Place<'_>) -> io::Result<File> {
+    let file = File::from(open(place, libc::O_RDONLY | NO_BLOCK_ON_OPEN, 0)?);
     regular_only(file).map(|(file, _)| file)
 }
 
-/// Opens `path` for STOR (`wb`), APPE (`ab`) or STOR after REST (`r+b` then seek).
+/// Opens the file for STOR (`wb`), APPE (`ab`) or STOR after REST (`r+b` then seek).
 /// New files get mode `0666 & ~umask`. Only regular files are written to.
-pub(super) fn open_write(path: &Path, mode: WriteMode) -> io::Result<File> {
-    let mut opts = OpenOptions::new();
-    match mode {
+pub(super) fn open_write(place: Place<'_>, mode: WriteMode) -> io::Result<File> {
+    let flags = match mode {
         // emptied below, once it is known to be a regular file
-        WriteMode::Truncate => opts.write(true).create(true),
-        WriteMode::Append => opts.append(true).create(true),
-        WriteMode::At(_) => opts.read(true).write(true),
+        WriteMode::Truncate => libc::O_WRONLY | libc::O_CREAT,
+        WriteMode::Append => libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT,
+        WriteMode::At(_) => libc::O_RDWR,
     };
-    let (mut file, size) =
-        regular_only(opts.mode(0o666).custom_flags(NO_BLOCK_ON_OPEN).open(path)?)?;
+    let opened = File::from(open(place, flags | NO_BLOCK_ON_OPEN, 0o666)?);
+    let (mut file, size) = regular_only(opened)?;
     match mode {
         WriteMode::Truncate if size > 0 => file = emptied(file)?,
         WriteMode::At(offset) => {
@@ -42,6 +40,14 @@ pub(super) fn open_write(path: &Path, mode: WriteMode) -> io::Result<File> {
         WriteMode::Truncate | WriteMode::Append => {}
     }
     Ok(file)
+}
+
+/// `open(2)` of a place: beneath the root, or as given.
+fn open(place: Place<'_>, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    match place {
+        Place::Beneath(root, rel) => root.open_file(rel, flags, mode),
+        Place::Anywhere(path) => sys::openat(sys::cwd(), path, flags, mode),
+    }
 }
 
 /// Empties `file`, which holds data, for STOR and returns the open file to write it
@@ -59,10 +65,7 @@ pub(super) fn open_write(path: &Path, mode: WriteMode) -> io::Result<File> {
 fn emptied(file: File) -> io::Result<File> {
     file.set_len(0)?;
     let same_inode = format!("/proc/self/fd/{}", file.as_raw_fd());
-    Ok(OpenOptions::new()
-        .write(true)
-        .open(same_inode)
-        .unwrap_or(file))
+    Ok(sys::openat(sys::cwd(), Path::new(&same_inode), libc::O_WRONLY, 0).map_or(file, File::from))
 }
 
 /// `file` and its size if it is a regular file; `EISDIR` for a directory,
@@ -92,27 +95,28 @@ fn not_a_regular_file() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, NotARegularFile)
 }
 
-/// Creates a new file `<prefix><8 random chars>` in `dir` with `O_CREAT|O_EXCL` and mode
-/// `0600`, retrying up to 50 names (Python's `tempfile.mkstemp` with `TMP_MAX = 50`).
+/// Creates a new file `<prefix><8 random chars>` in the directory `place` (whose path as
+/// the caller spelled it is `dir`) with `O_CREAT|O_EXCL` and mode `0600`, retrying up to
+/// 50 names (Python's `tempfile.mkstemp` with `TMP_MAX = 50`).
 ///
 /// # Errors
 /// `EINVAL` if `prefix` contains `/` or NUL (the file would land elsewhere), `EEXIST`
 /// when all 50 names were taken, or the first other error from `open`.
-pub(super) fn create_unique(dir: &Path, prefix: &str) -> io::Result<(PathBuf, File)> {
+pub(super) fn create_unique(
+    place: Place<'_>,
+    dir: &Path,
+    prefix: &str,
+) -> io::Result<(PathBuf, File)> {
     if prefix.contains(['/', '\0']) {
         return Err(sys::invalid_argument());
     }
+    let dir_fd = open(place, libc::O_PATH | libc::O_DIRECTORY, 0)?;
     let mut names = NameSource::new();
     for _ in 0..TMP_MAX {
-        let path = dir.join(format!("{prefix}{}", names.next_name()));
-        match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(file) => return Ok((path, file)),
+        let name = format!("{prefix}{}", names.next_name());
+        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+        match sys::openat(dir_fd.as_fd(), Path::new(&name), flags, 0o600) {
+            Ok(fd) => return Ok((dir.join(name), File::from(fd))),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
@@ -120,20 +124,168 @@ pub(super) fn create_unique(dir: &Path, prefix: &str) -> io::Result<(PathBuf, Fi
     Err(sys::file_exists())
 }
 
-/// Checks that `path` is an existing directory the effective user may enter: the
+/// Checks that the place is an existing directory the effective user may enter: the
 /// errors a real `chdir(2)` would give, without changing the process-wide cwd (which
 /// the event loop shares between sessions).
-pub(super) fn check_enterable(path: &Path) -> io::Result<()> {
-    if !std::fs::metadata(path)?.is_dir() {
-        return Err(sys::not_a_directory());
-    }
-    sys::access_exec(path)
+pub(super) fn check_enterable(place: Place<'_>) -> io::Result<()> {
+    let dir = open(place, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    sys::access_exec_dir(dir.as_fd())
 }
 
-/// Sets access and modification time of `path` to `t` (MFMT).
-pub(super) fn set_mtime(path: &Path, t: SystemTime) -> io::Result<()> {
+/// MKD: `mkdir(2)` with mode `0777 & ~umask`.
+pub(super) fn mkdir(place: Place<'_>) -> io::Result<()> {
+    match place {
+        Place::Beneath(root, rel) => {
+            let entry = root.entry(rel, false)?;
+            sys::mkdirat(entry.dir(), entry.name(), 0o777)
+        }
+        Place::Anywhere(path) => sys::mkdirat(sys::cwd(), path, 0o777),
+    }
+}
+
+/// RMD (`directory`) or DELE: `rmdir(2)` or `unlink(2)` of the last component itself.
+pub(super) fn remove(place: Place<'_>, directory: bool) -> io::Result<()> {
+    match place {
+        Place::Beneath(root, rel) => {
+            let entry = root.entry(rel, false)?;
+            sys::unlinkat(entry.dir(), entry.name(), directory)
+        }
+        Place::Anywhere(path) => sys::unlinkat(sys::cwd(), path, directory),
+    }
+}
+
+/// RNFR/RNTO: `rename(2)`, both parents resolved first.
+pub(super) fn rename(from: Place<'_>, to: Place<'_>) -> io::Result<()> {
+    match (from, to) {
+        (Place::Beneath(root_a, a), Place::Beneath(root_b, b)) => {
+            let a = root_a.entry(a, false)?;
+            let b = root_b.entry(b, false)?;
+            sys::renameat(a.dir(), a.name(), b.dir(), b.name())
+        }
+        (Place::Anywhere(a), Place::Anywhere(b)) => sys::renameat(sys::cwd(), a, sys::cwd(), b),
+        // `beneath::at_both` never mixes them; refuse rather than guess.
+        (Place::Beneath(..), Place::Anywhere(_)) | (Place::Anywhere(_), Place::Beneath(..)) => {
+            Err(sys::permission_denied())
+        }
+    }
+}
+
+/// SITE CHMOD: sets the permission bits of what the path names (following links that
+/// stay inside).
+///
+/// Linux has no `chmod` that refuses a final symlink (before `fchmodat2`), so beneath
+/// the root the file is opened without following one and changed through its
+/// descriptor: read-only for a file or directory (no side effect), else through
+/// `/proc/self/fd` of an `O_PATH` descriptor. Only when both fail (a file the user may
+/// not read, /proc out of reach: impersonation makes /proc/self root's) is it changed
+/// by name, after checking it is not a link.
+pub(super) fn chmod(place: Place<'_>, mode: u32) -> io::Result<()> {
+    let (root, rel) = match place {
+        Place::Beneath(root, rel) => (root, rel),
+        Place::Anywhere(path) => return sys::chmodat(sys::cwd(), path, mode),
+    };
+    let entry = root.entry(rel, true)?;
+    let (dir, name) = (entry.dir(), entry.name());
+    let st = sys::statat(dir, name, false)?;
+    if st.is_symlink() {
+        return Err(sys::too_many_links());
+    }
+    let nofollow = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    if st.is_file() || st.is_dir() {
+        if let Ok(fd) = sys::openat(dir, name, libc::O_RDONLY | nofollow, 0) {
+            return sys::fchmod(fd.as_fd(), mode);
+        }
+    }
+    let handle = sys::openat(dir, name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+    if sys::fstat(handle.as_fd())?.is_symlink() {
+        return Err(sys::too_many_links());
+    }
+    let by_proc = format!("/proc/self/fd/{}", handle.as_raw_fd());
+    match sys::chmodat(sys::cwd(), Path::new(&by_proc), mode) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EACCES)) => {
+            sys::chmodat(dir, name, mode)
+        }
+        done => done,
+    }
+}
+
+/// MFMT: sets access and modification time to `t`; beneath the root a final symlink
+/// gets its own times set, never its target's.
+pub(super) fn set_mtime(place: Place<'_>, t: SystemTime) -> io::Result<()> {
     let (secs, nanos) = timefmt::unix_parts(t);
-    sys::set_times(path, secs, nanos)
+    match place {
+        Place::Beneath(root, rel) => {
+            let entry = root.entry(rel, true)?;
+            sys::set_times_at(entry.dir(), entry.name(), secs, nanos)
+        }
+        Place::Anywhere(path) => sys::set_times(path, secs, nanos),
+    }
+}
+
+/// `stat(2)`: following symlinks (beneath the root, only those that stay inside).
+pub(super) fn stat(place: Place<'_>) -> io::Result<FileStat> {
+    let raw = match place {
+        Place::Beneath(root, rel) => sys::fstat(root.open_file(rel, libc::O_PATH, 0)?.as_fd())?,
+        Place::Anywhere(path) => sys::statat(sys::cwd(), path, true)?,
+    };
+    Ok(file_stat(&raw))
+}
+
+/// `lstat(2)`: a final symlink described as itself.
+pub(super) fn lstat(place: Place<'_>) -> io::Result<FileStat> {
+    let raw = match place {
+        Place::Beneath(root, rel) => {
+            let entry = root.entry(rel, false)?;
+            sys::statat(entry.dir(), entry.name(), false)?
+        }
+        Place::Anywhere(path) => sys::statat(sys::cwd(), path, false)?,
+    };
+    Ok(file_stat(&raw))
+}
+
+/// `lstat(2)` of `name`, one component, in the directory open as `dir`.
+pub(super) fn lstat_in(dir: BorrowedFd<'_>, name: &Path) -> io::Result<FileStat> {
+    Ok(file_stat(&sys::statat(dir, name, false)?))
+}
+
+/// The names in a directory, without `.` and `..`.
+pub(super) fn listdir(place: Place<'_>) -> io::Result<Vec<OsString>> {
+    sys::read_dir_names(open(place, libc::O_RDONLY | libc::O_DIRECTORY, 0)?)
+}
+
+/// `readlink(2)` of the last component.
+pub(super) fn readlink(place: Place<'_>) -> io::Result<PathBuf> {
+    match place {
+        Place::Beneath(root, rel) => {
+            let entry = root.entry(rel, false)?;
+            sys::readlinkat(entry.dir(), entry.name())
+        }
+        Place::Anywhere(path) => sys::readlinkat(sys::cwd(), path),
+    }
+}
+
+/// A [`FileStat`] from what `stat(2)` reported.
+fn file_stat(raw: &sys::RawStat) -> FileStat {
+    let time = |(secs, nanos): (i64, u32)| {
+        let whole = Duration::from_secs(secs.unsigned_abs());
+        let base = if secs >= 0 {
+            UNIX_EPOCH.checked_add(whole)
+        } else {
+            UNIX_EPOCH.checked_sub(whole)
+        };
+        base.and_then(|t| t.checked_add(Duration::from_nanos(nanos.into())))
+            .unwrap_or(UNIX_EPOCH)
+    };
+    let mut st = FileStat::new(FileKind::from_mode(raw.mode), raw.size);
+    st.mode = raw.mode & 0o7777;
+    st.nlink = raw.nlink;
+    st.uid = raw.uid;
+    st.gid = raw.gid;
+    st.mtime = time(raw.mtime);
+    st.atime = time(raw.atime);
+    st.dev = raw.dev;
+    st.ino = raw.ino;
+    st
 }
 
 /// Unpredictable name suffixes, each from 64 fresh bits of the system's random source.
@@ -203,7 +355,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut seen = HashSet::new();
         for _ in 0..20 {
-            let (path, mut f) = create_unique(tmp.path(), "ftpd.").unwrap();
+            let (path, mut f) =
+                create_unique(Place::Anywhere(tmp.path()), tmp.path(), "ftpd.").unwrap();
             f.write_all(b"x").unwrap();
             let name = path.file_name().unwrap().to_str().unwrap().to_owned();
             assert!(name.starts_with("ftpd."));
@@ -218,14 +371,15 @@ mod tests {
     #[test]
     fn create_unique_refuses_separators_in_prefix() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = create_unique(tmp.path(), "../x.").unwrap_err();
+        let err = create_unique(Place::Anywhere(tmp.path()), tmp.path(), "../x.").unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
     }
 
     #[test]
     fn create_unique_reports_missing_dir() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = create_unique(&tmp.path().join("nope"), "f.").unwrap_err();
+        let err =
+            create_unique(Place::Anywhere(&tmp.path().join("nope")), tmp.path(), "f.").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 
@@ -234,29 +388,29 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("f");
         // REST+STOR needs an existing file
-        assert!(open_write(&p, WriteMode::At(0)).is_err());
-        open_write(&p, WriteMode::Truncate)
+        assert!(open_write(Place::Anywhere(&p), WriteMode::At(0)).is_err());
+        open_write(Place::Anywhere(&p), WriteMode::Truncate)
             .unwrap()
             .write_all(b"hello")
             .unwrap();
-        open_write(&p, WriteMode::Append)
+        open_write(Place::Anywhere(&p), WriteMode::Append)
             .unwrap()
             .write_all(b" world")
             .unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"hello world");
-        open_write(&p, WriteMode::At(6))
+        open_write(Place::Anywhere(&p), WriteMode::At(6))
             .unwrap()
             .write_all(b"WORLD")
             .unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"hello WORLD");
-        open_write(&p, WriteMode::Truncate)
+        open_write(Place::Anywhere(&p), WriteMode::Truncate)
             .unwrap()
             .write_all(b"x")
             .unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"x");
         // APPE creates
         let q = tmp.path().join("g");
-        open_write(&q, WriteMode::Append)
+        open_write(Place::Anywhere(&q), WriteMode::Append)
             .unwrap()
             .write_all(b"new")
             .unwrap();
@@ -272,7 +426,7 @@ mod tests {
         fs::write(&p, vec![7u8; 100_000]).unwrap();
         fs::hard_link(&p, &link).unwrap();
         let ino = fs::metadata(&p).unwrap().ino();
-        let mut f = open_write(&p, WriteMode::Truncate).unwrap();
+        let mut f = open_write(Place::Anywhere(&p), WriteMode::Truncate).unwrap();
         assert_eq!(fs::metadata(&p).unwrap().len(), 0, "emptied on open");
         assert_eq!(f.metadata().unwrap().ino(), ino);
         // renamed while the upload runs: the data still lands in it
@@ -291,12 +445,15 @@ mod tests {
     #[test]
     fn open_read_refuses_directories() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = open_read(tmp.path()).unwrap_err();
+        let err = open_read(Place::Anywhere(tmp.path())).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EISDIR));
         let p = tmp.path().join("f");
         fs::write(&p, b"data").unwrap();
         let mut s = String::new();
-        open_read(&p).unwrap().read_to_string(&mut s).unwrap();
+        open_read(Place::Anywhere(&p))
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         assert_eq!(s, "data");
     }
 
@@ -309,11 +466,17 @@ mod tests {
             let fd = f.as_raw_fd();
             (sys::is_nonblocking(fd), sys::is_append_only(fd))
         };
-        assert_eq!(nonblocking(&open_read(&p).unwrap()), (false, false));
+        assert_eq!(
+            nonblocking(&open_read(Place::Anywhere(&p)).unwrap()),
+            (false, false)
+        );
         for mode in [WriteMode::Truncate, WriteMode::At(0)] {
-            assert_eq!(nonblocking(&open_write(&p, mode).unwrap()), (false, false));
+            assert_eq!(
+                nonblocking(&open_write(Place::Anywhere(&p), mode).unwrap()),
+                (false, false)
+            );
         }
-        let appending = open_write(&p, WriteMode::Append).unwrap();
+        let appending = open_write(Place::Anywhere(&p), WriteMode::Append).unwrap();
         assert_eq!(nonblocking(&appending), (false, true));
     }
 
@@ -326,27 +489,31 @@ mod tests {
             .status()
             .unwrap()
             .success());
-        let err = open_read(&p).unwrap_err();
+        let err = open_read(Place::Anywhere(&p)).unwrap_err();
         assert_eq!(crate::error::strerror(&err), "Not a regular file");
         for mode in [WriteMode::Truncate, WriteMode::Append, WriteMode::At(0)] {
             // No reader: ENXIO from open(2) itself, or refused after it.
-            assert!(open_write(&p, mode).is_err());
+            assert!(open_write(Place::Anywhere(&p), mode).is_err());
         }
     }
 
     #[test]
     fn enterable_checks() {
         let tmp = tempfile::tempdir().unwrap();
-        assert!(check_enterable(tmp.path()).is_ok());
+        assert!(check_enterable(Place::Anywhere(tmp.path())).is_ok());
         let f = tmp.path().join("f");
         fs::write(&f, b"").unwrap();
         assert_eq!(
-            check_enterable(&f).unwrap_err().raw_os_error(),
+            check_enterable(Place::Anywhere(&f))
+                .unwrap_err()
+                .raw_os_error(),
             Some(libc::ENOTDIR)
         );
         let missing = tmp.path().join("missing");
         assert_eq!(
-            check_enterable(&missing).unwrap_err().kind(),
+            check_enterable(Place::Anywhere(&missing))
+                .unwrap_err()
+                .kind(),
             io::ErrorKind::NotFound
         );
     }
@@ -361,7 +528,7 @@ mod tests {
             timefmt::parse_mfmt("19600101000000"),
         ] {
             let t = t.unwrap();
-            set_mtime(&p, t).unwrap();
+            set_mtime(Place::Anywhere(&p), t).unwrap();
             let md = fs::metadata(&p).unwrap();
             assert_eq!(md.modified().unwrap(), t);
             assert_eq!(md.accessed().unwrap(), t);

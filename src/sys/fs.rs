@@ -6,11 +6,13 @@
 //! alive for the call (`as_raw_fd()`), so that the callers need not change; [`borrow`]
 //! turns one into the `BorrowedFd` rustix takes.
 
+use std::ffi::OsString;
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
-use std::path::Path;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
 
-use rustix::fs::{Access, AtFlags, OFlags, Timespec, Timestamps, CWD};
+use rustix::fs::{Access, AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps, CWD};
 use rustix::net::Shutdown;
 use rustix::pipe::{PipeFlags, SpliceFlags};
 
@@ -29,14 +31,232 @@ pub(crate) fn set_times(path: &Path, secs: i64, nanos: u32) -> io::Result<()> {
     Ok(rustix::fs::utimensat(CWD, path, &times, AtFlags::empty())?)
 }
 
-/// Whether the effective user may search (enter) `path`: `faccessat(X_OK, AT_EACCESS)`.
-pub(crate) fn access_exec(path: &Path) -> io::Result<()> {
-    Ok(rustix::fs::accessat(
+/// What `stat(2)` reports, in this module's own type (the callers build their metadata
+/// from it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawStat {
+    pub(crate) mode: u32,
+    pub(crate) size: u64,
+    pub(crate) nlink: u64,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) mtime: (i64, u32),
+    pub(crate) atime: (i64, u32),
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+}
+
+impl RawStat {
+    /// Whether this describes a symbolic link.
+    pub(crate) fn is_symlink(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFLNK
+    }
+
+    /// Whether this describes a directory.
+    pub(crate) fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+
+    /// Whether this describes a regular file.
+    pub(crate) fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
+    }
+
+    // The field widths of `struct stat` differ between architectures.
+    #[allow(clippy::unnecessary_cast, clippy::cast_sign_loss)]
+    fn from_rustix(st: &rustix::fs::Stat) -> RawStat {
+        RawStat {
+            mode: st.st_mode as u32,
+            size: st.st_size as u64,
+            nlink: st.st_nlink as u64,
+            uid: st.st_uid as u32,
+            gid: st.st_gid as u32,
+            mtime: (st.st_mtime as i64, st.st_mtime_nsec as u32),
+            atime: (st.st_atime as i64, st.st_atime_nsec as u32),
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+        }
+    }
+}
+
+/// Opens the directory `path` (an absolute path, followed as given) as a handle to
+/// resolve other paths from: `O_PATH`, so neither read nor search permission on the
+/// directory itself is needed to hold it.
+pub(crate) fn open_dir_handle(path: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
         CWD,
         path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// `openat(2)` of `path` relative to `dir`, with `flags` (libc `O_*` bits; close-on-exec
+/// is always added) and `mode` for a file it creates.
+pub(crate) fn openat(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        dir,
+        path,
+        oflags(flags) | OFlags::CLOEXEC,
+        Mode::from_bits_truncate(mode),
+    )?)
+}
+
+/// `openat2(2)` of `path` relative to `dir` with `RESOLVE_BENEATH |
+/// RESOLVE_NO_MAGICLINKS`: the kernel refuses (`EXDEV`) any resolution that would leave
+/// `dir`, by `..` or by an absolute or relative symlink, and (`ELOOP`) any `/proc` magic
+/// link. `ENOSYS` on kernels before 5.6.
+pub(crate) fn openat2_beneath(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+) -> io::Result<OwnedFd> {
+    let flags = oflags(flags) | OFlags::CLOEXEC;
+    // openat2 refuses a mode unless a file may be created.
+    let mode = if flags.intersects(OFlags::CREATE | OFlags::TMPFILE) {
+        Mode::from_bits_truncate(mode)
+    } else {
+        Mode::empty()
+    };
+    Ok(rustix::fs::openat2(
+        dir,
+        path,
+        flags,
+        mode,
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )?)
+}
+
+/// `fstatat(2)` of `path` relative to `dir`; a final symlink is followed only with
+/// `follow`.
+pub(crate) fn statat(dir: BorrowedFd<'_>, path: &Path, follow: bool) -> io::Result<RawStat> {
+    let flags = if follow {
+        AtFlags::empty()
+    } else {
+        AtFlags::SYMLINK_NOFOLLOW
+    };
+    Ok(RawStat::from_rustix(&rustix::fs::statat(dir, path, flags)?))
+}
+
+/// `fstat(2)`; also for an `O_PATH` descriptor.
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<RawStat> {
+    Ok(RawStat::from_rustix(&rustix::fs::fstat(fd)?))
+}
+
+/// `readlinkat(2)`: the target of the symlink `path` in `dir`, as stored.
+pub(crate) fn readlinkat(dir: BorrowedFd<'_>, path: &Path) -> io::Result<PathBuf> {
+    let target = rustix::fs::readlinkat(dir, path, Vec::new())?;
+    Ok(PathBuf::from(OsString::from_vec(target.into_bytes())))
+}
+
+/// `mkdirat(2)`.
+pub(crate) fn mkdirat(dir: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<()> {
+    Ok(rustix::fs::mkdirat(
+        dir,
+        path,
+        Mode::from_bits_truncate(mode),
+    )?)
+}
+
+/// `unlinkat(2)`: removes a directory (`AT_REMOVEDIR`) or anything else.
+pub(crate) fn unlinkat(dir: BorrowedFd<'_>, path: &Path, directory: bool) -> io::Result<()> {
+    let flags = if directory {
+        AtFlags::REMOVEDIR
+    } else {
+        AtFlags::empty()
+    };
+    Ok(rustix::fs::unlinkat(dir, path, flags)?)
+}
+
+/// `renameat(2)`.
+pub(crate) fn renameat(
+    from_dir: BorrowedFd<'_>,
+    from: &Path,
+    to_dir: BorrowedFd<'_>,
+    to: &Path,
+) -> io::Result<()> {
+    Ok(rustix::fs::renameat(from_dir, from, to_dir, to)?)
+}
+
+/// `fchmod(2)` of an open file.
+pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    Ok(rustix::fs::fchmod(fd, Mode::from_bits_truncate(mode))?)
+}
+
+/// `fchmodat(2)` of `path` relative to `dir`, following a final symlink (Linux has no
+/// `AT_SYMLINK_NOFOLLOW` for it before `fchmodat2`).
+pub(crate) fn chmodat(dir: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<()> {
+    Ok(rustix::fs::chmodat(
+        dir,
+        path,
+        Mode::from_bits_truncate(mode),
+        AtFlags::empty(),
+    )?)
+}
+
+/// Sets the access and modification times of `path` in `dir` to `secs.nanos`, never
+/// following a final symlink (a link's own times are set instead).
+pub(crate) fn set_times_at(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    secs: i64,
+    nanos: u32,
+) -> io::Result<()> {
+    let at = Timespec {
+        tv_sec: secs,
+        tv_nsec: nanos.into(),
+    };
+    let times = Timestamps {
+        last_access: at,
+        last_modification: at,
+    };
+    Ok(rustix::fs::utimensat(
+        dir,
+        path,
+        &times,
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?)
+}
+
+/// Whether the effective user may search (enter) the directory `dir`.
+pub(crate) fn access_exec_dir(dir: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(rustix::fs::accessat(
+        dir,
+        ".",
         Access::EXEC_OK,
         AtFlags::EACCESS,
     )?)
+}
+
+/// The names in the directory open as `dir` (read, not `O_PATH`), without `.` and `..`.
+pub(crate) fn read_dir_names(dir: OwnedFd) -> io::Result<Vec<OsString>> {
+    let mut stream = rustix::fs::Dir::new(dir)?;
+    let mut names = Vec::new();
+    while let Some(entry) = stream.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(OsString::from_vec(name.to_vec()));
+        }
+    }
+    Ok(names)
+}
+
+/// The process's current directory as a directory handle, for `*at` calls on paths
+/// that are not resolved beneath a root.
+pub(crate) fn cwd() -> BorrowedFd<'static> {
+    CWD
+}
+
+fn oflags(flags: i32) -> OFlags {
+    #[allow(clippy::cast_sign_loss)]
+    OFlags::from_bits_retain(flags as u32)
 }
 
 /// sendfile(2) from the file's current offset (which it advances) to a socket.
@@ -207,6 +427,6 @@ mod tests {
     #[test]
     fn nul_in_path_is_an_error() {
         assert!(set_times(Path::new("a\0b"), 0, 0).is_err());
-        assert!(access_exec(Path::new("a\0b")).is_err());
+        assert!(statat(cwd(), Path::new("a\0b"), true).is_err());
     }
 }

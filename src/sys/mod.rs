@@ -23,8 +23,10 @@ pub(crate) use exec::{is_listener_on, pass_credentials, recv_with_sender, spawn_
 #[cfg(test)]
 pub(crate) use fs::is_nonblocking;
 pub(crate) use fs::{
-    access_exec, close_inherited, inherited_listener, is_append_only, pipe, pipe_size, sendfile,
-    set_blocking, set_pipe_size, set_times, splice, stop_listening,
+    access_exec_dir, chmodat, close_inherited, cwd, fchmod, fstat, inherited_listener,
+    is_append_only, mkdirat, open_dir_handle, openat, openat2_beneath, pipe, pipe_size,
+    read_dir_names, readlinkat, renameat, sendfile, set_blocking, set_pipe_size, set_times,
+    set_times_at, splice, statat, stop_listening, unlinkat, RawStat,
 };
 #[cfg(feature = "pam")]
 pub(crate) use pam::authenticate as pam_authenticate;
