@@ -93,5 +93,5 @@ for model in $MODELS; do
     PORT=$((PORT + 1))
 done
 
-python3 "$HERE/soak-plot.py" "$OUT" || log "plot failed"
+python3 "$HERE/soak-plot.py" "$OUT" "$WARMUP" || log "plot failed"
 exit "$failed"
