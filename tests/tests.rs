@@ -30,6 +30,8 @@ mod differential;
 mod encodings;
 #[path = "it/events.rs"]
 mod events;
+#[path = "it/faults.rs"]
+mod faults;
 #[path = "it/ftplib.rs"]
 mod ftplib;
 #[path = "it/hostile.rs"]
