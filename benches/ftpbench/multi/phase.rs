@@ -161,7 +161,8 @@ impl Multi {
         self.lat.clear();
         self.quit_on_login = true;
         let start = Instant::now();
-        let deadline = t0.max(start) + self.o.timeout + Duration::from_secs_f64(count as f64 / rate);
+        let deadline =
+            t0.max(start) + self.o.timeout + Duration::from_secs_f64(count as f64 / rate);
         let first = self.cl.len();
         let mut started = 0;
         let mut timed_out = false;

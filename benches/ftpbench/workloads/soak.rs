@@ -84,7 +84,9 @@ impl Bench<'_> {
             }
         );
         if !note.is_empty() {
-            return Err(io::Error::other("soak: the held sessions did not all log in"));
+            return Err(io::Error::other(
+                "soak: the held sessions did not all log in",
+            ));
         }
         // The transfers need the file there before the first RETR.
         self.stor_file(self.file_size)?;
@@ -236,9 +238,7 @@ impl Bench<'_> {
             }
         }
         // The rate over the sampled run, before the clients' wind-down.
-        let (elapsed, logins) = samples
-            .last()
-            .map_or((0.0, 0), |s| (s.secs, s.logins));
+        let (elapsed, logins) = samples.last().map_or((0.0, 0), |s| (s.secs, s.logins));
         let achieved = logins as f64 / elapsed.max(1.0);
         println!("soak: {held_note}");
         println!(
@@ -323,9 +323,10 @@ fn hold_loop(
         .fetch_add(hold.failed() as u64, Ordering::Relaxed);
     let live = hold.live();
     let q = hold.quit()?;
-    counts
-        .hold_errors
-        .fetch_add((held - live.min(held)) as u64 + q.failed() as u64, Ordering::Relaxed);
+    counts.hold_errors.fetch_add(
+        (held - live.min(held)) as u64 + q.failed() as u64,
+        Ordering::Relaxed,
+    );
     Ok(format!(
         "{live} of {held} held sessions still logged in at the end, {} QUIT cleanly",
         q.done
