@@ -45,6 +45,9 @@ impl Counts {
     }
 }
 
+/// Reads one series out of a sample.
+type Metric = fn(&Sample) -> u64;
+
 /// One sample of the server.
 struct Sample {
     secs: f64,
@@ -269,7 +272,7 @@ impl Bench<'_> {
             println!("soak: fewer than 2 samples after the warm-up");
             pass = false;
         }
-        let series: [(&str, fn(&Sample) -> u64); 4] = [
+        let series: [(&str, Metric); 4] = [
             ("RSS", |s| s.rss),
             ("descriptors", |s| s.fds),
             ("handlers", |s| s.handlers),
