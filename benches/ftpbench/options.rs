@@ -148,7 +148,7 @@ pub struct Opts {
     pub warmup: f64,
 
     /// soak: the server's log, where `RUST_LOG=ftpdlib::loop_stats=debug` makes each loop
-    /// write `loop: pid=P H handlers, T timers` every 10 s
+    /// write `loop: pid=P tid=T H handlers, T timers` every 10 s
     #[arg(long, value_name = "FILE")]
     pub server_log: Option<PathBuf>,
 

@@ -177,11 +177,14 @@ impl FtpServer {
         }
     }
 
-    /// Runs the loop until it is empty, with no signal handling and no log lines: a
-    /// sibling loop of the multi-loop model, or a pre-fork worker.
+    /// Runs the loop until it is empty, with no signal handling and no log lines (but the
+    /// loop counts, when asked for): a sibling loop of the multi-loop model, or a pre-fork
+    /// worker.
     pub(super) fn run_quietly(&mut self) -> io::Result<()> {
+        let mut stats = LoopStats::new();
         while !self.ioloop.is_empty() {
             self.ioloop.run_once(None)?;
+            stats.tick(&self.ioloop);
         }
         Ok(())
     }
@@ -411,7 +414,8 @@ const LOOP_STATS_TARGET: &str = "ftpdlib::loop_stats";
 const LOOP_STATS_EVERY: Duration = Duration::from_secs(10);
 
 /// The loop's handler and timer counts, logged at debug level under
-/// [`LOOP_STATS_TARGET`] every [`LOOP_STATS_EVERY`]: a long run (the soak benchmark) reads
+/// [`LOOP_STATS_TARGET`] every [`LOOP_STATS_EVERY`] (with the process and thread ids, as
+/// the loops of multi-loop share a process): a long run (the soak benchmark) reads
 /// from outside whether sessions leave handlers or timers behind. It is read by the code
 /// that drives the loop, between passes, so it adds no handler and no timer of its own to
 /// the counts it reports; when the target is off it costs one comparison per pass.
@@ -438,8 +442,9 @@ impl LoopStats {
         self.next = Some(now + LOOP_STATS_EVERY);
         log::debug!(
             target: LOOP_STATS_TARGET,
-            "loop: pid={} {} handlers, {} timers",
+            "loop: pid={} tid={} {} handlers, {} timers",
             std::process::id(),
+            rustix::thread::gettid().as_raw_nonzero(),
             lp.len(),
             lp.timer_count()
         );

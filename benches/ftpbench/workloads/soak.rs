@@ -2,7 +2,7 @@
 //! `--churn` new sessions a second connect, log in and QUIT and `--transfers` clients RETR
 //! and STOR the test file in a loop. Every `--sample-every` seconds the server is sampled:
 //! RSS and open descriptors summed over its processes, and its loops' handlers and timers
-//! from the lines `RUST_LOG=ftpdlib::loop_stats=debug` makes it log. After the warm-up each
+//! from the lines `RUST_LOG=ftpdlib::loop_stats=debug` makes it log (one per loop). After the warm-up each
 //! series must stay within 5 % of its median, with no error anywhere: PASS or FAIL.
 
 use std::collections::HashMap;
@@ -342,7 +342,8 @@ struct LoopLog {
     path: PathBuf,
     offset: u64,
     partial: String,
-    latest: HashMap<i32, (u64, u64)>,
+    /// By process and thread id.
+    latest: HashMap<(i32, i32), (u64, u64)>,
 }
 
 impl LoopLog {
@@ -360,9 +361,10 @@ impl LoopLog {
         if let Err(e) = self.read_new() {
             eprintln!("soak: reading {}: {e}", self.path.display());
         }
-        pids.iter()
-            .filter_map(|p| self.latest.get(p))
-            .fold((0, 0), |(h, t), &(h1, t1)| (h + h1, t + t1))
+        self.latest
+            .iter()
+            .filter(|((pid, _), _)| pids.contains(pid))
+            .fold((0, 0), |(h, t), (_, &(h1, t1))| (h + h1, t + t1))
     }
 
     fn read_new(&mut self) -> io::Result<()> {
@@ -377,23 +379,24 @@ impl LoopLog {
         };
         let complete: String = self.partial.drain(..=end).collect();
         for line in complete.lines() {
-            if let Some((pid, h, t)) = parse_loop_line(line) {
-                self.latest.insert(pid, (h, t));
+            if let Some((pid, tid, h, t)) = parse_loop_line(line) {
+                self.latest.insert((pid, tid), (h, t));
             }
         }
         Ok(())
     }
 }
 
-/// `... loop: pid=P H handlers, T timers` → (P, H, T).
-fn parse_loop_line(line: &str) -> Option<(i32, u64, u64)> {
+/// `... loop: pid=P tid=T H handlers, T timers` → (P, T, H, T).
+fn parse_loop_line(line: &str) -> Option<(i32, i32, u64, u64)> {
     let rest = &line[line.find("loop: pid=")? + "loop: pid=".len()..];
     let mut words = rest.split_ascii_whitespace();
     let pid = words.next()?.parse().ok()?;
+    let tid = words.next()?.strip_prefix("tid=")?.parse().ok()?;
     let handlers = words.next()?.parse().ok()?;
     if words.next()? != "handlers," {
         return None;
     }
     let timers = words.next()?.parse().ok()?;
-    Some((pid, handlers, timers))
+    Some((pid, tid, handlers, timers))
 }
