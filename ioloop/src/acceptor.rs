@@ -32,8 +32,6 @@ pub struct Acceptor {
 struct Full {
     spare: Option<File>,
     reply: Vec<u8>,
-    /// Clients refused since accepting last succeeded.
-    refused: u64,
 }
 
 impl Acceptor {
@@ -59,14 +57,8 @@ impl Acceptor {
         self.full = Some(Full {
             spare: open_spare(),
             reply: reply.to_vec(),
-            refused: 0,
         });
         self
-    }
-
-    /// The clients refused for want of descriptors since accepting last succeeded.
-    pub fn refused_when_full(&self) -> u64 {
-        self.full.as_ref().map_or(0, |f| f.refused)
     }
 
     /// The listener (to register it, or to read its local address).
@@ -117,9 +109,6 @@ impl Acceptor {
             match self.listener.accept() {
                 Ok(accepted) => {
                     self.failing = false;
-                    if let Some(full) = &mut self.full {
-                        full.refused = 0;
-                    }
                     return Some(accepted);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
@@ -192,7 +181,6 @@ impl Acceptor {
                         let _ = stream.write(&full.reply);
                     }
                     drop(stream);
-                    full.refused += 1;
                     log::debug!("{addr}: refused, out of descriptors");
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

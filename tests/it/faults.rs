@@ -130,20 +130,22 @@ fn slow_reader(addr: SocketAddr) -> TcpStream {
     s
 }
 
-/// A server whose root holds a 64 MiB sparse file `huge` and a directory `many` of 5,000
-/// entries with long names (a listing of about a megabyte).
-fn loaded_server() -> TestServer {
-    let srv = TestServer::start();
+/// A 64 MiB sparse file `huge` in the server's root.
+fn with_huge(srv: &TestServer) {
     std::fs::File::create(srv.root().join("huge"))
         .and_then(|f| f.set_len(64 << 20))
         .expect("huge");
+}
+
+/// A directory `many` of 1,500 entries with 200-byte names in the server's root: a
+/// listing of about 400 KB, far more than a slow reader's buffers take.
+fn with_many(srv: &TestServer) {
     let many = srv.root().join("many");
     std::fs::create_dir(&many).expect("many");
-    for i in 0..5000 {
-        let name = format!("{i:05}-{}", "n".repeat(120));
+    for i in 0..1500 {
+        let name = format!("{i:04}-{}", "n".repeat(195));
         std::fs::File::create(many.join(name)).expect("entry");
     }
-    srv
 }
 
 /// Starts `cmd` (RETR / LIST / STOR) on a passive connection; returns the data stream and
@@ -197,7 +199,8 @@ fn a_reset_after_user_leaves_nothing() {
 
 #[test]
 fn a_reset_mid_list_of_a_large_directory_leaves_nothing() {
-    let srv = loaded_server();
+    let srv = TestServer::start();
+    with_many(&srv);
     assert_baseline(&srv);
     let mut c = srv.login();
     let (mut d, port) = start_transfer(&mut c, "LIST many", true);
@@ -210,7 +213,8 @@ fn a_reset_mid_list_of_a_large_directory_leaves_nothing() {
 
 #[test]
 fn a_reset_mid_retr_leaves_nothing() {
-    let srv = loaded_server();
+    let srv = TestServer::start();
+    with_huge(&srv);
     assert_baseline(&srv);
     let mut c = srv.login();
     let (mut d, port) = start_transfer(&mut c, "RETR huge", true);
@@ -251,7 +255,8 @@ fn a_reset_with_a_passive_listener_never_connected_leaves_nothing() {
 
 #[test]
 fn a_data_reset_mid_retr_gets_426_and_the_session_goes_on() {
-    let srv = loaded_server();
+    let srv = TestServer::start();
+    with_huge(&srv);
     assert_baseline(&srv);
     let mut c = srv.login();
     let (mut d, port) = start_transfer(&mut c, "RETR huge", true);
@@ -275,7 +280,8 @@ fn a_data_reset_mid_retr_gets_426_and_the_session_goes_on() {
 
 #[test]
 fn a_data_reset_mid_list_gets_426_and_the_session_goes_on() {
-    let srv = loaded_server();
+    let srv = TestServer::start();
+    with_many(&srv);
     assert_baseline(&srv);
     let mut c = srv.login();
     let (d, port) = start_transfer(&mut c, "LIST many", true);
