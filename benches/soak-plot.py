@@ -81,7 +81,7 @@ def summary(log):
             got[name] = f"{med} ({lo} – {hi}, ±{dev} %)"
         elif m := re.match(r"soak: (PASS|FAIL)$", line):
             got["verdict"] = m.group(1)
-        elif m := re.match(r"# (\S+), (\S+), (\S+)", line):
+        elif m := re.match(r"# ([^,]+), ([^,]+), ([^,]+)", line):
             got["when"] = f"{m.group(2)}, {m.group(3)}"
     return got
 

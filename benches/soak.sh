@@ -52,6 +52,8 @@ BENCH=$(cd "$ROOT" && cargo bench --bench ftpbench --no-run 2>&1 |
         sed -n 's/.*Executable .*(\(.*ftpbench-[0-9a-f]*\)).*/\1/p' | tail -1)
 BENCH="$ROOT/$BENCH"
 [ -x "$BENCH" ] || { echo "soak.sh: ftpbench binary not found" >&2; exit 1; }
+# The build measured, named once: the tree may change while the models run.
+DESC=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo '?')
 mkdir -p "$OUT"
 
 SERVER_PID=
@@ -81,7 +83,7 @@ for model in $MODELS; do
         sleep 0.1
     done
     {
-        echo "# $model, $(date -u +%FT%TZ), $(cd "$ROOT" && git describe --always --dirty), $(nproc) CPUs shared with other work"
+        echo "# $model, $(date -u +%FT%TZ), $DESC, $(nproc) CPUs shared with other work"
         "$BENCH" -b soak -u "$FTP_USER" -p "$FTP_PASS" -H 127.0.0.1 -P "$PORT" \
             -k "$SERVER_PID" -n "$HELD" --churn "$CHURN" --transfers "$TRANSFERS" \
             -s "$FILESIZE" --duration "$DURATION" --warmup "$WARMUP" --max-in-flight 200 \
