@@ -246,11 +246,8 @@ fn a_reset_with_a_passive_listener_never_connected_leaves_nothing() {
     // The passive listener is open now, beside the server's and the control connection.
     assert_eq!(server_descriptors(&srv, &[addr.port()]).len(), 3);
     reset_client(c);
+    // Gone with the session (no connect to check it: the port may be reused meanwhile).
     assert_released(&srv, &[addr.port()]);
-    assert!(
-        TcpStream::connect_timeout(&addr, IO_TIMEOUT).is_err(),
-        "the passive port {addr} still accepts"
-    );
 }
 
 #[test]
