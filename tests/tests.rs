@@ -70,6 +70,8 @@ mod paths;
 mod protections;
 #[path = "it/proxy.rs"]
 mod proxy;
+#[path = "it/resets.rs"]
+mod resets;
 #[path = "it/sessions.rs"]
 mod sessions;
 #[path = "it/symlink_race.rs"]

@@ -17,7 +17,12 @@
 //! - `hold`: one client RETRs the whole `--filesize` file alone, then N sessions log in and
 //!   stay, and the same RETR runs again while they are held: the rate both times, memory
 //!   per held session (with `-k`), and whether all N still answer QUIT afterwards (e.g.
-//!   `-b hold -n 19000 -s 1G`: one loop near a 20,000 open-files limit).
+//!   `-b hold -n 19000 -s 1G`: one loop near a 20,000 open-files limit);
+//! - `soak`: N sessions held (a NOOP a minute each) for `--duration` while `--churn`
+//!   sessions a second log in and QUIT and `--transfers` clients STOR and RETR the
+//!   `--filesize` file; every `--sample-every` seconds the server's RSS, descriptors and
+//!   loop handlers and timers (from `--server-log`, see `benches/soak.sh`); after
+//!   `--warmup`, each within 5 % of its median and no error, or it exits with FAIL.
 //!
 //! `-n` takes a list (`-n 300,1000,10000`). Memory is RSS − shared, summed over the server's
 //! process and all its descendants, as pyftpdlib's script does with psutil. The client runs on

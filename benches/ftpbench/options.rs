@@ -123,6 +123,39 @@ pub struct Opts {
     #[arg(long, value_name = "DIR")]
     pub cgroup: Option<PathBuf>,
 
+    /// soak: how long to run, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    pub duration: f64,
+
+    /// soak: new sessions per second that connect, log in and QUIT beside the held ones
+    #[arg(long, value_name = "RATE", default_value_t = 1000.0)]
+    pub churn: f64,
+
+    /// soak: clients that RETR and STOR the --filesize file in a loop, all at once
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub transfers: usize,
+
+    /// soak: each transfer client starts a STOR and a RETR at most once per SECS
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    pub transfer_every: f64,
+
+    /// soak: seconds between two samples of the server's memory, descriptors and loop
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub sample_every: f64,
+
+    /// soak: seconds of warm-up left out of the flatness check
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub warmup: f64,
+
+    /// soak: the server's log, where `RUST_LOG=ftpdlib::loop_stats=debug` makes each loop
+    /// write `loop: pid=P tid=T H handlers, T timers` every 10 s
+    #[arg(long, value_name = "FILE")]
+    pub server_log: Option<PathBuf>,
+
+    /// soak: write the samples here, one tab-separated line each
+    #[arg(long, value_name = "FILE")]
+    pub samples: Option<PathBuf>,
+
     /// What `cargo bench` passes to every bench target; nothing to do with this program.
     #[arg(long, hide = true)]
     pub bench: bool,
@@ -147,6 +180,9 @@ pub enum Workload {
     Logins,
     /// one RETR alone, then again while N sessions are held
     Hold,
+    /// N sessions held for --duration while --churn sessions a second log in and out and
+    /// --transfers clients RETR and STOR; the server sampled every --sample-every seconds
+    Soak,
 }
 
 impl Workload {
@@ -158,7 +194,8 @@ impl Workload {
             | Workload::Upload
             | Workload::Concurrence
             | Workload::All
-            | Workload::Hold => true,
+            | Workload::Hold
+            | Workload::Soak => true,
             Workload::IdleMemory | Workload::Logins => false,
         }
     }
@@ -171,7 +208,8 @@ impl Workload {
             | Workload::All
             | Workload::IdleMemory
             | Workload::Logins
-            | Workload::Hold => false,
+            | Workload::Hold
+            | Workload::Soak => false,
         }
     }
 

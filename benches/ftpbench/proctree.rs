@@ -94,6 +94,24 @@ impl ProcTree {
             .sum()
     }
 
+    /// RSS, shared pages included, summed over the tree.
+    pub fn rss_total(&self) -> u64 {
+        self.pids()
+            .into_iter()
+            .filter_map(|p| self.statm(p))
+            .map(|(rss, _)| rss)
+            .sum()
+    }
+
+    /// Open descriptors, summed over the tree (entries of /proc/PID/fd).
+    pub fn fds(&self) -> u64 {
+        self.pids()
+            .into_iter()
+            .filter_map(|p| fs::read_dir(format!("/proc/{p}/fd")).ok())
+            .map(|d| d.count() as u64)
+            .sum()
+    }
+
     pub fn rss(&self) -> u64 {
         self.statm(self.root).map_or(0, |(rss, _)| rss)
     }

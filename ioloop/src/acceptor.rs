@@ -1,7 +1,9 @@
 //! `Acceptor`: a listening socket that accepts until `WouldBlock`, and backs off on a timer
-//! instead of spinning when the process runs out of file descriptors.
+//! instead of spinning when the process runs out of file descriptors. Optionally it keeps a
+//! spare descriptor to tell the clients queued meanwhile that it is full, and close them.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -23,6 +25,16 @@ pub struct Acceptor {
     /// accept(2) said EINVAL: the socket no longer listens (another process sharing it
     /// shut it down, as a pre-fork supervisor does to stop its workers).
     shut_down: bool,
+    /// With [`refuse_when_full`](Self::refuse_when_full): a descriptor held in reserve
+    /// (`/dev/null`) and what to write to a client accepted on it.
+    full: Option<Full>,
+}
+
+/// The reserve descriptor of [`Acceptor::refuse_when_full`] and its reply.
+#[derive(Debug)]
+struct Full {
+    spare: Option<File>,
+    reply: Vec<u8>,
 }
 
 impl Acceptor {
@@ -34,7 +46,23 @@ impl Acceptor {
             backoff,
             failing: false,
             shut_down: false,
+            full: None,
         }
+    }
+
+    /// Out of descriptors, the pending connections would wait in the kernel's queue,
+    /// unanswered, until a descriptor came free (for as long as the sessions already
+    /// served stay). With this, the acceptor holds one descriptor in reserve: when
+    /// accept(2) fails for want of descriptors it gives the reserve up, accepts one
+    /// client, writes `reply` to it (best effort, never blocking; empty = none), closes
+    /// it and takes the reserve again, until the queue is empty; then it backs off as
+    /// without. A client is told at once instead of hanging.
+    pub fn refuse_when_full(mut self, reply: &[u8]) -> Self {
+        self.full = Some(Full {
+            spare: open_spare(),
+            reply: reply.to_vec(),
+        });
+        self
     }
 
     /// The listener (to register it, or to read its local address).
@@ -122,7 +150,12 @@ impl Acceptor {
                             self.backoff
                         );
                     }
-                    // Either way the listener stays open: pyftpdlib closed it here.
+                    if out_of_resources {
+                        self.refuse_queued();
+                    }
+                    // Either way the listener stays open: pyftpdlib closed it here. The
+                    // pause also stops the loop from spinning on a listener that stays
+                    // readable while every accept(2) fails.
                     self.paused = Some(cx.call_later(self.backoff));
                     return None;
                 }
@@ -135,12 +168,55 @@ impl Acceptor {
     pub fn on_timer<M>(&mut self, cx: &mut Ctx<'_, M>, timer: TimerId) -> bool {
         if self.paused == Some(timer) {
             self.paused = None;
+            // A reserve that could not be taken again (another descriptor took its
+            // place) is tried again after each pause.
+            if let Some(full) = &mut self.full {
+                if full.spare.is_none() {
+                    full.spare = open_spare();
+                }
+            }
             cx.wake();
             true
         } else {
             false
         }
     }
+}
+
+impl Acceptor {
+    /// Out of descriptors: refuses the queued clients one by one on the reserve
+    /// descriptor, until the queue is empty or the reserve is gone.
+    fn refuse_queued(&mut self) {
+        let Some(full) = &mut self.full else {
+            return;
+        };
+        while let Some(spare) = full.spare.take() {
+            drop(spare);
+            match self.listener.accept() {
+                Ok((mut stream, addr)) => {
+                    if !full.reply.is_empty() {
+                        // A fresh socket's send buffer takes a short reply whole.
+                        let _ = stream.write(&full.reply);
+                    }
+                    drop(stream);
+                    log::debug!("{addr}: refused, out of descriptors");
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Empty (WouldBlock), or failing even with the reserve given up.
+                Err(_) => {
+                    full.spare = open_spare();
+                    return;
+                }
+            }
+            full.spare = open_spare();
+        }
+    }
+}
+
+/// The reserve descriptor of [`Acceptor::refuse_when_full`]; `None` when even that cannot
+/// be opened now.
+fn open_spare() -> Option<File> {
+    File::open("/dev/null").ok()
 }
 
 /// The accept(2) errors that mean "no descriptor or memory to spare now" (EMFILE, ENFILE,

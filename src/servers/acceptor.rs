@@ -83,8 +83,18 @@ impl ServerAcceptor {
         shared_limits: Option<(Arc<SharedLimits>, usize)>,
         model: Concurrency,
     ) -> ServerAcceptor {
+        // Out of descriptors, queued clients are told at once rather than left waiting
+        // for a session to end; an implicit FTPS client would take a clear-text reply for
+        // a broken handshake, so it is only closed (as `refuse` does).
+        let full_reply: &[u8] = if shared.config.tls.as_ref().is_some_and(|t| t.implicit) {
+            b""
+        } else {
+            FULL_REPLY.as_bytes()
+        };
+        let acceptor = Acceptor::new(TcpListener::from_std(listener), Duration::from_millis(100))
+            .refuse_when_full(full_reply);
         ServerAcceptor {
-            acceptor: Acceptor::new(TcpListener::from_std(listener), Duration::from_millis(100)),
+            acceptor,
             shared,
             limits,
             shared_limits,
@@ -452,6 +462,9 @@ const ACCEPT_BATCH: usize = 64;
 /// they are stopped as in a graceful stop: time for a client between a login and its
 /// QUIT to finish without a 421; a running transfer always finishes.
 const HANDOVER_GRACE: Duration = Duration::from_secs(5);
+/// The reply of a client refused because the process is out of descriptors: to the client
+/// it is the same condition as `max_cons`.
+const FULL_REPLY: &str = "421 Too many connections. Service temporarily unavailable.\r\n";
 
 /// What the PROXY protocol warnings say of a refused control connection.
 const CLOSED: &str = "control connection closed without a greeting";

@@ -6,7 +6,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ioloop::{Handle, IoLoop, LoopHandle};
 
@@ -100,6 +100,7 @@ impl FtpServer {
         // when only it is left.
         let mut own_handlers = usize::from(notify_handler.is_some());
         let mut signals_seen = 0;
+        let mut stats = LoopStats::new();
         while self.ioloop.len() > own_handlers + self.metrics_handlers() {
             if handle_exit {
                 let signals = crate::sys::exit_signals_received();
@@ -153,6 +154,7 @@ impl FtpServer {
                 Ok(()) => {}
                 Err(e) => return Err(Error::io("polling", e)),
             }
+            stats.tick(&self.ioloop);
         }
         let open = self
             .ioloop
@@ -222,11 +224,14 @@ impl FtpServer {
         }
     }
 
-    /// Runs the loop until it is empty, with no signal handling and no log lines: a
-    /// sibling loop of the multi-loop model, or a pre-fork worker.
+    /// Runs the loop until it is empty, with no signal handling and no log lines (but the
+    /// loop counts, when asked for): a sibling loop of the multi-loop model, or a pre-fork
+    /// worker.
     pub(super) fn run_quietly(&mut self) -> io::Result<()> {
+        let mut stats = LoopStats::new();
         while !self.ioloop.is_empty() {
             self.ioloop.run_once(None)?;
+            stats.tick(&self.ioloop);
         }
         Ok(())
     }
@@ -498,6 +503,7 @@ pub(super) fn run_with_signals(
     mut on_first: impl FnMut(&mut IoLoop<Msg>),
 ) -> io::Result<()> {
     let mut seen = 0;
+    let mut stats = LoopStats::new();
     while !lp.is_empty() {
         let signals = crate::sys::exit_signals_received();
         if signals > seen {
@@ -510,8 +516,54 @@ pub(super) fn run_with_signals(
             }
         }
         lp.run_once(Some(SIGNAL_CHECK))?;
+        stats.tick(lp);
     }
     Ok(())
+}
+
+/// The log target of the loop's periodic counts: `RUST_LOG=ftpdlib::loop_stats=debug`
+/// turns them on without the rest of the debug output (one line per command).
+const LOOP_STATS_TARGET: &str = "ftpdlib::loop_stats";
+
+/// How often a loop that watches for signals logs its counts when asked to.
+const LOOP_STATS_EVERY: Duration = Duration::from_secs(10);
+
+/// The loop's handler and timer counts, logged at debug level under
+/// [`LOOP_STATS_TARGET`] every [`LOOP_STATS_EVERY`] (with the process and thread ids, as
+/// the loops of multi-loop share a process): a long run (the soak benchmark) reads
+/// from outside whether sessions leave handlers or timers behind. It is read by the code
+/// that drives the loop, between passes, so it adds no handler and no timer of its own to
+/// the counts it reports; when the target is off it costs one comparison per pass.
+struct LoopStats {
+    next: Option<Instant>,
+}
+
+impl LoopStats {
+    fn new() -> LoopStats {
+        let on = log::log_enabled!(target: LOOP_STATS_TARGET, log::Level::Debug);
+        LoopStats {
+            next: on.then(Instant::now),
+        }
+    }
+
+    fn tick(&mut self, lp: &IoLoop<Msg>) {
+        let Some(next) = self.next else {
+            return;
+        };
+        let now = Instant::now();
+        if now < next {
+            return;
+        }
+        self.next = Some(now + LOOP_STATS_EVERY);
+        log::debug!(
+            target: LOOP_STATS_TARGET,
+            "loop: pid={} tid={} {} handlers, {} timers",
+            std::process::id(),
+            rustix::thread::gettid().as_raw_nonzero(),
+            lp.len(),
+            lp.timer_count()
+        );
+    }
 }
 
 /// The number of pre-fork workers or multi-loop loops: as configured, or one per CPU.

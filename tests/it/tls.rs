@@ -521,6 +521,34 @@ fn garbage_after_auth_tls_costs_only_that_session() {
 }
 
 #[test]
+fn a_reset_mid_handshake_leaves_nothing() {
+    if !have_openssl() {
+        return;
+    }
+    let certs = Certs::new();
+    let srv = tls_server(&certs, |_| {});
+    srv.wait_idle();
+    // Half of a real ClientHello after the 234.
+    let mut hello = Vec::new();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    rustls::ClientConnection::new(client_config(), name)
+        .expect("client")
+        .write_tls(&mut hello)
+        .expect("ClientHello");
+    assert!(hello.len() > 100, "{} bytes", hello.len());
+    let mut c = Client::connect(srv.addr);
+    c.expect("AUTH TLS", 234);
+    c.send_raw(&hello[..hello.len() / 2]);
+    let raw = c.stream_clone();
+    socket2::SockRef::from(&raw)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(raw);
+    drop(c);
+    crate::resets::assert_released(&srv, &[]);
+}
+
+#[test]
 fn stalled_handshakes_time_out_alone() {
     if !have_openssl() {
         return;

@@ -43,6 +43,11 @@ pub struct Multi {
     /// The login latencies of the last login phase.
     pub lat: Vec<Duration>,
     errors: Vec<String>,
+    /// Churn: a client QUITs as soon as it is logged in (the login is not counted as done;
+    /// the QUIT is).
+    quit_on_login: bool,
+    /// Keep-alive: the next slice of the held clients to send a NOOP.
+    noop_slice: usize,
 }
 
 impl Multi {
@@ -56,6 +61,7 @@ impl Multi {
             retr: line(format!("RETR {TESTFN}")),
             stor: line(format!("STOR {TESTFN}")),
             quit: line("QUIT".into()),
+            noop: line("NOOP".into()),
         };
         Ok(Multi {
             o,
@@ -73,6 +79,8 @@ impl Multi {
             moved: 0,
             lat: Vec::new(),
             errors: Vec::new(),
+            quit_on_login: false,
+            noop_slice: 0,
         })
     }
 
@@ -92,9 +100,17 @@ impl Multi {
         parts.join(", ")
     }
 
-    /// How many clients are logged in and idle.
+    /// How many clients are logged in (idle, or waiting for a NOOP's reply).
     pub fn live(&self) -> usize {
-        self.cl.iter().filter(|c| c.st == St::Idle).count()
+        self.cl
+            .iter()
+            .filter(|c| matches!(c.st, St::Idle | St::Noop))
+            .count()
+    }
+
+    /// How many clients failed since the last phase started.
+    pub fn failed(&self) -> usize {
+        self.failed
     }
 
     fn fail(&mut self, i: usize, why: impl std::fmt::Display) {
@@ -297,6 +313,15 @@ impl Multi {
         let class = code / 100;
         let res = match (st, class) {
             (St::Greeting, 1) | (St::Xfer, 1) | (St::Idle, _) => Ok(()),
+            (St::Noop, 2) => {
+                self.cl[i].st = St::Idle;
+                Ok(())
+            }
+            (St::User, 2) | (St::Pass, 2) if self.quit_on_login => {
+                self.lat.push(self.cl[i].t0.elapsed());
+                self.cl[i].st = St::Quit;
+                send(&mut self.cl[i], &self.cmds.quit)
+            }
             (St::Greeting, 2) => {
                 self.cl[i].st = St::User;
                 send(&mut self.cl[i], &self.cmds.user)
@@ -457,6 +482,8 @@ enum St {
     User,
     Pass,
     Idle,
+    /// Logged in, a keep-alive NOOP sent.
+    Noop,
     Type,
     Pasv,
     DataConnecting,
@@ -494,6 +521,7 @@ struct Cmds {
     retr: Vec<u8>,
     stor: Vec<u8>,
     quit: Vec<u8>,
+    noop: Vec<u8>,
 }
 
 /// A non-blocking socket connecting to `dst`, bound to `src` first when given.

@@ -19,6 +19,11 @@ pub struct Phase {
 }
 
 impl Phase {
+    /// How many clients failed.
+    pub fn failed(&self) -> usize {
+        self.failed
+    }
+
     /// What went wrong, for the result line: empty when all `n` clients made it.
     pub fn note(&self, n: usize) -> String {
         let mut s = String::new();
@@ -144,6 +149,80 @@ impl Multi {
             self.turn(deadline)?;
         }
         self.report_errors("idle");
+        Ok(())
+    }
+
+    /// Churn: `count` new clients, the i-th started at `t0` + i / `rate` (or as soon as
+    /// possible after), at most `k` in progress, each connecting, logging in and QUITting
+    /// at once; timed until the last one is done. `done` counts the completed QUITs, `lat`
+    /// the login latencies. Rounds that chain their `t0`s keep the rate without drift.
+    pub fn churn(&mut self, t0: Instant, count: usize, rate: f64, k: usize) -> io::Result<Phase> {
+        self.reset_counts();
+        self.lat.clear();
+        self.quit_on_login = true;
+        let start = Instant::now();
+        let deadline =
+            t0.max(start) + self.o.timeout + Duration::from_secs_f64(count as f64 / rate);
+        let first = self.cl.len();
+        let mut started = 0;
+        let mut timed_out = false;
+        while self.done + self.failed < count {
+            // Paced: as many started as the rate allows by now, in flight at most k.
+            let since = Instant::now().saturating_duration_since(t0);
+            let due = ((since.as_secs_f64() * rate) as usize).min(count);
+            while started < due && started - (self.done + self.failed) < k {
+                self.spawn();
+                started += 1;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                timed_out = true;
+                break;
+            }
+            // Wake at least every 10 ms to start the next ones on time.
+            self.turn(deadline.min(now + Duration::from_millis(10)))?;
+        }
+        let elapsed = start.elapsed();
+        let stuck = if timed_out {
+            self.stuck(first..self.cl.len())
+        } else {
+            String::new()
+        };
+        self.quit_on_login = false;
+        self.report_errors("churn");
+        self.clear();
+        Ok(Phase {
+            elapsed,
+            done: self.done,
+            failed: self.failed,
+            timed_out,
+            stuck,
+        })
+    }
+
+    /// Holds the logged-in clients for `time`: on entry one in `slices` of them (a
+    /// different slice each call) sends a NOOP, so that called every second with
+    /// `slices` = 60 each client keeps its session alive with a NOOP a minute, well
+    /// within the server's idle timeout. A client the server closes meanwhile fails.
+    pub fn hold(&mut self, time: Duration, slices: usize) -> io::Result<()> {
+        self.reset_counts();
+        let slices = slices.max(1);
+        let slice = self.noop_slice % slices;
+        self.noop_slice = self.noop_slice.wrapping_add(1);
+        for i in (slice..self.cl.len()).step_by(slices) {
+            if self.cl[i].st != St::Idle {
+                continue;
+            }
+            self.cl[i].st = St::Noop;
+            if let Err(e) = send(&mut self.cl[i], &self.cmds.noop) {
+                self.fail(i, format!("write: {e}"));
+            }
+        }
+        let deadline = Instant::now() + time;
+        while Instant::now() < deadline {
+            self.turn(deadline)?;
+        }
+        self.report_errors("hold");
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 mod sessions;
 mod single;
+mod soak;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -40,10 +41,16 @@ pub fn run(o: &Opts) -> io::Result<()> {
     }
     let max_n = o.clients.iter().copied().max().unwrap_or(0);
     // concurrence holds a control and a data connection per client
-    let conns = if matches!(o.benchmark, Workload::Concurrence | Workload::All) {
-        max_n * 2
-    } else {
-        max_n
+    let conns = match o.benchmark {
+        Workload::Concurrence | Workload::All => max_n * 2,
+        // The churn's QUITs leave a minute of server-side TIME_WAIT each.
+        Workload::Soak => max_n + (o.churn.max(0.0) * 60.0) as usize,
+        Workload::Transfer
+        | Workload::Download
+        | Workload::Upload
+        | Workload::IdleMemory
+        | Workload::Logins
+        | Workload::Hold => max_n,
     };
     let k = match o.source_ips {
         Some(k) => usize::from(k.max(1)),
@@ -128,6 +135,7 @@ pub fn run(o: &Opts) -> io::Result<()> {
         Workload::IdleMemory => b.bench_idle_memory(&o.clients),
         Workload::Logins => b.bench_logins(&o.clients),
         Workload::Hold => b.bench_hold(&o.clients),
+        Workload::Soak => b.bench_soak(max_n),
     };
     if needs_files {
         b.cleanup();

@@ -111,9 +111,17 @@ impl<M: 'static> Server<M> {
         backoff: Duration,
         make: impl FnMut(TcpStream) -> Box<dyn Handler<M>> + 'static,
     ) -> (Box<Self>, Rc<ServerProbe>) {
+        Server::with_acceptor(Acceptor::new(listener, backoff), make)
+    }
+
+    /// A server on an acceptor set up by the test.
+    pub fn with_acceptor(
+        acceptor: Acceptor,
+        make: impl FnMut(TcpStream) -> Box<dyn Handler<M>> + 'static,
+    ) -> (Box<Self>, Rc<ServerProbe>) {
         let probe = Rc::new(ServerProbe::default());
         let server = Server {
-            acceptor: Acceptor::new(listener, backoff),
+            acceptor,
             make: Box::new(make),
             probe: Rc::clone(&probe),
         };
