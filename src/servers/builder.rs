@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ioloop::IoLoop;
 
 use super::acceptor::ServerAcceptor;
+use super::reload::ReloadHook;
 use super::server::FtpServer;
 use crate::authorizers::Authorizer;
 use crate::config::{HandlerConfig, ServerConfig};
@@ -30,6 +31,8 @@ pub struct ServerBuilder {
     /// Set for one loop of several accepting on the same port: the shared counts and
     /// this loop's owner number in them.
     pub(super) limits: Option<(Arc<SharedLimits>, usize)>,
+    /// What reads the settings again on SIGHUP ([`ServerBuilder::on_reload`]).
+    pub(super) reload_hook: Option<ReloadHook>,
 }
 
 impl FtpServer {
@@ -44,6 +47,7 @@ impl FtpServer {
             custom: Vec::new(),
             features: Vec::new(),
             limits: None,
+            reload_hook: None,
         }
     }
 }
@@ -135,7 +139,9 @@ impl ServerBuilder {
         let workers = match self.handler.auth_workers {
             0 => None,
             _ if !with_workers => None,
-            n => Some(WorkerPool::new(n).map_err(|e| Error::io("starting worker threads", e))?),
+            n => Some(Arc::new(
+                WorkerPool::new(n).map_err(|e| Error::io("starting worker threads", e))?,
+            )),
         };
         let charset =
             Charset::from_name(&self.handler.encoding).map_err(|e| Error::Config(e.to_string()))?;
@@ -186,6 +192,7 @@ impl ServerBuilder {
             shared,
             server: self.server,
             siblings: Vec::new(),
+            reload_hook: self.reload_hook,
         })
     }
 }

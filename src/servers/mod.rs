@@ -22,9 +22,12 @@ mod forking;
 mod multi_loop;
 mod multi_thread;
 mod prefork;
+mod reload;
 mod server;
 
+pub use crate::handlers::shared::Reload;
 pub use builder::ServerBuilder;
+pub use reload::{ReloadError, ReloadRequest};
 use server::join;
 pub use server::{FtpServer, RunningServer, ServerHandle};
 

@@ -10,9 +10,11 @@ use ioloop::{Ctx, Handler, Interest, IoLoop, Ready, TimerId};
 
 use super::builder::ServerBuilder;
 use super::forking::{stop_gracefully, stop_now, ChildWatcher};
+use super::reload::{order, ReloadRequest};
 use super::server::{run_with_signals, worker_count, FtpServer};
 use crate::config::Concurrency;
 use crate::error::Error;
+use crate::handlers::shared::ReloadOrder;
 use crate::handlers::{Msg, ServerEvent};
 use crate::limits::SharedLimits;
 use crate::sys::{self, Forked};
@@ -38,6 +40,7 @@ pub(super) fn pre_fork_server(
     // The start-up log reads the options from it; no worker threads before a fork.
     let shared = builder.shared(false)?;
     let server = builder.server.clone();
+    let reload_hook = builder.reload_hook.clone();
     let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
     let supervisor = Supervisor {
         builder,
@@ -57,6 +60,7 @@ pub(super) fn pre_fork_server(
         shared,
         server,
         siblings: Vec::new(),
+        reload_hook,
     })
 }
 
@@ -107,7 +111,7 @@ impl Supervisor {
             Forked::Child => {
                 drop(exit_pipe);
                 sys::follow_parent(self.parent);
-                let code = match run_worker(builder, listener) {
+                let code = match run_worker(builder, listener, slot) {
                     Ok(()) => 0,
                     Err(e) => {
                         log::error!("worker {slot} failed: {e}");
@@ -161,15 +165,66 @@ impl Supervisor {
     }
 }
 
-/// The life of a pre-fork worker: one loop on the shared listener until stopped.
-fn run_worker(builder: ServerBuilder, listener: std::net::TcpListener) -> Result<(), Error> {
+impl Supervisor {
+    /// A reload: the workers forked from now on get the new settings; the running ones
+    /// are sent SIGHUP, on which they read the settings again through the reload hook
+    /// (their sessions keep theirs). Without a hook, only new workers get them.
+    fn reload(&mut self, order: ReloadOrder) {
+        let ReloadOrder { reload, done, warn } = order;
+        match reload.settle(&self.builder.handler, warn) {
+            Ok(reload) => {
+                if let Some(handler) = reload.handler {
+                    self.builder.handler = handler;
+                }
+                if let Some(authorizer) = reload.authorizer {
+                    self.builder.authorizer = authorizer;
+                }
+                if self.builder.reload_hook.is_some() {
+                    for w in self.workers.iter().flatten() {
+                        sys::signal_process(w.pid, libc::SIGHUP);
+                    }
+                } else {
+                    log::warn!(
+                        "reload: running pre-fork workers keep their settings (no reload \
+                         hook); workers started from now on get the new ones"
+                    );
+                }
+            }
+            Err(e) => log::error!("reload failed, keeping the old settings: {e}"),
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// The life of a pre-fork worker: one loop on the shared listener until stopped. SIGHUP
+/// (forwarded by the supervisor, which has read the settings already) makes it ask the
+/// reload hook for them again and hand them to its acceptor.
+fn run_worker(
+    builder: ServerBuilder,
+    listener: std::net::TcpListener,
+    slot: usize,
+) -> Result<(), Error> {
     sys::reset_exit_signals();
     sys::install_exit_signals();
+    let hook = builder.reload_hook.clone();
+    if hook.is_some() {
+        sys::install_reload_signal();
+    }
     let mut server = builder.single_loop(listener)?;
     let acceptor = server.acceptor;
-    run_with_signals(&mut server.ioloop, |lp| {
-        lp.send(acceptor, Msg::ToServer(ServerEvent::Shutdown));
-    })
+    run_with_signals(
+        &mut server.ioloop,
+        |lp| lp.send(acceptor, Msg::ToServer(ServerEvent::Shutdown)),
+        |lp| {
+            let Some(hook) = &hook else { return };
+            match hook.call(&ReloadRequest::worker(slot)) {
+                Ok(reload) => lp.send(acceptor, order(reload, None, false)),
+                Err(e) => log::error!("worker {slot}: reload failed, keeping the old settings: {e}"),
+            }
+        },
+    )
     .map_err(|e| Error::io("polling", e))
 }
 
@@ -208,6 +263,7 @@ impl Handler<Msg> for Supervisor {
                     cx.close();
                 }
             }
+            Msg::ToServer(ServerEvent::Reload(order)) => self.reload(*order),
             Msg::ToServer(ServerEvent::CountSessions { reply_to }) => {
                 let open = self.limits.total();
                 cx.send(reply_to, Msg::ToServer(ServerEvent::SessionCount(open)));

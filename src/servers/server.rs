@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ioloop::{Handle, IoLoop, LoopHandle};
 
+use super::reload::ReloadHook;
 use crate::config::{Concurrency, ServerConfig};
 use crate::error::Error;
 use crate::handlers::shared::Shared;
@@ -25,6 +26,8 @@ pub struct FtpServer {
     pub(super) server: ServerConfig,
     /// The other loops of the multi-loop model, each on its own thread.
     pub(super) siblings: Vec<Sibling>,
+    /// What reads the settings again on SIGHUP.
+    pub(super) reload_hook: Option<ReloadHook>,
 }
 
 /// A loop of the multi-loop model running on a thread of its own.
@@ -82,15 +85,25 @@ impl FtpServer {
     /// When polling fails.
     pub fn serve_forever(&mut self, handle_exit: bool) -> Result<(), Error> {
         self.log_startup();
+        let reload_on_hup = handle_exit && self.reload_hook.is_some();
         if handle_exit {
             crate::sys::install_exit_signals();
+        }
+        if reload_on_hup {
+            crate::sys::install_reload_signal();
         }
         let notifier = self.start_notifier();
         // The notifier's handler lives as long as the loop serves; the server has ended
         // when only it is left.
         let own_handlers = usize::from(notifier.is_some());
         let mut signals_seen = 0;
+        let mut reloads_seen = crate::sys::reload_signals_received();
         while self.ioloop.len() > own_handlers {
+            let reloads = crate::sys::reload_signals_received();
+            if reload_on_hup && reloads > reloads_seen {
+                reloads_seen = reloads;
+                self.reload_on_signal(notifier.as_ref());
+            }
             if handle_exit {
                 let signals = crate::sys::exit_signals_received();
                 if signals > signals_seen {
@@ -153,6 +166,23 @@ impl FtpServer {
             open
         );
         Ok(())
+    }
+
+    /// SIGHUP: the settings read again through the reload hook, between systemd's
+    /// `RELOADING=1` (with the `MONOTONIC_USEC=` that `Type=notify-reload` requires) and
+    /// `READY=1`, which follows a failed reload too: the server serves either way.
+    fn reload_on_signal(&mut self, notifier: Option<&Notifier>) {
+        log::info!("received SIGHUP, reloading the settings for new sessions");
+        if let Some(n) = notifier {
+            n.send(&format!(
+                "RELOADING=1\nMONOTONIC_USEC={}",
+                crate::sys::monotonic_usec()
+            ));
+        }
+        self.reload_from_hook();
+        if let Some(n) = notifier {
+            n.send("READY=1");
+        }
     }
 
     /// Starts the systemd notifier when asked for and `NOTIFY_SOCKET` is set: its handler
@@ -287,6 +317,13 @@ fn limit_text(n: usize) -> String {
 }
 
 impl ServerHandle {
+    /// Every loop's handle and acceptor, this one first.
+    pub(super) fn loops(&self) -> Vec<(LoopHandle<Msg>, Handle)> {
+        std::iter::once((self.handle.clone(), self.acceptor))
+            .chain(self.siblings.iter().cloned())
+            .collect()
+    }
+
     /// Closes the listener and every session at once; `serve_forever` then returns.
     /// Transfers in progress are cut (reported as incomplete).
     ///
@@ -377,13 +414,21 @@ pub(super) fn join(t: std::thread::JoinHandle<Result<(), Error>>) -> Result<(), 
 const SIGNAL_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs `lp` until it is empty, watching SIGINT / SIGTERM: the first calls `on_first`
-/// (a graceful stop), a second closes everything.
+/// (a graceful stop), a second closes everything; and SIGHUP, which calls `on_reload`
+/// (when its handler is installed).
 pub(super) fn run_with_signals(
     lp: &mut IoLoop<Msg>,
     mut on_first: impl FnMut(&mut IoLoop<Msg>),
+    mut on_reload: impl FnMut(&mut IoLoop<Msg>),
 ) -> io::Result<()> {
     let mut seen = 0;
+    let mut reloads_seen = 0;
     while !lp.is_empty() {
+        let reloads = crate::sys::reload_signals_received();
+        if reloads > reloads_seen {
+            reloads_seen = reloads;
+            on_reload(lp);
+        }
         let signals = crate::sys::exit_signals_received();
         if signals > seen {
             seen = signals;

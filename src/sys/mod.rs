@@ -27,7 +27,8 @@ pub(crate) use fs::{
 pub(crate) use pam::authenticate as pam_authenticate;
 pub(crate) use process::{
     block_exit_signals, exit_process, exit_signals_received, follow_parent, fork,
-    install_exit_signals, install_reopen_signal, last_exit_signal_was_term, process_id,
+    install_exit_signals, install_reload_signal, install_reopen_signal, last_exit_signal_was_term,
+    monotonic_usec, process_id, reload_signals_received,
     raise_nofile_limit, reap, reopen_signals_received, reset_exit_signals, signal_process,
     task_exists, thread_id, Forked, SharedWords,
 };
