@@ -54,6 +54,8 @@ mod paths;
 mod protections;
 #[path = "it/proxy.rs"]
 mod proxy;
+#[path = "it/reload.rs"]
+mod reload;
 #[path = "it/sessions.rs"]
 mod sessions;
 #[path = "it/systemd.rs"]

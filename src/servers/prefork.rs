@@ -220,8 +220,18 @@ fn run_worker(
         |lp| {
             let Some(hook) = &hook else { return };
             match hook.call(&ReloadRequest::worker(slot)) {
-                Ok(reload) => lp.send(acceptor, order(reload, None, false)),
-                Err(e) => log::error!("worker {slot}: reload failed, keeping the old settings: {e}"),
+                Ok(reload) => {
+                    lp.send(acceptor, order(reload, None, false));
+                    // Delivered now, so that the line below means it: a client that
+                    // connects after it gets the new settings.
+                    match lp.run_once(Some(Duration::ZERO)) {
+                        Ok(()) => log::info!("worker {slot}: reload done"),
+                        Err(e) => log::error!("worker {slot}: reload: {e}"),
+                    }
+                }
+                Err(e) => {
+                    log::error!("worker {slot}: reload failed, keeping the old settings: {e}")
+                }
             }
         },
     )

@@ -28,9 +28,9 @@ pub(crate) use pam::authenticate as pam_authenticate;
 pub(crate) use process::{
     block_exit_signals, exit_process, exit_signals_received, follow_parent, fork,
     install_exit_signals, install_reload_signal, install_reopen_signal, last_exit_signal_was_term,
-    monotonic_usec, process_id, reload_signals_received,
-    raise_nofile_limit, reap, reopen_signals_received, reset_exit_signals, signal_process,
-    task_exists, thread_id, Forked, SharedWords,
+    monotonic_usec, process_id, raise_nofile_limit, reap, reload_signals_received,
+    reopen_signals_received, reset_exit_signals, signal_process, task_exists, thread_id, Forked,
+    SharedWords,
 };
 pub(crate) use users::{
     account, credentials, effective_gid, effective_uid, group_list, group_name, set_credentials,

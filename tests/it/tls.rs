@@ -5,7 +5,7 @@
 //! own session. Certificates are made with the `openssl` command line.
 
 #[path = "tls_client.rs"]
-mod client;
+pub(crate) mod client;
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
