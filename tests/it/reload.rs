@@ -10,10 +10,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ftpdlib::authorizers::DummyAuthorizer;
+use ftpdlib::config::{Concurrency, HandlerConfig};
+use ftpdlib::servers::Reload;
+
 use crate::systemd::receive_until;
 use crate::tls::client::{client_config, have_openssl, pem_certs, Conn, FtpsClient};
 
-use crate::util::{heavy, random_bytes, BinServer, Client, IO_TIMEOUT};
+use crate::util::{heavy, random_bytes, BinServer, Client, TestServer, IO_TIMEOUT};
 
 const MODELS: [&str; 5] = [
     "async",
@@ -259,6 +263,41 @@ fn systemd_hears_reloading_then_ready() {
     let log = srv.log();
     assert!(log.contains("received SIGHUP, reloading"), "{log}");
     assert!(log.contains("reload failed"), "{log}");
+}
+
+#[test]
+fn the_library_reloads_through_a_server_handle() {
+    for model in [Concurrency::Async, Concurrency::MultiLoop] {
+        let srv = TestServer::with(
+            |_| {},
+            |s| {
+                s.concurrency = model;
+                s.workers = 2;
+            },
+        );
+        let mut before = srv.login();
+        let mut auth = DummyAuthorizer::new();
+        auth.add_user("zed", "pw", &srv.root(), "elr", None, None)
+            .expect("add zed");
+        let mut config = HandlerConfig::default();
+        config.banner = "reloaded.".into();
+        config.auth_failed_timeout = Duration::from_millis(100);
+        srv.handle()
+            .reload(Reload::new().handler_config(config).authorizer(auth))
+            .expect("reload");
+        // Enough connections to meet every loop of the multi-loop model.
+        for _ in 0..6 {
+            let mut c = Client::connect_raw(srv.addr);
+            assert_eq!(c.reply(), (220, "reloaded.".to_owned()), "{model:?}");
+            c.expect("USER user", 331);
+            assert_eq!(c.cmd("PASS 12345").0, 530, "{model:?}: the old user");
+            c.expect("USER zed", 331);
+            c.expect("PASS pw", 230);
+        }
+        before.expect("NOOP", 200);
+        before.stor("still-mine", b"written with the old rights");
+        before.expect("QUIT", 221);
+    }
 }
 
 /// Sends SIGHUP to the server.
