@@ -48,6 +48,8 @@ mod login;
 mod memory_fs;
 #[path = "it/models.rs"]
 mod models;
+#[path = "it/packaging.rs"]
+mod packaging;
 #[path = "it/paths.rs"]
 mod paths;
 #[path = "it/protections.rs"]

@@ -11,6 +11,7 @@ mod cli;
 mod config_file;
 mod help;
 mod logger;
+mod packaging;
 mod parse;
 mod reload;
 mod syslog;
@@ -128,6 +129,9 @@ fn log_output(cli: &Cli) -> Result<logger::Output, String> {
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if cli.hash_password {
         return print_password_hash();
+    }
+    if let Some(text) = packaging::requested(&cli) {
+        return Ok(packaging::print(&text)?);
     }
     // Early, while the process has one thread: it removes the LISTEN_* variables.
     let inherited = ftpdlib::systemd::activated_listener()?;
