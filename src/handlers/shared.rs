@@ -143,3 +143,45 @@ impl Shared {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_running_server_cannot_change_keeps_its_value() {
+        let old = HandlerConfig::default();
+        let new = HandlerConfig {
+            auth_workers: old.auth_workers + 4,
+            banner: "new banner".into(),
+            ..HandlerConfig::default()
+        };
+        let settled = Reload::new()
+            .handler_config(new)
+            .settle(&old, false)
+            .expect("settles");
+        let config = settled.handler.expect("a handler config");
+        assert_eq!(config.auth_workers, old.auth_workers);
+        assert_eq!(config.banner, "new banner");
+    }
+
+    #[test]
+    fn an_unknown_encoding_is_refused_whole() {
+        let new = HandlerConfig {
+            encoding: "no-such-encoding".into(),
+            ..HandlerConfig::default()
+        };
+        let settled = Reload::new()
+            .handler_config(new)
+            .settle(&HandlerConfig::default(), false);
+        assert!(matches!(settled, Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn nothing_to_change_is_no_change() {
+        let settled = Reload::new()
+            .settle(&HandlerConfig::default(), true)
+            .expect("settles");
+        assert!(settled.handler.is_none() && settled.authorizer.is_none());
+    }
+}

@@ -35,9 +35,10 @@ pub struct ReloadRequest {
 
 /// The function that reads the settings again on SIGHUP ([`ServerBuilder::on_reload`]).
 #[derive(Clone)]
-pub(crate) struct ReloadHook(
-    Arc<dyn Fn(&ReloadRequest) -> Result<Reload, ReloadError> + Send + Sync>,
-);
+pub(crate) struct ReloadHook(Arc<ReloadFn>);
+
+/// What [`ReloadHook`] calls.
+type ReloadFn = dyn Fn(&ReloadRequest) -> Result<Reload, ReloadError> + Send + Sync;
 
 impl ReloadRequest {
     /// Asked by the process that received SIGHUP (or its owner).

@@ -277,7 +277,7 @@ fn the_library_reloads_through_a_server_handle() {
         );
         let mut before = srv.login();
         let mut auth = DummyAuthorizer::new();
-        auth.add_user("zed", "pw", &srv.root(), "elr", None, None)
+        auth.add_user("zed", "pw", srv.root(), "elr", None, None)
             .expect("add zed");
         let mut config = HandlerConfig::default();
         config.banner = "reloaded.".into();
