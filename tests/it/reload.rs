@@ -76,7 +76,8 @@ fn users_follow_the_files(model: &str) {
             .collect();
         std::fs::write(&users, lines).expect("write the users file");
         let mut text = format!(
-            "users-file = {}\nconcurrency = \"{model}\"\nworkers = 2\nmax-cons = {max_cons}\n",
+            "users-file = {}\nconcurrency = \"{model}\"\nworkers = 2\nmax-cons = {max_cons}\n\
+             auth-failed-timeout = 0\n",
             quoted(&users)
         );
         for u in config_users {
