@@ -82,15 +82,17 @@ impl ServerBuilder {
 }
 
 impl FtpServer {
-    /// Gives the sessions started from now on new settings, in every loop of the server
-    /// (and every worker process of the pre-fork model); running sessions keep theirs.
-    /// Returns once the loops have taken them (for loops on other threads, after at most
-    /// a second).
+    /// Gives the sessions started from now on new settings, in every loop of the server;
+    /// running sessions keep theirs. In the pre-fork model, the workers started from now
+    /// on get them, and the running ones read them again through the reload hook
+    /// ([`ServerBuilder::on_reload`]) if there is one. Returns once the loops have taken
+    /// them (for loops on other threads, after at most a second).
     ///
     /// # Errors
     /// When the new encoding is unknown; nothing changes then.
     pub fn reload(&mut self, reload: Reload) -> Result<(), Error> {
         let reload = reload.settle(&self.shared.config, true)?;
+        let shared = Arc::new(self.shared.reloaded(&reload)?);
         let (done, taken) = std::sync::mpsc::sync_channel(self.siblings.len());
         for s in &self.siblings {
             let order = order(reload.clone(), Some(done.clone()), false);
@@ -98,8 +100,9 @@ impl FtpServer {
                 log::warn!("reload: a loop did not take the new settings");
             }
         }
-        // This loop's acceptor takes them on its next pass, before any accept of it.
-        self.shared = Arc::new(self.shared.reloaded(&reload)?);
+        self.shared = shared;
+        // One pass delivers the order now: a client that connects after this returns
+        // gets the new settings.
         self.ioloop.send(self.acceptor, order(reload, None, false));
         self.ioloop
             .run_once(Some(Duration::ZERO))
