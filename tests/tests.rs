@@ -64,12 +64,16 @@ mod memory_fs;
 mod metrics;
 #[path = "it/models.rs"]
 mod models;
+#[path = "it/packaging.rs"]
+mod packaging;
 #[path = "it/paths.rs"]
 mod paths;
 #[path = "it/protections.rs"]
 mod protections;
 #[path = "it/proxy.rs"]
 mod proxy;
+#[path = "it/reload.rs"]
+mod reload;
 #[path = "it/resets.rs"]
 mod resets;
 #[path = "it/sessions.rs"]

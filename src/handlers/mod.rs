@@ -282,6 +282,8 @@ pub(crate) enum ServerEvent {
     /// The answer to [`ServerEvent::CountSessions`]: the sessions open now, in every
     /// loop or process of the server.
     SessionCount(usize),
+    /// New settings for the sessions started from now on (a reload).
+    Reload(Box<shared::ReloadOrder>),
 }
 
 /// How a session reaches its server: in the same loop, or in another thread's loop

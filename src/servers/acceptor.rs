@@ -18,7 +18,7 @@ use slab::Slab;
 use super::{forking, multi_thread};
 use crate::config::{Concurrency, ProxyProtocol, ServerConfig};
 use crate::handlers::proxy::{Proxied, ProxyReader};
-use crate::handlers::shared::Shared;
+use crate::handlers::shared::{ReloadOrder, Shared};
 use crate::handlers::{FtpHandler, Msg, ServerEvent, ServerLink, SessionCmd};
 use crate::limits::{Refusal, SharedLimits};
 use crate::log::log_prefix;
@@ -270,6 +270,22 @@ impl ServerAcceptor {
         }
     }
 
+    /// A reload: the sessions started from now on get the new settings; running ones
+    /// hold their own `Arc` of the old.
+    fn reload(&mut self, order: ReloadOrder) {
+        let ReloadOrder { reload, done, warn } = order;
+        let reloaded = reload
+            .settle(&self.shared.config, warn)
+            .and_then(|reload| self.shared.reloaded(&reload));
+        match reloaded {
+            Ok(shared) => self.shared = Arc::new(shared),
+            Err(e) => log::error!("reload failed, keeping the old settings: {e}"),
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
     fn shut_down(&mut self, cx: &mut Ctx<'_, Msg>) {
         match self.state {
             Accepting::Yes => {}
@@ -434,6 +450,7 @@ impl Handler<Msg> for ServerAcceptor {
                 };
                 cx.send(reply_to, Msg::ToServer(ServerEvent::SessionCount(open)));
             }
+            Msg::ToServer(ServerEvent::Reload(order)) => self.reload(*order),
             Msg::ToServer(ServerEvent::SessionCount(_))
             | Msg::ToControl(..)
             | Msg::ToData(_)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ioloop::IoLoop;
 
 use super::acceptor::ServerAcceptor;
+use super::reload::ReloadHook;
 use super::server::FtpServer;
 use crate::authorizers::Authorizer;
 use crate::bans::Bans;
@@ -40,6 +41,8 @@ pub struct ServerBuilder {
     /// The counters, made once when the server is built with metrics on, before any
     /// loop, thread or process exists, so that all of them add to the same ones.
     pub(super) metrics: Option<Arc<Metrics>>,
+    /// What reads the settings again on SIGHUP ([`ServerBuilder::on_reload`]).
+    pub(super) reload_hook: Option<ReloadHook>,
 }
 
 impl FtpServer {
@@ -57,6 +60,7 @@ impl FtpServer {
             bans: None,
             virtual_hosts: Vec::new(),
             metrics: None,
+            reload_hook: None,
         }
     }
 }
@@ -178,7 +182,9 @@ impl ServerBuilder {
         let workers = match self.handler.auth_workers {
             0 => None,
             _ if !with_workers => None,
-            n => Some(WorkerPool::new(n).map_err(|e| Error::io("starting worker threads", e))?),
+            n => Some(Arc::new(
+                WorkerPool::new(n).map_err(|e| Error::io("starting worker threads", e))?,
+            )),
         };
         let charset =
             Charset::from_name(&self.handler.encoding).map_err(|e| Error::Config(e.to_string()))?;
@@ -245,6 +251,7 @@ impl ServerBuilder {
             siblings: Vec::new(),
             listen_fds,
             metrics: None,
+            reload_hook: self.reload_hook,
         })
     }
 }

@@ -117,9 +117,12 @@ fn run_session(parent: &Shared, stream: TcpStream, addr: SocketAddr, id: u64) ->
     let end = session_loop.spawn(Box::new(SessionEnd))?;
     let handler = FtpHandler::new(stream, addr, ServerLink::Local(end), id, shared)?;
     let session = session_loop.spawn(Box::new(handler))?;
-    run_with_signals(&mut session_loop, |lp| {
-        lp.send(session, Msg::ToSession(SessionCmd::Shutdown));
-    })
+    run_with_signals(
+        &mut session_loop,
+        |lp| lp.send(session, Msg::ToSession(SessionCmd::Shutdown)),
+        // A session keeps the settings it started with.
+        |_| {},
+    )
 }
 
 /// A copy of the parent's shared state with worker threads of the child's own (threads
@@ -127,7 +130,7 @@ fn run_session(parent: &Shared, stream: TcpStream, addr: SocketAddr, id: u64) ->
 fn child_shared(parent: &Shared) -> io::Result<Shared> {
     let workers = match parent.config.auth_workers {
         0 => None,
-        n => Some(WorkerPool::new(n)?),
+        n => Some(Arc::new(WorkerPool::new(n)?)),
     };
     Ok(Shared {
         config: parent.config.clone(),

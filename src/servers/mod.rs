@@ -26,10 +26,13 @@ mod metrics_endpoint;
 mod multi_loop;
 mod multi_thread;
 mod prefork;
+mod reload;
 mod server;
 
+pub use crate::handlers::shared::Reload;
 pub use crate::handlers::VirtualHost;
 pub use builder::ServerBuilder;
+pub use reload::{ReloadError, ReloadRequest};
 use server::join;
 pub use server::{FtpServer, RunningServer, ServerHandle};
 

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ioloop::mio::event::Source;
-use ioloop::{Ctx, Handler, Interest, IoLoop, Ready, TimerId};
+use ioloop::{Ctx, Handle, Handler, Interest, IoLoop, Ready, TimerId};
 
 use super::builder::ServerBuilder;
 use super::forking::{stop_gracefully, stop_now, ChildWatcher};
+use super::reload::{order, ReloadHook, ReloadRequest};
 use super::server::{worker_count, FtpServer, SIGNAL_CHECK};
 use crate::config::Concurrency;
 use crate::error::Error;
+use crate::handlers::shared::ReloadOrder;
 use crate::handlers::{Msg, ServerEvent};
 use crate::limits::SharedLimits;
 use crate::sys::{self, Forked};
@@ -38,6 +40,7 @@ pub(super) fn pre_fork_server(
     // The start-up log reads the options from it; no worker threads before a fork.
     let shared = builder.shared(false)?;
     let server = builder.server.clone();
+    let reload_hook = builder.reload_hook.clone();
     let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
     let listen_fds = vec![std::os::fd::AsRawFd::as_raw_fd(&listener)];
     let supervisor = Supervisor {
@@ -60,6 +63,7 @@ pub(super) fn pre_fork_server(
         siblings: Vec::new(),
         listen_fds,
         metrics: None,
+        reload_hook,
     })
 }
 
@@ -111,7 +115,7 @@ impl Supervisor {
                 drop(exit_pipe);
                 super::metrics_endpoint::close_in_child();
                 sys::follow_parent(self.parent);
-                let code = match run_worker(builder, listener, self.parent) {
+                let code = match run_worker(builder, listener, self.parent, slot) {
                     Ok(()) => 0,
                     Err(e) => {
                         log::error!("worker {slot} failed: {e}");
@@ -165,14 +169,50 @@ impl Supervisor {
     }
 }
 
+impl Supervisor {
+    /// A reload: the workers forked from now on get the new settings; the running ones
+    /// are sent SIGHUP, on which they read the settings again through the reload hook
+    /// (their sessions keep theirs). Without a hook, only new workers get them.
+    fn reload(&mut self, order: ReloadOrder) {
+        let ReloadOrder { reload, done, warn } = order;
+        match reload.settle(&self.builder.handler, warn) {
+            Ok(reload) => {
+                if let Some(handler) = reload.handler {
+                    self.builder.handler = handler;
+                }
+                if let Some(authorizer) = reload.authorizer {
+                    self.builder.authorizer = authorizer;
+                }
+                if self.builder.reload_hook.is_some() {
+                    for w in self.workers.iter().flatten() {
+                        sys::signal_process(w.pid, libc::SIGHUP);
+                    }
+                } else {
+                    log::warn!(
+                        "reload: running pre-fork workers keep their settings (no reload \
+                         hook); workers started from now on get the new ones"
+                    );
+                }
+            }
+            Err(e) => log::error!("reload failed, keeping the old settings: {e}"),
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+}
+
 /// The life of a pre-fork worker: one loop on the shared listener until stopped. With
 /// hand-overs on, a SIGUSR2 from the supervisor (`parent`) means another process serves
 /// the listener now: stop accepting without touching it. One from anyone else (`kill`
-/// on the whole service) is ignored: only the supervisor starts a hand-over.
+/// on the whole service) is ignored: only the supervisor starts a hand-over. SIGHUP
+/// (forwarded by the supervisor, which has read the settings already) makes it ask the
+/// reload hook for them again and hand them to its acceptor.
 fn run_worker(
     builder: ServerBuilder,
     listener: std::net::TcpListener,
     parent: libc::pid_t,
+    slot: usize,
 ) -> Result<(), Error> {
     sys::reset_exit_signals();
     sys::install_exit_signals();
@@ -181,12 +221,25 @@ fn run_worker(
         sys::reset_handover_signals();
         sys::install_handover_signal();
     }
+    let hook = builder.reload_hook.clone();
+    if hook.is_some() {
+        sys::install_reload_signal();
+    }
     let mut server = builder.single_loop(listener)?;
     let acceptor = server.acceptor;
     let mut handover_seen = 0;
     let mut exit_seen = 0;
+    // The count is inherited from the supervisor at fork: only later ones are for us.
+    let mut reloads_seen = sys::reload_signals_received();
     let lp = &mut server.ioloop;
     while !lp.is_empty() {
+        let reloads = sys::reload_signals_received();
+        if reloads > reloads_seen {
+            reloads_seen = reloads;
+            if let Some(hook) = &hook {
+                reload_worker(lp, hook, acceptor, slot);
+            }
+        }
         let exits = sys::exit_signals_received();
         if exits > exit_seen {
             exit_seen = exits;
@@ -213,6 +266,22 @@ fn run_worker(
             .map_err(|e| Error::io("polling", e))?;
     }
     Ok(())
+}
+
+/// A worker's reload: the settings read again through `hook`, handed to its acceptor
+/// and delivered at once, so that the line logged means it (a client that connects
+/// after it gets the new settings).
+fn reload_worker(lp: &mut IoLoop<Msg>, hook: &ReloadHook, acceptor: Handle, slot: usize) {
+    match hook.call(&ReloadRequest::worker(slot)) {
+        Ok(reload) => {
+            lp.send(acceptor, order(reload, None, false));
+            match lp.run_once(Some(Duration::ZERO)) {
+                Ok(()) => log::info!("worker {slot}: reload done"),
+                Err(e) => log::error!("worker {slot}: reload: {e}"),
+            }
+        }
+        Err(e) => log::error!("worker {slot}: reload failed, keeping the old settings: {e}"),
+    }
 }
 
 impl Handler<Msg> for Supervisor {
@@ -263,6 +332,7 @@ impl Handler<Msg> for Supervisor {
                     cx.close();
                 }
             }
+            Msg::ToServer(ServerEvent::Reload(order)) => self.reload(*order),
             Msg::ToServer(ServerEvent::CountSessions { reply_to }) => {
                 let open = self.limits.total();
                 cx.send(reply_to, Msg::ToServer(ServerEvent::SessionCount(open)));

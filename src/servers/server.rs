@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use ioloop::{Handle, IoLoop, LoopHandle};
 
 use super::handover::Restarts;
+use super::reload::ReloadHook;
 use crate::config::{Concurrency, ServerConfig};
 use crate::error::Error;
 use crate::handlers::shared::Shared;
@@ -32,6 +33,8 @@ pub struct FtpServer {
     pub(super) listen_fds: Vec<std::os::fd::RawFd>,
     /// The metrics endpoint, when served (see `metrics_endpoint`).
     pub(super) metrics: Option<super::metrics_endpoint::Endpoint>,
+    /// What reads the settings again on SIGHUP.
+    pub(super) reload_hook: Option<ReloadHook>,
 }
 
 /// A loop of the multi-loop model running on a thread of its own.
@@ -89,6 +92,7 @@ impl FtpServer {
     /// When polling fails.
     pub fn serve_forever(&mut self, handle_exit: bool) -> Result<(), Error> {
         self.log_startup();
+        let reload_on_hup = handle_exit && self.reload_hook.is_some();
         if handle_exit {
             crate::sys::install_exit_signals();
         }
@@ -96,12 +100,21 @@ impl FtpServer {
         let plan = NotifyPlan::from_env();
         let service_address = plan.service_address.clone();
         let (mut service, notify_handler) = self.start_notifier(plan);
+        if reload_on_hup {
+            crate::sys::install_reload_signal();
+        }
         // The notifier's handler lives as long as the loop serves; the server has ended
         // when only it is left.
         let mut own_handlers = usize::from(notify_handler.is_some());
         let mut signals_seen = 0;
         let mut stats = LoopStats::new();
+        let mut reloads_seen = crate::sys::reload_signals_received();
         while self.ioloop.len() > own_handlers + self.metrics_handlers() {
+            let reloads = crate::sys::reload_signals_received();
+            if reload_on_hup && reloads > reloads_seen {
+                reloads_seen = reloads;
+                self.reload_on_signal(service.as_ref());
+            }
             if handle_exit {
                 let signals = crate::sys::exit_signals_received();
                 if signals > signals_seen {
@@ -189,6 +202,23 @@ impl FtpServer {
             open
         );
         Ok(())
+    }
+
+    /// SIGHUP: the settings read again through the reload hook, between systemd's
+    /// `RELOADING=1` (with the `MONOTONIC_USEC=` that `Type=notify-reload` requires) and
+    /// `READY=1`, which follows a failed reload too: the server serves either way.
+    fn reload_on_signal(&mut self, notifier: Option<&Notifier>) {
+        log::info!("received SIGHUP, reloading the settings for new sessions");
+        if let Some(n) = notifier {
+            n.send(&format!(
+                "RELOADING=1\nMONOTONIC_USEC={}",
+                crate::sys::monotonic_usec()
+            ));
+        }
+        self.reload_from_hook();
+        if let Some(n) = notifier {
+            n.send("READY=1");
+        }
     }
 
     /// Starts the systemd notifier when asked for and `NOTIFY_SOCKET` is set (or, in a
@@ -407,6 +437,13 @@ fn limit_text(n: usize) -> String {
 }
 
 impl ServerHandle {
+    /// Every loop's handle and acceptor, this one first.
+    pub(super) fn loops(&self) -> Vec<(LoopHandle<Msg>, Handle)> {
+        std::iter::once((self.handle.clone(), self.acceptor))
+            .chain(self.siblings.iter().cloned())
+            .collect()
+    }
+
     /// Closes the listener and every session at once; `serve_forever` then returns.
     /// Transfers in progress are cut (reported as incomplete).
     ///
@@ -497,14 +534,22 @@ pub(super) fn join(t: std::thread::JoinHandle<Result<(), Error>>) -> Result<(), 
 pub(super) const SIGNAL_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs `lp` until it is empty, watching SIGINT / SIGTERM: the first calls `on_first`
-/// (a graceful stop), a second closes everything.
+/// (a graceful stop), a second closes everything; and SIGHUP, which calls `on_reload`
+/// (when its handler is installed).
 pub(super) fn run_with_signals(
     lp: &mut IoLoop<Msg>,
     mut on_first: impl FnMut(&mut IoLoop<Msg>),
+    mut on_reload: impl FnMut(&mut IoLoop<Msg>),
 ) -> io::Result<()> {
     let mut seen = 0;
     let mut stats = LoopStats::new();
+    let mut reloads_seen = 0;
     while !lp.is_empty() {
+        let reloads = crate::sys::reload_signals_received();
+        if reloads > reloads_seen {
+            reloads_seen = reloads;
+            on_reload(lp);
+        }
         let signals = crate::sys::exit_signals_received();
         if signals > seen {
             seen = signals;

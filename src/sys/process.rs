@@ -128,6 +128,44 @@ pub(crate) fn reset_handover_signals() {
     HANDOVER_SENDER.store(0, Ordering::SeqCst);
 }
 
+static RELOAD_SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_reload_signal(_signal: libc::c_int) {
+    RELOAD_SIGNALS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Installs a SIGHUP handler that only counts the signal, a request to reload the
+/// settings. Without SA_RESTART, as for the exit signals: the loop's epoll_wait returns
+/// EINTR and the loop notices at once.
+pub(crate) fn install_reload_signal() {
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the handler is
+    // an extern "C" fn that only adds to an atomic.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_reload_signal as *const () as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGHUP, &action, std::ptr::null_mut());
+    }
+}
+
+/// How many SIGHUP arrived since [`install_reload_signal`] (or [`reset_exit_signals`]).
+pub(crate) fn reload_signals_received() -> usize {
+    RELOAD_SIGNALS.load(Ordering::SeqCst)
+}
+
+/// CLOCK_MONOTONIC in microseconds: the clock systemd's `MONOTONIC_USEC=` is read on.
+pub(crate) fn monotonic_usec() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec to the pointer, which is to a local we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+    let micros = u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000;
+    secs.saturating_mul(1_000_000).saturating_add(micros)
+}
+
 /// Whether the last SIGINT / SIGTERM to arrive was SIGTERM (a service manager's stop,
 /// rather than a terminal's Ctrl-C).
 pub(crate) fn last_exit_signal_was_term() -> bool {
@@ -244,14 +282,17 @@ pub(crate) fn process_id() -> libc::pid_t {
     rustix::process::getpid().as_raw_pid()
 }
 
-/// Forgets the SIGINT / SIGTERM already counted (a forked child starts afresh).
+/// Forgets the SIGINT / SIGTERM / SIGHUP already counted (a forked child starts afresh).
 pub(crate) fn reset_exit_signals() {
     EXIT_REQUESTS.store(0, Ordering::SeqCst);
+    RELOAD_SIGNALS.store(0, Ordering::SeqCst);
 }
 
 /// Blocks SIGINT, SIGTERM and SIGUSR2 in the calling thread, so they reach the thread
 /// that runs the server's main loop (whose epoll_wait they interrupt) and not a helper
 /// thread.
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread, so they reach the thread that runs
+/// the server's main loop (whose epoll_wait they interrupt) and not a helper thread.
 pub(crate) fn block_exit_signals() {
     // SAFETY: a zeroed sigset_t is valid storage for sigemptyset, which initializes it;
     // pthread_sigmask reads the set we own and accepts a null old-set pointer.
@@ -261,6 +302,7 @@ pub(crate) fn block_exit_signals() {
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGUSR2);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, ptr::null_mut());
     }
 }

@@ -311,7 +311,7 @@ impl Drop for Activated {
 
 /// Collects notification lines into `got` until `line` arrives anew (bounded): one
 /// received before the call does not count.
-fn receive_until(socket: &UnixDatagram, got: &mut Vec<String>, line: &str) {
+pub(crate) fn receive_until(socket: &UnixDatagram, got: &mut Vec<String>, line: &str) {
     let deadline = Instant::now() + IO_TIMEOUT;
     let mut buf = [0u8; 4096];
     let from = got.len();

@@ -171,6 +171,11 @@ impl TestServer {
         }
     }
 
+    /// A handle to the running server (to stop or reload it).
+    pub fn handle(&self) -> &ServerHandle {
+        &self.handle
+    }
+
     /// The users' home directory.
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")

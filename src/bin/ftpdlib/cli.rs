@@ -504,6 +504,21 @@ pub struct Cli {
     pub metrics: Option<SocketAddr>,
 
     #[arg(
+        long, value_name = "SHELL", env = "FTPDLIB_COMPLETIONS", help_heading = OTHER,
+        value_parser = Argparse::new(shell),
+        help = "print the completion script for SHELL (bash, zsh, fish, elvish or \
+                powershell) and exit"
+    )]
+    pub completions: Option<clap_complete::Shell>,
+
+    #[arg(
+        long, env = "FTPDLIB_MAN", help_heading = OTHER, action = ArgAction::SetTrue,
+        value_parser = Argparse::new(switch),
+        help = "print the manual page (roff, for man -l -) and exit"
+    )]
+    pub man: bool,
+
+    #[arg(
         long, env = "FTPDLIB_HASH_PASSWORD", help_heading = OTHER,
         action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
         help = "read a password from stdin, print its crypt(3) hash (for --users-file) and exit"
@@ -531,6 +546,15 @@ pub const MODELS: [(&str, Concurrency); 5] = [
     ("multi-proc", Concurrency::MultiProc),
     ("pre-fork", Concurrency::PreFork),
     ("multi-loop", Concurrency::MultiLoop),
+];
+
+/// `--completions`' choices.
+pub const SHELLS: [(&str, clap_complete::Shell); 5] = [
+    ("bash", clap_complete::Shell::Bash),
+    ("zsh", clap_complete::Shell::Zsh),
+    ("fish", clap_complete::Shell::Fish),
+    ("elvish", clap_complete::Shell::Elvish),
+    ("powershell", clap_complete::Shell::PowerShell),
 ];
 
 /// `--log-format`'s choices.
@@ -687,6 +711,10 @@ fn converted<T: FromStr>(value: &OsStr, what: &str) -> Result<T, String> {
 /// One of [`MODELS`], or argparse's `invalid choice` listing them.
 fn concurrency(value: &OsStr) -> Result<Concurrency, String> {
     choice(&MODELS, value)
+}
+
+fn shell(value: &OsStr) -> Result<clap_complete::Shell, String> {
+    choice(&SHELLS, value)
 }
 
 fn log_format(value: &OsStr) -> Result<LogFormat, String> {

@@ -11,7 +11,9 @@ mod cli;
 mod config_file;
 mod help;
 mod logger;
+mod packaging;
 mod parse;
+mod reload;
 mod syslog;
 mod xferlog;
 
@@ -20,7 +22,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, READ_PERMS, WRITE_PERMS};
-use ftpdlib::config::{default_banner, BanPolicy, DataConnections, ProxyProtocol, TlsConfig};
+use ftpdlib::config::TlsConfig;
 use ftpdlib::servers::{raise_open_files_limit, FtpServer, VirtualHost};
 
 use cli::Cli;
@@ -129,6 +131,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if cli.hash_password {
         return print_password_hash();
     }
+    if let Some(text) = packaging::requested(&cli) {
+        return Ok(packaging::print(&text)?);
+    }
     // Before anything listens: a SIGTERM during start-up (a service manager's stop, a
     // test's) then stops the server cleanly as soon as it serves, its log written.
     ftpdlib::servers::install_stop_signals();
@@ -143,62 +148,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if let Err(e) = raise_open_files_limit() {
         log::debug!("cannot raise the open files limit: {e}");
     }
-    let timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
-    // --timeout sets both idle timeouts, as pyftpdlib's does; --data-timeout overrides it
-    // for data connections.
-    let data_timeout = match cli.data_timeout {
-        Some(0) => None,
-        Some(secs) => Some(Duration::from_secs(secs)),
-        None => timeout,
-    };
+    let handler = reload::handler_config(&cli, tls);
+    let data_timeout = handler.data_timeout;
     let builder = FtpServer::builder(auth)
-        .configure(|c| {
-            c.timeout = timeout;
-            c.data_timeout = data_timeout;
-            c.passive_timeout = Duration::from_secs(cli.passive_timeout);
-            c.active_timeout = Duration::from_secs(cli.active_timeout);
-            c.auth_failed_timeout = Duration::from_secs(cli.auth_failed_timeout);
-            c.auth_workers = cli.auth_workers;
-            if let Some(prefix) = &cli.log_prefix {
-                c.log_prefix = prefix.clone();
-            }
-            c.banner = cli.banner.clone().unwrap_or_else(default_banner);
-            c.masquerade_address = cli.nat_address;
-            if let Some(map) = &cli.nat_address_for {
-                c.masquerade_by_network = map.0.clone();
-            }
-            c.data_connections = if cli.passive_only {
-                DataConnections::PassiveOnly
-            } else if cli.active_only {
-                DataConnections::ActiveOnly
-            } else {
-                DataConnections::Both
-            };
-            c.passive_ports = cli.range.map(|(a, b)| a..=b);
-            c.permit_foreign_addresses = cli.permit_foreign_addresses;
-            c.permit_privileged_ports = cli.permit_privileged_ports;
-            c.use_gmt_times = !cli.use_localtime;
-            c.use_sendfile = !cli.disable_sendfile;
-            c.list_shows_hidden = cli.list_all;
-            c.atomic_uploads = cli.atomic_uploads;
-            c.fsync_uploads = cli.fsync_uploads;
-            c.max_login_attempts = cli.max_login_attempts;
-            if cli.ban_after > 0 {
-                let mut ban = BanPolicy::new(cli.ban_after);
-                ban.window = Duration::from_secs(cli.ban_window);
-                ban.ban_time = Duration::from_secs(cli.ban_time);
-                ban.allow = cli.ban_allow.clone().map(|a| a.0).unwrap_or_default();
-                c.ban = Some(ban);
-            }
-            c.read_limit = cli.read_limit;
-            c.write_limit = cli.write_limit;
-            c.encoding = cli.encoding.clone();
-            c.tls = tls.clone();
-            c.proxy_protocol = cli
-                .proxy_protocol_from
-                .clone()
-                .map(|p| ProxyProtocol::new(p.0));
-        })
+        .handler_config(handler)
+        // SIGHUP: the same arguments read again, with the files they name.
+        .on_reload(reload::hook(std::env::args_os().skip(1).collect(), &cli))
         .server_config({
             let mut s = ftpdlib::config::ServerConfig::default();
             s.max_cons = cli.max_cons;

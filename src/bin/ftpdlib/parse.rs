@@ -898,7 +898,7 @@ mod tests {
                      --users-file u.txt --unix-users --hash-password \
                      --proxy-protocol-from 127.0.0.1,10.0.0.0/8 --log-file f.log \
                      --log-format json --xferlog x.log --syslog --syslog-socket s.sock \
-                     --metrics :9100";
+                     --metrics :9100 --completions fish --man";
         let c = cli(&every.split_whitespace().collect::<Vec<_>>());
         assert_eq!(c.interface.as_deref(), Some("127.0.0.1"));
         assert_eq!(
@@ -932,7 +932,8 @@ mod tests {
         assert_eq!(c.users_file, Some("u.txt".into()));
         assert_eq!(c.log_file, Some("f.log".into()));
         assert_eq!(c.xferlog, Some("x.log".into()));
-        assert!(c.syslog);
+        assert!(c.syslog && c.man);
+        assert_eq!(c.completions, Some(clap_complete::Shell::Fish));
         assert_eq!(c.syslog_socket, Some("s.sock".into()));
         assert_eq!(c.log_format, crate::logger::LogFormat::Json);
         assert_eq!(cli(&[]).log_format, crate::logger::LogFormat::Text);
@@ -958,6 +959,7 @@ mod tests {
             let value = match opt.long.as_str() {
                 "concurrency" => "async",
                 "log-format" => "json",
+                "completions" => "zsh",
                 "range" => "1-2",
                 "metrics" => "127.0.0.1:9100",
                 "interface" | "nat-address" | "proxy-protocol-from" | "ban-allow" => "::1",

@@ -184,7 +184,8 @@ pub fn parse(text: &str, path: &Path, cmd: &Command) -> Result<ConfigFile, Strin
 }
 
 /// The option the file may set under `name`: any of the command line's but those that
-/// are actions (`--help`, `--version`, `--hash-password`) and `--config` itself.
+/// are actions (`--help`, `--version`, `--hash-password`, `--completions`, `--man`) and
+/// `--config` itself.
 fn option<'a>(cmd: &'a Command, name: &str) -> Option<&'a Arg> {
     if NOT_IN_FILE.contains(&name) {
         return None;
@@ -572,7 +573,14 @@ impl<'de> Visitor<'de> for ItemVisitor {
 const ANONYMOUS: &str = "anonymous";
 
 /// The command line's options that the file cannot set: actions, not settings.
-const NOT_IN_FILE: [&str; 4] = ["help", "version", "hash-password", "config"];
+const NOT_IN_FILE: [&str; 6] = [
+    "help",
+    "version",
+    "hash-password",
+    "completions",
+    "man",
+    "config",
+];
 
 /// The value names (as the help shows them) of the options that take an integer.
 const NUMBERS: [&str; 5] = ["PORT", "N", "SECONDS", "MAX_CONS", "MAX_CONS_PER_IP"];
