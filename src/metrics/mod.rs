@@ -27,6 +27,8 @@ pub(crate) enum Counter {
     LoginsFailed,
     RefusedMaxCons,
     RefusedMaxConsPerIp,
+    RefusedBanned,
+    RefusedByAdmit,
     BytesReceived,
     BytesSent,
     ListingBytesSent,
@@ -124,7 +126,8 @@ impl Metrics {
             out,
             "refused_total",
             "counter",
-            "Connections refused by a limit before a session started.",
+            "Connections refused before a session started: by a limit, a ban, or the \
+             program's Events::admit.",
         )?;
         writeln!(
             out,
@@ -135,6 +138,16 @@ impl Metrics {
             out,
             "ftpdlib_refused_total{{limit=\"max_cons_per_ip\"}} {}",
             self.value(RefusedMaxConsPerIp)
+        )?;
+        writeln!(
+            out,
+            "ftpdlib_refused_total{{limit=\"ban\"}} {}",
+            self.value(RefusedBanned)
+        )?;
+        writeln!(
+            out,
+            "ftpdlib_refused_total{{limit=\"admit\"}} {}",
+            self.value(RefusedByAdmit)
         )?;
         counter(
             out,

@@ -109,12 +109,14 @@ impl ServerAcceptor {
     fn accept_one(&mut self, cx: &mut Ctx<'_, Msg>, stream: TcpStream, addr: SocketAddr) {
         let ip = addr.ip().to_canonical();
         if let Some(reply) = self.shared.events.admit(addr) {
+            self.shared.count(Counter::RefusedByAdmit, 1);
             let mut bytes = Vec::new();
             reply.write_to(&mut bytes);
             refuse_bytes(&self.shared, stream, &bytes);
             return;
         }
         if let Some(left) = self.shared.bans.as_ref().and_then(|b| b.banned(ip)) {
+            self.shared.count(Counter::RefusedBanned, 1);
             let prefix = log_prefix(&self.shared.config.log_prefix, addr, "");
             log::warn!("{prefix} refused: banned for {} more s.", left.as_secs());
             refuse(

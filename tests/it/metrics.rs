@@ -575,3 +575,39 @@ fn tls_handshakes_and_failures_are_counted() {
         1.0
     );
 }
+
+#[test]
+fn bans_are_counted_among_the_refusals() {
+    if !crate::util::have_tool("curl") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let srv = BinServer::start(&[
+        "-d",
+        dir_str(tmp.path()),
+        "-u",
+        "user",
+        "-P",
+        "12345",
+        "--auth-failed-timeout",
+        "0",
+        "--ban-after",
+        "1",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let metrics = metrics_addr(&srv);
+    probe_gone(metrics);
+    let mut c = Client::connect(srv.addr);
+    c.expect("USER user", 331);
+    assert_eq!(c.cmd("PASS wrong").0, 530);
+    for _ in 0..2 {
+        let mut refused = Client::connect_raw(srv.addr);
+        assert_eq!(refused.reply().0, 421);
+    }
+    let s = scrape_until(metrics, "two bans counted", |s| {
+        value(s, "ftpdlib_refused_total{limit=\"ban\"}") == 2.0
+    });
+    assert_eq!(value(&s, "ftpdlib_refused_total{limit=\"admit\"}"), 0.0);
+    assert_eq!(value(&s, "ftpdlib_logins_total{result=\"failed\"}"), 1.0);
+}
