@@ -81,7 +81,16 @@ impl ServerBuilder {
                 m
             }
         };
-        let listener = listen_with(addr, METRICS_BACKLOG, ReusePort::No)
+        // SO_REUSEPORT, so that a process started by a hand-over (SIGUSR2) can listen
+        // beside the old one, which leaves when it ends; a first start still finds the
+        // port in use as a plain bind would.
+        let handed_over = std::env::var_os(crate::systemd::SERVICE_NOTIFY_VAR).is_some();
+        let reuse = if handed_over {
+            ReusePort::Join
+        } else {
+            ReusePort::First
+        };
+        let listener = listen_with(addr, METRICS_BACKLOG, reuse)
             .map_err(|e| Error::io("binding the metrics address", e))?;
         let addr = listener
             .local_addr()

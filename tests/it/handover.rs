@@ -405,3 +405,32 @@ const CLIENTS: usize = 50;
 
 /// The most sessions one client opens, whatever happens.
 const MAX_SESSIONS_PER_CLIENT: usize = 2_000;
+
+/// With `--metrics`, the new process serves the metrics port too: it joins the old
+/// process's listener (SO_REUSEPORT) instead of failing on a port in use, and the old one
+/// leaves it when it ends.
+#[test]
+fn the_metrics_port_follows_the_handover() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let mut srv = start(dir.path(), &["--metrics", &metrics]);
+    let old = srv.pid();
+    srv.signal("USR2");
+    srv.wait_log(HANDED_OVER, 1);
+    let status = srv.wait_exit();
+    assert!(status.success(), "{status:?}\n{}", srv.log());
+    assert_new_process_serves(&srv, old, "async");
+    let mut http = std::net::TcpStream::connect(&metrics).expect("the metrics port");
+    http.write_all(b"GET /healthz HTTP/1.0\r\n\r\n")
+        .expect("send");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut http, &mut answer).expect("read");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+        "{answer}"
+    );
+}
