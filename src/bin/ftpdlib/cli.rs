@@ -330,7 +330,7 @@ pub struct Cli {
     pub nat_address_for: Option<NatByNetwork>,
 
     #[arg(
-        long, value_name = "NAME=USERS_FILE[=CERTFILE[=KEYFILE]][,...]",
+        long, value_name = "NAME=USERS[=CERT[=KEY]][,...]",
         env = "FTPDLIB_VIRTUAL_HOST", help_heading = OTHER,
         value_parser = Argparse::new(virtual_hosts),
         help = "virtual hosts (RFC 7151 HOST, or the TLS SNI name): each NAME's users come \
