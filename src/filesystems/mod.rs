@@ -28,7 +28,7 @@ mod handle;
 mod listing;
 mod memory;
 mod ops;
-mod paths;
+pub(crate) mod paths;
 mod stat;
 
 pub use handle::{FileData, FsFile};

@@ -32,6 +32,8 @@ use ioloop::Handle;
 use crate::events::{Direction, Events, Session, TransferRecord};
 use crate::filesystems::FsFile;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use commands::transfers::{list_into, nlst_into};
 pub(crate) use control::FtpHandler;
 pub use custom::{CommandBody, CommandContext};
 

@@ -320,7 +320,7 @@ fn xfer(cmd: &'static str, path: Option<PathBuf>) -> XferInfo {
         reserved: false,
     }
 }
-pub(super) fn list_into(
+pub(crate) fn list_into(
     fs: &dyn FileSystem,
     path: &Path,
     gmt: bool,
@@ -352,7 +352,7 @@ pub(super) fn list_into(
 
 /// NLST output: bare names, sorted; a file lists itself. `hide_parts`: without the
 /// temporaries of atomic uploads.
-fn nlst_into(
+pub(crate) fn nlst_into(
     fs: &dyn FileSystem,
     path: &Path,
     hide_parts: bool,
