@@ -393,9 +393,9 @@ impl ScriptedDir {
                 ))
             });
             // A duplicate name keeps its first entry, as a directory holds one of each.
-            if !entries.contains_key(&name) {
-                names.push(name.clone());
-                entries.insert(name, Entry { stat, link });
+            if let std::collections::hash_map::Entry::Vacant(slot) = entries.entry(name) {
+                names.push(slot.key().clone());
+                slot.insert(Entry { stat, link });
             }
         }
         if names.is_empty() {

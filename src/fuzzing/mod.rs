@@ -94,7 +94,17 @@ fn command_line_in(table: &CommandTable, state: u8, line: &[u8]) {
         assert_one_reply(&reply);
     }
     if let Ok(offset) = parse_rest(arg) {
-        assert_eq!(arg.parse::<u64>().ok(), Some(offset), "REST {arg:?}");
+        // Python's int(): surrounding whitespace, a sign and leading zeros allowed.
+        let digits = arg
+            .trim()
+            .trim_start_matches(['+', '-'])
+            .trim_start_matches('0');
+        let shown = if offset == 0 {
+            String::new()
+        } else {
+            offset.to_string()
+        };
+        assert_eq!(digits, shown, "REST {arg:?}");
     }
     let (_, path) = split_ls_options(arg);
     assert!(arg.ends_with(path), "LIST {arg:?} gave the path {path:?}");
@@ -117,10 +127,10 @@ fn command_line_in(table: &CommandTable, state: u8, line: &[u8]) {
         let decoded = charset.decode(line);
         let mut back = Vec::new();
         let exact = charset.encode_into(decoded.text.as_bytes(), &mut back);
-        if decoded.clean && charset.name() != "shift_jis" && charset.name() != "gb18030" {
-            assert!(exact, "{name}: {line:?} decoded but does not encode back");
-        }
+        // The multi-byte encodings decode some bytes (user-defined areas, duplicates)
+        // to characters they encode otherwise or not at all; UTF-8 and Latin-1 do not.
         if decoded.clean && (charset.is_utf8() || charset == Charset::LATIN_1) {
+            assert!(exact, "{name}: {line:?} decoded but does not encode back");
             assert_eq!(back, line, "{name} round trip");
         }
         let mut wire = Vec::new();

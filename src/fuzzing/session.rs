@@ -78,9 +78,11 @@ impl Server {
         if let Err(e) = added {
             panic!("the users: {e}");
         }
-        let mut cfg = HandlerConfig::default();
-        cfg.auth_failed_timeout = Duration::from_millis(5);
-        cfg.tls = tls;
+        let cfg = HandlerConfig {
+            auth_failed_timeout: Duration::from_millis(5),
+            tls,
+            ..HandlerConfig::default()
+        };
         let ftp = match FtpServer::builder(mem.authorizer(users))
             .handler_config(cfg)
             .bind("127.0.0.1:0")
