@@ -279,8 +279,8 @@ pub fn listing(data: &[u8]) {
 
 /// Checks the lines of a listing of `names` in `out`: one per entry that exists, in
 /// order, each accepted by `line_ok` (which says whether the line shows what the link
-/// points to: a target in LIST, a size in MLSx). Skipped when a name holds CR or LF,
-/// which the listing writes as they are.
+/// points to: a target in LIST, a size in MLSx). Skipped when a name or a link target
+/// holds CR or LF, which the listing writes as they are (as pyftpdlib and `ls` do).
 fn check_lines(
     listed: &ScriptedDir,
     names: &[OsString],
@@ -288,9 +288,13 @@ fn check_lines(
     is_listed: impl Fn(&OsString) -> bool,
     line_ok: impl Fn(&[u8], &OsString) -> Option<bool>,
 ) {
-    if names
-        .iter()
-        .any(|n| n.as_bytes().iter().any(|&b| b == b'\r' || b == b'\n'))
+    let breaks_line = |bytes: &[u8]| bytes.iter().any(|&b| b == b'\r' || b == b'\n');
+    if names.iter().any(|n| breaks_line(n.as_bytes()))
+        || listed
+            .entries
+            .values()
+            .filter_map(|e| e.link.as_ref())
+            .any(|t| breaks_line(t.as_os_str().as_bytes()))
     {
         return;
     }
