@@ -207,12 +207,19 @@ pub fn listing(data: &[u8]) {
     check_lines(&listed, &names, &out, in_list, |line, name| {
         let shown = line.strip_suffix(b"\r\n")?;
         let name = name.as_bytes();
-        if let Some(at) = find(shown, b" -> ") {
-            if shown[..at].ends_with(name) {
-                return Some(true);
-            }
+        // The name right after the date column (which ends in a digit), and nothing after.
+        let plain = shown
+            .strip_suffix(name)
+            .and_then(|head| head.strip_suffix(b" "))
+            .is_some_and(|head| head.last().is_some_and(u8::is_ascii_digit));
+        if plain {
+            return Some(false);
         }
-        shown.ends_with(name).then_some(false)
+        // `name -> target`; a name may hold ` -> ` itself, so try each.
+        (0..shown.len())
+            .filter(|&at| shown[at..].starts_with(b" -> "))
+            .any(|at| shown[..at].ends_with(name))
+            .then_some(true)
     });
 
     out.clear();
