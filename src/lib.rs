@@ -25,6 +25,9 @@ pub mod error;
 pub mod events;
 pub mod filesystems;
 mod fnv;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guide;
 pub mod handlers;
 mod limits;

@@ -50,9 +50,30 @@ pub fn utc_offset(t: SystemTime) -> i32 {
 }
 
 /// Formats `t` as `YYYYMMDDHHMMSS`, the form used by the MDTM reply and the MLSx
-/// `modify` fact (RFC 3659 §2.3).
+/// `modify` fact (RFC 3659 §2.3). A year outside 0..=9999 is written as it is (more
+/// digits, or a sign), which is not an RFC 3659 time-val: see [`mdtm_checked`].
 pub fn mdtm(t: SystemTime, use_gmt: bool) -> String {
+    format_time_val(civil(t, use_gmt))
+}
+
+/// [`mdtm`] when the year of `t` has four digits (0 to 9999), as RFC 3659's time-val
+/// requires, else `None`: a file dated beyond that (a local user can set any 64-bit
+/// time) has no modification time a client can read. MDTM then answers 550 and MLSx
+/// leaves the `modify` fact out, as pyftpdlib does when `strftime` fails.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use ftpdlib::timefmt::mdtm_checked;
+/// assert_eq!(mdtm_checked(UNIX_EPOCH, true).as_deref(), Some("19700101000000"));
+/// let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+/// assert_eq!(mdtm_checked(far, true), None);
+/// ```
+pub fn mdtm_checked(t: SystemTime, use_gmt: bool) -> Option<String> {
     let c = civil(t, use_gmt);
+    (0..=9999).contains(&c.year).then(|| format_time_val(c))
+}
+
+fn format_time_val(c: Civil) -> String {
     format!(
         "{:04}{:02}{:02}{:02}{:02}{:02}",
         c.year, c.month, c.day, c.hour, c.minute, c.second
@@ -259,6 +280,32 @@ mod tests {
 
     fn at(secs: i64) -> SystemTime {
         from_unix_seconds(secs)
+    }
+
+    /// Found by the `listing` fuzz target: times beyond year 9999 or before year 0 gave
+    /// `modify=-21474836481111204939` and the like, no RFC 3659 time-val.
+    #[test]
+    fn mdtm_checked_keeps_to_four_digit_years() {
+        assert_eq!(
+            mdtm_checked(at(253_402_300_799), true).as_deref(),
+            Some("99991231235959")
+        );
+        assert_eq!(mdtm_checked(at(253_402_300_800), true), None);
+        assert_eq!(
+            mdtm_checked(at(-62_167_219_200), true).as_deref(),
+            Some("00000101000000")
+        );
+        assert_eq!(mdtm_checked(at(-62_167_219_201), true), None);
+        for secs in [
+            i64::MIN,
+            i64::MIN / 2,
+            -1_000_000_000_000,
+            1_000_000_000_000,
+            i64::MAX,
+        ] {
+            assert_eq!(mdtm_checked(at(secs), true), None, "{secs}");
+            assert_eq!(mdtm_checked(at(secs), false), None, "{secs}");
+        }
     }
 
     /// The offset jiff gives agrees with the C library (`date`, run with the same zone)

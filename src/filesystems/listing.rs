@@ -154,7 +154,10 @@ pub(super) fn format_mlsx<F: FileSystem + ?Sized>(
             line.push(("size", st.size.to_string()));
         }
         if show("modify") {
-            line.push(("modify", timefmt::mdtm(st.mtime, use_gmt)));
+            // A time beyond year 9999 (or before year 0) has no time-val: no fact.
+            if let Some(modify) = timefmt::mdtm_checked(st.mtime, use_gmt) {
+                line.push(("modify", modify));
+            }
         }
         if show("unix.mode") {
             // C's octal form with a leading 0 (`0755`), as proftpd writes it and

@@ -34,7 +34,7 @@ mod handle;
 mod listing;
 mod memory;
 mod ops;
-mod paths;
+pub(crate) mod paths;
 mod stat;
 mod sync;
 

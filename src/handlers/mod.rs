@@ -38,6 +38,8 @@ use crate::log::SessionTag;
 use shared::Shared;
 
 pub use atomic::sweep_stale_uploads;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use commands::transfers::{list_into, nlst_into};
 pub(crate) use control::FtpHandler;
 pub use custom::{CommandBody, CommandContext};
 pub use vhost::VirtualHost;

@@ -64,7 +64,10 @@ impl FtpHandler {
         let Some(fs) = self.fs() else { return };
         let gmt = self.shared.config.use_gmt_times;
         let reply = match fs.stat(&t.fs) {
-            Ok(m) if m.is_file() => Reply::new(213, timefmt::mdtm(m.mtime, gmt)),
+            Ok(m) if m.is_file() => match timefmt::mdtm_checked(m.mtime, gmt) {
+                Some(modify) => Reply::new(213, modify),
+                None => Reply::new(550, "Can't determine file's last modification time."),
+            },
             Ok(_) | Err(_) => Reply::new(550, format!("{} is not retrievable.", t.ftp)),
         };
         self.respond(reply);

@@ -10,7 +10,7 @@ mod ftps;
 mod information;
 mod login;
 mod navigation;
-mod transfers;
+pub(crate) mod transfers;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -344,7 +344,7 @@ fn xfer(cmd: &'static str, path: Option<PathBuf>) -> XferInfo {
         new_name: false,
     }
 }
-pub(super) fn list_into(
+pub(crate) fn list_into(
     fs: &dyn FileSystem,
     path: &Path,
     gmt: bool,
@@ -376,7 +376,7 @@ pub(super) fn list_into(
 
 /// NLST output: bare names, sorted; a file lists itself. `hide_parts`: without the
 /// temporaries of atomic uploads.
-fn nlst_into(
+pub(crate) fn nlst_into(
     fs: &dyn FileSystem,
     path: &Path,
     hide_parts: bool,
