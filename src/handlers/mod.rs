@@ -9,7 +9,7 @@
 //! [`CommandBody`]).
 
 mod as_user;
-mod atomic;
+pub(crate) mod atomic;
 mod commands;
 pub(crate) mod control;
 pub mod custom;
