@@ -121,6 +121,8 @@ impl FtpHandler {
                 let message = auth.msg_login(&user);
                 self.login = Login::LoggedIn { user, fs };
                 self.attempts = 0;
+                // Usage is known from the login on: walked here the first time.
+                let _ = self.quota_usage(false);
                 self.respond_banner(code, &message);
                 log::info!(
                     session:% = self.tag, remote:% = self.remote, user = self.username(),
