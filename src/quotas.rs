@@ -35,6 +35,26 @@ impl Quota {
     }
 }
 
+/// Parses a count of bytes or files: digits with an optional `K`, `M` or `G` suffix
+/// (powers of 1024), as `--quota-bytes 500M`.
+///
+/// # Errors
+/// A text that is not such a number, or one too large.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, factor) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("invalid size '{text}': use a number with K, M or G"))
+}
+
 /// At a login, a usage walked longer ago than this is walked again.
 pub const RESYNC_AFTER: Duration = Duration::from_secs(15 * 60);
 
@@ -300,6 +320,18 @@ mod tests {
         m.charge(50).unwrap();
         assert_eq!(m.charged(), 0);
         assert!(m.charge(1).is_err());
+    }
+
+    #[test]
+    fn sizes_take_suffixes() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("2k"), Ok(2048));
+        assert_eq!(parse_size("3M"), Ok(3 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999G").is_err());
     }
 
     #[test]
