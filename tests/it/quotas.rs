@@ -234,4 +234,16 @@ fn the_binary_takes_quotas_from_flags_the_config_file_and_the_users_file() {
     c.stor("b", &random_bytes(3072, 15));
     assert_eq!(try_upload(&mut c, "APPE b", b"x").0, 552);
     assert_eq!(std::fs::metadata(home.join("b")).expect("stat").len(), 3072);
+
+    // SIGHUP reads the users file again: the new quota applies, the usage is kept.
+    std::fs::write(&users, format!("fu:{hash}:{h}:elradfmw quota-bytes=5K\n"))
+        .expect("rewrite the users file");
+    srv.signal("HUP");
+    srv.wait_log("reload done", 1);
+    let mut c = Client::connect(srv.addr);
+    c.login("fu", "pw");
+    assert_eq!(
+        c.expect("SITE QUOTA", 200),
+        "Quota: 3072 / 5120 bytes, 1 / unlimited files."
+    );
 }

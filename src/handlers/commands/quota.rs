@@ -103,9 +103,10 @@ impl FtpHandler {
         })
     }
 
-    /// Settles an upload's account once its data channel closed: a completed upload's
-    /// charge is set to what the file really grew by; one cut by the quota is undone
-    /// (its file removed, or cut back to its old size) and uncharged. An upload cut for
+    /// Settles an upload's account once its data channel closed (or the session dropped
+    /// it): a completed upload's charge is set to what the file really grew by; one cut
+    /// by the quota is undone (its file removed, or cut back to its old size) and
+    /// uncharged, as is a cut atomic upload (its temporary goes). A plain upload cut for
     /// another reason keeps what it wrote, and its charge.
     pub(in crate::handlers) fn settle_quota(&self, info: &XferInfo, completed: bool) {
         let (Some(q), Some(fs)) = (&info.quota, self.fs()) else {
@@ -115,15 +116,17 @@ impl FtpHandler {
         let usage = meter.usage();
         let charged = i128::from(meter.charged());
         let old = i128::from(meter.old_size());
+        if info.part.is_some() && !completed {
+            // A cut atomic upload: the caller drops the temporary; the target is as it
+            // was, whatever cut it.
+            usage.adjust_bytes(-charged);
+            if q.made_file && !q.replaced {
+                usage.remove_file();
+            }
+            return;
+        }
         if meter.exceeded() {
             usage.adjust_bytes(-charged);
-            if info.part.is_some() {
-                // An atomic upload: the caller drops the temporary; the target is as it was.
-                if q.made_file && !q.replaced {
-                    usage.remove_file();
-                }
-                return;
-            }
             let Some(path) = &info.path else { return };
             let undone = if q.made_file {
                 if q.replaced {

@@ -23,6 +23,7 @@ impl FtpHandler {
             DataChan::Transferring { channel, info } => {
                 // The upload is cut: the target keeps its old content. The data channel
                 // may write a little more into the removed temporary; nobody sees it.
+                self.settle_quota(&info, false);
                 self.discard_part(&info);
                 cx.send(channel, Msg::ToData(DataCmd::Abandon));
             }
