@@ -223,7 +223,10 @@ mod tests {
         assert_eq!(auth.quota("anonymous").unwrap().files, Some(3));
         assert_eq!(auth.perms("anonymous"), "elr");
         let e = err(&format!("ann:{hash}:{d}:elr quota-bytes=lots\n"));
-        assert!(e.contains("users.txt:1:") && e.contains("quota-bytes=lots"), "{e}");
+        assert!(
+            e.contains("users.txt:1:") && e.contains("quota-bytes=lots"),
+            "{e}"
+        );
         let e = err(&format!("ann:{hash}:{d}:elr color=red\n"));
         assert!(e.contains("expected quota-bytes=N or quota-files=N"), "{e}");
     }

@@ -59,20 +59,32 @@ fn an_upload_over_by_one_byte_is_cut_and_leaves_nothing() {
     assert_eq!(used(&mut c), (200, 1));
     let (code, text) = try_upload(&mut c, "STOR new.bin", &random_bytes(801, 1));
     assert_eq!(code, 552, "{text}");
-    assert!(!srv.root().join("new.bin").exists(), "the cut upload was left");
+    assert!(
+        !srv.root().join("new.bin").exists(),
+        "the cut upload was left"
+    );
     assert_eq!(used(&mut c), (200, 1));
     // Exactly at the limit: stored.
     let body = random_bytes(800, 2);
     assert_eq!(try_upload(&mut c, "STOR new.bin", &body).0, 226);
-    assert_eq!(std::fs::read(srv.root().join("new.bin")).expect("read"), body);
+    assert_eq!(
+        std::fs::read(srv.root().join("new.bin")).expect("read"),
+        body
+    );
     assert_eq!(used(&mut c), (1000, 2));
     assert_eq!(
         c.expect("SITE QUOTA", 200),
         "Quota: 1000 / 1000 bytes, 2 / unlimited files."
     );
     // A STOR over a file counts only what it adds: 800 → 801 is one byte too many.
-    assert_eq!(try_upload(&mut c, "STOR new.bin", &random_bytes(801, 3)).0, 552);
-    assert!(!srv.root().join("new.bin").exists(), "the cut upload was left");
+    assert_eq!(
+        try_upload(&mut c, "STOR new.bin", &random_bytes(801, 3)).0,
+        552
+    );
+    assert!(
+        !srv.root().join("new.bin").exists(),
+        "the cut upload was left"
+    );
     assert_eq!(used(&mut c), (200, 1));
 }
 
@@ -82,7 +94,10 @@ fn an_atomic_upload_over_the_quota_keeps_the_old_file() {
     let old = random_bytes(600, 4);
     std::fs::write(srv.root().join("f.bin"), &old).expect("write");
     let mut c = srv.login();
-    assert_eq!(try_upload(&mut c, "STOR f.bin", &random_bytes(1001, 5)).0, 552);
+    assert_eq!(
+        try_upload(&mut c, "STOR f.bin", &random_bytes(1001, 5)).0,
+        552
+    );
     assert_eq!(std::fs::read(srv.root().join("f.bin")).expect("read"), old);
     let names: Vec<_> = std::fs::read_dir(srv.root())
         .expect("readdir")
@@ -90,7 +105,10 @@ fn an_atomic_upload_over_the_quota_keeps_the_old_file() {
         .collect();
     assert_eq!(names, ["f.bin"], "a temporary was left");
     assert_eq!(used(&mut c), (600, 1));
-    assert_eq!(try_upload(&mut c, "STOR f.bin", &random_bytes(1000, 6)).0, 226);
+    assert_eq!(
+        try_upload(&mut c, "STOR f.bin", &random_bytes(1000, 6)).0,
+        226
+    );
     assert_eq!(used(&mut c), (1000, 1));
 }
 
@@ -112,7 +130,10 @@ fn appe_and_rest_over_the_quota_are_cut_back() {
     assert_eq!(std::fs::metadata(&path).expect("stat").len(), 600);
     assert_eq!(used(&mut c), (600, 1));
     // APPE exactly to the limit is stored.
-    assert_eq!(try_upload(&mut c, "APPE f.bin", &random_bytes(400, 10)).0, 226);
+    assert_eq!(
+        try_upload(&mut c, "APPE f.bin", &random_bytes(400, 10)).0,
+        226
+    );
     assert_eq!(used(&mut c), (1000, 1));
 }
 
@@ -152,7 +173,10 @@ fn sessions_of_one_user_share_the_usage_and_sync_sees_outside_changes() {
     let mut b = srv.login();
     a.stor("one", &random_bytes(600, 11));
     assert_eq!(used(&mut b), (600, 1));
-    assert_eq!(try_upload(&mut b, "STOR two", &random_bytes(401, 12)).0, 552);
+    assert_eq!(
+        try_upload(&mut b, "STOR two", &random_bytes(401, 12)).0,
+        552
+    );
     assert_eq!(used(&mut a), (600, 1));
     // Files changed behind the server's back are seen after SITE QUOTA SYNC.
     std::fs::remove_file(srv.root().join("one")).expect("rm");
@@ -186,7 +210,17 @@ fn the_binary_takes_quotas_from_flags_the_config_file_and_the_users_file() {
 
     // --quota-bytes / --quota-files for the -u user.
     let srv = BinServer::start(&[
-        "-d", &h, "-u", "u", "-P", "pw", "-w", "--quota-bytes", "1K", "--quota-files", "2",
+        "-d",
+        &h,
+        "-u",
+        "u",
+        "-P",
+        "pw",
+        "-w",
+        "--quota-bytes",
+        "1K",
+        "--quota-files",
+        "2",
     ]);
     let mut c = Client::connect(srv.addr);
     c.login("u", "pw");
@@ -222,8 +256,11 @@ fn the_binary_takes_quotas_from_flags_the_config_file_and_the_users_file() {
     // A users-file line with quota words.
     let users = dir.path().join("users");
     let hash = hash_password("pw").expect("hash");
-    std::fs::write(&users, format!("fu:{hash}:{h}:elradfmw quota-bytes=3K quota-files=9\n"))
-        .expect("write the users file");
+    std::fs::write(
+        &users,
+        format!("fu:{hash}:{h}:elradfmw quota-bytes=3K quota-files=9\n"),
+    )
+    .expect("write the users file");
     let srv = BinServer::start(&["--users-file", &users.display().to_string()]);
     let mut c = Client::connect(srv.addr);
     c.login("fu", "pw");

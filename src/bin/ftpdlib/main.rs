@@ -259,9 +259,11 @@ fn authorizer(cli: &Cli) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Erro
         files: cli.quota_files,
     };
     if quota.is_limited() && cli.username.is_none() {
-        return Err("--quota-bytes and --quota-files apply to the -u user; the users file and \
+        return Err(
+            "--quota-bytes and --quota-files apply to the -u user; the users file and \
                     the config file's [[users]] give each user's quota"
-            .into());
+                .into(),
+        );
     }
     match (&cli.username, &cli.password) {
         (Some(user), Some(pass)) => {

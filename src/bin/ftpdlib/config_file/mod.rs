@@ -448,7 +448,12 @@ impl<'a, 't, F: Fn(std::ops::Range<usize>) -> At<'t>> Fields<'a, 't, F> {
             Item::Str(s) => ftpdlib::quotas::parse_size(s)
                 .map(Some)
                 .map_err(|e| format!("{at}: {key}: {e}")),
-            _ => Err(wrong_type(&at, &key, "an integer or a string such as \"10M\"", value)),
+            _ => Err(wrong_type(
+                &at,
+                &key,
+                "an integer or a string such as \"10M\"",
+                value,
+            )),
         }
     }
 
