@@ -284,3 +284,39 @@ fn the_binary_takes_quotas_from_flags_the_config_file_and_the_users_file() {
         "Quota: 3072 / 5120 bytes, 1 / unlimited files."
     );
 }
+
+#[test]
+fn quotas_hold_on_a_memory_filesystem_for_stou_and_ascii_uploads() {
+    let mem = ftpdlib::filesystems::MemoryFs::new();
+    let shared = mem.clone();
+    let srv = TestServer::with_users(
+        move |mut auth| {
+            auth.set_quota_bytes("user", Some(80)).expect("quota");
+            Box::new(shared.authorizer(auth))
+        },
+        |_| {},
+        |_| {},
+        |b| b,
+    );
+    let mut c = srv.login();
+    // STOU past the quota: cut, and its unique file gone.
+    assert_eq!(try_upload(&mut c, "STOU", &random_bytes(81, 16)).0, 552);
+    assert_eq!(c.listing("NLST"), "");
+    assert_eq!(used(&mut c), (0, 0));
+    // ASCII: 100 bytes on the wire are 75 on disk (CRLF to LF), within 80.
+    c.expect("TYPE A", 200);
+    let mut data = c.pasv();
+    let (code, _) = c.cmd("STOR text");
+    assert!(code == 125 || code == 150);
+    data.write_all(&b"ab\r\n".repeat(25)).expect("send");
+    drop(data);
+    assert_eq!(c.reply().0, 226);
+    assert_eq!(used(&mut c), (75, 1));
+    assert_eq!(
+        c.expect("SITE QUOTA", 200),
+        "Quota: 75 / 80 bytes, 1 / unlimited files."
+    );
+    // DELE gives it back.
+    c.expect("DELE text", 250);
+    assert_eq!(used(&mut c), (0, 0));
+}
