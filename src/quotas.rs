@@ -141,8 +141,8 @@ fn table() -> &'static Table {
 /// home). Walks the home when nobody did yet in this process, when `resync`, or when the
 /// last walk is older than `max_age`.
 ///
-/// The walk runs on the calling thread (the loop's): it lists every directory of the
-/// home once, as `du` would.
+/// The walk runs on the calling thread (the loop's, or an auth worker's through
+/// [`prime`]): it lists every directory of the home once, as `du` would.
 pub(crate) fn usage_of(
     user: &str,
     home: &Path,
@@ -185,6 +185,33 @@ pub(crate) fn usage_of(
             }
             usage
         }
+    }
+}
+
+/// On a worker thread, after a password check that let `user` in: walks their home now
+/// if the login would (never walked in this process, or older than [`RESYNC_AFTER`]), so
+/// that the loop finds the usage ready. Uses a filesystem view of its own from
+/// [`Authorizer::filesystem`].
+///
+/// [`Authorizer::filesystem`]: crate::authorizers::Authorizer::filesystem
+pub(crate) fn prime(auth: &dyn crate::authorizers::Authorizer, user: &str) {
+    if !auth.quota(user).is_some_and(|q| q.is_limited()) {
+        return;
+    }
+    let Some(home) = auth.home_dir(user) else {
+        return;
+    };
+    let key = (user.to_owned(), home.clone());
+    let fresh = table()
+        .lock()
+        .ok()
+        .and_then(|t| t.get(&key).map(|u| u.synced_within(RESYNC_AFTER)))
+        .unwrap_or(false);
+    if fresh {
+        return;
+    }
+    if let Ok(fs) = auth.filesystem(user, home.clone()) {
+        usage_of(user, &home, fs.as_ref(), false, RESYNC_AFTER);
     }
 }
 

@@ -320,3 +320,72 @@ fn quotas_hold_on_a_memory_filesystem_for_stou_and_ascii_uploads() {
     c.expect("DELE text", 250);
     assert_eq!(used(&mut c), (0, 0));
 }
+
+/// A real filesystem (the standard view of a directory) that notes the name of the
+/// thread of every directory listing.
+struct ListingThreads {
+    inner: ftpdlib::filesystems::AbstractedFs,
+    threads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ftpdlib::filesystems::FileSystem for ListingThreads {
+    fn root(&self) -> &std::path::Path {
+        self.inner.root()
+    }
+    fn cwd(&self) -> &str {
+        self.inner.cwd()
+    }
+    fn set_cwd(&mut self, ftp_path: String) {
+        self.inner.set_cwd(ftp_path)
+    }
+    fn ftp2fs(&self, ftp_path: &str) -> std::path::PathBuf {
+        self.inner.ftp2fs(ftp_path)
+    }
+    fn fs2ftp(&self, fs_path: &std::path::Path) -> String {
+        self.inner.fs2ftp(fs_path)
+    }
+    fn validpath(&self, fs_path: &std::path::Path) -> bool {
+        self.inner.validpath(fs_path)
+    }
+    fn listdir(&self, p: &std::path::Path) -> std::io::Result<Vec<std::ffi::OsString>> {
+        let name = std::thread::current().name().unwrap_or("").to_owned();
+        self.threads.lock().expect("lock").push(name);
+        self.inner.listdir(p)
+    }
+}
+
+#[test]
+fn with_auth_workers_the_first_walk_runs_off_the_loop() {
+    let threads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&threads);
+    let srv = TestServer::with_users(
+        move |mut auth| {
+            auth.set_quota_files("user", Some(10)).expect("quota");
+            Box::new(ftpdlib::authorizers::WithFilesystem::new(
+                auth,
+                move |_user: &str, home: std::path::PathBuf| {
+                    let fs: Box<dyn ftpdlib::filesystems::FileSystem> = Box::new(ListingThreads {
+                        inner: ftpdlib::filesystems::AbstractedFs::new(home)?,
+                        threads: std::sync::Arc::clone(&seen),
+                    });
+                    Ok(fs)
+                },
+            ))
+        },
+        |h| h.auth_workers = 1,
+        |_| {},
+        |b| b,
+    );
+    std::fs::create_dir(srv.root().join("d")).expect("mkdir");
+    std::fs::write(srv.root().join("d/f"), b"12345").expect("write");
+    let mut c = srv.login();
+    let at_login = threads.lock().expect("lock").clone();
+    // The root and d, both listed by the worker.
+    assert_eq!(at_login.len(), 2, "{at_login:?}");
+    assert!(at_login.iter().all(|t| t != "ftp-loop"), "{at_login:?}");
+    assert_eq!(used(&mut c), (5, 1));
+    // Later logins find the usage ready: no walk.
+    let mut other = srv.login();
+    assert_eq!(used(&mut other), (5, 1));
+    assert_eq!(threads.lock().expect("lock").len(), 2);
+}

@@ -69,6 +69,10 @@ impl FtpHandler {
                 let verdict = auth
                     .validate_authentication_from(&who, &password, remote)
                     .map_err(|e| e.0);
+                if verdict.is_ok() {
+                    // A home to walk for a quota is walked here, off the loop.
+                    crate::quotas::prime(auth.as_ref(), &who);
+                }
                 let _ = lp.send(me, Msg::ToSession(SessionCmd::AuthResult(verdict)));
             });
             if queued {
