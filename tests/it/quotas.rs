@@ -230,6 +230,12 @@ fn the_binary_takes_quotas_from_flags_the_config_file_and_the_users_file() {
     );
     assert_eq!(try_upload(&mut c, "STOR a", &random_bytes(1025, 14)).0, 552);
     assert!(!home.join("a").exists());
+    srv.wait_log("STOR", 1);
+    let log = srv.wait_log("cut at the quota and undone (0 bytes used).", 1);
+    assert!(
+        log.contains("quota usage of \"u\" walked: 0 bytes in 0 files"),
+        "{log}"
+    );
     drop(c);
     drop(srv);
 

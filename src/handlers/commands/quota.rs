@@ -84,6 +84,13 @@ impl FtpHandler {
     pub(super) fn quota_refuses(&self, start: &UploadStart) -> Option<Reply> {
         let (quota, usage) = self.quota_usage(false)?;
         let full = start.new_file && quota.files.is_some_and(|l| usage.files() >= l);
+        if full {
+            log::info!(
+                "{} new file refused: {} files, the quota.",
+                self.prefix(),
+                usage.files()
+            );
+        }
         full.then(|| Reply::new(552, "Quota exceeded: too many files."))
     }
 
@@ -126,6 +133,13 @@ impl FtpHandler {
             return;
         }
         if meter.exceeded() {
+            log::info!(
+                "{} {} {} cut at the quota and undone ({} bytes used).",
+                self.prefix(),
+                info.cmd,
+                info.path.as_deref().unwrap_or(Path::new("")).display(),
+                usage.bytes()
+            );
             usage.adjust_bytes(-charged);
             let Some(path) = &info.path else { return };
             let undone = if q.made_file {
