@@ -58,6 +58,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// At a login, a usage walked longer ago than this is walked again.
 pub const RESYNC_AFTER: Duration = Duration::from_secs(15 * 60);
 
+/// `SITE QUOTA SYNC` walks a home at most this often: the walk runs on the loop, and a
+/// client repeating the command must not hold the other sessions for ever.
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(2);
+
 /// The most entries a walk visits; a larger home counts only these (logged).
 const WALK_LIMIT: usize = 1_000_000;
 
@@ -123,7 +127,7 @@ impl Usage {
         }
     }
 
-    fn synced_within(&self, age: Duration) -> bool {
+    pub(crate) fn synced_within(&self, age: Duration) -> bool {
         self.synced.lock().is_ok_and(|s| s.elapsed() < age)
     }
 }
@@ -138,8 +142,9 @@ fn table() -> &'static Table {
 }
 
 /// The usage of `user`'s home `home`, seen through `fs` (the user's view, rooted at the
-/// home). Walks the home when nobody did yet in this process, when `resync`, or when the
-/// last walk is older than `max_age`.
+/// home). Walks the home when nobody did yet in this process, when `resync` (unless the
+/// last walk is younger than [`SYNC_INTERVAL`]), or when the last walk is older than
+/// `max_age`; and whether it walked.
 ///
 /// The walk runs on the calling thread (the loop's, or an auth worker's through
 /// [`prime`]): it lists every directory of the home once, as `du` would.
@@ -149,12 +154,13 @@ pub(crate) fn usage_of(
     fs: &dyn FileSystem,
     resync: bool,
     max_age: Duration,
-) -> Arc<Usage> {
+) -> (Arc<Usage>, bool) {
     let key = (user.to_owned(), home.to_path_buf());
     let existing = table().lock().ok().and_then(|t| t.get(&key).cloned());
     if let Some(usage) = &existing {
-        if !resync && usage.synced_within(max_age) {
-            return Arc::clone(usage);
+        let age = if resync { SYNC_INTERVAL } else { max_age };
+        if usage.synced_within(age) {
+            return (Arc::clone(usage), false);
         }
     }
     let started = Instant::now();
@@ -168,7 +174,7 @@ pub(crate) fn usage_of(
     match existing {
         Some(usage) => {
             usage.store(counted);
-            usage
+            (usage, true)
         }
         None => {
             let usage = Arc::new(Usage {
@@ -181,9 +187,9 @@ pub(crate) fn usage_of(
                 // that every session shares one count.
                 let kept = t.entry(key).or_insert_with(|| Arc::clone(&usage));
                 kept.store(counted);
-                return Arc::clone(kept);
+                return (Arc::clone(kept), true);
             }
-            usage
+            (usage, true)
         }
     }
 }

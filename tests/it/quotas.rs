@@ -182,10 +182,26 @@ fn sessions_of_one_user_share_the_usage_and_sync_sees_outside_changes() {
     std::fs::remove_file(srv.root().join("one")).expect("rm");
     std::fs::write(srv.root().join("x"), [1u8; 50]).expect("write");
     assert_eq!(used(&mut a), (600, 1));
-    assert_eq!(
-        a.expect("SITE QUOTA SYNC", 200),
-        "Quota: 50 / 1000 bytes, 1 / 100 files."
-    );
+    // SYNC walks at most every 2 s (the login walked just before): asked until it did.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = a.expect("SITE QUOTA SYNC", 200);
+        if text == "Quota: 50 / 1000 bytes, 1 / 100 files." {
+            break;
+        }
+        assert_eq!(
+            text,
+            "Quota: 600 / 1000 bytes, 1 / 100 files. (counted in the last 2 s; not counted again)"
+        );
+        assert!(std::time::Instant::now() < deadline, "SYNC never walked");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(used(&mut b), (50, 1));
+    // A second SYNC at once does not walk again.
+    std::fs::write(srv.root().join("y"), [1u8; 10]).expect("write");
+    assert!(a
+        .expect("SITE QUOTA SYNC", 200)
+        .ends_with("not counted again)"));
     assert_eq!(used(&mut b), (50, 1));
     assert_eq!(a.cmd("SITE QUOTA nonsense").0, 501);
     let (code, help) = a.cmd("SITE HELP");

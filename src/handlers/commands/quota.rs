@@ -72,12 +72,18 @@ impl FtpHandler {
     /// for a user in this process (or with `resync`, or when the usage is old) walks the
     /// home.
     pub(super) fn quota_usage(&self, resync: bool) -> Option<(Quota, Arc<Usage>)> {
+        self.quota_walk(resync)
+            .map(|(quota, usage, _)| (quota, usage))
+    }
+
+    /// [`Self::quota_usage`], and whether it walked the home.
+    fn quota_walk(&self, resync: bool) -> Option<(Quota, Arc<Usage>, bool)> {
         let user = self.username();
         let quota = self.authorizer().quota(user).filter(Quota::is_limited)?;
         let home = self.authorizer().home_dir(user)?;
         let fs = self.fs()?;
-        let usage = quotas::usage_of(user, &home, fs, resync, RESYNC_AFTER);
-        Some((quota, usage))
+        let (usage, walked) = quotas::usage_of(user, &home, fs, resync, RESYNC_AFTER);
+        Some((quota, usage, walked))
     }
 
     /// Refuses a new file when the count is at the limit, before anything is opened.
@@ -185,14 +191,20 @@ impl FtpHandler {
             a if a.eq_ignore_ascii_case("SYNC") => true,
             _ => return self.respond(Reply::new(501, "Syntax: SITE QUOTA [SYNC].")),
         };
-        let Some((quota, usage)) = self.quota_usage(resync) else {
+        let Some((quota, usage, walked)) = self.quota_walk(resync) else {
             return self.respond(Reply::new(200, "No quota."));
         };
         let limit = |l: Option<u64>| l.map_or_else(|| "unlimited".to_owned(), |l| l.to_string());
+        // A SYNC right after another walk (`quotas::SYNC_INTERVAL`) does not walk again.
+        let recent = if resync && !walked {
+            " (counted in the last 2 s; not counted again)"
+        } else {
+            ""
+        };
         self.respond(Reply::new(
             200,
             format!(
-                "Quota: {} / {} bytes, {} / {} files.",
+                "Quota: {} / {} bytes, {} / {} files.{recent}",
                 usage.bytes(),
                 limit(quota.bytes),
                 usage.files(),
