@@ -14,6 +14,7 @@
 //! - [`filesystems`]: a filesystem of your own, and one in memory.
 //! - [`ftps`]: FTP over TLS.
 //! - [`proxy_protocol`]: behind a load balancer, with the PROXY protocol.
+//! - [`quotas`]: per-user limits on bytes and files, `SITE QUOTA`.
 //! - [`virtual_hosts`]: several sites on one address (RFC 7151 `HOST`, TLS SNI).
 //! - [`deployment`]: several instances behind HAProxy over shared storage.
 //! - [`commands`]: the command table, and commands of your own.
@@ -52,6 +53,7 @@ macro_rules! links {
          [options.md]: crate::guide::options\n\
          [performance.md]: crate::guide::performance\n\
          [proxy-protocol.md]: crate::guide::proxy_protocol\n\
+         [quotas.md]: crate::guide::quotas\n\
          [systemd.md]: crate::guide::systemd\n\
          [throttling.md]: crate::guide::throttling\n\
          [users-file.md]: crate::guide::users_file\n\
@@ -102,6 +104,10 @@ pub mod ftps {}
 #[doc = links!()]
 #[doc = include_str!("../docs/proxy-protocol.md")]
 pub mod proxy_protocol {}
+
+#[doc = links!()]
+#[doc = include_str!("../docs/quotas.md")]
+pub mod quotas {}
 
 #[doc = links!()]
 #[doc = include_str!("../docs/virtual-hosts.md")]

@@ -35,6 +35,7 @@ mod log;
 mod metrics;
 mod net;
 pub mod proto;
+pub mod quotas;
 pub mod servers;
 #[allow(unsafe_code)]
 mod sys;

@@ -72,6 +72,8 @@ mod paths;
 mod protections;
 #[path = "it/proxy.rs"]
 mod proxy;
+#[path = "it/quotas.rs"]
+mod quotas;
 #[path = "it/reload.rs"]
 mod reload;
 #[path = "it/resets.rs"]

@@ -38,6 +38,8 @@ Register-ArgumentCompleter -Native -CommandName 'ftpdlib' -ScriptBlock {
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'the FTP server concurrency model to use, either ''async'' (default), ''multi-thread'', ''multi-proc'', ''pre-fork'' or ''multi-loop''')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'worker processes (pre-fork) or loop threads (multi-loop); 0 = one per CPU')
             [CompletionResult]::new('--perm', '--perm', [CompletionResultType]::ParameterName, 'exactly these permission letters (e.g. elr, elradfmwMT) for the -u user or anonymous, or for every system user with --unix-users; overrides -w')
+            [CompletionResult]::new('--quota-bytes', '--quota-bytes', [CompletionResultType]::ParameterName, 'the most bytes the -u user''s files may hold (K, M, G suffixes); an upload past it is refused with 552 and removed')
+            [CompletionResult]::new('--quota-files', '--quota-files', [CompletionResultType]::ParameterName, 'the most files the -u user''s home may hold (K, M, G suffixes)')
             [CompletionResult]::new('--users-file', '--users-file', [CompletionResultType]::ParameterName, 'serve the virtual users of this file: one name:hash:home:perms per line, the hash made by --hash-password')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'read the options (long names as keys) and [[users]] from this TOML file; the command line and FTPDLIB_* variables win over it')
             [CompletionResult]::new('--keyfile', '--keyfile', [CompletionResultType]::ParameterName, 'the TLS key file (default: the certificate file)')

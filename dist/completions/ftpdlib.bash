@@ -23,7 +23,7 @@ _ftpdlib() {
 
     case "${cmd}" in
         ftpdlib)
-            opts="-h -i -p -w -d -n -r -D -u -P --help --version --interface --port --write --directory --nat-address --range --debug --username --password --concurrency --workers --perm --users-file --config --unix-users --tls --keyfile --certfile --tls-control-required --tls-data-required --tls-implicit --tls-require-reuse --tls-client-ca --tls-client-cert-login --timeout --data-timeout --passive-timeout --active-timeout --banner --permit-foreign-addresses --permit-privileged-ports --encoding --use-localtime --disable-sendfile --list-all --passive-only --active-only --nat-address-for --virtual-host --atomic-uploads --fsync-uploads --max-cons --max-cons-per-ip --max-login-attempts --ban-after --ban-window --ban-time --ban-allow --backlog --auth-failed-timeout --auth-workers --log-prefix --log-file --log-format --xferlog --syslog --syslog-socket --read-limit --write-limit --proxy-protocol-from --metrics --completions --man --hash-password"
+            opts="-h -i -p -w -d -n -r -D -u -P --help --version --interface --port --write --directory --nat-address --range --debug --username --password --concurrency --workers --perm --quota-bytes --quota-files --users-file --config --unix-users --tls --keyfile --certfile --tls-control-required --tls-data-required --tls-implicit --tls-require-reuse --tls-client-ca --tls-client-cert-login --timeout --data-timeout --passive-timeout --active-timeout --banner --permit-foreign-addresses --permit-privileged-ports --encoding --use-localtime --disable-sendfile --list-all --passive-only --active-only --nat-address-for --virtual-host --atomic-uploads --fsync-uploads --max-cons --max-cons-per-ip --max-login-attempts --ban-after --ban-window --ban-time --ban-allow --backlog --auth-failed-timeout --auth-workers --log-prefix --log-file --log-format --xferlog --syslog --syslog-socket --read-limit --write-limit --proxy-protocol-from --metrics --completions --man --hash-password"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -94,6 +94,14 @@ _ftpdlib() {
                     return 0
                     ;;
                 --perm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --quota-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --quota-files)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

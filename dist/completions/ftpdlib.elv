@@ -35,6 +35,8 @@ set edit:completion:arg-completer[ftpdlib] = {|@words|
             cand --concurrency 'the FTP server concurrency model to use, either ''async'' (default), ''multi-thread'', ''multi-proc'', ''pre-fork'' or ''multi-loop'''
             cand --workers 'worker processes (pre-fork) or loop threads (multi-loop); 0 = one per CPU'
             cand --perm 'exactly these permission letters (e.g. elr, elradfmwMT) for the -u user or anonymous, or for every system user with --unix-users; overrides -w'
+            cand --quota-bytes 'the most bytes the -u user''s files may hold (K, M, G suffixes); an upload past it is refused with 552 and removed'
+            cand --quota-files 'the most files the -u user''s home may hold (K, M, G suffixes)'
             cand --users-file 'serve the virtual users of this file: one name:hash:home:perms per line, the hash made by --hash-password'
             cand --config 'read the options (long names as keys) and [[users]] from this TOML file; the command line and FTPDLIB_* variables win over it'
             cand --keyfile 'the TLS key file (default: the certificate file)'

@@ -8,6 +8,8 @@ complete -c ftpdlib -s P -l password -d 'specify a password to login with (usern
 complete -c ftpdlib -l concurrency -d 'the FTP server concurrency model to use, either \'async\' (default), \'multi-thread\', \'multi-proc\', \'pre-fork\' or \'multi-loop\'' -r
 complete -c ftpdlib -l workers -d 'worker processes (pre-fork) or loop threads (multi-loop); 0 = one per CPU' -r
 complete -c ftpdlib -l perm -d 'exactly these permission letters (e.g. elr, elradfmwMT) for the -u user or anonymous, or for every system user with --unix-users; overrides -w' -r
+complete -c ftpdlib -l quota-bytes -d 'the most bytes the -u user\'s files may hold (K, M, G suffixes); an upload past it is refused with 552 and removed' -r
+complete -c ftpdlib -l quota-files -d 'the most files the -u user\'s home may hold (K, M, G suffixes)' -r
 complete -c ftpdlib -l users-file -d 'serve the virtual users of this file: one name:hash:home:perms per line, the hash made by --hash-password' -r -F
 complete -c ftpdlib -l config -d 'read the options (long names as keys) and [[users]] from this TOML file; the command line and FTPDLIB_* variables win over it' -r -F
 complete -c ftpdlib -l keyfile -d 'the TLS key file (default: the certificate file)' -r -F

@@ -28,6 +28,8 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+pub use crate::quotas::Quota;
 use std::sync::Arc;
 
 use crate::filesystems::{AbstractedFs, FileSystem};
@@ -204,6 +206,14 @@ pub trait Authorizer: Send + Sync {
     fn validate_certificate(&self, _username: &str, _cert: &ClientCertificate) -> CertificateLogin {
         CertificateLogin::Password
     }
+
+    /// The user's quota: the most bytes and files their home may hold, enforced on
+    /// uploads (`552` past it) and reported by `SITE QUOTA`; asked at every upload, so a
+    /// changed quota applies to sessions already logged in. The default is no quota.
+    /// See [`crate::quotas`].
+    fn quota(&self, _username: &str) -> Option<Quota> {
+        None
+    }
 }
 
 /// Generates the forwarding impls of [`Authorizer`] for smart pointers, so that an
@@ -263,6 +273,9 @@ macro_rules! forward_authorizer {
                 cert: &ClientCertificate,
             ) -> CertificateLogin {
                 (**self).validate_certificate(username, cert)
+            }
+            fn quota(&self, username: &str) -> Option<Quota> {
+                (**self).quota(username)
             }
         }
     )*};
@@ -406,9 +419,56 @@ impl DummyAuthorizer {
                 overrides: Vec::new(),
                 msg_login: msg_login.unwrap_or(DEFAULT_MSG_LOGIN).to_owned(),
                 msg_quit: msg_quit.unwrap_or(DEFAULT_MSG_QUIT).to_owned(),
+                quota: None,
             },
         );
         Ok(())
+    }
+
+    /// Sets `username`'s quota (bytes and files; `None` in a field is no limit), or
+    /// with `None` removes it. See [`crate::quotas`].
+    ///
+    /// # Errors
+    /// [`AuthorizerError::NoSuchUser`] for an unknown user.
+    pub fn set_quota(
+        &mut self,
+        username: &str,
+        quota: Option<Quota>,
+    ) -> Result<(), AuthorizerError> {
+        let user = self
+            .users
+            .get_mut(username)
+            .ok_or_else(|| AuthorizerError::NoSuchUser(username.to_owned()))?;
+        user.quota = quota.filter(Quota::is_limited);
+        Ok(())
+    }
+
+    /// Sets the most bytes `username`'s files may hold (`None`: no limit), keeping the
+    /// file limit.
+    ///
+    /// # Errors
+    /// [`AuthorizerError::NoSuchUser`] for an unknown user.
+    pub fn set_quota_bytes(
+        &mut self,
+        username: &str,
+        bytes: Option<u64>,
+    ) -> Result<(), AuthorizerError> {
+        let files = self.quota(username).and_then(|q| q.files);
+        self.set_quota(username, Some(Quota { bytes, files }))
+    }
+
+    /// Sets the most files `username`'s home may hold (`None`: no limit), keeping the
+    /// byte limit.
+    ///
+    /// # Errors
+    /// [`AuthorizerError::NoSuchUser`] for an unknown user.
+    pub fn set_quota_files(
+        &mut self,
+        username: &str,
+        files: Option<u64>,
+    ) -> Result<(), AuthorizerError> {
+        let bytes = self.quota(username).and_then(|q| q.bytes);
+        self.set_quota(username, Some(Quota { bytes, files }))
     }
 
     /// Adds the `anonymous` user, who logs in with any password. Write letters in
@@ -531,6 +591,10 @@ impl Authorizer for DummyAuthorizer {
         Ok(Box::new(AbstractedFs::with_canonical_root(home)))
     }
 
+    fn quota(&self, username: &str) -> Option<Quota> {
+        self.users.get(username).and_then(|u| u.quota)
+    }
+
     fn has_user(&self, username: &str) -> bool {
         self.users.contains_key(username)
     }
@@ -582,6 +646,7 @@ struct User {
     overrides: Vec<Override>,
     msg_login: String,
     msg_quit: String,
+    quota: Option<Quota>,
 }
 
 // Hand-written so that `{:?}` on an authorizer never prints a password.
@@ -594,6 +659,7 @@ impl fmt::Debug for User {
             .field("overrides", &self.overrides)
             .field("msg_login", &self.msg_login)
             .field("msg_quit", &self.msg_quit)
+            .field("quota", &self.quota)
             .finish()
     }
 }

@@ -11,10 +11,17 @@
 //! Blank lines and lines starting with `#` are skipped. The home is everything between
 //! the second colon and the last one, so it may itself contain colons. An empty perms
 //! field means `elr`. `anonymous` takes an empty hash (any password is accepted).
+//!
+//! After the permission letters, separated by spaces, a line may set the user's quota
+//! with `quota-bytes=N` (K, M, G suffixes) and `quota-files=N` (see [`crate::quotas`]):
+//!
+//! ```text
+//! carol:$y$j9T$…:/srv/ftp/carol:elradfmw quota-bytes=500M quota-files=10000
+//! ```
 
 use std::path::{Path, PathBuf};
 
-use super::{AuthorizerError, DummyAuthorizer, ANONYMOUS, READ_PERMS};
+use super::{AuthorizerError, DummyAuthorizer, Quota, ANONYMOUS, READ_PERMS};
 
 /// A users file could not be used; the text names the file and the line.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +107,9 @@ impl DummyAuthorizer {
                 hash,
                 home,
                 perms,
+                words,
             } = entry;
+            let quota = quota_words(words).map_err(bad)?;
             if name.is_empty() {
                 return Err(bad("empty user name".to_owned()));
             }
@@ -126,6 +135,10 @@ impl DummyAuthorizer {
                 )),
                 e => bad(e.to_string()),
             })?;
+            if quota.is_limited() {
+                next.set_quota(name, Some(quota))
+                    .map_err(|e| bad(e.to_string()))?;
+            }
         }
         *self = next;
         Ok(())
@@ -137,21 +150,43 @@ struct Entry<'a> {
     hash: &'a str,
     home: &'a str,
     perms: &'a str,
+    /// The `key=value` words after the permission letters.
+    words: Vec<&'a str>,
 }
 
-/// Splits `name:hash:home:perms`; the home may contain colons.
+/// The quota of a line's `quota-bytes=N` and `quota-files=N` words.
+fn quota_words(words: Vec<&str>) -> Result<Quota, String> {
+    let mut quota = Quota::default();
+    for word in words {
+        let parsed = match word.split_once('=') {
+            Some(("quota-bytes", v)) => crate::quotas::parse_size(v).map(|n| quota.bytes = Some(n)),
+            Some(("quota-files", v)) => crate::quotas::parse_size(v).map(|n| quota.files = Some(n)),
+            _ => Err("expected quota-bytes=N or quota-files=N".to_owned()),
+        };
+        parsed.map_err(|e| format!("{word:?}: {e}"))?;
+    }
+    Ok(quota)
+}
+
+/// Splits `name:hash:home:perms [key=value...]`; the home may contain colons.
 fn split_entry(line: &str) -> Option<Entry<'_>> {
     let (name, rest) = line.split_once(':')?;
     let (hash, rest) = rest.split_once(':')?;
-    let (home, perms) = rest.rsplit_once(':')?;
+    let (home, last) = rest.rsplit_once(':')?;
     if home.is_empty() {
         return None;
     }
+    let mut words: Vec<&str> = last.split_whitespace().collect();
+    let perms = match words.first() {
+        Some(w) if !w.contains('=') => words.remove(0),
+        Some(_) | None => "",
+    };
     Some(Entry {
         name: name.trim(),
         hash: hash.trim(),
         home,
-        perms: perms.trim(),
+        perms,
+        words,
     })
 }
 
@@ -171,6 +206,29 @@ mod tests {
             Ok(_) => panic!("accepted: {text:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn quota_words_follow_the_perms() {
+        let dir = std::env::temp_dir();
+        let d = dir.display();
+        let hash = hash_password("pw").unwrap();
+        let auth = load(&format!(
+            "ann:{hash}:{d}:elrw quota-bytes=2K quota-files=7\nanonymous::{d}: quota-files=3\n"
+        ))
+        .unwrap();
+        let ann = auth.quota("ann").unwrap();
+        assert_eq!((ann.bytes, ann.files), (Some(2048), Some(7)));
+        assert_eq!(auth.perms("ann"), "elrw");
+        assert_eq!(auth.quota("anonymous").unwrap().files, Some(3));
+        assert_eq!(auth.perms("anonymous"), "elr");
+        let e = err(&format!("ann:{hash}:{d}:elr quota-bytes=lots\n"));
+        assert!(
+            e.contains("users.txt:1:") && e.contains("quota-bytes=lots"),
+            "{e}"
+        );
+        let e = err(&format!("ann:{hash}:{d}:elr color=red\n"));
+        assert!(e.contains("expected quota-bytes=N or quota-files=N"), "{e}");
     }
 
     #[test]

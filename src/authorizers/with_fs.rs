@@ -96,4 +96,7 @@ where
     fn filesystem(&self, username: &str, home: PathBuf) -> io::Result<Box<dyn FileSystem>> {
         (self.make)(username, home)
     }
+    fn quota(&self, username: &str) -> Option<crate::quotas::Quota> {
+        self.inner.quota(username)
+    }
 }

@@ -9,7 +9,7 @@
 //! [`CommandBody`]).
 
 mod as_user;
-mod atomic;
+pub(crate) mod atomic;
 mod commands;
 pub(crate) mod control;
 pub mod custom;
@@ -255,6 +255,9 @@ pub(crate) enum Job {
         /// STOR after REST: once the upload completes, the file ends where it ends (the
         /// old file's tail beyond is cut).
         cut_tail: bool,
+        /// A user with a quota: each block is charged before it is written, and the
+        /// upload stops (`EDQUOT`, `552`) at the first that would go over.
+        meter: Option<std::sync::Arc<crate::quotas::UploadMeter>>,
     },
 }
 

@@ -91,6 +91,8 @@ enum Kind {
         splice: Option<SplicePipe>,
         /// See [`Job::Receive`].
         cut_tail: bool,
+        /// See [`Job::Receive`].
+        meter: Option<std::sync::Arc<crate::quotas::UploadMeter>>,
     },
 }
 
@@ -167,6 +169,7 @@ impl Transfer {
                 file,
                 ascii,
                 cut_tail,
+                meter,
             } => {
                 // splice(2) needs an OS file not opened for appending (APPE).
                 let spliceable = file
@@ -186,6 +189,7 @@ impl Transfer {
                     ascii,
                     splice: pipe,
                     cut_tail,
+                    meter,
                 };
                 (kind, buf, 0)
             }
@@ -434,6 +438,7 @@ impl Transfer {
         let Kind::Receive {
             file: FsFile::Os(file),
             splice: Some(pipe),
+            meter,
             ..
         } = &mut self.kind
         else {
@@ -467,6 +472,9 @@ impl Transfer {
                     return Ok(Progress::Done);
                 }
                 Ok(n) => {
+                    if let Some(meter) = meter {
+                        meter.charge(n as u64).map_err(CloseReason::File)?;
+                    }
                     pipe.pending = n;
                     *bytes += n as u64;
                 }
@@ -492,10 +500,16 @@ impl Transfer {
 
     /// Writes `buf[..n]` to the file, converting CRLF to LF in ASCII mode.
     fn write_block(&mut self, n: usize) -> Result<(), CloseReason> {
-        let Kind::Receive { file, ascii, .. } = &mut self.kind else {
+        let Kind::Receive {
+            file, ascii, meter, ..
+        } = &mut self.kind
+        else {
             return Ok(());
         };
         if !*ascii {
+            if let Some(meter) = meter {
+                meter.charge(n as u64).map_err(CloseReason::File)?;
+            }
             return file.write_all(&self.buf[..n]).map_err(CloseReason::File);
         }
         let mut o = 0;
@@ -504,6 +518,9 @@ impl Transfer {
             // A CR ended the previous block: it was a line end only if LF follows.
             self.prev_cr = false;
             if self.buf[0] != b'\n' {
+                if let Some(meter) = meter {
+                    meter.charge(1).map_err(CloseReason::File)?;
+                }
                 file.write_all(b"\r").map_err(CloseReason::File)?;
             }
         }
@@ -523,6 +540,9 @@ impl Transfer {
             self.buf[o] = b;
             o += 1;
             i += 1;
+        }
+        if let Some(meter) = meter {
+            meter.charge(o as u64).map_err(CloseReason::File)?;
         }
         file.write_all(&self.buf[..o]).map_err(CloseReason::File)
     }
@@ -544,8 +564,11 @@ impl Transfer {
     }
 
     fn flush_pending_cr(&mut self) -> Result<(), CloseReason> {
-        if let Kind::Receive { file, .. } = &mut self.kind {
+        if let Kind::Receive { file, meter, .. } = &mut self.kind {
             if std::mem::take(&mut self.prev_cr) {
+                if let Some(meter) = meter {
+                    meter.charge(1).map_err(CloseReason::File)?;
+                }
                 file.write_all(b"\r").map_err(CloseReason::File)?;
             }
         }

@@ -143,6 +143,7 @@ pub enum Verb {
     Site,
     SiteChmod,
     SiteHelp,
+    SiteQuota,
     Size,
     Stat,
     Stor,
@@ -286,6 +287,7 @@ pub static BUILTIN: &[CommandSpec] = &[
     spec("RNTO", Verb::Rnto, Some('f'), true, ArgRule::Path, "RNTO <SP> file-name (rename (destination name)).").logged(true),
     spec("SITE", Verb::Site, None, false, ArgRule::Required, "SITE <SP> site-command (execute SITE command)."),
     spec("SITE HELP", Verb::SiteHelp, None, false, ArgRule::Optional, "SITE HELP [<SP> cmd] (show SITE command help)."),
+    spec("SITE QUOTA", Verb::SiteQuota, None, true, ArgRule::Optional, "SITE QUOTA [<SP> SYNC] (show quota usage; SYNC counts again)."),
     spec("SITE CHMOD", Verb::SiteChmod, Some('M'), true, ArgRule::WordThenPath, "SITE CHMOD <SP> mode path (change file mode).").logged(true),
     spec("SIZE", Verb::Size, Some('l'), true, ArgRule::Path, "SIZE <SP> file-name (get file size)."),
     // Open before login without an argument (the status); a path needs a login.
@@ -493,9 +495,9 @@ mod tests {
     #[test]
     fn builtin_has_all_rows() {
         let table = CommandTable::builtin();
-        // pyftpdlib's 47, and the 7 checksum commands.
-        assert_eq!(table.iter().count(), 54);
-        assert_eq!(BUILTIN.len(), 54);
+        // pyftpdlib's 47, and the 7 checksum commands, SITE QUOTA.
+        assert_eq!(table.iter().count(), 55);
+        assert_eq!(BUILTIN.len(), 55);
         for name in ["AUTH", "PBSZ", "PROT"] {
             assert!(table.lookup(name).is_none(), "{name}");
         }
@@ -635,7 +637,7 @@ mod tests {
         assert_eq!(table.lookup("SITE FOO").unwrap().name, "SITE FOO");
         table.add(literal("NOOP", true, "NOOP (custom)."));
         assert!(table.lookup("NOOP").unwrap().auth);
-        assert_eq!(table.iter().count(), 55);
+        assert_eq!(table.iter().count(), 56);
     }
 
     #[test]
@@ -648,7 +650,7 @@ mod tests {
             wire(&table.help_for("AUTH").unwrap()),
             "214 Syntax: AUTH <SP> TLS|SSL (set up secure control channel).\r\n"
         );
-        assert_eq!(table.iter().count(), 57);
+        assert_eq!(table.iter().count(), 58);
     }
 
     #[test]
@@ -741,7 +743,7 @@ mod tests {
     fn site_help_listing_builtin() {
         assert_eq!(
             wire(&CommandTable::builtin().site_help_listing()),
-            "214-The following SITE commands are recognized:\r\n CHMOD\r\n HELP\r\n214 Help SITE command successful.\r\n"
+            "214-The following SITE commands are recognized:\r\n CHMOD\r\n HELP\r\n QUOTA\r\n214 Help SITE command successful.\r\n"
         );
     }
 
@@ -752,7 +754,7 @@ mod tests {
         table.remove("SITE CHMOD");
         assert_eq!(
             wire(&table.site_help_listing()),
-            "214-The following SITE commands are recognized:\r\n AAA\r\n HELP\r\n214 Help SITE command successful.\r\n"
+            "214-The following SITE commands are recognized:\r\n AAA\r\n HELP\r\n QUOTA\r\n214 Help SITE command successful.\r\n"
         );
         assert!(!wire(&table.help_listing()).contains("AAA"));
     }

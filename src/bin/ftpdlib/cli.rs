@@ -133,6 +133,21 @@ pub struct Cli {
     pub perm: Option<String>,
 
     #[arg(
+        long, value_name = "BYTES", env = "FTPDLIB_QUOTA_BYTES", help_heading = MAIN,
+        value_parser = Argparse::new(size),
+        help = "the most bytes the -u user's files may hold (K, M, G suffixes); an upload \
+                past it is refused with 552 and removed"
+    )]
+    pub quota_bytes: Option<u64>,
+
+    #[arg(
+        long, value_name = "N", env = "FTPDLIB_QUOTA_FILES", help_heading = MAIN,
+        value_parser = Argparse::new(size),
+        help = "the most files the -u user's home may hold (K, M, G suffixes)"
+    )]
+    pub quota_files: Option<u64>,
+
+    #[arg(
         long, value_name = "PATH", env = "FTPDLIB_USERS_FILE", help_heading = MAIN,
         value_parser = Argparse::new(path),
         help = "serve the virtual users of this file: one name:hash:home:perms per line, the \
@@ -634,6 +649,14 @@ pub fn argparse_name(arg: &Arg) -> String {
 
 /// A switch: `true` on the command line (clap passes "true"), or a yes / no word in the
 /// environment.
+/// A count of bytes or files with an optional K, M or G suffix (`--quota-bytes 500M`).
+fn size(value: &OsStr) -> Result<u64, String> {
+    let t = value
+        .to_str()
+        .ok_or_else(|| format!("invalid size value: {}", repr(value)))?;
+    ftpdlib::quotas::parse_size(t)
+}
+
 fn switch(value: &OsStr) -> Result<bool, String> {
     match value.to_string_lossy().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "y" | "on" => Ok(true),

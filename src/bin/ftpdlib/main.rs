@@ -254,8 +254,22 @@ fn authorizer(cli: &Cli) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Erro
                 .into(),
         );
     }
+    let quota = ftpdlib::quotas::Quota {
+        bytes: cli.quota_bytes,
+        files: cli.quota_files,
+    };
+    if quota.is_limited() && cli.username.is_none() {
+        return Err(
+            "--quota-bytes and --quota-files apply to the -u user; the users file and \
+                    the config file's [[users]] give each user's quota"
+                .into(),
+        );
+    }
     match (&cli.username, &cli.password) {
-        (Some(user), Some(pass)) => auth.add_user(user, pass, &directory, &perms, None, None)?,
+        (Some(user), Some(pass)) => {
+            auth.add_user(user, pass, &directory, &perms, None, None)?;
+            auth.set_quota(user, Some(quota))?;
+        }
         (Some(_), None) => {
             return Err("if username (-u) is supplied, password ('-P') is required".into())
         }
@@ -371,6 +385,7 @@ fn add_file_user(
         Password::Plain(plain) => auth.add_user(name, plain, home, perm, login, quit),
         Password::Anonymous => auth.add_anonymous(home, perm, login, quit),
     };
+    let added = added.and_then(|()| auth.set_quota(name, Some(user.quota)));
     added.map_err(|e| match e {
         AuthorizerError::BadHash(_) => format!(
             "{}: user '{name}': the password-hash is not a crypt(3) string this system \

@@ -25,7 +25,16 @@ impl FtpHandler {
     }
 
     pub(super) fn ftp_dele(&mut self, t: Resolved) {
-        self.fs_op(&t, |fs, p| fs.remove(p), "File removed.");
+        let Some(fs) = self.fs() else { return };
+        let size = fs.lstat(&t.fs).ok().filter(|m| !m.is_dir()).map(|m| m.size);
+        let removed = fs.remove(&t.fs);
+        if removed.is_ok() {
+            self.quota_removed(size);
+        }
+        self.respond(match removed {
+            Ok(()) => Reply::new(250, "File removed."),
+            Err(e) => fs_error_reply(&e),
+        });
     }
 
     pub(super) fn ftp_rnfr(&mut self, t: Resolved) {
@@ -45,7 +54,22 @@ impl FtpHandler {
             // The gate lets RNTO through only right after an RNFR.
             return self.respond(Reply::new(503, "Bad sequence of commands: use RNFR first."));
         };
-        self.fs_op(&t, |fs, dst| fs.rename(&src, dst), "Renaming ok.");
+        // A file renamed over another removes that one; a move inside the home
+        // changes nothing else.
+        let Some(fs) = self.fs() else { return };
+        let replaced = fs
+            .lstat(&t.fs)
+            .ok()
+            .filter(|m| !m.is_dir() && src != t.fs)
+            .map(|m| m.size);
+        let renamed = fs.rename(&src, &t.fs);
+        if renamed.is_ok() {
+            self.quota_removed(replaced);
+        }
+        self.respond(match renamed {
+            Ok(()) => Reply::new(250, "Renaming ok."),
+            Err(e) => fs_error_reply(&e),
+        });
     }
 
     pub(super) fn ftp_size(&mut self, t: Resolved) {

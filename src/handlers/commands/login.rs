@@ -69,6 +69,10 @@ impl FtpHandler {
                 let verdict = auth
                     .validate_authentication_from(&who, &password, remote)
                     .map_err(|e| e.0);
+                if verdict.is_ok() {
+                    // A home to walk for a quota is walked here, off the loop.
+                    crate::quotas::prime(auth.as_ref(), &who);
+                }
                 let _ = lp.send(me, Msg::ToSession(SessionCmd::AuthResult(verdict)));
             });
             if queued {
@@ -121,6 +125,8 @@ impl FtpHandler {
                 let message = auth.msg_login(&user);
                 self.login = Login::LoggedIn { user, fs };
                 self.attempts = 0;
+                // Usage is known from the login on: walked here the first time.
+                let _ = self.quota_usage(false);
                 self.respond_banner(code, &message);
                 log::info!(
                     session:% = self.tag, remote:% = self.remote, user = self.username(),

@@ -10,7 +10,10 @@ mod ftps;
 mod information;
 mod login;
 mod navigation;
+mod quota;
 pub(crate) mod transfers;
+
+pub(in crate::handlers) use quota::UploadQuota;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -141,6 +144,7 @@ impl FtpHandler {
             Verb::Mdtm => self.with_path(t, Self::ftp_mdtm),
             Verb::Mfmt => self.with_path(t, |s, t| s.ftp_mfmt(arg, t)),
             Verb::SiteChmod => self.with_path(t, |s, t| s.ftp_chmod(arg, t)),
+            Verb::SiteQuota => self.site_quota(arg),
             // transfers
             Verb::Retr => self.with_path(t, |s, t| s.ftp_retr(cx, t)),
             Verb::Stor => self.with_path(t, |s, t| s.ftp_stor(cx, t, false)),

@@ -4,10 +4,12 @@
 use std::ffi::OsString;
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use ioloop::Ctx;
 
+use super::quota::UploadStart;
 use super::Resolved;
 use crate::error::{fs_error_reply, strerror};
 use crate::filesystems::{FileSystem, WriteMode};
@@ -116,6 +118,11 @@ impl FtpHandler {
             }
             (false, None) => WriteMode::Truncate,
         };
+        let start = UploadStart::of(fs, &t.fs, mode);
+        if let Some(reply) = self.quota_refuses(&start) {
+            return self.respond(reply);
+        }
+        let Some(fs) = self.fs() else { return };
         // Whether the upload makes a new directory entry, which `fsync_uploads` syncs:
         // a new file, or one that replaces the old.
         let new_name = mode == WriteMode::Truncate || !fs.lexists(&t.fs);
@@ -143,12 +150,15 @@ impl FtpHandler {
         let cut_tail = matches!(mode, WriteMode::At(_));
         let mut info = xfer(if append { "APPE" } else { "STOR" }, Some(t.fs));
         info.new_name = new_name;
+        info.quota = self.quota_open(&start);
+        let meter = info.quota.as_ref().map(|q| Arc::clone(&q.meter));
         self.start_transfer(
             cx,
             Job::Receive {
                 file,
                 ascii,
                 cut_tail,
+                meter,
             },
             info,
             None,
@@ -177,6 +187,11 @@ impl FtpHandler {
             // What opening the target would say; the rename would fail only at the end.
             return self.respond(Reply::new(550, "Is a directory."));
         }
+        let start = UploadStart::of(fs, &t.fs, WriteMode::Truncate);
+        if let Some(reply) = self.quota_refuses(&start) {
+            return self.respond(reply);
+        }
+        let Some(fs) = self.fs() else { return };
         let sweep = atomic::stale_after(self.shared.config.data_timeout);
         let (part, file) = match atomic::create_part(fs, &t.fs, Some(sweep)) {
             Ok(created) => created,
@@ -186,12 +201,15 @@ impl FtpHandler {
         let mut info = xfer("STOR", Some(t.fs));
         info.part = Some(part);
         info.new_name = true;
+        info.quota = self.quota_open(&start);
+        let meter = info.quota.as_ref().map(|q| Arc::clone(&q.meter));
         self.start_transfer(
             cx,
             Job::Receive {
                 file,
                 ascii,
                 cut_tail: false,
+                meter,
             },
             info,
             None,
@@ -202,6 +220,15 @@ impl FtpHandler {
     pub(super) fn ftp_stou(&mut self, cx: &mut Ctx<'_, Msg>, dir: Resolved, prefix: String) {
         // After the checks that refuse STOU anyway, before a file is created.
         if let Some(reply) = self.no_data_channel() {
+            return self.respond(reply);
+        }
+        let start = UploadStart {
+            old_size: 0,
+            start: 0,
+            new_file: true,
+            made_file: true,
+        };
+        if let Some(reply) = self.quota_refuses(&start) {
             return self.respond(reply);
         }
         let Some(fs) = self.fs() else { return };
@@ -239,12 +266,15 @@ impl FtpHandler {
         } else {
             file
         };
+        info.quota = self.quota_open(&start);
+        let meter = info.quota.as_ref().map(|q| Arc::clone(&q.meter));
         self.start_transfer(
             cx,
             Job::Receive {
                 file,
                 ascii,
                 cut_tail: false,
+                meter,
             },
             info,
             Some(format!("FILE: {base}")),
@@ -342,6 +372,7 @@ fn xfer(cmd: &'static str, path: Option<PathBuf>) -> XferInfo {
         part: None,
         reserved: false,
         new_name: false,
+        quota: None,
     }
 }
 pub(crate) fn list_into(

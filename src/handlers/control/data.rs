@@ -23,6 +23,7 @@ impl FtpHandler {
             DataChan::Transferring { channel, info } => {
                 // The upload is cut: the target keeps its old content. The data channel
                 // may write a little more into the removed temporary; nobody sees it.
+                self.settle_quota(&info, false);
                 self.discard_part(&info);
                 cx.send(channel, Msg::ToData(DataCmd::Abandon));
             }
@@ -236,6 +237,7 @@ impl FtpHandler {
                 reported,
                 file,
             } = closure;
+            self.settle_quota(&info, matches!(reason, CloseReason::Completed));
             if let (CloseReason::Completed, Some(file)) = (&reason, file) {
                 // `fsync_uploads`: the reply (and an atomic upload's rename) waits for
                 // the sync.
@@ -285,6 +287,12 @@ impl FtpHandler {
                 }
                 CloseReason::Network(_) => {
                     self.respond(Reply::new(426, "Connection closed; transfer aborted."));
+                }
+                CloseReason::File(_) if info.quota.as_ref().is_some_and(|q| q.meter.exceeded()) => {
+                    self.respond(Reply::new(
+                        552,
+                        "Exceeded storage allocation (quota); upload discarded.",
+                    ));
                 }
                 CloseReason::File(e) => {
                     // A full disk or quota: RFC 959's 452 / 552 (pyftpdlib says 426).

@@ -161,6 +161,8 @@ pub(super) struct XferInfo {
     /// An upload that makes a new directory entry (a new file, or a new one renamed over
     /// the old), which `fsync_uploads` syncs with the file.
     pub(super) new_name: bool,
+    /// An upload by a user with a quota: its account.
+    pub(in crate::handlers) quota: Option<crate::handlers::commands::UploadQuota>,
 }
 
 impl XferInfo {

@@ -69,6 +69,8 @@ pub struct FileUser {
     pub msg_quit: Option<String>,
     /// `[[users.overrides]]`: other rights below the home.
     pub overrides: Vec<Override>,
+    /// `quota-bytes` and `quota-files`.
+    pub quota: ftpdlib::quotas::Quota,
 }
 
 /// A user's password as the file gives it.
@@ -305,6 +307,10 @@ fn user<'t>(
         password,
         home: home.into(),
         overrides,
+        quota: ftpdlib::quotas::Quota {
+            bytes: fields.size("quota-bytes")?,
+            files: fields.size("quota-files")?,
+        },
     })
 }
 
@@ -423,6 +429,29 @@ impl<'a, 't, F: Fn(std::ops::Range<usize>) -> At<'t>> Fields<'a, 't, F> {
                 &at,
                 &format!("{}.{name}", self.table),
                 "a string",
+                value,
+            )),
+        }
+    }
+
+    /// A count: an integer, or a string with a K, M or G suffix (`"500M"`).
+    fn size(&mut self, name: &str) -> Result<Option<u64>, String> {
+        let Some(value) = self.get(name) else {
+            return Ok(None);
+        };
+        let at = (self.at)(value.span());
+        let key = format!("{}.{name}", self.table);
+        match value.get_ref() {
+            Item::Int(n) => u64::try_from(*n)
+                .map(Some)
+                .map_err(|_| format!("{at}: {key}: a count cannot be negative")),
+            Item::Str(s) => ftpdlib::quotas::parse_size(s)
+                .map(Some)
+                .map_err(|e| format!("{at}: {key}: {e}")),
+            _ => Err(wrong_type(
+                &at,
+                &key,
+                "an integer or a string such as \"10M\"",
                 value,
             )),
         }
@@ -595,6 +624,8 @@ const USER_KEYS: &[&str] = &[
     "msg-login",
     "msg-quit",
     "overrides",
+    "quota-bytes",
+    "quota-files",
 ];
 
 /// The keys of a `[[users.overrides]]` table.

@@ -181,6 +181,7 @@ fn users() {
                     perm: "elrwm".into(),
                     recursive: true,
                 }],
+                quota: Default::default(),
             },
             FileUser {
                 at: "f.toml:16".into(),
@@ -196,6 +197,7 @@ fn users() {
                     perm: "e".into(),
                     recursive: false,
                 }],
+                quota: Default::default(),
             },
             FileUser {
                 at: "f.toml:22".into(),
@@ -206,6 +208,7 @@ fn users() {
                 msg_login: None,
                 msg_quit: None,
                 overrides: Vec::new(),
+                quota: Default::default(),
             },
         ]
     );
@@ -214,6 +217,14 @@ fn users() {
 #[test]
 fn bad_users() {
     let user = |body: &str| error(&format!("port = 1\n[[users]]\n{body}"));
+    assert_eq!(
+        user("name = \"bob\"\npassword = \"a\"\nhome = \"/h\"\nquota-bytes = \"lots\""),
+        "f.toml:6: users.quota-bytes: invalid size 'lots': use a number with K, M or G"
+    );
+    assert_eq!(
+        user("name = \"bob\"\npassword = \"a\"\nhome = \"/h\"\nquota-files = -1"),
+        "f.toml:6: users.quota-files: a count cannot be negative"
+    );
     assert_eq!(
         user("name = \"bob\"\nhome = \"/h\""),
         "f.toml:3: user 'bob': no password-hash or password (make a hash with \
@@ -236,7 +247,7 @@ fn bad_users() {
     assert_eq!(
         user("name = \"bob\"\npasword = \"a\""),
         "f.toml:4: users: unknown key 'pasword' (known: name, password-hash, password, \
-         home, perm, msg-login, msg-quit, overrides)"
+         home, perm, msg-login, msg-quit, overrides, quota-bytes, quota-files)"
     );
     assert_eq!(
         user("name = 5"),

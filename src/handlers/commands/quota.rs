@@ -1,0 +1,215 @@
+//! Quotas on the control channel: an upload's account opened before its file, settled
+//! when it ends (a cut by the quota leaves nothing of the upload), the usage kept right
+//! by DELE and RNTO, and `SITE QUOTA [SYNC]`. See `crate::quotas` and `docs/quotas.md`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::filesystems::WriteMode;
+use crate::handlers::control::{FtpHandler, XferInfo};
+use crate::proto::Reply;
+use crate::quotas::{self, Quota, UploadMeter, Usage, RESYNC_AFTER};
+
+/// The quota side of a running upload.
+#[derive(Debug)]
+pub(in crate::handlers) struct UploadQuota {
+    pub(in crate::handlers) meter: Arc<UploadMeter>,
+    /// The upload made the file at `path` (a new file, or a STOR that replaced the old
+    /// one at its start): a cut by the quota removes it.
+    made_file: bool,
+    /// A STOR that replaced an existing file: removing the upload removes that file.
+    replaced: bool,
+}
+
+/// How an upload meets the target.
+pub(super) struct UploadStart {
+    /// The target's size before (0 when it does not exist).
+    pub(super) old_size: u64,
+    /// Where writing starts.
+    pub(super) start: u64,
+    /// The upload makes a new file (the count grows by one).
+    pub(super) new_file: bool,
+    /// The upload writes a file of its own at the target's name (STOR, STOU, APPE to
+    /// a new name), which a cut by the quota removes.
+    pub(super) made_file: bool,
+}
+
+impl UploadStart {
+    /// What a STOR / APPE in `mode` does to `path`.
+    pub(super) fn of(
+        fs: &dyn crate::filesystems::FileSystem,
+        path: &Path,
+        mode: WriteMode,
+    ) -> Self {
+        let old = fs.stat(path).ok().filter(|m| m.is_file());
+        let old_size = old.as_ref().map_or(0, |m| m.size);
+        let exists = old.is_some();
+        match mode {
+            WriteMode::Truncate => UploadStart {
+                old_size,
+                start: 0,
+                new_file: !exists,
+                made_file: true,
+            },
+            WriteMode::Append => UploadStart {
+                old_size,
+                start: old_size,
+                new_file: !exists,
+                made_file: !exists,
+            },
+            WriteMode::At(offset) => UploadStart {
+                old_size,
+                start: offset,
+                new_file: !exists,
+                made_file: !exists,
+            },
+        }
+    }
+}
+
+impl FtpHandler {
+    /// The logged-in user's quota and usage, or `None` without a quota. The first call
+    /// for a user in this process (or with `resync`, or when the usage is old) walks the
+    /// home.
+    pub(super) fn quota_usage(&self, resync: bool) -> Option<(Quota, Arc<Usage>)> {
+        self.quota_walk(resync)
+            .map(|(quota, usage, _)| (quota, usage))
+    }
+
+    /// [`Self::quota_usage`], and whether it walked the home.
+    fn quota_walk(&self, resync: bool) -> Option<(Quota, Arc<Usage>, bool)> {
+        let user = self.username();
+        let quota = self.authorizer().quota(user).filter(Quota::is_limited)?;
+        let home = self.authorizer().home_dir(user)?;
+        let fs = self.fs()?;
+        let (usage, walked) = quotas::usage_of(user, &home, fs, resync, RESYNC_AFTER);
+        Some((quota, usage, walked))
+    }
+
+    /// Refuses a new file when the count is at the limit, before anything is opened.
+    pub(super) fn quota_refuses(&self, start: &UploadStart) -> Option<Reply> {
+        let (quota, usage) = self.quota_usage(false)?;
+        let full = start.new_file && quota.files.is_some_and(|l| usage.files() >= l);
+        if full {
+            log::info!(
+                "{} new file refused: {} files, the quota.",
+                self.prefix(),
+                usage.files()
+            );
+        }
+        full.then(|| Reply::new(552, "Quota exceeded: too many files."))
+    }
+
+    /// Opens the account of an upload whose file now exists; `None` without a quota.
+    pub(super) fn quota_open(&self, start: &UploadStart) -> Option<UploadQuota> {
+        let (quota, usage) = self.quota_usage(false)?;
+        if start.new_file {
+            // Checked by `quota_refuses` before the file was made; two uploads racing
+            // for the last file may both get it.
+            usage.try_add_file(None);
+        }
+        let meter = UploadMeter::new(usage, quota.bytes, start.old_size, start.start);
+        Some(UploadQuota {
+            meter: Arc::new(meter),
+            made_file: start.made_file,
+            replaced: start.made_file && !start.new_file,
+        })
+    }
+
+    /// Settles an upload's account once its data channel closed (or the session dropped
+    /// it): a completed upload's charge is set to what the file really grew by; one cut
+    /// by the quota is undone (its file removed, or cut back to its old size) and
+    /// uncharged, as is a cut atomic upload (its temporary goes). A plain upload cut for
+    /// another reason keeps what it wrote, and its charge.
+    pub(in crate::handlers) fn settle_quota(&self, info: &XferInfo, completed: bool) {
+        let (Some(q), Some(fs)) = (&info.quota, self.fs()) else {
+            return;
+        };
+        let meter = &q.meter;
+        let usage = meter.usage();
+        let charged = i128::from(meter.charged());
+        let old = i128::from(meter.old_size());
+        if info.part.is_some() && !completed {
+            // A cut atomic upload: the caller drops the temporary; the target is as it
+            // was, whatever cut it.
+            usage.adjust_bytes(-charged);
+            if q.made_file && !q.replaced {
+                usage.remove_file();
+            }
+            return;
+        }
+        if meter.exceeded() {
+            log::info!(
+                "{} {} {} cut at the quota and undone ({} bytes used).",
+                self.prefix(),
+                info.cmd,
+                info.path.as_deref().unwrap_or(Path::new("")).display(),
+                usage.bytes()
+            );
+            usage.adjust_bytes(-charged);
+            let Some(path) = &info.path else { return };
+            let undone = if q.made_file {
+                if q.replaced {
+                    usage.adjust_bytes(-old);
+                }
+                usage.remove_file();
+                fs.remove(path)
+            } else {
+                fs.open_write(path, WriteMode::At(0))
+                    .and_then(|mut f| f.set_len(meter.old_size()))
+            };
+            if let Err(e) = undone {
+                log::warn!(
+                    "{} could not undo the upload to {} past the quota: {e}",
+                    self.prefix(),
+                    path.display()
+                );
+            }
+            return;
+        }
+        if completed {
+            let written = info.part.as_ref().or(info.path.as_ref());
+            if let Some(size) = written.and_then(|p| fs.stat(p).ok()).map(|m| m.size) {
+                usage.adjust_bytes(i128::from(size) - old - charged);
+            }
+        }
+    }
+
+    /// DELE of `path`: called before the removal with what it removes.
+    pub(super) fn quota_removed(&self, size: Option<u64>) {
+        let Some(size) = size else { return };
+        if let Some((_, usage)) = self.quota_usage(false) {
+            usage.adjust_bytes(-i128::from(size));
+            usage.remove_file();
+        }
+    }
+
+    /// `SITE QUOTA [SYNC]`: the usage and the limits, walked again first with `SYNC`.
+    pub(super) fn site_quota(&mut self, arg: &str) {
+        let resync = match arg.trim() {
+            "" => false,
+            a if a.eq_ignore_ascii_case("SYNC") => true,
+            _ => return self.respond(Reply::new(501, "Syntax: SITE QUOTA [SYNC].")),
+        };
+        let Some((quota, usage, walked)) = self.quota_walk(resync) else {
+            return self.respond(Reply::new(200, "No quota."));
+        };
+        let limit = |l: Option<u64>| l.map_or_else(|| "unlimited".to_owned(), |l| l.to_string());
+        // A SYNC right after another walk (`quotas::SYNC_INTERVAL`) does not walk again.
+        let recent = if resync && !walked {
+            " (counted in the last 2 s; not counted again)"
+        } else {
+            ""
+        };
+        self.respond(Reply::new(
+            200,
+            format!(
+                "Quota: {} / {} bytes, {} / {} files.{recent}",
+                usage.bytes(),
+                limit(quota.bytes),
+                usage.files(),
+                limit(quota.files)
+            ),
+        ));
+    }
+}
