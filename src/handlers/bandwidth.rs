@@ -183,8 +183,7 @@ fn probe(key: u64) -> impl Iterator<Item = usize> {
 
 /// Nanoseconds that `bytes` take at `rate` bytes per second.
 fn cost(bytes: u64, rate: u64) -> u64 {
-    u64::try_from(u128::from(bytes) * 1_000_000_000 / u128::from(rate.max(1)))
-        .unwrap_or(u64::MAX)
+    u64::try_from(u128::from(bytes) * 1_000_000_000 / u128::from(rate.max(1))).unwrap_or(u64::MAX)
 }
 
 /// Reserves `cost` in the bucket whose `tat` is `words`: returns the reservation's start.
@@ -383,7 +382,10 @@ mod tests {
         // (a twentieth of a second at its cap): it stays under its cap, the other takes
         // the rest, and together they fill the server's cap.
         let (moved, _) = share(2, caps, |i| format!("u{i}"), span);
-        assert!(moved[0] as f64 <= 1.1 * 5.0 * f64::from(1 << 18), "{moved:?}");
+        assert!(
+            moved[0] as f64 <= 1.1 * 5.0 * f64::from(1 << 18),
+            "{moved:?}"
+        );
         assert!(moved[0] * 10 > moved[1], "{moved:?}");
         assert!(off(moved[0] + moved[1], 1 << 20, span) < 0.10, "{moved:?}");
     }
@@ -396,10 +398,20 @@ mod tests {
             server: 1 << 20,
             user: 0,
         };
-        let mut a = CapShare::new(std::sync::Arc::clone(&bandwidth), Direction::Upload, "a", caps);
+        let mut a = CapShare::new(
+            std::sync::Arc::clone(&bandwidth),
+            Direction::Upload,
+            "a",
+            caps,
+        );
         assert_eq!(a.reserve(now), Duration::ZERO);
         drop(a); // nothing moved: the whole chunk goes back
-        let mut b = CapShare::new(std::sync::Arc::clone(&bandwidth), Direction::Upload, "b", caps);
+        let mut b = CapShare::new(
+            std::sync::Arc::clone(&bandwidth),
+            Direction::Upload,
+            "b",
+            caps,
+        );
         assert_eq!(b.reserve(now), Duration::ZERO);
         // The download bucket is another one.
         let mut c = CapShare::new(bandwidth, Direction::Download, "c", caps);

@@ -6,10 +6,10 @@
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, OnceLock};
 
+use super::bandwidth::Bandwidth;
 use super::pool::WorkerPool;
 use super::{CommandBody, VirtualHosts};
 use crate::authorizers::Authorizer;
-use super::bandwidth::Bandwidth;
 use crate::bans::Bans;
 use crate::config::HandlerConfig;
 use crate::error::Error;
