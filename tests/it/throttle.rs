@@ -266,11 +266,13 @@ fn a_thousand_sessions_under_one_server_cap_do_not_make_the_server_spin() {
         "1M",
     ]);
     let mut open = Vec::with_capacity(sessions);
+    let mut first_retr = None;
     for _ in 0..sessions {
         let mut c = crate::util::Client::connect(srv.addr);
         c.login("user", "12345");
         c.expect("TYPE I", 200);
         let data = c.pasv();
+        first_retr.get_or_insert_with(Instant::now);
         let (code, _) = c.cmd("RETR big.bin");
         assert!(code == 125 || code == 150, "RETR got {code}");
         open.push((c, data));
@@ -279,6 +281,7 @@ fn a_thousand_sessions_under_one_server_cap_do_not_make_the_server_spin() {
     // hold move meanwhile, so the cap alone paces them.
     let cpu_before = cpu_time(srv.pid());
     let window_start = Instant::now();
+    // The measurement is of time itself: a window in which only the timers run.
     std::thread::sleep(Duration::from_secs(3));
     let window = window_start.elapsed();
     let cpu = cpu_time(srv.pid()) - cpu_before;
@@ -295,13 +298,14 @@ fn a_thousand_sessions_under_one_server_cap_do_not_make_the_server_spin() {
             total += n as u64;
         }
     }
-    let since_first = window_start.elapsed().as_secs_f64();
+    let since_first = first_retr.map_or(window, |t| t.elapsed()).as_secs_f64();
+    // At most the cap's rate since the first transfer started, plus a chunk (1/20 s).
     assert!(
-        (total as f64) <= 1.1 * rate as f64 * (since_first + 60.0f64.min(since_first)),
-        "{total} B moved"
+        (total as f64) <= 1.1 * rate as f64 * (since_first + 0.05),
+        "{total} B moved in {since_first:.2} s"
     );
     assert!(
-        total >= rate * 2,
-        "{total} B moved in {window:?}: the cap starves them"
+        total as f64 >= 0.9 * rate as f64 * window.as_secs_f64(),
+        "{total} B moved in {since_first:.2} s: the cap starves them"
     );
 }
