@@ -309,3 +309,28 @@ fn a_thousand_sessions_under_one_server_cap_do_not_make_the_server_spin() {
         "{total} B moved in {since_first:.2} s: the cap starves them"
     );
 }
+
+#[test]
+fn a_users_cap_from_the_config_file_holds_over_that_users_sessions() {
+    let _heavy = crate::util::heavy();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let home = tmp.path().join("ann");
+    std::fs::create_dir(&home).expect("home");
+    let data = random_bytes(3 << 19, 18);
+    std::fs::write(home.join("shared.bin"), &data).expect("write");
+    let config = tmp.path().join("ftpdlib.toml");
+    let text = format!(
+        "[[users]]\nname = \"user\"\npassword = \"12345\"\nhome = \"{}\"\nwrite-limit = \"1M\"\n",
+        home.display()
+    );
+    std::fs::write(&config, text).expect("write the config file");
+    let srv =
+        crate::util::BinServer::start(&["--config", config.to_str().expect("a UTF-8 temp path")]);
+    let elapsed = concurrent_downloads(srv.addr, &["user"], 2, &data);
+    check_rate(
+        "two downloads of a capped user",
+        elapsed,
+        2 * data.len(),
+        1 << 20,
+    );
+}

@@ -772,7 +772,7 @@ fn choice<T: Copy>(choices: &[(&str, T)], value: &OsStr) -> Result<T, String> {
 }
 
 /// Bytes per second: a number with an optional K, M or G suffix (powers of 1024).
-fn rate(value: &OsStr) -> Result<u64, String> {
+pub(crate) fn rate(value: &OsStr) -> Result<u64, String> {
     let invalid = |why: &str| format!("invalid rate {}: {why}", repr(value));
     let t = value
         .to_str()

@@ -69,6 +69,10 @@ pub struct FileUser {
     pub msg_quit: Option<String>,
     /// `[[users.overrides]]`: other rights below the home.
     pub overrides: Vec<Override>,
+    /// `read-limit` / `write-limit`: bytes per second for all of the user's uploads /
+    /// downloads together (None: the `--user-read-limit` / `--user-write-limit` default).
+    pub read_limit: Option<u64>,
+    pub write_limit: Option<u64>,
 }
 
 /// A user's password as the file gives it.
@@ -305,6 +309,8 @@ fn user<'t>(
         password,
         home: home.into(),
         overrides,
+        read_limit: fields.rate("read-limit")?,
+        write_limit: fields.rate("write-limit")?,
     })
 }
 
@@ -423,6 +429,29 @@ impl<'a, 't, F: Fn(std::ops::Range<usize>) -> At<'t>> Fields<'a, 't, F> {
                 &at,
                 &format!("{}.{name}", self.table),
                 "a string",
+                value,
+            )),
+        }
+    }
+
+    /// Bytes per second: a number, or a string with a K, M or G suffix (as `--read-limit`).
+    fn rate(&mut self, name: &str) -> Result<Option<u64>, String> {
+        let Some(value) = self.get(name) else {
+            return Ok(None);
+        };
+        let at = (self.at)(value.span());
+        let key = format!("{}.{name}", self.table);
+        match value.get_ref() {
+            Item::Int(n) => u64::try_from(*n)
+                .map(Some)
+                .map_err(|_| format!("{at}: {key}: invalid rate {n}")),
+            Item::Str(s) => crate::cli::rate(std::ffi::OsStr::new(s))
+                .map(Some)
+                .map_err(|e| format!("{at}: {key}: {e}")),
+            _ => Err(wrong_type(
+                &at,
+                &key,
+                "a number of bytes (K, M, G suffixes)",
                 value,
             )),
         }
@@ -595,6 +624,8 @@ const USER_KEYS: &[&str] = &[
     "msg-login",
     "msg-quit",
     "overrides",
+    "read-limit",
+    "write-limit",
 ];
 
 /// The keys of a `[[users.overrides]]` table.

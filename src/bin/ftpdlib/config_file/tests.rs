@@ -181,6 +181,8 @@ fn users() {
                     perm: "elrwm".into(),
                     recursive: true,
                 }],
+                read_limit: None,
+                write_limit: None,
             },
             FileUser {
                 at: "f.toml:16".into(),
@@ -196,6 +198,8 @@ fn users() {
                     perm: "e".into(),
                     recursive: false,
                 }],
+                read_limit: None,
+                write_limit: None,
             },
             FileUser {
                 at: "f.toml:22".into(),
@@ -206,6 +210,8 @@ fn users() {
                 msg_login: None,
                 msg_quit: None,
                 overrides: Vec::new(),
+                read_limit: None,
+                write_limit: None,
             },
         ]
     );
@@ -236,7 +242,7 @@ fn bad_users() {
     assert_eq!(
         user("name = \"bob\"\npasword = \"a\""),
         "f.toml:4: users: unknown key 'pasword' (known: name, password-hash, password, \
-         home, perm, msg-login, msg-quit, overrides)"
+         home, perm, msg-login, msg-quit, overrides, read-limit, write-limit)"
     );
     assert_eq!(
         user("name = 5"),
@@ -321,4 +327,27 @@ fn virtual_hosts() {
         error("[[virtual-hosts]]\nname = \"a\"\nusers-file = \"u\"\nkeyfile = \"k\"\n"),
         "f.toml:4: virtual host 'a': keyfile without certfile"
     );
+}
+
+#[test]
+fn a_users_bandwidth_caps() {
+    let text = "[[users]]\nname = \"ann\"\npassword = \"pw\"\nhome = \"/srv/ann\"\n\
+                read-limit = \"512K\"\nwrite-limit = 1000\n\n[[users]]\nname = \"bob\"\n\
+                password = \"pw\"\nhome = \"/srv/bob\"\n";
+    let file = parsed(text).expect("users");
+    let caps: Vec<_> = file
+        .users
+        .iter()
+        .map(|u| (u.read_limit, u.write_limit))
+        .collect();
+    assert_eq!(caps, [(Some(512 << 10), Some(1000)), (None, None)]);
+    let bad =
+        "[[users]]\nname = \"ann\"\npassword = \"pw\"\nhome = \"/a\"\nwrite-limit = \"fast\"\n";
+    let err = parsed(bad).expect_err("a rate that is not one");
+    assert!(
+        err.starts_with("f.toml:5: users.write-limit: invalid rate"),
+        "{err}"
+    );
+    let bad = "[[users]]\nname = \"ann\"\npassword = \"pw\"\nhome = \"/a\"\nread-limit = -1\n";
+    assert!(parsed(bad).is_err());
 }
