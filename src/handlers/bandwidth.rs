@@ -217,6 +217,8 @@ pub(crate) struct CapShare {
     pub(crate) granted: u64,
     /// The loop timer the transfer sleeps on until its reservation starts.
     pub(crate) paused: Option<ioloop::TimerId>,
+    /// It slept for its turn since the data timeout's last tick.
+    pub(crate) waited: bool,
 }
 
 impl CapShare {
@@ -233,6 +235,7 @@ impl CapShare {
             caps,
             granted: 0,
             paused: None,
+            waited: false,
         }
     }
 

@@ -380,6 +380,7 @@ impl DtpHandler {
                 // Reserve the next chunk in the shared buckets; sleep until its turn.
                 let wait = caps.reserve(now);
                 if !wait.is_zero() {
+                    caps.waited = true;
                     caps.paused = Some(cx.call_later(wait));
                     return;
                 }
@@ -502,8 +503,10 @@ impl Handler<Msg> for DtpHandler {
         }
         if let Some(c) = &mut self.caps {
             if c.paused == Some(timer) {
-                // The reserved chunk's turn has come.
+                // The reserved chunk's turn has come. The next data-timeout tick may come
+                // before the chunk moves: it still counts as the wait.
                 c.paused = None;
+                c.waited = true;
                 cx.wake();
                 return;
             }
@@ -536,7 +539,13 @@ impl Handler<Msg> for DtpHandler {
             cx.close();
             return;
         }
-        if self.bytes == self.progress_mark {
+        // Waiting for its turn in a shared cap (now or since the last tick) is the
+        // server's doing, not a stalled peer.
+        let waiting_turn = self
+            .caps
+            .as_mut()
+            .is_some_and(|c| std::mem::take(&mut c.waited) || c.paused.is_some());
+        if self.bytes == self.progress_mark && !waiting_turn {
             self.finish(cx, CloseReason::Timeout);
         }
         self.progress_mark = self.bytes;

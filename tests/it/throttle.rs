@@ -334,3 +334,22 @@ fn a_users_cap_from_the_config_file_holds_over_that_users_sessions() {
         1 << 20,
     );
 }
+
+#[test]
+fn waiting_for_a_turn_in_a_cap_is_not_a_data_timeout() {
+    let _heavy = crate::util::heavy();
+    // 4 KiB/s in 4 KiB chunks: the fourth download waits 3 s for its only chunk, three
+    // times the data timeout.
+    let srv = TestServer::with(
+        |c| {
+            c.server_write_limit = 4096;
+            c.data_timeout = Some(Duration::from_secs(1));
+        },
+        |_| {},
+    );
+    let data = random_bytes(4096, 19);
+    std::fs::write(srv.root().join("shared.bin"), &data).expect("write");
+    let elapsed = concurrent_downloads(srv.addr, &["user"], 4, &data);
+    // The first chunk goes at once, the others a second apart.
+    assert!(elapsed >= Duration::from_millis(2700), "{elapsed:?}");
+}
