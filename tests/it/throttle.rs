@@ -353,3 +353,37 @@ fn waiting_for_a_turn_in_a_cap_is_not_a_data_timeout() {
     // The first chunk goes at once, the others a second apart.
     assert!(elapsed >= Duration::from_millis(2700), "{elapsed:?}");
 }
+
+#[test]
+fn a_reload_sets_a_server_cap_for_the_transfers_after_it() {
+    let _heavy = crate::util::heavy();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).expect("home");
+    let data = random_bytes(3 << 19, 20);
+    std::fs::write(home.join("shared.bin"), &data).expect("write");
+    let config = tmp.path().join("ftpdlib.toml");
+    let write_config = |extra: &str| {
+        let text = format!(
+            "username = \"user\"\npassword = \"12345\"\ndirectory = \"{}\"\n{extra}",
+            home.display()
+        );
+        std::fs::write(&config, text).expect("write the config file");
+    };
+    write_config("");
+    let srv =
+        crate::util::BinServer::start(&["--config", config.to_str().expect("a UTF-8 temp path")]);
+    // Uncapped at first: loopback moves 3 MiB far faster than in 2.7 s.
+    let uncapped = concurrent_downloads(srv.addr, &["user"], 2, &data);
+    assert!(uncapped < Duration::from_millis(2700), "{uncapped:?}");
+    write_config("server-write-limit = \"1M\"\n");
+    srv.signal("HUP");
+    srv.wait_log("reload done", 1);
+    let elapsed = concurrent_downloads(srv.addr, &["user"], 2, &data);
+    check_rate(
+        "two downloads after the reload",
+        elapsed,
+        2 * data.len(),
+        1 << 20,
+    );
+}
