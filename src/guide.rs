@@ -18,7 +18,7 @@
 //! - [`virtual_hosts`]: several sites on one address (RFC 7151 `HOST`, TLS SNI).
 //! - [`deployment`]: several instances behind HAProxy over shared storage.
 //! - [`commands`]: the command table, and commands of your own.
-//! - [`throttling`]: bandwidth limits per transfer.
+//! - [`throttling`]: bandwidth limits per transfer, and caps per user and per server.
 //! - [`logging`]: what is logged, at which level, and how.
 //! - [`hostile_input`]: what a misbehaving client gets.
 //! - [`systemd`]: the units, socket activation, notifications, the watchdog, restarts

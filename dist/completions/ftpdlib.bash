@@ -23,7 +23,7 @@ _ftpdlib() {
 
     case "${cmd}" in
         ftpdlib)
-            opts="-h -i -p -w -d -n -r -D -u -P --help --version --interface --port --write --directory --nat-address --range --debug --username --password --concurrency --workers --perm --quota-bytes --quota-files --users-file --config --unix-users --tls --keyfile --certfile --tls-control-required --tls-data-required --tls-implicit --tls-require-reuse --tls-client-ca --tls-client-cert-login --timeout --data-timeout --passive-timeout --active-timeout --banner --permit-foreign-addresses --permit-privileged-ports --encoding --use-localtime --disable-sendfile --list-all --passive-only --active-only --nat-address-for --virtual-host --atomic-uploads --fsync-uploads --max-cons --max-cons-per-ip --max-login-attempts --ban-after --ban-window --ban-time --ban-allow --backlog --auth-failed-timeout --auth-workers --log-prefix --log-file --log-format --xferlog --syslog --syslog-socket --read-limit --write-limit --proxy-protocol-from --metrics --completions --man --hash-password"
+            opts="-h -i -p -w -d -n -r -D -u -P --help --version --interface --port --write --directory --nat-address --range --debug --username --password --concurrency --workers --perm --quota-bytes --quota-files --users-file --config --unix-users --tls --keyfile --certfile --tls-control-required --tls-data-required --tls-implicit --tls-require-reuse --tls-client-ca --tls-client-cert-login --timeout --data-timeout --passive-timeout --active-timeout --banner --permit-foreign-addresses --permit-privileged-ports --encoding --use-localtime --disable-sendfile --list-all --passive-only --active-only --nat-address-for --virtual-host --atomic-uploads --fsync-uploads --max-cons --max-cons-per-ip --max-login-attempts --ban-after --ban-window --ban-time --ban-allow --backlog --auth-failed-timeout --auth-workers --log-prefix --log-file --log-format --xferlog --syslog --syslog-socket --read-limit --write-limit --server-read-limit --server-write-limit --user-read-limit --user-write-limit --proxy-protocol-from --metrics --completions --man --hash-password"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -222,6 +222,22 @@ _ftpdlib() {
                     return 0
                     ;;
                 --write-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server-read-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server-write-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-read-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-write-limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

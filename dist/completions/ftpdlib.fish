@@ -40,6 +40,10 @@ complete -c ftpdlib -l xferlog -d 'append a line per file transfer to this file,
 complete -c ftpdlib -l syslog-socket -d 'the syslog daemon\'s datagram socket (default: /dev/log); implies --syslog' -r -F
 complete -c ftpdlib -l read-limit -d 'limit each upload to this many bytes per second (K, M, G suffixes; 0 = no limit)' -r
 complete -c ftpdlib -l write-limit -d 'limit each download to this many bytes per second (K, M, G suffixes; 0 = no limit)' -r
+complete -c ftpdlib -l server-read-limit -d 'limit all uploads of the server together to this many bytes per second, shared by every session and process (K, M, G suffixes; 0 = no limit)' -r
+complete -c ftpdlib -l server-write-limit -d 'limit all downloads of the server together to this many bytes per second (K, M, G suffixes; 0 = no limit)' -r
+complete -c ftpdlib -l user-read-limit -d 'limit all uploads of each user together (every session of that user) to this many bytes per second (K, M, G suffixes; 0 = no limit)' -r
+complete -c ftpdlib -l user-write-limit -d 'limit all downloads of each user together to this many bytes per second (K, M, G suffixes; 0 = no limit)' -r
 complete -c ftpdlib -l proxy-protocol-from -d 'expect a PROXY protocol header (v1 or v2) on every connection, and accept connections only from these proxies (e.g. 127.0.0.1 or 10.0.0.0/8)' -r
 complete -c ftpdlib -l metrics -d 'serve Prometheus metrics on http://ADDR/metrics (and /healthz), e.g. 127.0.0.1:9100 or :9100 for every interface' -r
 complete -c ftpdlib -l completions -d 'print the completion script for SHELL (bash, zsh, fish, elvish or powershell) and exit' -r

@@ -214,6 +214,23 @@ pub trait Authorizer: Send + Sync {
     fn quota(&self, _username: &str) -> Option<Quota> {
         None
     }
+
+    /// Bandwidth caps shared by all of `username`'s sessions, asked when a transfer
+    /// starts; None (the default) leaves the server-wide `user_read_limit` /
+    /// `user_write_limit` of [`crate::config::HandlerConfig`].
+    fn bandwidth(&self, _username: &str) -> Option<UserBandwidth> {
+        None
+    }
+}
+
+/// Bandwidth caps of one user, in bytes per second, shared by all of the user's sessions
+/// and transfers (0 = no cap). See the throttling guide.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserBandwidth {
+    /// Uploads, all together.
+    pub read_limit: u64,
+    /// Downloads and listings, all together.
+    pub write_limit: u64,
 }
 
 /// Generates the forwarding impls of [`Authorizer`] for smart pointers, so that an
@@ -277,6 +294,9 @@ macro_rules! forward_authorizer {
             fn quota(&self, username: &str) -> Option<Quota> {
                 (**self).quota(username)
             }
+            fn bandwidth(&self, username: &str) -> Option<UserBandwidth> {
+                (**self).bandwidth(username)
+            }
         }
     )*};
 }
@@ -307,9 +327,17 @@ pub struct DummyAuthorizer {
     decoy: Option<String>,
     /// A verified client certificate that names a user logs that user in.
     certificate_login: bool,
+    /// Users' bandwidth caps ([`DummyAuthorizer::set_bandwidth`]).
+    bandwidth: HashMap<String, UserBandwidth, FnvBuildHasher>,
 }
 
 impl DummyAuthorizer {
+    /// Caps the bandwidth of all of `username`'s sessions together (see
+    /// [`Authorizer::bandwidth`]); it overrides the server's per-user default.
+    pub fn set_bandwidth(&mut self, username: &str, caps: UserBandwidth) {
+        self.bandwidth.insert(username.to_owned(), caps);
+    }
+
     /// An empty table: nobody can log in, not even anonymously.
     pub fn new() -> Self {
         Self::default()
@@ -543,6 +571,10 @@ impl DummyAuthorizer {
 }
 
 impl Authorizer for DummyAuthorizer {
+    fn bandwidth(&self, username: &str) -> Option<UserBandwidth> {
+        self.bandwidth.get(username).copied()
+    }
+
     fn validate_authentication(
         &self,
         username: &str,

@@ -93,6 +93,9 @@ where
     fn terminate_impersonation(&self, username: &str) {
         self.inner.terminate_impersonation(username)
     }
+    fn bandwidth(&self, username: &str) -> Option<super::UserBandwidth> {
+        self.inner.bandwidth(username)
+    }
     fn filesystem(&self, username: &str, home: PathBuf) -> io::Result<Box<dyn FileSystem>> {
         (self.make)(username, home)
     }

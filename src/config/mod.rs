@@ -96,6 +96,16 @@ pub struct HandlerConfig {
     /// Downloads (and listings) are limited to this many bytes per second per transfer;
     /// 0 = no limit (`write_limit`).
     pub write_limit: u64,
+    /// All uploads of the server together are limited to this many bytes per second,
+    /// shared by every session, thread and process; 0 = no limit.
+    pub server_read_limit: u64,
+    /// All downloads (and listings) of the server together; 0 = no limit.
+    pub server_write_limit: u64,
+    /// All uploads of one user together (every session of that user), for users the
+    /// authorizer gives no [`crate::authorizers::Authorizer::bandwidth`]; 0 = no limit.
+    pub user_read_limit: u64,
+    /// All downloads (and listings) of one user together; 0 = no limit.
+    pub user_write_limit: u64,
     /// Worker threads that check passwords off the loop, for authorizers that may block
     /// (0 = check on the loop thread, as pyftpdlib does).
     pub auth_workers: usize,
@@ -192,6 +202,10 @@ impl Default for HandlerConfig {
             ac_out_buffer_size: 65536,
             read_limit: 0,
             write_limit: 0,
+            server_read_limit: 0,
+            server_write_limit: 0,
+            user_read_limit: 0,
+            user_write_limit: 0,
             auth_workers: 0,
             max_line_length: 2048,
             log_prefix: DEFAULT_LOG_PREFIX.to_owned(),

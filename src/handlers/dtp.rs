@@ -11,6 +11,7 @@ use std::time::Duration;
 use ioloop::mio::net::{TcpListener, TcpStream};
 use ioloop::{Acceptor, ConnectState, Ctx, Handle, Handler, Interest, Ready, TimerId};
 
+use super::bandwidth::{CapShare, Caps, Direction};
 use super::proxy::ProxyReader;
 use super::shared::Shared;
 use super::tls::{DataTls, Transport};
@@ -201,6 +202,10 @@ pub(crate) struct DtpHandler {
     announced: bool,
     /// Bandwidth limit of this transfer (pyftpdlib's ThrottledDTPHandler), when set.
     throttle: Option<Throttle>,
+    /// This transfer's share of the user's and the server's caps, when there are any.
+    caps: Option<CapShare>,
+    /// The caps were looked up for the running transfer.
+    caps_known: bool,
     /// The running transfer's log line, written here if the control channel cannot hear
     /// how it ended.
     log: Option<Box<TransferLog>>,
@@ -244,6 +249,8 @@ impl DtpHandler {
             reason: None,
             announced: true,
             throttle: None,
+            caps: None,
+            caps_known: false,
             log: None,
             abandoned: false,
             completed_file: None,
@@ -336,18 +343,25 @@ impl DtpHandler {
         }
     }
 
+    /// Asleep on a bandwidth limit: the transfer's own, or its turn in a shared cap.
+    fn paused(&self) -> bool {
+        self.throttle.as_ref().is_some_and(|t| t.paused.is_some())
+            || self.caps.as_ref().is_some_and(|c| c.paused.is_some())
+    }
+
     fn pump(&mut self, cx: &mut Ctx<'_, Msg>) {
         if !self.secure(cx) {
+            return;
+        }
+        if self.paused() {
             return;
         }
         let DtpState::Busy(transfer) = &mut self.state else {
             return;
         };
-        if self.throttle.as_ref().is_some_and(|t| t.paused.is_some()) {
-            return;
-        }
         let cfg = &self.shared.config;
-        let limit = if transfer.is_upload() {
+        let upload = transfer.is_upload();
+        let limit = if upload {
             cfg.read_limit
         } else {
             cfg.write_limit
@@ -356,12 +370,36 @@ impl DtpHandler {
         if limit > 0 && self.throttle.is_none() {
             self.throttle = Some(Throttle::new(limit, now, self.bytes));
         }
+        if !self.caps_known {
+            self.caps_known = true;
+            let username = self.log.as_ref().map_or("", |l| l.username.as_str());
+            self.caps = cap_share(&self.shared, username, upload);
+        }
+        if let Some(caps) = &mut self.caps {
+            if caps.granted == 0 {
+                // Reserve the next chunk in the shared buckets; sleep until its turn.
+                let wait = caps.reserve(now);
+                if !wait.is_zero() {
+                    caps.waited = true;
+                    caps.paused = Some(cx.call_later(wait));
+                    return;
+                }
+            }
+        }
         let share = transfer.share();
-        let budget = match &self.throttle {
+        let mut budget = match &self.throttle {
             Some(t) => t.allowance(now, self.bytes).min(share),
             None => share,
         };
-        match transfer.pump(&mut self.stream, &mut self.bytes, budget) {
+        if let Some(caps) = &self.caps {
+            budget = budget.min(caps.granted);
+        }
+        let before = self.bytes;
+        let progress = transfer.pump(&mut self.stream, &mut self.bytes, budget);
+        if let Some(caps) = &mut self.caps {
+            caps.spent(self.bytes - before);
+        }
+        match progress {
             Ok(Progress::Done) => {
                 if cfg.fsync_uploads {
                     // The 226 waits for the sync, which the control channel starts.
@@ -377,6 +415,7 @@ impl DtpHandler {
                     t.paused = Some(cx.call_later(wait));
                 }
                 // Fairness: a fast peer never blocks; let the other sessions run first.
+                // (A used-up share of the caps reserves its next chunk on the next pass.)
                 _ => cx.wake(),
             },
             Err(reason) => self.finish(cx, reason),
@@ -399,9 +438,7 @@ impl Handler<Msg> for DtpHandler {
             // Idle: data the client sends early waits in the kernel until a STOR comes
             // (a TLS handshake still proceeds).
             DtpState::Idle | DtpState::Closing => self.stream.interest(None),
-            DtpState::Busy(_) if self.throttle.as_ref().is_some_and(|t| t.paused.is_some()) => {
-                self.stream.interest(None)
-            }
+            DtpState::Busy(_) if self.paused() => self.stream.interest(None),
             DtpState::Busy(t) => self.stream.interest(Some(t.interest())),
         }
     }
@@ -464,6 +501,16 @@ impl Handler<Msg> for DtpHandler {
                 return;
             }
         }
+        if let Some(c) = &mut self.caps {
+            if c.paused == Some(timer) {
+                // The reserved chunk's turn has come. The next data-timeout tick may come
+                // before the chunk moves: it still counts as the wait.
+                c.paused = None;
+                c.waited = true;
+                cx.wake();
+                return;
+            }
+        }
         if let DtpState::Closing = self.state {
             // Only the linger timer counts: the periodic data timer may tick any time.
             if Some(timer) == self.handshake_timer {
@@ -492,7 +539,13 @@ impl Handler<Msg> for DtpHandler {
             cx.close();
             return;
         }
-        if self.bytes == self.progress_mark {
+        // Waiting for its turn in a shared cap (now or since the last tick) is the
+        // server's doing, not a stalled peer.
+        let waiting_turn = self
+            .caps
+            .as_mut()
+            .is_some_and(|c| std::mem::take(&mut c.waited) || c.paused.is_some());
+        if self.bytes == self.progress_mark && !waiting_turn {
             self.finish(cx, CloseReason::Timeout);
         }
         self.progress_mark = self.bytes;
@@ -608,6 +661,31 @@ fn log_close_reason(prefix: &str, reason: &CloseReason) {
 /// through an IPv6 socket is the same client.
 pub(crate) fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
+}
+
+/// The share of the user's and the server's caps (the authorizer's
+/// [`crate::authorizers::Authorizer::bandwidth`] for `username`, else the configured
+/// per-user default) for a transfer that starts; None when neither caps it.
+fn cap_share(shared: &Arc<Shared>, username: &str, upload: bool) -> Option<CapShare> {
+    let cfg = &shared.config;
+    let user = shared.authorizer.bandwidth(username);
+    let (dir, caps) = if upload {
+        let user = user.map_or(cfg.user_read_limit, |b| b.read_limit);
+        let caps = Caps {
+            server: cfg.server_read_limit,
+            user,
+        };
+        (Direction::Upload, caps)
+    } else {
+        let user = user.map_or(cfg.user_write_limit, |b| b.write_limit);
+        let caps = Caps {
+            server: cfg.server_write_limit,
+            user,
+        };
+        (Direction::Download, caps)
+    };
+    caps.any()
+        .then(|| CapShare::new(Arc::clone(&shared.bandwidth), dir, username, caps))
 }
 
 /// A bandwidth limit: the transfer may have moved `rate` bytes per second since it

@@ -10,6 +10,7 @@
 
 mod as_user;
 pub(crate) mod atomic;
+pub(crate) mod bandwidth;
 mod commands;
 pub(crate) mod control;
 pub mod custom;

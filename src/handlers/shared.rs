@@ -6,6 +6,7 @@
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, OnceLock};
 
+use super::bandwidth::Bandwidth;
 use super::pool::WorkerPool;
 use super::{CommandBody, VirtualHosts};
 use crate::authorizers::Authorizer;
@@ -35,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) hash_pool: OnceLock<Option<WorkerPool>>,
     /// Failed logins and bans, shared by every loop and process (`config.ban`).
     pub(crate) bans: Option<Arc<Bans>>,
+    /// The shared bandwidth caps (per user, per server), shared by every loop and process.
+    pub(crate) bandwidth: Arc<Bandwidth>,
     /// The virtual hosts (RFC 7151), by name; empty without.
     pub(crate) hosts: VirtualHosts,
     /// The server's counters, when it serves metrics (shared by every loop, thread and
@@ -172,6 +175,7 @@ impl Shared {
             charset,
             hash_pool: OnceLock::new(),
             bans: self.bans.clone(),
+            bandwidth: Arc::clone(&self.bandwidth),
             hosts: self.hosts.clone(),
             metrics: self.metrics.clone(),
             file_pool: OnceLock::new(),

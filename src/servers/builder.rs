@@ -13,6 +13,7 @@ use crate::bans::Bans;
 use crate::config::{HandlerConfig, ServerConfig};
 use crate::error::Error;
 use crate::events::{Events, NoEvents};
+use crate::handlers::bandwidth::Bandwidth;
 use crate::handlers::pool::WorkerPool;
 use crate::handlers::shared::Shared;
 use crate::handlers::{CommandBody, CommandContext};
@@ -37,6 +38,9 @@ pub struct ServerBuilder {
     /// The ban table, made once by [`ServerBuilder::listener`] before any loop, thread
     /// or process starts, so that all of them share it.
     pub(super) bans: Option<Arc<Bans>>,
+    /// The shared bandwidth caps, made once by [`ServerBuilder::listeners`] before any
+    /// loop, thread or process starts.
+    pub(super) bandwidth: Option<Arc<Bandwidth>>,
     pub(super) virtual_hosts: Vec<VirtualHost>,
     /// The counters, made once when the server is built with metrics on, before any
     /// loop, thread or process exists, so that all of them add to the same ones.
@@ -58,6 +62,7 @@ impl FtpServer {
             features: Vec::new(),
             limits: None,
             bans: None,
+            bandwidth: None,
             virtual_hosts: Vec::new(),
             metrics: None,
             reload_hook: None,
@@ -208,6 +213,12 @@ impl ServerBuilder {
             features: self.features.clone(),
             hash_pool: std::sync::OnceLock::new(),
             bans: self.bans.clone(),
+            bandwidth: match &self.bandwidth {
+                Some(b) => Arc::clone(b),
+                None => Arc::new(
+                    Bandwidth::new().map_err(|e| Error::io("mapping the bandwidth caps", e))?,
+                ),
+            },
             metrics: self.metrics.clone(),
             file_pool: std::sync::OnceLock::new(),
         }))

@@ -143,6 +143,7 @@ fn child_shared(parent: &Shared) -> io::Result<Shared> {
         charset: parent.charset,
         hash_pool: std::sync::OnceLock::new(),
         bans: parent.bans.clone(),
+        bandwidth: Arc::clone(&parent.bandwidth),
         hosts: parent.hosts.clone(),
         metrics: parent.metrics.clone(),
         file_pool: std::sync::OnceLock::new(),

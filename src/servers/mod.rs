@@ -129,6 +129,11 @@ impl ServerBuilder {
                 Bans::new(policy.clone()).map_err(|e| Error::io("mapping the ban table", e))?;
             self.bans = Some(Arc::new(bans));
         }
+        if self.bandwidth.is_none() {
+            let bandwidth = crate::handlers::bandwidth::Bandwidth::new()
+                .map_err(|e| Error::io("mapping the bandwidth caps", e))?;
+            self.bandwidth = Some(Arc::new(bandwidth));
+        }
         if !others.is_empty() && self.server.concurrency != Concurrency::MultiLoop {
             log::info!(
                 "{} more listening socket(s) closed: the {} model serves one",

@@ -307,19 +307,29 @@ fn healthz_answers_while_a_thousand_sessions_are_open() {
     clients[SESSIONS - 1].expect("NOOP", 200);
 }
 
-/// An in-process server with metrics on `addr` and a 1 s HTTP deadline.
-fn in_process(metrics: SocketAddr) -> ftpdlib::servers::RunningServer {
+/// An in-process server with metrics on a free loopback port and a 1 s HTTP deadline;
+/// the metrics address. (A port found free may be taken by another test before the
+/// server binds it: a few tries.)
+fn in_process() -> (ftpdlib::servers::RunningServer, SocketAddr) {
     let root = std::env::temp_dir();
-    let mut auth = DummyAuthorizer::new();
-    auth.add_user("user", "12345", &root, "elr", None, None)
-        .expect("add user");
-    let mut server = ServerConfig::default();
-    server.metrics_timeout = Duration::from_secs(1);
-    FtpServer::builder(auth)
-        .server_config(server)
-        .metrics(metrics)
-        .spawn("127.0.0.1:0")
-        .expect("start the server")
+    let mut last = None;
+    for _ in 0..5 {
+        let metrics = free_addr();
+        let mut auth = DummyAuthorizer::new();
+        auth.add_user("user", "12345", &root, "elr", None, None)
+            .expect("add user");
+        let mut server = ServerConfig::default();
+        server.metrics_timeout = Duration::from_secs(1);
+        match FtpServer::builder(auth)
+            .server_config(server)
+            .metrics(metrics)
+            .spawn("127.0.0.1:0")
+        {
+            Ok(srv) => return (srv, metrics),
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("start the server: {last:?}")
 }
 
 /// A loopback address whose port was free a moment ago.
@@ -349,8 +359,7 @@ fn read_to_close(s: &mut TcpStream) -> String {
 
 #[test]
 fn a_slowloris_client_does_not_stall_ftp_and_is_cut_off() {
-    let addr = free_addr();
-    let srv = in_process(addr);
+    let (srv, addr) = in_process();
     let mut slow = http(addr);
     let started = Instant::now();
     let request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
@@ -388,8 +397,7 @@ fn a_slowloris_client_does_not_stall_ftp_and_is_cut_off() {
 
 #[test]
 fn garbage_and_oversized_requests_get_400_and_431_and_a_close() {
-    let addr = free_addr();
-    let _srv = in_process(addr);
+    let (_srv, addr) = in_process();
     let mut garbage = http(addr);
     garbage
         .write_all(b"\x16\x03\x01 hello there\r\n\r\n")
@@ -441,8 +449,7 @@ fn garbage_and_oversized_requests_get_400_and_431_and_a_close() {
 
 #[test]
 fn connections_beyond_the_limit_are_closed_at_once() {
-    let addr = free_addr();
-    let _srv = in_process(addr);
+    let (_srv, addr) = in_process();
     // 64 idle connections hold every place.
     let mut held: Vec<TcpStream> = (0..64).map(|_| http(addr)).collect();
     let mut extra = http(addr);

@@ -503,6 +503,38 @@ pub struct Cli {
     pub write_limit: u64,
 
     #[arg(
+        long, value_name = "BYTES", env = "FTPDLIB_SERVER_READ_LIMIT", help_heading = OTHER,
+        default_value = "0", value_parser = Argparse::new(rate),
+        help = "limit all uploads of the server together to this many bytes per second, \
+                shared by every session and process (K, M, G suffixes; 0 = no limit)"
+    )]
+    pub server_read_limit: u64,
+
+    #[arg(
+        long, value_name = "BYTES", env = "FTPDLIB_SERVER_WRITE_LIMIT", help_heading = OTHER,
+        default_value = "0", value_parser = Argparse::new(rate),
+        help = "limit all downloads of the server together to this many bytes per second \
+                (K, M, G suffixes; 0 = no limit)"
+    )]
+    pub server_write_limit: u64,
+
+    #[arg(
+        long, value_name = "BYTES", env = "FTPDLIB_USER_READ_LIMIT", help_heading = OTHER,
+        default_value = "0", value_parser = Argparse::new(rate),
+        help = "limit all uploads of each user together (every session of that user) to this \
+                many bytes per second (K, M, G suffixes; 0 = no limit)"
+    )]
+    pub user_read_limit: u64,
+
+    #[arg(
+        long, value_name = "BYTES", env = "FTPDLIB_USER_WRITE_LIMIT", help_heading = OTHER,
+        default_value = "0", value_parser = Argparse::new(rate),
+        help = "limit all downloads of each user together to this many bytes per second \
+                (K, M, G suffixes; 0 = no limit)"
+    )]
+    pub user_write_limit: u64,
+
+    #[arg(
         long, value_name = "ADDR_OR_CIDR[,...]", env = "FTPDLIB_PROXY_PROTOCOL_FROM",
         help_heading = OTHER, value_parser = Argparse::new(networks),
         help = "expect a PROXY protocol header (v1 or v2) on every connection, and accept \
@@ -763,7 +795,7 @@ fn choice<T: Copy>(choices: &[(&str, T)], value: &OsStr) -> Result<T, String> {
 }
 
 /// Bytes per second: a number with an optional K, M or G suffix (powers of 1024).
-fn rate(value: &OsStr) -> Result<u64, String> {
+pub(crate) fn rate(value: &OsStr) -> Result<u64, String> {
     let invalid = |why: &str| format!("invalid rate {}: {why}", repr(value));
     let t = value
         .to_str()

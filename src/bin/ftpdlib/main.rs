@@ -245,6 +245,13 @@ fn authorizer(cli: &Cli) -> Result<Box<dyn Authorizer>, Box<dyn std::error::Erro
     }
     for user in &cli.users {
         add_file_user(&mut auth, user)?;
+        if user.read_limit.is_some() || user.write_limit.is_some() {
+            let caps = ftpdlib::authorizers::UserBandwidth {
+                read_limit: user.read_limit.unwrap_or(cli.user_read_limit),
+                write_limit: user.write_limit.unwrap_or(cli.user_write_limit),
+            };
+            auth.set_bandwidth(&user.name, caps);
+        }
     }
     let listed = cli.users_file.is_some() || !cli.users.is_empty();
     if listed && cli.username.is_none() && cli.perm.is_some() {

@@ -1048,6 +1048,40 @@ mod tests {
     }
 
     #[test]
+    fn shared_bandwidth_caps_from_the_command_line_and_the_config_file() {
+        let c = parse(&args(&[
+            "--server-read-limit",
+            "2M",
+            "--server-write-limit=1G",
+            "--user-read-limit",
+            "512K",
+            "--user-write-limit",
+            "1000",
+        ]))
+        .expect("the caps");
+        assert_eq!(
+            (c.server_read_limit, c.server_write_limit),
+            (2 << 20, 1 << 30)
+        );
+        assert_eq!((c.user_read_limit, c.user_write_limit), (512 << 10, 1000));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ftpdlib.toml");
+        std::fs::write(
+            &path,
+            "user-write-limit = \"1M\"\nserver-read-limit = 4096\n",
+        )
+        .expect("write the file");
+        let c = parse(&args(&[
+            "--config",
+            path.to_str().expect("a UTF-8 temp path"),
+        ]))
+        .expect("the caps from the file");
+        assert_eq!((c.user_write_limit, c.server_read_limit), (1 << 20, 4096));
+        assert_eq!((c.user_read_limit, c.server_write_limit), (0, 0));
+        assert!(parse(&args(&["--user-write-limit", "fast"])).is_err());
+    }
+
+    #[test]
     fn config_file_under_the_environment_and_the_command_line() {
         let _env = ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = tempfile::tempdir().expect("tempdir");

@@ -93,6 +93,10 @@ pub fn handler_config(cli: &Cli, tls: Option<TlsConfig>) -> HandlerConfig {
     }
     c.read_limit = cli.read_limit;
     c.write_limit = cli.write_limit;
+    c.server_read_limit = cli.server_read_limit;
+    c.server_write_limit = cli.server_write_limit;
+    c.user_read_limit = cli.user_read_limit;
+    c.user_write_limit = cli.user_write_limit;
     c.encoding = cli.encoding.clone();
     c.tls = tls;
     c.proxy_protocol = cli

@@ -71,6 +71,10 @@ pub struct FileUser {
     pub overrides: Vec<Override>,
     /// `quota-bytes` and `quota-files`.
     pub quota: ftpdlib::quotas::Quota,
+    /// `read-limit` / `write-limit`: bytes per second for all of the user's uploads /
+    /// downloads together (None: the `--user-read-limit` / `--user-write-limit` default).
+    pub read_limit: Option<u64>,
+    pub write_limit: Option<u64>,
 }
 
 /// A user's password as the file gives it.
@@ -311,6 +315,8 @@ fn user<'t>(
             bytes: fields.size("quota-bytes")?,
             files: fields.size("quota-files")?,
         },
+        read_limit: fields.rate("read-limit")?,
+        write_limit: fields.rate("write-limit")?,
     })
 }
 
@@ -429,6 +435,29 @@ impl<'a, 't, F: Fn(std::ops::Range<usize>) -> At<'t>> Fields<'a, 't, F> {
                 &at,
                 &format!("{}.{name}", self.table),
                 "a string",
+                value,
+            )),
+        }
+    }
+
+    /// Bytes per second: a number, or a string with a K, M or G suffix (as `--read-limit`).
+    fn rate(&mut self, name: &str) -> Result<Option<u64>, String> {
+        let Some(value) = self.get(name) else {
+            return Ok(None);
+        };
+        let at = (self.at)(value.span());
+        let key = format!("{}.{name}", self.table);
+        match value.get_ref() {
+            Item::Int(n) => u64::try_from(*n)
+                .map(Some)
+                .map_err(|_| format!("{at}: {key}: invalid rate {n}")),
+            Item::Str(s) => crate::cli::rate(std::ffi::OsStr::new(s))
+                .map(Some)
+                .map_err(|e| format!("{at}: {key}: {e}")),
+            _ => Err(wrong_type(
+                &at,
+                &key,
+                "a number of bytes (K, M, G suffixes)",
                 value,
             )),
         }
@@ -626,6 +655,8 @@ const USER_KEYS: &[&str] = &[
     "overrides",
     "quota-bytes",
     "quota-files",
+    "read-limit",
+    "write-limit",
 ];
 
 /// The keys of a `[[users.overrides]]` table.

@@ -182,6 +182,8 @@ fn users() {
                     recursive: true,
                 }],
                 quota: Default::default(),
+                read_limit: None,
+                write_limit: None,
             },
             FileUser {
                 at: "f.toml:16".into(),
@@ -198,6 +200,8 @@ fn users() {
                     recursive: false,
                 }],
                 quota: Default::default(),
+                read_limit: None,
+                write_limit: None,
             },
             FileUser {
                 at: "f.toml:22".into(),
@@ -209,6 +213,8 @@ fn users() {
                 msg_quit: None,
                 overrides: Vec::new(),
                 quota: Default::default(),
+                read_limit: None,
+                write_limit: None,
             },
         ]
     );
@@ -247,7 +253,7 @@ fn bad_users() {
     assert_eq!(
         user("name = \"bob\"\npasword = \"a\""),
         "f.toml:4: users: unknown key 'pasword' (known: name, password-hash, password, \
-         home, perm, msg-login, msg-quit, overrides, quota-bytes, quota-files)"
+         home, perm, msg-login, msg-quit, overrides, quota-bytes, quota-files, read-limit, write-limit)"
     );
     assert_eq!(
         user("name = 5"),
@@ -332,4 +338,27 @@ fn virtual_hosts() {
         error("[[virtual-hosts]]\nname = \"a\"\nusers-file = \"u\"\nkeyfile = \"k\"\n"),
         "f.toml:4: virtual host 'a': keyfile without certfile"
     );
+}
+
+#[test]
+fn a_users_bandwidth_caps() {
+    let text = "[[users]]\nname = \"ann\"\npassword = \"pw\"\nhome = \"/srv/ann\"\n\
+                read-limit = \"512K\"\nwrite-limit = 1000\n\n[[users]]\nname = \"bob\"\n\
+                password = \"pw\"\nhome = \"/srv/bob\"\n";
+    let file = parsed(text).expect("users");
+    let caps: Vec<_> = file
+        .users
+        .iter()
+        .map(|u| (u.read_limit, u.write_limit))
+        .collect();
+    assert_eq!(caps, [(Some(512 << 10), Some(1000)), (None, None)]);
+    let bad =
+        "[[users]]\nname = \"ann\"\npassword = \"pw\"\nhome = \"/a\"\nwrite-limit = \"fast\"\n";
+    let err = parsed(bad).expect_err("a rate that is not one");
+    assert!(
+        err.starts_with("f.toml:5: users.write-limit: invalid rate"),
+        "{err}"
+    );
+    let bad = "[[users]]\nname = \"ann\"\npassword = \"pw\"\nhome = \"/a\"\nread-limit = -1\n";
+    assert!(parsed(bad).is_err());
 }
