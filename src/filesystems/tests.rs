@@ -611,8 +611,13 @@ fn symlink_beneath_the_root_is_relative_and_refuses_existing_names() {
     fs::write(tmp.path().join("outside"), b"secret").unwrap();
     let view = AbstractedFs::new(root.clone()).unwrap();
     view.symlink(&root.join("f"), &root.join("a/b/l")).unwrap();
-    assert_eq!(fs::read_link(root.join("a/b/l")).unwrap(), Path::new("../../f"));
-    let exists = view.symlink(&root.join("f"), &root.join("a/b/l")).unwrap_err();
+    assert_eq!(
+        fs::read_link(root.join("a/b/l")).unwrap(),
+        Path::new("../../f")
+    );
+    let exists = view
+        .symlink(&root.join("f"), &root.join("a/b/l"))
+        .unwrap_err();
     assert_eq!(exists.kind(), io::ErrorKind::AlreadyExists);
     let outside = view
         .symlink(&tmp.path().join("outside"), &root.join("l2"))

@@ -54,7 +54,10 @@ fn the_commands_are_unknown_unless_turned_on() {
     );
     let (code, help) = c.cmd("SITE HELP");
     assert_eq!(code, 214);
-    assert!(!help.contains("UTIME") && !help.contains("SYMLINK"), "{help:?}");
+    assert!(
+        !help.contains("UTIME") && !help.contains("SYMLINK"),
+        "{help:?}"
+    );
     assert_eq!(c.cmd("SITE HELP UTIME").0, 501);
     assert!(!srv.root().join("l").exists());
 }
@@ -65,7 +68,10 @@ fn site_help_lists_them_when_on() {
     let mut c = srv.login();
     let (code, help) = c.cmd("SITE HELP");
     assert_eq!(code, 214);
-    assert!(help.contains("\n SYMLINK\n") && help.contains("\n UTIME\n"), "{help:?}");
+    assert!(
+        help.contains("\n SYMLINK\n") && help.contains("\n UTIME\n"),
+        "{help:?}"
+    );
     assert_eq!(
         c.cmd("SITE HELP UTIME"),
         (
@@ -120,7 +126,10 @@ fn site_utime_refusals() {
     ] {
         assert_eq!(
             c.cmd(bad),
-            (501, "Invalid time format; expected: YYYYMMDDhhmm[ss].".into()),
+            (
+                501,
+                "Invalid time format; expected: YYYYMMDDhhmm[ss].".into()
+            ),
             "{bad}"
         );
     }
@@ -178,8 +187,14 @@ fn site_symlink_makes_relative_links_inside_the_root() {
         std::os::unix::fs::symlink(link_text(&root.join(name)), moved.join(name))
             .expect("copy the link");
     }
-    assert_eq!(std::fs::read(moved.join("via")).expect("read via"), b"moved");
-    assert_eq!(std::fs::read(moved.join("dirlink/g")).expect("read"), b"moved");
+    assert_eq!(
+        std::fs::read(moved.join("via")).expect("read via"),
+        b"moved"
+    );
+    assert_eq!(
+        std::fs::read(moved.join("dirlink/g")).expect("read"),
+        b"moved"
+    );
 }
 
 #[test]
@@ -211,7 +226,11 @@ fn site_symlink_refusals() {
     let (code, text) = c.cmd("SITE SYMLINK f out/l3");
     assert_eq!(code, 550, "{text}");
     assert!(text.ends_with(outside_root), "{text}");
-    assert_eq!(c.cmd("SITE SYMLINK f ../../l4").0, 200, "`..` stops at the root");
+    assert_eq!(
+        c.cmd("SITE SYMLINK f ../../l4").0,
+        200,
+        "`..` stops at the root"
+    );
     assert_eq!(link_text(&root.join("l4")), "f");
     // Existing names, a missing target, syntax.
     assert_eq!(
@@ -231,7 +250,10 @@ fn site_symlink_refusals() {
     assert_eq!(c.cmd("SITE SYMLINK").0, 501);
     assert_eq!(std::fs::read(root.join("f")).expect("f"), b"hello");
     for name in ["l1", "l2", "l5"] {
-        assert!(std::fs::symlink_metadata(root.join(name)).is_err(), "{name}");
+        assert!(
+            std::fs::symlink_metadata(root.join(name)).is_err(),
+            "{name}"
+        );
     }
     let in_outside: Vec<_> = std::fs::read_dir(&outside)
         .expect("read outside")
@@ -343,7 +365,14 @@ fn curl_sends_them_through_the_binary() {
     let dir = served.to_str().expect("UTF-8 temp path");
     let curl = |srv: &BinServer, quote: &[&str], path: &str| {
         let mut cmd = Command::new("curl");
-        cmd.args(["--silent", "--show-error", "--max-time", "30", "-u", "user:12345"]);
+        cmd.args([
+            "--silent",
+            "--show-error",
+            "--max-time",
+            "30",
+            "-u",
+            "user:12345",
+        ]);
         for q in quote {
             cmd.args(["-Q", q]);
         }
