@@ -59,11 +59,13 @@ fn the_commands_are_unknown_unless_turned_on() {
         "{help:?}"
     );
     assert_eq!(c.cmd("SITE HELP UTIME").0, 501);
+    let (_, feat) = c.cmd("FEAT");
+    assert!(!feat.contains("SITE"), "{feat:?}");
     assert!(!srv.root().join("l").exists());
 }
 
 #[test]
-fn site_help_lists_them_when_on() {
+fn site_help_and_feat_list_them_when_on() {
     let srv = enabled();
     let mut c = srv.login();
     let (code, help) = c.cmd("SITE HELP");
@@ -79,6 +81,9 @@ fn site_help_lists_them_when_on() {
             "Syntax: SITE UTIME <SP> YYYYMMDDhhmm[ss] path (set the modification time).".into()
         )
     );
+    let (code, feat) = c.cmd("FEAT");
+    assert_eq!(code, 211);
+    assert!(feat.contains("\n SITE SYMLINK\n SITE UTIME\n"), "{feat:?}");
 }
 
 #[test]
@@ -408,4 +413,39 @@ fn curl_sends_them_through_the_binary() {
         .as_secs();
     assert_eq!(secs, 1_577_934_240, "2020-01-02T03:04:00Z");
     on.terminate();
+}
+
+#[test]
+fn lftp_sends_them_with_site() {
+    if !have_tool("lftp") {
+        return;
+    }
+    let srv = enabled();
+    let home = tempfile::tempdir().expect("tempdir");
+    let script = "set net:max-retries 1; set net:timeout 10; \
+                  set net:reconnect-interval-base 1; set cmd:fail-exit true; \
+                  site UTIME 201501020304 f; site SYMLINK d/g lftp-link; \
+                  cat lftp-link; bye";
+    let out = run_tool(
+        Command::new("lftp")
+            .env("HOME", home.path())
+            .args(["-u", "user,12345", "-p", &srv.addr.port().to_string()])
+            .arg(srv.addr.ip().to_string())
+            .args(["-e", script]),
+        TOOL_TIMEOUT,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "lftp failed with {:?}:\n{stdout}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout,
+        "200 SITE UTIME successful.\n200 SITE SYMLINK successful.\nin d"
+    );
+    assert_eq!(link_text(&srv.root().join("lftp-link")), "d/g");
+    let mut c = srv.login();
+    assert_eq!(c.cmd("MDTM f"), (213, "20150102030400".into()));
 }
