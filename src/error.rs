@@ -55,6 +55,7 @@ pub fn strerror(e: &io::Error) -> String {
         NotFound => "No such file or directory".into(),
         PermissionDenied => "Permission denied".into(),
         AlreadyExists => "File exists".into(),
+        Unsupported => "Operation not supported".into(),
         _ => "Input/output error".into(),
     }
 }

@@ -109,6 +109,16 @@ pub fn parse_mfmt(s: &str) -> Option<SystemTime> {
     Some(from_unix_seconds(secs))
 }
 
+/// Parses a `SITE UTIME` timestamp (proftpd's mod_site_misc): `YYYYMMDDhhmm` or
+/// `YYYYMMDDhhmmss`, UTC, checked as [`parse_mfmt`] checks its own.
+pub fn parse_site_utime(s: &str) -> Option<SystemTime> {
+    match s.len() {
+        12 => parse_mfmt(&format!("{s}00")),
+        14 => parse_mfmt(s),
+        _ => None,
+    }
+}
+
 /// The date column of an `ls -l` style LIST line: `"Jan 02 15:04"`, or
 /// `"Jan 02  2020"` when `mtime` is more than 180 days before `now` (future times show
 /// the clock time). As in pyftpdlib, a modification time before the year 1900 is

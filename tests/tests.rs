@@ -80,6 +80,8 @@ mod reload;
 mod resets;
 #[path = "it/sessions.rs"]
 mod sessions;
+#[path = "it/site_misc.rs"]
+mod site_misc;
 #[path = "it/symlink_race.rs"]
 mod symlink_race;
 #[path = "it/systemd.rs"]

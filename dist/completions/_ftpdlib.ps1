@@ -100,6 +100,8 @@ Register-ArgumentCompleter -Native -CommandName 'ftpdlib' -ScriptBlock {
             [CompletionResult]::new('--active-only', '--active-only', [CompletionResultType]::ParameterName, 'offer active data connections only: PASV and EPSV are answered 502')
             [CompletionResult]::new('--atomic-uploads', '--atomic-uploads', [CompletionResultType]::ParameterName, 'uploads go to a hidden temporary, renamed over the target once complete; APPE and REST+STOR are refused')
             [CompletionResult]::new('--fsync-uploads', '--fsync-uploads', [CompletionResultType]::ParameterName, 'the 226 of an upload is sent once the file (and a new name) is on disk (fdatasync, fsync of the directory)')
+            [CompletionResult]::new('--site-utime', '--site-utime', [CompletionResultType]::ParameterName, 'enable SITE UTIME (set a file''s modification time; needs the T permission)')
+            [CompletionResult]::new('--site-symlink', '--site-symlink', [CompletionResultType]::ParameterName, 'enable SITE SYMLINK (relative links inside the user''s root; needs the w permission)')
             [CompletionResult]::new('--syslog', '--syslog', [CompletionResultType]::ParameterName, 'send the log to syslog (/dev/log, facility daemon) instead of standard error')
             [CompletionResult]::new('--man', '--man', [CompletionResultType]::ParameterName, 'print the manual page (roff, for man -l -) and exit')
             [CompletionResult]::new('--hash-password', '--hash-password', [CompletionResultType]::ParameterName, 'read a password from stdin, print its crypt(3) hash (for --users-file) and exit')

@@ -97,6 +97,8 @@ set edit:completion:arg-completer[ftpdlib] = {|@words|
             cand --active-only 'offer active data connections only: PASV and EPSV are answered 502'
             cand --atomic-uploads 'uploads go to a hidden temporary, renamed over the target once complete; APPE and REST+STOR are refused'
             cand --fsync-uploads 'the 226 of an upload is sent once the file (and a new name) is on disk (fdatasync, fsync of the directory)'
+            cand --site-utime 'enable SITE UTIME (set a file''s modification time; needs the T permission)'
+            cand --site-symlink 'enable SITE SYMLINK (relative links inside the user''s root; needs the w permission)'
             cand --syslog 'send the log to syslog (/dev/log, facility daemon) instead of standard error'
             cand --man 'print the manual page (roff, for man -l -) and exit'
             cand --hash-password 'read a password from stdin, print its crypt(3) hash (for --users-file) and exit'

@@ -67,6 +67,8 @@ complete -c ftpdlib -l passive-only -d 'offer passive data connections only: POR
 complete -c ftpdlib -l active-only -d 'offer active data connections only: PASV and EPSV are answered 502'
 complete -c ftpdlib -l atomic-uploads -d 'uploads go to a hidden temporary, renamed over the target once complete; APPE and REST+STOR are refused'
 complete -c ftpdlib -l fsync-uploads -d 'the 226 of an upload is sent once the file (and a new name) is on disk (fdatasync, fsync of the directory)'
+complete -c ftpdlib -l site-utime -d 'enable SITE UTIME (set a file\'s modification time; needs the T permission)'
+complete -c ftpdlib -l site-symlink -d 'enable SITE SYMLINK (relative links inside the user\'s root; needs the w permission)'
 complete -c ftpdlib -l syslog -d 'send the log to syslog (/dev/log, facility daemon) instead of standard error'
 complete -c ftpdlib -l man -d 'print the manual page (roff, for man -l -) and exit'
 complete -c ftpdlib -l hash-password -d 'read a password from stdin, print its crypt(3) hash (for --users-file) and exit'

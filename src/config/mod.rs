@@ -72,6 +72,14 @@ pub struct HandlerConfig {
     /// a worker thread ([`crate::filesystems::FileSystem::sync_upload`]). A failed sync
     /// is answered `451` (`452` for a full disk, `552` for a quota), not `226`.
     pub fsync_uploads: bool,
+    /// `SITE UTIME` (proftpd's mod_site_misc): sets a file's modification time, for the
+    /// `T` right, as MFMT does. Off: the command is unknown and `SITE HELP` omits it.
+    pub site_utime: bool,
+    /// `SITE SYMLINK target link` (proftpd's mod_site_misc): makes a relative symbolic
+    /// link to a path inside the user's root, for the `w` right on the link's path, and
+    /// only when the user holds on the target every right they hold at the link (a link
+    /// never grants more). Off: the command is unknown and `SITE HELP` omits it.
+    pub site_symlink: bool,
     /// Send files with sendfile(2) when possible.
     pub use_sendfile: bool,
     /// Set TCP_NODELAY on the control connection.
@@ -192,6 +200,8 @@ impl Default for HandlerConfig {
             list_shows_hidden: false,
             atomic_uploads: false,
             fsync_uploads: false,
+            site_utime: false,
+            site_symlink: false,
             use_sendfile: true,
             tcp_no_delay: true,
             encoding: "utf-8".to_owned(),

@@ -218,6 +218,27 @@ pub trait FileSystem: Send {
         beneath::at(self.root(), p, |place| ops::set_mtime(place, t))
     }
 
+    /// SITE SYMLINK: makes `link` a symbolic link to `target` (real paths, as from
+    /// [`FileSystem::ftp2fs`]). Both are resolved first (symlinks followed) and must lie
+    /// below [`FileSystem::root`]; the target must exist and `link` must not. The link
+    /// is stored relative to its directory (`../docs/a.txt`), so it never leads outside
+    /// the root and survives the tree being moved. A filesystem whose files are not the
+    /// OS's should answer `Unsupported` (as [`MemoryFs`] does).
+    ///
+    /// # Errors
+    /// `EACCES` for a path outside the root, `NotFound` for a missing target, `EEXIST`
+    /// for an existing link name, or the OS error from `symlinkat`.
+    fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
+        let root = self.root();
+        // What the target names, checked to exist by following links only inside.
+        let target = self.realpath(target)?;
+        self.stat(&target)?;
+        let dir = link.parent().ok_or_else(sys::permission_denied)?;
+        let dir = self.realpath(dir)?;
+        let text = ops::relative_link(root, &dir, &target)?;
+        beneath::at(root, link, |place| ops::symlink(place, &text))
+    }
+
     /// `stat(2)`: metadata, following symlinks (by default only those that stay in the
     /// root).
     ///

@@ -143,6 +143,41 @@ pub(super) fn mkdir(place: Place<'_>) -> io::Result<()> {
     }
 }
 
+/// SITE SYMLINK: `symlinkat(2)` of the last component itself, whose parent is resolved
+/// like any path; an existing name is `EEXIST`, never replaced.
+pub(super) fn symlink(place: Place<'_>, text: &Path) -> io::Result<()> {
+    match place {
+        Place::Beneath(root, rel) => {
+            let entry = root.entry(rel, false)?;
+            sys::symlinkat(text, entry.dir(), entry.name())
+        }
+        Place::Anywhere(path) => sys::symlinkat(text, sys::cwd(), path),
+    }
+}
+
+/// The text of a relative symlink in the directory `dir` that names `target`, both
+/// canonical paths below `root` (`../docs/a.txt`): it climbs at most to `root`, so the
+/// link stays inside wherever the tree is moved. `EACCES` if either lies outside.
+pub(super) fn relative_link(root: &Path, dir: &Path, target: &Path) -> io::Result<PathBuf> {
+    let (Ok(dir), Ok(target)) = (dir.strip_prefix(root), target.strip_prefix(root)) else {
+        return Err(sys::permission_denied());
+    };
+    let dir: Vec<_> = dir.components().collect();
+    let target: Vec<_> = target.components().collect();
+    let shared = dir.iter().zip(&target).take_while(|(a, b)| a == b).count();
+    let mut text = PathBuf::new();
+    for _ in shared..dir.len() {
+        text.push("..");
+    }
+    for part in &target[shared..] {
+        text.push(part);
+    }
+    if text.as_os_str().is_empty() {
+        text.push(".");
+    }
+    Ok(text)
+}
+
 /// RMD (`directory`) or DELE: `rmdir(2)` or `unlink(2)` of the last component itself.
 pub(super) fn remove(place: Place<'_>, directory: bool) -> io::Result<()> {
     match place {

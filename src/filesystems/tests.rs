@@ -583,3 +583,45 @@ fn mlsd_follows_links_inside_the_root() {
         .unwrap();
     assert_eq!(one, b"size=1;type=file; in_abs\r\n");
 }
+
+#[test]
+fn relative_link_texts_climb_no_higher_than_the_root() {
+    let root = Path::new("/srv/home");
+    let text = |dir: &str, target: &str| {
+        ops::relative_link(root, Path::new(dir), Path::new(target))
+            .map(|p| p.to_string_lossy().into_owned())
+    };
+    assert_eq!(text("/srv/home", "/srv/home/d/f").unwrap(), "d/f");
+    assert_eq!(text("/srv/home/a/b", "/srv/home/f").unwrap(), "../../f");
+    assert_eq!(text("/srv/home/a/b", "/srv/home/a/c/f").unwrap(), "../c/f");
+    assert_eq!(text("/srv/home/a", "/srv/home/a").unwrap(), ".");
+    assert_eq!(text("/srv/home/a/b", "/srv/home").unwrap(), "../..");
+    for (dir, target) in [("/srv/home", "/srv/other/f"), ("/srv", "/srv/home/f")] {
+        let e = text(dir, target).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{dir} {target}");
+    }
+}
+
+#[test]
+fn symlink_beneath_the_root_is_relative_and_refuses_existing_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(tmp.path()).unwrap().join("home");
+    fs::create_dir_all(root.join("a/b")).unwrap();
+    fs::write(root.join("f"), b"x").unwrap();
+    fs::write(tmp.path().join("outside"), b"secret").unwrap();
+    let view = AbstractedFs::new(root.clone()).unwrap();
+    view.symlink(&root.join("f"), &root.join("a/b/l")).unwrap();
+    assert_eq!(
+        fs::read_link(root.join("a/b/l")).unwrap(),
+        Path::new("../../f")
+    );
+    let exists = view
+        .symlink(&root.join("f"), &root.join("a/b/l"))
+        .unwrap_err();
+    assert_eq!(exists.kind(), io::ErrorKind::AlreadyExists);
+    let outside = view
+        .symlink(&tmp.path().join("outside"), &root.join("l2"))
+        .unwrap_err();
+    assert_eq!(outside.kind(), io::ErrorKind::PermissionDenied);
+    assert!(fs::symlink_metadata(root.join("l2")).is_err());
+}

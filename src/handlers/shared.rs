@@ -161,14 +161,16 @@ impl Shared {
         }
         let charset =
             Charset::from_name(&config.encoding).map_err(|e| Error::Config(e.to_string()))?;
+        let mut commands = self.commands.clone();
+        site_misc_rows(&mut commands, &config);
         Ok(Shared {
+            commands,
             config,
             authorizer: reload
                 .authorizer
                 .clone()
                 .unwrap_or_else(|| Arc::clone(&self.authorizer)),
             events: Arc::clone(&self.events),
-            commands: self.commands.clone(),
             custom: self.custom.clone(),
             features: self.features.clone(),
             workers: self.workers.clone(),
@@ -180,6 +182,25 @@ impl Shared {
             metrics: self.metrics.clone(),
             file_pool: OnceLock::new(),
         })
+    }
+}
+
+/// Adds the rows of `SITE UTIME` and `SITE SYMLINK` when `config` turns them on, and
+/// removes them when it turns them off (a reload may do either). A command of the same
+/// name the embedding program registered is left as it is.
+pub(crate) fn site_misc_rows(commands: &mut CommandTable, config: &HandlerConfig) {
+    for (spec, on) in [
+        (&crate::proto::SITE_UTIME_COMMAND, config.site_utime),
+        (&crate::proto::SITE_SYMLINK_COMMAND, config.site_symlink),
+    ] {
+        let ours = commands
+            .lookup(&spec.name)
+            .map(|row| row.action == spec.action);
+        match (on, ours) {
+            (true, None) => commands.add(spec.clone()),
+            (false, Some(true)) => commands.remove(&spec.name),
+            (true, Some(_)) | (false, Some(false) | None) => {}
+        }
     }
 }
 

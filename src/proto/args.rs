@@ -284,9 +284,95 @@ fn trailing_number(rest: &str) -> Option<(&str, u64)> {
     (!head.is_empty()).then_some((head, n))
 }
 
+/// The arguments of `SITE UTIME`, in either of proftpd's forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtimeArgs<'a> {
+    /// The path, which may hold spaces.
+    pub path: &'a str,
+    /// The new modification time as sent (`YYYYMMDDhhmm` or `YYYYMMDDhhmmss`, UTC).
+    pub mtime: &'a str,
+    /// The access and creation times of the five-argument form, as sent.
+    pub atime_ctime: Option<(&'a str, &'a str)>,
+}
+
+/// Splits `SITE UTIME`'s argument: `YYYYMMDDhhmm[ss] path`, or (FileZilla and
+/// proftpd) `path atime mtime ctime UTC`, recognised by its last word `UTC` after at
+/// least four others. The times are not checked here. `None` without a path.
+///
+/// ```
+/// use ftpdlib::proto::split_utime;
+/// let one = split_utime("202401021504 my file").unwrap();
+/// assert_eq!((one.mtime, one.path), ("202401021504", "my file"));
+/// let five = split_utime("f 20240101000000 20240102000000 20240103000000 UTC").unwrap();
+/// assert_eq!((five.path, five.mtime), ("f", "20240102000000"));
+/// assert!(split_utime("202401021504").is_none());
+/// ```
+pub fn split_utime(arg: &str) -> Option<UtimeArgs<'_>> {
+    let mut words = arg.rsplitn(5, ' ');
+    if let (Some(utc), Some(ctime), Some(mtime), Some(atime), Some(path)) = (
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+    ) {
+        if utc.eq_ignore_ascii_case("UTC") && !path.is_empty() {
+            return Some(UtimeArgs {
+                path,
+                mtime,
+                atime_ctime: Some((atime, ctime)),
+            });
+        }
+    }
+    match arg.split_once(' ') {
+        Some((mtime, path)) if !mtime.is_empty() && !path.is_empty() => Some(UtimeArgs {
+            path,
+            mtime,
+            atime_ctime: None,
+        }),
+        Some(_) | None => None,
+    }
+}
+
+/// Splits `SITE SYMLINK`'s argument into the path the link will name and the link's
+/// own path (which may hold spaces; the first may not). `None` without both.
+///
+/// ```
+/// use ftpdlib::proto::split_symlink;
+/// assert_eq!(split_symlink("docs/a.txt link to a"), Some(("docs/a.txt", "link to a")));
+/// assert_eq!(split_symlink("only-one"), None);
+/// ```
+pub fn split_symlink(arg: &str) -> Option<(&str, &str)> {
+    match arg.split_once(' ') {
+        Some((target, link)) if !target.is_empty() && !link.is_empty() => Some((target, link)),
+        Some(_) | None => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn site_utime_forms() {
+        let one = split_utime("20240102150405 a b").expect("one time");
+        assert_eq!(
+            (one.mtime, one.path, one.atime_ctime),
+            ("20240102150405", "a b", None)
+        );
+        let five = split_utime("a b 1 2 3 utc").expect("three times");
+        assert_eq!(
+            (five.path, five.mtime, five.atime_ctime),
+            ("a b", "2", Some(("1", "3")))
+        );
+        // Not `UTC` at the end: the first word is the time, the rest the path.
+        let path = split_utime("1 a 2 3 4").expect("one time");
+        assert_eq!((path.mtime, path.path), ("1", "a 2 3 4"));
+        assert_eq!(split_utime("1 2 3 UTC").map(|u| u.mtime), Some("1"));
+        assert!(split_utime("").is_none());
+        assert!(split_utime(" f").is_none());
+        assert!(split_utime("t ").is_none());
+    }
 
     #[test]
     fn offsets_follow_the_path() {

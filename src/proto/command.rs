@@ -56,6 +56,13 @@ pub enum ArgRule {
     /// A path, then up to two offsets (`XCRC f 0 100`); see
     /// [`split_offsets`](super::split_offsets).
     PathThenOffsets,
+    /// `SITE UTIME`'s two forms, a time then a path or a path then three times and
+    /// `UTC`; see [`split_utime`](super::split_utime). `501` for anything else.
+    TimesAndPath,
+    /// `SITE SYMLINK`: the path a new link names, a space, the link's path; see
+    /// [`split_symlink`](super::split_symlink). The permission letter is checked on the
+    /// link's path. `501` without two arguments.
+    TwoPaths,
 }
 
 /// How many arguments an [`ArgRule`] takes (pyftpdlib's `arg` key: `False`/`True`/`None`).
@@ -73,7 +80,9 @@ impl ArgRule {
             ArgRule::Required
             | ArgRule::Path
             | ArgRule::WordThenPath
-            | ArgRule::PathThenOffsets => Arity::Required,
+            | ArgRule::PathThenOffsets
+            | ArgRule::TimesAndPath
+            | ArgRule::TwoPaths => Arity::Required,
             ArgRule::Optional
             | ArgRule::PathOrRoot
             | ArgRule::PathOrCwd
@@ -144,6 +153,8 @@ pub enum Verb {
     SiteChmod,
     SiteHelp,
     SiteQuota,
+    SiteSymlink,
+    SiteUtime,
     Size,
     Stat,
     Stor,
@@ -328,6 +339,32 @@ pub static HOST_COMMAND: CommandSpec = spec(
     ArgRule::Required,
     "HOST <SP> host-name (select a virtual host).",
 );
+
+/// The row of `SITE UTIME` (proftpd's mod_site_misc), in the table of a server with
+/// [`HandlerConfig::site_utime`](crate::config::HandlerConfig::site_utime). It needs the
+/// `T` right, as MFMT does.
+pub static SITE_UTIME_COMMAND: CommandSpec = spec(
+    "SITE UTIME",
+    Verb::SiteUtime,
+    Some('T'),
+    true,
+    ArgRule::TimesAndPath,
+    "SITE UTIME <SP> YYYYMMDDhhmm[ss] path (set the modification time).",
+)
+.logged(true);
+
+/// The row of `SITE SYMLINK` (proftpd's mod_site_misc), in the table of a server with
+/// [`HandlerConfig::site_symlink`](crate::config::HandlerConfig::site_symlink). It
+/// needs the `w` right on the link's path, as STOR of a new file there would.
+pub static SITE_SYMLINK_COMMAND: CommandSpec = spec(
+    "SITE SYMLINK",
+    Verb::SiteSymlink,
+    Some('w'),
+    true,
+    ArgRule::TwoPaths,
+    "SITE SYMLINK <SP> target link (create a symbolic link).",
+)
+.logged(true);
 
 /// The rows of test-only commands.
 #[cfg(test)]

@@ -40,11 +40,13 @@ pub use addr::{
 };
 pub use args::{
     mode_reply, opts_reply, parse_auth, parse_prot, parse_rest, parse_type, split_ls_options,
-    split_offsets, stru_reply, LsOptions, ProtLevel, TransferType,
+    split_offsets, split_symlink, split_utime, stru_reply, LsOptions, ProtLevel, TransferType,
+    UtimeArgs,
 };
 pub use charset::{Charset, CharsetError, Decoded};
 pub use command::{
-    Action, ArgRule, CommandSpec, CommandTable, TlsNeed, Verb, BUILTIN, HOST_COMMAND, TLS_COMMANDS,
+    Action, ArgRule, CommandSpec, CommandTable, TlsNeed, Verb, BUILTIN, HOST_COMMAND,
+    SITE_SYMLINK_COMMAND, SITE_UTIME_COMMAND, TLS_COMMANDS,
 };
 pub use gate::{gate, Pending, SessionGate};
 pub use parse::{parse_line, Request};

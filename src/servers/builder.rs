@@ -201,6 +201,7 @@ impl ServerBuilder {
             }
             config.tls = config.tls.as_ref().map(|tls| hosts.tls_config(tls));
         }
+        crate::handlers::shared::site_misc_rows(&mut commands, &config);
         Ok(Arc::new(Shared {
             workers,
             charset,

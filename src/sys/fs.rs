@@ -155,6 +155,11 @@ pub(crate) fn readlinkat(dir: BorrowedFd<'_>, path: &Path) -> io::Result<PathBuf
     Ok(PathBuf::from(OsString::from_vec(target.into_bytes())))
 }
 
+/// `symlinkat(2)`: makes `path` in `dir` a symbolic link whose text is `target`.
+pub(crate) fn symlinkat(target: &Path, dir: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    Ok(rustix::fs::symlinkat(target, dir, path)?)
+}
+
 /// `mkdirat(2)`.
 pub(crate) fn mkdirat(dir: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<()> {
     Ok(rustix::fs::mkdirat(

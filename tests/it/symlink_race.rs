@@ -31,7 +31,13 @@ const TIME_LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn swapping_a_directory_for_a_link_outside_never_leads_outside() {
-    let srv = TestServer::start();
+    let srv = TestServer::with(
+        |c| {
+            c.site_utime = true;
+            c.site_symlink = true;
+        },
+        |_| {},
+    );
     let root = srv.root();
     let outside = srv.outside();
     make_outside(&outside);
@@ -178,6 +184,11 @@ fn one_round(c: &mut Client, round: usize) -> usize {
     }
     count(c.cmd("SITE CHMOD 600 dir/g").0 == 200);
     count(c.cmd("MFMT 20200101000000 dir/g").0 == 213);
+    count(c.cmd("SITE UTIME 202001010000 dir/g").0 == 200);
+    let link = c.cmd(&format!("SITE SYMLINK dir/g dir/link{round}"));
+    assert!(!link.1.contains(OUTSIDE_NAME), "{link:?}");
+    count(link.0 == 200);
+    count(c.cmd(&format!("DELE dir/link{round}")).0 == 250);
     let (code, text) = c.cmd("SIZE dir/g");
     assert_ne!(
         text.trim(),

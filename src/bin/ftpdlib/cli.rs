@@ -370,6 +370,21 @@ pub struct Cli {
     pub fsync_uploads: bool,
 
     #[arg(
+        long, env = "FTPDLIB_SITE_UTIME", help_heading = OTHER,
+        action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
+        help = "enable SITE UTIME (set a file's modification time; needs the T permission)"
+    )]
+    pub site_utime: bool,
+
+    #[arg(
+        long, env = "FTPDLIB_SITE_SYMLINK", help_heading = OTHER,
+        action = ArgAction::SetTrue, value_parser = Argparse::new(switch),
+        help = "enable SITE SYMLINK (relative links inside the user's root; needs the w \
+                permission)"
+    )]
+    pub site_symlink: bool,
+
+    #[arg(
         long, value_name = "MAX_CONS", env = "FTPDLIB_MAX_CONS", help_heading = OTHER,
         default_value = "512", value_parser = Argparse::new(int::<usize>),
         help = "max number of simultaneous connections (default: 512)"

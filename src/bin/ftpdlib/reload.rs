@@ -83,6 +83,8 @@ pub fn handler_config(cli: &Cli, tls: Option<TlsConfig>) -> HandlerConfig {
     c.list_shows_hidden = cli.list_all;
     c.atomic_uploads = cli.atomic_uploads;
     c.fsync_uploads = cli.fsync_uploads;
+    c.site_utime = cli.site_utime;
+    c.site_symlink = cli.site_symlink;
     c.max_login_attempts = cli.max_login_attempts;
     if cli.ban_after > 0 {
         let mut ban = BanPolicy::new(cli.ban_after);

@@ -374,6 +374,11 @@ impl FileSystem for MemoryFs {
         lock(&self.tree).readlink(p).map(|()| PathBuf::new())
     }
 
+    /// The tree has no symbolic links.
+    fn symlink(&self, _target: &Path, _link: &Path) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
     fn realpath(&self, p: &Path) -> io::Result<PathBuf> {
         Ok(paths::normpath(&Path::new("/").join(p)))
     }

@@ -59,6 +59,12 @@ impl FtpHandler {
         if self.shared.commands.lookup("HASH").is_some() {
             features.extend(self.hash_features());
         }
+        // As proftpd's mod_site_misc advertises them, when they are on.
+        for name in ["SITE SYMLINK", "SITE UTIME"] {
+            if self.shared.commands.lookup(name).is_some() {
+                features.push(name.to_owned());
+            }
+        }
         features.extend(self.shared.features.iter().cloned());
         features.sort();
         let mut lines = vec!["Features supported:".to_owned()];

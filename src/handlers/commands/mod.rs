@@ -11,6 +11,7 @@ mod information;
 mod login;
 mod navigation;
 mod quota;
+mod site_misc;
 pub(crate) mod transfers;
 
 pub(in crate::handlers) use quota::UploadQuota;
@@ -29,7 +30,8 @@ use crate::filesystems::FileSystem;
 use crate::proto::gate::gate_parts;
 use crate::proto::parse::ParsedLine;
 use crate::proto::{
-    split_ls_options, split_offsets, Action, ArgRule, CommandSpec, Reply, SessionGate, Verb,
+    split_ls_options, split_offsets, split_symlink, split_utime, Action, ArgRule, CommandSpec,
+    Reply, SessionGate, Verb,
 };
 
 /// A command's path argument after the resolver: inside the user's root, and the user
@@ -49,6 +51,9 @@ pub(super) enum Target {
     Path(Resolved),
     /// `STOU`: the directory that will hold the new file, and the file name's prefix.
     Unique { dir: Resolved, prefix: String },
+    /// `SITE SYMLINK`: the path the link will name (inside the root, no right checked
+    /// yet) and the link's path (checked for the command's letter).
+    Link { target: Resolved, link: Resolved },
 }
 
 impl FtpHandler {
@@ -87,7 +92,11 @@ impl FtpHandler {
             Ok(Target::Path(t) | Target::Unique { dir: t, .. }) if spec.logged => {
                 Some(t.fs.display().to_string())
             }
-            Ok(Target::Path(_) | Target::Unique { .. } | Target::None) | Err(_) => None,
+            Ok(Target::Link { target, link }) if spec.logged => {
+                Some(format!("{} -> {}", link.fs.display(), target.fs.display()))
+            }
+            Ok(Target::Path(_) | Target::Unique { .. } | Target::Link { .. } | Target::None)
+            | Err(_) => None,
         };
         match target {
             Ok(target) => self.dispatch(cx, spec, arg, target),
@@ -145,13 +154,18 @@ impl FtpHandler {
             Verb::Mfmt => self.with_path(t, |s, t| s.ftp_mfmt(arg, t)),
             Verb::SiteChmod => self.with_path(t, |s, t| s.ftp_chmod(arg, t)),
             Verb::SiteQuota => self.site_quota(arg),
+            Verb::SiteUtime => self.with_path(t, |s, t| s.ftp_site_utime(arg, t)),
+            Verb::SiteSymlink => match t {
+                Target::Link { target, link } => self.ftp_site_symlink(target, link),
+                Target::None | Target::Path(_) | Target::Unique { .. } => self.respond(no_path()),
+            },
             // transfers
             Verb::Retr => self.with_path(t, |s, t| s.ftp_retr(cx, t)),
             Verb::Stor => self.with_path(t, |s, t| s.ftp_stor(cx, t, false)),
             Verb::Appe => self.with_path(t, |s, t| s.ftp_stor(cx, t, true)),
             Verb::Stou => match t {
                 Target::Unique { dir, prefix } => self.ftp_stou(cx, dir, prefix),
-                Target::None | Target::Path(_) => self.respond(no_path()),
+                Target::None | Target::Path(_) | Target::Link { .. } => self.respond(no_path()),
             },
             Verb::List => {
                 let dot_files = self.lists_dot_files(arg);
@@ -185,7 +199,7 @@ impl FtpHandler {
             Verb::Stat => match t {
                 Target::None => self.ftp_stat_status(),
                 Target::Path(t) => self.ftp_stat_path(t, self.lists_dot_files(arg)),
-                Target::Unique { .. } => self.respond(no_path()),
+                Target::Unique { .. } | Target::Link { .. } => self.respond(no_path()),
             },
             Verb::Mlst => self.with_path(t, Self::ftp_mlst),
             Verb::Opts => self.ftp_opts(arg),
@@ -210,7 +224,7 @@ impl FtpHandler {
     fn with_path(&mut self, t: Target, body: impl FnOnce(&mut Self, Resolved)) {
         match t {
             Target::Path(path) => body(self, path),
-            Target::None | Target::Unique { .. } => self.respond(no_path()),
+            Target::None | Target::Unique { .. } | Target::Link { .. } => self.respond(no_path()),
         }
     }
 
@@ -243,6 +257,24 @@ impl FtpHandler {
                     ))
                 }
             },
+            ArgRule::TimesAndPath => match split_utime(arg) {
+                Some(utime) => utime.path,
+                None => return Err(Reply::new(501, "Invalid SITE UTIME format.")),
+            },
+            ArgRule::TwoPaths => {
+                let Some((target, link)) = split_symlink(arg) else {
+                    return Err(Reply::new(
+                        501,
+                        "Syntax error: command needs two arguments.",
+                    ));
+                };
+                self.decodable(target, clean)?;
+                self.decodable(link, clean)?;
+                let fs = self.logged_in_fs()?;
+                let target = self.checked(None, fs, fs.ftpnorm(target))?;
+                let link = self.checked(spec.perm, fs, fs.ftpnorm(link))?;
+                return Ok(Target::Link { target, link });
+            }
             ArgRule::StatusOrPath if arg.is_empty() => return Ok(Target::None),
             ArgRule::StatusOrPath if arg.contains(['*', '?', '[']) => {
                 return Err(Reply::new(550, "Globbing not supported."));
@@ -349,7 +381,9 @@ impl FtpHandler {
             Login::AwaitingUser => ("", None),
         };
         let path = match &target {
-            Target::Path(t) | Target::Unique { dir: t, .. } => Some(t),
+            Target::Path(t) | Target::Unique { dir: t, .. } | Target::Link { link: t, .. } => {
+                Some(t)
+            }
             Target::None => None,
         };
         let mut ctx = CommandContext {
