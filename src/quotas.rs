@@ -1,5 +1,5 @@
 //! Per-user quotas: a limit on the bytes and on the number of files under a user's home
-//! ([`Quota`], given by [`Authorizer::quota`]), and what the server knows of the usage.
+//! ([`Quota`], given by `Authorizer::quota`), and what the server knows of the usage.
 //!
 //! The usage of a user's home is walked once, at the first login that needs it, and then
 //! kept in a table of this process shared by all that user's sessions (on every loop and
@@ -7,8 +7,6 @@
 //! by `SITE QUOTA SYNC` and, at a login, when the last walk is older than
 //! [`RESYNC_AFTER`] (changes made behind the server's back, or by another process of a
 //! forking model, are seen then). See `docs/quotas.md`.
-//!
-//! [`Authorizer::quota`]: crate::authorizers::Authorizer::quota
 
 use std::collections::HashMap;
 use std::io;
@@ -194,20 +192,20 @@ pub(crate) fn usage_of(
     }
 }
 
-/// On a worker thread, after a password check that let `user` in: walks their home now
-/// if the login would (never walked in this process, or older than [`RESYNC_AFTER`]), so
-/// that the loop finds the usage ready. Uses a filesystem view of its own from
-/// [`Authorizer::filesystem`].
-///
-/// [`Authorizer::filesystem`]: crate::authorizers::Authorizer::filesystem
-pub(crate) fn prime(auth: &dyn crate::authorizers::Authorizer, user: &str) {
-    if !auth.quota(user).is_some_and(|q| q.is_limited()) {
+/// On a worker thread, after a password check that let `user` in: walks their `home`
+/// now if the login would (a `quota` with a limit, and a home never walked in this
+/// process or walked longer than [`RESYNC_AFTER`] ago), so that the loop finds the usage
+/// ready. `filesystem` gives a view of the home of its own (the authorizer's).
+pub(crate) fn prime(
+    user: &str,
+    home: &Path,
+    quota: Option<Quota>,
+    filesystem: impl FnOnce() -> Option<Box<dyn FileSystem>>,
+) {
+    if !quota.is_some_and(|q| q.is_limited()) {
         return;
     }
-    let Some(home) = auth.home_dir(user) else {
-        return;
-    };
-    let key = (user.to_owned(), home.clone());
+    let key = (user.to_owned(), home.to_path_buf());
     let fresh = table()
         .lock()
         .ok()
@@ -216,8 +214,8 @@ pub(crate) fn prime(auth: &dyn crate::authorizers::Authorizer, user: &str) {
     if fresh {
         return;
     }
-    if let Ok(fs) = auth.filesystem(user, home.clone()) {
-        usage_of(user, &home, fs.as_ref(), false, RESYNC_AFTER);
+    if let Some(fs) = filesystem() {
+        usage_of(user, home, fs.as_ref(), false, RESYNC_AFTER);
     }
 }
 
@@ -324,6 +322,17 @@ impl UploadMeter {
     pub(crate) fn exceeded(&self) -> bool {
         self.exceeded.load(Ordering::Relaxed)
     }
+}
+
+/// The quota side of a running upload (held by the session while it runs).
+#[derive(Debug)]
+pub(crate) struct UploadQuota {
+    pub(crate) meter: Arc<UploadMeter>,
+    /// The upload made the file at `path` (a new file, or a STOR that replaced the old
+    /// one at its start): a cut by the quota removes it.
+    pub(crate) made_file: bool,
+    /// A STOR that replaced an existing file: removing the upload removes that file.
+    pub(crate) replaced: bool,
 }
 
 #[cfg(test)]

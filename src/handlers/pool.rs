@@ -41,32 +41,8 @@ impl WorkerPool {
     }
 }
 
-impl super::shared::Shared {
-    /// The file threads ([`super::shared::Shared::file_pool`]), started by the first
-    /// use: a few, so that the syncs of several uploads wait for the disk together.
-    pub(crate) fn file_workers(&self) -> Option<&WorkerPool> {
-        self.file_pool
-            .get_or_init(|| WorkerPool::new(FILE_WORKERS).ok())
-            .as_ref()
-    }
-
-    /// Drops `file` on a file thread: when it holds the last reference to a file that
-    /// an upload replaced, closing it frees the old file's blocks, which for a large file
-    /// takes long enough to stall every session of the loop. On the loop's thread only
-    /// if no thread can be had.
-    pub(crate) fn release_file(&self, file: crate::filesystems::FsFile) {
-        match self.file_workers() {
-            Some(pool) => {
-                // When the workers are gone, `run` drops the job, and the file, here.
-                let _ = pool.run(move || drop(file));
-            }
-            None => drop(file),
-        }
-    }
-}
-
 /// The file threads of a server.
-const FILE_WORKERS: usize = 4;
+pub(super) const FILE_WORKERS: usize = 4;
 
 fn work(rx: &Mutex<Receiver<Job>>) {
     // Signals go to the thread that runs the server's loop.

@@ -204,6 +204,30 @@ pub(crate) fn site_misc_rows(commands: &mut CommandTable, config: &HandlerConfig
     }
 }
 
+impl Shared {
+    /// The file threads ([`Shared::file_pool`]), started by the first
+    /// use: a few, so that the syncs of several uploads wait for the disk together.
+    pub(crate) fn file_workers(&self) -> Option<&WorkerPool> {
+        self.file_pool
+            .get_or_init(|| WorkerPool::new(super::pool::FILE_WORKERS).ok())
+            .as_ref()
+    }
+
+    /// Drops `file` on a file thread: when it holds the last reference to a file that
+    /// an upload replaced, closing it frees the old file's blocks, which for a large file
+    /// takes long enough to stall every session of the loop. On the loop's thread only
+    /// if no thread can be had.
+    pub(crate) fn release_file(&self, file: crate::filesystems::FsFile) {
+        match self.file_workers() {
+            Some(pool) => {
+                // When the workers are gone, `run` drops the job, and the file, here.
+                let _ = pool.run(move || drop(file));
+            }
+            None => drop(file),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,6 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::handlers::shared::Shared;
 use crate::sys::SharedCounters;
 
 pub(crate) mod http;
@@ -279,8 +278,11 @@ impl Metrics {
 }
 
 /// Records the passes of `ioloop` into the server's pass histogram, when metrics are on.
-pub(crate) fn observe_loop<M: 'static>(ioloop: &mut ioloop::IoLoop<M>, shared: &Shared) {
-    if let Some(m) = &shared.metrics {
+pub(crate) fn observe_loop<M: 'static>(
+    ioloop: &mut ioloop::IoLoop<M>,
+    metrics: Option<&std::sync::Arc<Metrics>>,
+) {
+    if let Some(m) = metrics {
         let m = std::sync::Arc::clone(m);
         ioloop.observe_passes(Box::new(move |took| m.loop_pass(took)));
     }

@@ -243,7 +243,7 @@ impl ServerBuilder {
         let model = self.server.concurrency;
         let shared = self.shared(!model.forks())?;
         let mut ioloop = IoLoop::new().map_err(|e| Error::io("creating the poller", e))?;
-        crate::metrics::observe_loop(&mut ioloop, &shared);
+        crate::metrics::observe_loop(&mut ioloop, shared.metrics.as_ref());
         let acceptor = ServerAcceptor::new(
             listener,
             Arc::clone(&shared),

@@ -113,7 +113,7 @@ fn run_session(parent: &Shared, stream: TcpStream, addr: SocketAddr, id: u64) ->
     sys::install_exit_signals();
     let shared = Arc::new(child_shared(parent)?);
     let mut session_loop = IoLoop::<Msg>::new()?;
-    crate::metrics::observe_loop(&mut session_loop, &shared);
+    crate::metrics::observe_loop(&mut session_loop, shared.metrics.as_ref());
     let end = session_loop.spawn(Box::new(SessionEnd))?;
     let handler = FtpHandler::new(stream, addr, ServerLink::Local(end), id, shared)?;
     let session = session_loop.spawn(Box::new(handler))?;

@@ -28,6 +28,9 @@ mod multi_thread;
 mod prefork;
 mod reload;
 mod server;
+mod server_handover;
+mod server_metrics;
+mod server_reload;
 
 pub use crate::handlers::shared::Reload;
 pub use crate::handlers::VirtualHost;

@@ -28,7 +28,7 @@ pub(super) fn start_session(
             crate::sys::block_exit_signals();
             // The loop is built on the thread that runs it (handlers are not Send).
             let started = IoLoop::<Msg>::new().and_then(|mut session_loop| {
-                crate::metrics::observe_loop(&mut session_loop, &shared);
+                crate::metrics::observe_loop(&mut session_loop, shared.metrics.as_ref());
                 let h = FtpHandler::new(stream, addr, link, id, shared)
                     .and_then(|handler| session_loop.spawn(Box::new(handler)))?;
                 Ok((session_loop, h))

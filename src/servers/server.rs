@@ -277,7 +277,7 @@ impl FtpServer {
             .map_err(|e| Error::io("polling", e))
     }
 
-    /// How long a host loop waiting on this server's descriptor ([`AsFd`]) may sleep
+    /// How long a host loop waiting on this server's descriptor ([`AsFd`](std::os::fd::AsFd)) may sleep
     /// before the next [`poll_once`](Self::poll_once)`(Duration::ZERO)`: zero while work is
     /// queued, the time to the next timer (idle timeouts, the failed-login delay), or None
     /// when no timer runs (wait for the descriptor alone).

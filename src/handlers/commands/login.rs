@@ -71,7 +71,11 @@ impl FtpHandler {
                     .map_err(|e| e.0);
                 if verdict.is_ok() {
                     // A home to walk for a quota is walked here, off the loop.
-                    crate::quotas::prime(auth.as_ref(), &who);
+                    if let Some(home) = auth.home_dir(&who) {
+                        crate::quotas::prime(&who, &home, auth.quota(&who), || {
+                            auth.filesystem(&who, home.clone()).ok()
+                        });
+                    }
                 }
                 let _ = lp.send(me, Msg::ToSession(SessionCmd::AuthResult(verdict)));
             });

@@ -14,8 +14,6 @@ mod quota;
 mod site_misc;
 pub(crate) mod transfers;
 
-pub(in crate::handlers) use quota::UploadQuota;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 

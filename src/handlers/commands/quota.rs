@@ -8,18 +8,7 @@ use std::sync::Arc;
 use crate::filesystems::WriteMode;
 use crate::handlers::control::{FtpHandler, XferInfo};
 use crate::proto::Reply;
-use crate::quotas::{self, Quota, UploadMeter, Usage, RESYNC_AFTER};
-
-/// The quota side of a running upload.
-#[derive(Debug)]
-pub(in crate::handlers) struct UploadQuota {
-    pub(in crate::handlers) meter: Arc<UploadMeter>,
-    /// The upload made the file at `path` (a new file, or a STOR that replaced the old
-    /// one at its start): a cut by the quota removes it.
-    made_file: bool,
-    /// A STOR that replaced an existing file: removing the upload removes that file.
-    replaced: bool,
-}
+use crate::quotas::{self, Quota, UploadMeter, UploadQuota, Usage, RESYNC_AFTER};
 
 /// How an upload meets the target.
 pub(super) struct UploadStart {

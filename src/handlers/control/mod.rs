@@ -162,7 +162,7 @@ pub(super) struct XferInfo {
     /// the old), which `fsync_uploads` syncs with the file.
     pub(super) new_name: bool,
     /// An upload by a user with a quota: its account.
-    pub(in crate::handlers) quota: Option<crate::handlers::commands::UploadQuota>,
+    pub(in crate::handlers) quota: Option<crate::quotas::UploadQuota>,
 }
 
 impl XferInfo {
