@@ -442,29 +442,33 @@ impl<'a, 't, F: Fn(std::ops::Range<usize>) -> At<'t>> Fields<'a, 't, F> {
 
     /// Bytes per second: a number, or a string with a K, M or G suffix (as `--read-limit`).
     fn rate(&mut self, name: &str) -> Result<Option<u64>, String> {
-        let Some(value) = self.get(name) else {
-            return Ok(None);
-        };
-        let at = (self.at)(value.span());
-        let key = format!("{}.{name}", self.table);
-        match value.get_ref() {
-            Item::Int(n) => u64::try_from(*n)
-                .map(Some)
-                .map_err(|_| format!("{at}: {key}: invalid rate {n}")),
-            Item::Str(s) => crate::cli::rate(std::ffi::OsStr::new(s))
-                .map(Some)
-                .map_err(|e| format!("{at}: {key}: {e}")),
-            _ => Err(wrong_type(
-                &at,
-                &key,
-                "a number of bytes (K, M, G suffixes)",
-                value,
-            )),
-        }
+        self.scaled(
+            name,
+            |s| crate::cli::rate(std::ffi::OsStr::new(s)),
+            |n| format!("invalid rate {n}"),
+            "a number of bytes (K, M, G suffixes)",
+        )
     }
 
     /// A count: an integer, or a string with a K, M or G suffix (`"500M"`).
     fn size(&mut self, name: &str) -> Result<Option<u64>, String> {
+        self.scaled(
+            name,
+            ftpdlib::quotas::parse_size,
+            |_| "a count cannot be negative".to_owned(),
+            "an integer or a string such as \"10M\"",
+        )
+    }
+
+    /// A number given as an integer, or as a string that `parse` reads (with a unit);
+    /// `negative` words the error for a negative integer, `expected` a wrong type.
+    fn scaled(
+        &mut self,
+        name: &str,
+        parse: impl Fn(&str) -> Result<u64, String>,
+        negative: impl Fn(i64) -> String,
+        expected: &str,
+    ) -> Result<Option<u64>, String> {
         let Some(value) = self.get(name) else {
             return Ok(None);
         };
@@ -473,16 +477,9 @@ impl<'a, 't, F: Fn(std::ops::Range<usize>) -> At<'t>> Fields<'a, 't, F> {
         match value.get_ref() {
             Item::Int(n) => u64::try_from(*n)
                 .map(Some)
-                .map_err(|_| format!("{at}: {key}: a count cannot be negative")),
-            Item::Str(s) => ftpdlib::quotas::parse_size(s)
-                .map(Some)
-                .map_err(|e| format!("{at}: {key}: {e}")),
-            _ => Err(wrong_type(
-                &at,
-                &key,
-                "an integer or a string such as \"10M\"",
-                value,
-            )),
+                .map_err(|_| format!("{at}: {key}: {}", negative(*n))),
+            Item::Str(s) => parse(s).map(Some).map_err(|e| format!("{at}: {key}: {e}")),
+            _ => Err(wrong_type(&at, &key, expected, value)),
         }
     }
 
