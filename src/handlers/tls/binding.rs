@@ -35,6 +35,8 @@ pub(super) fn handshake_config(
     role: TlsRole,
 ) -> (Arc<ServerConfig>, Option<SniCell>) {
     let mut c = ServerConfig::clone(config);
+    // FTP has no use for 0-RTT data, and the channel reads none.
+    c.max_early_data_size = 0;
     c.ticketer = Arc::new(TaggedTickets {
         inner: Arc::clone(&config.ticketer),
         token,

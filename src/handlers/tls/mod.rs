@@ -360,7 +360,10 @@ impl TlsLayer {
                             break;
                         }
                     }
-                    (delivered > 0).then_some(Outcome::Done(delivered))
+                    // Until the buffer is full or no whole record is left: an upload's
+                    // block takes every record one read(2) brought.
+                    matches!(want, Want::Read(buf) if delivered == buf.len())
+                        .then_some(Outcome::Done(delivered))
                 }
                 ConnectionState::EncodeTlsData(mut encode) => {
                     loop {
@@ -388,6 +391,7 @@ impl TlsLayer {
                 ConnectionState::Closed => {
                     self.peer_closed = true;
                     Some(match want {
+                        Want::Read(_) if delivered > 0 => Outcome::Done(delivered),
                         Want::Read(_) => Outcome::PeerClosed,
                         Want::Drive | Want::CloseNotify => Outcome::NeedInput,
                         Want::Write(_) => Outcome::Closed,
@@ -422,6 +426,7 @@ impl TlsLayer {
                         }
                         Outcome::Done(0)
                     }
+                    Want::Read(_) if delivered > 0 => Outcome::Done(delivered),
                     Want::Read(_) if self.peer_closed => Outcome::PeerClosed,
                     Want::Read(_) | Want::Drive => Outcome::NeedInput,
                 }),
