@@ -20,6 +20,12 @@ impl RecordBuf {
         self.start == self.end
     }
 
+    /// The bytes allocated.
+    #[cfg(test)]
+    pub(super) fn allocated(&self) -> usize {
+        self.data.capacity()
+    }
+
     /// The queued bytes.
     pub(super) fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.data[self.start..self.end]

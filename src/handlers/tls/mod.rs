@@ -17,6 +17,8 @@
 
 mod binding;
 mod buffers;
+#[cfg(test)]
+mod tests;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -282,6 +284,17 @@ impl Transport {
             return false;
         };
         t.conn.handshake_kind() == Some(HandshakeKind::Resumed) && t.token[..] == *token
+    }
+
+    /// Bytes the record buffers hold allocated (none while idle).
+    #[cfg(test)]
+    pub(crate) fn record_buffer_bytes(&self) -> usize {
+        match &self.layer {
+            Layer::Plain => 0,
+            Layer::Tls(t) => {
+                t.incoming.allocated() + t.outgoing.allocated() + t.plaintext.allocated()
+            }
+        }
     }
 
     /// The negotiated protocol version and cipher suite, for the log.
