@@ -67,8 +67,12 @@ impl RecordBuf {
     }
 
     /// Counts `n` bytes written into [`spare_mut`](Self::spare_mut) as queued.
+    /// A queue still empty afterwards (nothing was written) gives its allocation back.
     pub(super) fn commit(&mut self, n: usize) {
         self.end = (self.end + n).min(self.data.len());
+        if self.is_empty() {
+            self.release();
+        }
     }
 
     /// Appends `bytes`.
@@ -86,12 +90,7 @@ impl RecordBuf {
     pub(super) fn read_from(&mut self, from: &mut impl Read, chunk: usize) -> io::Result<usize> {
         self.reserve(chunk);
         let result = from.read(self.spare_mut());
-        if let Ok(n) = result {
-            self.commit(n);
-        }
-        if self.is_empty() {
-            self.release();
-        }
+        self.commit(*result.as_ref().unwrap_or(&0));
         result
     }
 
