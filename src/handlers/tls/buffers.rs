@@ -1,6 +1,8 @@
-//! The record buffers of a TLS channel: taken when records arrive or leave, given back to
-//! a per-thread spare list once emptied, so that an idle TLS session holds none (as plain
-//! sessions hold no line buffers while idle) and a busy loop does not allocate per record.
+//! The record buffers of a TLS channel. A control connection's are taken when records
+//! arrive or leave and given back to a per-thread list of small spares once emptied, so
+//! that an idle TLS session holds none (as plain sessions hold no line buffers while idle)
+//! and a command costs no allocation. A data connection exists for one transfer and keeps
+//! its (larger) buffers until it closes, so no block of a transfer allocates.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -13,9 +15,21 @@ pub(super) struct RecordBuf {
     data: Vec<u8>,
     start: usize,
     end: usize,
+    /// Keeps the allocation while empty (a data connection's, until it closes).
+    hold: bool,
 }
 
 impl RecordBuf {
+    /// A queue that takes its allocation on first use and keeps it until dropped.
+    pub(super) fn held() -> RecordBuf {
+        RecordBuf {
+            data: Vec::new(),
+            start: 0,
+            end: 0,
+            hold: true,
+        }
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.start == self.end
     }
@@ -34,8 +48,8 @@ impl RecordBuf {
     /// Drops `n` bytes from the front; the allocation goes back to the spares once empty.
     pub(super) fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.end);
-        if self.start == self.end {
-            self.release();
+        if self.is_empty() {
+            self.emptied();
         }
     }
 
@@ -71,7 +85,7 @@ impl RecordBuf {
     pub(super) fn commit(&mut self, n: usize) {
         self.end = (self.end + n).min(self.data.len());
         if self.is_empty() {
-            self.release();
+            self.emptied();
         }
     }
 
@@ -108,6 +122,16 @@ impl RecordBuf {
         Ok(())
     }
 
+    /// The queue is empty: rewinds it, and gives the allocation back unless held.
+    fn emptied(&mut self) {
+        if self.hold {
+            self.start = 0;
+            self.end = 0;
+        } else {
+            self.release();
+        }
+    }
+
     /// Gives the allocation back to the spares (the queue must be empty).
     fn release(&mut self) {
         let data = std::mem::take(&mut self.data);
@@ -142,8 +166,7 @@ fn take_spare(n: usize) -> Vec<u8> {
 }
 
 /// Keeps `data` for the next channel. With the list full, the smallest spare makes room
-/// for a larger one: a transfer takes and gives back its large buffers on every write,
-/// small ones cost little to make.
+/// for a larger one.
 fn give_spare(data: Vec<u8>) {
     if data.is_empty() || data.len() > SPARE_MAX_SIZE {
         return;
@@ -172,8 +195,10 @@ const ALLOCATION_UNIT: usize = 1024;
 /// Spare buffers a thread keeps for the next channel that needs one.
 const SPARE_COUNT: usize = 8;
 
-/// Buffers that grew past this are freed instead of kept.
-const SPARE_MAX_SIZE: usize = 128 * 1024;
+/// Larger buffers (a data connection's, a control connection's that took a large record)
+/// are freed instead of kept: the spares hold at most 8 × 32 KiB, and a thread that
+/// serves one session (`multi-thread`) keeps little for it.
+const SPARE_MAX_SIZE: usize = 32 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -203,6 +228,19 @@ mod tests {
         assert_eq!(b.bytes_mut().len(), 3);
         b.reserve(size);
         assert!(b.data.len() >= size + 3);
+    }
+
+    #[test]
+    fn a_held_buffer_keeps_its_allocation_until_dropped() {
+        let mut b = RecordBuf::held();
+        b.extend(b"record");
+        let size = b.allocated();
+        b.consume(6);
+        assert!(b.is_empty());
+        assert_eq!(b.allocated(), size);
+        b.extend(b"next");
+        assert_eq!(b.bytes_mut(), b"next");
+        assert_eq!(b.allocated(), size);
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //! certificate loading with the configuration.
 //!
 //! The connection is rustls's unbuffered one: the channel owns the record buffers
-//! (`buffers`), takes them when records arrive or leave and gives them back once empty, so
-//! an idle TLS session keeps only rustls's connection state (its keys and the state
-//! machine), and a busy one encrypts into one outgoing buffer instead of an allocation per
-//! record. What that API cannot do itself (tag tickets with the session's token, note the
+//! (`buffers`). A control connection takes them when records arrive or leave and gives
+//! them back once empty, so an idle TLS session keeps only rustls's connection state (its
+//! keys and the state machine); a data connection keeps its own until it closes, and
+//! encrypts into one outgoing buffer instead of an allocation per record. What that API cannot do itself (tag tickets with the session's token, note the
 //! SNI name) the configuration of each handshake does (`binding`).
 
 mod binding;
@@ -143,10 +143,14 @@ impl Transport {
             .map_err(|_| io::Error::other("a TLS session token of the wrong length"))?;
         let (config, sni) = binding::handshake_config(config, token, role);
         let conn = UnbufferedServerConnection::new(config).map_err(io::Error::other)?;
+        let (incoming, outgoing) = match role {
+            TlsRole::Control => (RecordBuf::default(), RecordBuf::default()),
+            TlsRole::Data => (RecordBuf::held(), RecordBuf::held()),
+        };
         let mut layer = TlsLayer {
             conn,
-            incoming: RecordBuf::default(),
-            outgoing: RecordBuf::default(),
+            incoming,
+            outgoing,
             plaintext: RecordBuf::default(),
             token,
             sni,
