@@ -18,7 +18,10 @@ use crate::error::Error;
 /// one from PEM files with [`TlsConfig::from_pem_files`], or pass your own to
 /// [`TlsConfig::new`], e.g. one made with `with_client_cert_verifier` to ask clients for
 /// certificates (mutual TLS). Data connections resume the control connection's TLS session
-/// through that config's `session_storage` / `ticketer`.
+/// through that config's `session_storage` / `ticketer`. Each handshake runs on a copy of
+/// the config whose ticketer and session store tag sessions with the control session's
+/// token (a data connection resumes only its own control session) and whose certificate
+/// resolver notes the SNI name; 0-RTT data is off (`max_early_data_size` is ignored).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TlsConfig {

@@ -18,6 +18,9 @@ mod files;
 mod session;
 
 pub use files::{listing, PathsFixture};
+/// The built-in certificate's configuration, for the TLS transport's own tests.
+#[cfg(test)]
+pub(crate) use session::tls_config;
 pub use session::{session, tls_session};
 
 /// The command-line parser and the gate: any line, in any session state, parses to an

@@ -242,7 +242,7 @@ fn connect_data(port: u16) -> Option<TcpStream> {
 }
 
 /// FTPS with a self-signed certificate made for these sessions.
-fn tls_config() -> TlsConfig {
+pub(crate) fn tls_config() -> TlsConfig {
     thread_local! {
         static CONFIG: Arc<rustls::ServerConfig> = {
             let cert = CertificateDer::from_pem_slice(CERT_PEM.as_bytes());

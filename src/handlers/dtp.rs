@@ -14,7 +14,7 @@ use ioloop::{Acceptor, ConnectState, Ctx, Handle, Handler, Interest, Ready, Time
 use super::bandwidth::{CapShare, Caps, Direction};
 use super::proxy::ProxyReader;
 use super::shared::Shared;
-use super::tls::{DataTls, Transport};
+use super::tls::{DataTls, TlsRole, Transport};
 use super::transfers::{Progress, Transfer, SEND_NOTSENT_LOWAT};
 use super::{CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
 use crate::filesystems::FsFile;
@@ -232,7 +232,7 @@ impl DtpHandler {
         tls: Option<DataTls>,
     ) -> io::Result<Self> {
         let stream = match &tls {
-            Some(t) => Transport::tls(stream, &t.config, &t.token)?,
+            Some(t) => Transport::tls(stream, &t.config, &t.token, TlsRole::Data)?,
             None => Transport::plain(stream),
         };
         Ok(DtpHandler {
@@ -305,7 +305,8 @@ impl DtpHandler {
             return Ok(());
         };
         if !self.stream.is_tls() {
-            self.stream.start_tls(&tls.config, &tls.token, &[])?;
+            self.stream
+                .start_tls(&tls.config, &tls.token, &[], TlsRole::Data)?;
         }
         self.handshake_timer = Some(cx.call_later(tls.handshake_timeout));
         Ok(())

@@ -17,7 +17,7 @@ use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready,
 use super::digest::{HashAlgo, HashJob};
 use super::ftps::SessionTls;
 use super::shared::Shared;
-use super::tls::Transport;
+use super::tls::{TlsRole, Transport};
 use super::{Job, Msg, ServerEvent, ServerLink, SessionCmd, VirtualHost};
 use crate::authorizers::{Authorizer, ClientCertificate};
 use crate::bans::Failure;
@@ -215,7 +215,9 @@ impl FtpHandler {
         let max_line = shared.config.max_line_length;
         let tls = SessionTls::new(shared.config.tls.as_ref());
         let transport = match &shared.config.tls {
-            Some(cfg) if cfg.implicit => Transport::tls(stream, &cfg.server_config, tls.token())?,
+            Some(cfg) if cfg.implicit => {
+                Transport::tls(stream, &cfg.server_config, tls.token(), TlsRole::Control)?
+            }
             Some(_) | None => Transport::plain(stream),
         };
         Ok(FtpHandler {

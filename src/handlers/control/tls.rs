@@ -8,7 +8,7 @@ use ioloop::{Ctx, TimerId};
 use super::{FtpHandler, Wait};
 use crate::authorizers::ClientCertificate;
 use crate::handlers::ftps::{ControlTls, DataProt};
-use crate::handlers::tls::DataTls;
+use crate::handlers::tls::{DataTls, TlsRole};
 use crate::handlers::Msg;
 use crate::metrics::Counter;
 use crate::proto::Reply;
@@ -103,7 +103,11 @@ impl FtpHandler {
         // interpreter (no plaintext command injection).
         let early = self.chat.take_input();
         let token = self.tls.state().token;
-        if let Err(e) = self.chat.stream_mut().start_tls(&config, &token, &early) {
+        if let Err(e) = self
+            .chat
+            .stream_mut()
+            .start_tls(&config, &token, &early, TlsRole::Control)
+        {
             log::info!("{} SSL handshake failed: {e}", self.prefix());
             self.shared.count(Counter::TlsHandshakeFailures, 1);
             return cx.close();

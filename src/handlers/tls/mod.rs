@@ -1,0 +1,640 @@
+//! FTPS over rustls (RFC 4217; pyftpdlib's TLS_FTPHandler and TLS_DTPHandler).
+//!
+//! A channel reads and writes through a [`Transport`]: the mio `TcpStream`, plain or with
+//! a rustls server connection layered on it. The socket and its registration stay the same
+//! when AUTH TLS switches a control connection to TLS. Handshakes run inside the loop:
+//! every read and write drives them without blocking, the owner adds `WRITABLE` to its
+//! interest while records wait to be sent and `READABLE` while a handshake runs, and a
+//! loop timer bounds them. The session's FTPS state is in `ftps`, the commands in `commands::ftps`, and
+//! certificate loading with the configuration.
+//!
+//! The connection is rustls's unbuffered one: the channel owns the record buffers
+//! (`buffers`). A control connection takes them when records arrive or leave and gives
+//! them back once empty, so an idle TLS session keeps only rustls's connection state (its
+//! keys and the state machine); a data connection keeps its own until it closes, and
+//! encrypts into one outgoing buffer instead of an allocation per record. What that API cannot do itself (tag tickets with the session's token, note the
+//! SNI name) the configuration of each handshake does (`binding`).
+
+mod binding;
+mod buffers;
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use ioloop::mio::net::TcpStream;
+use ioloop::Interest;
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
+};
+use rustls::{HandshakeKind, ServerConfig};
+
+use binding::SniCell;
+pub(crate) use binding::TlsRole;
+use buffers::RecordBuf;
+
+/// A channel's byte stream: plain TCP, or TLS over that same TCP socket.
+pub(crate) struct Transport {
+    tcp: TcpStream,
+    layer: Layer,
+}
+
+/// What runs on top of the TCP socket.
+enum Layer {
+    Plain,
+    Tls(Box<TlsLayer>),
+}
+
+struct TlsLayer {
+    conn: UnbufferedServerConnection,
+    /// Records read from the socket and not yet processed.
+    incoming: RecordBuf,
+    /// Records waiting to be sent.
+    outgoing: RecordBuf,
+    /// Decrypted bytes the owner has not read yet (the rest of a record larger than its
+    /// read, or records that arrived while it wrote).
+    plaintext: RecordBuf,
+    /// The control session's token (see [`TlsRole`]).
+    token: [u8; TOKEN_LEN],
+    /// The SNI name of a control connection's handshake.
+    sni: Option<SniCell>,
+    /// What one read(2) of records asks for at least.
+    read_chunk: usize,
+    /// The peer closed TCP.
+    tcp_eof: bool,
+    /// The peer's close_notify arrived: the end of its data.
+    peer_closed: bool,
+    /// A TLS error ended the connection (rustls is not asked again: it would send a
+    /// second alert).
+    failed: bool,
+}
+
+/// What [`TlsLayer::process`] is asked to do once the records that arrived are processed.
+enum Want<'a> {
+    /// Only process them (a handshake, or keeping up while the owner waits).
+    Drive,
+    /// Deliver plaintext into this buffer.
+    Read(&'a mut [u8]),
+    /// Encrypt this plaintext (a prefix of it).
+    Write(&'a [u8]),
+    /// Queue a close_notify alert.
+    CloseNotify,
+}
+
+/// How [`TlsLayer::process`] ended.
+enum Outcome {
+    /// `Read`: bytes delivered; `Write`: bytes encrypted and queued; `CloseNotify`: queued.
+    Done(usize),
+    /// Nothing more to do until more records arrive.
+    NeedInput,
+    /// `Read`: the peer's close_notify, with no plaintext left before it.
+    PeerClosed,
+    /// Both close_notify alerts went: nothing may be written any more.
+    Closed,
+}
+
+/// What the data side needs to secure a data connection (PROT P).
+#[derive(Clone)]
+pub(crate) struct DataTls {
+    pub(crate) config: Arc<ServerConfig>,
+    /// Ties resumed sessions to the control session that created them.
+    pub(crate) token: [u8; TOKEN_LEN],
+    pub(crate) require_reuse: bool,
+    pub(crate) handshake_timeout: std::time::Duration,
+}
+
+impl Transport {
+    /// Plain TCP.
+    pub(crate) fn plain(tcp: TcpStream) -> Transport {
+        Transport {
+            tcp,
+            layer: Layer::Plain,
+        }
+    }
+
+    /// TLS (server side) from the first byte.
+    pub(crate) fn tls(
+        tcp: TcpStream,
+        config: &Arc<ServerConfig>,
+        token: &[u8],
+        role: TlsRole,
+    ) -> io::Result<Transport> {
+        let mut t = Transport::plain(tcp);
+        t.start_tls(config, token, &[], role)?;
+        Ok(t)
+    }
+
+    /// Layers a server-side TLS connection on the socket. `early` holds bytes already read
+    /// from the socket that belong to the TLS stream (a ClientHello sent right behind AUTH
+    /// TLS). `token` (the control session's, [`TOKEN_LEN`] bytes) tags the sessions a
+    /// control connection issues; a data connection resumes only sessions tagged with it
+    /// (see [`resumed_with`](Self::resumed_with)).
+    pub(crate) fn start_tls(
+        &mut self,
+        config: &Arc<ServerConfig>,
+        token: &[u8],
+        early: &[u8],
+        role: TlsRole,
+    ) -> io::Result<()> {
+        let token: [u8; TOKEN_LEN] = token
+            .try_into()
+            .map_err(|_| io::Error::other("a TLS session token of the wrong length"))?;
+        let (config, sni) = binding::handshake_config(config, token, role);
+        let conn = UnbufferedServerConnection::new(config).map_err(io::Error::other)?;
+        let (incoming, outgoing) = match role {
+            TlsRole::Control => (RecordBuf::default(), RecordBuf::default()),
+            TlsRole::Data => (RecordBuf::held(), RecordBuf::held()),
+        };
+        let mut layer = TlsLayer {
+            conn,
+            incoming,
+            outgoing,
+            plaintext: RecordBuf::default(),
+            token,
+            sni,
+            read_chunk: match role {
+                TlsRole::Control => CONTROL_READ_CHUNK,
+                TlsRole::Data => DATA_READ_CHUNK,
+            },
+            tcp_eof: false,
+            peer_closed: false,
+            failed: false,
+        };
+        if !early.is_empty() {
+            layer.incoming.extend(early);
+            if let Err(e) = layer.process(&mut Want::Drive) {
+                let _ = layer.outgoing.write_to(&mut self.tcp);
+                return Err(e);
+            }
+        }
+        self.layer = Layer::Tls(Box::new(layer));
+        Ok(())
+    }
+
+    /// The certificate the client presented and the handshake verified (mutual TLS),
+    /// DER-encoded: the first of its chain.
+    pub(crate) fn peer_certificate(&self) -> Option<&[u8]> {
+        match &self.layer {
+            Layer::Tls(t) => t
+                .conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|c| c.as_ref()),
+            Layer::Plain => None,
+        }
+    }
+
+    /// The name the client asked for in its TLS handshake (SNI), once it arrived.
+    pub(crate) fn server_name(&self) -> Option<&str> {
+        match &self.layer {
+            Layer::Tls(t) => t.sni.as_ref().and_then(|name| name.get()).map(|n| &**n),
+            Layer::Plain => None,
+        }
+    }
+
+    /// The TCP socket (to register, shut down, or set options on).
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    /// The TCP socket, mutably (for registration).
+    pub(crate) fn tcp_mut(&mut self) -> &mut TcpStream {
+        &mut self.tcp
+    }
+
+    /// Whether TLS is on.
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self.layer, Layer::Tls(_))
+    }
+
+    /// Whether a TLS handshake is still running.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        match &self.layer {
+            Layer::Plain => false,
+            Layer::Tls(t) => t.conn.is_handshaking(),
+        }
+    }
+
+    /// Whether TLS records wait to be written to the socket.
+    pub(crate) fn wants_write(&self) -> bool {
+        match &self.layer {
+            Layer::Plain => false,
+            Layer::Tls(t) => !t.outgoing.is_empty(),
+        }
+    }
+
+    /// `want` (the owner's own interest) plus what TLS needs: `WRITABLE` while records
+    /// are queued, `READABLE` while a handshake runs.
+    pub(crate) fn interest(&self, want: Option<Interest>) -> Option<Interest> {
+        let Layer::Tls(t) = &self.layer else {
+            return want;
+        };
+        let mut extra = None;
+        if !t.outgoing.is_empty() {
+            extra = Some(Interest::WRITABLE);
+        }
+        if t.conn.is_handshaking() && !t.tcp_eof {
+            extra = Some(extra.map_or(Interest::READABLE, |i| i | Interest::READABLE));
+        }
+        match (want, extra) {
+            (Some(a), Some(b)) => Some(a | b),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Drives the handshake as far as the socket allows. `Ok(true)` once it is complete
+    /// (always for plain TCP), `Ok(false)` while it waits for the peer.
+    ///
+    /// # Errors
+    /// A TLS error (the alert is sent, best effort), or the peer closed the connection.
+    pub(crate) fn handshake(&mut self) -> io::Result<bool> {
+        let Layer::Tls(t) = &mut self.layer else {
+            return Ok(true);
+        };
+        let result = t.handshake(&mut self.tcp);
+        if result.is_err() {
+            // The alert, best effort.
+            let _ = t.outgoing.write_to(&mut self.tcp);
+        }
+        result
+    }
+
+    /// Writes queued TLS records until done or the socket would block.
+    ///
+    /// # Errors
+    /// A send error.
+    pub(crate) fn flush_tls(&mut self) -> io::Result<()> {
+        match &mut self.layer {
+            Layer::Plain => Ok(()),
+            Layer::Tls(t) => t.outgoing.write_to(&mut self.tcp),
+        }
+    }
+
+    /// Queues a TLS close_notify alert and tries to send it (a clean end of the stream).
+    pub(crate) fn send_close_notify(&mut self) {
+        if let Layer::Tls(t) = &mut self.layer {
+            let _ = t.process(&mut Want::CloseNotify);
+            let _ = t.outgoing.write_to(&mut self.tcp);
+        }
+    }
+
+    /// Whether the completed handshake resumed a session issued to the holder of `token`.
+    /// A data connection resumes no other session (its handshake refuses them), so this
+    /// is whether it resumed and belongs to `token`.
+    pub(crate) fn resumed_with(&self, token: &[u8]) -> bool {
+        let Layer::Tls(t) = &self.layer else {
+            return false;
+        };
+        t.conn.handshake_kind() == Some(HandshakeKind::Resumed) && t.token[..] == *token
+    }
+
+    /// Bytes the record buffers hold allocated (none while idle).
+    #[cfg(test)]
+    pub(crate) fn record_buffer_bytes(&self) -> usize {
+        match &self.layer {
+            Layer::Plain => 0,
+            Layer::Tls(t) => {
+                t.incoming.allocated() + t.outgoing.allocated() + t.plaintext.allocated()
+            }
+        }
+    }
+
+    /// The negotiated protocol version and cipher suite, for the log.
+    pub(crate) fn describe(&self) -> String {
+        let Layer::Tls(t) = &self.layer else {
+            return "plain".to_owned();
+        };
+        let version = t
+            .conn
+            .protocol_version()
+            .map_or_else(|| "?".to_owned(), |v| format!("{v:?}"));
+        let suite = t
+            .conn
+            .negotiated_cipher_suite()
+            .map_or_else(|| "?".to_owned(), |s| format!("{:?}", s.suite()));
+        let kind = match t.conn.handshake_kind() {
+            Some(HandshakeKind::Resumed) => "resumed",
+            Some(HandshakeKind::Full | HandshakeKind::FullWithHelloRetryRequest) | None => "full",
+        };
+        format!("{version} {suite} ({kind})")
+    }
+}
+
+impl TlsLayer {
+    /// Processes the records that arrived, queueing what rustls sends (handshake
+    /// messages, tickets, alerts), then does `want`.
+    ///
+    /// # Errors
+    /// A TLS error (`InvalidData`), now or earlier; the alert is queued, for the caller to
+    /// send.
+    fn process(&mut self, want: &mut Want<'_>) -> io::Result<Outcome> {
+        if self.failed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the TLS connection failed",
+            ));
+        }
+        let result = self.process_records(want);
+        if result.is_err() {
+            self.failed = true;
+            self.queue_alert();
+        }
+        result
+    }
+
+    fn process_records(&mut self, want: &mut Want<'_>) -> io::Result<Outcome> {
+        let mut delivered = 0;
+        loop {
+            let UnbufferedStatus { mut discard, state } =
+                self.conn.process_tls_records(self.incoming.bytes_mut());
+            let state = match state {
+                Ok(state) => state,
+                Err(e) => {
+                    self.incoming.consume(discard);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+            };
+            let outcome = match state {
+                ConnectionState::ReadTraffic(mut traffic) => {
+                    while let Some(record) = traffic.next_record() {
+                        let record =
+                            record.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                        discard += record.discard;
+                        let payload = record.payload;
+                        let taken = match want {
+                            Want::Read(buf) => {
+                                let n = payload.len().min(buf.len() - delivered);
+                                buf[delivered..delivered + n].copy_from_slice(&payload[..n]);
+                                delivered += n;
+                                n
+                            }
+                            Want::Drive | Want::Write(_) | Want::CloseNotify => 0,
+                        };
+                        self.plaintext.extend(&payload[taken..]);
+                        if matches!(want, Want::Read(buf) if delivered == buf.len()) {
+                            break;
+                        }
+                    }
+                    // Until the buffer is full or no whole record is left: an upload's
+                    // block takes every record one read(2) brought.
+                    matches!(want, Want::Read(buf) if delivered == buf.len())
+                        .then_some(Outcome::Done(delivered))
+                }
+                ConnectionState::EncodeTlsData(mut encode) => {
+                    loop {
+                        match encode.encode(self.outgoing.spare_mut()) {
+                            Ok(n) => break self.outgoing.commit(n),
+                            Err(EncodeError::InsufficientSize(InsufficientSizeError {
+                                required_size,
+                            })) => self.outgoing.reserve(required_size),
+                            Err(e) => return Err(io::Error::other(e)),
+                        }
+                    }
+                    None
+                }
+                ConnectionState::TransmitTlsData(transmit) => {
+                    // The records are in `outgoing`, which the owner sends as the socket
+                    // allows; rustls need not wait for that.
+                    transmit.done();
+                    None
+                }
+                ConnectionState::BlockedHandshake => Some(Outcome::NeedInput),
+                ConnectionState::PeerClosed => {
+                    self.peer_closed = true;
+                    None
+                }
+                ConnectionState::Closed => {
+                    self.peer_closed = true;
+                    Some(match want {
+                        Want::Read(_) if delivered > 0 => Outcome::Done(delivered),
+                        Want::Read(_) => Outcome::PeerClosed,
+                        Want::Drive | Want::CloseNotify => Outcome::NeedInput,
+                        Want::Write(_) => Outcome::Closed,
+                    })
+                }
+                ConnectionState::WriteTraffic(mut traffic) => Some(match want {
+                    Want::Write(data) => {
+                        let take = data.len().min(WRITE_CHUNK);
+                        let records = take.div_ceil(MAX_FRAGMENT).max(1);
+                        self.outgoing.reserve(take + records * RECORD_OVERHEAD);
+                        loop {
+                            match traffic.encrypt(&data[..take], self.outgoing.spare_mut()) {
+                                Ok(n) => break self.outgoing.commit(n),
+                                Err(EncryptError::InsufficientSize(InsufficientSizeError {
+                                    required_size,
+                                })) => self.outgoing.reserve(required_size),
+                                Err(e) => return Err(io::Error::other(e)),
+                            }
+                        }
+                        Outcome::Done(take)
+                    }
+                    Want::CloseNotify => {
+                        self.outgoing.reserve(CLOSE_NOTIFY_ROOM);
+                        loop {
+                            match traffic.queue_close_notify(self.outgoing.spare_mut()) {
+                                Ok(n) => break self.outgoing.commit(n),
+                                Err(EncryptError::InsufficientSize(InsufficientSizeError {
+                                    required_size,
+                                })) => self.outgoing.reserve(required_size),
+                                Err(e) => return Err(io::Error::other(e)),
+                            }
+                        }
+                        Outcome::Done(0)
+                    }
+                    Want::Read(_) if delivered > 0 => Outcome::Done(delivered),
+                    Want::Read(_) if self.peer_closed => Outcome::PeerClosed,
+                    Want::Read(_) | Want::Drive => Outcome::NeedInput,
+                }),
+                // Early data is off in the configuration; anything else is a state this
+                // version of rustls does not have.
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "unexpected TLS state",
+                    ))
+                }
+            };
+            self.incoming.consume(discard);
+            if let Some(outcome) = outcome {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// After a TLS error: queues the alert rustls prepared, to be sent best effort.
+    /// rustls hands out what it queued before it looks at more records; it is asked once,
+    /// and shown the records it has not consumed, since it keeps positions into them.
+    fn queue_alert(&mut self) {
+        let UnbufferedStatus { discard, state } =
+            self.conn.process_tls_records(self.incoming.bytes_mut());
+        if let Ok(ConnectionState::EncodeTlsData(mut encode)) = state {
+            self.outgoing.reserve(CLOSE_NOTIFY_ROOM);
+            if let Ok(n) = encode.encode(self.outgoing.spare_mut()) {
+                self.outgoing.commit(n);
+            }
+        }
+        self.incoming.consume(discard);
+    }
+
+    /// Drives the handshake; see [`Transport::handshake`].
+    fn handshake(&mut self, tcp: &mut TcpStream) -> io::Result<bool> {
+        loop {
+            self.outgoing.write_to(tcp)?;
+            if !self.conn.is_handshaking() {
+                return Ok(true);
+            }
+            self.process(&mut Want::Drive)?;
+            if !self.conn.is_handshaking() {
+                continue;
+            }
+            self.outgoing.write_to(tcp)?;
+            if !self.read_socket(tcp)? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Plaintext; see `Read for Transport`.
+    fn read(&mut self, tcp: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if !self.plaintext.is_empty() {
+                let queued = self.plaintext.bytes_mut();
+                let n = queued.len().min(buf.len());
+                buf[..n].copy_from_slice(&queued[..n]);
+                self.plaintext.consume(n);
+                return Ok(n);
+            }
+            match self.process(&mut Want::Read(buf))? {
+                Outcome::Done(n) => {
+                    // A key update's answer, a ticket: a send error shows up again later.
+                    let _ = self.outgoing.write_to(tcp);
+                    return Ok(n);
+                }
+                Outcome::PeerClosed => return Ok(0),
+                Outcome::NeedInput | Outcome::Closed => {}
+            }
+            // Handshake messages go out before waiting for the answer.
+            self.outgoing.write_to(tcp)?;
+            if !self.read_socket(tcp)? {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        }
+    }
+
+    /// Plaintext; see `Write for Transport`.
+    fn write(&mut self, tcp: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
+        self.outgoing.write_to(tcp)?;
+        if !self.outgoing.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        // A write-only channel (a download) must still read the handshake.
+        if self.conn.is_handshaking() && !self.handshake(tcp)? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = match self.process(&mut Want::Write(buf))? {
+            Outcome::Done(n) => n,
+            Outcome::NeedInput => return Err(io::ErrorKind::WouldBlock.into()),
+            Outcome::PeerClosed | Outcome::Closed => return Err(io::ErrorKind::BrokenPipe.into()),
+        };
+        self.outgoing.write_to(tcp)?;
+        Ok(n)
+    }
+
+    /// One read(2) of records. `Ok(false)` when the socket has nothing; the end of the
+    /// stream is an error here, since rustls still waits for records (a close_notify
+    /// would have ended the wait).
+    fn read_socket(&mut self, tcp: &mut TcpStream) -> io::Result<bool> {
+        if self.tcp_eof {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        loop {
+            match self.incoming.read_from(tcp, self.read_chunk) {
+                Ok(0) => {
+                    self.tcp_eof = true;
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Read for Transport {
+    /// Plaintext. `Ok(0)` only after the peer's close_notify; a TCP close without one is
+    /// `UnexpectedEof` (a truncation, not an end).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Layer::Tls(t) = &mut self.layer else {
+            return self.tcp.read(buf);
+        };
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let result = t.read(&mut self.tcp, buf);
+        if let Err(e) = &result {
+            if e.kind() == io::ErrorKind::InvalidData {
+                // A TLS error: send the alert, best effort.
+                let _ = t.outgoing.write_to(&mut self.tcp);
+            }
+        }
+        result
+    }
+}
+
+impl Write for Transport {
+    /// Plaintext; accepted bytes are encrypted at once and sent as the socket allows.
+    /// `WouldBlock` while earlier records are unsent, or while the handshake waits for
+    /// the peer.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Layer::Tls(t) = &mut self.layer else {
+            return self.tcp.write(buf);
+        };
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let result = t.write(&mut self.tcp, buf);
+        if let Err(e) = &result {
+            if e.kind() == io::ErrorKind::InvalidData {
+                let _ = t.outgoing.write_to(&mut self.tcp);
+            }
+        }
+        result
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_tls()?;
+        if self.wants_write() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of a session's resumption token.
+pub(crate) const TOKEN_LEN: usize = 16;
+
+/// Plaintext encrypted per write: a download's 64 KiB block in one go, four full records
+/// and one send(2). See docs/performance.md (FTPS).
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// What one read(2) of a data connection asks for at least: several records of an
+/// upload's stream of 16 KiB ones. See docs/performance.md (FTPS).
+const DATA_READ_CHUNK: usize = 64 * 1024 + 2048;
+
+/// What one read(2) of a control connection asks for at least: commands are short (a
+/// record that is not grows the buffer as it comes, as rustls's own buffer does).
+const CONTROL_READ_CHUNK: usize = 4096;
+
+/// The largest plaintext of one record (rustls's default `max_fragment_size`).
+const MAX_FRAGMENT: usize = 16 * 1024;
+
+/// A record's header, tag and padding at most (TLS 1.2 GCM: 5 + 8 + 16; TLS 1.3: 5 + 1 +
+/// 16), rounded up.
+const RECORD_OVERHEAD: usize = 40;
+
+/// Room for one alert record.
+const CLOSE_NOTIFY_ROOM: usize = 64;

@@ -1,0 +1,229 @@
+//! The TLS transport against a real rustls client over loopback: the record buffers are
+//! given back once a burst is over, and bytes, ends and truncations come through.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream as StdTcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+
+use super::*;
+
+#[test]
+fn an_idle_session_holds_no_record_buffers() {
+    let (mut server, client) = pair();
+    let mut client = client.join().expect("client thread");
+    // A command and its reply, then idle.
+    client.write_all(b"NOOP\r\n").expect("client write");
+    let mut line = [0u8; 64];
+    let n = until(|| server.read(&mut line));
+    assert_eq!(&line[..n], b"NOOP\r\n");
+    until(|| server.write(b"200 NOOP ok.\r\n"));
+    until(|| server.flush().map(|()| 0));
+    let mut reply = [0u8; 14];
+    client.read_exact(&mut reply).expect("client read");
+    assert_eq!(&reply, b"200 NOOP ok.\r\n");
+    assert_eq!(
+        server.record_buffer_bytes(),
+        0,
+        "an idle session keeps record buffers"
+    );
+    assert!(!server.wants_write());
+}
+
+#[test]
+fn a_large_upload_and_download_arrive_whole_and_end_cleanly() {
+    let (mut server, client) = pair();
+    let mut client = client.join().expect("client thread");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    // Upload: the client writes in a thread, the server reads in blocks.
+    let sent = data.clone();
+    let uploader = std::thread::spawn(move || {
+        client.write_all(&sent).expect("upload");
+        client.conn.send_close_notify();
+        client.flush().expect("close_notify");
+        client
+    });
+    let mut got = Vec::new();
+    let mut block = vec![0u8; 64 * 1024];
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(Instant::now() < deadline, "the upload did not end");
+        match server.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&block[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+            Err(e) => panic!("server read: {e}"),
+        }
+    }
+    assert!(
+        got == data,
+        "the upload arrived changed ({} bytes)",
+        got.len()
+    );
+    let mut client = uploader.join().expect("uploader");
+    // Download: the server writes, the client reads in a thread.
+    let downloader = std::thread::spawn(move || {
+        let mut got = vec![0u8; 300_000];
+        client.read_exact(&mut got).expect("download");
+        got
+    });
+    let mut at = 0;
+    let deadline = Instant::now() + LIMIT;
+    while at < data.len() || server.wants_write() {
+        assert!(Instant::now() < deadline, "the download did not end");
+        let step = if at < data.len() {
+            server.write(&data[at..])
+        } else {
+            server.flush_tls().map(|()| 0)
+        };
+        match step {
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+            Err(e) => panic!("server write: {e}"),
+        }
+    }
+    assert!(downloader.join().expect("downloader") == data);
+    assert_eq!(server.record_buffer_bytes(), 0);
+}
+
+#[test]
+fn a_tcp_close_without_close_notify_is_a_truncation() {
+    let (mut server, client) = pair();
+    let client = client.join().expect("client thread");
+    // FIN without a close_notify (a plain close could be a reset: tickets lie unread).
+    client
+        .sock
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    let mut buf = [0u8; 16];
+    let deadline = Instant::now() + LIMIT;
+    let err = loop {
+        assert!(Instant::now() < deadline, "the close was not seen");
+        match server.read(&mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+            Ok(n) => panic!("read {n} bytes after a bare TCP close"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+}
+
+type Client = StreamOwned<ClientConnection, StdTcpStream>;
+
+/// A server transport over loopback and a client thread that finishes the handshake.
+fn pair() -> (Transport, std::thread::JoinHandle<Client>) {
+    let tls = crate::fuzzing::tls_config();
+    let provider = Arc::clone(tls.server_config.crypto_provider());
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let client = std::thread::spawn(move || {
+        let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+            .with_no_client_auth();
+        let name = ServerName::try_from("localhost").expect("name");
+        let conn = ClientConnection::new(Arc::new(config), name).expect("client");
+        let tcp = StdTcpStream::connect(addr).expect("connect");
+        tcp.set_read_timeout(Some(LIMIT)).expect("timeout");
+        let mut client = StreamOwned::new(conn, tcp);
+        while client.conn.is_handshaking() {
+            client
+                .conn
+                .complete_io(&mut client.sock)
+                .expect("client handshake");
+        }
+        client
+    });
+    let (tcp, _) = listener.accept().expect("accept");
+    tcp.set_nonblocking(true).expect("nonblocking");
+    let mut server = Transport::tls(
+        TcpStream::from_std(tcp),
+        &tls.server_config,
+        &[9; TOKEN_LEN],
+        TlsRole::Control,
+    )
+    .expect("server TLS");
+    let deadline = Instant::now() + LIMIT;
+    while !server.handshake().expect("server handshake") {
+        assert!(Instant::now() < deadline, "the handshake did not end");
+        std::thread::yield_now();
+    }
+    // Session tickets go out after the handshake.
+    while server.wants_write() {
+        assert!(Instant::now() < deadline, "the tickets were not sent");
+        server.flush_tls().expect("tickets");
+        std::thread::yield_now();
+    }
+    (server, client)
+}
+
+/// Repeats a non-blocking call until it stops saying `WouldBlock`.
+fn until(mut f: impl FnMut() -> io::Result<usize>) -> usize {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(Instant::now() < deadline, "no progress");
+        match f() {
+            Ok(n) => return n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Trusts every certificate; signatures are still checked.
+#[derive(Debug)]
+struct AnyCert(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
