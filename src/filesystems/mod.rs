@@ -70,8 +70,35 @@ pub enum WriteMode {
 /// override over the OS should keep that property (call the wrapped view's method rather
 /// than `std::fs` by name). files are [`FsFile`]s (an OS file, or any
 /// [`FileData`]) and metadata is a [`FileStat`], so nothing requires a real file. All
-/// methods run on the event-loop thread, so they should not block for long.
+/// methods run on the event-loop thread, so they should not block for long, unless the
+/// filesystem says it blocks ([`FileSystem::blocking`]): then its I/O runs on worker
+/// threads while the session waits.
 pub trait FileSystem: Send {
+    /// Whether this filesystem's I/O may block (a network mount, an object store, a
+    /// database): `true` moves every filesystem step of a command (CWD, SIZE, MDTM,
+    /// MLST, STAT of a path, the LIST / NLST / MLSD listings, the opens of RETR, STOR,
+    /// APPE, STOU and HASH, DELE, MKD, RMD, RNFR / RNTO, SITE CHMOD / UTIME / SYMLINK,
+    /// MFMT) to the server's filesystem threads. The session hands its filesystem to a
+    /// thread, reads no command meanwhile (later commands wait in order, and ABOR with
+    /// them), and takes it back with the result; the other sessions of the loop go on.
+    /// A client that leaves meanwhile ends its session; the call finishes on its thread
+    /// and its result is dropped.
+    ///
+    /// What stays on the loop's thread and must stay quick: the path mapping
+    /// ([`FileSystem::root`], [`FileSystem::cwd`], [`FileSystem::ftpnorm`],
+    /// [`FileSystem::ftp2fs`], [`FileSystem::validpath`]: lexical checks, as
+    /// [`MemoryFs`] does), the reads and writes of open files ([`FileData`]: serve them
+    /// from memory or a local spool file filled by `open_read`, and send an upload away
+    /// in the [`SyncJob`] of [`FileSystem::sync_upload`], which runs on a thread too),
+    /// and the steps after a transfer (the rename of an atomic upload, quota
+    /// accounting). The calls run as the server's user: with an authorizer that switches
+    /// users (`UnixAuthorizer`), keep the default.
+    ///
+    /// The default, `false`, runs everything on the loop as before, at no cost.
+    fn blocking(&self) -> bool {
+        false
+    }
+
     /// The real, canonical root directory of the session (the user's home).
     fn root(&self) -> &Path;
 

@@ -77,6 +77,9 @@ pub(crate) enum SessionCmd {
     HashResult(Arc<AtomicBool>, std::io::Result<Vec<u8>>),
     /// A worker synced a completed upload (`fsync_uploads`): done, or why not.
     Synced(std::io::Result<()>),
+    /// A filesystem thread ran a call of a filesystem that blocks: the filesystem back,
+    /// with the call's result.
+    FsReturned(Box<control::FsReturn>),
 }
 
 /// News from the data side.

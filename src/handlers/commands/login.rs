@@ -55,7 +55,7 @@ impl FtpHandler {
     pub(super) fn ftp_pass(&mut self, cx: &mut Ctx<'_, Msg>, password: &str) {
         let user = match &self.login {
             Login::AwaitingUser => return self.respond(Reply::new(503, "Login with USER first.")),
-            Login::LoggedIn { .. } => {
+            Login::LoggedIn { .. } | Login::Lent { .. } => {
                 return self.respond(Reply::new(503, "User already authenticated."))
             }
             Login::AwaitingPass { user } => user.clone(),
@@ -201,7 +201,7 @@ impl FtpHandler {
     /// transfer's result).
     pub(super) fn ftp_quit(&mut self, cx: &mut Ctx<'_, Msg>) {
         let msg = match &self.login {
-            Login::LoggedIn { user, .. } => self.authorizer().msg_quit(user),
+            Login::LoggedIn { user, .. } | Login::Lent { user } => self.authorizer().msg_quit(user),
             Login::AwaitingUser | Login::AwaitingPass { .. } => "Goodbye.".to_owned(),
         };
         if matches!(self.login, Login::LoggedIn { .. }) {

@@ -354,7 +354,8 @@ impl FtpHandler {
             | Wait::ActiveConnect
             | Wait::StartTls
             | Wait::Hashing(_)
-            | Wait::Syncing(_) => {}
+            | Wait::Syncing(_)
+            | Wait::Filesystem(_) => {}
         }
     }
 
