@@ -1,0 +1,395 @@
+//! A filesystem that blocks ([`FileSystem::blocking`]): a wrapper over the disk view
+//! that sleeps in every call, served to one user while another user, on the standard
+//! view, works on the same single-loop server. Marked blocking, its calls run on the
+//! filesystem threads: the other session's NOOPs and multi-MB transfers go on while a
+//! call sleeps, and the slow session's results are right. Not marked, the same wrapper
+//! stalls everyone (the check that the first test can fail). A client that leaves, or
+//! sends ABOR, while its call sleeps: the session ends (or answers) once the call
+//! returns, and nothing is left behind.
+
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, WithFilesystem};
+use ftpdlib::filesystems::{AbstractedFs, FileStat, FileSystem, FsFile, WriteMode};
+
+use crate::util::{random_bytes, Client, TestServer};
+
+/// What the test sees of the slow filesystems it made: calls sleeping now, calls made,
+/// filesystems alive, and the sleep of each call.
+#[derive(Default)]
+struct Probe {
+    in_call: AtomicUsize,
+    calls: AtomicUsize,
+    alive: AtomicUsize,
+    delay_ms: AtomicU64,
+}
+
+impl Probe {
+    /// Waits (bounded) until a call sleeps.
+    fn wait_in_call(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.in_call.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "no filesystem call started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn sleeping(&self) -> bool {
+        self.in_call.load(Ordering::SeqCst) > 0
+    }
+}
+
+/// The disk view of the user's home, sleeping `probe.delay_ms` in each call of the
+/// filesystem (the path mapping excepted, which must stay quick).
+struct SlowFs {
+    inner: AbstractedFs,
+    blocking: bool,
+    probe: Arc<Probe>,
+}
+
+impl SlowFs {
+    fn new(home: PathBuf, blocking: bool, probe: &Arc<Probe>) -> io::Result<SlowFs> {
+        probe.alive.fetch_add(1, Ordering::SeqCst);
+        Ok(SlowFs {
+            inner: AbstractedFs::new(home)?,
+            blocking,
+            probe: Arc::clone(probe),
+        })
+    }
+
+    fn slow<T>(&self, call: impl FnOnce(&AbstractedFs) -> T) -> T {
+        self.probe.in_call.fetch_add(1, Ordering::SeqCst);
+        self.probe.calls.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(
+            self.probe.delay_ms.load(Ordering::SeqCst),
+        ));
+        let result = call(&self.inner);
+        self.probe.in_call.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+impl Drop for SlowFs {
+    fn drop(&mut self) {
+        self.probe.alive.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl FileSystem for SlowFs {
+    fn blocking(&self) -> bool {
+        self.blocking
+    }
+    fn root(&self) -> &Path {
+        self.inner.root()
+    }
+    fn cwd(&self) -> &str {
+        self.inner.cwd()
+    }
+    fn set_cwd(&mut self, ftp_path: String) {
+        self.inner.set_cwd(ftp_path);
+    }
+    fn ftp2fs(&self, ftp_path: &str) -> PathBuf {
+        self.inner.ftp2fs(ftp_path)
+    }
+    fn fs2ftp(&self, fs_path: &Path) -> String {
+        self.inner.fs2ftp(fs_path)
+    }
+    fn validpath(&self, fs_path: &Path) -> bool {
+        self.inner.validpath(fs_path)
+    }
+    fn open_read(&self, p: &Path) -> io::Result<FsFile> {
+        self.slow(|fs| fs.open_read(p))
+    }
+    fn open_write(&self, p: &Path, mode: WriteMode) -> io::Result<FsFile> {
+        self.slow(|fs| fs.open_write(p, mode))
+    }
+    fn chdir(&mut self, p: &Path) -> io::Result<()> {
+        self.probe.in_call.fetch_add(1, Ordering::SeqCst);
+        self.probe.calls.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(
+            self.probe.delay_ms.load(Ordering::SeqCst),
+        ));
+        let result = self.inner.chdir(p);
+        self.probe.in_call.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+    fn mkdir(&self, p: &Path) -> io::Result<()> {
+        self.slow(|fs| fs.mkdir(p))
+    }
+    fn rmdir(&self, p: &Path) -> io::Result<()> {
+        self.slow(|fs| fs.rmdir(p))
+    }
+    fn remove(&self, p: &Path) -> io::Result<()> {
+        self.slow(|fs| fs.remove(p))
+    }
+    fn rename(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        self.slow(|fs| fs.rename(src, dst))
+    }
+    fn set_mtime(&self, p: &Path, t: SystemTime) -> io::Result<()> {
+        self.slow(|fs| fs.set_mtime(p, t))
+    }
+    fn stat(&self, p: &Path) -> io::Result<FileStat> {
+        self.slow(|fs| fs.stat(p))
+    }
+    fn lstat(&self, p: &Path) -> io::Result<FileStat> {
+        self.slow(|fs| fs.lstat(p))
+    }
+    fn listdir(&self, p: &Path) -> io::Result<Vec<OsString>> {
+        self.slow(|fs| fs.listdir(p))
+    }
+    fn format_list(
+        &self,
+        basedir: &Path,
+        names: &[OsString],
+        use_gmt: bool,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) {
+        self.slow(|fs| fs.format_list(basedir, names, use_gmt, now, out));
+    }
+    fn format_mlsx(
+        &self,
+        basedir: &Path,
+        names: &[OsString],
+        perms: &str,
+        facts: &[&str],
+        ignore_err: bool,
+        use_gmt: bool,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        self.slow(|fs| fs.format_mlsx(basedir, names, perms, facts, ignore_err, use_gmt, out))
+    }
+}
+
+/// A server where `slow` (every right) is served through [`SlowFs`] and `fast` (every
+/// right) and the test users through the standard view, all on the same home.
+fn server(blocking: bool, probe: &Arc<Probe>) -> TestServer {
+    let probe = Arc::clone(probe);
+    TestServer::with_users(
+        move |mut auth: DummyAuthorizer| {
+            let home = auth.home_dir("user").expect("the test user's home");
+            auth.add_user("slow", "pw", &home, "elradfmwMT", None, None)
+                .expect("add slow");
+            auth.add_user("fast", "pw", &home, "elradfmwMT", None, None)
+                .expect("add fast");
+            Box::new(WithFilesystem::new(auth, move |user, home| {
+                if user == "slow" {
+                    Ok(Box::new(SlowFs::new(home, blocking, &probe)?) as Box<dyn FileSystem>)
+                } else {
+                    Ok(Box::new(AbstractedFs::new(home)?) as Box<dyn FileSystem>)
+                }
+            }))
+        },
+        |_| {},
+        |_| {},
+        |b| b,
+    )
+}
+
+fn login(srv: &TestServer, user: &str) -> Client {
+    let mut c = srv.client();
+    c.login(user, "pw");
+    c.expect("TYPE I", 200);
+    c
+}
+
+/// A NOOP's round trip.
+fn noop_time(c: &mut Client) -> Duration {
+    let t = Instant::now();
+    c.expect("NOOP", 200);
+    t.elapsed()
+}
+
+const SLEEP_MS: u64 = 2000;
+
+#[test]
+fn a_blocking_filesystem_sleeps_on_a_thread_while_other_sessions_transfer() {
+    let probe = Arc::new(Probe::default());
+    let srv = server(true, &probe);
+    std::fs::create_dir(srv.root().join("sub")).expect("mkdir");
+    let big = random_bytes(8 << 20, 0x510f5);
+    std::fs::write(srv.root().join("big.bin"), &big).expect("seed");
+    let mut fast = login(&srv, "fast");
+    let mut slow = login(&srv, "slow");
+    probe.delay_ms.store(SLEEP_MS, Ordering::SeqCst);
+
+    // The slow session's CWD sleeps 2 s on a filesystem thread.
+    let started = Instant::now();
+    slow.send("CWD sub");
+    probe.wait_in_call();
+    // Meanwhile the other session is answered at once, and moves 8 MiB each way.
+    for _ in 0..3 {
+        let t = noop_time(&mut fast);
+        assert!(t < Duration::from_millis(500), "NOOP took {t:?}");
+        assert!(probe.sleeping(), "the slow call ended before the NOOP");
+    }
+    let t = Instant::now();
+    assert!(fast.retr("big.bin") == big, "RETR not byte-identical");
+    fast.stor("copy.bin", &big);
+    let transfers = t.elapsed();
+    assert!(
+        std::fs::read(srv.root().join("copy.bin")).expect("copy") == big,
+        "STOR not byte-identical"
+    );
+    let t = noop_time(&mut fast);
+    assert!(t < Duration::from_millis(500), "NOOP took {t:?}");
+    assert!(
+        probe.sleeping(),
+        "the slow call ended before the transfers did ({transfers:?})"
+    );
+    // The slow session's reply came after its call.
+    assert_eq!(
+        slow.reply(),
+        (250, "\"/sub\" is the current directory.".to_owned())
+    );
+    assert!(started.elapsed() >= Duration::from_millis(SLEEP_MS));
+    assert_eq!(slow.cmd("PWD").0, 257);
+    slow.expect("QUIT", 221);
+    fast.expect("QUIT", 221);
+    srv.wait_idle();
+    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn the_same_filesystem_not_marked_blocking_stalls_every_session() {
+    let probe = Arc::new(Probe::default());
+    let srv = server(false, &probe);
+    std::fs::create_dir(srv.root().join("sub")).expect("mkdir");
+    let mut fast = login(&srv, "fast");
+    let mut slow = login(&srv, "slow");
+    probe.delay_ms.store(SLEEP_MS, Ordering::SeqCst);
+    slow.send("CWD sub");
+    probe.wait_in_call();
+    // The loop itself sleeps in the call: the NOOP waits for it.
+    let t = noop_time(&mut fast);
+    assert!(t > Duration::from_millis(SLEEP_MS / 2), "NOOP took {t:?}");
+    assert_eq!(slow.reply().0, 250);
+    slow.expect("QUIT", 221);
+    fast.expect("QUIT", 221);
+    srv.wait_idle();
+}
+
+#[test]
+fn every_command_of_a_blocking_filesystem_gets_its_result() {
+    let probe = Arc::new(Probe::default());
+    let srv = server(true, &probe);
+    let mut c = login(&srv, "slow");
+    probe.delay_ms.store(5, Ordering::SeqCst);
+    let data = random_bytes(3 << 20, 0xda7a);
+    let before = probe.calls.load(Ordering::SeqCst);
+    assert_eq!(c.cmd("MKD d").0, 257);
+    assert_eq!(
+        c.cmd("CWD d"),
+        (250, "\"/d\" is the current directory.".to_owned())
+    );
+    c.stor("f.bin", &data);
+    assert_eq!(c.cmd("SIZE f.bin"), (213, data.len().to_string()));
+    assert_eq!(c.cmd("MDTM f.bin").0, 213);
+    assert!(c.retr("f.bin") == data, "RETR not byte-identical");
+    // REST + RETR: the seek happens with the open.
+    c.expect("REST 3000000", 350);
+    let pasv = c.pasv();
+    assert!(c.download("RETR f.bin", pasv) == data[3_000_000..]);
+    let more = b"appended";
+    let pasv = c.pasv();
+    c.upload("APPE f.bin", pasv, more);
+    assert_eq!(c.cmd("SIZE f.bin"), (213, (data.len() + 8).to_string()));
+    let list = c.listing("LIST");
+    assert!(list.contains(" f.bin\r\n"), "{list:?}");
+    assert_eq!(c.listing("NLST"), "f.bin\r\n");
+    let mlsd = c.listing("MLSD");
+    assert!(mlsd.contains("type=file;") && mlsd.contains(" f.bin\r\n"), "{mlsd:?}");
+    let (code, text) = c.cmd("MLST f.bin");
+    assert_eq!(code, 250, "{text}");
+    assert!(text.contains(" /d/f.bin"), "{text}");
+    let (code, text) = c.cmd("STAT f.bin");
+    assert_eq!(code, 213, "{text}");
+    assert!(text.contains(" f.bin"), "{text}");
+    assert_eq!(c.cmd("MFMT 20200102030405 f.bin").0, 213);
+    assert_eq!(c.cmd("MDTM f.bin"), (213, "20200102030405".to_owned()));
+    assert_eq!(c.cmd("SITE CHMOD 600 f.bin").0, 200);
+    assert_eq!(c.cmd("RNFR f.bin").0, 350);
+    assert_eq!(c.cmd("RNTO g.bin").0, 250);
+    let pasv = c.pasv();
+    let (code, text) = c.cmd("STOU");
+    assert!(code == 150 || code == 125, "{code} {text}");
+    drop(pasv);
+    let (code, text) = c.reply();
+    assert!(code == 226 || code == 426, "STOU ended {code} {text}");
+    let (code, text) = c.cmd("XSHA256 g.bin");
+    assert_eq!(code, 250, "{text}");
+    // Errors come back as from any filesystem.
+    assert_eq!(c.cmd("CWD nowhere").0, 550);
+    assert_eq!(c.cmd("SIZE nowhere").0, 550);
+    assert_eq!(c.cmd("DELE g.bin").0, 250);
+    assert_eq!(c.cmd("RETR g.bin").0, 550);
+    // Pipelined commands are answered in order, each after its call.
+    c.send_raw(b"CWD /\r\nMKD e\r\nRMD e\r\nNOOP\r\n");
+    assert_eq!(c.reply().0, 250);
+    assert_eq!(c.reply().0, 257);
+    assert_eq!(c.reply().0, 250);
+    assert_eq!(c.reply().0, 200);
+    assert_eq!(c.cmd("DELE d").0, 550); // a directory
+    for name in std::fs::read_dir(srv.root().join("d")).expect("d") {
+        let path = name.expect("entry").path();
+        std::fs::remove_file(&path).expect("rm");
+    }
+    assert_eq!(c.cmd("RMD d").0, 250);
+    assert!(probe.calls.load(Ordering::SeqCst) > before + 20);
+    c.expect("QUIT", 221);
+    srv.wait_idle();
+    assert!(
+        std::fs::read_dir(srv.root()).expect("root").next().is_none(),
+        "left behind in the home"
+    );
+    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_client_leaving_or_aborting_while_its_call_sleeps_leaves_nothing() {
+    let probe = Arc::new(Probe::default());
+    let srv = server(true, &probe);
+    std::fs::create_dir(srv.root().join("sub")).expect("mkdir");
+    std::fs::write(srv.root().join("f.txt"), b"data").expect("seed");
+
+    // ABOR sent during the call waits for its reply, then is answered.
+    let mut c = login(&srv, "slow");
+    probe.delay_ms.store(300, Ordering::SeqCst);
+    c.send_raw(b"CWD sub\r\nABOR\r\n");
+    probe.wait_in_call();
+    assert_eq!(c.reply().0, 250);
+    assert_eq!(c.reply().0, 225);
+    c.expect("QUIT", 221);
+    srv.wait_idle();
+
+    // A client that closes while a RETR's open sleeps: the session ends when the call
+    // returns, the opened file and the filesystem dropped.
+    let mut c = login(&srv, "slow");
+    let _pasv = c.pasv();
+    c.send("RETR f.txt");
+    probe.wait_in_call();
+    drop(c);
+    drop(_pasv);
+    srv.wait_idle();
+    assert!(!probe.sleeping());
+    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+
+    // The same with a reset (RST) during a LIST's calls.
+    let mut c = login(&srv, "slow");
+    let pasv = c.pasv();
+    c.send("LIST");
+    probe.wait_in_call();
+    let stream = c.stream_clone();
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+    drop(c);
+    let mut rest = Vec::new();
+    let _ = (&pasv).read_to_end(&mut rest);
+    srv.wait_idle();
+    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+}
