@@ -251,6 +251,7 @@ fn a_blocking_filesystem_sleeps_on_a_thread_while_other_sessions_transfer() {
     assert_eq!(slow.cmd("PWD").0, 257);
     slow.expect("QUIT", 221);
     fast.expect("QUIT", 221);
+    drop((slow, fast));
     srv.wait_idle();
     assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
 }
@@ -271,6 +272,7 @@ fn the_same_filesystem_not_marked_blocking_stalls_every_session() {
     assert_eq!(slow.reply().0, 250);
     slow.expect("QUIT", 221);
     fast.expect("QUIT", 221);
+    drop((slow, fast));
     srv.wait_idle();
 }
 
@@ -303,7 +305,10 @@ fn every_command_of_a_blocking_filesystem_gets_its_result() {
     assert!(list.contains(" f.bin\r\n"), "{list:?}");
     assert_eq!(c.listing("NLST"), "f.bin\r\n");
     let mlsd = c.listing("MLSD");
-    assert!(mlsd.contains("type=file;") && mlsd.contains(" f.bin\r\n"), "{mlsd:?}");
+    assert!(
+        mlsd.contains("type=file;") && mlsd.contains(" f.bin\r\n"),
+        "{mlsd:?}"
+    );
     let (code, text) = c.cmd("MLST f.bin");
     assert_eq!(code, 250, "{text}");
     assert!(text.contains(" /d/f.bin"), "{text}");
@@ -342,9 +347,13 @@ fn every_command_of_a_blocking_filesystem_gets_its_result() {
     assert_eq!(c.cmd("RMD d").0, 250);
     assert!(probe.calls.load(Ordering::SeqCst) > before + 20);
     c.expect("QUIT", 221);
+    drop(c);
     srv.wait_idle();
     assert!(
-        std::fs::read_dir(srv.root()).expect("root").next().is_none(),
+        std::fs::read_dir(srv.root())
+            .expect("root")
+            .next()
+            .is_none(),
         "left behind in the home"
     );
     assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
@@ -365,6 +374,7 @@ fn a_client_leaving_or_aborting_while_its_call_sleeps_leaves_nothing() {
     assert_eq!(c.reply().0, 250);
     assert_eq!(c.reply().0, 225);
     c.expect("QUIT", 221);
+    drop(c);
     srv.wait_idle();
 
     // A client that closes while a RETR's open sleeps: the session ends when the call

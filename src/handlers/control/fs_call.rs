@@ -149,8 +149,8 @@ impl FtpHandler {
 
     /// The filesystem is back: the command's second half, its log line, then what
     /// waited.
-    pub(super) fn fs_returned(&mut self, cx: &mut Ctx<'_, Msg>, back: Box<FsReturn>) {
-        let FsReturn { fs, result } = *back;
+    pub(super) fn fs_returned(&mut self, cx: &mut Ctx<'_, Msg>, back: FsReturn) {
+        let FsReturn { fs, result } = back;
         self.login = match std::mem::replace(&mut self.login, Login::AwaitingUser) {
             Login::Lent { user } => Login::LoggedIn { user, fs },
             // Not lent (cannot happen: only `on_fs` lends it): keep the session's state.

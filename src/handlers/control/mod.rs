@@ -756,7 +756,7 @@ impl FtpHandler {
                     self.end_wait(cx);
                 }
             }
-            Msg::ToSession(SessionCmd::FsReturned(back)) => self.fs_returned(cx, back),
+            Msg::ToSession(SessionCmd::FsReturned(back)) => self.fs_returned(cx, *back),
             Msg::ToData(_) | Msg::ToServer(_) | Msg::Proxied(_) => {}
         }
     }
