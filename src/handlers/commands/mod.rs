@@ -422,6 +422,12 @@ impl FtpHandler {
         }
     }
 
+    /// Whether the session's filesystem blocks: its calls, and the reads and writes of
+    /// its files, run on the filesystem threads.
+    pub(super) fn fs_blocks(&self) -> bool {
+        self.fs().is_some_and(|fs| fs.blocking())
+    }
+
     /// Whether a LIST or STAT of a directory with this argument shows the names starting
     /// with a dot: with `-a` / `-A` (the `ls` options before the path, which pyftpdlib
     /// ignored), or always when the server is set to (pyftpdlib's listings).

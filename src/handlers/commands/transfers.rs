@@ -87,7 +87,11 @@ impl FtpHandler {
         self.on_fs(cx, work, |s, cx, opened| match opened {
             Ok((file, path)) => {
                 let ascii = s.transfer_type == TransferType::Ascii;
-                let job = Job::SendFile { file, ascii };
+                let job = Job::SendFile {
+                    file,
+                    ascii,
+                    pooled: s.fs_blocks(),
+                };
                 s.start_transfer(cx, job, xfer("RETR", Some(path)), None);
             }
             Err(reply) => s.respond(reply),
@@ -185,6 +189,7 @@ impl FtpHandler {
                 ascii,
                 cut_tail,
                 meter,
+                pooled: s.fs_blocks(),
             };
             s.start_transfer(cx, job, info, None);
         });
@@ -250,6 +255,7 @@ impl FtpHandler {
                 ascii,
                 cut_tail: false,
                 meter,
+                pooled: s.fs_blocks(),
             };
             s.start_transfer(cx, job, info, None);
         });
@@ -324,6 +330,7 @@ impl FtpHandler {
                 ascii,
                 cut_tail: false,
                 meter,
+                pooled: s.fs_blocks(),
             };
             s.start_transfer(cx, job, info, Some(format!("FILE: {base}")));
         });
