@@ -23,6 +23,9 @@ const CHUNK: usize = 256 << 10;
 /// reading the socket.
 const BEHIND_LIMIT: usize = 1 << 20;
 
+/// How an upload after REST cuts the old tail of its file.
+pub(crate) type Cut = fn(&mut FsFile) -> io::Result<()>;
+
 /// A transfer's file.
 pub(crate) enum TransferFile {
     /// Read and written on the loop's thread.
@@ -61,15 +64,11 @@ impl TransferFile {
 
     /// The end of an upload: everything written, and with `cut_tail` the file cut where
     /// writing stopped (see `cut_at_position`). [`not_ready`] while a thread works on it.
-    pub(crate) fn finish_upload(
-        &mut self,
-        cut: impl FnOnce(&mut FsFile) -> io::Result<()> + Send + 'static,
-        cut_tail: bool,
-    ) -> io::Result<()> {
+    pub(crate) fn finish_upload(&mut self, cut: Cut, cut_tail: bool) -> io::Result<()> {
         match self {
             TransferFile::Direct(f) if cut_tail => cut(f),
             TransferFile::Direct(_) => Ok(()),
-            TransferFile::Pooled(p) => p.finish(cut, cut_tail),
+            TransferFile::Pooled(p) => p.finish(cut_tail.then_some(cut)),
         }
     }
 }
@@ -229,9 +228,10 @@ impl PooledFile {
         Ok(buf.len())
     }
 
-    /// Hands the file to a thread to write what waits (then, with `cut`, to cut it
-    /// where writing stopped), unless a thread has it.
-    fn write_behind(&self, cut: Option<Box<dyn FnOnce(&mut FsFile) -> io::Result<()> + Send>>) {
+    /// Hands the file to a thread to write what waits, unless a thread has it. With
+    /// `ending`, the upload's end: then, with a cut, the file is cut where writing
+    /// stopped, and flushed.
+    fn write_behind(&self, ending: Option<Option<Cut>>) {
         let Some(mut file) = self.lock().file.take() else {
             return;
         };
@@ -251,14 +251,14 @@ impl PooledFile {
                     return wake(&st);
                 }
             }
-            let ending = cut.is_some();
-            let cut = match cut {
-                Some(cut) => cut(&mut file).and_then(|()| file.flush()),
+            let ended = match ending {
+                Some(Some(cut)) => cut(&mut file).and_then(|()| file.flush()),
+                Some(None) => file.flush(),
                 None => Ok(()),
             };
             let mut st = lock(&state);
-            match cut {
-                Ok(()) => st.finished = st.finished || (ending && st.behind.is_empty()),
+            match ended {
+                Ok(()) => st.finished |= ending.is_some() && st.behind.is_empty(),
                 Err(e) => st.error = Some(e),
             }
             st.file = Some(file);
@@ -266,11 +266,7 @@ impl PooledFile {
         });
     }
 
-    fn finish(
-        &mut self,
-        cut: impl FnOnce(&mut FsFile) -> io::Result<()> + Send + 'static,
-        cut_tail: bool,
-    ) -> io::Result<()> {
+    fn finish(&mut self, cut: Option<Cut>) -> io::Result<()> {
         let mut st = self.lock();
         if let Some(e) = st.error.take() {
             return Err(e);
@@ -282,11 +278,6 @@ impl PooledFile {
             return Ok(());
         }
         drop(st);
-        let cut: Box<dyn FnOnce(&mut FsFile) -> io::Result<()> + Send> = if cut_tail {
-            Box::new(cut)
-        } else {
-            Box::new(|_: &mut FsFile| Ok(()))
-        };
         self.write_behind(Some(cut));
         Err(not_ready())
     }

@@ -8,14 +8,14 @@
 //! returns, and nothing is left behind.
 
 use std::ffi::OsString;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, WithFilesystem};
-use ftpdlib::filesystems::{AbstractedFs, FileStat, FileSystem, FsFile, WriteMode};
+use ftpdlib::filesystems::{AbstractedFs, FileData, FileStat, FileSystem, FsFile, WriteMode};
 
 use crate::util::{random_bytes, Client, TestServer};
 
@@ -27,6 +27,9 @@ struct Probe {
     calls: AtomicUsize,
     alive: AtomicUsize,
     delay_ms: AtomicU64,
+    /// Reads and writes of open files sleeping now, and the sleep of each.
+    in_file_call: AtomicUsize,
+    file_delay_ms: AtomicU64,
 }
 
 impl Probe {
@@ -41,6 +44,67 @@ impl Probe {
 
     fn sleeping(&self) -> bool {
         self.in_call.load(Ordering::SeqCst) > 0
+    }
+
+    /// Waits (bounded) until a read or write of a file sleeps.
+    fn wait_in_file_call(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.in_file_call.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "no file read or write started");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn sleeping_in_file(&self) -> bool {
+        self.in_file_call.load(Ordering::SeqCst) > 0
+    }
+}
+
+/// An open file of [`SlowFs`]: each read and write sleeps `probe.file_delay_ms`.
+struct SlowFile {
+    inner: FsFile,
+    probe: Arc<Probe>,
+}
+
+impl SlowFile {
+    fn slow<T>(&mut self, call: impl FnOnce(&mut FsFile) -> T) -> T {
+        self.probe.in_file_call.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(
+            self.probe.file_delay_ms.load(Ordering::SeqCst),
+        ));
+        let result = call(&mut self.inner);
+        self.probe.in_file_call.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+impl Read for SlowFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.slow(|f| f.read(buf))
+    }
+}
+
+impl Write for SlowFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.slow(|f| f.write(buf))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Seek for SlowFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+impl FileData for SlowFile {
+    fn size(&self) -> io::Result<u64> {
+        self.inner.size()
+    }
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
     }
 }
 
@@ -59,6 +123,13 @@ impl SlowFs {
             inner: AbstractedFs::new(home)?,
             blocking,
             probe: Arc::clone(probe),
+        })
+    }
+
+    fn file(&self, inner: FsFile) -> FsFile {
+        FsFile::custom(SlowFile {
+            inner,
+            probe: Arc::clone(&self.probe),
         })
     }
 
@@ -103,10 +174,12 @@ impl FileSystem for SlowFs {
         self.inner.validpath(fs_path)
     }
     fn open_read(&self, p: &Path) -> io::Result<FsFile> {
-        self.slow(|fs| fs.open_read(p))
+        let inner = self.slow(|fs| fs.open_read(p))?;
+        Ok(self.file(inner))
     }
     fn open_write(&self, p: &Path, mode: WriteMode) -> io::Result<FsFile> {
-        self.slow(|fs| fs.open_write(p, mode))
+        let inner = self.slow(|fs| fs.open_write(p, mode))?;
+        Ok(self.file(inner))
     }
     fn chdir(&mut self, p: &Path) -> io::Result<()> {
         self.probe.in_call.fetch_add(1, Ordering::SeqCst);
@@ -274,6 +347,72 @@ fn the_same_filesystem_not_marked_blocking_stalls_every_session() {
     fast.expect("QUIT", 221);
     drop((slow, fast));
     srv.wait_idle();
+}
+
+/// Checks, three times, that the other session's NOOP comes back within `limit` while
+/// a read or write of a file sleeps.
+fn noops_while_a_file_call_sleeps(fast: &mut Client, probe: &Probe, limit: Duration) {
+    probe.wait_in_file_call();
+    let mut inside = 0;
+    for _ in 0..3 {
+        let before = probe.sleeping_in_file();
+        let t = noop_time(fast);
+        assert!(t < limit, "NOOP took {t:?}");
+        inside += usize::from(before && probe.sleeping_in_file());
+    }
+    assert!(
+        inside >= 2,
+        "only {inside} NOOPs ran while a file call slept"
+    );
+}
+
+#[test]
+fn the_files_of_a_blocking_filesystem_are_read_and_written_off_the_loop() {
+    let probe = Arc::new(Probe::default());
+    let srv = server(true, &probe);
+    let data = random_bytes((512 << 10) + 1, 0xf11e);
+    std::fs::write(srv.root().join("f.bin"), &data).expect("seed");
+    let mut fast = login(&srv, "fast");
+    let mut slow = login(&srv, "slow");
+    probe.file_delay_ms.store(400, Ordering::SeqCst);
+
+    // A download whose every read sleeps 400 ms: the other session is answered at once.
+    let mut pasv = slow.pasv();
+    let (code, text) = slow.cmd("RETR f.bin");
+    assert!(code == 125 || code == 150, "{code} {text}");
+    noops_while_a_file_call_sleeps(&mut fast, &probe, Duration::from_millis(200));
+    let mut got = Vec::new();
+    pasv.read_to_end(&mut got).expect("download");
+    assert_eq!(slow.reply().0, 226);
+    assert!(got == data, "RETR not byte-identical");
+
+    // An upload whose every write sleeps: the same, and its 226 comes once the last
+    // block is in the file.
+    let mut pasv = slow.pasv();
+    let (code, text) = slow.cmd("STOR up.bin");
+    assert!(code == 125 || code == 150, "{code} {text}");
+    pasv.write_all(&data).expect("upload");
+    pasv.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    noops_while_a_file_call_sleeps(&mut fast, &probe, Duration::from_millis(200));
+    assert_eq!(slow.reply().0, 226);
+    assert!(
+        std::fs::read(srv.root().join("up.bin")).expect("up.bin") == data,
+        "STOR not byte-identical at its 226"
+    );
+    // REST + STOR cuts the old tail on the file's thread.
+    probe.file_delay_ms.store(0, Ordering::SeqCst);
+    slow.expect("REST 1000", 350);
+    let pasv = slow.pasv();
+    slow.upload("STOR up.bin", pasv, b"tail");
+    let mut want = data[..1000].to_vec();
+    want.extend_from_slice(b"tail");
+    assert!(std::fs::read(srv.root().join("up.bin")).expect("up.bin") == want);
+    drop(got);
+    slow.expect("QUIT", 221);
+    fast.expect("QUIT", 221);
+    drop((slow, fast));
+    srv.wait_idle();
+    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
 }
 
 #[test]
