@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, WithFilesystem};
+use ftpdlib::config::HandlerConfig;
 use ftpdlib::filesystems::{AbstractedFs, FileData, FileStat, FileSystem, FsFile, WriteMode};
 
 use crate::util::{random_bytes, Client, TestServer};
@@ -242,6 +243,15 @@ impl FileSystem for SlowFs {
 /// A server where `slow` (every right) is served through [`SlowFs`] and `fast` (every
 /// right) and the test users through the standard view, all on the same home.
 fn server(blocking: bool, probe: &Arc<Probe>) -> TestServer {
+    server_with(blocking, probe, |_| {})
+}
+
+/// As [`server`], with the handler options adjusted by `handler`.
+fn server_with(
+    blocking: bool,
+    probe: &Arc<Probe>,
+    handler: impl FnOnce(&mut HandlerConfig),
+) -> TestServer {
     let probe = Arc::clone(probe);
     TestServer::with_users(
         move |mut auth: DummyAuthorizer| {
@@ -258,7 +268,7 @@ fn server(blocking: bool, probe: &Arc<Probe>) -> TestServer {
                 }
             }))
         },
-        |_| {},
+        handler,
         |_| {},
         |b| b,
     )
@@ -539,6 +549,35 @@ fn a_client_leaving_or_aborting_while_its_call_sleeps_leaves_nothing() {
     drop(c);
     let mut rest = Vec::new();
     let _ = (&pasv).read_to_end(&mut rest);
+    srv.wait_idle();
+    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn an_atomic_upload_on_a_blocking_filesystem_is_renamed_on_its_thread() {
+    let probe = Arc::new(Probe::default());
+    let srv = server_with(true, &probe, |h| h.atomic_uploads = true);
+    std::fs::write(srv.root().join("f.bin"), b"old").expect("seed");
+    let mut c = login(&srv, "slow");
+    probe.delay_ms.store(50, Ordering::SeqCst);
+    let data = random_bytes(1 << 20, 0xa70);
+    let mut pasv = c.pasv();
+    let (code, text) = c.cmd("STOR f.bin");
+    assert!(code == 125 || code == 150, "{code} {text}");
+    pasv.write_all(&data).expect("upload");
+    // A QUIT during the transfer: answered after the upload's 226.
+    c.send("QUIT");
+    pasv.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    assert_eq!(c.reply(), (226, "Transfer complete.".to_owned()));
+    assert_eq!(c.reply().0, 221);
+    assert!(c.expect_closed().is_empty());
+    assert!(std::fs::read(srv.root().join("f.bin")).expect("f.bin") == data);
+    let names: Vec<_> = std::fs::read_dir(srv.root())
+        .expect("root")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["f.bin"], "a temporary left behind");
+    drop(c);
     srv.wait_idle();
     assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
 }

@@ -2,9 +2,12 @@
 //! queueing one until the client connects, and turning the data channel's news into
 //! replies.
 
+use std::path::Path;
+
 use ioloop::{Ctx, Handle};
 
 use super::{DataChan, FtpHandler, Wait, XferInfo};
+use crate::filesystems::FileSystem;
 use crate::handlers::{atomic, CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
 use crate::proto::{Reply, TransferType};
 
@@ -248,85 +251,18 @@ impl FtpHandler {
             // got it finds the file; a cut upload only drops its temporary.
             let stored = match (&info.part, completed) {
                 (None, _) => completed,
+                // A filesystem that blocks renames on its thread; the reply follows.
+                (Some(_), true) if self.fs_blocks() => {
+                    return self.commit_part_off_loop(cx, info, bytes, reason, reported);
+                }
                 (Some(_), true) => self.commit_part(&info).is_ok(),
                 (Some(_), false) => {
                     self.discard_part(&info);
                     false
                 }
             };
-            if !reported {
-                // The data channel closed before the transfer's start reached it, or
-                // left the report of an atomic upload to here (after the rename).
-                self.transfer_ended(&info, stored, bytes);
-            }
-            let aborted_midway = matches!(reason, CloseReason::Aborted) && bytes > 0;
-            match reason {
-                CloseReason::Completed if !stored => {
-                    self.respond(Reply::new(
-                        451,
-                        "Could not store the file; upload discarded.",
-                    ));
-                }
-                CloseReason::Completed => self.respond(Reply::new(226, "Transfer complete.")),
-                CloseReason::Aborted => {
-                    if bytes > 0 {
-                        self.respond(Reply::new(426, "Transfer aborted via ABOR."));
-                        self.respond(Reply::new(226, "ABOR command successful."));
-                    } else {
-                        self.respond(Reply::new(
-                            225,
-                            "ABOR command successful; data channel closed.",
-                        ));
-                    }
-                }
-                CloseReason::PeerClosedEarly => {
-                    self.respond(Reply::new(
-                        426,
-                        format!("Transfer aborted; {bytes} bytes transmitted."),
-                    ));
-                }
-                CloseReason::Network(_) => {
-                    self.respond(Reply::new(426, "Connection closed; transfer aborted."));
-                }
-                CloseReason::File(_) if info.quota.as_ref().is_some_and(|q| q.meter.exceeded()) => {
-                    self.respond(Reply::new(
-                        552,
-                        "Exceeded storage allocation (quota); upload discarded.",
-                    ));
-                }
-                CloseReason::File(e) => {
-                    // A full disk or quota: RFC 959's 452 / 552 (pyftpdlib says 426).
-                    let text = crate::error::strerror(&e);
-                    let code = storage_code(&e).unwrap_or(426);
-                    self.respond(Reply::new(code, format!("{text}; transfer aborted.")));
-                }
-                CloseReason::Timeout => {
-                    return self.respond_and_close(Reply::new(421, "Data connection timed out."));
-                }
-                CloseReason::TlsHandshake(_) => {
-                    self.respond(Reply::new(522, "SSL handshake failed."));
-                }
-                CloseReason::TlsReuseRequired => {
-                    self.respond(Reply::new(
-                        522,
-                        "SSL connection failed: session reuse required",
-                    ));
-                }
-                CloseReason::TlsTruncated => {
-                    self.respond(Reply::new(
-                        426,
-                        format!(
-                            "Transfer aborted; TLS closed without close_notify after {bytes} bytes."
-                        ),
-                    ));
-                }
-            }
-            if aborted_midway {
-                // pyftpdlib logs this 426 at INFO, after the transfer's line.
-                log::info!("{} Transfer aborted via ABOR.", self.prefix());
-            }
-            if aborting && completed {
-                self.respond(Reply::new(225, "No transfer to abort."));
+            if !self.transfer_reply(&info, bytes, reason, reported, stored) {
+                return;
             }
         } else if aborting {
             self.respond(Reply::new(
@@ -335,6 +271,145 @@ impl FtpHandler {
             ));
         }
         self.after_transfer_reply(cx);
+    }
+
+    /// A completed atomic upload of a filesystem that blocks: the rename runs on its
+    /// thread (the temporary removed if it fails), then the transfer's reply.
+    fn commit_part_off_loop(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        info: Box<XferInfo>,
+        bytes: u64,
+        reason: CloseReason,
+        reported: bool,
+    ) {
+        let (Some(part), Some(path)) = (info.part.clone(), info.path.clone()) else {
+            return;
+        };
+        let reserved = info.reserved;
+        let work = move |fs: &mut dyn FileSystem| {
+            let renamed = atomic::replace(fs, &part, &path);
+            let removed = match &renamed {
+                Ok(_) => Ok(()),
+                Err(_) if reserved => fs.remove(&part).and_then(|()| fs.remove(&path)),
+                Err(_) => fs.remove(&part),
+            };
+            (renamed, removed)
+        };
+        self.on_fs(cx, work, move |s, cx, (renamed, removed)| {
+            let stored = match renamed {
+                Ok(held) => {
+                    if let Some(old) = held {
+                        s.shared.release_file(old);
+                    }
+                    true
+                }
+                Err(e) => {
+                    log::warn!(
+                        "{} could not rename upload temporary {}: {e}",
+                        s.prefix(),
+                        info.part.as_deref().unwrap_or(Path::new("")).display()
+                    );
+                    if let Err(e) = removed {
+                        log::warn!("{} could not remove upload temporary: {e}", s.prefix());
+                    }
+                    false
+                }
+            };
+            if s.transfer_reply(&info, bytes, reason, reported, stored) {
+                s.after_transfer_reply(cx);
+            }
+        });
+    }
+
+    /// A finished transfer's reply (and its log line and callback if the data channel
+    /// left them here); `stored`: an upload is in place. False when the session closes.
+    fn transfer_reply(
+        &mut self,
+        info: &XferInfo,
+        bytes: u64,
+        reason: CloseReason,
+        reported: bool,
+        stored: bool,
+    ) -> bool {
+        let aborting = matches!(self.wait, Wait::Abort);
+        let completed = matches!(reason, CloseReason::Completed);
+        if !reported {
+            // The data channel closed before the transfer's start reached it, or
+            // left the report of an atomic upload to here (after the rename).
+            self.transfer_ended(info, stored, bytes);
+        }
+        let aborted_midway = matches!(reason, CloseReason::Aborted) && bytes > 0;
+        match reason {
+            CloseReason::Completed if !stored => {
+                self.respond(Reply::new(
+                    451,
+                    "Could not store the file; upload discarded.",
+                ));
+            }
+            CloseReason::Completed => self.respond(Reply::new(226, "Transfer complete.")),
+            CloseReason::Aborted => {
+                if bytes > 0 {
+                    self.respond(Reply::new(426, "Transfer aborted via ABOR."));
+                    self.respond(Reply::new(226, "ABOR command successful."));
+                } else {
+                    self.respond(Reply::new(
+                        225,
+                        "ABOR command successful; data channel closed.",
+                    ));
+                }
+            }
+            CloseReason::PeerClosedEarly => {
+                self.respond(Reply::new(
+                    426,
+                    format!("Transfer aborted; {bytes} bytes transmitted."),
+                ));
+            }
+            CloseReason::Network(_) => {
+                self.respond(Reply::new(426, "Connection closed; transfer aborted."));
+            }
+            CloseReason::File(_) if info.quota.as_ref().is_some_and(|q| q.meter.exceeded()) => {
+                self.respond(Reply::new(
+                    552,
+                    "Exceeded storage allocation (quota); upload discarded.",
+                ));
+            }
+            CloseReason::File(e) => {
+                // A full disk or quota: RFC 959's 452 / 552 (pyftpdlib says 426).
+                let text = crate::error::strerror(&e);
+                let code = storage_code(&e).unwrap_or(426);
+                self.respond(Reply::new(code, format!("{text}; transfer aborted.")));
+            }
+            CloseReason::Timeout => {
+                self.respond_and_close(Reply::new(421, "Data connection timed out."));
+                return false;
+            }
+            CloseReason::TlsHandshake(_) => {
+                self.respond(Reply::new(522, "SSL handshake failed."));
+            }
+            CloseReason::TlsReuseRequired => {
+                self.respond(Reply::new(
+                    522,
+                    "SSL connection failed: session reuse required",
+                ));
+            }
+            CloseReason::TlsTruncated => {
+                self.respond(Reply::new(
+                    426,
+                    format!(
+                        "Transfer aborted; TLS closed without close_notify after {bytes} bytes."
+                    ),
+                ));
+            }
+        }
+        if aborted_midway {
+            // pyftpdlib logs this 426 at INFO, after the transfer's line.
+            log::info!("{} Transfer aborted via ABOR.", self.prefix());
+        }
+        if aborting && completed {
+            self.respond(Reply::new(225, "No transfer to abort."));
+        }
+        true
     }
 
     /// What the session does once a transfer's reply is out: read commands again after

@@ -47,6 +47,9 @@ pub(in crate::handlers) struct FsCall {
     deferred: Vec<Msg>,
     /// The command's log line, written once it has replied.
     log: Option<CommandLog>,
+    /// What the session waited for before (an ABOR or a QUIT that came during a
+    /// transfer whose end needs the filesystem), resumed when it is back.
+    resume: Wait,
 }
 
 /// What a logged command's line needs (see [`FtpHandler::log_command`]).
@@ -108,10 +111,12 @@ impl FtpHandler {
             // Only `on_fs` boxes results, with this very type.
             Err(_) => s.respond(Reply::new(451, "Requested action aborted: local error.")),
         });
+        let resume = std::mem::replace(&mut self.wait, Wait::Nothing);
         self.set_wait(Wait::Filesystem(Box::new(FsCall {
             then,
             deferred: Vec::new(),
             log: None,
+            resume,
         })));
     }
 
@@ -165,7 +170,9 @@ impl FtpHandler {
             then,
             deferred,
             log,
+            resume,
         } = *call;
+        self.wait = resume;
         cx.wake(); // commands buffered meanwhile run on this pass
         self.last_reply = LastReply::Awaiting;
         match result {
