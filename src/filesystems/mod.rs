@@ -75,26 +75,30 @@ pub enum WriteMode {
 /// threads while the session waits.
 pub trait FileSystem: Send {
     /// Whether this filesystem's I/O may block (a network mount, an object store, a
-    /// database): `true` moves every filesystem step of a command (CWD, SIZE, MDTM,
-    /// MLST, STAT of a path, the LIST / NLST / MLSD listings, the opens of RETR, STOR,
-    /// APPE, STOU and HASH, DELE, MKD, RMD, RNFR / RNTO, SITE CHMOD / UTIME / SYMLINK,
-    /// MFMT) to the server's filesystem threads. The session hands its filesystem to a
-    /// thread, reads no command meanwhile (later commands wait in order, and ABOR with
-    /// them), and takes it back with the result; the other sessions of the loop go on.
-    /// A client that leaves meanwhile ends its session; the call finishes on its thread
-    /// and its result is dropped.
+    /// database). `true` moves its work off the event loop, onto the server's filesystem
+    /// threads, while the session waits (it reads no command meanwhile; later commands,
+    /// ABOR too, are answered after, in order) and the loop serves the other sessions:
+    ///
+    /// - every filesystem step of a command: CWD, SIZE, MDTM, MLST, STAT of a path, the
+    ///   LIST / NLST / MLSD listings, the opens of RETR, STOR, APPE, STOU and HASH, DELE,
+    ///   MKD, RMD, RNFR / RNTO, SITE CHMOD / UTIME / SYMLINK, MFMT, and the rename of a
+    ///   completed atomic upload;
+    /// - the reads and writes of the files it opens ([`FsFile`], OS or [`FileData`]):
+    ///   downloads read ahead, uploads are written behind, and an upload is answered once
+    ///   its last block is written.
+    ///
+    /// A client that leaves meanwhile ends its session when the call returns; the call is
+    /// not interrupted.
     ///
     /// What stays on the loop's thread and must stay quick: the path mapping
     /// ([`FileSystem::root`], [`FileSystem::cwd`], [`FileSystem::ftpnorm`],
-    /// [`FileSystem::ftp2fs`], [`FileSystem::validpath`]: lexical checks, as
-    /// [`MemoryFs`] does), the reads and writes of open files ([`FileData`]: serve them
-    /// from memory or a local spool file filled by `open_read`, and send an upload away
-    /// in the [`SyncJob`] of [`FileSystem::sync_upload`], which runs on a thread too),
-    /// and the steps after a transfer (the rename of an atomic upload, quota
-    /// accounting). The calls run as the server's user: with an authorizer that switches
-    /// users (`UnixAuthorizer`), keep the default.
+    /// [`FileSystem::ftp2fs`], [`FileSystem::fs2ftp`], [`FileSystem::validpath`]: keep them
+    /// lexical, as [`MemoryFs`] does), the making of the filesystem at login, and with
+    /// quotas, atomic uploads or `fsync_uploads` the steps around an upload named in
+    /// `docs/filesystems.md` ("A filesystem that blocks"). The calls run as the server's
+    /// user: with an authorizer that switches users (`UnixAuthorizer`), keep the default.
     ///
-    /// The default, `false`, runs everything on the loop as before, at no cost.
+    /// The default, `false`, runs everything on the loop, in line, at no cost.
     fn blocking(&self) -> bool {
         false
     }

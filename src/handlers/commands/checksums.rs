@@ -2,8 +2,8 @@
 //! (draft-bryan-ftp-range, for HASH only), and the older XCRC, XMD5, XSHA1, XSHA256 and
 //! XSHA512 that proftpd's mod_digest and FileZilla Server answer.
 //!
-//! The file is opened on the loop (through the filesystem, as the logged-in user) and
-//! read on a worker thread, so a large file does not stall the other sessions; the
+//! The file is opened on the loop (through the filesystem, as the logged-in user; on a
+//! filesystem thread for a filesystem that blocks) and read on a worker thread, so a large file does not stall the other sessions; the
 //! session waits meanwhile (`Wait::Hashing`); a disconnect or an ABOR sets the cancel
 //! flag the worker checks between blocks.
 
