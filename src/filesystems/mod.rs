@@ -81,8 +81,8 @@ pub trait FileSystem: Send {
     ///
     /// - every filesystem step of a command: CWD, SIZE, MDTM, MLST, STAT of a path, the
     ///   LIST / NLST / MLSD listings, the opens of RETR, STOR, APPE, STOU and HASH, DELE,
-    ///   MKD, RMD, RNFR / RNTO, SITE CHMOD / UTIME / SYMLINK, MFMT, and the rename of a
-    ///   completed atomic upload;
+    ///   MKD, RMD, RNFR / RNTO, SITE CHMOD / UTIME / SYMLINK, MFMT, the rename of a
+    ///   completed atomic upload, and the quota walks (at login, `SITE QUOTA SYNC`);
     /// - the reads and writes of the files it opens ([`FsFile`], OS or [`FileData`]):
     ///   downloads read ahead, uploads are written behind, and an upload is answered once
     ///   its last block is written.

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, WithFilesystem};
+use ftpdlib::authorizers::{Authorizer, DummyAuthorizer, Quota, WithFilesystem};
 use ftpdlib::config::HandlerConfig;
 use ftpdlib::filesystems::{AbstractedFs, FileData, FileStat, FileSystem, FsFile, WriteMode};
 
@@ -243,14 +243,16 @@ impl FileSystem for SlowFs {
 /// A server where `slow` (every right) is served through [`SlowFs`] and `fast` (every
 /// right) and the test users through the standard view, all on the same home.
 fn server(blocking: bool, probe: &Arc<Probe>) -> TestServer {
-    server_with(blocking, probe, |_| {})
+    server_with(blocking, probe, |_| {}, |_| {})
 }
 
-/// As [`server`], with the handler options adjusted by `handler`.
+/// As [`server`], with the handler options adjusted by `handler` and the users by
+/// `users`.
 fn server_with(
     blocking: bool,
     probe: &Arc<Probe>,
     handler: impl FnOnce(&mut HandlerConfig),
+    users: impl FnOnce(&mut DummyAuthorizer),
 ) -> TestServer {
     let probe = Arc::clone(probe);
     TestServer::with_users(
@@ -260,6 +262,7 @@ fn server_with(
                 .expect("add slow");
             auth.add_user("fast", "pw", &home, "elradfmwMT", None, None)
                 .expect("add fast");
+            users(&mut auth);
             Box::new(WithFilesystem::new(auth, move |user, home| {
                 if user == "slow" {
                     Ok(Box::new(SlowFs::new(home, blocking, &probe)?) as Box<dyn FileSystem>)
@@ -556,7 +559,7 @@ fn a_client_leaving_or_aborting_while_its_call_sleeps_leaves_nothing() {
 #[test]
 fn an_atomic_upload_on_a_blocking_filesystem_is_renamed_on_its_thread() {
     let probe = Arc::new(Probe::default());
-    let srv = server_with(true, &probe, |h| h.atomic_uploads = true);
+    let srv = server_with(true, &probe, |h| h.atomic_uploads = true, |_| {});
     std::fs::write(srv.root().join("f.bin"), b"old").expect("seed");
     let mut c = login(&srv, "slow");
     probe.delay_ms.store(50, Ordering::SeqCst);
@@ -580,4 +583,66 @@ fn an_atomic_upload_on_a_blocking_filesystem_is_renamed_on_its_thread() {
     drop(c);
     srv.wait_idle();
     assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_quota_walk_of_a_blocking_filesystem_runs_on_its_thread() {
+    let probe = Arc::new(Probe::default());
+    let quota = Quota {
+        bytes: Some(10_000),
+        files: Some(3),
+    };
+    let srv = server_with(
+        true,
+        &probe,
+        |_| {},
+        |auth| auth.set_quota("slow", Some(quota)).expect("set the quota"),
+    );
+    std::fs::write(srv.root().join("a.bin"), vec![1; 4000]).expect("seed");
+    let mut fast = login(&srv, "fast");
+    probe.delay_ms.store(300, Ordering::SeqCst);
+    // The login's walk (a listdir and an lstat, 300 ms each) sleeps on a thread; the
+    // 230 comes after it, and the other session is answered meanwhile.
+    let mut slow = srv.client();
+    slow.expect("USER slow", 331);
+    slow.send("PASS pw");
+    probe.wait_in_call();
+    let t = noop_time(&mut fast);
+    assert!(t < Duration::from_millis(200), "NOOP took {t:?}");
+    assert!(probe.sleeping(), "the walk ended before the NOOP");
+    assert_eq!(slow.reply().0, 230);
+    let walked = Instant::now();
+    assert_eq!(
+        slow.expect("SITE QUOTA", 200),
+        "Quota: 4000 / 10000 bytes, 1 / 3 files."
+    );
+    // A change behind the server's back, counted by SYNC on the thread (a SYNC within
+    // 2 s of the last walk does not walk again).
+    std::fs::write(srv.root().join("b.bin"), vec![2; 5000]).expect("add");
+    while walked.elapsed() < Duration::from_millis(2100) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    slow.send("SITE QUOTA SYNC");
+    probe.wait_in_call();
+    let t = noop_time(&mut fast);
+    assert!(t < Duration::from_millis(200), "NOOP took {t:?}");
+    assert_eq!(
+        slow.reply(),
+        (200, "Quota: 9000 / 10000 bytes, 2 / 3 files.".to_owned())
+    );
+    // The quota holds: an upload past it is cut with 552 and leaves nothing.
+    probe.delay_ms.store(0, Ordering::SeqCst);
+    slow.expect("TYPE I", 200);
+    let pasv = slow.pasv();
+    let (code, text) = slow.cmd("STOR c.bin");
+    assert!(code == 125 || code == 150, "{code} {text}");
+    let mut pasv = pasv;
+    let _ = pasv.write_all(&[3; 2000]);
+    drop(pasv);
+    assert_eq!(slow.reply().0, 552);
+    assert!(!srv.root().join("c.bin").exists());
+    slow.expect("QUIT", 221);
+    fast.expect("QUIT", 221);
+    drop((slow, fast));
+    srv.wait_idle();
 }

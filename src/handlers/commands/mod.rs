@@ -170,7 +170,7 @@ impl FtpHandler {
             Verb::Mdtm => self.with_path(t, |s, t| s.ftp_mdtm(cx, t)),
             Verb::Mfmt => self.with_path(t, |s, t| s.ftp_mfmt(cx, arg, t)),
             Verb::SiteChmod => self.with_path(t, |s, t| s.ftp_chmod(cx, arg, t)),
-            Verb::SiteQuota => self.site_quota(arg),
+            Verb::SiteQuota => self.site_quota(cx, arg),
             Verb::SiteUtime => self.with_path(t, |s, t| s.ftp_site_utime(cx, arg, t)),
             Verb::SiteSymlink => match t {
                 Target::Link { target, link } => self.ftp_site_symlink(cx, target, link),
