@@ -11,6 +11,8 @@ mod information;
 mod login;
 mod navigation;
 mod quota;
+
+pub(super) use quota::settle_quota;
 mod site_misc;
 pub(crate) mod transfers;
 

@@ -146,56 +146,8 @@ impl FtpHandler {
     /// uncharged, as is a cut atomic upload (its temporary goes). A plain upload cut for
     /// another reason keeps what it wrote, and its charge.
     pub(in crate::handlers) fn settle_quota(&self, info: &XferInfo, completed: bool) {
-        let (Some(q), Some(fs)) = (&info.quota, self.fs()) else {
-            return;
-        };
-        let meter = &q.meter;
-        let usage = meter.usage();
-        let charged = i128::from(meter.charged());
-        let old = i128::from(meter.old_size());
-        if info.part.is_some() && !completed {
-            // A cut atomic upload: the caller drops the temporary; the target is as it
-            // was, whatever cut it.
-            usage.adjust_bytes(-charged);
-            if q.made_file && !q.replaced {
-                usage.remove_file();
-            }
-            return;
-        }
-        if meter.exceeded() {
-            log::info!(
-                "{} {} {} cut at the quota and undone ({} bytes used).",
-                self.prefix(),
-                info.cmd,
-                info.path.as_deref().unwrap_or(Path::new("")).display(),
-                usage.bytes()
-            );
-            usage.adjust_bytes(-charged);
-            let Some(path) = &info.path else { return };
-            let undone = if q.made_file {
-                if q.replaced {
-                    usage.adjust_bytes(-old);
-                }
-                usage.remove_file();
-                fs.remove(path)
-            } else {
-                fs.open_write(path, WriteMode::At(0))
-                    .and_then(|mut f| f.set_len(meter.old_size()))
-            };
-            if let Err(e) = undone {
-                log::warn!(
-                    "{} could not undo the upload to {} past the quota: {e}",
-                    self.prefix(),
-                    path.display()
-                );
-            }
-            return;
-        }
-        if completed {
-            let written = info.part.as_ref().or(info.path.as_ref());
-            if let Some(size) = written.and_then(|p| fs.stat(p).ok()).map(|m| m.size) {
-                usage.adjust_bytes(i128::from(size) - old - charged);
-            }
+        if let Some(fs) = self.fs() {
+            settle_quota(fs, info, completed, &self.prefix());
         }
     }
 
@@ -247,5 +199,66 @@ impl FtpHandler {
                 limit(quota.files)
             ),
         ));
+    }
+}
+
+/// [`FtpHandler::settle_quota`] through `fs`, anywhere (a filesystem thread for a
+/// filesystem that blocks); `prefix` is the session's, for the log lines.
+pub(in crate::handlers) fn settle_quota(
+    fs: &dyn FileSystem,
+    info: &XferInfo,
+    completed: bool,
+    prefix: &dyn std::fmt::Display,
+) {
+    let Some(q) = &info.quota else {
+        return;
+    };
+    let meter = &q.meter;
+    let usage = meter.usage();
+    let charged = i128::from(meter.charged());
+    let old = i128::from(meter.old_size());
+    if info.part.is_some() && !completed {
+        // A cut atomic upload: the caller drops the temporary; the target is as it
+        // was, whatever cut it.
+        usage.adjust_bytes(-charged);
+        if q.made_file && !q.replaced {
+            usage.remove_file();
+        }
+        return;
+    }
+    if meter.exceeded() {
+        log::info!(
+            "{} {} {} cut at the quota and undone ({} bytes used).",
+            prefix,
+            info.cmd,
+            info.path.as_deref().unwrap_or(Path::new("")).display(),
+            usage.bytes()
+        );
+        usage.adjust_bytes(-charged);
+        let Some(path) = &info.path else { return };
+        let undone = if q.made_file {
+            if q.replaced {
+                usage.adjust_bytes(-old);
+            }
+            usage.remove_file();
+            fs.remove(path)
+        } else {
+            fs.open_write(path, WriteMode::At(0))
+                .and_then(|mut f| f.set_len(meter.old_size()))
+        };
+        if let Err(e) = undone {
+            log::warn!(
+                "{} could not undo the upload to {} past the quota: {e}",
+                prefix,
+                path.display()
+            );
+        }
+        return;
+    }
+    if completed {
+        let written = info.part.as_ref().or(info.path.as_ref());
+        if let Some(size) = written.and_then(|p| fs.stat(p).ok()).map(|m| m.size) {
+            usage.adjust_bytes(i128::from(size) - old - charged);
+        }
     }
 }

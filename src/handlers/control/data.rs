@@ -2,12 +2,11 @@
 //! queueing one until the client connects, and turning the data channel's news into
 //! replies.
 
-use std::path::Path;
-
 use ioloop::{Ctx, Handle};
 
 use super::{DataChan, FtpHandler, Wait, XferInfo};
 use crate::filesystems::FileSystem;
+use crate::handlers::commands::settle_quota;
 use crate::handlers::{atomic, CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
 use crate::proto::{Reply, TransferType};
 
@@ -47,16 +46,8 @@ impl FtpHandler {
 
     /// Removes an atomic upload's temporary: the upload was cut or refused.
     pub(in crate::handlers) fn discard_part(&self, info: &XferInfo) {
-        let Some(fs) = self.fs() else { return };
-        let reserved = info.path.as_ref().filter(|_| info.reserved);
-        for p in info.part.iter().chain(reserved) {
-            if let Err(e) = fs.remove(p) {
-                log::warn!(
-                    "{} could not remove upload temporary {}: {e}",
-                    self.prefix(),
-                    p.display()
-                );
-            }
+        if let Some(fs) = self.fs() {
+            remove_temporaries(fs, info, &self.prefix());
         }
     }
 
@@ -240,6 +231,9 @@ impl FtpHandler {
                 reported,
                 file,
             } = closure;
+            if self.fs_blocks() && file.is_none() && (info.quota.is_some() || info.part.is_some()) {
+                return self.end_upload_off_loop(cx, info, bytes, reason, reported);
+            }
             self.settle_quota(&info, matches!(reason, CloseReason::Completed));
             if let (CloseReason::Completed, Some(file)) = (&reason, file) {
                 // `fsync_uploads`: the reply (and an atomic upload's rename) waits for
@@ -251,10 +245,6 @@ impl FtpHandler {
             // got it finds the file; a cut upload only drops its temporary.
             let stored = match (&info.part, completed) {
                 (None, _) => completed,
-                // A filesystem that blocks renames on its thread; the reply follows.
-                (Some(_), true) if self.fs_blocks() => {
-                    return self.commit_part_off_loop(cx, info, bytes, reason, reported);
-                }
                 (Some(_), true) => self.commit_part(&info).is_ok(),
                 (Some(_), false) => {
                     self.discard_part(&info);
@@ -273,9 +263,10 @@ impl FtpHandler {
         self.after_transfer_reply(cx);
     }
 
-    /// A completed atomic upload of a filesystem that blocks: the rename runs on its
-    /// thread (the temporary removed if it fails), then the transfer's reply.
-    fn commit_part_off_loop(
+    /// The end of an upload to a filesystem that blocks, on a filesystem thread: its
+    /// quota account settled, an atomic upload's temporary renamed over the target (or
+    /// removed, when cut or when the rename fails); then the transfer's reply.
+    fn end_upload_off_loop(
         &mut self,
         cx: &mut Ctx<'_, Msg>,
         info: Box<XferInfo>,
@@ -283,38 +274,40 @@ impl FtpHandler {
         reason: CloseReason,
         reported: bool,
     ) {
-        let (Some(part), Some(path)) = (info.part.clone(), info.path.clone()) else {
-            return;
-        };
-        let reserved = info.reserved;
+        let completed = matches!(reason, CloseReason::Completed);
+        let prefix = self.prefix().to_string();
         let work = move |fs: &mut dyn FileSystem| {
-            let renamed = atomic::replace(fs, &part, &path);
-            let removed = match &renamed {
-                Ok(_) => Ok(()),
-                Err(_) if reserved => fs.remove(&part).and_then(|()| fs.remove(&path)),
-                Err(_) => fs.remove(&part),
+            settle_quota(fs, &info, completed, &prefix);
+            let renamed = match (&info.part, &info.path) {
+                (Some(part), Some(path)) if completed => {
+                    let renamed = atomic::replace(fs, part, path);
+                    if let Err(e) = &renamed {
+                        log::warn!(
+                            "{prefix} could not rename upload temporary {} to {}: {e}",
+                            part.display(),
+                            path.display()
+                        );
+                        remove_temporaries(fs, &info, &prefix);
+                    }
+                    renamed
+                }
+                (Some(_), _) => {
+                    remove_temporaries(fs, &info, &prefix);
+                    Ok(None)
+                }
+                (None, _) => Ok(None),
             };
-            (renamed, removed)
+            (info, renamed)
         };
-        self.on_fs(cx, work, move |s, cx, (renamed, removed)| {
+        self.on_fs(cx, work, move |s, cx, (info, renamed)| {
             let stored = match renamed {
                 Ok(held) => {
                     if let Some(old) = held {
                         s.shared.release_file(old);
                     }
-                    true
+                    completed
                 }
-                Err(e) => {
-                    log::warn!(
-                        "{} could not rename upload temporary {}: {e}",
-                        s.prefix(),
-                        info.part.as_deref().unwrap_or(Path::new("")).display()
-                    );
-                    if let Err(e) = removed {
-                        log::warn!("{} could not remove upload temporary: {e}", s.prefix());
-                    }
-                    false
-                }
+                Err(_) => false,
             };
             if s.transfer_reply(&info, bytes, reason, reported, stored) {
                 s.after_transfer_reply(cx);
@@ -449,5 +442,18 @@ pub(super) fn storage_code(e: &std::io::Error) -> Option<u16> {
         Some(libc::ENOSPC) => Some(452),
         Some(libc::EDQUOT) => Some(552),
         _ => None,
+    }
+}
+
+/// Removes an atomic upload's temporary, and for STOU the empty file that held its name.
+fn remove_temporaries(fs: &dyn FileSystem, info: &XferInfo, prefix: &dyn std::fmt::Display) {
+    let reserved = info.path.as_ref().filter(|_| info.reserved);
+    for p in info.part.iter().chain(reserved) {
+        if let Err(e) = fs.remove(p) {
+            log::warn!(
+                "{prefix} could not remove upload temporary {}: {e}",
+                p.display()
+            );
+        }
     }
 }
