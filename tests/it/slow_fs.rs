@@ -646,3 +646,69 @@ fn a_quota_walk_of_a_blocking_filesystem_runs_on_its_thread() {
     drop((slow, fast));
     srv.wait_idle();
 }
+
+#[test]
+fn a_session_closed_while_its_filesystem_is_on_a_thread_is_cleaned_up_there() {
+    // A loop of the test's own, so that it can close every session (`close_all`) while
+    // a call sleeps: the session ends with its filesystem away, and the thread settles
+    // the running atomic upload (its temporary removed) and drops the filesystem.
+    let probe = Arc::new(Probe::default());
+    let home = tempfile::tempdir().expect("tempdir");
+    let root = home.path().to_path_buf();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (close_tx, close_rx) = std::sync::mpsc::channel::<()>();
+    let loop_probe = Arc::clone(&probe);
+    let loop_root = root.clone();
+    let server = std::thread::spawn(move || {
+        let mut users = DummyAuthorizer::new();
+        users
+            .add_user("slow", "pw", &loop_root, "elradfmwMT", None, None)
+            .expect("add slow");
+        let auth = WithFilesystem::new(users, move |_, home| {
+            Ok(Box::new(SlowFs::new(home, true, &loop_probe)?) as Box<dyn FileSystem>)
+        });
+        let mut ftp = ftpdlib::servers::FtpServer::builder(auth)
+            .configure(|h| h.atomic_uploads = true)
+            .bind("127.0.0.1:0")
+            .expect("bind");
+        addr_tx.send(ftp.local_addr()).expect("address");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while close_rx.try_recv().is_err() && Instant::now() < deadline {
+            ftp.poll_once(Duration::from_millis(5)).expect("poll");
+        }
+        ftp.close_all();
+        (ftp.handler_count(), ftp.timer_count())
+    });
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server started");
+    let mut c = Client::connect(addr);
+    c.login("slow", "pw");
+    c.expect("TYPE I", 200);
+    let mut pasv = c.pasv();
+    let (code, text) = c.cmd("STOR big.bin");
+    assert!(code == 125 || code == 150, "{code} {text}");
+    pasv.write_all(&[7; 100_000]).expect("upload");
+    // The upload runs; a SIZE sends the filesystem to a thread for 500 ms.
+    probe.delay_ms.store(500, Ordering::SeqCst);
+    c.send("SIZE big.bin");
+    probe.wait_in_call();
+    close_tx.send(()).expect("close");
+    let (handlers, timers) = server.join().expect("the loop thread");
+    assert_eq!((handlers, timers), (0, 0));
+    // The thread ends the call, settles the upload and drops the filesystem.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probe.alive.load(Ordering::SeqCst) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the filesystem was never dropped"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let left: Vec<_> = std::fs::read_dir(&root)
+        .expect("root")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    drop((c, pasv));
+}

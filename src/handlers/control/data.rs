@@ -15,8 +15,8 @@ impl FtpHandler {
     /// transfer is abandoned: the data channel logs it with the bytes it moved.
     pub(in crate::handlers) fn drop_data(&mut self, cx: &mut Ctx<'_, Msg>) {
         self.tls.clear_refusal();
-        let data = std::mem::replace(&mut self.data, DataChan::None);
-        self.discard_queued(&data);
+        let mut data = std::mem::replace(&mut self.data, DataChan::None);
+        self.discard_queued(&mut data);
         match data {
             DataChan::None => {}
             DataChan::Passive { listener: h, .. }
@@ -25,8 +25,18 @@ impl FtpHandler {
             DataChan::Transferring { channel, info } => {
                 // The upload is cut: the target keeps its old content. The data channel
                 // may write a little more into the removed temporary; nobody sees it.
-                self.settle_quota(&info, false);
-                self.discard_part(&info);
+                if self.fs_lent() {
+                    // The session ends while a filesystem that blocks is on a thread:
+                    // the thread settles it.
+                    let prefix = self.prefix().to_string();
+                    self.with_fs_later(Box::new(move |fs| {
+                        settle_quota(fs, &info, false, &prefix);
+                        remove_temporaries(fs, &info, &prefix);
+                    }));
+                } else {
+                    self.settle_quota(&info, false);
+                    self.discard_part(&info);
+                }
                 cx.send(channel, Msg::ToData(DataCmd::Abandon));
             }
         }
@@ -34,13 +44,20 @@ impl FtpHandler {
 
     /// Removes the temporary of an atomic upload queued on a data object that goes away
     /// before the client connected.
-    fn discard_queued(&self, data: &DataChan) {
-        if let DataChan::Passive {
-            queued: Some(queued),
-            ..
-        } = data
-        {
-            self.discard_part(&queued.1);
+    fn discard_queued(&mut self, data: &mut DataChan) {
+        if let DataChan::Passive { queued, .. } = data {
+            let Some(queued) = queued.take() else {
+                return;
+            };
+            let (_job, info) = *queued;
+            if self.fs_lent() {
+                let prefix = self.prefix().to_string();
+                self.with_fs_later(Box::new(move |fs| {
+                    remove_temporaries(fs, &info, &prefix);
+                }));
+            } else {
+                self.discard_part(&info);
+            }
         }
     }
 
@@ -174,8 +191,8 @@ impl FtpHandler {
                 ));
             }
             DtpEvent::PassiveTimeout => {
-                let data = std::mem::replace(&mut self.data, DataChan::None);
-                self.discard_queued(&data);
+                let mut data = std::mem::replace(&mut self.data, DataChan::None);
+                self.discard_queued(&mut data);
                 self.respond(Reply::new(421, "Passive data channel timed out."));
             }
             DtpEvent::ActiveFailed(e) => {
@@ -216,14 +233,14 @@ impl FtpHandler {
     }
 
     pub(super) fn data_closed(&mut self, cx: &mut Ctx<'_, Msg>, closure: Closure) {
-        let data = std::mem::replace(&mut self.data, DataChan::None);
+        let mut data = std::mem::replace(&mut self.data, DataChan::None);
         let aborting = matches!(self.wait, Wait::Abort);
         if let DataChan::Connected(_) = data {
             // TLS refused the connection before a transfer was asked for: the next
             // transfer command gets the 522 instead of a bare 425.
             self.tls.note_refusal(&closure.reason);
         }
-        self.discard_queued(&data);
+        self.discard_queued(&mut data);
         if let DataChan::Transferring { info, .. } = data {
             let Closure {
                 bytes,

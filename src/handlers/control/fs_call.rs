@@ -12,6 +12,7 @@
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ioloop::Ctx;
 
@@ -23,8 +24,41 @@ use crate::proto::Reply;
 /// A session's filesystem on its way back from a filesystem thread, with the result of
 /// the call (None if the call panicked).
 pub(crate) struct FsReturn {
-    fs: Box<dyn FileSystem>,
+    fs: Option<Box<dyn FileSystem>>,
     result: Option<Box<dyn Any + Send>>,
+    leftovers: Arc<Mutex<Leftovers>>,
+}
+
+/// Clean-up that needs the filesystem while it is away: the session ended meanwhile
+/// with a transfer whose quota account and temporaries are to be settled.
+pub(in crate::handlers) type Cleanup = Box<dyn FnOnce(&mut dyn FileSystem) + Send>;
+
+/// What the session left for its filesystem while a thread had it.
+#[derive(Default)]
+pub(in crate::handlers) struct Leftovers {
+    /// The session ended: the thread runs the clean-up itself and drops the filesystem.
+    closed: bool,
+    work: Vec<Cleanup>,
+}
+
+impl Drop for FsReturn {
+    fn drop(&mut self) {
+        // Dropped undelivered (the session ended just after the thread looked): the
+        // clean-up it left runs here.
+        if let Some(mut fs) = self.fs.take() {
+            let work = std::mem::take(&mut lock(&self.leftovers).work);
+            for cleanup in work {
+                cleanup(&mut *fs);
+            }
+        }
+    }
+}
+
+fn lock(leftovers: &Mutex<Leftovers>) -> MutexGuard<'_, Leftovers> {
+    match leftovers.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 impl fmt::Debug for FsReturn {
@@ -47,6 +81,8 @@ pub(in crate::handlers) struct FsCall {
     deferred: Vec<Msg>,
     /// The command's log line, written once it has replied.
     log: Option<CommandLog>,
+    /// Shared with the thread: clean-up left while the filesystem is away.
+    leftovers: Arc<Mutex<Leftovers>>,
     /// What the session waited for before (an ABOR or a QUIT that came during a
     /// transfer whose end needs the filesystem), resumed when it is back.
     resume: Wait,
@@ -86,6 +122,8 @@ impl FtpHandler {
         };
         self.login = Login::Lent { user };
         let (lp, me) = (cx.loop_handle(), cx.me());
+        let leftovers = Arc::new(Mutex::new(Leftovers::default()));
+        let left = Arc::clone(&leftovers);
         let queued = pool.run(move || {
             let mut fs = fs;
             // A panicking filesystem must not take the session's filesystem (and its
@@ -93,7 +131,23 @@ impl FtpHandler {
             let result = panic::catch_unwind(AssertUnwindSafe(|| work(&mut *fs)))
                 .ok()
                 .map(|r| Box::new(r) as Box<dyn Any + Send>);
-            let back = Box::new(FsReturn { fs, result });
+            let ended = {
+                let mut left = lock(&left);
+                left.closed.then(|| std::mem::take(&mut left.work))
+            };
+            if let Some(work) = ended {
+                // The session is gone: its clean-up runs here, and the filesystem ends
+                // here.
+                for cleanup in work {
+                    cleanup(&mut *fs);
+                }
+                return;
+            }
+            let back = Box::new(FsReturn {
+                fs: Some(fs),
+                result,
+                leftovers: left,
+            });
             // A session gone meanwhile drops the message, and the filesystem with it.
             let _ = lp.send(me, Msg::ToSession(SessionCmd::FsReturned(back)));
         });
@@ -116,6 +170,7 @@ impl FtpHandler {
             then,
             deferred: Vec::new(),
             log: None,
+            leftovers,
             resume,
         })));
     }
@@ -140,6 +195,30 @@ impl FtpHandler {
         }
     }
 
+    /// Whether the filesystem is away on a thread.
+    pub(in crate::handlers) fn fs_lent(&self) -> bool {
+        matches!(self.login, Login::Lent { .. })
+    }
+
+    /// Leaves `cleanup` to run on the filesystem when it is back (on its thread if the
+    /// session has ended by then). Runs it now if the filesystem is here.
+    pub(in crate::handlers) fn with_fs_later(&mut self, cleanup: Cleanup) {
+        if let Login::LoggedIn { fs, .. } = &mut self.login {
+            return cleanup(&mut **fs);
+        }
+        if let Wait::Filesystem(call) = &self.wait {
+            lock(&call.leftovers).work.push(cleanup);
+        }
+    }
+
+    /// The session ends while its filesystem is away: the thread keeps it, runs what
+    /// was left for it, and drops it.
+    pub(in crate::handlers) fn leave_fs_behind(&self) {
+        if let Wait::Filesystem(call) = &self.wait {
+            lock(&call.leftovers).closed = true;
+        }
+    }
+
     /// Keeps a message that came while the filesystem is away; gives it back otherwise.
     pub(super) fn defer_while_lent(&mut self, msg: Msg) -> Option<Msg> {
         match (&mut self.wait, msg) {
@@ -154,8 +233,16 @@ impl FtpHandler {
 
     /// The filesystem is back: the command's second half, its log line, then what
     /// waited.
-    pub(super) fn fs_returned(&mut self, cx: &mut Ctx<'_, Msg>, back: FsReturn) {
-        let FsReturn { fs, result } = back;
+    pub(super) fn fs_returned(&mut self, cx: &mut Ctx<'_, Msg>, mut back: FsReturn) {
+        let result = back.result.take();
+        let Some(mut fs) = back.fs.take() else {
+            return;
+        };
+        // Clean-up left meanwhile (none unless a transfer was dropped): here, now.
+        let work = std::mem::take(&mut lock(&back.leftovers).work);
+        for cleanup in work {
+            cleanup(&mut *fs);
+        }
         self.login = match std::mem::replace(&mut self.login, Login::AwaitingUser) {
             Login::Lent { user } => Login::LoggedIn { user, fs },
             // Not lent (cannot happen: only `on_fs` lends it): keep the session's state.
@@ -171,6 +258,7 @@ impl FtpHandler {
             deferred,
             log,
             resume,
+            ..
         } = *call;
         self.wait = resume;
         cx.wake(); // commands buffered meanwhile run on this pass

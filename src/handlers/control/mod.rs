@@ -715,6 +715,8 @@ impl Handler<Msg> for FtpHandler {
             }
         }
         self.drop_data(cx);
+        // A filesystem on a thread stays there, with what `drop_data` left for it.
+        self.leave_fs_behind();
         log::info!(
             session:% = self.tag, remote:% = self.remote, user = self.username(),
             event = "disconnect";
