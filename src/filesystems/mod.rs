@@ -82,7 +82,8 @@ pub trait FileSystem: Send {
     /// - every filesystem step of a command: CWD, SIZE, MDTM, MLST, STAT of a path, the
     ///   LIST / NLST / MLSD listings, the opens of RETR, STOR, APPE, STOU and HASH, DELE,
     ///   MKD, RMD, RNFR / RNTO, SITE CHMOD / UTIME / SYMLINK, MFMT, the end of an upload
-    ///   (quota account, atomic rename), and the quota walks (login, `SITE QUOTA SYNC`);
+    ///   (quota account, atomic rename, [`FileSystem::sync_upload`]), and the quota walks
+    ///   (login, `SITE QUOTA SYNC`);
     /// - the reads and writes of the files it opens ([`FsFile`], OS or [`FileData`]):
     ///   downloads read ahead, uploads are written behind, and an upload is answered once
     ///   its last block is written.
@@ -93,10 +94,9 @@ pub trait FileSystem: Send {
     /// What stays on the loop's thread and must stay quick: the path mapping
     /// ([`FileSystem::root`], [`FileSystem::cwd`], [`FileSystem::ftpnorm`],
     /// [`FileSystem::ftp2fs`], [`FileSystem::fs2ftp`], [`FileSystem::validpath`]: keep them
-    /// lexical, as [`MemoryFs`] does), the making of the filesystem at login, the
-    /// clean-up of a transfer its session drops, and with `fsync_uploads` the end of an
-    /// upload before its [`SyncJob`] (see "A filesystem that blocks" in the guide's
-    /// filesystems page). The calls run as the server's
+    /// lexical, as [`MemoryFs`] does), the making of the filesystem at login, and the
+    /// clean-up of a transfer its session drops while the session goes on (see "A
+    /// filesystem that blocks" in the guide's filesystems page). The calls run as the server's
     /// user: with an authorizer that switches users (`UnixAuthorizer`), keep the default.
     ///
     /// The default, `false`, runs everything on the loop, in line, at no cost.
@@ -173,7 +173,8 @@ pub trait FileSystem: Send {
         .map(|(path, file)| (path, FsFile::Os(file)))
     }
 
-    /// `HandlerConfig::fsync_uploads`: prepares, on the loop's thread, what makes a
+    /// `HandlerConfig::fsync_uploads`: prepares, on the loop's thread (a filesystem
+    /// thread for a filesystem that [blocks](FileSystem::blocking)), what makes a
     /// completed upload durable; the server runs the job on a worker thread and answers
     /// the upload only once it returned. `file` is the upload's open file; `dir`, when
     /// given, is its directory, whose entry for the upload is new (a new name, or a

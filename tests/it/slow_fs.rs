@@ -712,3 +712,53 @@ fn a_session_closed_while_its_filesystem_is_on_a_thread_is_cleaned_up_there() {
     assert!(left.is_empty(), "left behind: {left:?}");
     drop((c, pasv));
 }
+
+#[test]
+fn durable_atomic_uploads_with_a_quota_on_a_blocking_filesystem() {
+    // `fsync_uploads` with atomic uploads and a quota: the account settled, the syncs
+    // prepared and the rename between them made on the filesystem threads.
+    let probe = Arc::new(Probe::default());
+    let quota = Quota {
+        bytes: Some(1 << 20),
+        files: Some(10),
+    };
+    let srv = server_with(
+        true,
+        &probe,
+        |h| {
+            h.fsync_uploads = true;
+            h.atomic_uploads = true;
+        },
+        |auth| auth.set_quota("slow", Some(quota)).expect("set the quota"),
+    );
+    let mut c = login(&srv, "slow");
+    probe.delay_ms.store(20, Ordering::SeqCst);
+    let data = random_bytes(100_000, 0xd0ab1e);
+    c.stor("f.bin", &data);
+    assert!(std::fs::read(srv.root().join("f.bin")).expect("f.bin") == data);
+    assert_eq!(
+        c.expect("SITE QUOTA", 200),
+        "Quota: 100000 / 1048576 bytes, 1 / 10 files."
+    );
+    // Over the quota: 552, nothing left, the usage as before.
+    let pasv = c.pasv();
+    let (code, text) = c.cmd("STOR g.bin");
+    assert!(code == 125 || code == 150, "{code} {text}");
+    let mut pasv = pasv;
+    let _ = pasv.write_all(&vec![5; 1 << 20]);
+    drop(pasv);
+    assert_eq!(c.reply().0, 552);
+    assert_eq!(
+        c.expect("SITE QUOTA", 200),
+        "Quota: 100000 / 1048576 bytes, 1 / 10 files."
+    );
+    let names: Vec<_> = std::fs::read_dir(srv.root())
+        .expect("root")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["f.bin"], "left behind");
+    c.expect("QUIT", 221);
+    drop(c);
+    srv.wait_idle();
+    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+}

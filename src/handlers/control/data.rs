@@ -248,6 +248,21 @@ impl FtpHandler {
                 reported,
                 file,
             } = closure;
+            let file = match file {
+                // `fsync_uploads` on a filesystem that blocks: the account settled on a
+                // filesystem thread, then the sync (a completed upload's file).
+                Some(file) if self.fs_blocks() && info.quota.is_some() => {
+                    let prefix = self.prefix().to_string();
+                    let work = move |fs: &mut dyn FileSystem| {
+                        settle_quota(fs, &info, true, &prefix);
+                        info
+                    };
+                    return self.on_fs(cx, work, move |s, cx, info| {
+                        s.start_sync(cx, info, bytes, file);
+                    });
+                }
+                other => other,
+            };
             if self.fs_blocks() && file.is_none() && (info.quota.is_some() || info.part.is_some()) {
                 return self.end_upload_off_loop(cx, info, bytes, reason, reported);
             }
