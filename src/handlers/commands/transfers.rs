@@ -283,14 +283,13 @@ impl FtpHandler {
             .config
             .atomic_uploads
             .then(|| atomic::stale_after(self.shared.config.data_timeout));
-        let log_prefix = self.prefix().to_string();
         let work = move |fs: &mut dyn FileSystem| {
             let (path, file) = match fs.create_unique(&dir.fs, &prefix) {
                 Ok(created) => created,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    return Err(Reply::new(450, "No usable unique file name found."))
+                    return Err((Reply::new(450, "No usable unique file name found."), None))
                 }
-                Err(e) => return Err(Reply::new(450, format!("{}.", strerror(&e)))),
+                Err(e) => return Err((Reply::new(450, format!("{}.", strerror(&e))), None)),
             };
             let Some(sweep) = sweep else {
                 return Ok((path, file, None));
@@ -299,20 +298,25 @@ impl FtpHandler {
             match atomic::create_part(fs, &path, Some(sweep)) {
                 Ok((part, file)) => Ok((path, file, Some(part))),
                 Err(e) => {
-                    if let Err(e) = fs.remove(&path) {
-                        log::warn!(
-                            "{log_prefix} could not remove upload temporary {}: {e}",
-                            path.display()
-                        );
-                    }
-                    Err(Reply::new(450, format!("{}.", strerror(&e))))
+                    // The name reserved for nothing: removed (a failure is logged below).
+                    let kept = fs.remove(&path).err().map(|e| (path, e));
+                    Err((Reply::new(450, format!("{}.", strerror(&e))), kept))
                 }
             }
         };
         self.on_fs(cx, work, move |s, cx, created| {
             let (path, file, part) = match created {
                 Ok(created) => created,
-                Err(reply) => return s.respond(reply),
+                Err((reply, kept)) => {
+                    if let Some((path, e)) = kept {
+                        log::warn!(
+                            "{} could not remove upload temporary {}: {e}",
+                            s.prefix(),
+                            path.display()
+                        );
+                    }
+                    return s.respond(reply);
+                }
             };
             let base = path
                 .file_name()
