@@ -133,6 +133,8 @@ struct State {
     file: Option<FsFile>,
     /// A download's chunk read ahead, and how much of it was sent.
     ahead: Vec<u8>,
+    /// The buffer of the chunk before, for the next read.
+    spare: Vec<u8>,
     taken: usize,
     /// The download read the end of the file.
     eof: bool,
@@ -153,6 +155,7 @@ impl PooledFile {
             state: Arc::new(Mutex::new(State {
                 file: Some(file),
                 ahead: Vec::new(),
+                spare: Vec::new(),
                 taken: 0,
                 eof: false,
                 behind: Vec::new(),
@@ -195,19 +198,24 @@ impl PooledFile {
 
     /// Hands the file to a thread to read the next chunk, unless a thread has it.
     fn read_ahead(&self) {
-        let Some(mut file) = self.lock().file.take() else {
-            return;
+        let (mut file, mut chunk) = {
+            let mut st = self.lock();
+            let Some(file) = st.file.take() else {
+                return;
+            };
+            // The chunk before last, sent: its buffer is reused.
+            (file, std::mem::take(&mut st.spare))
         };
         let state = Arc::clone(&self.state);
         self.run(move || {
-            let mut chunk = vec![0; CHUNK];
+            chunk.resize(CHUNK, 0);
             let read = read_full(&mut file, &mut chunk);
             let mut st = lock(&state);
             match read {
                 Ok(n) => {
                     chunk.truncate(n);
                     st.eof = n == 0;
-                    st.ahead = chunk;
+                    st.spare = std::mem::replace(&mut st.ahead, chunk);
                     st.taken = 0;
                 }
                 Err(e) => st.error = Some(e),
@@ -237,13 +245,34 @@ impl PooledFile {
         };
         let state = Arc::clone(&self.state);
         self.run(move || {
-            // Blocks written while one is written are taken on the next round.
+            let finishing = ending.is_some();
+            let mut ending = ending;
+            let mut block = Vec::new();
             loop {
-                let block = std::mem::take(&mut lock(&state).behind);
-                if block.is_empty() {
-                    break;
+                // What waits is swapped for the emptied block: two buffers take turns.
+                block.clear();
+                std::mem::swap(&mut block, &mut lock(&state).behind);
+                let mut done = file.write_all(&block);
+                if done.is_ok() && block.is_empty() {
+                    done = match ending.take() {
+                        Some(Some(cut)) => cut(&mut file).and_then(|()| file.flush()),
+                        Some(None) => file.flush(),
+                        None => Ok(()),
+                    };
+                    let mut st = lock(&state);
+                    // Blocks written meanwhile are this thread's too: the file goes back
+                    // only with nothing waiting, so no block is left without a writer.
+                    if done.is_ok() && !st.behind.is_empty() {
+                        continue;
+                    }
+                    match done {
+                        Ok(()) => st.finished |= finishing,
+                        Err(e) => st.error = Some(e),
+                    }
+                    st.file = Some(file);
+                    return wake(&st);
                 }
-                if let Err(e) = file.write_all(&block) {
+                if let Err(e) = done {
                     let mut st = lock(&state);
                     st.error = Some(e);
                     st.behind.clear();
@@ -251,18 +280,6 @@ impl PooledFile {
                     return wake(&st);
                 }
             }
-            let ended = match ending {
-                Some(Some(cut)) => cut(&mut file).and_then(|()| file.flush()),
-                Some(None) => file.flush(),
-                None => Ok(()),
-            };
-            let mut st = lock(&state);
-            match ended {
-                Ok(()) => st.finished |= ending.is_some() && st.behind.is_empty(),
-                Err(e) => st.error = Some(e),
-            }
-            st.file = Some(file);
-            wake(&st);
         });
     }
 

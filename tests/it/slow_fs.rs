@@ -412,6 +412,16 @@ fn the_files_of_a_blocking_filesystem_are_read_and_written_off_the_loop() {
         std::fs::read(srv.root().join("up.bin")).expect("up.bin") == data,
         "STOR not byte-identical at its 226"
     );
+    // More than the 1 MiB that may wait for the file's thread: the data connection stops
+    // reading until the thread catches up, and nothing is lost.
+    probe.file_delay_ms.store(100, Ordering::SeqCst);
+    let big = random_bytes((3 << 20) + 7, 0xb16f11e);
+    let pasv = slow.pasv();
+    slow.upload("STOR big.bin", pasv, &big);
+    assert!(
+        std::fs::read(srv.root().join("big.bin")).expect("big.bin") == big,
+        "a backlogged STOR not byte-identical"
+    );
     // REST + STOR cuts the old tail on the file's thread.
     probe.file_delay_ms.store(0, Ordering::SeqCst);
     slow.expect("REST 1000", 350);
