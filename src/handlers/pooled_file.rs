@@ -362,3 +362,43 @@ impl Seek for TransferFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine waits only for its own threads: a custom file's `WouldBlock` is an
+    /// error like any other, not a wait for a wake that never comes.
+    #[test]
+    fn only_the_pooled_files_not_ready_means_wait() {
+        assert!(is_not_ready(&not_ready()));
+        assert!(!is_not_ready(&io::ErrorKind::WouldBlock.into()));
+        assert!(!is_not_ready(&io::Error::other("x")));
+    }
+
+    /// A file on the loop: read and written as is, cut only after REST.
+    #[test]
+    fn a_direct_file_ends_its_upload_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").expect("seed");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open");
+        let mut file = TransferFile::Direct(FsFile::Os(file));
+        assert!(file.as_os().is_some());
+        assert!(!file.backlogged());
+        file.write_all(b"ab").expect("write");
+        let cut: Cut = |f| {
+            let end = f.stream_position()?;
+            f.set_len(end)
+        };
+        file.finish_upload(cut, false).expect("no cut");
+        assert_eq!(std::fs::read(&path).expect("read"), b"ab23456789");
+        file.finish_upload(cut, true).expect("cut");
+        assert_eq!(std::fs::read(&path).expect("read"), b"ab");
+        assert!(file.into_file().is_some());
+    }
+}
