@@ -1,11 +1,13 @@
 //! A filesystem that blocks ([`FileSystem::blocking`]): a wrapper over the disk view
-//! that sleeps in every call, served to one user while another user, on the standard
-//! view, works on the same single-loop server. Marked blocking, its calls run on the
-//! filesystem threads: the other session's NOOPs and multi-MB transfers go on while a
-//! call sleeps, and the slow session's results are right. Not marked, the same wrapper
-//! stalls everyone (the check that the first test can fail). A client that leaves, or
-//! sends ABOR, while its call sleeps: the session ends (or answers) once the call
-//! returns, and nothing is left behind.
+//! that sleeps in every call and in every read and write of its files, served to one
+//! user while another user, on the standard view, works on the same single-loop server.
+//! Marked blocking, its calls and file I/O run on the filesystem threads: the other
+//! session's NOOPs and multi-MB transfers go on while a call sleeps, and the slow
+//! session's results are right (every path command, listings, transfers with REST and
+//! APPE, STOU, checksums, atomic and durable uploads, quotas). Not marked, the same
+//! wrapper stalls everyone (the check that the tests can fail). A client that leaves,
+//! resets or sends ABOR while its call sleeps, or a session the server closes meanwhile:
+//! the session ends (or answers) once the call returns, and nothing is left behind.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Seek, SeekFrom, Write};
