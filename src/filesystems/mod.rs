@@ -95,8 +95,9 @@ pub trait FileSystem: Send {
     /// ([`FileSystem::root`], [`FileSystem::cwd`], [`FileSystem::ftpnorm`],
     /// [`FileSystem::ftp2fs`], [`FileSystem::fs2ftp`], [`FileSystem::validpath`]: keep them
     /// lexical, as [`MemoryFs`] does), the making of the filesystem at login, and the
-    /// clean-up of a transfer its session drops while the session goes on (see "A
-    /// filesystem that blocks" in the guide's filesystems page). The calls run as the server's
+    /// clean-up of a transfer that a new PASV / PORT drops (see "A filesystem that
+    /// blocks" in the guide's filesystems page). A session that ends settles its
+    /// transfer and drops its filesystem on a thread. The calls run as the server's
     /// user: with an authorizer that switches users (`UnixAuthorizer`), keep the default.
     ///
     /// The default, `false`, runs everything on the loop, in line, at no cost.

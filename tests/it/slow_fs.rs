@@ -49,6 +49,16 @@ impl Probe {
         self.in_call.load(Ordering::SeqCst) > 0
     }
 
+    /// Waits (bounded) until every slow filesystem was dropped (a session's ends on a
+    /// filesystem thread, after the session).
+    fn wait_dropped(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.alive.load(Ordering::SeqCst) > 0 {
+            assert!(Instant::now() < deadline, "a filesystem was never dropped");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Waits (bounded) until a read or write of a file sleeps.
     fn wait_in_file_call(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -341,7 +351,7 @@ fn a_blocking_filesystem_sleeps_on_a_thread_while_other_sessions_transfer() {
     fast.expect("QUIT", 221);
     drop((slow, fast));
     srv.wait_idle();
-    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+    probe.wait_dropped();
 }
 
 #[test]
@@ -437,7 +447,7 @@ fn the_files_of_a_blocking_filesystem_are_read_and_written_off_the_loop() {
     fast.expect("QUIT", 221);
     drop((slow, fast));
     srv.wait_idle();
-    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+    probe.wait_dropped();
 }
 
 #[test]
@@ -520,7 +530,7 @@ fn every_command_of_a_blocking_filesystem_gets_its_result() {
             .is_none(),
         "left behind in the home"
     );
-    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+    probe.wait_dropped();
 }
 
 #[test]
@@ -551,7 +561,7 @@ fn a_client_leaving_or_aborting_while_its_call_sleeps_leaves_nothing() {
     drop(_pasv);
     srv.wait_idle();
     assert!(!probe.sleeping());
-    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+    probe.wait_dropped();
 
     // The same with a reset (RST) during a LIST's calls.
     let mut c = login(&srv, "slow");
@@ -565,7 +575,7 @@ fn a_client_leaving_or_aborting_while_its_call_sleeps_leaves_nothing() {
     let mut rest = Vec::new();
     let _ = (&pasv).read_to_end(&mut rest);
     srv.wait_idle();
-    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+    probe.wait_dropped();
 }
 
 #[test]
@@ -594,7 +604,7 @@ fn an_atomic_upload_on_a_blocking_filesystem_is_renamed_on_its_thread() {
     assert_eq!(names, ["f.bin"], "a temporary left behind");
     drop(c);
     srv.wait_idle();
-    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+    probe.wait_dropped();
 }
 
 #[test]
@@ -772,5 +782,40 @@ fn durable_atomic_uploads_with_a_quota_on_a_blocking_filesystem() {
     c.expect("QUIT", 221);
     drop(c);
     srv.wait_idle();
-    assert_eq!(probe.alive.load(Ordering::SeqCst), 0);
+    probe.wait_dropped();
+}
+
+#[test]
+fn a_client_leaving_mid_upload_is_cleaned_up_off_the_loop() {
+    // An atomic upload cut by a client that resets both connections: its temporary is
+    // removed on a filesystem thread (the removal sleeps 800 ms there) while the other
+    // session is answered.
+    let probe = Arc::new(Probe::default());
+    let srv = server_with(true, &probe, |h| h.atomic_uploads = true, |_| {});
+    let mut fast = login(&srv, "fast");
+    let mut slow = login(&srv, "slow");
+    let mut pasv = slow.pasv();
+    let (code, text) = slow.cmd("STOR up.bin");
+    assert!(code == 125 || code == 150, "{code} {text}");
+    pasv.write_all(&[9; 200_000]).expect("upload");
+    probe.delay_ms.store(800, Ordering::SeqCst);
+    for s in [slow.stream_clone(), pasv.try_clone().expect("clone")] {
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .expect("linger");
+    }
+    drop((slow, pasv));
+    probe.wait_in_call();
+    let t = noop_time(&mut fast);
+    assert!(t < Duration::from_millis(300), "NOOP took {t:?}");
+    assert!(probe.sleeping(), "the clean-up ended before the NOOP");
+    probe.wait_dropped();
+    let names: Vec<_> = std::fs::read_dir(srv.root())
+        .expect("root")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(names.is_empty(), "left behind: {names:?}");
+    fast.expect("QUIT", 221);
+    drop(fast);
+    srv.wait_idle();
 }

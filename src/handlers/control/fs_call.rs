@@ -211,6 +211,55 @@ impl FtpHandler {
         }
     }
 
+    /// The session ends with a filesystem that blocks in hand: it takes the filesystem
+    /// out, so that the clean-up of the session (`drop_data`, through
+    /// [`Self::with_fs_later`]) is collected instead of run on the loop; then
+    /// [`Self::clean_up_on_thread`] runs it, and drops the filesystem, on a thread.
+    pub(in crate::handlers) fn take_fs_for_close(&mut self) -> Option<Box<dyn FileSystem>> {
+        if !matches!(&self.login, Login::LoggedIn { fs, .. } if fs.blocking()) {
+            return None;
+        }
+        let Login::LoggedIn { user, fs } = std::mem::replace(&mut self.login, Login::AwaitingUser)
+        else {
+            return None;
+        };
+        self.login = Login::Lent { user };
+        // Nothing comes back: the call is only where the clean-up is collected.
+        let then: Completion = Box::new(|_, _, _| {});
+        self.wait = Wait::Filesystem(Box::new(FsCall {
+            then,
+            deferred: Vec::new(),
+            log: None,
+            leftovers: Arc::default(),
+            resume: Wait::Nothing,
+        }));
+        Some(fs)
+    }
+
+    /// Runs the clean-up collected since [`Self::take_fs_for_close`] on a filesystem
+    /// thread, then drops `fs` there (here if no thread can be had).
+    pub(in crate::handlers) fn clean_up_on_thread(&mut self, fs: Box<dyn FileSystem>) {
+        let work = if let Wait::Filesystem(call) = &self.wait {
+            std::mem::take(&mut lock(&call.leftovers).work)
+        } else {
+            Vec::new()
+        };
+        let job = move || {
+            let mut fs = fs;
+            for cleanup in work {
+                cleanup(&mut *fs);
+            }
+        };
+        match self.shared.fs_workers() {
+            Some(pool) => {
+                // When the threads are gone, `run` drops the job unrun: nothing more can
+                // be done then.
+                let _ = pool.run(job);
+            }
+            None => job(),
+        }
+    }
+
     /// The session ends while its filesystem is away: the thread keeps it, runs what
     /// was left for it, and drops it.
     pub(in crate::handlers) fn leave_fs_behind(&self) {

@@ -714,9 +714,14 @@ impl Handler<Msg> for FtpHandler {
                 self.discard_part(syncing.info());
             }
         }
+        // A filesystem that blocks settles what the session leaves on a thread: the
+        // one it is on, or one it goes to now.
+        let in_hand = self.take_fs_for_close();
         self.drop_data(cx);
-        // A filesystem on a thread stays there, with what `drop_data` left for it.
-        self.leave_fs_behind();
+        match in_hand {
+            Some(fs) => self.clean_up_on_thread(fs),
+            None => self.leave_fs_behind(),
+        }
         log::info!(
             session:% = self.tag, remote:% = self.remote, user = self.username(),
             event = "disconnect";
