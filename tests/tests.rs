@@ -82,6 +82,8 @@ mod resets;
 mod sessions;
 #[path = "it/site_misc.rs"]
 mod site_misc;
+#[path = "it/slow_fs.rs"]
+mod slow_fs;
 #[path = "it/symlink_race.rs"]
 mod symlink_race;
 #[path = "it/systemd.rs"]

@@ -11,7 +11,9 @@ use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 /// inside [`FsFile::Custom`].
 ///
 /// Reads and writes happen on the event-loop thread, one buffer (64 KiB by default)
-/// at a time, so each call should be quick. The file is dropped when the transfer ends,
+/// at a time, so each call should be quick, unless the filesystem that opened the file
+/// says it blocks ([`super::FileSystem::blocking`]): then they run on the server's
+/// filesystem threads, a chunk at a time. The file is dropped when the transfer ends,
 /// completed or not.
 pub trait FileData: Read + Write + Seek + Send {
     /// The current length of the file in bytes (RETR compares a REST offset with it).

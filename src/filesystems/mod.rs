@@ -70,8 +70,41 @@ pub enum WriteMode {
 /// override over the OS should keep that property (call the wrapped view's method rather
 /// than `std::fs` by name). files are [`FsFile`]s (an OS file, or any
 /// [`FileData`]) and metadata is a [`FileStat`], so nothing requires a real file. All
-/// methods run on the event-loop thread, so they should not block for long.
+/// methods run on the event-loop thread, so they should not block for long, unless the
+/// filesystem says it blocks ([`FileSystem::blocking`]): then its I/O runs on worker
+/// threads while the session waits.
 pub trait FileSystem: Send {
+    /// Whether this filesystem's I/O may block (a network mount, an object store, a
+    /// database). `true` moves its work off the event loop, onto the server's filesystem
+    /// threads, while the session waits (it reads no command meanwhile; later commands,
+    /// ABOR too, are answered after, in order) and the loop serves the other sessions:
+    ///
+    /// - every filesystem step of a command: CWD, SIZE, MDTM, MLST, STAT of a path, the
+    ///   LIST / NLST / MLSD listings, the opens of RETR, STOR, APPE, STOU and HASH, DELE,
+    ///   MKD, RMD, RNFR / RNTO, SITE CHMOD / UTIME / SYMLINK, MFMT, the end of an upload
+    ///   (quota account, atomic rename, [`FileSystem::sync_upload`]), and the quota walks
+    ///   (login, `SITE QUOTA SYNC`);
+    /// - the reads and writes of the files it opens ([`FsFile`], OS or [`FileData`]):
+    ///   downloads read ahead, uploads are written behind, and an upload is answered once
+    ///   its last block is written.
+    ///
+    /// A client that leaves meanwhile ends its session when the call returns; the call is
+    /// not interrupted.
+    ///
+    /// What stays on the loop's thread and must stay quick: the path mapping
+    /// ([`FileSystem::root`], [`FileSystem::cwd`], [`FileSystem::ftpnorm`],
+    /// [`FileSystem::ftp2fs`], [`FileSystem::fs2ftp`], [`FileSystem::validpath`]: keep them
+    /// lexical, as [`MemoryFs`] does), the making of the filesystem at login, and the
+    /// clean-up of a transfer that a new PASV / PORT drops (see "A filesystem that
+    /// blocks" in the guide's filesystems page). A session that ends settles its
+    /// transfer and drops its filesystem on a thread. The calls run as the server's
+    /// user: with an authorizer that switches users (`UnixAuthorizer`), keep the default.
+    ///
+    /// The default, `false`, runs everything on the loop, in line, at no cost.
+    fn blocking(&self) -> bool {
+        false
+    }
+
     /// The real, canonical root directory of the session (the user's home).
     fn root(&self) -> &Path;
 
@@ -141,7 +174,8 @@ pub trait FileSystem: Send {
         .map(|(path, file)| (path, FsFile::Os(file)))
     }
 
-    /// `HandlerConfig::fsync_uploads`: prepares, on the loop's thread, what makes a
+    /// `HandlerConfig::fsync_uploads`: prepares, on the loop's thread (a filesystem
+    /// thread for a filesystem that [blocks](FileSystem::blocking)), what makes a
     /// completed upload durable; the server runs the job on a worker thread and answers
     /// the upload only once it returned. `file` is the upload's open file; `dir`, when
     /// given, is its directory, whose entry for the upload is new (a new name, or a

@@ -439,7 +439,7 @@ impl Handler<Msg> for DtpHandler {
             // Idle: data the client sends early waits in the kernel until a STOR comes
             // (a TLS handshake still proceeds).
             DtpState::Idle | DtpState::Closing => self.stream.interest(None),
-            DtpState::Busy(_) if self.paused() => self.stream.interest(None),
+            DtpState::Busy(t) if self.paused() || t.waiting_file() => self.stream.interest(None),
             DtpState::Busy(t) => self.stream.interest(Some(t.interest())),
         }
     }
@@ -565,11 +565,17 @@ impl Handler<Msg> for DtpHandler {
                     }
                 }
                 let cfg = &self.shared.config;
+                let pooled = matches!(
+                    job,
+                    Job::SendFile { pooled: true, .. } | Job::Receive { pooled: true, .. }
+                );
+                let pool = pooled.then(|| (Arc::clone(&self.shared), (cx.loop_handle(), cx.me())));
                 let transfer = Transfer::new(
                     job,
                     zero_copy,
                     cfg.ac_in_buffer_size,
                     cfg.ac_out_buffer_size,
+                    pool,
                 );
                 log::debug!(
                     "{} {} starts{}",
@@ -591,6 +597,11 @@ impl Handler<Msg> for DtpHandler {
                 self.pump(cx);
             }
             Msg::ToData(DataCmd::Abort) => self.finish(cx, CloseReason::Aborted),
+            Msg::ToData(DataCmd::FileReady) => {
+                if let DtpState::Busy(_) = self.state {
+                    self.pump(cx);
+                }
+            }
             Msg::ToData(DataCmd::Abandon) => {
                 self.abandoned = true;
                 self.finish(cx, CloseReason::Aborted);

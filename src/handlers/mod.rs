@@ -18,6 +18,7 @@ pub(crate) mod digest;
 pub(crate) mod dtp;
 mod ftps;
 pub(crate) mod pool;
+pub(crate) mod pooled_file;
 pub(crate) mod proxy;
 pub(crate) mod shared;
 pub(crate) mod tls;
@@ -77,6 +78,9 @@ pub(crate) enum SessionCmd {
     HashResult(Arc<AtomicBool>, std::io::Result<Vec<u8>>),
     /// A worker synced a completed upload (`fsync_uploads`): done, or why not.
     Synced(std::io::Result<()>),
+    /// A filesystem thread ran a call of a filesystem that blocks: the filesystem back,
+    /// with the call's result.
+    FsReturned(Box<control::FsReturn>),
 }
 
 /// News from the data side.
@@ -142,6 +146,9 @@ pub(crate) enum DataCmd {
     Start(Job, Box<TransferLog>),
     /// Close without a reply (ABOR, a new PASV/PORT, the session ending).
     Abort,
+    /// A filesystem thread finished a read or write of the transfer's file (a
+    /// filesystem that blocks): go on.
+    FileReady,
     /// Close without a reply, and log the running transfer (and fire its callback) here:
     /// the control channel no longer listens (a new PASV/PORT, the session ending), and
     /// only the data channel knows how many bytes moved.
@@ -243,6 +250,8 @@ pub(crate) enum Job {
         file: FsFile,
         /// TYPE A conversion.
         ascii: bool,
+        /// The file of a filesystem that blocks: read on the filesystem threads.
+        pooled: bool,
     },
     /// Send bytes (a listing).
     SendBytes(Vec<u8>),
@@ -259,6 +268,8 @@ pub(crate) enum Job {
         /// A user with a quota: each block is charged before it is written, and the
         /// upload stops (`EDQUOT`, `552`) at the first that would go over.
         meter: Option<std::sync::Arc<crate::quotas::UploadMeter>>,
+        /// The file of a filesystem that blocks: written on the filesystem threads.
+        pooled: bool,
     },
 }
 

@@ -44,6 +44,11 @@ impl WorkerPool {
 /// The file threads of a server.
 pub(super) const FILE_WORKERS: usize = 4;
 
+/// The threads of a server that run the calls of filesystems that block
+/// ([`crate::filesystems::FileSystem::blocking`]): as many sessions wait on their
+/// storage at once, the others' calls queue.
+pub(super) const FS_WORKERS: usize = 8;
+
 fn work(rx: &Mutex<Receiver<Job>>) {
     // Signals go to the thread that runs the server's loop.
     crate::sys::block_exit_signals();

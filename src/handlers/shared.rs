@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     /// The threads for file work that may wait on the disk (the syncs of
     /// `fsync_uploads`, the release of a file an upload replaced), started on first use.
     pub(crate) file_pool: OnceLock<Option<WorkerPool>>,
+    /// The threads for the calls of a filesystem that blocks, started on first use.
+    pub(crate) fs_pool: OnceLock<Option<WorkerPool>>,
 }
 
 impl Shared {
@@ -181,6 +183,7 @@ impl Shared {
             hosts: self.hosts.clone(),
             metrics: self.metrics.clone(),
             file_pool: OnceLock::new(),
+            fs_pool: OnceLock::new(),
         })
     }
 }
@@ -210,6 +213,14 @@ impl Shared {
     pub(crate) fn file_workers(&self) -> Option<&WorkerPool> {
         self.file_pool
             .get_or_init(|| WorkerPool::new(super::pool::FILE_WORKERS).ok())
+            .as_ref()
+    }
+
+    /// The filesystem threads ([`Shared::fs_pool`]), started by the first call of a
+    /// filesystem that blocks.
+    pub(crate) fn fs_workers(&self) -> Option<&WorkerPool> {
+        self.fs_pool
+            .get_or_init(|| WorkerPool::new(super::pool::FS_WORKERS).ok())
             .as_ref()
     }
 

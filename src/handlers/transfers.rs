@@ -7,10 +7,12 @@ use std::io::{self, Read, Seek, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ioloop::Interest;
+use ioloop::{Handle, Interest, LoopHandle};
 
+use super::pooled_file::{is_not_ready, PooledFile, TransferFile};
+use super::shared::Shared;
 use super::tls::Transport;
-use super::{CloseReason, Job};
+use super::{CloseReason, Job, Msg};
 use crate::filesystems::FsFile;
 
 /// How far a call to [`Transfer::pump`] got.
@@ -72,20 +74,27 @@ pub(crate) struct Transfer {
     eof: bool,
     /// ASCII mode: the last byte seen was a CR (a CRLF may straddle two blocks).
     prev_cr: bool,
+    /// The file's thread has not finished (a filesystem that blocks): nothing to do
+    /// until it wakes the channel.
+    waiting_file: bool,
     /// Set for downloads.
     _send_slot: Option<SendSlot>,
 }
 
+/// Where a pooled file's threads come from and whom they wake: the server's shared
+/// state and the data channel.
+pub(crate) type FilePool = (std::sync::Arc<Shared>, (LoopHandle<Msg>, Handle));
+
 enum Kind {
     SendFile {
-        file: FsFile,
+        file: TransferFile,
         ascii: bool,
         sendfile: bool,
         raw: Vec<u8>,
     },
     SendBytes,
     Receive {
-        file: FsFile,
+        file: TransferFile,
         ascii: bool,
         /// Binary uploads to an OS file over plain TCP: socket → pipe → file.
         splice: Option<SplicePipe>,
@@ -135,12 +144,30 @@ const MIN_SPLICE_PIPE_SIZE: usize = 64 << 10;
 impl Transfer {
     /// A transfer of `job` with buffers of these sizes. `zero_copy` allows sendfile(2) and
     /// splice(2) (not over TLS, not when the server disables it); they are used where the
-    /// file allows (see [`Transfer::zero_copy`]).
-    pub(crate) fn new(job: Job, zero_copy: bool, in_size: usize, out_size: usize) -> Self {
+    /// file allows (see [`Transfer::zero_copy`]). A job's file of a filesystem that
+    /// blocks is moved on the threads of `pool`.
+    pub(crate) fn new(
+        job: Job,
+        zero_copy: bool,
+        in_size: usize,
+        out_size: usize,
+        pool: Option<FilePool>,
+    ) -> Self {
         let in_size = in_size.max(512);
         let out_size = out_size.max(512);
+        let wrap = |file: FsFile, pooled: bool| match (pooled, pool) {
+            (true, Some((shared, wake))) => {
+                TransferFile::Pooled(PooledFile::new(file, shared, wake))
+            }
+            (true, None) | (false, _) => TransferFile::Direct(file),
+        };
         let (kind, buf, len) = match job {
-            Job::SendFile { file, ascii } => {
+            Job::SendFile {
+                file,
+                ascii,
+                pooled,
+            } => {
+                let file = wrap(file, pooled);
                 // Only an OS file has a descriptor for sendfile(2).
                 let sendfile = zero_copy && !ascii && file.as_os().is_some();
                 let raw = if ascii {
@@ -170,7 +197,9 @@ impl Transfer {
                 ascii,
                 cut_tail,
                 meter,
+                pooled,
             } => {
+                let file = wrap(file, pooled);
                 // splice(2) needs an OS file not opened for appending (APPE).
                 let spliceable = file
                     .as_os()
@@ -203,6 +232,7 @@ impl Transfer {
             len,
             eof,
             prev_cr: false,
+            waiting_file: false,
             _send_slot: send_slot,
         }
     }
@@ -210,7 +240,7 @@ impl Transfer {
     /// The file of an upload, taken out of the finished transfer; None for a download.
     pub(crate) fn take_upload_file(&mut self) -> Option<FsFile> {
         match std::mem::replace(&mut self.kind, Kind::SendBytes) {
-            Kind::Receive { file, .. } => Some(file),
+            Kind::Receive { file, .. } => file.into_file(),
             other @ (Kind::SendFile { .. } | Kind::SendBytes) => {
                 self.kind = other;
                 None
@@ -230,6 +260,11 @@ impl Transfer {
         send_share(ACTIVE_SENDS.load(Ordering::Relaxed))
     }
 
+    /// Waiting for the file's thread (a filesystem that blocks): the socket can wait.
+    pub(crate) fn waiting_file(&self) -> bool {
+        self.waiting_file
+    }
+
     /// Uploads wait for input, downloads for room to write.
     pub(crate) fn interest(&self) -> Interest {
         match self.kind {
@@ -247,6 +282,7 @@ impl Transfer {
         budget: u64,
     ) -> Result<Progress, CloseReason> {
         let budget = budget.max(1);
+        self.waiting_file = false;
         match self.kind {
             Kind::Receive {
                 splice: Some(_), ..
@@ -283,7 +319,14 @@ impl Transfer {
                 if self.eof {
                     return Ok(Progress::Done);
                 }
-                self.fill()?;
+                match self.fill() {
+                    Ok(()) => {}
+                    Err(CloseReason::File(e)) if is_not_ready(&e) => {
+                        self.waiting_file = true;
+                        return Ok(Progress::Blocked);
+                    }
+                    Err(reason) => return Err(reason),
+                }
                 continue;
             }
             let left = budget.saturating_sub(*bytes - start);
@@ -346,7 +389,7 @@ impl Transfer {
         budget: u64,
     ) -> Result<Progress, CloseReason> {
         let Kind::SendFile {
-            file: FsFile::Os(file),
+            file: TransferFile::Direct(FsFile::Os(file)),
             ..
         } = &mut self.kind
         else {
@@ -400,12 +443,25 @@ impl Transfer {
             if left == 0 {
                 return Ok(Progress::Yielded);
             }
+            if matches!(&self.kind, Kind::Receive { file, .. } if file.backlogged()) {
+                // The file's thread is behind: the socket waits until it catches up.
+                self.waiting_file = true;
+                return Ok(Progress::Blocked);
+            }
             let want = self.buf.len().min(clamp(left));
             let n = match stream.read(&mut self.buf[..want]) {
                 Ok(0) => {
                     self.flush_pending_cr()?;
-                    self.end_upload()?;
-                    return Ok(Progress::Done);
+                    return match self.end_upload() {
+                        Ok(()) => Ok(Progress::Done),
+                        // Read again once the thread is done: the end of the stream
+                        // stays.
+                        Err(CloseReason::File(e)) if is_not_ready(&e) => {
+                            self.waiting_file = true;
+                            Ok(Progress::Blocked)
+                        }
+                        Err(reason) => Err(reason),
+                    };
                 }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -436,7 +492,7 @@ impl Transfer {
         budget: u64,
     ) -> Result<Progress, CloseReason> {
         let Kind::Receive {
-            file: FsFile::Os(file),
+            file: TransferFile::Direct(FsFile::Os(file)),
             splice: Some(pipe),
             meter,
             ..
@@ -547,19 +603,14 @@ impl Transfer {
         file.write_all(&self.buf[..o]).map_err(CloseReason::File)
     }
 
-    /// A completed upload after REST ends the file where the upload ends.
+    /// A completed upload after REST ends the file where the upload ends; a pooled
+    /// file has everything written first.
     fn end_upload(&mut self) -> Result<(), CloseReason> {
         match &mut self.kind {
-            Kind::Receive {
-                file,
-                cut_tail: true,
-                ..
-            } => cut_at_position(file).map_err(CloseReason::File),
-            Kind::Receive {
-                cut_tail: false, ..
-            }
-            | Kind::SendFile { .. }
-            | Kind::SendBytes => Ok(()),
+            Kind::Receive { file, cut_tail, .. } => file
+                .finish_upload(cut_at_position, *cut_tail)
+                .map_err(CloseReason::File),
+            Kind::SendFile { .. } | Kind::SendBytes => Ok(()),
         }
     }
 
@@ -601,7 +652,7 @@ fn clamp(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-fn read_retrying(file: &mut FsFile, buf: &mut [u8]) -> io::Result<usize> {
+fn read_retrying(file: &mut TransferFile, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match file.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -649,7 +700,7 @@ mod tests {
     #[test]
     fn a_download_counts_while_it_lives() {
         let before = ACTIVE_SENDS.load(Ordering::Relaxed);
-        let t = Transfer::new(Job::SendBytes(b"listing".to_vec()), true, 512, 512);
+        let t = Transfer::new(Job::SendBytes(b"listing".to_vec()), true, 512, 512, None);
         assert!(ACTIVE_SENDS.load(Ordering::Relaxed) > before);
         assert!(t.share() <= TURN_SHARE);
         drop(t);

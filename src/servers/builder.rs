@@ -222,6 +222,7 @@ impl ServerBuilder {
             },
             metrics: self.metrics.clone(),
             file_pool: std::sync::OnceLock::new(),
+            fs_pool: std::sync::OnceLock::new(),
         }))
     }
 

@@ -147,6 +147,7 @@ fn child_shared(parent: &Shared) -> io::Result<Shared> {
         hosts: parent.hosts.clone(),
         metrics: parent.metrics.clone(),
         file_pool: std::sync::OnceLock::new(),
+        fs_pool: std::sync::OnceLock::new(),
     })
 }
 

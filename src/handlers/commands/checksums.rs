@@ -2,8 +2,8 @@
 //! (draft-bryan-ftp-range, for HASH only), and the older XCRC, XMD5, XSHA1, XSHA256 and
 //! XSHA512 that proftpd's mod_digest and FileZilla Server answer.
 //!
-//! The file is opened on the loop (through the filesystem, as the logged-in user) and
-//! read on a worker thread, so a large file does not stall the other sessions; the
+//! The file is opened on the loop (through the filesystem, as the logged-in user; on a
+//! filesystem thread for a filesystem that blocks) and read on a worker thread, so a large file does not stall the other sessions; the
 //! session waits meanwhile (`Wait::Hashing`); a disconnect or an ABOR sets the cancel
 //! flag the worker checks between blocks.
 
@@ -14,6 +14,7 @@ use ioloop::{Ctx, ReadStatus};
 
 use super::Resolved;
 use crate::error::fs_error_reply;
+use crate::filesystems::{FileSystem, FsFile};
 use crate::handlers::control::{FtpHandler, Wait};
 use crate::handlers::digest::{digest_range, HashAlgo, HashJob, HashStyle, HASH_ALGOS};
 use crate::handlers::{Msg, SessionCmd};
@@ -30,7 +31,7 @@ impl FtpHandler {
             }
         };
         let algo = self.hash_algo;
-        self.start_hash(cx, t, algo, HashStyle::Hash, |size| match range {
+        self.start_hash(cx, t, algo, HashStyle::Hash, move |size| match range {
             None => Some((0, size)),
             // RANG's end is the last byte hashed; the reply shows the offset after it.
             Some((start, end)) if start < size => Some((start, end.saturating_add(1).min(size))),
@@ -47,7 +48,7 @@ impl FtpHandler {
         algo: HashAlgo,
         (from, to): (u64, Option<u64>),
     ) {
-        self.start_hash(cx, t, algo, HashStyle::Legacy, |size| {
+        self.start_hash(cx, t, algo, HashStyle::Legacy, move |size| {
             let end = to.unwrap_or(size);
             (from <= end && end <= size).then_some((from, end))
         });
@@ -121,14 +122,30 @@ impl FtpHandler {
         t: Resolved,
         algo: HashAlgo,
         style: HashStyle,
+        range: impl FnOnce(u64) -> Option<(u64, u64)> + 'static,
+    ) {
+        let work = move |fs: &mut dyn FileSystem| {
+            let opened = fs.open_read(&t.fs).and_then(|f| f.size().map(|s| (f, s)));
+            opened.map(|opened| (t, opened))
+        };
+        self.on_fs(cx, work, move |s, cx, opened| match opened {
+            Ok((t, (file, size))) => s.hash_opened(cx, t, file, size, algo, style, range),
+            Err(e) => s.respond(fs_error_reply(&e)),
+        });
+    }
+
+    /// The file to hash is open: checks the range and hands the reading to a worker.
+    #[allow(clippy::too_many_arguments)]
+    fn hash_opened(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        t: Resolved,
+        file: FsFile,
+        size: u64,
+        algo: HashAlgo,
+        style: HashStyle,
         range: impl FnOnce(u64) -> Option<(u64, u64)>,
     ) {
-        let Some(fs) = self.fs() else { return };
-        let opened = fs.open_read(&t.fs).and_then(|f| f.size().map(|s| (f, s)));
-        let (file, size) = match opened {
-            Ok(f) => f,
-            Err(e) => return self.respond(fs_error_reply(&e)),
-        };
         let Some((start, end)) = range(size) else {
             return self.respond(Reply::new(501, "Invalid byte range."));
         };

@@ -1,11 +1,14 @@
 //! What the server tells: FEAT (RFC 2389), HELP, SITE HELP, STAT (RFC 959 §4.1.3), MLST
 //! (RFC 3659 §7), OPTS.
 
+use ioloop::Ctx;
+
 use super::transfers::{list_into, split_parent};
 use super::Resolved;
 use crate::error::fs_error_reply;
-use crate::filesystems::{MLSX_FACTS_AVAILABLE, MLSX_FACTS_DEFAULT};
+use crate::filesystems::{FileSystem, MLSX_FACTS_AVAILABLE, MLSX_FACTS_DEFAULT};
 use crate::handlers::control::{DataChan, FtpHandler, Login};
+use crate::handlers::Msg;
 use crate::proto::{opts_reply, Reply};
 
 impl FtpHandler {
@@ -114,7 +117,7 @@ impl FtpHandler {
         lines.push(match &self.login {
             Login::AwaitingUser => " Waiting for username.".to_owned(),
             Login::AwaitingPass { .. } => " Waiting for password.".to_owned(),
-            Login::LoggedIn { user, .. } => format!(" Logged in as: {user}"),
+            Login::LoggedIn { user, .. } | Login::Lent { user } => format!(" Logged in as: {user}"),
         });
         lines.push(format!(
             " TYPE: {}; STRUcture: File; MODE: Stream",
@@ -141,19 +144,25 @@ impl FtpHandler {
     }
 
     /// STAT <path>: LIST's lines over the control connection (dot-files as for LIST).
-    pub(super) fn ftp_stat_path(&mut self, t: Resolved, dot_files: bool) {
-        let Some(fs) = self.fs() else { return };
-        let mut out = Vec::new();
+    pub(super) fn ftp_stat_path(&mut self, cx: &mut Ctx<'_, Msg>, t: Resolved, dot_files: bool) {
         let gmt = self.shared.config.use_gmt_times;
         let parts = self.shared.config.atomic_uploads;
-        if let Err(e) = list_into(fs, &t.fs, gmt, dot_files, parts, &mut out) {
-            return self.respond(fs_error_reply(&e));
-        }
+        let work = move |fs: &mut dyn FileSystem| {
+            let mut out = Vec::new();
+            list_into(fs, &t.fs, gmt, dot_files, parts, &mut out).map(|()| (t, out))
+        };
+        self.on_fs(cx, work, |s, _, listed| match listed {
+            Ok((t, out)) => s.stat_path_reply(&t, &out),
+            Err(e) => s.respond(fs_error_reply(&e)),
+        });
+    }
+
+    fn stat_path_reply(&mut self, t: &Resolved, out: &[u8]) {
         let mut lines = vec![format!("Status of \"{}\":", t.ftp)];
         // As in LIST, an entry whose name the client's encoding cannot show is left out.
         let charset = self.shared.charset;
         lines.extend(
-            String::from_utf8_lossy(&out)
+            String::from_utf8_lossy(out)
                 .split("\r\n")
                 .filter(|l| !l.is_empty() && charset.can_encode(l))
                 .map(str::to_owned),
@@ -162,19 +171,26 @@ impl FtpHandler {
         self.respond(Reply::multi(213, lines));
     }
 
-    pub(super) fn ftp_mlst(&mut self, t: Resolved) {
-        let Some(fs) = self.fs() else { return };
+    pub(super) fn ftp_mlst(&mut self, cx: &mut Ctx<'_, Msg>, t: Resolved) {
         let facts = self.enabled_facts();
-        let facts: Vec<&str> = facts.iter().map(String::as_str).collect();
         let perms = self.authorizer().perms(self.username());
         let gmt = self.shared.config.use_gmt_times;
-        let (dir, base) = split_parent(&t.fs);
-        let mut out = Vec::new();
-        if let Err(e) = fs.format_mlsx(&dir, &[base], &perms, &facts, false, gmt, &mut out) {
-            return self.respond(fs_error_reply(&e));
-        }
+        let work = move |fs: &mut dyn FileSystem| {
+            let facts: Vec<&str> = facts.iter().map(String::as_str).collect();
+            let (dir, base) = split_parent(&t.fs);
+            let mut out = Vec::new();
+            fs.format_mlsx(&dir, &[base], &perms, &facts, false, gmt, &mut out)
+                .map(|()| (t, out))
+        };
+        self.on_fs(cx, work, |s, _, described| match described {
+            Ok((t, out)) => s.mlst_reply(&t, &out),
+            Err(e) => s.respond(fs_error_reply(&e)),
+        });
+    }
+
+    fn mlst_reply(&mut self, t: &Resolved, out: &[u8]) {
         // The entry line carries the full virtual path, not the base name.
-        let line = String::from_utf8_lossy(&out);
+        let line = String::from_utf8_lossy(out);
         let facts_part = line.split(' ').next().unwrap_or("");
         self.respond(Reply::multi(
             250,

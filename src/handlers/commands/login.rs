@@ -55,7 +55,7 @@ impl FtpHandler {
     pub(super) fn ftp_pass(&mut self, cx: &mut Ctx<'_, Msg>, password: &str) {
         let user = match &self.login {
             Login::AwaitingUser => return self.respond(Reply::new(503, "Login with USER first.")),
-            Login::LoggedIn { .. } => {
+            Login::LoggedIn { .. } | Login::Lent { .. } => {
                 return self.respond(Reply::new(503, "User already authenticated."))
             }
             Login::AwaitingPass { user } => user.clone(),
@@ -105,6 +105,18 @@ impl FtpHandler {
         self.complete_login(cx, user, verdict, 230);
     }
 
+    /// The reply, log line, count and callback of a login.
+    fn logged_in(&mut self, code: u16, message: &str) {
+        self.respond_banner(code, message);
+        log::info!(
+            session:% = self.tag, remote:% = self.remote, user = self.username(),
+            event = "login";
+            "{} USER '{}' logged in.", self.prefix(), self.username()
+        );
+        self.shared.count(Counter::LoginsOk, 1);
+        self.shared.events.on_login(self.session());
+    }
+
     /// [`finish_login`](Self::finish_login) answering `code` on success: 230, or 232
     /// for a login by certificate (RFC 2228).
     fn complete_login(
@@ -129,16 +141,15 @@ impl FtpHandler {
                 let message = auth.msg_login(&user);
                 self.login = Login::LoggedIn { user, fs };
                 self.attempts = 0;
-                // Usage is known from the login on: walked here the first time.
+                // Usage is known from the login on: walked here the first time (on a
+                // filesystem thread for a filesystem that blocks, the reply after it).
+                if self.fs_blocks() {
+                    return self.quota_walk_off_loop(cx, false, move |s, _, _| {
+                        s.logged_in(code, &message);
+                    });
+                }
                 let _ = self.quota_usage(false);
-                self.respond_banner(code, &message);
-                log::info!(
-                    session:% = self.tag, remote:% = self.remote, user = self.username(),
-                    event = "login";
-                    "{} USER '{}' logged in.", self.prefix(), self.username()
-                );
-                self.shared.count(Counter::LoginsOk, 1);
-                self.shared.events.on_login(self.session());
+                self.logged_in(code, &message);
             }
             Err(message) => {
                 // Answer after a delay, on a loop timer: the session reads nothing meanwhile.
@@ -201,7 +212,7 @@ impl FtpHandler {
     /// transfer's result).
     pub(super) fn ftp_quit(&mut self, cx: &mut Ctx<'_, Msg>) {
         let msg = match &self.login {
-            Login::LoggedIn { user, .. } => self.authorizer().msg_quit(user),
+            Login::LoggedIn { user, .. } | Login::Lent { user } => self.authorizer().msg_quit(user),
             Login::AwaitingUser | Login::AwaitingPass { .. } => "Goodbye.".to_owned(),
         };
         if matches!(self.login, Login::LoggedIn { .. }) {

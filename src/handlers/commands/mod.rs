@@ -11,6 +11,8 @@ mod information;
 mod login;
 mod navigation;
 mod quota;
+
+pub(super) use quota::settle_quota;
 mod site_misc;
 pub(crate) mod transfers;
 
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use ioloop::Ctx;
 
 use self::transfers::Listing;
-use super::control::{FtpHandler, LastReply, Login};
+use super::control::{CommandLog, FtpHandler, LastReply, Login};
 use super::digest::HashAlgo;
 use super::{atomic, CommandContext, Msg};
 use crate::events::CommandVerdict;
@@ -101,11 +103,30 @@ impl FtpHandler {
             Err(reply) => self.respond(reply),
         }
         let last_reply = std::mem::replace(&mut self.last_reply, LastReply::Idle);
-        if spec.logged {
-            match &logged_path {
-                Some(path) => self.log_command(&spec.name, path, true, &last_reply),
-                None => self.log_command(&spec.name, arg, false, &last_reply),
-            }
+        if !spec.logged {
+            return;
+        }
+        if matches!(last_reply, LastReply::Awaiting) {
+            // A filesystem that blocks has the command's step: it replies, and is logged,
+            // when the filesystem is back.
+            let log = match logged_path {
+                Some(what) => CommandLog {
+                    cmd: spec.name.to_string(),
+                    what,
+                    is_path: true,
+                },
+                None => CommandLog {
+                    cmd: spec.name.to_string(),
+                    what: arg.to_owned(),
+                    is_path: false,
+                },
+            };
+            self.log_when_returned(log);
+            return;
+        }
+        match &logged_path {
+            Some(path) => self.log_command(&spec.name, path, true, &last_reply),
+            None => self.log_command(&spec.name, arg, false, &last_reply),
         }
     }
 
@@ -139,22 +160,22 @@ impl FtpHandler {
             Verb::Quit => self.ftp_quit(cx),
             Verb::Rein => self.ftp_rein(cx),
             // navigation
-            Verb::Cwd => self.with_path(t, Self::ftp_cwd),
+            Verb::Cwd => self.with_path(t, |s, t| s.ftp_cwd(cx, t)),
             Verb::Pwd => self.ftp_pwd(),
-            Verb::Mkd => self.with_path(t, Self::ftp_mkd),
-            Verb::Rmd => self.with_path(t, Self::ftp_rmd),
+            Verb::Mkd => self.with_path(t, |s, t| s.ftp_mkd(cx, t)),
+            Verb::Rmd => self.with_path(t, |s, t| s.ftp_rmd(cx, t)),
             // files
-            Verb::Dele => self.with_path(t, Self::ftp_dele),
-            Verb::Rnfr => self.with_path(t, Self::ftp_rnfr),
-            Verb::Rnto => self.with_path(t, Self::ftp_rnto),
-            Verb::Size => self.with_path(t, Self::ftp_size),
-            Verb::Mdtm => self.with_path(t, Self::ftp_mdtm),
-            Verb::Mfmt => self.with_path(t, |s, t| s.ftp_mfmt(arg, t)),
-            Verb::SiteChmod => self.with_path(t, |s, t| s.ftp_chmod(arg, t)),
-            Verb::SiteQuota => self.site_quota(arg),
-            Verb::SiteUtime => self.with_path(t, |s, t| s.ftp_site_utime(arg, t)),
+            Verb::Dele => self.with_path(t, |s, t| s.ftp_dele(cx, t)),
+            Verb::Rnfr => self.with_path(t, |s, t| s.ftp_rnfr(cx, t)),
+            Verb::Rnto => self.with_path(t, |s, t| s.ftp_rnto(cx, t)),
+            Verb::Size => self.with_path(t, |s, t| s.ftp_size(cx, t)),
+            Verb::Mdtm => self.with_path(t, |s, t| s.ftp_mdtm(cx, t)),
+            Verb::Mfmt => self.with_path(t, |s, t| s.ftp_mfmt(cx, arg, t)),
+            Verb::SiteChmod => self.with_path(t, |s, t| s.ftp_chmod(cx, arg, t)),
+            Verb::SiteQuota => self.site_quota(cx, arg),
+            Verb::SiteUtime => self.with_path(t, |s, t| s.ftp_site_utime(cx, arg, t)),
             Verb::SiteSymlink => match t {
-                Target::Link { target, link } => self.ftp_site_symlink(target, link),
+                Target::Link { target, link } => self.ftp_site_symlink(cx, target, link),
                 Target::None | Target::Path(_) | Target::Unique { .. } => self.respond(no_path()),
             },
             // transfers
@@ -196,10 +217,10 @@ impl FtpHandler {
             Verb::SiteHelp => self.ftp_site_help(arg),
             Verb::Stat => match t {
                 Target::None => self.ftp_stat_status(),
-                Target::Path(t) => self.ftp_stat_path(t, self.lists_dot_files(arg)),
+                Target::Path(t) => self.ftp_stat_path(cx, t, self.lists_dot_files(arg)),
                 Target::Unique { .. } | Target::Link { .. } => self.respond(no_path()),
             },
-            Verb::Mlst => self.with_path(t, Self::ftp_mlst),
+            Verb::Mlst => self.with_path(t, |s, t| s.ftp_mlst(cx, t)),
             Verb::Opts => self.ftp_opts(arg),
             Verb::Noop => self.respond(Reply::new(200, "I successfully did nothing.")),
             Verb::Syst => self.respond(Reply::new(215, "UNIX Type: L8")),
@@ -375,7 +396,7 @@ impl FtpHandler {
                 let fs: &mut dyn FileSystem = &mut **fs;
                 (user.as_str(), Some(fs))
             }
-            Login::AwaitingPass { user } => (user.as_str(), None),
+            Login::AwaitingPass { user } | Login::Lent { user } => (user.as_str(), None),
             Login::AwaitingUser => ("", None),
         };
         let path = match &target {
@@ -399,8 +420,14 @@ impl FtpHandler {
     pub(super) fn fs(&self) -> Option<&dyn FileSystem> {
         match &self.login {
             Login::LoggedIn { fs, .. } => Some(fs.as_ref()),
-            Login::AwaitingUser | Login::AwaitingPass { .. } => None,
+            Login::AwaitingUser | Login::AwaitingPass { .. } | Login::Lent { .. } => None,
         }
+    }
+
+    /// Whether the session's filesystem blocks: its calls, and the reads and writes of
+    /// its files, run on the filesystem threads.
+    pub(super) fn fs_blocks(&self) -> bool {
+        self.fs().is_some_and(|fs| fs.blocking())
     }
 
     /// Whether a LIST or STAT of a directory with this argument shows the names starting
@@ -408,13 +435,6 @@ impl FtpHandler {
     /// ignored), or always when the server is set to (pyftpdlib's listings).
     fn lists_dot_files(&self, arg: &str) -> bool {
         self.shared.config.list_shows_hidden || split_ls_options(arg).0.all
-    }
-
-    fn fs_mut(&mut self) -> Option<&mut Box<dyn FileSystem>> {
-        match &mut self.login {
-            Login::LoggedIn { fs, .. } => Some(fs),
-            Login::AwaitingUser | Login::AwaitingPass { .. } => None,
-        }
     }
 }
 

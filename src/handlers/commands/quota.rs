@@ -4,9 +4,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::filesystems::WriteMode;
+use ioloop::Ctx;
+
+use crate::filesystems::{FileSystem, WriteMode};
 use crate::handlers::control::{FtpHandler, XferInfo};
+use crate::handlers::Msg;
 use crate::proto::Reply;
 use crate::quotas::{self, Quota, UploadMeter, UploadQuota, Usage, RESYNC_AFTER};
 
@@ -65,14 +69,45 @@ impl FtpHandler {
             .map(|(quota, usage, _)| (quota, usage))
     }
 
-    /// [`Self::quota_usage`], and whether it walked the home.
+    /// [`Self::quota_usage`], and whether it walked the home. A filesystem that blocks
+    /// is walked on a filesystem thread ([`Self::quota_walk_off_loop`], at login and for
+    /// `SITE QUOTA SYNC`), never here.
     fn quota_walk(&self, resync: bool) -> Option<(Quota, Arc<Usage>, bool)> {
         let user = self.username();
         let quota = self.authorizer().quota(user).filter(Quota::is_limited)?;
         let home = self.authorizer().home_dir(user)?;
         let fs = self.fs()?;
-        let (usage, walked) = quotas::usage_of(user, &home, fs, resync, RESYNC_AFTER);
+        let (resync, max_age) = if fs.blocking() {
+            (false, Duration::MAX)
+        } else {
+            (resync, RESYNC_AFTER)
+        };
+        let (usage, walked) = quotas::usage_of(user, &home, fs, resync, max_age);
         Some((quota, usage, walked))
+    }
+
+    /// For a filesystem that blocks: walks the user's home on a filesystem thread when
+    /// [`quotas::usage_of`] would (a limited quota; a home not counted yet, counted long
+    /// ago, or `resync`), then `then` with whether it walked.
+    pub(super) fn quota_walk_off_loop(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        resync: bool,
+        then: impl FnOnce(&mut Self, &mut Ctx<'_, Msg>, bool) + 'static,
+    ) {
+        let user = self.username().to_owned();
+        let limited = self
+            .authorizer()
+            .quota(&user)
+            .is_some_and(|q| q.is_limited());
+        let home = self.authorizer().home_dir(&user);
+        let (true, Some(home)) = (limited, home) else {
+            return then(self, cx, false);
+        };
+        let work = move |fs: &mut dyn FileSystem| {
+            quotas::usage_of(&user, &home, fs, resync, RESYNC_AFTER).1
+        };
+        self.on_fs(cx, work, then);
     }
 
     /// Refuses a new file when the count is at the limit, before anything is opened.
@@ -111,56 +146,8 @@ impl FtpHandler {
     /// uncharged, as is a cut atomic upload (its temporary goes). A plain upload cut for
     /// another reason keeps what it wrote, and its charge.
     pub(in crate::handlers) fn settle_quota(&self, info: &XferInfo, completed: bool) {
-        let (Some(q), Some(fs)) = (&info.quota, self.fs()) else {
-            return;
-        };
-        let meter = &q.meter;
-        let usage = meter.usage();
-        let charged = i128::from(meter.charged());
-        let old = i128::from(meter.old_size());
-        if info.part.is_some() && !completed {
-            // A cut atomic upload: the caller drops the temporary; the target is as it
-            // was, whatever cut it.
-            usage.adjust_bytes(-charged);
-            if q.made_file && !q.replaced {
-                usage.remove_file();
-            }
-            return;
-        }
-        if meter.exceeded() {
-            log::info!(
-                "{} {} {} cut at the quota and undone ({} bytes used).",
-                self.prefix(),
-                info.cmd,
-                info.path.as_deref().unwrap_or(Path::new("")).display(),
-                usage.bytes()
-            );
-            usage.adjust_bytes(-charged);
-            let Some(path) = &info.path else { return };
-            let undone = if q.made_file {
-                if q.replaced {
-                    usage.adjust_bytes(-old);
-                }
-                usage.remove_file();
-                fs.remove(path)
-            } else {
-                fs.open_write(path, WriteMode::At(0))
-                    .and_then(|mut f| f.set_len(meter.old_size()))
-            };
-            if let Err(e) = undone {
-                log::warn!(
-                    "{} could not undo the upload to {} past the quota: {e}",
-                    self.prefix(),
-                    path.display()
-                );
-            }
-            return;
-        }
-        if completed {
-            let written = info.part.as_ref().or(info.path.as_ref());
-            if let Some(size) = written.and_then(|p| fs.stat(p).ok()).map(|m| m.size) {
-                usage.adjust_bytes(i128::from(size) - old - charged);
-            }
+        if let Some(fs) = self.fs() {
+            settle_quota(fs, info, completed, &self.prefix());
         }
     }
 
@@ -174,16 +161,28 @@ impl FtpHandler {
     }
 
     /// `SITE QUOTA [SYNC]`: the usage and the limits, walked again first with `SYNC`.
-    pub(super) fn site_quota(&mut self, arg: &str) {
+    pub(super) fn site_quota(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str) {
         let resync = match arg.trim() {
             "" => false,
             a if a.eq_ignore_ascii_case("SYNC") => true,
             _ => return self.respond(Reply::new(501, "Syntax: SITE QUOTA [SYNC].")),
         };
+        if self.fs_blocks() {
+            return self.quota_walk_off_loop(cx, resync, move |s, _, walked| {
+                s.site_quota_reply(resync, Some(walked));
+            });
+        }
+        self.site_quota_reply(resync, None);
+    }
+
+    /// SITE QUOTA's reply; `walked_off_loop`: whether a filesystem thread just walked
+    /// the home (a filesystem that blocks), else the walk, if any, is made here.
+    fn site_quota_reply(&mut self, resync: bool, walked_off_loop: Option<bool>) {
         let Some((quota, usage, walked)) = self.quota_walk(resync) else {
             return self.respond(Reply::new(200, "No quota."));
         };
         let limit = |l: Option<u64>| l.map_or_else(|| "unlimited".to_owned(), |l| l.to_string());
+        let walked = walked_off_loop.unwrap_or(walked);
         // A SYNC right after another walk (`quotas::SYNC_INTERVAL`) does not walk again.
         let recent = if resync && !walked {
             " (counted in the last 2 s; not counted again)"
@@ -200,5 +199,66 @@ impl FtpHandler {
                 limit(quota.files)
             ),
         ));
+    }
+}
+
+/// [`FtpHandler::settle_quota`] through `fs`, anywhere (a filesystem thread for a
+/// filesystem that blocks); `prefix` is the session's, for the log lines.
+pub(in crate::handlers) fn settle_quota(
+    fs: &dyn FileSystem,
+    info: &XferInfo,
+    completed: bool,
+    prefix: &dyn std::fmt::Display,
+) {
+    let Some(q) = &info.quota else {
+        return;
+    };
+    let meter = &q.meter;
+    let usage = meter.usage();
+    let charged = i128::from(meter.charged());
+    let old = i128::from(meter.old_size());
+    if info.part.is_some() && !completed {
+        // A cut atomic upload: the caller drops the temporary; the target is as it
+        // was, whatever cut it.
+        usage.adjust_bytes(-charged);
+        if q.made_file && !q.replaced {
+            usage.remove_file();
+        }
+        return;
+    }
+    if meter.exceeded() {
+        log::info!(
+            "{} {} {} cut at the quota and undone ({} bytes used).",
+            prefix,
+            info.cmd,
+            info.path.as_deref().unwrap_or(Path::new("")).display(),
+            usage.bytes()
+        );
+        usage.adjust_bytes(-charged);
+        let Some(path) = &info.path else { return };
+        let undone = if q.made_file {
+            if q.replaced {
+                usage.adjust_bytes(-old);
+            }
+            usage.remove_file();
+            fs.remove(path)
+        } else {
+            fs.open_write(path, WriteMode::At(0))
+                .and_then(|mut f| f.set_len(meter.old_size()))
+        };
+        if let Err(e) = undone {
+            log::warn!(
+                "{} could not undo the upload to {} past the quota: {e}",
+                prefix,
+                path.display()
+            );
+        }
+        return;
+    }
+    if completed {
+        let written = info.part.as_ref().or(info.path.as_ref());
+        if let Some(size) = written.and_then(|p| fs.stat(p).ok()).map(|m| m.size) {
+            usage.adjust_bytes(i128::from(size) - old - charged);
+        }
     }
 }

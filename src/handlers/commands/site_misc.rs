@@ -1,9 +1,12 @@
 //! proftpd's mod_site_misc commands, each off unless the server turns it on:
 //! `SITE UTIME` and `SITE SYMLINK`.
 
+use ioloop::Ctx;
+
 use super::Resolved;
 use crate::error::fs_error_reply;
 use crate::handlers::control::FtpHandler;
+use crate::handlers::Msg;
 use crate::proto::{split_utime, Reply};
 use crate::timefmt;
 
@@ -16,7 +19,7 @@ impl FtpHandler {
     /// sets the modification time, UTC (and the access time to the same value, as MFMT
     /// does). The other two times of the long form are checked, not used: Unix keeps
     /// no creation time.
-    pub(super) fn ftp_site_utime(&mut self, arg: &str, t: Resolved) {
+    pub(super) fn ftp_site_utime(&mut self, cx: &mut Ctx<'_, Msg>, arg: &str, t: Resolved) {
         let Some(utime) = split_utime(arg) else {
             return self.respond(Reply::new(501, "Invalid SITE UTIME format."));
         };
@@ -30,21 +33,24 @@ impl FtpHandler {
                 "Invalid time format; expected: YYYYMMDDhhmm[ss].",
             ));
         };
-        let Some(fs) = self.fs() else { return };
-        let reply = match fs.stat(&t.fs) {
+        self.fs_reply(cx, move |fs| match fs.stat(&t.fs) {
             Ok(_) => match fs.set_mtime(&t.fs, when) {
                 Ok(()) => Reply::new(200, "SITE UTIME successful."),
                 Err(e) => fs_error_reply(&e),
             },
             Err(e) => fs_error_reply(&e),
-        };
-        self.respond(reply);
+        });
     }
 
     /// `SITE SYMLINK target link`: a relative symbolic link at `link` to `target`, both
     /// inside the user's root (the resolver checked them), when the user holds on the
     /// target every right they hold at the link's place.
-    pub(super) fn ftp_site_symlink(&mut self, target: Resolved, link: Resolved) {
+    pub(super) fn ftp_site_symlink(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        target: Resolved,
+        link: Resolved,
+    ) {
         let authorizer = self.authorizer();
         let user = self.username();
         let grants_more = RIGHTS.chars().any(|right| {
@@ -54,14 +60,14 @@ impl FtpHandler {
         if grants_more {
             return self.respond(Reply::new(550, "Not enough privileges."));
         }
-        let Some(fs) = self.fs() else { return };
-        if fs.lexists(&link.fs) {
-            return self.respond(Reply::new(550, format!("{} already exists.", link.ftp)));
-        }
-        let reply = match fs.symlink(&target.fs, &link.fs) {
-            Ok(()) => Reply::new(200, "SITE SYMLINK successful."),
-            Err(e) => fs_error_reply(&e),
-        };
-        self.respond(reply);
+        self.fs_reply(cx, move |fs| {
+            if fs.lexists(&link.fs) {
+                return Reply::new(550, format!("{} already exists.", link.ftp));
+            }
+            match fs.symlink(&target.fs, &link.fs) {
+                Ok(()) => Reply::new(200, "SITE SYMLINK successful."),
+                Err(e) => fs_error_reply(&e),
+            }
+        });
     }
 }

@@ -69,26 +69,33 @@ impl FtpHandler {
 
     pub(super) fn ftp_retr(&mut self, cx: &mut Ctx<'_, Msg>, t: Resolved) {
         let rest = self.take_restart();
-        let Some(fs) = self.fs() else { return };
-        let mut file = match fs.open_read(&t.fs) {
-            Ok(f) => f,
-            Err(e) => return self.respond(fs_error_reply(&e)),
+        let work = move |fs: &mut dyn FileSystem| {
+            let mut file = fs.open_read(&t.fs).map_err(|e| fs_error_reply(&e))?;
+            if let Some(offset) = rest {
+                let size = file.size().unwrap_or(0);
+                if offset > size {
+                    return Err(Reply::new(
+                        554,
+                        format!("REST position ({offset}) > file size ({size})"),
+                    ));
+                }
+                file.seek(SeekFrom::Start(offset))
+                    .map_err(|e| fs_error_reply(&e))?;
+            }
+            Ok((file, t.fs))
         };
-        if let Some(offset) = rest {
-            let size = file.size().unwrap_or(0);
-            if offset > size {
-                return self.respond(Reply::new(
-                    554,
-                    format!("REST position ({offset}) > file size ({size})"),
-                ));
+        self.on_fs(cx, work, |s, cx, opened| match opened {
+            Ok((file, path)) => {
+                let ascii = s.transfer_type == TransferType::Ascii;
+                let job = Job::SendFile {
+                    file,
+                    ascii,
+                    pooled: s.fs_blocks(),
+                };
+                s.start_transfer(cx, job, xfer("RETR", Some(path)), None);
             }
-            if let Err(e) = file.seek(SeekFrom::Start(offset)) {
-                return self.respond(fs_error_reply(&e));
-            }
-        }
-        let ascii = self.transfer_type == TransferType::Ascii;
-        let job = Job::SendFile { file, ascii };
-        self.start_transfer(cx, job, xfer("RETR", Some(t.fs)), None);
+            Err(reply) => s.respond(reply),
+        });
     }
 
     /// STOR, or APPE when `append` (the gate refused APPE while a REST is pending).
@@ -97,72 +104,95 @@ impl FtpHandler {
         if let Some(reply) = self.no_data_channel() {
             return self.respond(reply); // before the file is opened: nothing is truncated
         }
-        let Some(fs) = self.fs() else { return };
         if self.shared.config.atomic_uploads {
             return self.stor_atomic(cx, t, append, rest);
         }
-        let mode = match (append, rest) {
-            (true, _) => WriteMode::Append,
-            (false, Some(offset)) => {
-                match fs.stat(&t.fs) {
-                    Ok(m) if offset > m.size => {
-                        return self.respond(Reply::new(
-                            554,
-                            format!("REST position ({offset}) > file size ({})", m.size),
-                        ))
+        // First what the upload meets (for the quota), then the file, once the quota
+        // allows it.
+        let work = move |fs: &mut dyn FileSystem| {
+            let mode = match (append, rest) {
+                (true, _) => WriteMode::Append,
+                (false, Some(offset)) => {
+                    match fs.stat(&t.fs) {
+                        Ok(m) if offset > m.size => {
+                            return Err(Reply::new(
+                                554,
+                                format!("REST position ({offset}) > file size ({})", m.size),
+                            ))
+                        }
+                        Ok(_) => {}
+                        Err(e) => return Err(fs_error_reply(&e)),
                     }
-                    Ok(_) => {}
-                    Err(e) => return self.respond(fs_error_reply(&e)),
+                    WriteMode::At(offset)
                 }
-                WriteMode::At(offset)
-            }
-            (false, None) => WriteMode::Truncate,
+                (false, None) => WriteMode::Truncate,
+            };
+            let start = UploadStart::of(fs, &t.fs, mode);
+            Ok((t.fs, mode, start))
         };
-        let start = UploadStart::of(fs, &t.fs, mode);
-        if let Some(reply) = self.quota_refuses(&start) {
-            return self.respond(reply);
-        }
-        let Some(fs) = self.fs() else { return };
-        // Whether the upload makes a new directory entry, which `fsync_uploads` syncs:
-        // a new file, or one that replaces the old.
-        let new_name = mode == WriteMode::Truncate || !fs.lexists(&t.fs);
-        // A STOR over an existing file writes a new file renamed over it at once: a
-        // download that runs keeps the old file whole (see `atomic::replace_at_start`).
-        let replaced = match mode {
-            WriteMode::Truncate => atomic::replace_at_start(fs, &t.fs),
-            WriteMode::Append | WriteMode::At(_) => None,
-        };
-        let file = match replaced {
-            Some((file, held)) => {
-                if let Some(old) = held {
-                    self.shared.release_file(old);
-                }
-                file
-            }
-            None => match fs.open_write(&t.fs, mode) {
-                Ok(f) => f,
-                Err(e) => return self.respond(fs_error_reply(&e)),
+        self.on_fs(cx, work, move |s, cx, met| match met {
+            Ok((path, mode, start)) => match s.quota_refuses(&start) {
+                Some(reply) => s.respond(reply),
+                None => s.stor_open(cx, path, mode, start, append),
             },
+            Err(reply) => s.respond(reply),
+        });
+    }
+
+    /// STOR / APPE once the quota allows it: opens the file and starts the transfer.
+    fn stor_open(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        path: PathBuf,
+        mode: WriteMode,
+        start: UploadStart,
+        append: bool,
+    ) {
+        let work = move |fs: &mut dyn FileSystem| {
+            // Whether the upload makes a new directory entry, which `fsync_uploads`
+            // syncs: a new file, or one that replaces the old.
+            let new_name = mode == WriteMode::Truncate || !fs.lexists(&path);
+            // A STOR over an existing file writes a new file renamed over it at once: a
+            // download that runs keeps the old file whole (see
+            // `atomic::replace_at_start`).
+            let replaced = match mode {
+                WriteMode::Truncate => atomic::replace_at_start(fs, &path),
+                WriteMode::Append | WriteMode::At(_) => None,
+            };
+            let opened = match replaced {
+                Some((file, held)) => Ok((file, held)),
+                None => match fs.open_write(&path, mode) {
+                    Ok(f) => Ok((f, None)),
+                    Err(e) => Err(fs_error_reply(&e)),
+                },
+            };
+            opened.map(|(file, held)| (file, held, new_name, path))
         };
-        let ascii = self.transfer_type == TransferType::Ascii;
-        // REST + STOR: the file ends where the upload ends (pyftpdlib kept the old tail,
-        // so a shorter upload left a file the client never sent).
-        let cut_tail = matches!(mode, WriteMode::At(_));
-        let mut info = xfer(if append { "APPE" } else { "STOR" }, Some(t.fs));
-        info.new_name = new_name;
-        info.quota = self.quota_open(&start);
-        let meter = info.quota.as_ref().map(|q| Arc::clone(&q.meter));
-        self.start_transfer(
-            cx,
-            Job::Receive {
+        self.on_fs(cx, work, move |s, cx, opened| {
+            let (file, held, new_name, path) = match opened {
+                Ok(opened) => opened,
+                Err(reply) => return s.respond(reply),
+            };
+            if let Some(old) = held {
+                s.shared.release_file(old);
+            }
+            let ascii = s.transfer_type == TransferType::Ascii;
+            // REST + STOR: the file ends where the upload ends (pyftpdlib kept the old
+            // tail, so a shorter upload left a file the client never sent).
+            let cut_tail = matches!(mode, WriteMode::At(_));
+            let mut info = xfer(if append { "APPE" } else { "STOR" }, Some(path));
+            info.new_name = new_name;
+            info.quota = s.quota_open(&start);
+            let meter = info.quota.as_ref().map(|q| Arc::clone(&q.meter));
+            let job = Job::Receive {
                 file,
                 ascii,
                 cut_tail,
                 meter,
-            },
-            info,
-            None,
-        );
+                pooled: s.fs_blocks(),
+            };
+            s.start_transfer(cx, job, info, None);
+        });
     }
 
     /// STOR with atomic uploads: the data goes to a temporary, renamed over the target
@@ -170,7 +200,6 @@ impl FtpHandler {
     /// old file first, which can be long for a large file and would block the loop:
     /// they are refused.
     fn stor_atomic(&mut self, cx: &mut Ctx<'_, Msg>, t: Resolved, append: bool, rest: Option<u64>) {
-        let Some(fs) = self.fs() else { return };
         match (append, rest) {
             (true, _) => {
                 return self.respond(Reply::new(550, "APPE not allowed with atomic uploads."))
@@ -183,37 +212,53 @@ impl FtpHandler {
             }
             (false, None) => {}
         }
-        if fs.stat(&t.fs).is_ok_and(|m| m.is_dir()) {
-            // What opening the target would say; the rename would fail only at the end.
-            return self.respond(Reply::new(550, "Is a directory."));
-        }
-        let start = UploadStart::of(fs, &t.fs, WriteMode::Truncate);
-        if let Some(reply) = self.quota_refuses(&start) {
-            return self.respond(reply);
-        }
-        let Some(fs) = self.fs() else { return };
-        let sweep = atomic::stale_after(self.shared.config.data_timeout);
-        let (part, file) = match atomic::create_part(fs, &t.fs, Some(sweep)) {
-            Ok(created) => created,
-            Err(e) => return self.respond(fs_error_reply(&e)),
+        let work = move |fs: &mut dyn FileSystem| {
+            if fs.stat(&t.fs).is_ok_and(|m| m.is_dir()) {
+                // What opening the target would say; the rename would fail only at the
+                // end.
+                return Err(Reply::new(550, "Is a directory."));
+            }
+            let start = UploadStart::of(fs, &t.fs, WriteMode::Truncate);
+            Ok((t.fs, start))
         };
-        let ascii = self.transfer_type == TransferType::Ascii;
-        let mut info = xfer("STOR", Some(t.fs));
-        info.part = Some(part);
-        info.new_name = true;
-        info.quota = self.quota_open(&start);
-        let meter = info.quota.as_ref().map(|q| Arc::clone(&q.meter));
-        self.start_transfer(
-            cx,
-            Job::Receive {
+        self.on_fs(cx, work, |s, cx, met| match met {
+            Ok((path, start)) => match s.quota_refuses(&start) {
+                Some(reply) => s.respond(reply),
+                None => s.stor_atomic_open(cx, path, start),
+            },
+            Err(reply) => s.respond(reply),
+        });
+    }
+
+    /// An atomic STOR once the quota allows it: makes the temporary and starts the
+    /// transfer.
+    fn stor_atomic_open(&mut self, cx: &mut Ctx<'_, Msg>, path: PathBuf, start: UploadStart) {
+        let sweep = atomic::stale_after(self.shared.config.data_timeout);
+        let work = move |fs: &mut dyn FileSystem| {
+            atomic::create_part(fs, &path, Some(sweep))
+                .map(|(part, file)| (path, part, file))
+                .map_err(|e| fs_error_reply(&e))
+        };
+        self.on_fs(cx, work, move |s, cx, created| {
+            let (path, part, file) = match created {
+                Ok(created) => created,
+                Err(reply) => return s.respond(reply),
+            };
+            let ascii = s.transfer_type == TransferType::Ascii;
+            let mut info = xfer("STOR", Some(path));
+            info.part = Some(part);
+            info.new_name = true;
+            info.quota = s.quota_open(&start);
+            let meter = info.quota.as_ref().map(|q| Arc::clone(&q.meter));
+            let job = Job::Receive {
                 file,
                 ascii,
                 cut_tail: false,
                 meter,
-            },
-            info,
-            None,
-        );
+                pooled: s.fs_blocks(),
+            };
+            s.start_transfer(cx, job, info, None);
+        });
     }
 
     /// STOU in `dir` (checked by the resolver), with a name starting with `prefix`.
@@ -231,75 +276,92 @@ impl FtpHandler {
         if let Some(reply) = self.quota_refuses(&start) {
             return self.respond(reply);
         }
-        let Some(fs) = self.fs() else { return };
-        let (path, file) = match fs.create_unique(&dir.fs, &prefix) {
-            Ok(created) => created,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return self.respond(Reply::new(450, "No usable unique file name found."))
-            }
-            Err(e) => return self.respond(Reply::new(450, format!("{}.", strerror(&e)))),
-        };
-        let base = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let ascii = self.transfer_type == TransferType::Ascii;
-        let mut info = xfer("STOU", Some(path));
-        info.new_name = true;
-        let file = if self.shared.config.atomic_uploads {
-            // The empty file keeps the unique name taken; the data goes to a temporary
-            // renamed over it at the end.
+        // With atomic uploads the empty file keeps the unique name taken; the data goes
+        // to a temporary renamed over it at the end.
+        let sweep = self
+            .shared
+            .config
+            .atomic_uploads
+            .then(|| atomic::stale_after(self.shared.config.data_timeout));
+        let work = move |fs: &mut dyn FileSystem| {
+            let (path, file) = match fs.create_unique(&dir.fs, &prefix) {
+                Ok(created) => created,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err((Reply::new(450, "No usable unique file name found."), None))
+                }
+                Err(e) => return Err((Reply::new(450, format!("{}.", strerror(&e))), None)),
+            };
+            let Some(sweep) = sweep else {
+                return Ok((path, file, None));
+            };
             drop(file);
-            let sweep = atomic::stale_after(self.shared.config.data_timeout);
-            match atomic::create_part(fs, info.path.as_deref().unwrap_or(&dir.fs), Some(sweep)) {
-                Ok((part, file)) => {
-                    info.part = Some(part);
-                    info.reserved = true;
-                    file
-                }
+            match atomic::create_part(fs, &path, Some(sweep)) {
+                Ok((part, file)) => Ok((path, file, Some(part))),
                 Err(e) => {
-                    info.reserved = true;
-                    self.discard_part(&info);
-                    return self.respond(Reply::new(450, format!("{}.", strerror(&e))));
+                    // The name reserved for nothing: removed (a failure is logged below).
+                    let kept = fs.remove(&path).err().map(|e| (path, e));
+                    Err((Reply::new(450, format!("{}.", strerror(&e))), kept))
                 }
             }
-        } else {
-            file
         };
-        info.quota = self.quota_open(&start);
-        let meter = info.quota.as_ref().map(|q| Arc::clone(&q.meter));
-        self.start_transfer(
-            cx,
-            Job::Receive {
+        self.on_fs(cx, work, move |s, cx, created| {
+            let (path, file, part) = match created {
+                Ok(created) => created,
+                Err((reply, kept)) => {
+                    if let Some((path, e)) = kept {
+                        log::warn!(
+                            "{} could not remove upload temporary {}: {e}",
+                            s.prefix(),
+                            path.display()
+                        );
+                    }
+                    return s.respond(reply);
+                }
+            };
+            let base = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let ascii = s.transfer_type == TransferType::Ascii;
+            let mut info = xfer("STOU", Some(path));
+            info.new_name = true;
+            info.reserved = part.is_some();
+            info.part = part;
+            info.quota = s.quota_open(&start);
+            let meter = info.quota.as_ref().map(|q| Arc::clone(&q.meter));
+            let job = Job::Receive {
                 file,
                 ascii,
                 cut_tail: false,
                 meter,
-            },
-            info,
-            Some(format!("FILE: {base}")),
-        );
+                pooled: s.fs_blocks(),
+            };
+            s.start_transfer(cx, job, info, Some(format!("FILE: {base}")));
+        });
     }
 
     /// LIST, NLST or MLSD of a directory or a file.
     pub(super) fn ftp_listing(&mut self, cx: &mut Ctx<'_, Msg>, kind: Listing, t: Resolved) {
-        let Some(fs) = self.fs() else { return };
         let gmt = self.shared.config.use_gmt_times;
         let parts = self.shared.config.atomic_uploads;
-        let mut out = Vec::new();
-        let (name, result) = match kind {
-            Listing::List { dot_files } => (
-                "LIST",
-                list_into(fs, &t.fs, gmt, dot_files, parts, &mut out),
-            ),
-            Listing::Nlst => ("NLST", nlst_into(fs, &t.fs, parts, &mut out)),
-            Listing::Mlsd => (
-                "MLSD",
-                match fs.stat(&t.fs) {
+        // MLSD's facts and the user's rights, read here.
+        let mlsd = match kind {
+            Listing::Mlsd => Some((
+                self.enabled_facts(),
+                self.authorizer().perms(self.username()),
+            )),
+            Listing::List { .. } | Listing::Nlst => None,
+        };
+        let work = move |fs: &mut dyn FileSystem| {
+            let mut out = Vec::new();
+            let result = match (kind, mlsd) {
+                (Listing::List { dot_files }, _) => {
+                    list_into(fs, &t.fs, gmt, dot_files, parts, &mut out)
+                }
+                (Listing::Nlst, _) => nlst_into(fs, &t.fs, parts, &mut out),
+                (Listing::Mlsd, Some((facts, perms))) => match fs.stat(&t.fs) {
                     Ok(m) if m.is_dir() => {
-                        let facts = self.enabled_facts();
                         let facts: Vec<&str> = facts.iter().map(String::as_str).collect();
-                        let perms = self.authorizer().perms(self.username());
                         fs.listdir(&t.fs).and_then(|mut names| {
                             if parts {
                                 atomic::hide_parts(&mut names);
@@ -307,31 +369,41 @@ impl FtpHandler {
                             fs.format_mlsx(&t.fs, &names, &perms, &facts, true, gmt, &mut out)
                         })
                     }
-                    Ok(_) | Err(_) => return self.respond(Reply::new(501, "No such directory.")),
+                    Ok(_) | Err(_) => return Err(Reply::new(501, "No such directory.")),
                 },
-            ),
+                (Listing::Mlsd, None) => return Err(Reply::new(501, "No such directory.")),
+            };
+            result.map(|()| out).map_err(|e| fs_error_reply(&e))
         };
-        match result {
-            Ok(()) => {
-                let charset = self.shared.charset;
-                let out = if charset.is_utf8() {
-                    out
-                } else {
-                    let mut wire = Vec::with_capacity(out.len());
-                    let skipped = charset.encode_listing(&out, &mut wire);
-                    if skipped > 0 {
-                        log::info!(
-                            "{} {name}: {skipped} name(s) not representable in {} left out",
-                            self.prefix(),
-                            charset.name()
-                        );
-                    }
-                    wire
-                };
-                self.start_transfer(cx, Job::SendBytes(out), xfer(name, None), None)
+        self.on_fs(cx, work, move |s, cx, listed| match listed {
+            Ok(out) => s.send_listing(cx, kind, out),
+            Err(reply) => s.respond(reply),
+        });
+    }
+
+    /// Sends a listing, in the session's encoding.
+    fn send_listing(&mut self, cx: &mut Ctx<'_, Msg>, kind: Listing, out: Vec<u8>) {
+        let name = match kind {
+            Listing::List { .. } => "LIST",
+            Listing::Nlst => "NLST",
+            Listing::Mlsd => "MLSD",
+        };
+        let charset = self.shared.charset;
+        let out = if charset.is_utf8() {
+            out
+        } else {
+            let mut wire = Vec::with_capacity(out.len());
+            let skipped = charset.encode_listing(&out, &mut wire);
+            if skipped > 0 {
+                log::info!(
+                    "{} {name}: {skipped} name(s) not representable in {} left out",
+                    self.prefix(),
+                    charset.name()
+                );
             }
-            Err(e) => self.respond(fs_error_reply(&e)),
-        }
+            wire
+        };
+        self.start_transfer(cx, Job::SendBytes(out), xfer(name, None), None)
     }
 
     /// The pending REST offset, used up.

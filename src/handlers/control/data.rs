@@ -5,6 +5,8 @@
 use ioloop::{Ctx, Handle};
 
 use super::{DataChan, FtpHandler, Wait, XferInfo};
+use crate::filesystems::FileSystem;
+use crate::handlers::commands::settle_quota;
 use crate::handlers::{atomic, CloseReason, Closure, DataCmd, DtpEvent, Job, Msg, TransferLog};
 use crate::proto::{Reply, TransferType};
 
@@ -13,8 +15,8 @@ impl FtpHandler {
     /// transfer is abandoned: the data channel logs it with the bytes it moved.
     pub(in crate::handlers) fn drop_data(&mut self, cx: &mut Ctx<'_, Msg>) {
         self.tls.clear_refusal();
-        let data = std::mem::replace(&mut self.data, DataChan::None);
-        self.discard_queued(&data);
+        let mut data = std::mem::replace(&mut self.data, DataChan::None);
+        self.discard_queued(&mut data);
         match data {
             DataChan::None => {}
             DataChan::Passive { listener: h, .. }
@@ -23,8 +25,18 @@ impl FtpHandler {
             DataChan::Transferring { channel, info } => {
                 // The upload is cut: the target keeps its old content. The data channel
                 // may write a little more into the removed temporary; nobody sees it.
-                self.settle_quota(&info, false);
-                self.discard_part(&info);
+                if self.fs_lent() {
+                    // The session ends while a filesystem that blocks is on a thread:
+                    // the thread settles it.
+                    let prefix = self.prefix().to_string();
+                    self.with_fs_later(Box::new(move |fs| {
+                        settle_quota(fs, &info, false, &prefix);
+                        remove_temporaries(fs, &info, &prefix);
+                    }));
+                } else {
+                    self.settle_quota(&info, false);
+                    self.discard_part(&info);
+                }
                 cx.send(channel, Msg::ToData(DataCmd::Abandon));
             }
         }
@@ -32,28 +44,27 @@ impl FtpHandler {
 
     /// Removes the temporary of an atomic upload queued on a data object that goes away
     /// before the client connected.
-    fn discard_queued(&self, data: &DataChan) {
-        if let DataChan::Passive {
-            queued: Some(queued),
-            ..
-        } = data
-        {
-            self.discard_part(&queued.1);
+    fn discard_queued(&mut self, data: &mut DataChan) {
+        if let DataChan::Passive { queued, .. } = data {
+            let Some(queued) = queued.take() else {
+                return;
+            };
+            let (_job, info) = *queued;
+            if self.fs_lent() {
+                let prefix = self.prefix().to_string();
+                self.with_fs_later(Box::new(move |fs| {
+                    remove_temporaries(fs, &info, &prefix);
+                }));
+            } else {
+                self.discard_part(&info);
+            }
         }
     }
 
     /// Removes an atomic upload's temporary: the upload was cut or refused.
     pub(in crate::handlers) fn discard_part(&self, info: &XferInfo) {
-        let Some(fs) = self.fs() else { return };
-        let reserved = info.path.as_ref().filter(|_| info.reserved);
-        for p in info.part.iter().chain(reserved) {
-            if let Err(e) = fs.remove(p) {
-                log::warn!(
-                    "{} could not remove upload temporary {}: {e}",
-                    self.prefix(),
-                    p.display()
-                );
-            }
+        if let Some(fs) = self.fs() {
+            remove_temporaries(fs, info, &self.prefix());
         }
     }
 
@@ -180,8 +191,8 @@ impl FtpHandler {
                 ));
             }
             DtpEvent::PassiveTimeout => {
-                let data = std::mem::replace(&mut self.data, DataChan::None);
-                self.discard_queued(&data);
+                let mut data = std::mem::replace(&mut self.data, DataChan::None);
+                self.discard_queued(&mut data);
                 self.respond(Reply::new(421, "Passive data channel timed out."));
             }
             DtpEvent::ActiveFailed(e) => {
@@ -222,14 +233,14 @@ impl FtpHandler {
     }
 
     pub(super) fn data_closed(&mut self, cx: &mut Ctx<'_, Msg>, closure: Closure) {
-        let data = std::mem::replace(&mut self.data, DataChan::None);
+        let mut data = std::mem::replace(&mut self.data, DataChan::None);
         let aborting = matches!(self.wait, Wait::Abort);
         if let DataChan::Connected(_) = data {
             // TLS refused the connection before a transfer was asked for: the next
             // transfer command gets the 522 instead of a bare 425.
             self.tls.note_refusal(&closure.reason);
         }
-        self.discard_queued(&data);
+        self.discard_queued(&mut data);
         if let DataChan::Transferring { info, .. } = data {
             let Closure {
                 bytes,
@@ -237,6 +248,24 @@ impl FtpHandler {
                 reported,
                 file,
             } = closure;
+            let file = match file {
+                // `fsync_uploads` on a filesystem that blocks: the account settled on a
+                // filesystem thread, then the sync (a completed upload's file).
+                Some(file) if self.fs_blocks() && info.quota.is_some() => {
+                    let prefix = self.prefix().to_string();
+                    let work = move |fs: &mut dyn FileSystem| {
+                        settle_quota(fs, &info, true, &prefix);
+                        info
+                    };
+                    return self.on_fs(cx, work, move |s, cx, info| {
+                        s.start_sync(cx, info, bytes, file);
+                    });
+                }
+                other => other,
+            };
+            if self.fs_blocks() && file.is_none() && (info.quota.is_some() || info.part.is_some()) {
+                return self.end_upload_off_loop(cx, info, bytes, reason, reported);
+            }
             self.settle_quota(&info, matches!(reason, CloseReason::Completed));
             if let (CloseReason::Completed, Some(file)) = (&reason, file) {
                 // `fsync_uploads`: the reply (and an atomic upload's rename) waits for
@@ -254,79 +283,8 @@ impl FtpHandler {
                     false
                 }
             };
-            if !reported {
-                // The data channel closed before the transfer's start reached it, or
-                // left the report of an atomic upload to here (after the rename).
-                self.transfer_ended(&info, stored, bytes);
-            }
-            let aborted_midway = matches!(reason, CloseReason::Aborted) && bytes > 0;
-            match reason {
-                CloseReason::Completed if !stored => {
-                    self.respond(Reply::new(
-                        451,
-                        "Could not store the file; upload discarded.",
-                    ));
-                }
-                CloseReason::Completed => self.respond(Reply::new(226, "Transfer complete.")),
-                CloseReason::Aborted => {
-                    if bytes > 0 {
-                        self.respond(Reply::new(426, "Transfer aborted via ABOR."));
-                        self.respond(Reply::new(226, "ABOR command successful."));
-                    } else {
-                        self.respond(Reply::new(
-                            225,
-                            "ABOR command successful; data channel closed.",
-                        ));
-                    }
-                }
-                CloseReason::PeerClosedEarly => {
-                    self.respond(Reply::new(
-                        426,
-                        format!("Transfer aborted; {bytes} bytes transmitted."),
-                    ));
-                }
-                CloseReason::Network(_) => {
-                    self.respond(Reply::new(426, "Connection closed; transfer aborted."));
-                }
-                CloseReason::File(_) if info.quota.as_ref().is_some_and(|q| q.meter.exceeded()) => {
-                    self.respond(Reply::new(
-                        552,
-                        "Exceeded storage allocation (quota); upload discarded.",
-                    ));
-                }
-                CloseReason::File(e) => {
-                    // A full disk or quota: RFC 959's 452 / 552 (pyftpdlib says 426).
-                    let text = crate::error::strerror(&e);
-                    let code = storage_code(&e).unwrap_or(426);
-                    self.respond(Reply::new(code, format!("{text}; transfer aborted.")));
-                }
-                CloseReason::Timeout => {
-                    return self.respond_and_close(Reply::new(421, "Data connection timed out."));
-                }
-                CloseReason::TlsHandshake(_) => {
-                    self.respond(Reply::new(522, "SSL handshake failed."));
-                }
-                CloseReason::TlsReuseRequired => {
-                    self.respond(Reply::new(
-                        522,
-                        "SSL connection failed: session reuse required",
-                    ));
-                }
-                CloseReason::TlsTruncated => {
-                    self.respond(Reply::new(
-                        426,
-                        format!(
-                            "Transfer aborted; TLS closed without close_notify after {bytes} bytes."
-                        ),
-                    ));
-                }
-            }
-            if aborted_midway {
-                // pyftpdlib logs this 426 at INFO, after the transfer's line.
-                log::info!("{} Transfer aborted via ABOR.", self.prefix());
-            }
-            if aborting && completed {
-                self.respond(Reply::new(225, "No transfer to abort."));
+            if !self.transfer_reply(&info, bytes, reason, reported, stored) {
+                return;
             }
         } else if aborting {
             self.respond(Reply::new(
@@ -335,6 +293,148 @@ impl FtpHandler {
             ));
         }
         self.after_transfer_reply(cx);
+    }
+
+    /// The end of an upload to a filesystem that blocks, on a filesystem thread: its
+    /// quota account settled, an atomic upload's temporary renamed over the target (or
+    /// removed, when cut or when the rename fails); then the transfer's reply.
+    fn end_upload_off_loop(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        info: Box<XferInfo>,
+        bytes: u64,
+        reason: CloseReason,
+        reported: bool,
+    ) {
+        let completed = matches!(reason, CloseReason::Completed);
+        let prefix = self.prefix().to_string();
+        let work = move |fs: &mut dyn FileSystem| {
+            settle_quota(fs, &info, completed, &prefix);
+            let renamed = match (&info.part, &info.path) {
+                (Some(part), Some(path)) if completed => {
+                    let renamed = atomic::replace(fs, part, path);
+                    if let Err(e) = &renamed {
+                        log::warn!(
+                            "{prefix} could not rename upload temporary {} to {}: {e}",
+                            part.display(),
+                            path.display()
+                        );
+                        remove_temporaries(fs, &info, &prefix);
+                    }
+                    renamed
+                }
+                (Some(_), _) => {
+                    remove_temporaries(fs, &info, &prefix);
+                    Ok(None)
+                }
+                (None, _) => Ok(None),
+            };
+            (info, renamed)
+        };
+        self.on_fs(cx, work, move |s, cx, (info, renamed)| {
+            let stored = match renamed {
+                Ok(held) => {
+                    if let Some(old) = held {
+                        s.shared.release_file(old);
+                    }
+                    completed
+                }
+                Err(_) => false,
+            };
+            if s.transfer_reply(&info, bytes, reason, reported, stored) {
+                s.after_transfer_reply(cx);
+            }
+        });
+    }
+
+    /// A finished transfer's reply (and its log line and callback if the data channel
+    /// left them here); `stored`: an upload is in place. False when the session closes.
+    fn transfer_reply(
+        &mut self,
+        info: &XferInfo,
+        bytes: u64,
+        reason: CloseReason,
+        reported: bool,
+        stored: bool,
+    ) -> bool {
+        let aborting = matches!(self.wait, Wait::Abort);
+        let completed = matches!(reason, CloseReason::Completed);
+        if !reported {
+            // The data channel closed before the transfer's start reached it, or
+            // left the report of an atomic upload to here (after the rename).
+            self.transfer_ended(info, stored, bytes);
+        }
+        let aborted_midway = matches!(reason, CloseReason::Aborted) && bytes > 0;
+        match reason {
+            CloseReason::Completed if !stored => {
+                self.respond(Reply::new(
+                    451,
+                    "Could not store the file; upload discarded.",
+                ));
+            }
+            CloseReason::Completed => self.respond(Reply::new(226, "Transfer complete.")),
+            CloseReason::Aborted => {
+                if bytes > 0 {
+                    self.respond(Reply::new(426, "Transfer aborted via ABOR."));
+                    self.respond(Reply::new(226, "ABOR command successful."));
+                } else {
+                    self.respond(Reply::new(
+                        225,
+                        "ABOR command successful; data channel closed.",
+                    ));
+                }
+            }
+            CloseReason::PeerClosedEarly => {
+                self.respond(Reply::new(
+                    426,
+                    format!("Transfer aborted; {bytes} bytes transmitted."),
+                ));
+            }
+            CloseReason::Network(_) => {
+                self.respond(Reply::new(426, "Connection closed; transfer aborted."));
+            }
+            CloseReason::File(_) if info.quota.as_ref().is_some_and(|q| q.meter.exceeded()) => {
+                self.respond(Reply::new(
+                    552,
+                    "Exceeded storage allocation (quota); upload discarded.",
+                ));
+            }
+            CloseReason::File(e) => {
+                // A full disk or quota: RFC 959's 452 / 552 (pyftpdlib says 426).
+                let text = crate::error::strerror(&e);
+                let code = storage_code(&e).unwrap_or(426);
+                self.respond(Reply::new(code, format!("{text}; transfer aborted.")));
+            }
+            CloseReason::Timeout => {
+                self.respond_and_close(Reply::new(421, "Data connection timed out."));
+                return false;
+            }
+            CloseReason::TlsHandshake(_) => {
+                self.respond(Reply::new(522, "SSL handshake failed."));
+            }
+            CloseReason::TlsReuseRequired => {
+                self.respond(Reply::new(
+                    522,
+                    "SSL connection failed: session reuse required",
+                ));
+            }
+            CloseReason::TlsTruncated => {
+                self.respond(Reply::new(
+                    426,
+                    format!(
+                        "Transfer aborted; TLS closed without close_notify after {bytes} bytes."
+                    ),
+                ));
+            }
+        }
+        if aborted_midway {
+            // pyftpdlib logs this 426 at INFO, after the transfer's line.
+            log::info!("{} Transfer aborted via ABOR.", self.prefix());
+        }
+        if aborting && completed {
+            self.respond(Reply::new(225, "No transfer to abort."));
+        }
+        true
     }
 
     /// What the session does once a transfer's reply is out: read commands again after
@@ -354,7 +454,8 @@ impl FtpHandler {
             | Wait::ActiveConnect
             | Wait::StartTls
             | Wait::Hashing(_)
-            | Wait::Syncing(_) => {}
+            | Wait::Syncing(_)
+            | Wait::Filesystem(_) => {}
         }
     }
 
@@ -373,5 +474,18 @@ pub(super) fn storage_code(e: &std::io::Error) -> Option<u16> {
         Some(libc::ENOSPC) => Some(452),
         Some(libc::EDQUOT) => Some(552),
         _ => None,
+    }
+}
+
+/// Removes an atomic upload's temporary, and for STOU the empty file that held its name.
+fn remove_temporaries(fs: &dyn FileSystem, info: &XferInfo, prefix: &dyn std::fmt::Display) {
+    let reserved = info.path.as_ref().filter(|_| info.reserved);
+    for p in info.part.iter().chain(reserved) {
+        if let Err(e) = fs.remove(p) {
+            log::warn!(
+                "{prefix} could not remove upload temporary {}: {e}",
+                p.display()
+            );
+        }
     }
 }

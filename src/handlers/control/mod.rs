@@ -8,8 +8,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod data;
+mod fs_call;
 mod sync;
 mod tls;
+
+pub(in crate::handlers) use fs_call::CommandLog;
+pub(crate) use fs_call::FsReturn;
 
 use ioloop::mio::net::TcpStream;
 use ioloop::{AsyncChat, Ctx, Handle, Handler, Interest, Line, ReadStatus, Ready, TimerId};
@@ -123,6 +127,11 @@ pub(super) enum Login {
         user: String,
         fs: Box<dyn FileSystem>,
     },
+    /// Logged in, the filesystem away on a filesystem thread (it blocks: see
+    /// `fs_call`); the session waits for it (`Wait::Filesystem`).
+    Lent {
+        user: String,
+    },
 }
 
 /// The data side as the control channel sees it.
@@ -201,6 +210,9 @@ pub(super) enum Wait {
     /// `fsync_uploads`: a worker syncs a completed upload; its reply waits for it, and
     /// commands sent meanwhile are answered after it.
     Syncing(Box<sync::Syncing>),
+    /// A filesystem that blocks runs a command's step on a filesystem thread: the
+    /// command replies when it is back, and commands sent meanwhile are answered after.
+    Filesystem(Box<fs_call::FsCall>),
 }
 
 impl FtpHandler {
@@ -257,7 +269,9 @@ impl FtpHandler {
     pub(super) fn username(&self) -> &str {
         match &self.login {
             Login::AwaitingUser => "",
-            Login::AwaitingPass { user } | Login::LoggedIn { user, .. } => user,
+            Login::AwaitingPass { user } | Login::LoggedIn { user, .. } | Login::Lent { user } => {
+                user
+            }
         }
     }
 
@@ -555,7 +569,9 @@ impl FtpHandler {
         // pyftpdlib forgets the name as soon as the login fails, so the prefix of this
         // line is `[]`; the callback still learns who it was.
         let user = match std::mem::replace(&mut self.login, Login::AwaitingUser) {
-            Login::AwaitingPass { user } | Login::LoggedIn { user, .. } => user,
+            Login::AwaitingPass { user } | Login::LoggedIn { user, .. } | Login::Lent { user } => {
+                user
+            }
             Login::AwaitingUser => String::new(),
         };
         log::info!(
@@ -646,10 +662,11 @@ impl Handler<Msg> for FtpHandler {
         }
         if Some(timer) == self.idle_timer {
             if matches!(self.data, DataChan::Transferring { .. })
-                || matches!(self.wait, Wait::Syncing(_))
+                || matches!(self.wait, Wait::Syncing(_) | Wait::Filesystem(_))
             {
                 // pyftpdlib stops the idle clock while a transfer runs (here until its
-                // reply).
+                // reply); a client waiting for a reply from a slow filesystem is not idle
+                // either.
                 self.idle_timer = self.shared.config.timeout.map(|t| cx.call_later(t));
                 return;
             }
@@ -680,6 +697,48 @@ impl Handler<Msg> for FtpHandler {
     }
 
     fn on_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
+        if let Some(msg) = self.defer_while_lent(msg) {
+            self.on_session_message(cx, msg);
+        }
+        if self.draining.is_none() {
+            self.flush_or_finish(cx);
+        }
+    }
+
+    fn on_close(&mut self, cx: &mut Ctx<'_, Msg>) {
+        if let Wait::Hashing(job) = &self.wait {
+            // The worker stops at its next block instead of reading the rest of the file.
+            job.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Wait::Syncing(syncing) = &self.wait {
+            // An atomic upload whose rename waited for the sync: the old file stays.
+            if syncing.renames() {
+                self.discard_part(syncing.info());
+            }
+        }
+        // A filesystem that blocks settles what the session leaves on a thread: the
+        // one it is on, or one it goes to now.
+        let in_hand = self.take_fs_for_close();
+        self.drop_data(cx);
+        match in_hand {
+            Some(fs) => self.clean_up_on_thread(fs),
+            None => self.leave_fs_behind(),
+        }
+        log::info!(
+            session:% = self.tag, remote:% = self.remote, user = self.username(),
+            event = "disconnect";
+            "{} FTP session closed (disconnect).", self.prefix()
+        );
+        self.shared.count(Counter::SessionsClosed, 1);
+        self.shared.events.on_disconnect(self.session());
+        let closed = ServerEvent::SessionClosed { id: self.id };
+        self.server.send(cx, Msg::ToServer(closed));
+    }
+}
+
+impl FtpHandler {
+    /// A message from the data side, the server or a worker thread.
+    fn on_session_message(&mut self, cx: &mut Ctx<'_, Msg>, msg: Msg) {
         match msg {
             Msg::ToControl(from, event) => self.on_dtp_event(cx, from, event),
             Msg::ToSession(SessionCmd::Shutdown) => self.shut_down(cx),
@@ -706,34 +765,9 @@ impl Handler<Msg> for FtpHandler {
                     self.end_wait(cx);
                 }
             }
+            Msg::ToSession(SessionCmd::FsReturned(back)) => self.fs_returned(cx, *back),
             Msg::ToData(_) | Msg::ToServer(_) | Msg::Proxied(_) => {}
         }
-        if self.draining.is_none() {
-            self.flush_or_finish(cx);
-        }
-    }
-
-    fn on_close(&mut self, cx: &mut Ctx<'_, Msg>) {
-        if let Wait::Hashing(job) = &self.wait {
-            // The worker stops at its next block instead of reading the rest of the file.
-            job.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        if let Wait::Syncing(syncing) = &self.wait {
-            // An atomic upload whose rename waited for the sync: the old file stays.
-            if syncing.renames() {
-                self.discard_part(syncing.info());
-            }
-        }
-        self.drop_data(cx);
-        log::info!(
-            session:% = self.tag, remote:% = self.remote, user = self.username(),
-            event = "disconnect";
-            "{} FTP session closed (disconnect).", self.prefix()
-        );
-        self.shared.count(Counter::SessionsClosed, 1);
-        self.shared.events.on_disconnect(self.session());
-        let closed = ServerEvent::SessionClosed { id: self.id };
-        self.server.send(cx, Msg::ToServer(closed));
     }
 }
 

@@ -13,8 +13,8 @@ use ioloop::Ctx;
 
 use super::data::storage_code;
 use super::{FtpHandler, Wait, XferInfo};
-use crate::filesystems::FsFile;
-use crate::handlers::{Msg, SessionCmd};
+use crate::filesystems::{FileSystem, FsFile, SyncJob};
+use crate::handlers::{atomic, Msg, SessionCmd};
 use crate::proto::Reply;
 
 /// An upload whose reply waits for its sync.
@@ -98,6 +98,9 @@ impl FtpHandler {
         );
         let step = std::mem::replace(&mut syncing.step, Step::Last { dir: false });
         match (step, result) {
+            (Step::Data(file), Ok(())) if self.fs_blocks() => {
+                self.commit_synced_part_off_loop(cx, syncing, file);
+            }
             (Step::Data(file), Ok(())) => {
                 if self.commit_part(&syncing.info).is_err() {
                     let reply = Reply::new(451, "Could not store the file; upload discarded.");
@@ -115,12 +118,64 @@ impl FtpHandler {
         }
     }
 
+    /// An atomic upload's synced temporary, on a filesystem that blocks: renamed over
+    /// the target on a filesystem thread (removed if that fails), then the last sync.
+    fn commit_synced_part_off_loop(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        syncing: Syncing,
+        file: FsFile,
+    ) {
+        let (Some(part), Some(path)) = (syncing.info.part.clone(), syncing.info.path.clone())
+        else {
+            return self.sync_step(cx, syncing, file, false);
+        };
+        let reserved = syncing.info.reserved;
+        let prefix = self.prefix().to_string();
+        let work = move |fs: &mut dyn FileSystem| {
+            let renamed = atomic::replace(fs, &part, &path);
+            if let Err(e) = &renamed {
+                log::warn!(
+                    "{prefix} could not rename upload temporary {} to {}: {e}",
+                    part.display(),
+                    path.display()
+                );
+                let name = Some(&path).filter(|_| reserved);
+                for p in std::iter::once(&part).chain(name) {
+                    if let Err(e) = fs.remove(p) {
+                        log::warn!(
+                            "{prefix} could not remove upload temporary {}: {e}",
+                            p.display()
+                        );
+                    }
+                }
+            }
+            renamed
+        };
+        self.on_fs(cx, work, move |s, cx, renamed| match renamed {
+            Ok(held) => {
+                if let Some(old) = held {
+                    s.shared.release_file(old);
+                }
+                let mut syncing = syncing;
+                syncing.started = Instant::now();
+                s.sync_step(cx, syncing, file, false);
+            }
+            Err(_) => {
+                s.shared.release_file(file);
+                let reply = Reply::new(451, "Could not store the file; upload discarded.");
+                s.end_synced(cx, syncing, Err(reply));
+            }
+        });
+    }
+
     /// Prepares the sync of `file` and hands it to a file thread: an atomic upload's
-    /// data alone `before_rename`, else the data and, for a new name, the directory.
+    /// data alone `before_rename`, else the data and, for a new name, the directory. A
+    /// filesystem that blocks prepares on a filesystem thread.
     fn sync_step(
         &mut self,
         cx: &mut Ctx<'_, Msg>,
-        mut syncing: Syncing,
+        syncing: Syncing,
         mut file: FsFile,
         before_rename: bool,
     ) {
@@ -129,12 +184,35 @@ impl FtpHandler {
             .path
             .as_deref()
             .and_then(Path::parent)
-            .filter(|_| !before_rename && syncing.info.new_name);
-        let dir = parent.is_some();
+            .filter(|_| !before_rename && syncing.info.new_name)
+            .map(Path::to_path_buf);
+        if self.fs_blocks() {
+            let work = move |fs: &mut dyn FileSystem| {
+                let prepared = fs.sync_upload(&mut file, parent.as_deref());
+                (file, prepared, parent.is_some())
+            };
+            return self.on_fs(cx, work, move |s, cx, (file, prepared, dir)| {
+                s.queue_sync(cx, syncing, file, prepared, before_rename, dir);
+            });
+        }
         let prepared = match self.fs() {
-            Some(fs) => fs.sync_upload(&mut file, parent),
+            Some(fs) => fs.sync_upload(&mut file, parent.as_deref()),
             None => Err(std::io::ErrorKind::NotConnected.into()),
         };
+        let dir = parent.is_some();
+        self.queue_sync(cx, syncing, file, prepared, before_rename, dir);
+    }
+
+    /// Hands a prepared sync to a file thread; the session waits for it.
+    fn queue_sync(
+        &mut self,
+        cx: &mut Ctx<'_, Msg>,
+        mut syncing: Syncing,
+        file: FsFile,
+        prepared: std::io::Result<SyncJob>,
+        before_rename: bool,
+        dir: bool,
+    ) {
         let job = match (prepared, self.shared.file_workers()) {
             (Ok(job), Some(pool)) => {
                 let (lp, me) = (cx.loop_handle(), cx.me());
