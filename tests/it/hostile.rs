@@ -275,3 +275,53 @@ impl Drop for FifoUnblocker {
             .open(&self.0);
     }
 }
+
+#[test]
+fn replies_queued_when_the_client_half_closes_are_all_delivered() {
+    // A client that sends all its commands, closes its sending side at once and reads
+    // slowly through a small window: the server reads the end of the input while replies
+    // are still queued, and must send them all (then close) rather than drop the rest,
+    // which would leave the client with a reply cut off mid-line.
+    let srv = TestServer::start();
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    sock.connect(&srv.addr.into()).expect("connect");
+    let mut s: std::net::TcpStream = sock.into();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("read timeout");
+    let helps = 3000; // about 3 MB of replies: far beyond the socket buffers
+    let mut wire = b"USER user\r\nPASS 12345\r\n".to_vec();
+    for _ in 0..helps {
+        wire.extend_from_slice(b"HELP\r\n");
+    }
+    s.write_all(&wire).expect("send the commands");
+    s.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        match std::io::Read::read(&mut s, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("reading the replies: {e} after {} bytes", got.len()),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.ends_with("\r\n"),
+        "the last reply is cut off: {:?}",
+        &text[text.len().saturating_sub(80)..]
+    );
+    let ends = text.lines().filter(|l| l.starts_with("214 ")).count();
+    assert_eq!(
+        ends,
+        helps,
+        "HELP replies delivered (of {} bytes)",
+        got.len()
+    );
+    assert!(
+        text.contains("\r\n230 "),
+        "the login: {:?}",
+        &text[..text.len().min(200)]
+    );
+}
