@@ -71,6 +71,8 @@ fn main() -> ExitCode {
     sys::raise_nofile();
     let res = if let Some(port) = o.bare_server {
         bare::bare_server(port)
+    } else if let Some(spec) = &o.client_proc {
+        workloads::client_proc(&o, spec)
     } else if let Some(tsv) = &o.report {
         report::report(tsv, o.svg.as_deref())
     } else {
