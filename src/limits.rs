@@ -36,6 +36,8 @@ pub(crate) struct SharedLimits {
     capacity: usize,
     max_cons: usize,
     max_cons_per_ip: usize,
+    /// See [`SharedLimits::with_share`].
+    share: Option<usize>,
 }
 
 impl SharedLimits {
@@ -58,6 +60,7 @@ impl SharedLimits {
             capacity,
             max_cons,
             max_cons_per_ip,
+            share: None,
         })
     }
 
@@ -121,6 +124,28 @@ impl SharedLimits {
                 i += 1;
             }
         }
+    }
+
+    /// Gives each owner a share: the sessions it takes while another owner holds fewer.
+    /// Pre-fork workers race for each client on one listener and the busiest wins most
+    /// often: without a share one filled its descriptors (and refused clients) while
+    /// others held half as many.
+    pub(crate) fn with_share(mut self, share: usize) -> SharedLimits {
+        self.share = Some(share);
+        self
+    }
+
+    /// Whether `owner`, holding `held` sessions, has its share while another owner has
+    /// room: it should leave the next clients to the others.
+    pub(crate) fn leave_to_others(&self, owner: usize, held: usize) -> bool {
+        let Some(share) = self.share else {
+            return false;
+        };
+        let w = self.words.words();
+        held >= share
+            && (0..self.owners)
+                .filter(|&o| o != owner)
+                .any(|o| (w[HEADER + o].load(Ordering::Relaxed) as usize) < share)
     }
 
     /// Sessions counted now (all owners).

@@ -73,3 +73,12 @@ pub fn sync() {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
 }
+
+/// Has the kernel kill this process when its parent dies (a client process of `--procs`
+/// whose parent was killed would otherwise go on holding its sessions).
+pub fn die_with_parent() {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+}

@@ -55,11 +55,15 @@ pub fn port_range() -> (usize, usize) {
     }
 }
 
-/// Usable ports on one source address towards one server address.
+/// Connections one source address makes to one server address at full speed: connect()
+/// takes the even ports of the ephemeral range first (the odd ones are left to bind());
+/// once they are gone each connect scans the range under a lock, measured here at 3 ms a
+/// connect instead of 80 us past 14,000 connections from one address (28,232 ports),
+/// which stalled the logins of every client process for seconds at a time.
 pub fn ports_per_source() -> usize {
     let (lo, hi) = port_range();
-    let ports = hi - lo + 1;
-    ports - ports * PORTS_SPARE_PERCENT / 100
+    let even = (hi - lo + 1) / 2;
+    even - even * PORTS_SPARE_PERCENT / 100
 }
 
 fn read(name: &str) -> Option<String> {
@@ -153,9 +157,9 @@ pub fn check(need: &Need, nofile: u64, server: Option<&ProcTree>) -> Vec<Row> {
     let usable = ports_per_source();
     rows.push(Row {
         setting: "net.ipv4.ip_local_port_range".into(),
-        value: format!("{lo} {hi} ({ports} ports per source address)"),
+        value: format!("{lo} {hi} ({ports} ports, {usable} fast connects per source address)"),
         needed: format!(
-            "{} ({} source addresses 127.0.0.x, {PORTS_SPARE_PERCENT} % spare)",
+            "{} ({} source addresses 127.0.0.x)",
             need.per_source, need.sources
         ),
         raise: (need.per_source > usable).then(|| {

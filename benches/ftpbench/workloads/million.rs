@@ -36,7 +36,7 @@ use crate::sys;
 use crate::units::{bytes2human, median, percentile_ms};
 
 /// RETRs of the test file with no session held, and again with all held: medians.
-const RETR_ROUNDS: usize = 3;
+const RETR_ROUNDS: usize = 5;
 /// Connects + logins in flight over all client processes, unless --max-in-flight says how
 /// many per process: about the server's listen backlog, so that no SYN waits for a retry.
 const IN_FLIGHT_TOTAL: usize = 2048;
@@ -669,6 +669,7 @@ fn write_series(path: &std::path::Path, series: &[Sample]) -> io::Result<()> {
 
 /// A client process (`--client-proc SPEC`): logs in its share, reports, takes orders.
 pub fn client_proc(o: &Opts, spec: &str) -> io::Result<()> {
+    sys::die_with_parent();
     let share = Share::parse(spec)?;
     let (Some(user), Some(pass)) = (&o.user, &o.pass) else {
         return Err(io::Error::other("-u/--user and -p/--pass are required"));
