@@ -17,7 +17,7 @@
 # (the series plotted by benches/million-plot.py).
 #
 # Knobs (environment): SESSIONS=1000000 FILESIZE=1G PORT=2691 SERIES_EVERY=5
-# OUT=benches/results/million; RAISE=1 raises (as root) the sysctls below what the run
+# OUT=benches/results/million FTPDLIB=target/release/ftpdlib (another build to compare); RAISE=1 raises (as root) the sysctls below what the run
 # needs: fs.file-max, net.core.somaxconn, net.ipv4.tcp_max_syn_backlog.
 set -euo pipefail
 
@@ -28,6 +28,7 @@ SESSIONS=${SESSIONS:-1000000}
 FILESIZE=${FILESIZE:-1G}
 PORT=${PORT:-2691}
 SERIES_EVERY=${SERIES_EVERY:-5}
+FTPDLIB=${FTPDLIB:-$ROOT/target/release/ftpdlib}
 FTP_USER=user
 FTP_PASS=12345
 
@@ -81,7 +82,7 @@ SERVER_CMD=(ftpdlib -w -d "$data" -i 127.0.0.1 -p "$PORT" -u "$FTP_USER" -P "$FT
     --concurrency pre-fork --workers 0 --max-cons "$MAX_CONS" --max-cons-per-ip 0
     --timeout 3600 --backlog 4096)
 log "server: ${SERVER_CMD[*]}"
-RUST_LOG=warn setsid "$ROOT/target/release/ftpdlib" "${SERVER_CMD[@]:1}" \
+RUST_LOG=warn setsid "$FTPDLIB" "${SERVER_CMD[@]:1}" \
     >"$OUT/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 100); do

@@ -322,6 +322,32 @@ mod tests {
     }
 
     #[test]
+    fn an_owner_at_its_share_leaves_clients_to_one_with_room() {
+        let l = SharedLimits::new(3, 0, 0).expect("map").with_share(2);
+        for owner in [0, 0, 1, 1] {
+            assert_eq!(l.acquire(owner, ip("10.0.0.1")), Ok(()));
+        }
+        // Owner 2 has room: 0 and 1, at their share, leave the next clients to it.
+        assert!(l.leave_to_others(0, 2));
+        assert!(l.leave_to_others(1, 2));
+        assert!(!l.leave_to_others(2, 0));
+        assert!(!l.leave_to_others(0, 1));
+        l.acquire(2, ip("10.0.0.1")).expect("room");
+        l.acquire(2, ip("10.0.0.1")).expect("room");
+        // Everyone at its share: each takes clients again (up to max_cons or its
+        // descriptors), rather than none of them.
+        for owner in 0..3 {
+            assert!(!l.leave_to_others(owner, 2));
+        }
+        l.release(1, ip("10.0.0.1"));
+        assert!(l.leave_to_others(0, 2));
+        // Without a share (multi-loop), never.
+        let unshared = SharedLimits::new(2, 0, 0).expect("map");
+        unshared.acquire(0, ip("10.0.0.1")).expect("room");
+        assert!(!unshared.leave_to_others(0, 1_000_000));
+    }
+
+    #[test]
     fn per_ip_limit_sums_every_owner() {
         let l = SharedLimits::new(2, 0, 2).expect("map");
         assert_eq!(l.acquire(0, ip("10.0.0.1")), Ok(()));
