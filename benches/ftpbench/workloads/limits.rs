@@ -62,7 +62,8 @@ pub fn port_range() -> (usize, usize) {
 /// which stalled the logins of every client process for seconds at a time.
 pub fn ports_per_source() -> usize {
     let (lo, hi) = port_range();
-    let even = (hi - lo + 1) / 2;
+    let ports = hi - lo + 1;
+    let even = ports / 2;
     even - even * PORTS_SPARE_PERCENT / 100
 }
 

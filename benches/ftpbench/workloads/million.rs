@@ -139,15 +139,19 @@ enum Report {
         p50_ms: f64,
         p99_ms: f64,
     },
-    Noop {
-        asked: usize,
-        answered: usize,
-        failed: usize,
-        secs: f64,
-        p99_ms: f64,
-        max_ms: f64,
-        lat_us: Vec<u64>,
-    },
+    Noop(NoopReport),
+}
+
+/// A client process's NOOP round.
+struct NoopReport {
+    asked: usize,
+    answered: usize,
+    failed: usize,
+    secs: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    /// Each latency, for a sample.
+    lat_us: Vec<u64>,
 }
 
 fn parse_report(line: &str) -> io::Result<Report> {
@@ -169,7 +173,7 @@ fn parse_report(line: &str) -> io::Result<Report> {
             p50_ms: at(3)?,
             p99_ms: at(4)?,
         },
-        "noop" => Report::Noop {
+        "noop" => Report::Noop(NoopReport {
             asked: at(0)? as usize,
             answered: at(1)? as usize,
             failed: at(2)? as usize,
@@ -177,7 +181,7 @@ fn parse_report(line: &str) -> io::Result<Report> {
             p99_ms: at(5)?,
             max_ms: at(6)?,
             lat_us: nums.iter().skip(7).map(|&v| v as u64).collect(),
-        },
+        }),
         _ => return Err(bad()),
     })
 }
@@ -260,34 +264,18 @@ impl Fleet {
         }
     }
 
-    /// Sends `line` to every process and collects one `noop` report from each.
-    fn noop_round(
-        &mut self,
-        counts: &[usize],
-        bound: Duration,
-    ) -> io::Result<Vec<(usize, usize, usize, f64, f64, f64, Vec<u64>)>> {
+    /// Has each process NOOP `counts[i]` of its sessions (0 = all) and collects the reports.
+    fn noop_round(&mut self, counts: &[usize], bound: Duration) -> io::Result<Vec<NoopReport>> {
         self.tell_all(|i| format!("noop {}", counts[i]))?;
         let until = Instant::now() + bound;
-        let mut got: Vec<Option<_>> = (0..counts.len()).map(|_| None).collect();
+        let mut got: Vec<Option<NoopReport>> = (0..counts.len()).map(|_| None).collect();
         while got.iter().any(Option::is_none) {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(io::Error::other("NOOP: client processes did not report"));
             }
-            if let Some((
-                i,
-                Report::Noop {
-                    asked,
-                    answered,
-                    failed,
-                    secs,
-                    p99_ms,
-                    max_ms,
-                    lat_us,
-                },
-            )) = self.next(left)?
-            {
-                got[i] = Some((asked, answered, failed, secs, p99_ms, max_ms, lat_us));
+            if let Some((i, Report::Noop(r))) = self.next(left)? {
+                got[i] = Some(r);
             }
         }
         Ok(got.into_iter().flatten().collect())
@@ -551,11 +539,11 @@ impl Bench<'_> {
         let got = fleet.noop_round(&per, bound)?;
         let mut lat: Vec<Duration> = got
             .iter()
-            .flat_map(|g| g.6.iter().map(|&us| Duration::from_micros(us)))
+            .flat_map(|g| g.lat_us.iter().map(|&us| Duration::from_micros(us)))
             .collect();
         lat.sort_unstable();
-        let asked: usize = got.iter().map(|g| g.0).sum();
-        let answered: usize = got.iter().map(|g| g.1).sum();
+        let asked: usize = got.iter().map(|g| g.asked).sum();
+        let answered: usize = got.iter().map(|g| g.answered).sum();
         let note = format!("{answered} of {asked} sampled sessions answered");
         for (name, q) in [("p50", 50.0), ("p99", 99.0), ("max", 100.0)] {
             self.print(
@@ -568,12 +556,12 @@ impl Bench<'_> {
             );
         }
         let got = fleet.noop_round(&vec![0; procs], bound)?;
-        let asked: usize = got.iter().map(|g| g.0).sum();
-        let answered: usize = got.iter().map(|g| g.1).sum();
-        let failed_noop: usize = got.iter().map(|g| g.2).sum();
-        let secs = got.iter().map(|g| g.3).fold(0.0, f64::max);
-        let p99 = got.iter().map(|g| g.4).fold(0.0, f64::max);
-        let worst = got.iter().map(|g| g.5).fold(0.0, f64::max);
+        let asked: usize = got.iter().map(|g| g.asked).sum();
+        let answered: usize = got.iter().map(|g| g.answered).sum();
+        let failed_noop: usize = got.iter().map(|g| g.failed).sum();
+        let secs = got.iter().map(|g| g.secs).fold(0.0, f64::max);
+        let p99 = got.iter().map(|g| g.p99_ms).fold(0.0, f64::max);
+        let worst = got.iter().map(|g| g.max_ms).fold(0.0, f64::max);
         let mut note = format!(
             "{answered} of {asked} answered; p99 {p99:.0} ms, max {worst:.0} ms (worst process)"
         );
@@ -723,11 +711,8 @@ pub fn client_proc(o: &Opts, spec: &str) -> io::Result<()> {
         let mut it = line.split_ascii_whitespace();
         match (it.next(), it.next().and_then(|v| v.parse::<usize>().ok())) {
             (Some("noop"), Some(count)) => {
-                let stride = if count == 0 {
-                    1
-                } else {
-                    (spawned / count).max(1)
-                };
+                // 0 = all: a stride of 1.
+                let stride = spawned.checked_div(count).map_or(1, |s| s.max(1));
                 let (p, asked) = m.noop(stride / 2, stride)?;
                 let mut lat = std::mem::take(&mut m.lat);
                 lat.sort_unstable();
