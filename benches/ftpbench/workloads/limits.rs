@@ -29,6 +29,8 @@ pub struct Need {
     pub per_source: usize,
     /// Connects + logins in progress at once, over all client processes.
     pub in_flight: usize,
+    /// NOOPs in flight at once over all client processes.
+    pub noops_in_flight: usize,
     /// Whether the server runs on this machine (its sockets count too).
     pub local_server: bool,
 }
@@ -219,19 +221,36 @@ pub fn check(need: &Need, nofile: u64, server: Option<&ProcTree>) -> Vec<Row> {
         });
     }
 
-    // Socket buffers: an idle session's socket holds no buffer pages once its replies are
-    // read, so tcp_mem only bounds what is in flight; shown for the record.
+    // Socket buffers: an idle session's socket holds none once its replies are read, but
+    // each one with a command or reply in flight holds at least a page, on each side: the
+    // logins and NOOPs in flight must stay below the pressure threshold (tcp_mem's second
+    // value), past which the kernel starts dropping.
     if let Some(s) = read("net/ipv4/tcp_mem") {
-        let high: u64 = s
+        let v: Vec<u64> = s
             .split_ascii_whitespace()
-            .nth(2)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let pressure = v.get(1).copied().unwrap_or(0);
+        let want = 2 * 2 * need.in_flight.max(need.noops_in_flight) as u64;
         rows.push(Row {
             setting: "net.ipv4.tcp_mem (pages)".into(),
-            value: format!("{s} (at most {})", gib(high * 4096)),
-            needed: "- (idle sockets hold no buffer pages)".into(),
-            raise: None,
+            value: format!(
+                "{} (pressure from {})",
+                v.iter().map(u64::to_string).collect::<Vec<_>>().join(" "),
+                gib(pressure * 4096)
+            ),
+            needed: format!(
+                "{want} pages at pressure (a page a socket in flight, twice over; idle ones \
+                 hold none)"
+            ),
+            raise: (pressure < want).then(|| {
+                format!(
+                    "sysctl -w net.ipv4.tcp_mem=\"{} {} {}\"",
+                    want,
+                    want * 4 / 3,
+                    want * 2
+                )
+            }),
         });
     }
 
