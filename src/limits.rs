@@ -36,6 +36,8 @@ pub(crate) struct SharedLimits {
     capacity: usize,
     max_cons: usize,
     max_cons_per_ip: usize,
+    /// See [`SharedLimits::with_share`].
+    share: Option<usize>,
 }
 
 impl SharedLimits {
@@ -58,6 +60,7 @@ impl SharedLimits {
             capacity,
             max_cons,
             max_cons_per_ip,
+            share: None,
         })
     }
 
@@ -121,6 +124,28 @@ impl SharedLimits {
                 i += 1;
             }
         }
+    }
+
+    /// Gives each owner a share: the sessions it takes while another owner holds fewer.
+    /// Pre-fork workers race for each client on one listener and the busiest wins most
+    /// often: without a share one filled its descriptors (and refused clients) while
+    /// others held half as many.
+    pub(crate) fn with_share(mut self, share: usize) -> SharedLimits {
+        self.share = Some(share);
+        self
+    }
+
+    /// Whether `owner`, holding `held` sessions, has its share while another owner has
+    /// room: it should leave the next clients to the others.
+    pub(crate) fn leave_to_others(&self, owner: usize, held: usize) -> bool {
+        let Some(share) = self.share else {
+            return false;
+        };
+        let w = self.words.words();
+        held >= share
+            && (0..self.owners)
+                .filter(|&o| o != owner)
+                .any(|o| (w[HEADER + o].load(Ordering::Relaxed) as usize) < share)
     }
 
     /// Sessions counted now (all owners).
@@ -294,6 +319,32 @@ mod tests {
         l.release(2, ip("10.0.0.1"));
         assert_eq!(l.acquire(1, ip("10.0.0.2")), Ok(()));
         assert_eq!(l.total(), 4);
+    }
+
+    #[test]
+    fn an_owner_at_its_share_leaves_clients_to_one_with_room() {
+        let l = SharedLimits::new(3, 0, 0).expect("map").with_share(2);
+        for owner in [0, 0, 1, 1] {
+            assert_eq!(l.acquire(owner, ip("10.0.0.1")), Ok(()));
+        }
+        // Owner 2 has room: 0 and 1, at their share, leave the next clients to it.
+        assert!(l.leave_to_others(0, 2));
+        assert!(l.leave_to_others(1, 2));
+        assert!(!l.leave_to_others(2, 0));
+        assert!(!l.leave_to_others(0, 1));
+        l.acquire(2, ip("10.0.0.1")).expect("room");
+        l.acquire(2, ip("10.0.0.1")).expect("room");
+        // Everyone at its share: each takes clients again (up to max_cons or its
+        // descriptors), rather than none of them.
+        for owner in 0..3 {
+            assert!(!l.leave_to_others(owner, 2));
+        }
+        l.release(1, ip("10.0.0.1"));
+        assert!(l.leave_to_others(0, 2));
+        // Without a share (multi-loop), never.
+        let unshared = SharedLimits::new(2, 0, 0).expect("map");
+        unshared.acquire(0, ip("10.0.0.1")).expect("room");
+        assert!(!unshared.leave_to_others(0, 1_000_000));
     }
 
     #[test]

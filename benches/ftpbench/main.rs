@@ -18,6 +18,13 @@
 //!   stay, and the same RETR runs again while they are held: the rate both times, memory
 //!   per held session (with `-k`), and whether all N still answer QUIT afterwards (e.g.
 //!   `-b hold -n 19000 -s 1G`: one loop near a 20,000 open-files limit);
+//! - `hold --procs P` (`benches/million.sh`): the N sessions held from P client processes
+//!   (0 = as many as the open-files limit needs), each from its own 127.0.0.x source
+//!   addresses, after checking the kernel's limits (descriptors, `fs.file-max`, the
+//!   ephemeral ports per source address, the accept queue, memory: each short one named
+//!   with what to raise it to); the logins per second and the server's memory every
+//!   `--series-every` seconds (`--series FILE`), the RETR with them held and with none, a
+//!   NOOP from `--noop-sample` of them (each timed), then from all of them;
 //! - `soak`: N sessions held (a NOOP a minute each) for `--duration` while `--churn`
 //!   sessions a second log in and QUIT and `--transfers` clients STOR and RETR the
 //!   `--filesize` file; every `--sample-every` seconds the server's RSS, descriptors and
@@ -71,6 +78,8 @@ fn main() -> ExitCode {
     sys::raise_nofile();
     let res = if let Some(port) = o.bare_server {
         bare::bare_server(port)
+    } else if let Some(spec) = &o.client_proc {
+        workloads::client_proc(&o, spec)
     } else if let Some(tsv) = &o.report {
         report::report(tsv, o.svg.as_deref())
     } else {

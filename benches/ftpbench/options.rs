@@ -156,6 +156,31 @@ pub struct Opts {
     #[arg(long, value_name = "FILE")]
     pub samples: Option<PathBuf>,
 
+    /// hold: hold the sessions from P client processes (this program again, each with its
+    /// share and its own 127.0.0.x source addresses), after checking the kernel's limits;
+    /// 0 = as many as the open-files limit needs; --max-in-flight is then per process
+    #[arg(long, value_name = "P")]
+    pub procs: Option<usize>,
+
+    /// hold with --procs: how many held sessions (spread over the processes) answer a NOOP,
+    /// timed each, before all of them do
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub noop_sample: usize,
+
+    /// hold with --procs: write the sessions logged in and the server's memory here, one
+    /// tab-separated line every --series-every seconds
+    #[arg(long, value_name = "FILE")]
+    pub series: Option<PathBuf>,
+
+    /// hold with --procs: seconds between two lines of --series (and of the progress)
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub series_every: f64,
+
+    /// hold with --procs, in a client process: `INDEX/PROCS/SESSIONS/FIRST_SOURCE/SOURCES`
+    /// (its share, from 127.0.0.FIRST_SOURCE on); talks to the parent on stdin / stdout
+    #[arg(long, value_name = "SPEC", hide = true)]
+    pub client_proc: Option<String>,
+
     /// What `cargo bench` passes to every bench target; nothing to do with this program.
     #[arg(long, hide = true)]
     pub bench: bool,

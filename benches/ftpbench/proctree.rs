@@ -112,6 +112,26 @@ impl ProcTree {
             .sum()
     }
 
+    /// Proportional set size summed over the tree (/proc/PID/smaps_rollup): each page
+    /// shared by k processes counted 1/k in each, so forked workers' common pages count
+    /// once; None when the kernel has no smaps_rollup.
+    pub fn pss(&self) -> Option<u64> {
+        let mut total = None;
+        for p in self.pids() {
+            let Ok(s) = fs::read_to_string(format!("/proc/{p}/smaps_rollup")) else {
+                continue;
+            };
+            let kib = s
+                .lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.split_ascii_whitespace().next()?.parse::<u64>().ok());
+            if let Some(kib) = kib {
+                total = Some(total.unwrap_or(0) + kib * 1024);
+            }
+        }
+        total
+    }
+
     pub fn rss(&self) -> u64 {
         self.statm(self.root).map_or(0, |(rss, _)| rss)
     }

@@ -19,6 +19,21 @@ pub fn raise_nofile() {
     }
 }
 
+/// RLIMIT_NOFILE's soft limit: the descriptors this process may hold.
+pub fn nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct passed by pointer.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if rc == 0 {
+        lim.rlim_cur
+    } else {
+        1024
+    }
+}
+
 /// The page size in bytes and the clock ticks per second, the units of /proc/PID/statm and
 /// /proc/PID/stat.
 pub fn page_size_and_hz() -> (u64, f64) {
@@ -57,4 +72,13 @@ pub fn bind_address_no_port(sock: &impl AsRawFd) -> io::Result<()> {
 pub fn sync() {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
+}
+
+/// Has the kernel kill this process when its parent dies (a client process of `--procs`
+/// whose parent was killed would otherwise go on holding its sessions).
+pub fn die_with_parent() {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
 }

@@ -46,6 +46,9 @@ pub(super) struct ServerAcceptor {
     /// which a multi-proc session's process closes (it must not hold another client's
     /// connection open).
     readers: Vec<(Handle, RawFd)>,
+    /// Pre-fork: the check-again timer while this worker holds its share of the sessions
+    /// and leaves the shared listener to its siblings ([`SharedLimits::leave_to_others`]).
+    yielded: Option<TimerId>,
 }
 
 /// Whether the acceptor accepts, and if not, why.
@@ -103,7 +106,17 @@ impl ServerAcceptor {
             per_ip: HashMap::new(),
             state: Accepting::Yes,
             readers: Vec::new(),
+            yielded: None,
         }
+    }
+
+    /// Whether this worker holds its share of the sessions while another has room: then it
+    /// stops accepting for a while (the siblings, also polling the listener, take the
+    /// clients).
+    fn holds_share(&self) -> bool {
+        self.shared_limits
+            .as_ref()
+            .is_some_and(|(limits, owner)| limits.leave_to_others(*owner, self.sessions.len()))
     }
 
     fn accept_one(&mut self, cx: &mut Ctx<'_, Msg>, stream: TcpStream, addr: SocketAddr) {
@@ -375,6 +388,7 @@ impl Handler<Msg> for ServerAcceptor {
 
     fn interest(&self) -> Option<Interest> {
         match self.state {
+            Accepting::Yes if self.yielded.is_some() => None,
             Accepting::Yes => self.acceptor.interest(),
             // No more accepts; the listener closes with this handler.
             Accepting::Stopping | Accepting::HandedOver(_) => None,
@@ -387,7 +401,17 @@ impl Handler<Msg> for ServerAcceptor {
         }
         let proxy = self.shared.config.proxy_protocol.clone();
         let mut accepted = 0;
-        while let Some((stream, addr)) = self.acceptor.accept_next(cx) {
+        loop {
+            if self.yielded.is_some() {
+                break;
+            }
+            if self.holds_share() {
+                self.yielded = Some(cx.call_later(YIELD_RECHECK));
+                break;
+            }
+            let Some((stream, addr)) = self.acceptor.accept_next(cx) else {
+                break;
+            };
             match &proxy {
                 Some(proxy) => self.read_proxy_header(cx, proxy, stream, addr),
                 None => self.accept_one(cx, stream, addr),
@@ -418,6 +442,13 @@ impl Handler<Msg> for ServerAcceptor {
             // stop.
             self.set_state(Accepting::HandedOver(None));
             self.stop_sessions(cx);
+            return;
+        }
+        if self.yielded == Some(timer) {
+            // Accept again if a session ended here or the siblings filled up; no new edge
+            // comes for the clients queued meanwhile, hence the wake.
+            self.yielded = None;
+            cx.wake();
             return;
         }
         self.acceptor.on_timer(cx, timer);
@@ -476,6 +507,9 @@ impl Handler<Msg> for ServerAcceptor {
 
 /// The most connections accepted in one turn of the loop.
 const ACCEPT_BATCH: usize = 64;
+
+/// How often a pre-fork worker that holds its share looks again.
+const YIELD_RECHECK: Duration = Duration::from_millis(100);
 
 /// How long the sessions of a process that handed its listener over may go on before
 /// they are stopped as in a graceful stop: time for a client between a login and its

@@ -11,7 +11,7 @@ use ioloop::{Ctx, Handle, Handler, Interest, IoLoop, Ready, TimerId};
 use super::builder::ServerBuilder;
 use super::forking::{stop_gracefully, stop_now, ChildWatcher};
 use super::reload::{order, ReloadHook, ReloadRequest};
-use super::server::{worker_count, FtpServer, SIGNAL_CHECK};
+use super::server::{sessions_per_process, worker_count, FtpServer, SIGNAL_CHECK};
 use crate::config::Concurrency;
 use crate::error::Error;
 use crate::handlers::shared::ReloadOrder;
@@ -35,7 +35,9 @@ pub(super) fn pre_fork_server(
             builder.server.max_cons,
             builder.server.max_cons_per_ip,
         )
-        .map_err(|e| Error::io("mapping the session counters", e))?,
+        .map_err(|e| Error::io("mapping the session counters", e))?
+        // Each worker's descriptors, as the worker count was sized.
+        .with_share(sessions_per_process(sys::nofile_limit())),
     );
     // The start-up log reads the options from it; no worker threads before a fork.
     let shared = builder.shared(false)?;

@@ -40,7 +40,8 @@ pub struct Multi {
     failed: usize,
     /// Bytes moved by the last transfer phase.
     pub moved: u64,
-    /// The login latencies of the last login phase.
+    /// The login latencies of the last login phase, or the NOOP latencies of the last
+    /// NOOP phase.
     pub lat: Vec<Duration>,
     errors: Vec<String>,
     /// Churn: a client QUITs as soon as it is logged in (the login is not counted as done;
@@ -314,7 +315,9 @@ impl Multi {
         let res = match (st, class) {
             (St::Greeting, 1) | (St::Xfer, 1) | (St::Idle, _) => Ok(()),
             (St::Noop, 2) => {
+                self.lat.push(self.cl[i].t0.elapsed());
                 self.cl[i].st = St::Idle;
+                self.done += 1;
                 Ok(())
             }
             (St::User, 2) | (St::Pass, 2) if self.quit_on_login => {

@@ -206,6 +206,7 @@ impl Multi {
     /// within the server's idle timeout. A client the server closes meanwhile fails.
     pub fn hold(&mut self, time: Duration, slices: usize) -> io::Result<()> {
         self.reset_counts();
+        self.lat.clear();
         let slices = slices.max(1);
         let slice = self.noop_slice % slices;
         self.noop_slice = self.noop_slice.wrapping_add(1);
@@ -224,6 +225,45 @@ impl Multi {
         }
         self.report_errors("hold");
         Ok(())
+    }
+
+    /// A NOOP on every `stride`-th logged-in client from `first` (all of them with a
+    /// stride of 1), each timed from its send to its reply (`lat`); the phase until the
+    /// last reply, and how many were asked. A client the server closed meanwhile fails.
+    pub fn noop(&mut self, first: usize, stride: usize) -> io::Result<(Phase, usize)> {
+        self.reset_counts();
+        self.lat.clear();
+        let start = Instant::now();
+        let deadline = start + self.o.timeout;
+        let mut n = 0;
+        for i in (first..self.cl.len()).step_by(stride.max(1)) {
+            if self.cl[i].st != St::Idle {
+                continue;
+            }
+            n += 1;
+            let c = &mut self.cl[i];
+            c.st = St::Noop;
+            c.t0 = Instant::now();
+            if let Err(e) = send(c, &self.cmds.noop) {
+                self.fail(i, format!("write: {e}"));
+            }
+        }
+        let timed_out = self.run_until_done(n, deadline)?;
+        let elapsed = start.elapsed();
+        let stuck = if timed_out {
+            self.stuck(0..self.cl.len())
+        } else {
+            String::new()
+        };
+        self.report_errors("NOOP");
+        let phase = Phase {
+            elapsed,
+            done: self.done,
+            failed: self.failed,
+            timed_out,
+            stuck,
+        };
+        Ok((phase, n))
     }
 
     /// QUIT on every idle client; timed until each got its reply (or EOF).

@@ -2,9 +2,13 @@
 //! server's CPU time), also appended to `--tsv` for `--report`. The single-client
 //! transfers are in `single`, those with many sessions in `sessions`.
 
+mod limits;
+mod million;
 mod sessions;
 mod single;
 mod soak;
+
+pub use million::client_proc;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -39,12 +43,20 @@ pub fn run(o: &Opts) -> io::Result<()> {
     if o.timeout.is_nan() || o.timeout <= 0.0 {
         return Err(io::Error::other("-t/--timeout must be positive"));
     }
+    if o.procs.is_some() && o.benchmark != Workload::Hold {
+        return Err(io::Error::other(format!(
+            "--procs: only -b hold spreads its sessions over processes, not {:?}",
+            o.benchmark.name()
+        )));
+    }
     let max_n = o.clients.iter().copied().max().unwrap_or(0);
     // concurrence holds a control and a data connection per client
     let conns = match o.benchmark {
         Workload::Concurrence | Workload::All => max_n * 2,
         // The churn's QUITs leave a minute of server-side TIME_WAIT each.
         Workload::Soak => max_n + (o.churn.max(0.0) * 60.0) as usize,
+        // The client processes bring their own addresses; this one RETRs.
+        Workload::Hold if o.procs.is_some() => 1,
         Workload::Transfer
         | Workload::Download
         | Workload::Upload
@@ -134,6 +146,7 @@ pub fn run(o: &Opts) -> io::Result<()> {
             .and_then(|()| o.clients.iter().try_for_each(|&n| b.bench_multi(n))),
         Workload::IdleMemory => b.bench_idle_memory(&o.clients),
         Workload::Logins => b.bench_logins(&o.clients),
+        Workload::Hold if o.procs.is_some() => b.bench_hold_procs(&o.clients),
         Workload::Hold => b.bench_hold(&o.clients),
         Workload::Soak => b.bench_soak(max_n),
     };

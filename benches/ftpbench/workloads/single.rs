@@ -62,8 +62,9 @@ impl Bench<'_> {
         }
     }
 
-    /// RETR the whole test file once: the rate, checked against the file's size.
-    pub(super) fn retr_whole(&mut self, title: &str) -> io::Result<()> {
+    /// RETR the whole test file once: the rate (MB/s, printed and returned), checked
+    /// against the file's size.
+    pub(super) fn retr_whole(&mut self, title: &str) -> io::Result<f64> {
         let mut ftp = self.connect()?;
         ftp.voidcmd("TYPE I")?;
         let cpu0 = self.cpu();
@@ -91,10 +92,11 @@ impl Bench<'_> {
                 self.file_size
             )));
         }
-        self.print(title, total as f64 / MIB / elapsed, "MB/sec", mem, cpu, "");
+        let rate = total as f64 / MIB / elapsed;
+        self.print(title, rate, "MB/sec", mem, cpu, "");
         self.print_cpu_per_gib(title, cpu, total);
         ftp.quit();
-        Ok(())
+        Ok(rate)
     }
 
     /// RETR the test file for `--seconds`, again at EOF (the re-request time is not counted,
