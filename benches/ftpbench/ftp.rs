@@ -179,7 +179,10 @@ impl Conn {
     }
 
     /// Ends the connection cleanly: everything written is sent, then close_notify (TLS)
-    /// and FIN. The end of an upload.
+    /// and FIN. The end of an upload. With TLS, what the server still sends (session
+    /// tickets, its close_notify) is then read up to its close: closed with unread bytes,
+    /// the socket would reset the connection, and a server that has not read the upload's
+    /// tail yet loses it.
     pub fn finish(mut self) -> io::Result<()> {
         if let Conn::Tls(s) = &mut self {
             s.flush()?;
@@ -193,6 +196,11 @@ impl Conn {
             Conn::Tls(s) => &s.sock,
         };
         let _ = tcp.shutdown(Shutdown::Write);
+        if let Conn::Tls(s) = &mut self {
+            let mut sink = [0u8; 4096];
+            // Bounded by the socket's read timeout; an error is the end as well.
+            while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+        }
         Ok(())
     }
 }
