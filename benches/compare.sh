@@ -495,6 +495,10 @@ versions() {
     if [ -x "$TOOLS/unftp/bin/unftp" ]; then
         echo "- unFTP: $("$TOOLS/unftp/bin/unftp" --version 2>&1 | head -1) (cargo install)"
     fi
+    if [ -n "$FTPS" ]; then
+        echo "- clients: ftpbench on rustls $(sed -n '/^name = "rustls"$/{n;s/^version = "\(.*\)"/\1/p;}' "$ROOT/Cargo.lock" | head -1) (ring),"
+        echo "  $(curl --version | head -1 | cut -d' ' -f1-2,5) ($(openssl version | cut -d' ' -f1-2) here)"
+    fi
 }
 
 # The certificate of the FTPS pass: self-signed, for 127.0.0.1 and localhost, one for all.
