@@ -11,6 +11,8 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
+use crate::tls::Tls;
+
 /// What both clients need of the options, resolved.
 #[derive(Clone)]
 pub struct Cfg {
@@ -22,8 +24,8 @@ pub struct Cfg {
     pub debug: bool,
     /// Local addresses to spread connections over; empty: the kernel picks.
     pub sources: Vec<IpAddr>,
-    /// -S: FTPS for the blocking client (AUTH TLS, PROT P).
-    pub tls: Option<Arc<ClientConfig>>,
+    /// -S: FTPS (AUTH TLS, PBSZ 0, PROT P).
+    pub tls: Option<Tls>,
 }
 
 /// One session of the blocking client.
@@ -33,7 +35,8 @@ pub struct Ftp {
     peer: IpAddr,
     timeout: Duration,
     debug: bool,
-    /// With -S: TLS for the data connections (PROT P), sharing the control's session cache.
+    /// With -S: this session's TLS configuration, whose session store makes the data
+    /// connections (PROT P) resume the control connection's session.
     tls: Option<Arc<ClientConfig>>,
 }
 
@@ -48,13 +51,13 @@ impl Ftp {
             rbuf: Vec::with_capacity(1024),
             timeout: o.timeout,
             debug: o.debug,
-            tls: o.tls.clone(),
+            tls: o.tls.as_ref().map(Tls::session_config),
         };
         let (code, text) = f.resp()?;
         if code / 100 != 2 {
             return Err(io::Error::other(format!("greeting: {text}")));
         }
-        if let Some(config) = &o.tls {
+        if let Some(config) = f.tls.clone() {
             let (code, text) = f.cmd("AUTH TLS")?;
             if code != 234 {
                 return Err(io::Error::other(format!("AUTH TLS: {text}")));
@@ -62,7 +65,7 @@ impl Ftp {
             if !f.rbuf.is_empty() {
                 return Err(io::Error::other("AUTH TLS: clear-text bytes after the 234"));
             }
-            f.sock = f.sock.into_tls(config)?;
+            f.sock = f.sock.into_tls(&config)?;
         }
         let (code, text) = f.cmd(&format!("USER {}", o.user))?;
         if code == 331 {
@@ -167,9 +170,7 @@ impl Conn {
             Conn::Plain(tcp) => tcp,
             Conn::Tls(_) => return Err(io::Error::other("TLS is already on")),
         };
-        let name =
-            ServerName::try_from("localhost").map_err(|e| io::Error::other(e.to_string()))?;
-        let conn = ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)?;
+        let conn = tls_client(config)?;
         let mut s = Box::new(rustls::StreamOwned::new(conn, tcp));
         while s.conn.is_handshaking() {
             s.conn.complete_io(&mut s.sock)?;
@@ -178,7 +179,10 @@ impl Conn {
     }
 
     /// Ends the connection cleanly: everything written is sent, then close_notify (TLS)
-    /// and FIN. The end of an upload.
+    /// and FIN. The end of an upload. With TLS, what the server still sends (session
+    /// tickets, its close_notify) is then read up to its close: closed with unread bytes,
+    /// the socket would reset the connection, and a server that has not read the upload's
+    /// tail yet loses it.
     pub fn finish(mut self) -> io::Result<()> {
         if let Conn::Tls(s) = &mut self {
             s.flush()?;
@@ -192,6 +196,11 @@ impl Conn {
             Conn::Tls(s) => &s.sock,
         };
         let _ = tcp.shutdown(Shutdown::Write);
+        if let Conn::Tls(s) = &mut self {
+            let mut sink = [0u8; 4096];
+            // Bounded by the socket's read timeout; an error is the end as well.
+            while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+        }
         Ok(())
     }
 }
@@ -223,6 +232,13 @@ impl Write for Conn {
             Conn::Tls(s) => s.flush(),
         }
     }
+}
+
+/// A client-side TLS connection, not started yet. The name is what the client sends as
+/// SNI and keys its session store; certificates are not checked against it.
+pub fn tls_client(config: &Arc<ClientConfig>) -> io::Result<ClientConnection> {
+    let name = ServerName::try_from("localhost").map_err(|e| io::Error::other(e.to_string()))?;
+    ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)
 }
 
 /// Where a reply ends in `buf`: (bytes consumed, code), or None if it is not complete.

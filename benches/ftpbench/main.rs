@@ -38,10 +38,15 @@
 //! block. At most `--max-in-flight` connects + logins are in progress at once. Connections
 //! are spread over 127.0.0.x source addresses when one address would run out of ports.
 //!
-//! `-S` runs the single-client workloads over FTPS, as pyftpdlib's FTP_TLS + PROT P: AUTH
-//! TLS on each control connection, then USER / PASS, PBSZ 0, PROT P, and a TLS (rustls)
-//! data connection per transfer that resumes the control session (one shared ClientConfig).
-//! The server's certificate is not verified (benchmarks run against self-signed ones).
+//! `-S` runs any workload over FTPS, as pyftpdlib's FTP_TLS + PROT P: AUTH TLS on each
+//! control connection, then USER / PASS, PBSZ 0, PROT P, and a TLS (rustls) data connection
+//! per transfer, started after the 1xx, that resumes its control connection's session (a
+//! session store per client session). Each control connection makes a full handshake;
+//! with `--tls-resume` it resumes an earlier session from a pool that all clients share
+//! (`-b logins` fills it with one unmeasured burst first, and reports how many handshakes
+//! the server did resume). The non-blocking client drives its handshakes by readiness like
+//! the rest. The server's certificate is not verified (benchmarks run against self-signed
+//! ones).
 //!
 //! Two helper modes serve `benches/compare.sh`: `--bare-server PORT` runs a bare mio loop
 //! that only accepts, greets and answers USER / PASS / QUIT (the floor for CPU per login and
@@ -49,8 +54,8 @@
 //! into one markdown table (stdout) and an SVG bar chart.
 //!
 //! The modules, from the top: `options` (the command line), `workloads` (the measurements),
-//! `multi` (the non-blocking client), `ftp` and `tls` (the blocking client and its FTPS
-//! configuration), `proctree` (the server's memory and CPU time), `bare` and `report` (the
+//! `multi` (the non-blocking client), `ftp` (the blocking client), `tls` (the FTPS
+//! configuration both clients use), `proctree` (the server's memory and CPU time), `bare` and `report` (the
 //! two helper modes), `units` (sizes and statistics), `sys` (the system calls).
 
 #![deny(unsafe_code)]

@@ -70,10 +70,16 @@ pub struct Opts {
     #[arg(short, long)]
     pub debug: bool,
 
-    /// whether to use FTPS (AUTH TLS, PROT P; single-client workloads only: transfer, upload,
-    /// download)
+    /// whether to use FTPS (AUTH TLS, PBSZ 0, PROT P)
     #[arg(short = 'S', long)]
     pub ssl: bool,
+
+    /// with -S: new control connections resume the TLS sessions of earlier ones (one pool
+    /// shared by all clients; logins first run one unmeasured burst to fill it) [default:
+    /// a full handshake on every control connection; data connections always resume their
+    /// control connection's session]
+    #[arg(long, requires = "ssl")]
+    pub tls_resume: bool,
 
     /// at most this many connects + logins in progress at once [default: all]
     #[arg(long, value_name = "K")]
@@ -223,24 +229,5 @@ impl Workload {
             | Workload::Soak => true,
             Workload::IdleMemory | Workload::Logins => false,
         }
-    }
-
-    /// Whether `-S` applies: FTPS is implemented by the blocking client only.
-    pub fn single_client(self) -> bool {
-        match self {
-            Workload::Transfer | Workload::Download | Workload::Upload => true,
-            Workload::Concurrence
-            | Workload::All
-            | Workload::IdleMemory
-            | Workload::Logins
-            | Workload::Hold
-            | Workload::Soak => false,
-        }
-    }
-
-    /// The name on the command line, for messages.
-    pub fn name(self) -> String {
-        self.to_possible_value()
-            .map_or_else(String::new, |v| v.get_name().to_owned())
     }
 }

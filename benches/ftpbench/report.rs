@@ -129,7 +129,9 @@ pub fn report(tsv: &Path, svg: Option<&Path>) -> io::Result<()> {
         for (mi, (what, unit)) in metrics.iter().enumerate() {
             let px = 15.0 + (mi % 2) as f64 * (col_w + 10.0);
             let py = top + (mi / 2) as f64 * panel_h;
-            let better = if higher_is_better(unit) {
+            let better = if unit == "%" {
+                "what happened"
+            } else if higher_is_better(unit) {
                 "higher is better"
             } else {
                 "lower is better"
@@ -241,7 +243,8 @@ fn xml_escape(s: &str) -> String {
 
 /// ftpdlib's advantage over a peer: > 1 means ftpdlib is ahead.
 fn advantage(unit: &str, ours: f64, theirs: f64) -> f64 {
-    if !(ours > 0.0 && theirs > 0.0) {
+    // A share (of TLS handshakes resumed) says what happened, not who did better.
+    if !(ours > 0.0 && theirs > 0.0) || unit == "%" {
         f64::NAN
     } else if higher_is_better(unit) {
         ours / theirs

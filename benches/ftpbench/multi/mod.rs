@@ -1,20 +1,25 @@
 //! The non-blocking client: thousands of sessions on one mio poller (edge-triggered, so
 //! every socket is drained until `WouldBlock`), with one shared buffer for all concurrent
 //! transfers, so that the client costs far less than the server it measures. The phases
-//! that drive it (log in, transfer, QUIT) are in `phase`.
+//! that drive it (log in, transfer, QUIT) are in `phase`; FTPS (`-S`) on its connections in
+//! `secure`.
 
 mod phase;
+mod secure;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
+use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::ftp::{code_of, parse_pasv, Cfg, TESTFN};
 use crate::sys;
+use crate::tls::Tls;
 
 /// What a transfer phase does.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -43,6 +48,9 @@ pub struct Multi {
     /// The login latencies of the last login phase, or the NOOP latencies of the last
     /// NOOP phase.
     pub lat: Vec<Duration>,
+    /// With -S: the logins of the last login phase whose control connection resumed a TLS
+    /// session.
+    pub resumed: usize,
     errors: Vec<String>,
     /// Churn: a client QUITs as soon as it is logged in (the login is not counted as done;
     /// the QUIT is).
@@ -63,6 +71,9 @@ impl Multi {
             stor: line(format!("STOR {TESTFN}")),
             quit: line("QUIT".into()),
             noop: line("NOOP".into()),
+            auth: line("AUTH TLS".into()),
+            pbsz: line("PBSZ 0".into()),
+            prot: line("PROT P".into()),
         };
         Ok(Multi {
             o,
@@ -79,6 +90,7 @@ impl Multi {
             failed: 0,
             moved: 0,
             lat: Vec::new(),
+            resumed: 0,
             errors: Vec::new(),
             quit_on_login: false,
             noop_slice: 0,
@@ -120,6 +132,8 @@ impl Multi {
             return;
         }
         let msg = format!("client {i} ({:?}): {why}", c.st);
+        c.ctrl_tls = None;
+        c.data_tls = None;
         for s in [c.ctrl.take(), c.data.take()].into_iter().flatten() {
             let mut s = s;
             let _ = self.poll.registry().deregister(&mut s);
@@ -136,6 +150,8 @@ impl Multi {
 
     fn close(&mut self, i: usize) {
         let c = &mut self.cl[i];
+        c.ctrl_tls = None;
+        c.data_tls = None;
         for s in [c.ctrl.take(), c.data.take()].into_iter().flatten() {
             let mut s = s;
             let _ = self.poll.registry().deregister(&mut s);
@@ -144,6 +160,7 @@ impl Multi {
     }
 
     fn drop_data(&mut self, i: usize) {
+        self.cl[i].data_tls = None;
         if let Some(mut d) = self.cl[i].data.take() {
             let _ = self.poll.registry().deregister(&mut d);
         }
@@ -167,6 +184,9 @@ impl Multi {
             data_done: false,
             reply_done: false,
             started: false,
+            tls: self.o.tls.as_ref().map(Tls::session_config),
+            ctrl_tls: None,
+            data_tls: None,
         };
         let res = open_stream(self.o.addr, src).and_then(|mut s| {
             self.poll.registry().register(
@@ -230,8 +250,16 @@ impl Multi {
             return self.fail(i, format!("write: {e}"));
         }
         let mut scratch = std::mem::take(&mut self.scratch);
-        while let Some(s) = self.cl[i].ctrl.as_mut() {
-            match s.read(&mut scratch) {
+        loop {
+            let c = &mut self.cl[i];
+            let Some(s) = c.ctrl.as_mut() else {
+                break;
+            };
+            let got = match c.ctrl_tls.as_deref_mut() {
+                Some(t) => secure::read(t, s, &mut scratch),
+                None => s.read(&mut scratch),
+            };
+            match got {
                 Ok(0) => {
                     if self.cl[i].st == St::Quit {
                         self.done += 1;
@@ -298,9 +326,13 @@ impl Multi {
                 if self.o.debug {
                     eprintln!("client {i}: {}", String::from_utf8_lossy(line).trim_end());
                 }
+                let was_plain = self.cl[i].ctrl_tls.is_none();
                 self.on_reply(i, code_of(line), port);
                 if self.cl[i].st == St::Closed {
                     return;
+                }
+                if was_plain && self.cl[i].ctrl_tls.is_some() && !data.is_empty() {
+                    return self.fail(i, "AUTH TLS: clear-text bytes after the 234");
                 }
             }
         }
@@ -320,11 +352,11 @@ impl Multi {
                 self.done += 1;
                 Ok(())
             }
-            (St::User, 2) | (St::Pass, 2) if self.quit_on_login => {
-                self.lat.push(self.cl[i].t0.elapsed());
-                self.cl[i].st = St::Quit;
-                send(&mut self.cl[i], &self.cmds.quit)
+            (St::Greeting, 2) if self.cl[i].tls.is_some() => {
+                self.cl[i].st = St::Auth;
+                send(&mut self.cl[i], &self.cmds.auth)
             }
+            (St::Auth, 2) if code == 234 => self.start_tls(i),
             (St::Greeting, 2) => {
                 self.cl[i].st = St::User;
                 send(&mut self.cl[i], &self.cmds.user)
@@ -333,11 +365,32 @@ impl Multi {
                 self.cl[i].st = St::Pass;
                 send(&mut self.cl[i], &self.cmds.pass)
             }
-            (St::User, 2) | (St::Pass, 2) => {
+            (St::User, 2) | (St::Pass, 2) if self.cl[i].tls.is_some() => {
+                self.cl[i].st = St::Pbsz;
+                send(&mut self.cl[i], &self.cmds.pbsz)
+            }
+            (St::Pbsz, 2) => {
+                self.cl[i].st = St::Prot;
+                send(&mut self.cl[i], &self.cmds.prot)
+            }
+            (St::User, 2) | (St::Pass, 2) | (St::Prot, 2) => {
                 self.lat.push(self.cl[i].t0.elapsed());
-                self.cl[i].st = St::Idle;
-                self.done += 1;
-                Ok(())
+                if self.cl[i]
+                    .ctrl_tls
+                    .as_ref()
+                    .and_then(|t| t.handshake_kind())
+                    == Some(HandshakeKind::Resumed)
+                {
+                    self.resumed += 1;
+                }
+                if self.quit_on_login {
+                    self.cl[i].st = St::Quit;
+                    send(&mut self.cl[i], &self.cmds.quit)
+                } else {
+                    self.cl[i].st = St::Idle;
+                    self.done += 1;
+                    Ok(())
+                }
             }
             (St::Type, 2) => {
                 self.cl[i].st = St::Pasv;
@@ -346,10 +399,13 @@ impl Multi {
             (St::Pasv, 2) if port.is_some() => self.open_data(i, port.unwrap_or(0)),
             (St::Cmd, 1) => {
                 self.cl[i].st = St::Xfer;
-                if self.op == Op::Stor {
+                // PROT P: the data connection's TLS starts after the 1xx, as ftplib's
+                // FTP_TLS does.
+                let secured = self.start_data_tls(i);
+                if secured.is_ok() && self.op == Op::Stor {
                     self.on_data(i);
                 }
-                Ok(())
+                secured
             }
             (St::Xfer, 2) => {
                 self.cl[i].reply_done = true;
@@ -405,8 +461,11 @@ impl Multi {
                 Err(e) => return self.fail(i, format!("data connect: {e}")),
             }
         }
+        let secured = self.cl[i].data_tls.is_some();
         match self.op {
+            Op::Retr if secured => self.pump_retr_tls(i),
             Op::Retr => self.pump_retr(i),
+            Op::Stor if self.cl[i].st == St::Xfer && secured => self.pump_stor_tls(i),
             Op::Stor if self.cl[i].st == St::Xfer => self.pump_stor(i),
             Op::Stor => {}
         }
@@ -462,6 +521,10 @@ impl Multi {
     }
 
     fn check_done(&mut self, i: usize) {
+        if self.cl[i].data_done && self.cl[i].reply_done {
+            // A TLS upload's connection stays open after its close_notify until now.
+            self.drop_data(i);
+        }
         let c = &mut self.cl[i];
         if c.data_done && c.reply_done {
             if self.op == Op::Retr && c.moved != self.size && self.errors.len() < 5 {
@@ -482,8 +545,14 @@ impl Multi {
 enum St {
     Connecting,
     Greeting,
+    /// AUTH TLS sent (-S).
+    Auth,
     User,
     Pass,
+    /// PBSZ 0 sent after the login (-S).
+    Pbsz,
+    /// PROT P sent (-S).
+    Prot,
     Idle,
     /// Logged in, a keep-alive NOOP sent.
     Noop,
@@ -513,6 +582,13 @@ struct Client {
     data_done: bool,
     reply_done: bool,
     started: bool,
+    /// With -S: this session's TLS configuration (its own session store, so that its data
+    /// connections resume its control connection's session).
+    tls: Option<Arc<ClientConfig>>,
+    /// TLS on the control connection, from the 234 on.
+    ctrl_tls: Option<Box<ClientConnection>>,
+    /// TLS on the data connection, from the transfer's 1xx to its end.
+    data_tls: Option<Box<ClientConnection>>,
 }
 
 /// The command lines, formatted once.
@@ -525,6 +601,9 @@ struct Cmds {
     stor: Vec<u8>,
     quit: Vec<u8>,
     noop: Vec<u8>,
+    auth: Vec<u8>,
+    pbsz: Vec<u8>,
+    prot: Vec<u8>,
 }
 
 /// A non-blocking socket connecting to `dst`, bound to `src` first when given.
@@ -558,8 +637,12 @@ fn established(s: &MioStream) -> io::Result<bool> {
     }
 }
 
-/// Writes `bytes` now, or queues what the socket does not take.
+/// Writes `bytes` now, or queues what the socket does not take (in rustls with TLS).
 fn send(c: &mut Client, bytes: &[u8]) -> io::Result<()> {
+    if let (Some(t), Some(s)) = (c.ctrl_tls.as_deref_mut(), c.ctrl.as_mut()) {
+        t.writer().write_all(bytes)?;
+        return secure::flush(t, s);
+    }
     if !c.out.is_empty() {
         c.out.extend_from_slice(bytes);
         return flush(c);
@@ -584,6 +667,9 @@ fn flush(c: &mut Client) -> io::Result<()> {
     let Some(s) = c.ctrl.as_mut() else {
         return Ok(());
     };
+    if let Some(t) = c.ctrl_tls.as_deref_mut() {
+        return secure::flush(t, s);
+    }
     while !c.out.is_empty() {
         match s.write(&c.out) {
             Ok(n) => {

@@ -48,6 +48,7 @@ impl Multi {
     pub fn login(&mut self, n: usize, k: usize) -> io::Result<Phase> {
         self.reset_counts();
         self.lat.clear();
+        self.resumed = 0;
         let start = Instant::now();
         let deadline = start + self.o.login_timeout;
         let first = self.cl.len();

@@ -19,18 +19,11 @@ use std::time::{Duration, Instant};
 use crate::ftp::{Cfg, Ftp, TESTFN};
 use crate::options::{Opts, Workload};
 use crate::proctree::{Cpu, ProcTree};
-use crate::tls;
+use crate::tls::Tls;
 use crate::units::{bytes2human, human2bytes};
 
 /// Runs the workload of `-b` against the server of `-H` / `-P`.
 pub fn run(o: &Opts) -> io::Result<()> {
-    if o.ssl && !o.benchmark.single_client() {
-        return Err(io::Error::other(format!(
-            "-S/--ssl: FTPS is supported by the single-client workloads only (transfer, \
-             upload, download), not by {:?}",
-            o.benchmark.name()
-        )));
-    }
     let (Some(user), Some(pass)) = (&o.user, &o.pass) else {
         return Err(io::Error::other("-u/--user and -p/--pass are required"));
     };
@@ -90,7 +83,7 @@ pub fn run(o: &Opts) -> io::Result<()> {
             debug: o.debug,
             sources,
             tls: if o.ssl {
-                Some(tls::client_config()?)
+                Some(Tls::new(o.tls_resume)?)
             } else {
                 None
             },

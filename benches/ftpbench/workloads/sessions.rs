@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::Bench;
 use crate::multi::{Multi, Op};
 use crate::proctree::ProcTree;
+use crate::tls::Tls;
 use crate::units::{bytes2human, median, percentile_ms, sep_note};
 
 impl Bench<'_> {
@@ -189,8 +190,18 @@ impl Bench<'_> {
         };
         let procs = t.pids().len();
         let rounds = self.o.rounds.max(1);
+        let resume = self.cfg.tls.as_ref().is_some_and(Tls::resumes_across);
         for &n in sizes {
             let k = self.max_in_flight(n);
+            if resume {
+                // An unmeasured burst of as many logins leaves a session for each in the
+                // shared pool.
+                self.settle(procs);
+                let mut m = Multi::new(self.cfg.clone())?;
+                m.login(n, k)?;
+                m.abort();
+            }
+            let mut resumed = Vec::with_capacity(rounds);
             let mut runs = Vec::with_capacity(rounds);
             let mut lat = Vec::new();
             let mut mem = None;
@@ -207,17 +218,21 @@ impl Bench<'_> {
                     notes.push(note);
                 }
                 lat.append(&mut m.lat);
+                resumed.push(100.0 * m.resumed as f64 / p.done.max(1) as f64);
                 runs.push((p.elapsed.as_secs_f64(), cpu, p.done.max(1) as f64));
                 m.abort();
             }
             // The same row names for any number of rounds, so that servers measured with
             // different counts still line up in one report (a note would mark the row as
             // incomplete).
-            let tag = if k < n {
+            let mut tag = if k < n {
                 format!("{n} logins, {k} in flight")
             } else {
                 format!("{n} logins")
             };
+            if resume {
+                tag.push_str(", TLS resumed");
+            }
             let walls: Vec<f64> = runs.iter().map(|r| r.0).collect();
             let wall = median(&walls);
             // The CPU column of the wall-time row: the round whose wall time is the median.
@@ -233,6 +248,16 @@ impl Bench<'_> {
                 mid,
                 &notes.join("; "),
             );
+            if self.cfg.tls.is_some() {
+                self.print(
+                    &format!("{tag}: TLS handshakes resumed"),
+                    median(&resumed),
+                    "%",
+                    None,
+                    None,
+                    "",
+                );
+            }
             lat.sort_unstable();
             for (name, q) in [("p50", 50.0), ("p99", 99.0)] {
                 self.print(
