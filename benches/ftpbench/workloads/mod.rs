@@ -38,8 +38,9 @@ pub fn run(o: &Opts) -> io::Result<()> {
     }
     if o.procs.is_some() && o.benchmark != Workload::Hold {
         return Err(io::Error::other(format!(
-            "--procs: only -b hold spreads its sessions over processes, not {:?}",
-            o.benchmark.name()
+            "--procs: only -b hold spreads its sessions over processes, not -b {}",
+            clap::ValueEnum::to_possible_value(&o.benchmark)
+                .map_or_else(String::new, |v| v.get_name().to_owned())
         )));
     }
     let max_n = o.clients.iter().copied().max().unwrap_or(0);
