@@ -81,3 +81,72 @@ fn users(dir: &Path) -> Result<DummyAuthorizer, Error> {
     auth.add_anonymous(dir, READ_PERMS, None, None)?;
     Ok(auth)
 }
+
+/// A certificate verifier for the client side of tests that talk FTPS to a server with a
+/// self-signed certificate (such as one made for the test): it accepts any certificate
+/// and any name, and still checks the handshake's signatures with `provider`'s
+/// algorithms. Never use it outside tests: it trusts anyone.
+///
+/// ```
+/// use std::sync::Arc;
+/// let builder = rustls::ClientConfig::builder();
+/// let provider = Arc::clone(builder.crypto_provider());
+/// let config = builder
+///     .dangerous()
+///     .with_custom_certificate_verifier(ftpdlib::testing::any_certificate(provider))
+///     .with_no_client_auth();
+/// # drop(config);
+/// ```
+pub fn any_certificate(
+    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+) -> std::sync::Arc<dyn rustls::client::danger::ServerCertVerifier> {
+    std::sync::Arc::new(AnyCertificate(provider))
+}
+
+#[derive(Debug)]
+struct AnyCertificate(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

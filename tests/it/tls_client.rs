@@ -9,11 +9,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use ftpdlib::config::TlsConfig;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection};
 use tempfile::TempDir;
 
 use crate::util::{run_tool, IO_TIMEOUT};
@@ -185,7 +183,7 @@ pub fn client_config_with_cert(cert: Option<(&Path, &Path)>) -> Arc<ClientConfig
     let provider = Arc::clone(builder.crypto_provider());
     let builder = builder
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)));
+        .with_custom_certificate_verifier(ftpdlib::testing::any_certificate(provider));
     let config = match cert {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => builder
@@ -492,53 +490,4 @@ pub fn tcp_connect(addr: SocketAddr) -> TcpStream {
     s.set_write_timeout(Some(IO_TIMEOUT))
         .expect("write timeout");
     s
-}
-
-/// Trusts every certificate; signatures are still checked.
-#[derive(Debug)]
-struct AnyCert(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
