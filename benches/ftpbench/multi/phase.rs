@@ -249,21 +249,7 @@ impl Multi {
                 self.fail(i, format!("write: {e}"));
             }
         }
-        let timed_out = self.run_until_done(n, deadline)?;
-        let elapsed = start.elapsed();
-        let stuck = if timed_out {
-            self.stuck(0..self.cl.len())
-        } else {
-            String::new()
-        };
-        self.report_errors("NOOP");
-        let phase = Phase {
-            elapsed,
-            done: self.done,
-            failed: self.failed,
-            timed_out,
-            stuck,
-        };
+        let phase = self.end_phase(n, start, deadline, "NOOP")?;
         Ok((phase, n))
     }
 
@@ -283,6 +269,20 @@ impl Multi {
                 self.fail(i, format!("write: {e}"));
             }
         }
+        let phase = self.end_phase(n, start, deadline, "QUIT")?;
+        self.clear();
+        Ok(phase)
+    }
+
+    /// Waits until the `n` clients of a phase begun at `start` are done or failed (or
+    /// `deadline`), reports their errors under `what` and sums the phase up.
+    fn end_phase(
+        &mut self,
+        n: usize,
+        start: Instant,
+        deadline: Instant,
+        what: &str,
+    ) -> io::Result<Phase> {
         let timed_out = self.run_until_done(n, deadline)?;
         let elapsed = start.elapsed();
         let stuck = if timed_out {
@@ -290,8 +290,7 @@ impl Multi {
         } else {
             String::new()
         };
-        self.report_errors("QUIT");
-        self.clear();
+        self.report_errors(what);
         Ok(Phase {
             elapsed,
             done: self.done,
