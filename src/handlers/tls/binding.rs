@@ -37,6 +37,9 @@ pub(super) fn handshake_config(
     let mut c = ServerConfig::clone(config);
     // FTP has no use for 0-RTT data, and the channel reads none.
     c.max_early_data_size = 0;
+    // A control connection leaves rustls's record state once its handshake is over
+    // (`detached`), which takes the traffic keys out of rustls.
+    c.enable_secret_extraction = role == TlsRole::Control;
     c.ticketer = Arc::new(TaggedTickets {
         inner: Arc::clone(&config.ticketer),
         token,

@@ -17,6 +17,7 @@
 
 mod binding;
 mod buffers;
+mod detached;
 #[cfg(test)]
 mod tests;
 
@@ -34,6 +35,7 @@ use rustls::{HandshakeKind, ServerConfig};
 use binding::SniCell;
 pub(crate) use binding::TlsRole;
 use buffers::RecordBuf;
+use detached::DetachedTls;
 
 /// A channel's byte stream: plain TCP, or TLS over that same TCP socket.
 pub(crate) struct Transport {
@@ -45,6 +47,10 @@ pub(crate) struct Transport {
 enum Layer {
     Plain,
     Tls(Box<TlsLayer>),
+    /// A TLS 1.3 control connection after its handshake (see `detached`).
+    Detached(Box<DetachedTls>),
+    /// rustls refused to hand over a finished connection: nothing more goes through.
+    Failed,
 }
 
 struct TlsLayer {
@@ -69,6 +75,10 @@ struct TlsLayer {
     /// A TLS error ended the connection (rustls is not asked again: it would send a
     /// second alert).
     failed: bool,
+    role: TlsRole,
+    /// rustls's last state was traffic with nothing to send: a control connection can be
+    /// detached.
+    in_traffic: bool,
 }
 
 /// What [`TlsLayer::process`] is asked to do once the records that arrived are processed.
@@ -161,6 +171,8 @@ impl Transport {
             tcp_eof: false,
             peer_closed: false,
             failed: false,
+            role,
+            in_traffic: false,
         };
         if !early.is_empty() {
             layer.incoming.extend(early);
@@ -182,16 +194,19 @@ impl Transport {
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .map(|c| c.as_ref()),
-            Layer::Plain => None,
+            Layer::Detached(t) => t.peer_certificate(),
+            Layer::Plain | Layer::Failed => None,
         }
     }
 
     /// The name the client asked for in its TLS handshake (SNI), once it arrived.
     pub(crate) fn server_name(&self) -> Option<&str> {
-        match &self.layer {
-            Layer::Tls(t) => t.sni.as_ref().and_then(|name| name.get()).map(|n| &**n),
-            Layer::Plain => None,
-        }
+        let sni = match &self.layer {
+            Layer::Tls(t) => &t.sni,
+            Layer::Detached(t) => &t.sni,
+            Layer::Plain | Layer::Failed => return None,
+        };
+        sni.as_ref().and_then(|name| name.get()).map(|n| &**n)
     }
 
     /// The TCP socket (to register, shut down, or set options on).
@@ -206,36 +221,38 @@ impl Transport {
 
     /// Whether TLS is on.
     pub(crate) fn is_tls(&self) -> bool {
-        matches!(self.layer, Layer::Tls(_))
+        !matches!(self.layer, Layer::Plain)
     }
 
     /// Whether a TLS handshake is still running.
     pub(crate) fn is_handshaking(&self) -> bool {
         match &self.layer {
-            Layer::Plain => false,
             Layer::Tls(t) => t.conn.is_handshaking(),
+            Layer::Plain | Layer::Detached(_) | Layer::Failed => false,
         }
     }
 
     /// Whether TLS records wait to be written to the socket.
     pub(crate) fn wants_write(&self) -> bool {
         match &self.layer {
-            Layer::Plain => false,
             Layer::Tls(t) => !t.outgoing.is_empty(),
+            Layer::Detached(t) => !t.outgoing.is_empty(),
+            Layer::Plain | Layer::Failed => false,
         }
     }
 
     /// `want` (the owner's own interest) plus what TLS needs: `WRITABLE` while records
     /// are queued, `READABLE` while a handshake runs.
     pub(crate) fn interest(&self, want: Option<Interest>) -> Option<Interest> {
-        let Layer::Tls(t) = &self.layer else {
-            return want;
-        };
         let mut extra = None;
-        if !t.outgoing.is_empty() {
+        if self.wants_write() {
             extra = Some(Interest::WRITABLE);
         }
-        if t.conn.is_handshaking() && !t.tcp_eof {
+        let reading_handshake = match &self.layer {
+            Layer::Tls(t) => t.conn.is_handshaking() && !t.tcp_eof,
+            Layer::Plain | Layer::Detached(_) | Layer::Failed => false,
+        };
+        if reading_handshake {
             extra = Some(extra.map_or(Interest::READABLE, |i| i | Interest::READABLE));
         }
         match (want, extra) {
@@ -258,7 +275,41 @@ impl Transport {
             // The alert, best effort.
             let _ = t.outgoing.write_to(&mut self.tcp);
         }
+        self.detach_if_settled();
         result
+    }
+
+    /// Moves a TLS 1.3 control connection whose handshake is over off rustls's record
+    /// state (see `detached`), once rustls has nothing left to do.
+    fn detach_if_settled(&mut self) {
+        let Layer::Tls(t) = &self.layer else {
+            return;
+        };
+        let settled = t.role == TlsRole::Control
+            && t.in_traffic
+            && !t.failed
+            && !t.peer_closed
+            && !t.conn.is_handshaking()
+            && DetachedTls::supports(t.conn.negotiated_cipher_suite());
+        if !settled {
+            return;
+        }
+        let Layer::Tls(t) = std::mem::replace(&mut self.layer, Layer::Failed) else {
+            return;
+        };
+        let TlsLayer {
+            conn,
+            incoming,
+            outgoing,
+            plaintext,
+            sni,
+            ..
+        } = *t;
+        match DetachedTls::new(conn, [incoming, outgoing, plaintext], sni) {
+            Ok(detached) => self.layer = Layer::Detached(Box::new(detached)),
+            // The connection stays `Failed`: its reads and writes are errors.
+            Err(e) => log::warn!("TLS: rustls kept the connection's keys: {e}"),
+        }
     }
 
     /// Writes queued TLS records until done or the socket would block.
@@ -267,22 +318,30 @@ impl Transport {
     /// A send error.
     pub(crate) fn flush_tls(&mut self) -> io::Result<()> {
         match &mut self.layer {
-            Layer::Plain => Ok(()),
             Layer::Tls(t) => t.outgoing.write_to(&mut self.tcp),
+            Layer::Detached(t) => t.outgoing.write_to(&mut self.tcp),
+            Layer::Plain | Layer::Failed => Ok(()),
         }
     }
 
     /// Queues a TLS close_notify alert and tries to send it (a clean end of the stream).
     pub(crate) fn send_close_notify(&mut self) {
-        if let Layer::Tls(t) = &mut self.layer {
-            let _ = t.process(&mut Want::CloseNotify);
-            let _ = t.outgoing.write_to(&mut self.tcp);
+        match &mut self.layer {
+            Layer::Tls(t) => {
+                let _ = t.process(&mut Want::CloseNotify);
+                let _ = t.outgoing.write_to(&mut self.tcp);
+            }
+            Layer::Detached(t) => {
+                t.queue_close_notify();
+                let _ = t.outgoing.write_to(&mut self.tcp);
+            }
+            Layer::Plain | Layer::Failed => {}
         }
     }
 
     /// Whether the completed handshake resumed a session issued to the holder of `token`.
     /// A data connection resumes no other session (its handshake refuses them), so this
-    /// is whether it resumed and belongs to `token`.
+    /// is whether it resumed and belongs to `token`. (A data connection stays on rustls.)
     pub(crate) fn resumed_with(&self, token: &[u8]) -> bool {
         let Layer::Tls(t) = &self.layer else {
             return false;
@@ -294,17 +353,38 @@ impl Transport {
     #[cfg(test)]
     pub(crate) fn record_buffer_bytes(&self) -> usize {
         match &self.layer {
-            Layer::Plain => 0,
+            Layer::Plain | Layer::Failed => 0,
             Layer::Tls(t) => {
+                t.incoming.allocated() + t.outgoing.allocated() + t.plaintext.allocated()
+            }
+            Layer::Detached(t) => {
                 t.incoming.allocated() + t.outgoing.allocated() + t.plaintext.allocated()
             }
         }
     }
 
+    /// Whether rustls's record state is gone (see `detached`).
+    #[cfg(test)]
+    pub(crate) fn is_detached(&self) -> bool {
+        matches!(self.layer, Layer::Detached(_))
+    }
+
+    /// How many times a detached connection moved to its next sending key.
+    #[cfg(test)]
+    pub(crate) fn send_key_updates(&self) -> u32 {
+        match &self.layer {
+            Layer::Detached(t) => t.send_updates(),
+            Layer::Plain | Layer::Tls(_) | Layer::Failed => 0,
+        }
+    }
+
     /// The negotiated protocol version and cipher suite, for the log.
     pub(crate) fn describe(&self) -> String {
-        let Layer::Tls(t) = &self.layer else {
-            return "plain".to_owned();
+        let t = match &self.layer {
+            Layer::Tls(t) => t,
+            Layer::Detached(t) => return t.describe(),
+            Layer::Plain => return "plain".to_owned(),
+            Layer::Failed => return "failed".to_owned(),
         };
         let version = t
             .conn
@@ -347,6 +427,7 @@ impl TlsLayer {
     fn process_records(&mut self, want: &mut Want<'_>) -> io::Result<Outcome> {
         let mut delivered = 0;
         loop {
+            self.in_traffic = false;
             let UnbufferedStatus { mut discard, state } =
                 self.conn.process_tls_records(self.incoming.bytes_mut());
             let state = match state {
@@ -415,6 +496,10 @@ impl TlsLayer {
                     })
                 }
                 ConnectionState::WriteTraffic(mut traffic) => Some(match want {
+                    Want::Drive | Want::Read(_) if delivered == 0 && !self.peer_closed => {
+                        self.in_traffic = true;
+                        Outcome::NeedInput
+                    }
                     Want::Write(data) => {
                         let take = data.len().min(WRITE_CHUNK);
                         let records = take.div_ceil(MAX_FRAGMENT).max(1);
@@ -568,19 +653,22 @@ impl Read for Transport {
     /// Plaintext. `Ok(0)` only after the peer's close_notify; a TCP close without one is
     /// `UnexpectedEof` (a truncation, not an end).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Layer::Tls(t) = &mut self.layer else {
-            return self.tcp.read(buf);
-        };
-        if buf.is_empty() {
+        if buf.is_empty() && self.is_tls() {
             return Ok(0);
         }
-        let result = t.read(&mut self.tcp, buf);
+        let result = match &mut self.layer {
+            Layer::Plain => return self.tcp.read(buf),
+            Layer::Tls(t) => t.read(&mut self.tcp, buf),
+            Layer::Detached(t) => t.read(&mut self.tcp, buf),
+            Layer::Failed => return Err(failed()),
+        };
         if let Err(e) = &result {
             if e.kind() == io::ErrorKind::InvalidData {
                 // A TLS error: send the alert, best effort.
-                let _ = t.outgoing.write_to(&mut self.tcp);
+                let _ = self.flush_tls();
             }
         }
+        self.detach_if_settled();
         result
     }
 }
@@ -590,18 +678,21 @@ impl Write for Transport {
     /// `WouldBlock` while earlier records are unsent, or while the handshake waits for
     /// the peer.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Layer::Tls(t) = &mut self.layer else {
-            return self.tcp.write(buf);
-        };
-        if buf.is_empty() {
+        if buf.is_empty() && self.is_tls() {
             return Ok(0);
         }
-        let result = t.write(&mut self.tcp, buf);
+        let result = match &mut self.layer {
+            Layer::Plain => return self.tcp.write(buf),
+            Layer::Tls(t) => t.write(&mut self.tcp, buf),
+            Layer::Detached(t) => t.write(&mut self.tcp, buf),
+            Layer::Failed => return Err(failed()),
+        };
         if let Err(e) = &result {
             if e.kind() == io::ErrorKind::InvalidData {
-                let _ = t.outgoing.write_to(&mut self.tcp);
+                let _ = self.flush_tls();
             }
         }
+        self.detach_if_settled();
         result
     }
 
@@ -612,6 +703,11 @@ impl Write for Transport {
         }
         Ok(())
     }
+}
+
+/// The error of every call on a connection rustls refused to hand over.
+fn failed() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "the TLS connection failed")
 }
 
 /// Bytes of a session's resumption token.

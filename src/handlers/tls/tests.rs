@@ -1,5 +1,6 @@
 //! The TLS transport against a real rustls client over loopback: the record buffers are
-//! given back once a burst is over, and bytes, ends and truncations come through.
+//! given back once a burst is over, a TLS 1.3 control connection leaves rustls after its
+//! handshake, and bytes, key updates, ends, truncations and forged records are handled.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream as StdTcpStream};
@@ -7,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use rustls::version::TLS12;
+use rustls::{ClientConfig, ClientConnection, StreamOwned, SupportedProtocolVersion};
 
 use super::*;
 
@@ -31,6 +33,87 @@ fn an_idle_session_holds_no_record_buffers() {
         "an idle session keeps record buffers"
     );
     assert!(!server.wants_write());
+    assert!(server.is_detached(), "rustls still holds the records");
+}
+
+#[test]
+fn a_tls12_control_connection_stays_on_rustls() {
+    let (mut server, client) = pair_with(TLS12_ONLY);
+    let mut client = client.join().expect("client thread");
+    assert!(!server.is_detached());
+    assert!(server.describe().starts_with("TLSv1_2"), "{}", server.describe());
+    client.write_all(b"NOOP\r\n").expect("client write");
+    let mut line = [0u8; 64];
+    let n = until(|| server.read(&mut line));
+    assert_eq!(&line[..n], b"NOOP\r\n");
+    until(|| server.write(b"200 NOOP ok.\r\n"));
+    until(|| server.flush().map(|()| 0));
+    let mut reply = [0u8; 14];
+    client.read_exact(&mut reply).expect("client read");
+    assert_eq!(&reply, b"200 NOOP ok.\r\n");
+    assert_eq!(server.record_buffer_bytes(), 0);
+}
+
+#[test]
+fn key_updates_either_way_keep_the_conversation_going() {
+    let (mut server, client) = pair();
+    let mut client = client.join().expect("client thread");
+    assert!(server.is_detached());
+    for round in 0..3 {
+        // rustls's refresh asks the server to update its key too.
+        client.conn.refresh_traffic_keys().expect("key update");
+        let command = format!("NOOP {round}\r\n");
+        client.write_all(command.as_bytes()).expect("client write");
+        let mut line = [0u8; 64];
+        let n = until(|| server.read(&mut line));
+        assert_eq!(&line[..n], command.as_bytes());
+        let reply = format!("200 round {round}.\r\n");
+        until(|| server.write(reply.as_bytes()));
+        until(|| server.flush().map(|()| 0));
+        // Read under the server's new key: the client checks every record.
+        let mut got = vec![0u8; reply.len()];
+        client.read_exact(&mut got).expect("client read");
+        assert_eq!(got, reply.as_bytes());
+        assert_eq!(server.send_key_updates(), round + 1, "the server kept its key");
+    }
+    assert!(server.describe().contains("TLSv1_3"), "{}", server.describe());
+}
+
+#[test]
+fn a_forged_record_ends_the_connection_with_an_alert() {
+    let (mut server, client) = pair();
+    let mut client = client.join().expect("client thread");
+    // A well-formed application-data record with a body no key made.
+    let mut forged = vec![23, 3, 3, 0, 40];
+    forged.extend([0x5a; 40]);
+    client.sock.write_all(&forged).expect("raw write");
+    let mut buf = [0u8; 16];
+    let err = loop_error(|| server.read(&mut buf));
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    // The server said why (bad_record_mac) and takes nothing more.
+    let err = client.read(&mut buf).expect_err("the client read data");
+    assert!(err.to_string().contains("BadRecordMac"), "{err}");
+    assert_eq!(
+        server.write(b"x").expect_err("wrote after a failure").kind(),
+        io::ErrorKind::InvalidData
+    );
+}
+
+#[test]
+fn records_that_may_not_follow_a_handshake_are_refused() {
+    // A plaintext handshake record, a plaintext record too large, a change_cipher_spec.
+    for forged in [
+        vec![22, 3, 3, 0, 4, 1, 0, 0, 0],
+        vec![23, 3, 3, 0x41, 0x01],
+        vec![20, 3, 3, 0, 1, 1],
+    ] {
+        let (mut server, client) = pair();
+        let mut client = client.join().expect("client thread");
+        client.sock.write_all(&forged).expect("raw write");
+        let mut buf = [0u8; 16];
+        let err = loop_error(|| server.read(&mut buf));
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{forged:?}");
+    }
 }
 
 #[test]
@@ -115,13 +198,20 @@ type Client = StreamOwned<ClientConnection, StdTcpStream>;
 
 /// A server transport over loopback and a client thread that finishes the handshake.
 fn pair() -> (Transport, std::thread::JoinHandle<Client>) {
+    pair_with(rustls::ALL_VERSIONS)
+}
+
+/// `pair`, the client offering `versions`.
+fn pair_with(
+    versions: &'static [&'static SupportedProtocolVersion],
+) -> (Transport, std::thread::JoinHandle<Client>) {
     let tls = crate::fuzzing::tls_config();
     let provider = Arc::clone(tls.server_config.crypto_provider());
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let client = std::thread::spawn(move || {
         let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .expect("versions")
             .dangerous()
             .with_custom_certificate_verifier(crate::testing::any_certificate(provider))
@@ -162,6 +252,19 @@ fn pair() -> (Transport, std::thread::JoinHandle<Client>) {
     (server, client)
 }
 
+/// Repeats a non-blocking call until it fails with something else than `WouldBlock`.
+fn loop_error(mut f: impl FnMut() -> io::Result<usize>) -> io::Error {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(Instant::now() < deadline, "no error");
+        match f() {
+            Ok(n) => panic!("read {n} bytes"),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+            Err(e) => return e,
+        }
+    }
+}
+
 /// Repeats a non-blocking call until it stops saying `WouldBlock`.
 fn until(mut f: impl FnMut() -> io::Result<usize>) -> usize {
     let deadline = Instant::now() + LIMIT;
@@ -174,5 +277,7 @@ fn until(mut f: impl FnMut() -> io::Result<usize>) -> usize {
         }
     }
 }
+
+static TLS12_ONLY: &[&SupportedProtocolVersion] = &[&TLS12];
 
 const LIMIT: Duration = Duration::from_secs(10);

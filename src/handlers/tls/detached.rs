@@ -1,0 +1,471 @@
+//! A control connection's TLS 1.3 records after its handshake, without rustls's record
+//! state.
+//!
+//! A logged-in FTPS session spends nearly all its life idle, and rustls's connection keeps
+//! about 2.8 KB per session that an idle one does not need: the connection's state machine,
+//! the two expanded AEAD keys and the key schedule. Once a TLS 1.3 control handshake is
+//! over, rustls hands the traffic keys over (`dangerous_into_kernel_connection`, the API
+//! meant for kernel TLS) and keeps only what computes the next keys on a key update. This
+//! module then protects the records itself (RFC 8446 section 5.2) with ring's AEADs, the
+//! same code rustls calls, holding each direction as its raw key, IV and sequence number
+//! and expanding a key only for the record it protects.
+//!
+//! After the handshake a client may send application data, alerts, and KeyUpdate; any
+//! other record is a protocol error, answered with a fatal alert and the end of the
+//! connection. TLS 1.2 connections and data connections stay on rustls.
+
+use std::io;
+
+use ioloop::mio::net::TcpStream;
+use ring::aead;
+use rustls::kernel::KernelConnection;
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::{CipherSuite, ConnectionTrafficSecrets, SupportedCipherSuite};
+
+use super::binding::SniCell;
+use super::buffers::RecordBuf;
+use super::{CONTROL_READ_CHUNK, MAX_FRAGMENT, WRITE_CHUNK};
+
+/// The TLS 1.3 record layer of a control connection whose handshake is over.
+pub(super) struct DetachedTls {
+    /// rustls's key schedule, kept to derive the next keys when either side updates them.
+    schedule: KernelConnection<ServerConnectionData>,
+    send: TrafficKey,
+    recv: TrafficKey,
+    /// Records sent under one key before the server moves to the next (the suite's
+    /// confidentiality limit).
+    send_limit: u64,
+    pub(super) incoming: RecordBuf,
+    pub(super) outgoing: RecordBuf,
+    pub(super) plaintext: RecordBuf,
+    pub(super) sni: Option<SniCell>,
+    peer_certificate: Option<Box<[u8]>>,
+    resumed: bool,
+    /// Times the server moved to its next sending key.
+    send_updates: u32,
+    tcp_eof: bool,
+    /// The peer's close_notify arrived: the end of its data.
+    peer_closed: bool,
+    /// Our close_notify is queued: nothing may be written any more.
+    closed: bool,
+    /// A protocol error ended the connection (its alert is queued).
+    failed: bool,
+}
+
+/// One direction's key: raw, with its IV and the next record's sequence number.
+struct TrafficKey {
+    algorithm: &'static aead::Algorithm,
+    key: [u8; 32],
+    iv: [u8; aead::NONCE_LEN],
+    seq: u64,
+}
+
+/// Record content types (RFC 8446 section 5.1).
+const ALERT: u8 = 21;
+const HANDSHAKE: u8 = 22;
+const APPLICATION_DATA: u8 = 23;
+
+/// The KeyUpdate handshake message's type.
+const KEY_UPDATE: u8 = 24;
+
+/// Alert descriptions sent or understood here.
+const CLOSE_NOTIFY: u8 = 0;
+const UNEXPECTED_MESSAGE: u8 = 10;
+const BAD_RECORD_MAC: u8 = 20;
+const RECORD_OVERFLOW: u8 = 22;
+const DECODE_ERROR: u8 = 50;
+const ILLEGAL_PARAMETER: u8 = 47;
+const INTERNAL_ERROR: u8 = 80;
+const USER_CANCELED: u8 = 90;
+
+/// A record's header.
+const HEADER_LEN: usize = 5;
+
+/// The largest encrypted record a peer may send (2^14 + 256).
+const MAX_CIPHERTEXT: usize = MAX_FRAGMENT + 256;
+
+impl DetachedTls {
+    /// Whether a connection with this suite can be detached: TLS 1.3 with one of the
+    /// AEADs ring provides.
+    pub(super) fn supports(suite: Option<SupportedCipherSuite>) -> bool {
+        matches!(suite, Some(SupportedCipherSuite::Tls13(s)) if algorithm(s.common.suite).is_some())
+    }
+
+    /// Takes over from `conn`, whose handshake is over and which has nothing left to send.
+    /// The record buffers come along: records rustls has not seen yet, and plaintext and
+    /// records it produced.
+    pub(super) fn new(
+        conn: UnbufferedServerConnection,
+        buffers: [RecordBuf; 3],
+        sni: Option<SniCell>,
+    ) -> Result<DetachedTls, rustls::Error> {
+        let peer_certificate = conn
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|c| Box::from(c.as_ref()));
+        let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        let (secrets, schedule) = conn.dangerous_into_kernel_connection()?;
+        let SupportedCipherSuite::Tls13(suite) = schedule.negotiated_cipher_suite() else {
+            return Err(rustls::Error::General("not a TLS 1.3 connection".into()));
+        };
+        let [incoming, outgoing, plaintext] = buffers;
+        Ok(DetachedTls {
+            send: TrafficKey::new(secrets.tx)?,
+            recv: TrafficKey::new(secrets.rx)?,
+            send_limit: suite.common.confidentiality_limit,
+            schedule,
+            incoming,
+            outgoing,
+            plaintext,
+            sni,
+            peer_certificate,
+            resumed,
+            send_updates: 0,
+            tcp_eof: false,
+            peer_closed: false,
+            closed: false,
+            failed: false,
+        })
+    }
+
+    #[cfg(test)]
+    pub(super) fn send_updates(&self) -> u32 {
+        self.send_updates
+    }
+
+    pub(super) fn peer_certificate(&self) -> Option<&[u8]> {
+        self.peer_certificate.as_deref()
+    }
+
+    /// The protocol version and cipher suite, for the log.
+    pub(super) fn describe(&self) -> String {
+        let suite = self.schedule.negotiated_cipher_suite().suite();
+        let kind = if self.resumed { "resumed" } else { "full" };
+        format!("{:?} {suite:?} ({kind})", self.schedule.protocol_version())
+    }
+
+    /// Plaintext; see `Read for Transport`: `Ok(0)` after the peer's close_notify,
+    /// `UnexpectedEof` for a TCP close without one, `WouldBlock` while no whole record
+    /// waits.
+    pub(super) fn read(&mut self, tcp: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if !self.plaintext.is_empty() {
+                let queued = self.plaintext.bytes_mut();
+                let n = queued.len().min(buf.len());
+                buf[..n].copy_from_slice(&queued[..n]);
+                self.plaintext.consume(n);
+                return Ok(n);
+            }
+            self.check()?;
+            let n = self.guard(|t| t.open_records(buf))?;
+            // A key update's answer goes out with what follows (a send error shows up
+            // again later).
+            let _ = self.outgoing.write_to(tcp);
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.peer_closed {
+                return Ok(0);
+            }
+            if !self.read_socket(tcp)? {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        }
+    }
+
+    /// Plaintext; see `Write for Transport`.
+    pub(super) fn write(&mut self, tcp: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
+        self.outgoing.write_to(tcp)?;
+        if !self.outgoing.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.check()?;
+        if self.closed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let take = buf.len().min(WRITE_CHUNK);
+        self.guard(|t| t.seal_records(APPLICATION_DATA, &buf[..take]))?;
+        self.outgoing.write_to(tcp)?;
+        Ok(take)
+    }
+
+    /// Queues a close_notify alert (once).
+    pub(super) fn queue_close_notify(&mut self) {
+        if self.closed || self.failed {
+            return;
+        }
+        if self.seal_records(ALERT, &[1, CLOSE_NOTIFY]).is_ok() {
+            self.closed = true;
+        }
+    }
+
+    /// An error for every call once the connection failed.
+    fn check(&self) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the TLS connection failed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs `step`; a protocol error queues its fatal alert and fails the connection.
+    fn guard<T>(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> Result<T, Fatal>,
+    ) -> io::Result<T> {
+        step(self).map_err(|Fatal(alert, why)| {
+            if let (Some(alert), false) = (alert, self.closed) {
+                let _ = self.seal_records(ALERT, &[2, alert]);
+            }
+            self.failed = true;
+            io::Error::new(io::ErrorKind::InvalidData, why)
+        })
+    }
+
+    /// Decrypts the whole records that arrived, delivering application data into `buf`
+    /// (then into `plaintext`) and acting on alerts and key updates. Stops once `buf` is
+    /// full or the peer closed; the number of bytes delivered.
+    fn open_records(&mut self, buf: &mut [u8]) -> Result<usize, Fatal> {
+        let mut delivered = 0;
+        while delivered < buf.len() && !self.peer_closed {
+            let bytes = self.incoming.bytes_mut();
+            let Some(header) = bytes.first_chunk::<HEADER_LEN>() else {
+                break;
+            };
+            if header[0] != APPLICATION_DATA {
+                return Err(Fatal(Some(UNEXPECTED_MESSAGE), "a TLS record not encrypted"));
+            }
+            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            if len > MAX_CIPHERTEXT {
+                return Err(Fatal(Some(RECORD_OVERFLOW), "a TLS record too large"));
+            }
+            let Some(record) = bytes.get_mut(..HEADER_LEN + len) else {
+                break;
+            };
+            let (header, body) = record.split_at_mut(HEADER_LEN);
+            let inner = self
+                .recv
+                .open(header, body)
+                .ok_or(Fatal(Some(BAD_RECORD_MAC), "a TLS record failed to decrypt"))?;
+            // The content type is the last byte that is not padding.
+            let end = inner
+                .iter()
+                .rposition(|&b| b != 0)
+                .ok_or(Fatal(Some(UNEXPECTED_MESSAGE), "a TLS record without a type"))?;
+            if end > MAX_FRAGMENT {
+                return Err(Fatal(Some(RECORD_OVERFLOW), "a TLS record too large"));
+            }
+            let content_type = inner[end];
+            let content = &inner[..end];
+            match content_type {
+                APPLICATION_DATA => {
+                    let n = content.len().min(buf.len() - delivered);
+                    buf[delivered..delivered + n].copy_from_slice(&content[..n]);
+                    delivered += n;
+                    self.plaintext.extend(&content[n..]);
+                }
+                ALERT => match content {
+                    [_, CLOSE_NOTIFY] => self.peer_closed = true,
+                    // Always followed by close_notify (RFC 8446 section 6.1).
+                    [_, USER_CANCELED] => {}
+                    [_, _] => return Err(Fatal(None, "the client's TLS alert")),
+                    _ => return Err(Fatal(Some(DECODE_ERROR), "a malformed TLS alert")),
+                },
+                HANDSHAKE => {
+                    let requested = key_update(content)?;
+                    self.incoming.consume(HEADER_LEN + len);
+                    self.update_keys(requested)?;
+                    continue;
+                }
+                _ => return Err(Fatal(Some(UNEXPECTED_MESSAGE), "an unexpected TLS record")),
+            }
+            self.incoming.consume(HEADER_LEN + len);
+        }
+        Ok(delivered)
+    }
+
+    /// The client moved to its next key; if it asked, the server moves too, announcing it
+    /// under its current key (RFC 8446 section 4.6.3).
+    fn update_keys(&mut self, requested: bool) -> Result<(), Fatal> {
+        let (seq, secrets) = self
+            .schedule
+            .update_rx_secret()
+            .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS key update failed"))?;
+        self.recv = TrafficKey::new((seq, secrets))
+            .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS key update failed"))?;
+        if requested && !self.closed {
+            self.update_send_key()?;
+        }
+        Ok(())
+    }
+
+    /// Announces and takes the server's next sending key.
+    fn update_send_key(&mut self) -> Result<(), Fatal> {
+        self.seal(HANDSHAKE, &[KEY_UPDATE, 0, 0, 1, 0])?;
+        let (seq, secrets) = self
+            .schedule
+            .update_tx_secret()
+            .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS key update failed"))?;
+        self.send = TrafficKey::new((seq, secrets))
+            .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS key update failed"))?;
+        self.send_updates = self.send_updates.saturating_add(1);
+        Ok(())
+    }
+
+    /// Encrypts `data` as records of `content_type` (at least one) into `outgoing`.
+    fn seal_records(&mut self, content_type: u8, data: &[u8]) -> Result<(), Fatal> {
+        let mut chunks = data.chunks(MAX_FRAGMENT);
+        let first = chunks.next().unwrap_or_default();
+        for chunk in std::iter::once(first).chain(chunks) {
+            if self.send.seq >= self.send_limit {
+                self.update_send_key()?;
+            }
+            self.seal(content_type, chunk)?;
+        }
+        Ok(())
+    }
+
+    /// One record.
+    fn seal(&mut self, content_type: u8, data: &[u8]) -> Result<(), Fatal> {
+        let inner = data.len() + 1;
+        let len = inner + self.send.algorithm.tag_len();
+        let [len_high, len_low] = u16::try_from(len)
+            .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS record too large"))?
+            .to_be_bytes();
+        self.outgoing.reserve(HEADER_LEN + len);
+        let record = &mut self.outgoing.spare_mut()[..HEADER_LEN + len];
+        let (header, body) = record.split_at_mut(HEADER_LEN);
+        header.copy_from_slice(&[APPLICATION_DATA, 3, 3, len_high, len_low]);
+        body[..data.len()].copy_from_slice(data);
+        body[data.len()] = content_type;
+        self.send
+            .seal(header, body, inner)
+            .ok_or(Fatal(Some(INTERNAL_ERROR), "a TLS record failed to encrypt"))?;
+        self.outgoing.commit(HEADER_LEN + len);
+        Ok(())
+    }
+
+    /// One read(2) of records; see `TlsLayer::read_socket`.
+    fn read_socket(&mut self, tcp: &mut TcpStream) -> io::Result<bool> {
+        if self.tcp_eof {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        loop {
+            match self.incoming.read_from(tcp, CONTROL_READ_CHUNK) {
+                Ok(0) => {
+                    self.tcp_eof = true;
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Whether a handshake record is one KeyUpdate, and whether it asks for the server's.
+/// Nothing else may follow the handshake; and a KeyUpdate ends its record (a key change
+/// aligns with a record boundary).
+fn key_update(content: &[u8]) -> Result<bool, Fatal> {
+    match content {
+        [KEY_UPDATE, 0, 0, 1, request] => match request {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(Fatal(Some(ILLEGAL_PARAMETER), "a malformed TLS key update")),
+        },
+        [KEY_UPDATE, ..] => Err(Fatal(Some(DECODE_ERROR), "a malformed TLS key update")),
+        _ => Err(Fatal(
+            Some(UNEXPECTED_MESSAGE),
+            "a TLS handshake message after the handshake",
+        )),
+    }
+}
+
+/// A fatal protocol error: the alert to send (none after the peer's own) and what to log.
+struct Fatal(Option<u8>, &'static str);
+
+/// ring's AEAD for a TLS 1.3 suite.
+fn algorithm(suite: CipherSuite) -> Option<&'static aead::Algorithm> {
+    match suite {
+        CipherSuite::TLS13_AES_128_GCM_SHA256 => Some(&aead::AES_128_GCM),
+        CipherSuite::TLS13_AES_256_GCM_SHA384 => Some(&aead::AES_256_GCM),
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => Some(&aead::CHACHA20_POLY1305),
+        _ => None,
+    }
+}
+
+impl TrafficKey {
+    fn new((seq, secrets): (u64, ConnectionTrafficSecrets)) -> Result<TrafficKey, rustls::Error> {
+        let (algorithm, key, iv) = match &secrets {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&aead::AES_128_GCM, key, iv),
+            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&aead::AES_256_GCM, key, iv),
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
+                (&aead::CHACHA20_POLY1305, key, iv)
+            }
+            _ => return Err(rustls::Error::General("an unexpected cipher".into())),
+        };
+        let (key, iv) = (key.as_ref(), iv.as_ref());
+        if key.len() != algorithm.key_len() || iv.len() != aead::NONCE_LEN {
+            return Err(rustls::Error::General("unexpected key sizes".into()));
+        }
+        let mut t = TrafficKey {
+            algorithm,
+            key: [0; 32],
+            iv: [0; aead::NONCE_LEN],
+            seq,
+        };
+        t.key[..key.len()].copy_from_slice(key);
+        t.iv.copy_from_slice(iv);
+        Ok(t)
+    }
+
+    /// The key, expanded for the records of one call.
+    fn expanded(&self) -> Option<aead::LessSafeKey> {
+        let key = aead::UnboundKey::new(self.algorithm, &self.key[..self.algorithm.key_len()]);
+        key.ok().map(aead::LessSafeKey::new)
+    }
+
+    /// The next record's nonce: the IV with the sequence number XORed into its end.
+    fn next_nonce(&mut self) -> Option<aead::Nonce> {
+        let mut nonce = self.iv;
+        for (n, s) in nonce[aead::NONCE_LEN - 8..]
+            .iter_mut()
+            .zip(self.seq.to_be_bytes())
+        {
+            *n ^= s;
+        }
+        self.seq = self.seq.checked_add(1)?;
+        Some(aead::Nonce::assume_unique_for_key(nonce))
+    }
+
+    /// Encrypts `body[..inner]` in place, the tag after it.
+    fn seal(&mut self, header: &[u8], body: &mut [u8], inner: usize) -> Option<()> {
+        let key = self.expanded()?;
+        let nonce = self.next_nonce()?;
+        let (data, tag_room) = body.split_at_mut(inner);
+        let tag = key
+            .seal_in_place_separate_tag(nonce, aead::Aad::from(header), data)
+            .ok()?;
+        tag_room.copy_from_slice(tag.as_ref());
+        Some(())
+    }
+
+    /// Decrypts a record's body in place; its inner plaintext.
+    fn open<'a>(&mut self, header: &[u8], body: &'a mut [u8]) -> Option<&'a mut [u8]> {
+        let key = self.expanded()?;
+        let nonce = self.next_nonce()?;
+        key.open_in_place(nonce, aead::Aad::from(header), body).ok()
+    }
+}
+
+impl Drop for TrafficKey {
+    fn drop(&mut self) {
+        // Best effort: no copy of the key outlives the connection in this struct.
+        self.key.fill(0);
+        std::hint::black_box(&self.key);
+    }
+}
