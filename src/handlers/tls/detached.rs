@@ -211,10 +211,7 @@ impl DetachedTls {
     }
 
     /// Runs `step`; a protocol error queues its fatal alert and fails the connection.
-    fn guard<T>(
-        &mut self,
-        step: impl FnOnce(&mut Self) -> Result<T, Fatal>,
-    ) -> io::Result<T> {
+    fn guard<T>(&mut self, step: impl FnOnce(&mut Self) -> Result<T, Fatal>) -> io::Result<T> {
         step(self).map_err(|Fatal(alert, why)| {
             if let (Some(alert), false) = (alert, self.closed) {
                 let _ = self.seal_records(ALERT, &[2, alert]);
@@ -235,7 +232,10 @@ impl DetachedTls {
                 break;
             };
             if header[0] != APPLICATION_DATA {
-                return Err(Fatal(Some(UNEXPECTED_MESSAGE), "a TLS record not encrypted"));
+                return Err(Fatal(
+                    Some(UNEXPECTED_MESSAGE),
+                    "a TLS record not encrypted",
+                ));
             }
             let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
             if len > MAX_CIPHERTEXT {
@@ -245,15 +245,15 @@ impl DetachedTls {
                 break;
             };
             let (header, body) = record.split_at_mut(HEADER_LEN);
-            let inner = self
-                .recv
-                .open(header, body)
-                .ok_or(Fatal(Some(BAD_RECORD_MAC), "a TLS record failed to decrypt"))?;
+            let inner = self.recv.open(header, body).ok_or(Fatal(
+                Some(BAD_RECORD_MAC),
+                "a TLS record failed to decrypt",
+            ))?;
             // The content type is the last byte that is not padding.
-            let end = inner
-                .iter()
-                .rposition(|&b| b != 0)
-                .ok_or(Fatal(Some(UNEXPECTED_MESSAGE), "a TLS record without a type"))?;
+            let end = inner.iter().rposition(|&b| b != 0).ok_or(Fatal(
+                Some(UNEXPECTED_MESSAGE),
+                "a TLS record without a type",
+            ))?;
             if end > MAX_FRAGMENT {
                 return Err(Fatal(Some(RECORD_OVERFLOW), "a TLS record too large"));
             }
@@ -340,9 +340,10 @@ impl DetachedTls {
         header.copy_from_slice(&[APPLICATION_DATA, 3, 3, len_high, len_low]);
         body[..data.len()].copy_from_slice(data);
         body[data.len()] = content_type;
-        self.send
-            .seal(header, body, inner)
-            .ok_or(Fatal(Some(INTERNAL_ERROR), "a TLS record failed to encrypt"))?;
+        self.send.seal(header, body, inner).ok_or(Fatal(
+            Some(INTERNAL_ERROR),
+            "a TLS record failed to encrypt",
+        ))?;
         self.outgoing.commit(HEADER_LEN + len);
         Ok(())
     }

@@ -41,7 +41,11 @@ fn a_tls12_control_connection_stays_on_rustls() {
     let (mut server, client) = pair_with(TLS12_ONLY);
     let mut client = client.join().expect("client thread");
     assert!(!server.is_detached());
-    assert!(server.describe().starts_with("TLSv1_2"), "{}", server.describe());
+    assert!(
+        server.describe().starts_with("TLSv1_2"),
+        "{}",
+        server.describe()
+    );
     client.write_all(b"NOOP\r\n").expect("client write");
     let mut line = [0u8; 64];
     let n = until(|| server.read(&mut line));
@@ -74,9 +78,69 @@ fn key_updates_either_way_keep_the_conversation_going() {
         let mut got = vec![0u8; reply.len()];
         client.read_exact(&mut got).expect("client read");
         assert_eq!(got, reply.as_bytes());
-        assert_eq!(server.send_key_updates(), round + 1, "the server kept its key");
+        assert_eq!(
+            server.send_key_updates(),
+            round + 1,
+            "the server kept its key"
+        );
     }
-    assert!(server.describe().contains("TLSv1_3"), "{}", server.describe());
+    assert!(
+        server.describe().contains("TLSv1_3"),
+        "{}",
+        server.describe()
+    );
+}
+
+#[test]
+fn records_arriving_a_byte_at_a_time_are_read_whole() {
+    let (mut server, client) = pair();
+    let mut client = client.join().expect("client thread");
+    client.sock.set_nodelay(true).expect("nodelay");
+    // Two commands with a key update between them, sent one byte per segment.
+    let commands = b"USER anonymous\r\nPASS guest\r\n";
+    client
+        .conn
+        .writer()
+        .write_all(&commands[..16])
+        .expect("encrypt");
+    client.conn.refresh_traffic_keys().expect("key update");
+    client
+        .conn
+        .writer()
+        .write_all(&commands[16..])
+        .expect("encrypt");
+    let mut wire = Vec::new();
+    while client.conn.wants_write() {
+        client.conn.write_tls(&mut wire).expect("records");
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    let mut poll = |got: &mut Vec<u8>| match server.read(&mut buf) {
+        Ok(n) => got.extend_from_slice(&buf[..n]),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => panic!("server read: {e}"),
+    };
+    for byte in &wire {
+        client
+            .sock
+            .write_all(std::slice::from_ref(byte))
+            .expect("raw write");
+        poll(&mut got);
+    }
+    let deadline = Instant::now() + LIMIT;
+    while got.len() < commands.len() {
+        assert!(Instant::now() < deadline, "read {got:?}");
+        poll(&mut got);
+        std::thread::yield_now();
+    }
+    assert_eq!(got, commands);
+    // The answer comes under the key the server moved to.
+    until(|| server.write(b"331 ok.\r\n"));
+    until(|| server.flush().map(|()| 0));
+    let mut reply = [0u8; 9];
+    client.read_exact(&mut reply).expect("client read");
+    assert_eq!(&reply, b"331 ok.\r\n");
+    assert_eq!(server.send_key_updates(), 1);
 }
 
 #[test]
@@ -94,7 +158,10 @@ fn a_forged_record_ends_the_connection_with_an_alert() {
     let err = client.read(&mut buf).expect_err("the client read data");
     assert!(err.to_string().contains("BadRecordMac"), "{err}");
     assert_eq!(
-        server.write(b"x").expect_err("wrote after a failure").kind(),
+        server
+            .write(b"x")
+            .expect_err("wrote after a failure")
+            .kind(),
         io::ErrorKind::InvalidData
     );
 }
