@@ -10,8 +10,9 @@
 //!
 //! The connection is rustls's unbuffered one: the channel owns the record buffers
 //! (`buffers`). A control connection takes them when records arrive or leave and gives
-//! them back once empty, so an idle TLS session keeps only rustls's connection state (its
-//! keys and the state machine); a data connection keeps its own until it closes, and
+//! them back once empty, and a TLS 1.3 control connection leaves rustls's record state
+//! once its handshake is over (`detached`), so an idle TLS session keeps its raw keys and
+//! rustls's key schedule only; a data connection keeps its buffers until it closes, and
 //! encrypts into one outgoing buffer instead of an allocation per record. What that API cannot do itself (tag tickets with the session's token, note the
 //! SNI name) the configuration of each handshake does (`binding`).
 
