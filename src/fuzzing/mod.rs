@@ -15,9 +15,11 @@ use crate::proto::{
 };
 
 mod files;
+mod records;
 mod session;
 
 pub use files::{listing, PathsFixture};
+pub use records::tls_records;
 /// The built-in certificate's configuration, for the TLS transport's own tests.
 #[cfg(test)]
 pub(crate) use session::tls_config;

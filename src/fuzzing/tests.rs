@@ -73,6 +73,11 @@ fn corpus_tls_session() {
 }
 
 #[test]
+fn corpus_tls_records() {
+    replay("tls_records", tls_records);
+}
+
+#[test]
 fn reply_checker_accepts_replies_and_refuses_the_rest() {
     assert_eq!(check_replies(b""), Ok(0));
     assert_eq!(

@@ -365,7 +365,7 @@ impl Transport {
     }
 
     /// Whether rustls's record state is gone (see `detached`).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn is_detached(&self) -> bool {
         matches!(self.layer, Layer::Detached(_))
     }
