@@ -197,7 +197,11 @@ impl Pair {
     fn flush_client(&mut self, cuts: &[u8]) {
         let wire = self.client_records();
         let mut rest = &wire[..];
-        for &cut in cuts.iter().cycle().take(if cuts.is_empty() { 0 } else { 4096 }) {
+        for &cut in cuts
+            .iter()
+            .cycle()
+            .take(if cuts.is_empty() { 0 } else { 4096 })
+        {
             if rest.is_empty() {
                 break;
             }

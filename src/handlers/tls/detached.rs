@@ -8,7 +8,7 @@
 //! meant for kernel TLS) and keeps only what computes the next keys on a key update. This
 //! module then protects the records itself (RFC 8446 section 5.2) with ring's AEADs, the
 //! same code rustls calls, holding each direction as its raw key, IV and sequence number
-//! and expanding a key only for the record it protects.
+//! and expanding a key only for the call (a read or a write) that protects records.
 //!
 //! After the handshake a client may send application data, alerts, and KeyUpdate; any
 //! other record is a protocol error, answered with a fatal alert and the end of the
@@ -52,12 +52,14 @@ pub(super) struct DetachedTls {
     failed: bool,
 }
 
-/// One direction's key: raw, with its IV and the next record's sequence number.
+/// One direction's key: raw, with its IV and the next record's sequence number; expanded
+/// only during a call that protects records.
 struct TrafficKey {
     algorithm: &'static aead::Algorithm,
     key: [u8; 32],
     iv: [u8; aead::NONCE_LEN],
     seq: u64,
+    expanded: Option<Box<aead::LessSafeKey>>,
 }
 
 /// Record content types (RFC 8446 section 5.1).
@@ -133,6 +135,11 @@ impl DetachedTls {
         self.send_updates
     }
 
+    #[cfg(test)]
+    pub(super) fn holds_expanded_keys(&self) -> bool {
+        self.send.expanded.is_some() || self.recv.expanded.is_some()
+    }
+
     pub(super) fn peer_certificate(&self) -> Option<&[u8]> {
         self.peer_certificate.as_deref()
     }
@@ -148,6 +155,12 @@ impl DetachedTls {
     /// `UnexpectedEof` for a TCP close without one, `WouldBlock` while no whole record
     /// waits.
     pub(super) fn read(&mut self, tcp: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        let result = self.read_records(tcp, buf);
+        self.forget_expanded_keys();
+        result
+    }
+
+    fn read_records(&mut self, tcp: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if !self.plaintext.is_empty() {
                 let queued = self.plaintext.bytes_mut();
@@ -175,6 +188,12 @@ impl DetachedTls {
 
     /// Plaintext; see `Write for Transport`.
     pub(super) fn write(&mut self, tcp: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
+        let result = self.write_records(tcp, buf);
+        self.forget_expanded_keys();
+        result
+    }
+
+    fn write_records(&mut self, tcp: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
         self.outgoing.write_to(tcp)?;
         if !self.outgoing.is_empty() {
             return Err(io::ErrorKind::WouldBlock.into());
@@ -197,6 +216,12 @@ impl DetachedTls {
         if self.seal_records(ALERT, &[1, CLOSE_NOTIFY]).is_ok() {
             self.closed = true;
         }
+        self.forget_expanded_keys();
+    }
+
+    fn forget_expanded_keys(&mut self) {
+        self.send.forget_expanded();
+        self.recv.forget_expanded();
     }
 
     /// An error for every call once the connection failed.
@@ -418,16 +443,25 @@ impl TrafficKey {
             key: [0; 32],
             iv: [0; aead::NONCE_LEN],
             seq,
+            expanded: None,
         };
         t.key[..key.len()].copy_from_slice(key);
         t.iv.copy_from_slice(iv);
         Ok(t)
     }
 
-    /// The key, expanded for the records of one call.
-    fn expanded(&self) -> Option<aead::LessSafeKey> {
-        let key = aead::UnboundKey::new(self.algorithm, &self.key[..self.algorithm.key_len()]);
-        key.ok().map(aead::LessSafeKey::new)
+    /// The key, expanded once for the records of one call.
+    fn expanded(&mut self) -> Option<&aead::LessSafeKey> {
+        if self.expanded.is_none() {
+            let key = aead::UnboundKey::new(self.algorithm, &self.key[..self.algorithm.key_len()]);
+            self.expanded = Some(Box::new(aead::LessSafeKey::new(key.ok()?)));
+        }
+        self.expanded.as_deref()
+    }
+
+    /// Lets go of the expanded key (an idle session holds none).
+    fn forget_expanded(&mut self) {
+        self.expanded = None;
     }
 
     /// The next record's nonce: the IV with the sequence number XORed into its end.
@@ -445,8 +479,8 @@ impl TrafficKey {
 
     /// Encrypts `body[..inner]` in place, the tag after it.
     fn seal(&mut self, header: &[u8], body: &mut [u8], inner: usize) -> Option<()> {
-        let key = self.expanded()?;
         let nonce = self.next_nonce()?;
+        let key = self.expanded()?;
         let (data, tag_room) = body.split_at_mut(inner);
         let tag = key
             .seal_in_place_separate_tag(nonce, aead::Aad::from(header), data)
@@ -457,8 +491,8 @@ impl TrafficKey {
 
     /// Decrypts a record's body in place; its inner plaintext.
     fn open<'a>(&mut self, header: &[u8], body: &'a mut [u8]) -> Option<&'a mut [u8]> {
-        let key = self.expanded()?;
         let nonce = self.next_nonce()?;
+        let key = self.expanded()?;
         key.open_in_place(nonce, aead::Aad::from(header), body).ok()
     }
 }

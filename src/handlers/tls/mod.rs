@@ -350,7 +350,8 @@ impl Transport {
         t.conn.handshake_kind() == Some(HandshakeKind::Resumed) && t.token[..] == *token
     }
 
-    /// Bytes the record buffers hold allocated (none while idle).
+    /// Bytes the record buffers hold allocated (none while idle); one more while a
+    /// detached connection holds an expanded key.
     #[cfg(test)]
     pub(crate) fn record_buffer_bytes(&self) -> usize {
         match &self.layer {
@@ -359,7 +360,8 @@ impl Transport {
                 t.incoming.allocated() + t.outgoing.allocated() + t.plaintext.allocated()
             }
             Layer::Detached(t) => {
-                t.incoming.allocated() + t.outgoing.allocated() + t.plaintext.allocated()
+                let keys = usize::from(t.holds_expanded_keys());
+                t.incoming.allocated() + t.outgoing.allocated() + t.plaintext.allocated() + keys
             }
         }
     }
