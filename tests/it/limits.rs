@@ -205,3 +205,79 @@ fn a_session_closed_after_failed_logins_frees_its_slot() {
     let mut b = srv.client();
     b.login("user", "12345");
 }
+
+/// Pre-fork workers share the clients: a worker that holds its share of sessions (four
+/// fifths of its open-files limit) leaves new clients to a sibling with room, instead of
+/// taking them and answering 421 while the sibling idles.
+#[test]
+fn pre_fork_workers_share_clients_under_their_descriptor_limits() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_str().expect("utf-8 path");
+    // 100 descriptors each: a share of 80 sessions per worker, 160 for the two.
+    let srv = crate::util::BinServer::start_with_nofile(
+        &[
+            "-d",
+            dir,
+            "--concurrency",
+            "pre-fork",
+            "--workers",
+            "2",
+            "--max-cons",
+            "1000",
+            "--max-cons-per-ip",
+            "0",
+        ],
+        100,
+    );
+    // The sockets each worker holds before any session (its listener and others).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let idle = loop {
+        let idle = worker_sockets(srv.pid());
+        if idle.len() == 2 || Instant::now() > deadline {
+            break idle;
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(idle.len(), 2, "workers: {idle:?}");
+    let mut held = Vec::new();
+    for i in 0..140 {
+        let mut c = Client::connect_raw(srv.addr);
+        let (code, text) = c.reply();
+        assert_eq!(code, 220, "session {i} was refused: {code} {text}");
+        held.push(c);
+    }
+    // Every session is still served.
+    for (i, c) in held.iter_mut().enumerate() {
+        c.send("NOOP");
+        assert_eq!(c.reply().0, 200, "session {i}");
+    }
+    // No worker took more than its share while the other had room (without the share
+    // the first one takes clients until accept(2) fails for want of a descriptor).
+    let per_worker: Vec<usize> = worker_sockets(srv.pid())
+        .iter()
+        .zip(&idle)
+        .map(|(now, before)| now.saturating_sub(*before))
+        .collect();
+    assert_eq!(per_worker.len(), 2, "{per_worker:?}");
+    assert_eq!(per_worker.iter().sum::<usize>(), 140, "{per_worker:?}");
+    assert!(
+        per_worker.iter().all(|&n| n <= 80),
+        "a worker went past its share: {per_worker:?}"
+    );
+}
+
+/// How many sockets each child process of `pid` holds.
+fn worker_sockets(pid: u32) -> Vec<usize> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).expect("the workers");
+    children
+        .split_whitespace()
+        .map(|worker| {
+            std::fs::read_dir(format!("/proc/{worker}/fd"))
+                .expect("a worker's descriptors")
+                .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                .count()
+        })
+        .collect()
+}

@@ -144,6 +144,16 @@ pub fn run_python_script(script: &str, addr: SocketAddr) {
     );
 }
 
+/// How [`BinServer`] starts the binary: directly, or through `sh` for what a shell does.
+#[derive(Clone, Copy)]
+enum Shell {
+    None,
+    /// Descriptors 0, 1 and 2 closed.
+    CloseStdio,
+    /// `ulimit -n`.
+    Nofile(u32),
+}
+
 /// The `ftpdlib` binary serving on `127.0.0.1` at a free ephemeral port; killed on drop.
 pub struct BinServer {
     /// Where it listens.
@@ -178,34 +188,46 @@ impl BinServer {
     /// As [`BinServer::start`], listening at `addr` (`-i` and `-p`): one try, for a caller
     /// that chose a port free on several addresses.
     pub fn start_at(addr: SocketAddr, args: &[&str]) -> BinServer {
-        BinServer::spawn_at(Some(addr), args, &[], false)
+        BinServer::spawn_at(Some(addr), args, &[], Shell::None)
+    }
+
+    /// As [`BinServer::start`], under an open-files limit of `nofile` (soft and hard).
+    pub fn start_with_nofile(args: &[&str], nofile: u32) -> BinServer {
+        BinServer::spawn_at(None, args, &[], Shell::Nofile(nofile))
     }
 
     fn spawn(args: &[&str], env: &[(&str, Option<&str>)], close_stdio: bool) -> BinServer {
-        BinServer::spawn_at(None, args, env, close_stdio)
+        let shell = if close_stdio {
+            Shell::CloseStdio
+        } else {
+            Shell::None
+        };
+        BinServer::spawn_at(None, args, env, shell)
     }
 
     fn spawn_at(
         at: Option<SocketAddr>,
         args: &[&str],
         env: &[(&str, Option<&str>)],
-        close_stdio: bool,
+        shell: Shell,
     ) -> BinServer {
         let logdir = tempfile::tempdir().expect("tempdir for the server log");
         let log = logdir.path().join("ftpdlib.log");
         let attempts = if at.is_some() { 1 } else { 3 };
         for _attempt in 0..attempts {
             let addr = at.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
-            let mut cmd = if close_stdio {
-                let mut sh = Command::new("sh");
-                sh.args([
-                    "-c",
-                    "exec \"$0\" \"$@\" <&- >&- 2>&-",
-                    env!("CARGO_BIN_EXE_ftpdlib"),
-                ]);
-                sh
-            } else {
-                Command::new(env!("CARGO_BIN_EXE_ftpdlib"))
+            let script = match shell {
+                Shell::None => None,
+                Shell::CloseStdio => Some("exec \"$0\" \"$@\" <&- >&- 2>&-".to_owned()),
+                Shell::Nofile(n) => Some(format!("ulimit -n {n} && exec \"$0\" \"$@\"")),
+            };
+            let mut cmd = match script {
+                Some(script) => {
+                    let mut sh = Command::new("sh");
+                    sh.args(["-c", &script, env!("CARGO_BIN_EXE_ftpdlib")]);
+                    sh
+                }
+                None => Command::new(env!("CARGO_BIN_EXE_ftpdlib")),
             };
             cmd.args(["-i", &addr.ip().to_string(), "-p", &addr.port().to_string()])
                 .args(args)
