@@ -6,9 +6,9 @@
 //! the two expanded AEAD keys and the key schedule. Once a TLS 1.3 control handshake is
 //! over, rustls hands the traffic keys over (`dangerous_into_kernel_connection`, the API
 //! meant for kernel TLS) and keeps only what computes the next keys on a key update. This
-//! module then protects the records itself (RFC 8446 section 5.2) with ring's AEADs, the
-//! same code rustls calls, holding each direction as its raw key, IV and sequence number
-//! and expanding a key only for the call (a read or a write) that protects records.
+//! module then protects the records itself (`tls13`: ring's AEADs, the code rustls calls),
+//! holding each direction as its raw key, IV and sequence number and expanding a key only
+//! for the call (a read or a write) that protects records.
 //!
 //! After the handshake a client may send application data, alerts, and KeyUpdate; any
 //! other record is a protocol error, answered with a fatal alert and the end of the
@@ -17,13 +17,16 @@
 use std::io;
 
 use ioloop::mio::net::TcpStream;
-use ring::aead;
 use rustls::kernel::KernelConnection;
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
-use rustls::{CipherSuite, ConnectionTrafficSecrets, SupportedCipherSuite};
+use rustls::SupportedCipherSuite;
 
 use super::binding::SniCell;
 use super::buffers::RecordBuf;
+use super::tls13::{
+    TrafficKey, ALERT, APPLICATION_DATA, HANDSHAKE, HEADER_LEN, KEY_UPDATE_NOT_REQUESTED,
+    RECORD_ROOM,
+};
 use super::{CONTROL_READ_CHUNK, MAX_FRAGMENT, WRITE_CHUNK};
 
 /// The TLS 1.3 record layer of a control connection whose handshake is over.
@@ -52,23 +55,8 @@ pub(super) struct DetachedTls {
     failed: bool,
 }
 
-/// One direction's key: raw, with its IV and the next record's sequence number; expanded
-/// only during a call that protects records.
-struct TrafficKey {
-    algorithm: &'static aead::Algorithm,
-    key: [u8; 32],
-    iv: [u8; aead::NONCE_LEN],
-    seq: u64,
-    expanded: Option<Box<aead::LessSafeKey>>,
-}
-
-/// Record content types (RFC 8446 section 5.1).
-const ALERT: u8 = 21;
-const HANDSHAKE: u8 = 22;
-const APPLICATION_DATA: u8 = 23;
-
 /// The KeyUpdate handshake message's type.
-const KEY_UPDATE: u8 = 24;
+const KEY_UPDATE: u8 = KEY_UPDATE_NOT_REQUESTED[0];
 
 /// Alert descriptions sent or understood here.
 const CLOSE_NOTIFY: u8 = 0;
@@ -80,19 +68,10 @@ const ILLEGAL_PARAMETER: u8 = 47;
 const INTERNAL_ERROR: u8 = 80;
 const USER_CANCELED: u8 = 90;
 
-/// A record's header.
-const HEADER_LEN: usize = 5;
-
 /// The largest encrypted record a peer may send (2^14 + 256).
 const MAX_CIPHERTEXT: usize = MAX_FRAGMENT + 256;
 
 impl DetachedTls {
-    /// Whether a connection with this suite can be detached: TLS 1.3 with one of the
-    /// AEADs ring provides.
-    pub(super) fn supports(suite: Option<SupportedCipherSuite>) -> bool {
-        matches!(suite, Some(SupportedCipherSuite::Tls13(s)) if algorithm(s.common.suite).is_some())
-    }
-
     /// Takes over from `conn`, whose handshake is over and which has nothing left to send.
     /// The record buffers come along: records rustls has not seen yet, and plaintext and
     /// records it produced.
@@ -137,7 +116,7 @@ impl DetachedTls {
 
     #[cfg(test)]
     pub(super) fn holds_expanded_keys(&self) -> bool {
-        self.send.expanded.is_some() || self.recv.expanded.is_some()
+        self.send.is_expanded() || self.recv.is_expanded()
     }
 
     pub(super) fn peer_certificate(&self) -> Option<&[u8]> {
@@ -269,8 +248,7 @@ impl DetachedTls {
             let Some(record) = bytes.get_mut(..HEADER_LEN + len) else {
                 break;
             };
-            let (header, body) = record.split_at_mut(HEADER_LEN);
-            let inner = self.recv.open(header, body).ok_or(Fatal(
+            let inner = self.recv.open(record).ok_or(Fatal(
                 Some(BAD_RECORD_MAC),
                 "a TLS record failed to decrypt",
             ))?;
@@ -328,7 +306,7 @@ impl DetachedTls {
 
     /// Announces and takes the server's next sending key.
     fn update_send_key(&mut self) -> Result<(), Fatal> {
-        self.seal(HANDSHAKE, &[KEY_UPDATE, 0, 0, 1, 0])?;
+        self.seal(HANDSHAKE, &KEY_UPDATE_NOT_REQUESTED)?;
         let (seq, secrets) = self
             .schedule
             .update_tx_secret()
@@ -344,7 +322,7 @@ impl DetachedTls {
         let mut chunks = data.chunks(MAX_FRAGMENT);
         let first = chunks.next().unwrap_or_default();
         for chunk in std::iter::once(first).chain(chunks) {
-            if self.send.seq >= self.send_limit {
+            if self.send.seq() >= self.send_limit {
                 self.update_send_key()?;
             }
             self.seal(content_type, chunk)?;
@@ -354,22 +332,14 @@ impl DetachedTls {
 
     /// One record.
     fn seal(&mut self, content_type: u8, data: &[u8]) -> Result<(), Fatal> {
-        let inner = data.len() + 1;
-        let len = inner + self.send.algorithm.tag_len();
-        let [len_high, len_low] = u16::try_from(len)
-            .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS record too large"))?
-            .to_be_bytes();
-        self.outgoing.reserve(HEADER_LEN + len);
-        let record = &mut self.outgoing.spare_mut()[..HEADER_LEN + len];
-        let (header, body) = record.split_at_mut(HEADER_LEN);
-        header.copy_from_slice(&[APPLICATION_DATA, 3, 3, len_high, len_low]);
-        body[..data.len()].copy_from_slice(data);
-        body[data.len()] = content_type;
-        self.send.seal(header, body, inner).ok_or(Fatal(
+        self.outgoing.reserve(data.len() + RECORD_ROOM);
+        let slot = self.outgoing.spare_mut();
+        slot[HEADER_LEN..HEADER_LEN + data.len()].copy_from_slice(data);
+        let n = self.send.seal(slot, data.len(), content_type).ok_or(Fatal(
             Some(INTERNAL_ERROR),
             "a TLS record failed to encrypt",
         ))?;
-        self.outgoing.commit(HEADER_LEN + len);
+        self.outgoing.commit(n);
         Ok(())
     }
 
@@ -413,94 +383,3 @@ fn key_update(content: &[u8]) -> Result<bool, Fatal> {
 
 /// A fatal protocol error: the alert to send (none after the peer's own) and what to log.
 struct Fatal(Option<u8>, &'static str);
-
-/// ring's AEAD for a TLS 1.3 suite.
-fn algorithm(suite: CipherSuite) -> Option<&'static aead::Algorithm> {
-    match suite {
-        CipherSuite::TLS13_AES_128_GCM_SHA256 => Some(&aead::AES_128_GCM),
-        CipherSuite::TLS13_AES_256_GCM_SHA384 => Some(&aead::AES_256_GCM),
-        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => Some(&aead::CHACHA20_POLY1305),
-        _ => None,
-    }
-}
-
-impl TrafficKey {
-    fn new((seq, secrets): (u64, ConnectionTrafficSecrets)) -> Result<TrafficKey, rustls::Error> {
-        let (algorithm, key, iv) = match &secrets {
-            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&aead::AES_128_GCM, key, iv),
-            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&aead::AES_256_GCM, key, iv),
-            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
-                (&aead::CHACHA20_POLY1305, key, iv)
-            }
-            _ => return Err(rustls::Error::General("an unexpected cipher".into())),
-        };
-        let (key, iv) = (key.as_ref(), iv.as_ref());
-        if key.len() != algorithm.key_len() || iv.len() != aead::NONCE_LEN {
-            return Err(rustls::Error::General("unexpected key sizes".into()));
-        }
-        let mut t = TrafficKey {
-            algorithm,
-            key: [0; 32],
-            iv: [0; aead::NONCE_LEN],
-            seq,
-            expanded: None,
-        };
-        t.key[..key.len()].copy_from_slice(key);
-        t.iv.copy_from_slice(iv);
-        Ok(t)
-    }
-
-    /// The key, expanded once for the records of one call.
-    fn expanded(&mut self) -> Option<&aead::LessSafeKey> {
-        if self.expanded.is_none() {
-            let key = aead::UnboundKey::new(self.algorithm, &self.key[..self.algorithm.key_len()]);
-            self.expanded = Some(Box::new(aead::LessSafeKey::new(key.ok()?)));
-        }
-        self.expanded.as_deref()
-    }
-
-    /// Lets go of the expanded key (an idle session holds none).
-    fn forget_expanded(&mut self) {
-        self.expanded = None;
-    }
-
-    /// The next record's nonce: the IV with the sequence number XORed into its end.
-    fn next_nonce(&mut self) -> Option<aead::Nonce> {
-        let mut nonce = self.iv;
-        for (n, s) in nonce[aead::NONCE_LEN - 8..]
-            .iter_mut()
-            .zip(self.seq.to_be_bytes())
-        {
-            *n ^= s;
-        }
-        self.seq = self.seq.checked_add(1)?;
-        Some(aead::Nonce::assume_unique_for_key(nonce))
-    }
-
-    /// Encrypts `body[..inner]` in place, the tag after it.
-    fn seal(&mut self, header: &[u8], body: &mut [u8], inner: usize) -> Option<()> {
-        let nonce = self.next_nonce()?;
-        let key = self.expanded()?;
-        let (data, tag_room) = body.split_at_mut(inner);
-        let tag = key
-            .seal_in_place_separate_tag(nonce, aead::Aad::from(header), data)
-            .ok()?;
-        tag_room.copy_from_slice(tag.as_ref());
-        Some(())
-    }
-
-    /// Decrypts a record's body in place; its inner plaintext.
-    fn open<'a>(&mut self, header: &[u8], body: &'a mut [u8]) -> Option<&'a mut [u8]> {
-        let nonce = self.next_nonce()?;
-        let key = self.expanded()?;
-        key.open_in_place(nonce, aead::Aad::from(header), body).ok()
-    }
-}
-
-impl Drop for TrafficKey {
-    fn drop(&mut self) {
-        // Best effort: no copy of the key outlives the connection in this struct.
-        self.key.fill(0);
-        std::hint::black_box(&self.key);
-    }
-}

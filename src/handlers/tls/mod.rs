@@ -21,6 +21,7 @@ mod buffers;
 mod detached;
 #[cfg(test)]
 mod tests;
+mod tls13;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -291,7 +292,7 @@ impl Transport {
             && !t.failed
             && !t.peer_closed
             && !t.conn.is_handshaking()
-            && DetachedTls::supports(t.conn.negotiated_cipher_suite());
+            && tls13::supported(t.conn.negotiated_cipher_suite());
         if !settled {
             return;
         }
