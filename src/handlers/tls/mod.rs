@@ -31,7 +31,7 @@ use rustls::unbuffered::{
 };
 use rustls::{HandshakeKind, ServerConfig};
 
-use binding::SniCell;
+use binding::HandshakeNotes;
 pub(crate) use binding::TlsRole;
 use buffers::RecordBuf;
 
@@ -58,8 +58,8 @@ struct TlsLayer {
     plaintext: RecordBuf,
     /// The control session's token (see [`TlsRole`]).
     token: [u8; TOKEN_LEN],
-    /// The SNI name of a control connection's handshake.
-    sni: Option<SniCell>,
+    /// What the handshake's configuration noted (the SNI name) and is told (tickets).
+    notes: Arc<HandshakeNotes>,
     /// What one read(2) of records asks for at least.
     read_chunk: usize,
     /// The peer closed TCP.
@@ -141,7 +141,7 @@ impl Transport {
         let token: [u8; TOKEN_LEN] = token
             .try_into()
             .map_err(|_| io::Error::other("a TLS session token of the wrong length"))?;
-        let (config, sni) = binding::handshake_config(config, token, role);
+        let (config, notes) = binding::handshake_config(config, token, role);
         let conn = UnbufferedServerConnection::new(config).map_err(io::Error::other)?;
         let (incoming, outgoing) = match role {
             TlsRole::Control => (RecordBuf::default(), RecordBuf::default()),
@@ -153,7 +153,7 @@ impl Transport {
             outgoing,
             plaintext: RecordBuf::default(),
             token,
-            sni,
+            notes,
             read_chunk: match role {
                 TlsRole::Control => CONTROL_READ_CHUNK,
                 TlsRole::Data => DATA_READ_CHUNK,
@@ -189,8 +189,16 @@ impl Transport {
     /// The name the client asked for in its TLS handshake (SNI), once it arrived.
     pub(crate) fn server_name(&self) -> Option<&str> {
         match &self.layer {
-            Layer::Tls(t) => t.sni.as_ref().and_then(|name| name.get()).map(|n| &**n),
+            Layer::Tls(t) => t.notes.server_name(),
             Layer::Plain => None,
+        }
+    }
+
+    /// A data connection carries a download: its handshake may issue TLS 1.3 session
+    /// tickets, which its client will read (see `binding`).
+    pub(crate) fn allow_session_tickets(&self) {
+        if let Layer::Tls(t) = &self.layer {
+            t.notes.allow_tickets();
         }
     }
 
