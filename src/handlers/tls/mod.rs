@@ -516,15 +516,18 @@ impl TlsLayer {
             }
             match self.process(&mut Want::Read(buf))? {
                 Outcome::Done(n) => {
-                    // A key update's answer, a ticket: a send error shows up again later.
-                    let _ = self.outgoing.write_to(tcp);
+                    // A ticket or a key update's answer waits for the reply to what was
+                    // read, to go out in its send (`write`); the owner flushes it if none.
                     return Ok(n);
                 }
                 Outcome::PeerClosed => return Ok(0),
                 Outcome::NeedInput | Outcome::Closed => {}
             }
-            // Handshake messages go out before waiting for the answer.
-            self.outgoing.write_to(tcp)?;
+            // Handshake messages go out before waiting for the answer; records after
+            // the handshake wait for the next write or flush.
+            if self.conn.is_handshaking() {
+                self.outgoing.write_to(tcp)?;
+            }
             if !self.read_socket(tcp)? {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
@@ -533,9 +536,13 @@ impl TlsLayer {
 
     /// Plaintext; see `Write for Transport`.
     fn write(&mut self, tcp: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
-        self.outgoing.write_to(tcp)?;
-        if !self.outgoing.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
+        // A few queued records (session tickets, a key update's answer) go out in one
+        // send with this data; more (a download's socket is full) first.
+        if self.outgoing.bytes_mut().len() > MERGE_QUEUED {
+            self.outgoing.write_to(tcp)?;
+            if !self.outgoing.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
         }
         // A write-only channel (a download) must still read the handshake.
         if self.conn.is_handshaking() && !self.handshake(tcp)? {
@@ -643,6 +650,10 @@ const MAX_FRAGMENT: usize = 16 * 1024;
 /// A record's header, tag and padding at most (TLS 1.2 GCM: 5 + 8 + 16; TLS 1.3: 5 + 1 +
 /// 16), rounded up.
 const RECORD_OVERHEAD: usize = 40;
+
+/// Queued record bytes that a write sends together with its own (a login's two session
+/// tickets and the reply after them in one send instead of two).
+const MERGE_QUEUED: usize = 4096;
 
 /// Room for one alert record.
 const CLOSE_NOTIFY_ROOM: usize = 64;
