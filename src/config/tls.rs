@@ -244,7 +244,7 @@ fn common_kx_first(mut provider: rustls::crypto::CryptoProvider) -> rustls::cryp
 /// TLS 1.3 tickets sent on a control connection.
 const CONTROL_TICKETS: usize = 2;
 /// TLS 1.3 tickets sent on a download's data connection (none on an upload's).
-pub(crate) const DATA_TICKETS: usize = 2;
+const DATA_TICKETS: usize = 2;
 /// TLS 1.2 sessions remembered by id (data connections of clients without tickets).
 const SESSION_CACHE: usize = 4096;
 

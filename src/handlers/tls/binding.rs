@@ -3,7 +3,7 @@
 //! which name the client asked for, so each handshake runs on a copy of the server's
 //! configuration whose ticketer and session store tag sessions with the control session's
 //! token, and whose certificate resolver notes the SNI name. The copy lives as long as
-//! the handshake: rustls lets go of it once traffic flows. (The copy and its three boxes
+//! the handshake: rustls lets go of it once traffic flows. (The copy and its few boxes
 //! cost under 1 µs of a login's ~200: docs/performance.md, FTPS logins.)
 //!
 //! A data connection's TLS 1.3 tickets wait for its transfer: the ticketer issues them only
