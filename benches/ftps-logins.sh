@@ -2,8 +2,9 @@
 # Server CPU per FTPS login, side by side: ftpdlib builds (e.g. the one before a change and
 # the one after) and unFTP, each a server of its own, in alternating rounds; each round runs
 # per server ftpbench's `logins` workload (AUTH TLS, USER, PASS, PBSZ 0, PROT P) with a
-# full handshake, with --tls-resume (control connections resuming earlier sessions) and,
-# with PLAIN=1, over plain FTP. ftpbench reports the median of its bursts; this script the
+# full handshake, with --tls-resume (control connections resuming earlier sessions), with
+# TLS12=1 both again from a client that offers TLS 1.2 only (ftpbench --tls12), and with
+# PLAIN=1 over plain FTP. ftpbench reports the median of its bursts; this script the
 # median of the rounds. Server CPU is utime + stime of /proc/PID/stat (clock ticks: 10 µs
 # per login over 1,000), or with CGROUP=1 a cgroup v1 cpuacct folder per server (ns).
 #
@@ -12,7 +13,7 @@
 # A label=binary argument is an ftpdlib binary started as compare.sh starts it (--tls with
 # the certificate below); `unftp` is /opt/ftpbench/unftp/bin/unftp (compare.sh's install)
 # with its FTPS flags. Knobs (environment): ROUNDS=7, N=1000 (logins per burst), BURSTS=3
-# (ftpbench --rounds), INFLIGHT=32, PLAIN= (1: plain logins too), CERT / KEY
+# (ftpbench --rounds), INFLIGHT=32, PLAIN=, TLS12=, CERT / KEY
 # (/tmp/ftpbench/ftps/{cert,key}.pem, compare.sh's), CGROUP=, FTPBENCH (else built), UNFTP,
 # PORT_BASE=24121, OUT (a folder to keep the per-round figures in).
 set -euo pipefail
@@ -24,11 +25,12 @@ N=${N:-1000}
 BURSTS=${BURSTS:-3}
 INFLIGHT=${INFLIGHT:-32}
 PLAIN=${PLAIN:-}
+TLS12=${TLS12:-}
 CERT=${CERT:-/tmp/ftpbench/ftps/cert.pem}
 KEY=${KEY:-/tmp/ftpbench/ftps/key.pem}
 UNFTP=${UNFTP:-/opt/ftpbench/unftp/bin/unftp}
 PORT_BASE=${PORT_BASE:-24121}
-[ $# -gt 0 ] || { sed -n '2,16p' "$0" >&2; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,18p' "$0" >&2; exit 2; }
 [ -s "$CERT" ] && [ -s "$KEY" ] || { echo "no certificate at $CERT / $KEY (compare.sh makes one)" >&2; exit 2; }
 if [ -z "${FTPBENCH:-}" ]; then
   (cd "$ROOT" && cargo bench --bench ftpbench --no-run)
@@ -75,7 +77,7 @@ for spec in "$@"; do
 done
 sleep 1
 
-MODES="full resumed${PLAIN:+ plain}"
+MODES="full resumed${TLS12:+ full-1.2 resumed-1.2}${PLAIN:+ plain}"
 for r in $(seq 1 "$ROUNDS"); do
   order=("${LABELS[@]}")
   if [ $((r % 2)) = 0 ]; then
@@ -86,6 +88,8 @@ for r in $(seq 1 "$ROUNDS"); do
       case $mode in
       full) args=(-S) ;;
       resumed) args=(-S --tls-resume) ;;
+      full-1.2) args=(-S --tls12) ;;
+      resumed-1.2) args=(-S --tls-resume --tls12) ;;
       plain) args=() ;;
       esac
       us=$("$FTPBENCH" -u user -p 12345 -P "${PORT[$label]}" -k "${PID[$label]}" ${CG[$label]} "${args[@]}" \
@@ -97,14 +101,14 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 echo "server CPU per login, medians of $ROUNDS rounds (µs):"
-printf '%-12s' server; for mode in $MODES; do printf '%10s' "$mode"; done; echo
+printf '%-12s' server; for mode in $MODES; do printf '%13s' "$mode"; done; echo
 for label in "${LABELS[@]}"; do
   printf '%-12s' "$label"
   for mode in $MODES; do
     awk -v l="$label" -v m="$mode" '$2 == l && $3 == m && $4 != "failed" {print $4}' "$WORK/rounds.txt" |
       sort -n | awk '{v[NR] = $1} END {
-        if (NR == 0) { printf "%10s", "-"; exit }
-        printf "%10.0f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+        if (NR == 0) { printf "%13s", "-"; exit }
+        printf "%13.0f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
   done
   echo
 done
