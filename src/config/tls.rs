@@ -22,6 +22,9 @@ use crate::error::Error;
 /// the config whose ticketer and session store tag sessions with the control session's
 /// token (a data connection resumes only its own control session) and whose certificate
 /// resolver notes the SNI name; 0-RTT data is off (`max_early_data_size` is ignored).
+/// Control connections send the config's `send_tls13_tickets` TLS 1.3 tickets (2 from
+/// [`TlsConfig::from_pem_files`]); a download's data connection sends 2 (none if the
+/// config sends none), an upload's none.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TlsConfig {
