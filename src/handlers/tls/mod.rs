@@ -537,8 +537,9 @@ impl TlsLayer {
     /// Plaintext; see `Write for Transport`.
     fn write(&mut self, tcp: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
         // A few queued records (session tickets, a key update's answer) go out in one
-        // send with this data; more (a download's socket is full) first.
-        if self.outgoing.bytes_mut().len() > MERGE_QUEUED {
+        // send with a short write (a reply); more, or before a download's block, first,
+        // as the data path always did.
+        if self.outgoing.bytes_mut().len() > MERGE_QUEUED || buf.len() > MERGE_QUEUED {
             self.outgoing.write_to(tcp)?;
             if !self.outgoing.is_empty() {
                 return Err(io::ErrorKind::WouldBlock.into());
@@ -651,8 +652,8 @@ const MAX_FRAGMENT: usize = 16 * 1024;
 /// 16), rounded up.
 const RECORD_OVERHEAD: usize = 40;
 
-/// Queued record bytes that a write sends together with its own (a login's two session
-/// tickets and the reply after them in one send instead of two).
+/// Queued record bytes that a write of at most as many sends together with its own (a
+/// login's two session tickets and the reply after them in one send instead of two).
 const MERGE_QUEUED: usize = 4096;
 
 /// Room for one alert record.
