@@ -81,6 +81,11 @@ pub struct Opts {
     #[arg(long, requires = "ssl")]
     pub tls_resume: bool,
 
+    /// with -S: offer TLS 1.2 only, as a client without TLS 1.3 does (a resumed TLS 1.2
+    /// handshake has no key exchange; a resumed TLS 1.3 one has) [default: 1.3 and 1.2]
+    #[arg(long, requires = "ssl")]
+    pub tls12: bool,
+
     /// at most this many connects + logins in progress at once [default: all]
     #[arg(long, value_name = "K")]
     pub max_in_flight: Option<usize>,

@@ -25,8 +25,9 @@ pub struct Tls {
 impl Tls {
     /// Trusts any certificate (benchmarks run against self-signed ones; signatures are
     /// still checked). `resume_across`: new control connections resume the sessions of
-    /// earlier ones (`--tls-resume`); else each makes a full handshake.
-    pub fn new(resume_across: bool) -> io::Result<Tls> {
+    /// earlier ones (`--tls-resume`); else each makes a full handshake. `tls12_only`: TLS
+    /// 1.2 is all it offers (`--tls12`).
+    pub fn new(resume_across: bool, tls12_only: bool) -> io::Result<Tls> {
         // The process's default crypto provider (ring, from rustls's features), with the
         // key exchange that curl, OpenSSL's and GnuTLS's clients and browsers offer first:
         // X25519 (this ring provider lists P-384 first, which costs servers several times
@@ -39,8 +40,13 @@ impl Tls {
                 .unwrap_or(usize::MAX)
         });
         let provider = Arc::new(provider);
+        let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
+            &[&rustls::version::TLS12]
+        } else {
+            rustls::DEFAULT_VERSIONS
+        };
         let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .map_err(io::Error::other)?
             .dangerous()
             .with_custom_certificate_verifier(ftpdlib::testing::any_certificate(provider))

@@ -22,6 +22,9 @@ use crate::error::Error;
 /// the config whose ticketer and session store tag sessions with the control session's
 /// token (a data connection resumes only its own control session) and whose certificate
 /// resolver notes the SNI name; 0-RTT data is off (`max_early_data_size` is ignored).
+/// Control connections send the config's `send_tls13_tickets` TLS 1.3 tickets (2 from
+/// [`TlsConfig::from_pem_files`]); a download's data connection sends 2 (none if the
+/// config sends none), an upload's none.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TlsConfig {
@@ -42,8 +45,8 @@ pub struct TlsConfig {
     pub implicit: bool,
     /// How long a TLS handshake (control or data) may take (30 s).
     pub handshake_timeout: Duration,
-    /// `server_config` without TLS 1.3 session tickets, for data connections (made on
-    /// first use).
+    /// `server_config` with the data connections' number of TLS 1.3 session tickets
+    /// (made on first use).
     data_config: OnceLock<Arc<rustls::ServerConfig>>,
 }
 
@@ -62,14 +65,18 @@ impl TlsConfig {
     }
 
     /// The configuration of data connections: `server_config` (same certificate, session
-    /// cache and ticket keys) except that it issues no TLS 1.3 session tickets. Clients
-    /// resume the control connection's session; tickets sent on an upload's data
-    /// connection would sit unread in the client, whose close then resets the connection
-    /// and can cut the upload's tail (seen with lftp / GnuTLS).
+    /// cache and ticket keys) with [`DATA_TICKETS`] TLS 1.3 session tickets (none if
+    /// `server_config` issues none), which only a download's connection sends: tickets
+    /// sent on an upload's data connection would sit unread in the client, whose close
+    /// then resets the connection and can cut the upload's tail (seen with lftp / GnuTLS).
+    /// A client that spends a ticket per resumption (rustls) gets two back from each
+    /// download: one for the next data connection, one for an upload after it.
     pub(crate) fn data_server_config(&self) -> Arc<rustls::ServerConfig> {
         let config = self.data_config.get_or_init(|| {
             let mut c = (*self.server_config).clone();
-            c.send_tls13_tickets = 0;
+            if c.send_tls13_tickets > 0 {
+                c.send_tls13_tickets = DATA_TICKETS;
+            }
             Arc::new(c)
         });
         Arc::clone(config)
@@ -158,8 +165,8 @@ fn server_config_from_pem(
     };
     // The process's default crypto provider: the one the program installed
     // (`CryptoProvider::install_default`), else the one rustls's enabled feature names (ring).
-    let provider = default_provider();
-    let builder = rustls::ServerConfig::builder_with_provider(Arc::new(aes128_first(provider)))
+    let provider = common_kx_first(aes128_first(default_provider()));
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?;
     let builder = match client_ca {
@@ -189,9 +196,11 @@ fn server_config_from_pem(
     // AES-256 runs 14 rounds to AES-128's 10) for no security a file transfer needs.
     config.ignore_client_order = true;
     config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
-    // Data connections issue no tickets (see `TlsConfig::data_server_config`): clients
-    // that use a TLS 1.3 ticket only once (rustls-based ones) resume this many data
-    // connections per control connection; OpenSSL and GnuTLS clients reuse one session.
+    // Each ticket costs a login a sealed ticket, an HKDF, a record and three getrandom(2)
+    // calls (8 of them took a tenth of a login's CPU). OpenSSL, GnuTLS and Python clients
+    // reuse one session for every data connection; a client that spends a ticket per
+    // resumption (rustls) needs one for its next control connection and one for its first
+    // data connection, and gets more from each download (`TlsConfig::data_server_config`).
     config.send_tls13_tickets = CONTROL_TICKETS;
     config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(tls_error)?;
     Ok(Arc::new(config))
@@ -218,8 +227,27 @@ fn aes128_first(mut provider: rustls::crypto::CryptoProvider) -> rustls::crypto:
     provider
 }
 
+/// `provider` with its key exchange groups in the order common clients (curl and OpenSSL,
+/// GnuTLS, browsers) offer them: X25519, then P-256, then the others (ring lists P-384
+/// first, whose arithmetic costs a handshake four times X25519's). rustls takes the first
+/// group of the client's list that it supports, and a HelloRetryRequest only when the
+/// client sent no key share for it; this order decides should that change.
+fn common_kx_first(mut provider: rustls::crypto::CryptoProvider) -> rustls::crypto::CryptoProvider {
+    use rustls::NamedGroup as G;
+    const PREFERRED: [G; 2] = [G::X25519, G::secp256r1];
+    provider.kx_groups.sort_by_key(|group| {
+        PREFERRED
+            .iter()
+            .position(|&name| name == group.name())
+            .unwrap_or(PREFERRED.len())
+    });
+    provider
+}
+
 /// TLS 1.3 tickets sent on a control connection.
-const CONTROL_TICKETS: usize = 8;
+const CONTROL_TICKETS: usize = 2;
+/// TLS 1.3 tickets sent on a download's data connection (none on an upload's).
+const DATA_TICKETS: usize = 2;
 /// TLS 1.2 sessions remembered by id (data connections of clients without tickets).
 const SESSION_CACHE: usize = 4096;
 
@@ -249,6 +277,113 @@ mod tests {
         sorted.sort_by_key(|s| u16::from(*s));
         b.sort_by_key(|s| u16::from(*s));
         assert_eq!(sorted, b, "the same suites");
+    }
+
+    /// The server configuration of `from_pem_files`, with the built-in P-256 certificate.
+    fn pem_config() -> Arc<rustls::ServerConfig> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, crate::fuzzing::CERT_PEM).expect("write cert");
+        std::fs::write(&key, crate::fuzzing::KEY_PEM).expect("write key");
+        server_config_from_pem(&cert, Some(&key), None).expect("config")
+    }
+
+    /// A full handshake in memory between `server` and a rustls client offering `groups`
+    /// in that order (its key share: the first); the two connections after it, with the
+    /// tickets the server sent read by the client.
+    fn handshake(
+        server: &Arc<rustls::ServerConfig>,
+        groups: &[rustls::NamedGroup],
+    ) -> (rustls::ClientConnection, rustls::ServerConnection) {
+        let mut provider = default_provider();
+        provider.kx_groups = groups
+            .iter()
+            .map(|name| {
+                *provider
+                    .kx_groups
+                    .iter()
+                    .find(|g| g.name() == *name)
+                    .expect("the provider has the group")
+            })
+            .collect();
+        let provider = Arc::new(provider);
+        let client_config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(crate::testing::any_certificate(provider))
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let mut client =
+            rustls::ClientConnection::new(Arc::new(client_config), name).expect("client");
+        let mut server = rustls::ServerConnection::new(Arc::clone(server)).expect("server");
+        for _ in 0..10 {
+            let mut wire = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut wire).expect("client write");
+            }
+            let mut rest = &wire[..];
+            while !rest.is_empty() {
+                server.read_tls(&mut rest).expect("server read");
+                server.process_new_packets().expect("server process");
+            }
+            let mut wire = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut wire).expect("server write");
+            }
+            let mut rest = &wire[..];
+            while !rest.is_empty() {
+                client.read_tls(&mut rest).expect("client read");
+                client.process_new_packets().expect("client process");
+            }
+            if !client.is_handshaking() && !server.is_handshaking() && !server.wants_write() {
+                return (client, server);
+            }
+        }
+        panic!("the handshake did not end");
+    }
+
+    #[test]
+    fn common_clients_get_their_key_share_without_a_hello_retry() {
+        use rustls::NamedGroup as G;
+        let server = pem_config();
+        let names: Vec<G> = server
+            .crypto_provider()
+            .kx_groups
+            .iter()
+            .map(|g| g.name())
+            .collect();
+        assert_eq!(names[..2], [G::X25519, G::secp256r1], "{names:?}");
+        // curl / OpenSSL, browsers and ftpbench: X25519 first; GnuTLS's older defaults:
+        // P-256 first; rustls's ring provider: P-384 first.
+        for groups in [
+            &[G::X25519, G::secp256r1, G::secp384r1][..],
+            &[G::secp256r1, G::X25519],
+            &[G::secp384r1, G::X25519, G::secp256r1],
+        ] {
+            let (_, conn) = handshake(&server, groups);
+            assert_eq!(
+                conn.handshake_kind(),
+                Some(rustls::HandshakeKind::Full),
+                "{groups:?}"
+            );
+            let got = conn.negotiated_key_exchange_group().map(|g| g.name());
+            assert_eq!(got, Some(groups[0]), "{groups:?}");
+        }
+    }
+
+    #[test]
+    fn a_control_connection_sends_two_tickets_and_a_data_connection_its_own_number() {
+        let server = pem_config();
+        let (client, _) = handshake(&server, &[rustls::NamedGroup::X25519]);
+        assert_eq!(client.tls13_tickets_received(), CONTROL_TICKETS as u32);
+        let tls = TlsConfig::new(Arc::clone(&server));
+        assert_eq!(tls.data_server_config().send_tls13_tickets, DATA_TICKETS);
+        // A configuration of the program's own that issues no tickets keeps issuing none.
+        let mut silent = rustls::ServerConfig::clone(&server);
+        silent.send_tls13_tickets = 0;
+        let tls = TlsConfig::new(Arc::new(silent));
+        assert_eq!(tls.data_server_config().send_tls13_tickets, 0);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub use records::tls_records;
 #[cfg(test)]
 pub(crate) use session::tls_config;
 pub use session::{session, tls_session};
+/// The built-in certificate and key (PEM), for the TLS configuration's own tests.
+#[cfg(test)]
+pub(crate) use session::{CERT_PEM, KEY_PEM};
 
 /// The command-line parser and the gate: any line, in any session state, parses to an
 /// upper-case command, and the gate either admits a command of the table or answers a

@@ -269,8 +269,8 @@ const SESSION_LIMIT: Duration = Duration::from_secs(10);
 
 /// A self-signed P-256 certificate for `localhost`, valid until 2126, made with
 /// `openssl req -x509 -nodes -days 36500 -subj /CN=localhost -newkey ec -pkeyopt
-/// ec_paramgen_curve:prime256v1`. Only the fuzz sessions use it.
-const CERT_PEM: &str = "-----BEGIN CERTIFICATE-----
+/// ec_paramgen_curve:prime256v1`. The fuzz sessions and the TLS tests use it.
+pub(crate) const CERT_PEM: &str = "-----BEGIN CERTIFICATE-----
 MIIBgDCCASWgAwIBAgIUfW17xnSfExebbKNL0yE4chWFv2QwCgYIKoZIzj0EAwIw
 FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwNzAwMTExMVoYDzIxMjYxMTEz
 MDAxMTExWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
@@ -282,7 +282,7 @@ LuAOn5sMRzhQSI8LVD8vXmUCIQC+8GJrnIE8nPGfPYgt+tupCohO1kF9h3Z238nx
 gYCS3A==
 -----END CERTIFICATE-----
 ";
-const KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
+pub(crate) const KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
 MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgNRhIRQd7lmZbYIFz
 kpdvFQUuY1Mi6MlI03+5V1hLywGhRANCAARuh2rDTmg/Bi8TOCGXLNuzaDQ1knhI
 DcKIWe7eNF9/mDDtfHgMIM6X01WzfkWS3gb1KJi9tP3nS/xKXmJ7s36W

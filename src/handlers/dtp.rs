@@ -557,6 +557,10 @@ impl Handler<Msg> for DtpHandler {
             Msg::ToData(DataCmd::Start(job, log)) => {
                 // sendfile(2) and splice(2) would bypass the encryption.
                 let zero_copy = self.shared.config.use_sendfile && !self.stream.is_tls();
+                if !matches!(job, Job::Receive { .. }) {
+                    // A download's client reads to the end, session tickets too.
+                    self.stream.allow_session_tickets();
+                }
                 #[cfg(any(target_os = "linux", target_os = "android"))]
                 if !matches!(job, Job::Receive { .. }) {
                     let socket = socket2::SockRef::from(self.stream.tcp());

@@ -454,6 +454,50 @@ fn data_connections_resume_the_control_session() {
 }
 
 #[test]
+fn a_rustls_client_resumes_every_data_connection_of_a_long_session() {
+    // rustls clients spend a TLS 1.3 ticket per resumption: two from the control
+    // connection, two more from each download, none from an upload (whose client would
+    // leave them unread).
+    if !have_openssl() {
+        return;
+    }
+    let certs = Certs::new();
+    let srv = tls_server(&certs, |t| t.require_session_reuse = true);
+    let payload = random_bytes(200_000, 21);
+    std::fs::write(srv.root().join("f"), &payload).expect("write");
+    let config = client_config();
+    let mut c = FtpsClient::connect(srv.addr);
+    c.auth_tls(&config);
+    c.login();
+    assert_eq!(c.conn_mut().tickets_received(), 2, "tickets on the control");
+    c.prot_p();
+    c.expect("TYPE I", 200);
+    // More downloads than the eight tickets the control connection used to send...
+    for round in 0..12 {
+        let mut data = c.pasv(Some(&config));
+        c.start("RETR f");
+        let mut got = Vec::new();
+        data.read_to_end(&mut got).expect("download");
+        assert!(data.resumed(), "download {round} did not resume");
+        assert!(got == payload, "download {round} differs");
+        assert_eq!(data.tickets_received(), 2, "download {round}");
+        assert_eq!(c.reply().0, 226, "download {round}");
+    }
+    // ...then uploads in a row, on what the downloads left.
+    for round in 0..5 {
+        let mut data = c.pasv(Some(&config));
+        c.start(&format!("STOR up{round}"));
+        data.write_all(&payload).expect("upload");
+        assert!(data.resumed(), "upload {round} did not resume");
+        assert_eq!(data.finish_upload(), 0, "tickets on upload {round}");
+        assert_eq!(c.reply().0, 226, "upload {round}");
+        let stored = std::fs::read(srv.root().join(format!("up{round}"))).expect("read");
+        assert!(stored == payload, "upload {round} differs");
+    }
+    c.expect("NOOP", 200);
+}
+
+#[test]
 fn implicit_tls_with_a_rustls_client() {
     if !have_openssl() {
         return;

@@ -269,9 +269,17 @@ impl Conn {
         }
     }
 
+    /// The TLS 1.3 session tickets the server sent that the client has read so far.
+    pub fn tickets_received(&self) -> u32 {
+        match self {
+            Conn::Plain(_) => 0,
+            Conn::Tls(s) => s.conn.tls13_tickets_received(),
+        }
+    }
+
     /// Ends an upload cleanly: close_notify (TLS), then FIN; then waits (bounded) for the
-    /// server to close its side.
-    pub fn finish_upload(mut self) {
+    /// server to close its side. The TLS 1.3 session tickets the connection brought.
+    pub fn finish_upload(mut self) -> u32 {
         if let Conn::Tls(s) = &mut self {
             s.conn.send_close_notify();
             let _ = s.conn.complete_io(&mut s.sock);
@@ -279,6 +287,7 @@ impl Conn {
         let _ = self.tcp().shutdown(Shutdown::Write);
         let mut rest = Vec::new();
         let _ = self.read_to_end(&mut rest);
+        self.tickets_received()
     }
 }
 

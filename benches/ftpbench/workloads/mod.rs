@@ -84,7 +84,7 @@ pub fn run(o: &Opts) -> io::Result<()> {
             debug: o.debug,
             sources,
             tls: if o.ssl {
-                Some(Tls::new(o.tls_resume)?)
+                Some(Tls::new(o.tls_resume, o.tls12)?)
             } else {
                 None
             },

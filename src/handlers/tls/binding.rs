@@ -3,8 +3,16 @@
 //! which name the client asked for, so each handshake runs on a copy of the server's
 //! configuration whose ticketer and session store tag sessions with the control session's
 //! token, and whose certificate resolver notes the SNI name. The copy lives as long as
-//! the handshake: rustls lets go of it once traffic flows.
+//! the handshake: rustls lets go of it once traffic flows. (The copy and its few boxes
+//! cost under 1 µs of a login's ~200: docs/performance.md, FTPS logins.)
+//!
+//! A data connection's TLS 1.3 tickets wait for its transfer: the ticketer issues them only
+//! once the channel knows it carries a download ([`HandshakeNotes::allow_tickets`]), whose
+//! client reads to the end and so reads them too. An upload's client never reads; tickets
+//! left unread turn its close into a reset that can cut the upload's tail (seen with lftp /
+//! GnuTLS).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, StoresServerSessions};
@@ -24,16 +32,37 @@ pub(crate) enum TlsRole {
     Data,
 }
 
-/// The SNI name a control handshake saw, once it saw one.
-pub(super) type SniCell = Arc<OnceLock<Box<str>>>;
+/// What the configuration of one handshake notes for its connection, and what the
+/// connection tells it.
+#[derive(Debug, Default)]
+pub(super) struct HandshakeNotes {
+    /// The SNI name a control handshake saw, once it saw one.
+    sni: OnceLock<Box<str>>,
+    /// A data connection's handshake may issue TLS 1.3 tickets: it carries a download.
+    tickets: AtomicBool,
+}
+
+impl HandshakeNotes {
+    /// The SNI name a control handshake saw, once it saw one.
+    pub(super) fn server_name(&self) -> Option<&str> {
+        self.sni.get().map(|name| &**name)
+    }
+
+    /// Lets a data connection's handshake issue its tickets (see the module's comment).
+    /// Tickets already decided (a handshake that finished first) stay unsent.
+    pub(super) fn allow_tickets(&self) {
+        self.tickets.store(true, Ordering::Relaxed);
+    }
+}
 
 /// `config` with the ticketer, session store and (for a control connection) certificate
-/// resolver of one handshake.
+/// resolver of one handshake, and the notes they keep.
 pub(super) fn handshake_config(
     config: &Arc<ServerConfig>,
     token: [u8; TOKEN_LEN],
     role: TlsRole,
-) -> (Arc<ServerConfig>, Option<SniCell>) {
+) -> (Arc<ServerConfig>, Arc<HandshakeNotes>) {
+    let notes = Arc::new(HandshakeNotes::default());
     let mut c = ServerConfig::clone(config);
     // FTP has no use for 0-RTT data, and the channel reads none.
     c.max_early_data_size = 0;
@@ -44,24 +73,23 @@ pub(super) fn handshake_config(
         inner: Arc::clone(&config.ticketer),
         token,
         role,
+        notes: Arc::clone(&notes),
     });
     c.session_storage = Arc::new(TaggedSessions {
         inner: Arc::clone(&config.session_storage),
         token,
         role,
     });
-    let sni = match role {
+    match role {
         TlsRole::Control => {
-            let cell = SniCell::default();
             c.cert_resolver = Arc::new(SniNote {
                 inner: Arc::clone(&config.cert_resolver),
-                name: Arc::clone(&cell),
+                notes: Arc::clone(&notes),
             });
-            Some(cell)
         }
-        TlsRole::Data => None,
-    };
-    (Arc::new(c), sni)
+        TlsRole::Data => {}
+    }
+    (Arc::new(c), notes)
 }
 
 /// Whether a tagged session value may be resumed by `role` holding `token`; the untagged
@@ -74,6 +102,14 @@ fn untag<'a>(value: &'a [u8], token: &[u8; TOKEN_LEN], role: TlsRole) -> Option<
     }
 }
 
+/// Whether a handshake in `role` may issue a ticket now.
+fn tickets_allowed(role: TlsRole, notes: &HandshakeNotes) -> bool {
+    match role {
+        TlsRole::Control => true,
+        TlsRole::Data => notes.tickets.load(Ordering::Relaxed),
+    }
+}
+
 fn tag(token: &[u8; TOKEN_LEN], value: &[u8]) -> Vec<u8> {
     let mut tagged = Vec::with_capacity(TOKEN_LEN + value.len());
     tagged.extend_from_slice(token);
@@ -82,12 +118,13 @@ fn tag(token: &[u8; TOKEN_LEN], value: &[u8]) -> Vec<u8> {
 }
 
 /// Session tickets (TLS 1.2 and 1.3) sealed by the server's ticketer over the token and
-/// the session.
+/// the session; on a data connection, only once it carries a download.
 #[derive(Debug)]
 struct TaggedTickets {
     inner: Arc<dyn ProducesTickets>,
     token: [u8; TOKEN_LEN],
     role: TlsRole,
+    notes: Arc<HandshakeNotes>,
 }
 
 impl ProducesTickets for TaggedTickets {
@@ -100,6 +137,11 @@ impl ProducesTickets for TaggedTickets {
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        // None: rustls sends no TLS 1.3 ticket (an empty TLS 1.2 one, which leaves the
+        // client the session it has).
+        if !tickets_allowed(self.role, &self.notes) {
+            return None;
+        }
         self.inner.encrypt(&tag(&self.token, plain))
     }
 
@@ -144,13 +186,13 @@ impl StoresServerSessions for TaggedSessions {
 #[derive(Debug)]
 struct SniNote {
     inner: Arc<dyn ResolvesServerCert>,
-    name: SniCell,
+    notes: Arc<HandshakeNotes>,
 }
 
 impl ResolvesServerCert for SniNote {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         if let Some(name) = hello.server_name() {
-            let _ = self.name.set(name.into());
+            let _ = self.notes.sni.set(name.into());
         }
         self.inner.resolve(hello)
     }
@@ -176,5 +218,14 @@ mod tests {
             Some(&b"session"[..])
         );
         assert_eq!(untag(b"short", &mine, TlsRole::Control), None);
+    }
+
+    #[test]
+    fn a_data_connection_issues_tickets_only_once_allowed() {
+        let notes = HandshakeNotes::default();
+        assert!(tickets_allowed(TlsRole::Control, &notes));
+        assert!(!tickets_allowed(TlsRole::Data, &notes));
+        notes.allow_tickets();
+        assert!(tickets_allowed(TlsRole::Data, &notes));
     }
 }

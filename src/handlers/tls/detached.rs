@@ -15,19 +15,20 @@
 //! connection. TLS 1.2 connections and data connections stay on rustls.
 
 use std::io;
+use std::sync::Arc;
 
 use ioloop::mio::net::TcpStream;
 use rustls::kernel::KernelConnection;
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::SupportedCipherSuite;
 
-use super::binding::SniCell;
+use super::binding::HandshakeNotes;
 use super::buffers::RecordBuf;
 use super::tls13::{
     TrafficKey, ALERT, APPLICATION_DATA, HANDSHAKE, HEADER_LEN, KEY_UPDATE_NOT_REQUESTED,
     RECORD_ROOM,
 };
-use super::{CONTROL_READ_CHUNK, MAX_FRAGMENT, WRITE_CHUNK};
+use super::{CONTROL_READ_CHUNK, MAX_FRAGMENT, MERGE_QUEUED, WRITE_CHUNK};
 
 /// The TLS 1.3 record layer of a control connection whose handshake is over.
 pub(super) struct DetachedTls {
@@ -41,7 +42,8 @@ pub(super) struct DetachedTls {
     pub(super) incoming: RecordBuf,
     pub(super) outgoing: RecordBuf,
     pub(super) plaintext: RecordBuf,
-    pub(super) sni: Option<SniCell>,
+    /// What the handshake noted (the SNI name).
+    pub(super) notes: Arc<HandshakeNotes>,
     peer_certificate: Option<Box<[u8]>>,
     resumed: bool,
     /// Times the server moved to its next sending key.
@@ -78,7 +80,7 @@ impl DetachedTls {
     pub(super) fn new(
         conn: UnbufferedServerConnection,
         buffers: [RecordBuf; 3],
-        sni: Option<SniCell>,
+        notes: Arc<HandshakeNotes>,
     ) -> Result<DetachedTls, rustls::Error> {
         let peer_certificate = conn
             .peer_certificates()
@@ -98,7 +100,7 @@ impl DetachedTls {
             incoming,
             outgoing,
             plaintext,
-            sni,
+            notes,
             peer_certificate,
             resumed,
             send_updates: 0,
@@ -150,9 +152,8 @@ impl DetachedTls {
             }
             self.check()?;
             let n = self.guard(|t| t.open_records(buf))?;
-            // A key update's answer goes out with what follows (a send error shows up
-            // again later).
-            let _ = self.outgoing.write_to(tcp);
+            // A key update's answer waits for the reply to what was read, to go out in
+            // its send (`write`); the owner flushes it if none.
             if n > 0 {
                 return Ok(n);
             }
@@ -173,9 +174,13 @@ impl DetachedTls {
     }
 
     fn write_records(&mut self, tcp: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
-        self.outgoing.write_to(tcp)?;
-        if !self.outgoing.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
+        // A few queued records (session tickets, a key update's answer) go out in one send
+        // with a reply; more wait to leave first.
+        if self.outgoing.bytes_mut().len() > MERGE_QUEUED || buf.len() > MERGE_QUEUED {
+            self.outgoing.write_to(tcp)?;
+            if !self.outgoing.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
         }
         self.check()?;
         if self.closed {

@@ -34,7 +34,7 @@ use rustls::unbuffered::{
 };
 use rustls::{HandshakeKind, ServerConfig};
 
-use binding::SniCell;
+use binding::HandshakeNotes;
 pub(crate) use binding::TlsRole;
 use buffers::RecordBuf;
 use detached::DetachedTls;
@@ -66,8 +66,8 @@ struct TlsLayer {
     plaintext: RecordBuf,
     /// The control session's token (see [`TlsRole`]).
     token: [u8; TOKEN_LEN],
-    /// The SNI name of a control connection's handshake.
-    sni: Option<SniCell>,
+    /// What the handshake's configuration noted (the SNI name) and is told (tickets).
+    notes: Arc<HandshakeNotes>,
     /// What one read(2) of records asks for at least.
     read_chunk: usize,
     /// The peer closed TCP.
@@ -153,7 +153,7 @@ impl Transport {
         let token: [u8; TOKEN_LEN] = token
             .try_into()
             .map_err(|_| io::Error::other("a TLS session token of the wrong length"))?;
-        let (config, sni) = binding::handshake_config(config, token, role);
+        let (config, notes) = binding::handshake_config(config, token, role);
         let conn = UnbufferedServerConnection::new(config).map_err(io::Error::other)?;
         let (incoming, outgoing) = match role {
             TlsRole::Control => (RecordBuf::default(), RecordBuf::default()),
@@ -165,7 +165,7 @@ impl Transport {
             outgoing,
             plaintext: RecordBuf::default(),
             token,
-            sni,
+            notes,
             read_chunk: match role {
                 TlsRole::Control => CONTROL_READ_CHUNK,
                 TlsRole::Data => DATA_READ_CHUNK,
@@ -203,12 +203,19 @@ impl Transport {
 
     /// The name the client asked for in its TLS handshake (SNI), once it arrived.
     pub(crate) fn server_name(&self) -> Option<&str> {
-        let sni = match &self.layer {
-            Layer::Tls(t) => &t.sni,
-            Layer::Detached(t) => &t.sni,
-            Layer::Plain | Layer::Failed => return None,
-        };
-        sni.as_ref().and_then(|name| name.get()).map(|n| &**n)
+        match &self.layer {
+            Layer::Tls(t) => t.notes.server_name(),
+            Layer::Detached(t) => t.notes.server_name(),
+            Layer::Plain | Layer::Failed => None,
+        }
+    }
+
+    /// A data connection carries a download: its handshake may issue TLS 1.3 session
+    /// tickets, which its client will read (see `binding`).
+    pub(crate) fn allow_session_tickets(&self) {
+        if let Layer::Tls(t) = &self.layer {
+            t.notes.allow_tickets();
+        }
     }
 
     /// The TCP socket (to register, shut down, or set options on).
@@ -304,10 +311,10 @@ impl Transport {
             incoming,
             outgoing,
             plaintext,
-            sni,
+            notes,
             ..
         } = *t;
-        match DetachedTls::new(conn, [incoming, outgoing, plaintext], sni) {
+        match DetachedTls::new(conn, [incoming, outgoing, plaintext], notes) {
             Ok(detached) => self.layer = Layer::Detached(Box::new(detached)),
             // The connection stays `Failed`: its reads and writes are errors.
             Err(e) => log::warn!("TLS: rustls kept the connection's keys: {e}"),
@@ -597,15 +604,18 @@ impl TlsLayer {
             }
             match self.process(&mut Want::Read(buf))? {
                 Outcome::Done(n) => {
-                    // A key update's answer, a ticket: a send error shows up again later.
-                    let _ = self.outgoing.write_to(tcp);
+                    // A ticket or a key update's answer waits for the reply to what was
+                    // read, to go out in its send (`write`); the owner flushes it if none.
                     return Ok(n);
                 }
                 Outcome::PeerClosed => return Ok(0),
                 Outcome::NeedInput | Outcome::Closed => {}
             }
-            // Handshake messages go out before waiting for the answer.
-            self.outgoing.write_to(tcp)?;
+            // Handshake messages go out before waiting for the answer; records after
+            // the handshake wait for the next write or flush.
+            if self.conn.is_handshaking() {
+                self.outgoing.write_to(tcp)?;
+            }
             if !self.read_socket(tcp)? {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
@@ -614,9 +624,14 @@ impl TlsLayer {
 
     /// Plaintext; see `Write for Transport`.
     fn write(&mut self, tcp: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
-        self.outgoing.write_to(tcp)?;
-        if !self.outgoing.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
+        // A few queued records (session tickets, a key update's answer) go out in one
+        // send with a short write (a reply); more, or before a download's block, first,
+        // as the data path always did.
+        if self.outgoing.bytes_mut().len() > MERGE_QUEUED || buf.len() > MERGE_QUEUED {
+            self.outgoing.write_to(tcp)?;
+            if !self.outgoing.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
         }
         // A write-only channel (a download) must still read the handshake.
         if self.conn.is_handshaking() && !self.handshake(tcp)? {
@@ -735,6 +750,10 @@ const MAX_FRAGMENT: usize = 16 * 1024;
 /// A record's header, tag and padding at most (TLS 1.2 GCM: 5 + 8 + 16; TLS 1.3: 5 + 1 +
 /// 16), rounded up.
 const RECORD_OVERHEAD: usize = 40;
+
+/// Queued record bytes that a write of at most as many sends together with its own (a
+/// login's two session tickets and the reply after them in one send instead of two).
+const MERGE_QUEUED: usize = 4096;
 
 /// Room for one alert record.
 const CLOSE_NOTIFY_ROOM: usize = 64;

@@ -261,6 +261,55 @@ fn a_tcp_close_without_close_notify_is_a_truncation() {
     assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
 }
 
+#[test]
+fn session_tickets_go_out_with_the_first_reply() {
+    // A login's client sends its Finished and USER together; the session tickets the
+    // Finished brings wait for the 331, to leave in one send with it.
+    let tls = crate::fuzzing::tls_config();
+    let provider = Arc::clone(tls.server_config.crypto_provider());
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let client = std::thread::spawn(move || {
+        let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(crate::testing::any_certificate(provider))
+            .with_no_client_auth();
+        let name = ServerName::try_from("localhost").expect("name");
+        let conn = ClientConnection::new(Arc::new(config), name).expect("client");
+        let tcp = StdTcpStream::connect(addr).expect("connect");
+        tcp.set_read_timeout(Some(LIMIT)).expect("timeout");
+        let mut client = StreamOwned::new(conn, tcp);
+        client.write_all(b"USER a\r\n").expect("client write");
+        let mut reply = [0u8; 8];
+        client.read_exact(&mut reply).expect("client read");
+        (reply, client.conn.tls13_tickets_received())
+    });
+    let (tcp, _) = listener.accept().expect("accept");
+    tcp.set_nonblocking(true).expect("nonblocking");
+    let mut server = Transport::tls(
+        TcpStream::from_std(tcp),
+        &tls.server_config,
+        &[9; TOKEN_LEN],
+        TlsRole::Control,
+    )
+    .expect("server TLS");
+    let mut line = [0u8; 64];
+    let n = until(|| server.read(&mut line));
+    assert_eq!(&line[..n], b"USER a\r\n");
+    assert!(!server.is_handshaking());
+    assert!(
+        server.wants_write(),
+        "the tickets went out before the reply"
+    );
+    until(|| server.write(b"331 ok\r\n"));
+    until(|| server.flush().map(|()| 0));
+    let (reply, tickets) = client.join().expect("client thread");
+    assert_eq!(&reply, b"331 ok\r\n");
+    assert_eq!(tickets, 2, "the tickets came before the reply");
+}
+
 type Client = StreamOwned<ClientConnection, StdTcpStream>;
 
 /// A server transport over loopback and a client thread that finishes the handshake.
