@@ -48,6 +48,8 @@ pub(super) struct DetachedTls {
     resumed: bool,
     /// Times the server moved to its next sending key.
     send_updates: u32,
+    /// The client asked for the server's key update, not sent yet.
+    update_owed: bool,
     tcp_eof: bool,
     /// The peer's close_notify arrived: the end of its data.
     peer_closed: bool,
@@ -104,6 +106,7 @@ impl DetachedTls {
             peer_certificate,
             resumed,
             send_updates: 0,
+            update_owed: false,
             tcp_eof: false,
             peer_closed: false,
             closed: false,
@@ -294,8 +297,9 @@ impl DetachedTls {
         Ok(delivered)
     }
 
-    /// The client moved to its next key; if it asked, the server moves too, announcing it
-    /// under its current key (RFC 8446 section 4.6.3).
+    /// The client moved to its next key; if it asked, the server owes it one update of its
+    /// own before its next application data (RFC 8446 section 4.6.3: one, however many
+    /// requests arrived while it was silent).
     fn update_keys(&mut self, requested: bool) -> Result<(), Fatal> {
         let (seq, secrets) = self
             .schedule
@@ -303,15 +307,14 @@ impl DetachedTls {
             .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS key update failed"))?;
         self.recv = TrafficKey::new((seq, secrets))
             .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS key update failed"))?;
-        if requested && !self.closed {
-            self.update_send_key()?;
-        }
+        self.update_owed |= requested;
         Ok(())
     }
 
     /// Announces and takes the server's next sending key.
     fn update_send_key(&mut self) -> Result<(), Fatal> {
         self.seal(HANDSHAKE, &KEY_UPDATE_NOT_REQUESTED)?;
+        self.update_owed = false;
         let (seq, secrets) = self
             .schedule
             .update_tx_secret()
@@ -327,7 +330,8 @@ impl DetachedTls {
         let mut chunks = data.chunks(MAX_FRAGMENT);
         let first = chunks.next().unwrap_or_default();
         for chunk in std::iter::once(first).chain(chunks) {
-            if self.send.seq() >= self.send_limit {
+            let owed = self.update_owed && content_type == APPLICATION_DATA;
+            if owed || self.send.seq() >= self.send_limit {
                 self.update_send_key()?;
             }
             self.seal(content_type, chunk)?;

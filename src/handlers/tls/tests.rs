@@ -92,6 +92,27 @@ fn key_updates_either_way_keep_the_conversation_going() {
 }
 
 #[test]
+fn requests_for_a_key_update_while_the_server_is_silent_get_one() {
+    let (mut server, client) = pair();
+    let mut client = client.join().expect("client thread");
+    // Three requests, then a command; the server answers with one update before its reply.
+    for _ in 0..3 {
+        client.conn.refresh_traffic_keys().expect("key update");
+    }
+    client.write_all(b"NOOP\r\n").expect("client write");
+    let mut line = [0u8; 64];
+    let n = until(|| server.read(&mut line));
+    assert_eq!(&line[..n], b"NOOP\r\n");
+    assert_eq!(server.send_key_updates(), 0, "an update before any reply");
+    until(|| server.write(b"200 ok.\r\n"));
+    until(|| server.flush().map(|()| 0));
+    let mut reply = [0u8; 9];
+    client.read_exact(&mut reply).expect("client read");
+    assert_eq!(&reply, b"200 ok.\r\n");
+    assert_eq!(server.send_key_updates(), 1);
+}
+
+#[test]
 fn records_arriving_a_byte_at_a_time_are_read_whole() {
     let (mut server, client) = pair();
     let mut client = client.join().expect("client thread");
