@@ -11,7 +11,7 @@ use ioloop::{Handle, Interest, LoopHandle};
 
 use super::pooled_file::{is_not_ready, PooledFile, TransferFile};
 use super::shared::Shared;
-use super::tls::Transport;
+use super::tls::{Transport, WriteFromError};
 use super::{CloseReason, Job, Msg};
 use crate::filesystems::FsFile;
 
@@ -319,6 +319,13 @@ impl Transfer {
                 if self.eof {
                     return Ok(Progress::Done);
                 }
+                if let Some(progress) = self.send_sealed(stream, bytes, start, budget) {
+                    match progress {
+                        Ok(None) => continue,
+                        Ok(Some(progress)) => return Ok(progress),
+                        Err(reason) => return Err(reason),
+                    }
+                }
                 match self.fill() {
                     Ok(()) => {}
                     Err(CloseReason::File(e)) if is_not_ready(&e) => {
@@ -346,6 +353,48 @@ impl Transfer {
                 },
             }
         }
+    }
+
+    /// A binary download over a connection that seals its own TLS records: the file's
+    /// next block is read straight into the records (no copy through the transfer's
+    /// buffer). None when the connection does not (the buffered path then runs);
+    /// `Ok(None)` after a block went, to go on.
+    fn send_sealed(
+        &mut self,
+        stream: &mut Transport,
+        bytes: &mut u64,
+        start: u64,
+        budget: u64,
+    ) -> Option<Result<Option<Progress>, CloseReason>> {
+        let Kind::SendFile {
+            file, ascii: false, ..
+        } = &mut self.kind
+        else {
+            return None;
+        };
+        let left = budget.saturating_sub(*bytes - start);
+        if left == 0 {
+            return Some(Ok(Some(Progress::Yielded)));
+        }
+        Some(match stream.write_from(file, clamp(left))? {
+            Ok(0) => {
+                self.eof = true;
+                Ok(Some(Progress::Done))
+            }
+            Ok(n) => {
+                *bytes += n as u64;
+                Ok(None)
+            }
+            Err(WriteFromError::Source(e)) if is_not_ready(&e) => {
+                self.waiting_file = true;
+                Ok(Some(Progress::Blocked))
+            }
+            Err(WriteFromError::Source(e)) => Err(CloseReason::File(e)),
+            Err(WriteFromError::Socket(e)) => match classify(e) {
+                Some(reason) => Err(reason),
+                None => Ok(Some(Progress::Blocked)),
+            },
+        })
     }
 
     /// Reads the next block of the file into the buffer, converting LF to CRLF in ASCII mode.

@@ -111,10 +111,90 @@ fn a_tcp_close_without_close_notify_is_a_truncation() {
     assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
 }
 
+// A download whose records the server seals itself: a rustls client reads every byte, through
+// key updates (one every 5 records here, as at the suite's limit), records of every size
+// (a source that hands out 10,000 bytes a read), and the close_notify at the end.
+#[test]
+fn a_download_sealed_by_the_server_arrives_whole_through_key_updates() {
+    let (mut server, client) = pair_as(TlsRole::Data);
+    let mut client = client.join().expect("client thread");
+    server.seal_sending().expect("seal");
+    assert!(
+        server.describe().contains("sealed by the server"),
+        "{}",
+        server.describe()
+    );
+    server.rekey_every(5);
+    let data: Vec<u8> = (0..700_000u32).map(|i| (i * 13 % 253) as u8).collect();
+    let downloader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).map(|_| got)
+    });
+    let (whole, trickled) = data.split_at(400_000);
+    let mut src = whole;
+    let mut at = 0;
+    let deadline = Instant::now() + LIMIT;
+    while at < data.len() {
+        assert!(Instant::now() < deadline, "the download did not end");
+        let step = if at < whole.len() {
+            server.write_from(&mut src, 100_000).expect("sealed")
+        } else {
+            let mut short = Trickle(&trickled[at - whole.len()..]);
+            server.write_from(&mut short, 1 << 20).expect("sealed")
+        };
+        match step {
+            Ok(0) => panic!("the source ended early"),
+            Ok(n) => at += n,
+            Err(WriteFromError::Socket(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::yield_now()
+            }
+            Err(e) => panic!("server write: {e:?}"),
+        }
+    }
+    server.send_close_notify();
+    while server.wants_write() {
+        assert!(Instant::now() < deadline, "the close_notify was not sent");
+        server.flush_tls().expect("flush");
+        std::thread::yield_now();
+    }
+    let got = downloader.join().expect("downloader").expect("a clean end");
+    assert!(got == data, "the download arrived changed ({} bytes)", got.len());
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        server.read(&mut buf).expect_err("reads nothing").kind(),
+        io::ErrorKind::Unsupported
+    );
+}
+
+// Only a data connection hands its keys over: a control connection keeps reading commands.
+#[test]
+fn a_control_connection_is_never_sealed() {
+    let (mut server, _client) = pair();
+    server.seal_sending().expect("no-op");
+    assert!(server.write_from(&mut &b"x"[..], 1).is_none());
+}
+
+/// A source that hands out at most 10,000 bytes a read, into one buffer.
+struct Trickle<'a>(&'a [u8]);
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.0.len()).min(10_000);
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
 type Client = StreamOwned<ClientConnection, StdTcpStream>;
 
 /// A server transport over loopback and a client thread that finishes the handshake.
 fn pair() -> (Transport, std::thread::JoinHandle<Client>) {
+    pair_as(TlsRole::Control)
+}
+
+/// [`pair`], the server's side in `role`.
+fn pair_as(role: TlsRole) -> (Transport, std::thread::JoinHandle<Client>) {
     let tls = crate::fuzzing::tls_config();
     let provider = Arc::clone(tls.server_config.crypto_provider());
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -145,7 +225,7 @@ fn pair() -> (Transport, std::thread::JoinHandle<Client>) {
         TcpStream::from_std(tcp),
         &tls.server_config,
         &[9; TOKEN_LEN],
-        TlsRole::Control,
+        role,
     )
     .expect("server TLS");
     let deadline = Instant::now() + LIMIT;
