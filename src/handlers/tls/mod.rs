@@ -246,7 +246,9 @@ impl Transport {
         let t = match &self.layer {
             Layer::Plain => return want,
             Layer::Sealed(s) if s.outgoing.is_empty() => return want,
-            Layer::Sealed(_) => return Some(want.map_or(Interest::WRITABLE, |i| i | Interest::WRITABLE)),
+            Layer::Sealed(_) => {
+                return Some(want.map_or(Interest::WRITABLE, |i| i | Interest::WRITABLE))
+            }
             Layer::Tls(t) => t,
         };
         let mut extra = None;
@@ -320,7 +322,10 @@ impl Transport {
             || t.sni.is_some()
             || t.conn.is_handshaking()
             || t.conn.protocol_version() != Some(ProtocolVersion::TLSv1_3)
-            || !t.conn.negotiated_cipher_suite().is_some_and(sealed::sealable)
+            || !t
+                .conn
+                .negotiated_cipher_suite()
+                .is_some_and(sealed::sealable)
         {
             return Ok(());
         }
@@ -593,7 +598,22 @@ impl TlsLayer {
                 let n = queued.len().min(buf.len());
                 buf[..n].copy_from_slice(&queued[..n]);
                 self.plaintext.consume(n);
-                return Ok(n);
+                if n == buf.len() {
+                    return Ok(n);
+                }
+                // The rest of the block from the records already read: an upload whose
+                // records straddle its blocks (curl's) wrote each block to the file in
+                // two pieces without this.
+                return match self.process(&mut Want::Read(&mut buf[n..])) {
+                    Ok(Outcome::Done(more)) => {
+                        let _ = self.outgoing.write_to(tcp);
+                        Ok(n + more)
+                    }
+                    // The end, or an error, is for the next read.
+                    Ok(Outcome::NeedInput | Outcome::PeerClosed | Outcome::Closed) | Err(_) => {
+                        Ok(n)
+                    }
+                };
             }
             match self.process(&mut Want::Read(buf))? {
                 Outcome::Done(n) => {

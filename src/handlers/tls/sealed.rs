@@ -15,7 +15,9 @@
 use std::io::{self, Read};
 
 use ioloop::mio::net::TcpStream;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305};
+use ring::aead::{
+    Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305,
+};
 use rustls::kernel::KernelConnection;
 use rustls::server::ServerConnectionData;
 use rustls::{ConnectionTrafficSecrets, SupportedCipherSuite};
@@ -100,7 +102,9 @@ impl SealedLayer {
         src: &mut dyn Read,
         max: usize,
     ) -> Result<usize, WriteFromError> {
-        self.outgoing.write_to(tcp).map_err(WriteFromError::Socket)?;
+        self.outgoing
+            .write_to(tcp)
+            .map_err(WriteFromError::Socket)?;
         if !self.outgoing.is_empty() {
             return Err(WriteFromError::Socket(io::ErrorKind::WouldBlock.into()));
         }
@@ -148,7 +152,9 @@ impl SealedLayer {
             left -= len;
         }
         self.outgoing.commit(at);
-        self.outgoing.write_to(tcp).map_err(WriteFromError::Socket)?;
+        self.outgoing
+            .write_to(tcp)
+            .map_err(WriteFromError::Socket)?;
         Ok(n)
     }
 
@@ -191,7 +197,6 @@ impl SealedLayer {
         self.outgoing.commit(n);
         Ok(())
     }
-
 }
 
 /// One direction's key, IV and sequence number.
@@ -207,9 +212,7 @@ impl Sealer {
         let (algorithm, key, iv) = match &secrets {
             ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&AES_128_GCM, key, iv),
             ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&AES_256_GCM, key, iv),
-            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
-                (&CHACHA20_POLY1305, key, iv)
-            }
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (&CHACHA20_POLY1305, key, iv),
             _ => return Err(unsupported()),
         };
         let key = UnboundKey::new(algorithm, key.as_ref()).map_err(|_| unsupported())?;
@@ -230,13 +233,17 @@ impl Sealer {
         }
         let inner = len + 1;
         let record_len = inner + TAG_LEN;
-        let wire_len = u16::try_from(record_len).map_err(|_| io::Error::other("record too long"))?;
+        let wire_len =
+            u16::try_from(record_len).map_err(|_| io::Error::other("record too long"))?;
         let (header, body) = slot.split_at_mut(HEADER_LEN);
         header.copy_from_slice(&[CONTENT_APPLICATION_DATA, 3, 3, 0, 0]);
         header[3..].copy_from_slice(&wire_len.to_be_bytes());
         body[len] = content_type;
         let mut nonce = self.iv;
-        for (n, s) in nonce[NONCE_LEN - 8..].iter_mut().zip(self.seq.to_be_bytes()) {
+        for (n, s) in nonce[NONCE_LEN - 8..]
+            .iter_mut()
+            .zip(self.seq.to_be_bytes())
+        {
             *n ^= s;
         }
         let (plaintext, tail) = body.split_at_mut(inner);
