@@ -480,6 +480,9 @@ impl Transfer {
         }
     }
 
+    /// An upload through the buffer: each block is filled from the socket as far as it
+    /// has data before it is written to the file, so a TLS upload (whose reads end where
+    /// the records one read(2) brought end) writes whole blocks, not a block and a piece.
     fn receive(
         &mut self,
         stream: &mut Transport,
@@ -487,18 +490,26 @@ impl Transfer {
         budget: u64,
     ) -> Result<Progress, CloseReason> {
         let start = *bytes;
+        let mut filled = 0;
         loop {
             let left = budget.saturating_sub(*bytes - start);
             if left == 0 {
+                self.write_filled(&mut filled)?;
                 return Ok(Progress::Yielded);
             }
-            if matches!(&self.kind, Kind::Receive { file, .. } if file.backlogged()) {
+            if filled == 0 && matches!(&self.kind, Kind::Receive { file, .. } if file.backlogged())
+            {
                 // The file's thread is behind: the socket waits until it catches up.
                 self.waiting_file = true;
                 return Ok(Progress::Blocked);
             }
-            let want = self.buf.len().min(clamp(left));
-            let n = match stream.read(&mut self.buf[..want]) {
+            let want = self.buf.len().min(filled.saturating_add(clamp(left)));
+            let result = stream.read(&mut self.buf[filled..want]);
+            if !matches!(result, Ok(n) if n > 0) {
+                // Everything received so far goes to the file first, whatever comes next.
+                self.write_filled(&mut filled)?;
+            }
+            match result {
                 Ok(0) => {
                     self.flush_pending_cr()?;
                     return match self.end_upload() {
@@ -512,8 +523,14 @@ impl Transfer {
                         Err(reason) => Err(reason),
                     };
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(n) => {
+                    *bytes += n as u64;
+                    filled += n;
+                    if filled == self.buf.len() {
+                        self.write_filled(&mut filled)?;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // TLS only: TCP closed without close_notify, so the upload may be cut short.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     return Err(CloseReason::TlsTruncated)
@@ -525,10 +542,17 @@ impl Transfer {
                     Some(reason) => return Err(reason),
                     None => return Ok(Progress::Blocked),
                 },
-            };
-            *bytes += n as u64;
-            self.write_block(n)?;
+            }
         }
+    }
+
+    /// Writes the `filled` bytes of the buffer to the file, if any.
+    fn write_filled(&mut self, filled: &mut usize) -> Result<(), CloseReason> {
+        let n = std::mem::take(filled);
+        if n == 0 {
+            return Ok(());
+        }
+        self.write_block(n)
     }
 
     /// A binary upload by splice(2): the socket's bytes go to a pipe and on to the file

@@ -204,6 +204,92 @@ fn a_read_after_a_split_record_goes_on_with_the_next_records() {
     assert_eq!(block[..], data[15_000..]);
 }
 
+// The transfer engine fills an upload's block from the socket before writing it: a read
+// that ends where the records one read(2) brought end is not a block of its own.
+#[test]
+fn an_upload_block_is_filled_from_the_socket_before_it_is_written() {
+    use crate::handlers::transfers::{Progress, Transfer};
+    use crate::handlers::Job;
+    let (mut server, client) = pair_as(TlsRole::Data);
+    let mut client = client.join().expect("client thread");
+    let data: Vec<u8> = (0..120_000u32).map(|i| (i % 239) as u8).collect();
+    let (first, second) = data.split_at(60_000);
+    // Six records of 10,000 bytes; the server's record buffer takes them all with the
+    // first 7,000 bytes read.
+    send_records(&mut client, &server, first);
+    let mut head = [0u8; 7_000];
+    assert_eq!(until(|| server.read(&mut head)), 7_000);
+    // Six more wait in the socket, behind the five and a half in the record buffer.
+    send_records(&mut client, &server, second);
+    let writes = Written::default();
+    let file = crate::filesystems::FsFile::custom(Recorder(Arc::clone(&writes)));
+    let job = Job::Receive {
+        file,
+        ascii: false,
+        cut_tail: false,
+        meter: None,
+        pooled: false,
+    };
+    let mut transfer = Transfer::new(job, false, 65_536, 65_536, None);
+    let mut moved = 0;
+    let progress = transfer.pump(&mut server, &mut moved, 1 << 30);
+    assert!(matches!(progress, Ok(Progress::Blocked)));
+    assert_eq!(moved, 113_000);
+    let (sizes, written) = writes.lock().expect("writes").clone();
+    assert_eq!(sizes, [65_536, 113_000 - 65_536], "the file's writes");
+    assert!(written == data[7_000..], "the upload arrived changed");
+}
+
+/// Sends `data` in records of 10,000 bytes and waits until they are in the server's socket.
+fn send_records(client: &mut Client, server: &Transport, data: &[u8]) {
+    for piece in data.chunks(10_000) {
+        client.write_all(piece).expect("client write");
+    }
+    client.flush().expect("client flush");
+    let on_wire = data.len() + data.len().div_ceil(10_000) * 22;
+    let deadline = Instant::now() + LIMIT;
+    let mut peek = vec![0u8; on_wire + 1];
+    while server.tcp().peek(&mut peek).unwrap_or(0) < on_wire {
+        assert!(Instant::now() < deadline, "the records did not arrive");
+        std::thread::yield_now();
+    }
+}
+
+/// A file that notes the size of each write, and what was written.
+type Written = Arc<std::sync::Mutex<(Vec<usize>, Vec<u8>)>>;
+
+struct Recorder(Written);
+
+impl Read for Recorder {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Ok(0)
+    }
+}
+
+impl Write for Recorder {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut written = self.0.lock().expect("writes");
+        written.0.push(buf.len());
+        written.1.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl io::Seek for Recorder {
+    fn seek(&mut self, _: io::SeekFrom) -> io::Result<u64> {
+        crate::filesystems::FileData::size(self)
+    }
+}
+
+impl crate::filesystems::FileData for Recorder {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.0.lock().expect("writes").1.len() as u64)
+    }
+}
+
 /// A source that hands out at most 10,000 bytes a read, into one buffer.
 struct Trickle<'a>(&'a [u8]);
 
