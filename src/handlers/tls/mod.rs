@@ -338,12 +338,21 @@ impl Transport {
             return Ok(());
         };
         let TlsLayer { conn, outgoing, .. } = *t;
-        let (secrets, kernel) = conn
+        let sealed = conn
             .dangerous_into_kernel_connection()
-            .map_err(io::Error::other)?;
-        let layer = SealedLayer::new(kernel, secrets.tx, outgoing)?;
-        self.layer = Layer::Sealed(Box::new(layer));
-        Ok(())
+            .map_err(io::Error::other)
+            .and_then(|(secrets, kernel)| SealedLayer::new(kernel, secrets.tx, outgoing));
+        match sealed {
+            Ok(layer) => {
+                self.layer = Layer::Sealed(Box::new(layer));
+                Ok(())
+            }
+            Err(e) => {
+                // The TLS state is gone: nothing may go out in the clear.
+                let _ = self.tcp.shutdown(std::net::Shutdown::Both);
+                Err(e)
+            }
+        }
     }
 
     /// Reads up to `max` bytes of `src` into the next records and sends them as the

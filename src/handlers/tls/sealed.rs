@@ -136,7 +136,9 @@ impl SealedLayer {
             }
         };
         // The slots fill in order, so only the last one filled can be short, and the
-        // records lie end to end.
+        // records lie end to end. (A source that claims more than it was given is not
+        // believed.)
+        let n = n.min(take);
         let mut at = 0;
         let mut left = n;
         for i in 0..records {
