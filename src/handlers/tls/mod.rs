@@ -607,22 +607,7 @@ impl TlsLayer {
                 let n = queued.len().min(buf.len());
                 buf[..n].copy_from_slice(&queued[..n]);
                 self.plaintext.consume(n);
-                if n == buf.len() {
-                    return Ok(n);
-                }
-                // The rest of the block from the records already read: an upload whose
-                // records straddle its blocks (curl's) wrote each block to the file in
-                // two pieces without this.
-                return match self.process(&mut Want::Read(&mut buf[n..])) {
-                    Ok(Outcome::Done(more)) => {
-                        let _ = self.outgoing.write_to(tcp);
-                        Ok(n + more)
-                    }
-                    // The end, or an error, is for the next read.
-                    Ok(Outcome::NeedInput | Outcome::PeerClosed | Outcome::Closed) | Err(_) => {
-                        Ok(n)
-                    }
-                };
+                return Ok(n);
             }
             match self.process(&mut Want::Read(buf))? {
                 Outcome::Done(n) => {

@@ -178,32 +178,6 @@ fn a_control_connection_is_never_sealed() {
     assert!(server.write_from(&mut &b"x"[..], 1).is_none());
 }
 
-// A read that starts with the rest of a record goes on with the records already read: a
-// block of an upload is not cut short where a record straddled the previous one.
-#[test]
-fn a_read_after_a_split_record_goes_on_with_the_next_records() {
-    let (mut server, client) = pair_as(TlsRole::Data);
-    let mut client = client.join().expect("client thread");
-    let data: Vec<u8> = (0..30_000u32).map(|i| (i % 241) as u8).collect();
-    for piece in data.chunks(10_000) {
-        client.write_all(piece).expect("client write");
-    }
-    client.flush().expect("client flush");
-    // All three records (10,000 bytes each, TLS 1.3: 22 bytes more) wait in the socket.
-    let deadline = Instant::now() + LIMIT;
-    let mut peek = [0u8; 40_000];
-    while server.tcp().peek(&mut peek).unwrap_or(0) < 3 * 10_022 {
-        assert!(Instant::now() < deadline, "the records did not arrive");
-        std::thread::yield_now();
-    }
-    let mut block = [0u8; 15_000];
-    assert_eq!(until(|| server.read(&mut block)), 15_000);
-    assert_eq!(block[..], data[..15_000]);
-    // 5,000 bytes left of the second record, then the whole third one.
-    assert_eq!(until(|| server.read(&mut block)), 15_000);
-    assert_eq!(block[..], data[15_000..]);
-}
-
 // The transfer engine fills an upload's block from the socket before writing it: a read
 // that ends where the records one read(2) brought end is not a block of its own.
 #[test]
