@@ -334,6 +334,7 @@ impl Transport {
             let _ = t.outgoing.write_to(&mut self.tcp);
             return Err(e);
         }
+        // The layer is taken out for the hand-over and replaced on every path below.
         let Layer::Tls(t) = std::mem::replace(&mut self.layer, Layer::Plain) else {
             return Ok(());
         };
@@ -358,8 +359,7 @@ impl Transport {
     /// Reads up to `max` bytes of `src` into the next records and sends them as the
     /// socket allows, when this is a [`seal_sending`](Self::seal_sending) connection
     /// (None otherwise: the caller writes through its own buffer). `Ok(0)` at the end of
-    /// `src`; `WouldBlock` while earlier records are unsent. An error of `src` comes back
-    /// as it is, with nothing sent.
+    /// `src`.
     pub(crate) fn write_from(
         &mut self,
         src: &mut dyn Read,
