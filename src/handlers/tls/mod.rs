@@ -335,8 +335,12 @@ impl Transport {
             return Err(e);
         }
         // The layer is taken out for the hand-over and replaced on every path below.
-        let Layer::Tls(t) = std::mem::replace(&mut self.layer, Layer::Plain) else {
-            return Ok(());
+        let t = match std::mem::replace(&mut self.layer, Layer::Plain) {
+            Layer::Tls(t) => t,
+            other @ (Layer::Plain | Layer::Sealed(_)) => {
+                self.layer = other;
+                return Ok(());
+            }
         };
         let TlsLayer { conn, outgoing, .. } = *t;
         let sealed = conn
