@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
 
 /// The contents of an open file that is not an OS file: what a custom
 /// [`super::FileSystem`] returns from `open_read`, `open_write` and `create_unique`
@@ -132,6 +132,13 @@ impl Read for FsFile {
         match self {
             FsFile::Os(f) => f.read(buf),
             FsFile::Custom(c) => c.read(buf),
+        }
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        match self {
+            FsFile::Os(f) => f.read_vectored(bufs),
+            FsFile::Custom(c) => c.read_vectored(bufs),
         }
     }
 }

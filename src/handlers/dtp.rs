@@ -357,6 +357,12 @@ impl DtpHandler {
         if self.paused() {
             return;
         }
+        if matches!(&self.state, DtpState::Busy(t) if !t.is_upload()) {
+            // A download seals its own TLS records from here on.
+            if let Err(e) = self.stream.seal_sending() {
+                return self.finish(cx, CloseReason::Network(e));
+            }
+        }
         let DtpState::Busy(transfer) = &mut self.state else {
             return;
         };

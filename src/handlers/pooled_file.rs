@@ -80,6 +80,17 @@ impl Read for TransferFile {
             TransferFile::Pooled(p) => p.read(buf),
         }
     }
+
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        match self {
+            TransferFile::Direct(f) => f.read_vectored(bufs),
+            // The file's thread fills one buffer at a time.
+            TransferFile::Pooled(p) => match bufs.iter_mut().find(|b| !b.is_empty()) {
+                Some(buf) => p.read(buf),
+                None => Ok(0),
+            },
+        }
+    }
 }
 
 impl Write for TransferFile {

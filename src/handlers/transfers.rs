@@ -11,7 +11,7 @@ use ioloop::{Handle, Interest, LoopHandle};
 
 use super::pooled_file::{is_not_ready, PooledFile, TransferFile};
 use super::shared::Shared;
-use super::tls::Transport;
+use super::tls::{Transport, WriteFromError};
 use super::{CloseReason, Job, Msg};
 use crate::filesystems::FsFile;
 
@@ -319,6 +319,13 @@ impl Transfer {
                 if self.eof {
                     return Ok(Progress::Done);
                 }
+                if let Some(progress) = self.send_sealed(stream, bytes, start, budget) {
+                    match progress {
+                        Ok(None) => continue,
+                        Ok(Some(progress)) => return Ok(progress),
+                        Err(reason) => return Err(reason),
+                    }
+                }
                 match self.fill() {
                     Ok(()) => {}
                     Err(CloseReason::File(e)) if is_not_ready(&e) => {
@@ -346,6 +353,48 @@ impl Transfer {
                 },
             }
         }
+    }
+
+    /// A binary download over a connection that seals its own TLS records: the file's
+    /// next block is read straight into the records (no copy through the transfer's
+    /// buffer). None when the connection does not (the buffered path then runs);
+    /// `Ok(None)` after a block went, to go on.
+    fn send_sealed(
+        &mut self,
+        stream: &mut Transport,
+        bytes: &mut u64,
+        start: u64,
+        budget: u64,
+    ) -> Option<Result<Option<Progress>, CloseReason>> {
+        let Kind::SendFile {
+            file, ascii: false, ..
+        } = &mut self.kind
+        else {
+            return None;
+        };
+        let left = budget.saturating_sub(*bytes - start);
+        if left == 0 {
+            return Some(Ok(Some(Progress::Yielded)));
+        }
+        Some(match stream.write_from(file, clamp(left))? {
+            Ok(0) => {
+                self.eof = true;
+                Ok(Some(Progress::Done))
+            }
+            Ok(n) => {
+                *bytes += n as u64;
+                Ok(None)
+            }
+            Err(WriteFromError::Source(e)) if is_not_ready(&e) => {
+                self.waiting_file = true;
+                Ok(Some(Progress::Blocked))
+            }
+            Err(WriteFromError::Source(e)) => Err(CloseReason::File(e)),
+            Err(WriteFromError::Socket(e)) => match classify(e) {
+                Some(reason) => Err(reason),
+                None => Ok(Some(Progress::Blocked)),
+            },
+        })
     }
 
     /// Reads the next block of the file into the buffer, converting LF to CRLF in ASCII mode.
@@ -431,6 +480,9 @@ impl Transfer {
         }
     }
 
+    /// An upload through the buffer: each block is filled from the socket as far as it
+    /// has data before it is written to the file, so a TLS upload (whose reads end where
+    /// the records one read(2) brought end) writes whole blocks, not a block and a piece.
     fn receive(
         &mut self,
         stream: &mut Transport,
@@ -438,18 +490,26 @@ impl Transfer {
         budget: u64,
     ) -> Result<Progress, CloseReason> {
         let start = *bytes;
+        let mut filled = 0;
         loop {
             let left = budget.saturating_sub(*bytes - start);
             if left == 0 {
+                self.write_filled(&mut filled)?;
                 return Ok(Progress::Yielded);
             }
-            if matches!(&self.kind, Kind::Receive { file, .. } if file.backlogged()) {
+            if filled == 0 && matches!(&self.kind, Kind::Receive { file, .. } if file.backlogged())
+            {
                 // The file's thread is behind: the socket waits until it catches up.
                 self.waiting_file = true;
                 return Ok(Progress::Blocked);
             }
-            let want = self.buf.len().min(clamp(left));
-            let n = match stream.read(&mut self.buf[..want]) {
+            let want = self.buf.len().min(filled.saturating_add(clamp(left)));
+            let result = stream.read(&mut self.buf[filled..want]);
+            if !matches!(result, Ok(n) if n > 0) {
+                // Everything received so far goes to the file first, whatever comes next.
+                self.write_filled(&mut filled)?;
+            }
+            match result {
                 Ok(0) => {
                     self.flush_pending_cr()?;
                     return match self.end_upload() {
@@ -463,8 +523,14 @@ impl Transfer {
                         Err(reason) => Err(reason),
                     };
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(n) => {
+                    *bytes += n as u64;
+                    filled += n;
+                    if filled == self.buf.len() {
+                        self.write_filled(&mut filled)?;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // TLS only: TCP closed without close_notify, so the upload may be cut short.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     return Err(CloseReason::TlsTruncated)
@@ -476,10 +542,17 @@ impl Transfer {
                     Some(reason) => return Err(reason),
                     None => return Ok(Progress::Blocked),
                 },
-            };
-            *bytes += n as u64;
-            self.write_block(n)?;
+            }
         }
+    }
+
+    /// Writes the `filled` bytes of the buffer to the file, if any.
+    fn write_filled(&mut self, filled: &mut usize) -> Result<(), CloseReason> {
+        let n = std::mem::take(filled);
+        if n == 0 {
+            return Ok(());
+        }
+        self.write_block(n)
     }
 
     /// A binary upload by splice(2): the socket's bytes go to a pipe and on to the file

@@ -66,9 +66,10 @@ pub(super) fn handshake_config(
     let mut c = ServerConfig::clone(config);
     // FTP has no use for 0-RTT data, and the channel reads none.
     c.max_early_data_size = 0;
-    // A control connection leaves rustls's record state once its handshake is over
-    // (`detached`), which takes the traffic keys out of rustls.
-    c.enable_secret_extraction = role == TlsRole::Control;
+    // The traffic keys may leave rustls once the handshake is over: a control connection
+    // drops rustls's record state (`detached`), a download seals its own records
+    // (`sealed`).
+    c.enable_secret_extraction = true;
     c.ticketer = Arc::new(TaggedTickets {
         inner: Arc::clone(&config.ticketer),
         token,

@@ -38,7 +38,7 @@ fn an_idle_session_holds_no_record_buffers() {
 
 #[test]
 fn a_tls12_control_connection_stays_on_rustls() {
-    let (mut server, client) = pair_with(TLS12_ONLY);
+    let (mut server, client) = pair_with(TLS12_ONLY, TlsRole::Control);
     let mut client = client.join().expect("client thread");
     assert!(!server.is_detached());
     assert!(
@@ -331,16 +331,187 @@ fn session_tickets_go_out_with_the_first_reply() {
     assert_eq!(tickets, 2, "the tickets came before the reply");
 }
 
+// A download whose records the server seals itself: a rustls client reads every byte, through
+// key updates (one every 5 records here, as at the suite's limit), records of every size
+// (a source that hands out 10,000 bytes a read), and the close_notify at the end.
+#[test]
+fn a_download_sealed_by_the_server_arrives_whole_through_key_updates() {
+    let (mut server, client) = pair_as(TlsRole::Data);
+    let mut client = client.join().expect("client thread");
+    server.seal_sending().expect("seal");
+    assert!(
+        server.describe().contains("sealed by the server"),
+        "{}",
+        server.describe()
+    );
+    server.rekey_every(5);
+    let data: Vec<u8> = (0..700_000u32).map(|i| (i * 13 % 253) as u8).collect();
+    let downloader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).map(|_| got)
+    });
+    let (whole, trickled) = data.split_at(400_000);
+    let mut src = whole;
+    let mut at = 0;
+    let deadline = Instant::now() + LIMIT;
+    while at < data.len() {
+        assert!(Instant::now() < deadline, "the download did not end");
+        let step = if at < whole.len() {
+            server.write_from(&mut src, 100_000).expect("sealed")
+        } else {
+            let mut short = Trickle(&trickled[at - whole.len()..]);
+            server.write_from(&mut short, 1 << 20).expect("sealed")
+        };
+        match step {
+            Ok(0) => panic!("the source ended early"),
+            Ok(n) => at += n,
+            Err(WriteFromError::Socket(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::yield_now()
+            }
+            Err(e) => panic!("server write: {e:?}"),
+        }
+    }
+    server.send_close_notify();
+    while server.wants_write() {
+        assert!(Instant::now() < deadline, "the close_notify was not sent");
+        server.flush_tls().expect("flush");
+        std::thread::yield_now();
+    }
+    let got = downloader.join().expect("downloader").expect("a clean end");
+    assert!(
+        got == data,
+        "the download arrived changed ({} bytes)",
+        got.len()
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        server.read(&mut buf).expect_err("reads nothing").kind(),
+        io::ErrorKind::Unsupported
+    );
+}
+
+// Only a data connection hands its keys over: a control connection keeps reading commands.
+#[test]
+fn a_control_connection_is_never_sealed() {
+    let (mut server, _client) = pair();
+    server.seal_sending().expect("no-op");
+    assert!(server.write_from(&mut &b"x"[..], 1).is_none());
+}
+
+// The transfer engine fills an upload's block from the socket before writing it: a read
+// that ends where the records one read(2) brought end is not a block of its own.
+#[test]
+fn an_upload_block_is_filled_from_the_socket_before_it_is_written() {
+    use crate::handlers::transfers::{Progress, Transfer};
+    use crate::handlers::Job;
+    let (mut server, client) = pair_as(TlsRole::Data);
+    let mut client = client.join().expect("client thread");
+    let data: Vec<u8> = (0..120_000u32).map(|i| (i % 239) as u8).collect();
+    let (first, second) = data.split_at(60_000);
+    // Six records of 10,000 bytes; the server's record buffer takes them all with the
+    // first 7,000 bytes read.
+    send_records(&mut client, &server, first);
+    let mut head = [0u8; 7_000];
+    assert_eq!(until(|| server.read(&mut head)), 7_000);
+    // Six more wait in the socket, behind the five and a half in the record buffer.
+    send_records(&mut client, &server, second);
+    let writes = Written::default();
+    let file = crate::filesystems::FsFile::custom(Recorder(Arc::clone(&writes)));
+    let job = Job::Receive {
+        file,
+        ascii: false,
+        cut_tail: false,
+        meter: None,
+        pooled: false,
+    };
+    let mut transfer = Transfer::new(job, false, 65_536, 65_536, None);
+    let mut moved = 0;
+    let progress = transfer.pump(&mut server, &mut moved, 1 << 30);
+    assert!(matches!(progress, Ok(Progress::Blocked)));
+    assert_eq!(moved, 113_000);
+    let (sizes, written) = writes.lock().expect("writes").clone();
+    assert_eq!(sizes, [65_536, 113_000 - 65_536], "the file's writes");
+    assert!(written == data[7_000..], "the upload arrived changed");
+}
+
+/// Sends `data` in records of 10,000 bytes and waits until they are in the server's socket.
+fn send_records(client: &mut Client, server: &Transport, data: &[u8]) {
+    for piece in data.chunks(10_000) {
+        client.write_all(piece).expect("client write");
+    }
+    client.flush().expect("client flush");
+    let on_wire = data.len() + data.len().div_ceil(10_000) * 22;
+    let deadline = Instant::now() + LIMIT;
+    let mut peek = vec![0u8; on_wire + 1];
+    while server.tcp().peek(&mut peek).unwrap_or(0) < on_wire {
+        assert!(Instant::now() < deadline, "the records did not arrive");
+        std::thread::yield_now();
+    }
+}
+
+/// A file that notes the size of each write, and what was written.
+type Written = Arc<std::sync::Mutex<(Vec<usize>, Vec<u8>)>>;
+
+struct Recorder(Written);
+
+impl Read for Recorder {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Ok(0)
+    }
+}
+
+impl Write for Recorder {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut written = self.0.lock().expect("writes");
+        written.0.push(buf.len());
+        written.1.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl io::Seek for Recorder {
+    fn seek(&mut self, _: io::SeekFrom) -> io::Result<u64> {
+        crate::filesystems::FileData::size(self)
+    }
+}
+
+impl crate::filesystems::FileData for Recorder {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.0.lock().expect("writes").1.len() as u64)
+    }
+}
+
+/// A source that hands out at most 10,000 bytes a read, into one buffer.
+struct Trickle<'a>(&'a [u8]);
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.0.len()).min(10_000);
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
 type Client = StreamOwned<ClientConnection, StdTcpStream>;
 
 /// A server transport over loopback and a client thread that finishes the handshake.
 fn pair() -> (Transport, std::thread::JoinHandle<Client>) {
-    pair_with(rustls::ALL_VERSIONS)
+    pair_with(rustls::ALL_VERSIONS, TlsRole::Control)
 }
 
-/// `pair`, the client offering `versions`.
+/// [`pair`], the server's side in `role`.
+fn pair_as(role: TlsRole) -> (Transport, std::thread::JoinHandle<Client>) {
+    pair_with(rustls::ALL_VERSIONS, role)
+}
+
+/// `pair`, the client offering `versions`, the server's side in `role`.
 fn pair_with(
     versions: &'static [&'static SupportedProtocolVersion],
+    role: TlsRole,
 ) -> (Transport, std::thread::JoinHandle<Client>) {
     let tls = crate::fuzzing::tls_config();
     let provider = Arc::clone(tls.server_config.crypto_provider());
@@ -372,7 +543,7 @@ fn pair_with(
         TcpStream::from_std(tcp),
         &tls.server_config,
         &[9; TOKEN_LEN],
-        TlsRole::Control,
+        role,
     )
     .expect("server TLS");
     let deadline = Instant::now() + LIMIT;
