@@ -108,6 +108,41 @@ impl RecordBuf {
         result
     }
 
+    /// Moves the front of the queue into `buf`; how many bytes.
+    pub(super) fn take_into(&mut self, buf: &mut [u8]) -> usize {
+        let queued = self.bytes_mut();
+        let n = queued.len().min(buf.len());
+        buf[..n].copy_from_slice(&queued[..n]);
+        self.consume(n);
+        n
+    }
+
+    /// One read(2) of records, at least `chunk` bytes asked. `Ok(false)` when the socket
+    /// has nothing; the end of the stream is an error (`UnexpectedEof`, noted in `eof`),
+    /// since TLS still waits for records then (a close_notify would have ended the wait).
+    pub(super) fn read_records(
+        &mut self,
+        from: &mut impl Read,
+        chunk: usize,
+        eof: &mut bool,
+    ) -> io::Result<bool> {
+        if *eof {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        loop {
+            match self.read_from(from, chunk) {
+                Ok(0) => {
+                    *eof = true;
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Writes the queued bytes to `to` until none are left (`Ok(())`) or `to` would block.
     pub(super) fn write_to(&mut self, to: &mut impl Write) -> io::Result<()> {
         while !self.is_empty() {

@@ -147,11 +147,7 @@ impl DetachedTls {
     fn read_records(&mut self, tcp: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if !self.plaintext.is_empty() {
-                let queued = self.plaintext.bytes_mut();
-                let n = queued.len().min(buf.len());
-                buf[..n].copy_from_slice(&queued[..n]);
-                self.plaintext.consume(n);
-                return Ok(n);
+                return Ok(self.plaintext.take_into(buf));
             }
             self.check()?;
             let n = self.guard(|t| t.open_records(buf))?;
@@ -352,23 +348,10 @@ impl DetachedTls {
         Ok(())
     }
 
-    /// One read(2) of records; see `TlsLayer::read_socket`.
+    /// One read(2) of records; see [`RecordBuf::read_records`].
     fn read_socket(&mut self, tcp: &mut TcpStream) -> io::Result<bool> {
-        if self.tcp_eof {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        loop {
-            match self.incoming.read_from(tcp, CONTROL_READ_CHUNK) {
-                Ok(0) => {
-                    self.tcp_eof = true;
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                Ok(_) => return Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.incoming
+            .read_records(tcp, CONTROL_READ_CHUNK, &mut self.tcp_eof)
     }
 }
 

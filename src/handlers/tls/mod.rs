@@ -683,11 +683,7 @@ impl TlsLayer {
     fn read(&mut self, tcp: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if !self.plaintext.is_empty() {
-                let queued = self.plaintext.bytes_mut();
-                let n = queued.len().min(buf.len());
-                buf[..n].copy_from_slice(&queued[..n]);
-                self.plaintext.consume(n);
-                return Ok(n);
+                return Ok(self.plaintext.take_into(buf));
             }
             match self.process(&mut Want::Read(buf))? {
                 Outcome::Done(n) => {
@@ -733,25 +729,10 @@ impl TlsLayer {
         Ok(n)
     }
 
-    /// One read(2) of records. `Ok(false)` when the socket has nothing; the end of the
-    /// stream is an error here, since rustls still waits for records (a close_notify
-    /// would have ended the wait).
+    /// One read(2) of records; see [`RecordBuf::read_records`].
     fn read_socket(&mut self, tcp: &mut TcpStream) -> io::Result<bool> {
-        if self.tcp_eof {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        loop {
-            match self.incoming.read_from(tcp, self.read_chunk) {
-                Ok(0) => {
-                    self.tcp_eof = true;
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                Ok(_) => return Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.incoming
+            .read_records(tcp, self.read_chunk, &mut self.tcp_eof)
     }
 }
 

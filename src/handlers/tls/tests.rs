@@ -18,15 +18,8 @@ fn an_idle_session_holds_no_record_buffers() {
     let (mut server, client) = pair();
     let mut client = client.join().expect("client thread");
     // A command and its reply, then idle.
-    client.write_all(b"NOOP\r\n").expect("client write");
-    let mut line = [0u8; 64];
-    let n = until(|| server.read(&mut line));
-    assert_eq!(&line[..n], b"NOOP\r\n");
-    until(|| server.write(b"200 NOOP ok.\r\n"));
-    until(|| server.flush().map(|()| 0));
-    let mut reply = [0u8; 14];
-    client.read_exact(&mut reply).expect("client read");
-    assert_eq!(&reply, b"200 NOOP ok.\r\n");
+    command(&mut server, &mut client, b"NOOP\r\n");
+    reply(&mut server, &mut client, b"200 NOOP ok.\r\n");
     assert_eq!(
         server.record_buffer_bytes(),
         0,
@@ -46,15 +39,8 @@ fn a_tls12_control_connection_stays_on_rustls() {
         "{}",
         server.describe()
     );
-    client.write_all(b"NOOP\r\n").expect("client write");
-    let mut line = [0u8; 64];
-    let n = until(|| server.read(&mut line));
-    assert_eq!(&line[..n], b"NOOP\r\n");
-    until(|| server.write(b"200 NOOP ok.\r\n"));
-    until(|| server.flush().map(|()| 0));
-    let mut reply = [0u8; 14];
-    client.read_exact(&mut reply).expect("client read");
-    assert_eq!(&reply, b"200 NOOP ok.\r\n");
+    command(&mut server, &mut client, b"NOOP\r\n");
+    reply(&mut server, &mut client, b"200 NOOP ok.\r\n");
     assert_eq!(server.record_buffer_bytes(), 0);
 }
 
@@ -66,18 +52,11 @@ fn key_updates_either_way_keep_the_conversation_going() {
     for round in 0..3 {
         // rustls's refresh asks the server to update its key too.
         client.conn.refresh_traffic_keys().expect("key update");
-        let command = format!("NOOP {round}\r\n");
-        client.write_all(command.as_bytes()).expect("client write");
-        let mut line = [0u8; 64];
-        let n = until(|| server.read(&mut line));
-        assert_eq!(&line[..n], command.as_bytes());
-        let reply = format!("200 round {round}.\r\n");
-        until(|| server.write(reply.as_bytes()));
-        until(|| server.flush().map(|()| 0));
+        let line = format!("NOOP {round}\r\n");
+        command(&mut server, &mut client, line.as_bytes());
+        let answer = format!("200 round {round}.\r\n");
         // Read under the server's new key: the client checks every record.
-        let mut got = vec![0u8; reply.len()];
-        client.read_exact(&mut got).expect("client read");
-        assert_eq!(got, reply.as_bytes());
+        reply(&mut server, &mut client, answer.as_bytes());
         assert_eq!(
             server.send_key_updates(),
             round + 1,
@@ -99,16 +78,9 @@ fn requests_for_a_key_update_while_the_server_is_silent_get_one() {
     for _ in 0..3 {
         client.conn.refresh_traffic_keys().expect("key update");
     }
-    client.write_all(b"NOOP\r\n").expect("client write");
-    let mut line = [0u8; 64];
-    let n = until(|| server.read(&mut line));
-    assert_eq!(&line[..n], b"NOOP\r\n");
+    command(&mut server, &mut client, b"NOOP\r\n");
     assert_eq!(server.send_key_updates(), 0, "an update before any reply");
-    until(|| server.write(b"200 ok.\r\n"));
-    until(|| server.flush().map(|()| 0));
-    let mut reply = [0u8; 9];
-    client.read_exact(&mut reply).expect("client read");
-    assert_eq!(&reply, b"200 ok.\r\n");
+    reply(&mut server, &mut client, b"200 ok.\r\n");
     assert_eq!(server.send_key_updates(), 1);
 }
 
@@ -156,11 +128,7 @@ fn records_arriving_a_byte_at_a_time_are_read_whole() {
     }
     assert_eq!(got, commands);
     // The answer comes under the key the server moved to.
-    until(|| server.write(b"331 ok.\r\n"));
-    until(|| server.flush().map(|()| 0));
-    let mut reply = [0u8; 9];
-    client.read_exact(&mut reply).expect("client read");
-    assert_eq!(&reply, b"331 ok.\r\n");
+    reply(&mut server, &mut client, b"331 ok.\r\n");
     assert_eq!(server.send_key_updates(), 1);
 }
 
@@ -291,17 +259,7 @@ fn session_tickets_go_out_with_the_first_reply() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let client = std::thread::spawn(move || {
-        let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .dangerous()
-            .with_custom_certificate_verifier(crate::testing::any_certificate(provider))
-            .with_no_client_auth();
-        let name = ServerName::try_from("localhost").expect("name");
-        let conn = ClientConnection::new(Arc::new(config), name).expect("client");
-        let tcp = StdTcpStream::connect(addr).expect("connect");
-        tcp.set_read_timeout(Some(LIMIT)).expect("timeout");
-        let mut client = StreamOwned::new(conn, tcp);
+        let mut client = connect_client(addr, provider, rustls::ALL_VERSIONS);
         client.write_all(b"USER a\r\n").expect("client write");
         let mut reply = [0u8; 8];
         client.read_exact(&mut reply).expect("client read");
@@ -518,17 +476,7 @@ fn pair_with(
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let client = std::thread::spawn(move || {
-        let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_protocol_versions(versions)
-            .expect("versions")
-            .dangerous()
-            .with_custom_certificate_verifier(crate::testing::any_certificate(provider))
-            .with_no_client_auth();
-        let name = ServerName::try_from("localhost").expect("name");
-        let conn = ClientConnection::new(Arc::new(config), name).expect("client");
-        let tcp = StdTcpStream::connect(addr).expect("connect");
-        tcp.set_read_timeout(Some(LIMIT)).expect("timeout");
-        let mut client = StreamOwned::new(conn, tcp);
+        let mut client = connect_client(addr, provider, versions);
         while client.conn.is_handshaking() {
             client
                 .conn
@@ -558,6 +506,43 @@ fn pair_with(
         std::thread::yield_now();
     }
     (server, client)
+}
+
+/// A rustls client connected to `addr` (its handshake not started), offering `versions`
+/// and accepting any certificate.
+fn connect_client(
+    addr: std::net::SocketAddr,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    versions: &'static [&'static SupportedProtocolVersion],
+) -> Client {
+    let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(crate::testing::any_certificate(provider))
+        .with_no_client_auth();
+    let name = ServerName::try_from("localhost").expect("name");
+    let conn = ClientConnection::new(Arc::new(config), name).expect("client");
+    let tcp = StdTcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(LIMIT)).expect("timeout");
+    StreamOwned::new(conn, tcp)
+}
+
+/// The client sends `line`; the server reads it whole.
+fn command(server: &mut Transport, client: &mut Client, line: &[u8]) {
+    client.write_all(line).expect("client write");
+    let mut got = [0u8; 64];
+    let n = until(|| server.read(&mut got));
+    assert_eq!(&got[..n], line);
+}
+
+/// The server sends `line`; the client reads it whole.
+fn reply(server: &mut Transport, client: &mut Client, line: &[u8]) {
+    until(|| server.write(line));
+    until(|| server.flush().map(|()| 0));
+    let mut got = vec![0u8; line.len()];
+    client.read_exact(&mut got).expect("client read");
+    assert_eq!(got, line);
 }
 
 /// Repeats a non-blocking call until it fails with something else than `WouldBlock`.
