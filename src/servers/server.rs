@@ -97,18 +97,21 @@ impl FtpServer {
             crate::sys::install_exit_signals();
         }
         let mut restarts = (handle_exit && self.server.hand_over).then(Restarts::install);
-        let plan = NotifyPlan::from_env();
-        let service_address = plan.service_address.clone();
-        let (mut service, notify_handler) = self.start_notifier(plan);
+        // Before the notifier says READY=1: a SIGHUP sent as soon as systemd (or anyone)
+        // reads it must find the handler, not SIGHUP's default action, which ends the
+        // process.
         if reload_on_hup {
             crate::sys::install_reload_signal();
         }
+        let mut reloads_seen = crate::sys::reload_signals_received();
+        let plan = NotifyPlan::from_env();
+        let service_address = plan.service_address.clone();
+        let (mut service, notify_handler) = self.start_notifier(plan);
         // The notifier's handler lives as long as the loop serves; the server has ended
         // when only it is left.
         let mut own_handlers = usize::from(notify_handler.is_some());
         let mut signals_seen = 0;
         let mut stats = LoopStats::new();
-        let mut reloads_seen = crate::sys::reload_signals_received();
         while self.ioloop.len() > own_handlers + self.metrics_handlers() {
             let reloads = crate::sys::reload_signals_received();
             if reload_on_hup && reloads > reloads_seen {
