@@ -213,7 +213,8 @@ fn a_session_closed_after_failed_logins_frees_its_slot() {
 fn pre_fork_workers_share_clients_under_their_descriptor_limits() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_str().expect("utf-8 path");
-    // 100 descriptors each: a share of 80 sessions per worker, 160 for the two.
+    // 100 descriptors each: a share of 80 sessions per worker, 160 for the two (and 20
+    // descriptors for the rest of a worker: its listener, poller, log, pipes).
     let srv = crate::util::BinServer::start_with_nofile(
         &[
             "-d",
@@ -229,16 +230,12 @@ fn pre_fork_workers_share_clients_under_their_descriptor_limits() {
         ],
         100,
     );
-    // The sockets each worker holds before any session (its listener and others).
+    // Both workers up (the sessions are counted per worker below).
     let deadline = Instant::now() + Duration::from_secs(10);
-    let idle = loop {
-        let idle = worker_sockets(srv.pid());
-        if idle.len() == 2 || Instant::now() > deadline {
-            break idle;
-        }
+    while worker_sessions(srv.pid(), srv.addr.port()).len() < 2 {
+        assert!(Instant::now() < deadline, "the two workers did not start");
         std::thread::yield_now();
-    };
-    assert_eq!(idle.len(), 2, "workers: {idle:?}");
+    }
     let mut held = Vec::new();
     for i in 0..140 {
         let mut c = Client::connect_raw(srv.addr);
@@ -253,11 +250,7 @@ fn pre_fork_workers_share_clients_under_their_descriptor_limits() {
     }
     // No worker took more than its share while the other had room (without the share
     // the first one takes clients until accept(2) fails for want of a descriptor).
-    let per_worker: Vec<usize> = worker_sockets(srv.pid())
-        .iter()
-        .zip(&idle)
-        .map(|(now, before)| now.saturating_sub(*before))
-        .collect();
+    let per_worker = worker_sessions(srv.pid(), srv.addr.port());
     assert_eq!(per_worker.len(), 2, "{per_worker:?}");
     assert_eq!(per_worker.iter().sum::<usize>(), 140, "{per_worker:?}");
     assert!(
@@ -266,8 +259,22 @@ fn pre_fork_workers_share_clients_under_their_descriptor_limits() {
     );
 }
 
-/// How many sockets each child process of `pid` holds.
-fn worker_sockets(pid: u32) -> Vec<usize> {
+/// How many established connections to `port` each child process of `pid` holds (its
+/// sessions), from its descriptors and /proc/net/tcp.
+fn worker_sessions(pid: u32, port: u16) -> Vec<usize> {
+    // The inodes of the established sockets whose local port is `port`.
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let sessions: std::collections::HashSet<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit(':').next()?;
+            let established = *fields.get(3)? == "01";
+            (established && u16::from_str_radix(local_port, 16).ok()? == port)
+                .then(|| fields.get(9).map(|inode| (*inode).to_owned()))?
+        })
+        .collect();
     let children =
         std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).expect("the workers");
     children
@@ -276,7 +283,11 @@ fn worker_sockets(pid: u32) -> Vec<usize> {
             std::fs::read_dir(format!("/proc/{worker}/fd"))
                 .expect("a worker's descriptors")
                 .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-                .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                .filter_map(|target| {
+                    let target = target.to_string_lossy().into_owned();
+                    let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+                    sessions.contains(inode).then_some(())
+                })
                 .count()
         })
         .collect()
