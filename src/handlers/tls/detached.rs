@@ -26,7 +26,6 @@ use super::binding::HandshakeNotes;
 use super::buffers::RecordBuf;
 use super::tls13::{
     TrafficKey, ALERT, APPLICATION_DATA, HANDSHAKE, HEADER_LEN, KEY_UPDATE_NOT_REQUESTED,
-    RECORD_ROOM,
 };
 use super::{CONTROL_READ_CHUNK, MAX_FRAGMENT, MERGE_QUEUED, WRITE_CHUNK};
 
@@ -337,15 +336,12 @@ impl DetachedTls {
 
     /// One record.
     fn seal(&mut self, content_type: u8, data: &[u8]) -> Result<(), Fatal> {
-        self.outgoing.reserve(data.len() + RECORD_ROOM);
-        let slot = self.outgoing.spare_mut();
-        slot[HEADER_LEN..HEADER_LEN + data.len()].copy_from_slice(data);
-        let n = self.send.seal(slot, data.len(), content_type).ok_or(Fatal(
-            Some(INTERNAL_ERROR),
-            "a TLS record failed to encrypt",
-        ))?;
-        self.outgoing.commit(n);
-        Ok(())
+        self.send
+            .seal_onto(&mut self.outgoing, content_type, data)
+            .ok_or(Fatal(
+                Some(INTERNAL_ERROR),
+                "a TLS record failed to encrypt",
+            ))
     }
 
     /// One read(2) of records; see [`RecordBuf::read_records`].

@@ -303,6 +303,16 @@ impl Transport {
         result
     }
 
+    /// After a TLS read or write: a TLS error's alert goes out (best effort), and a control
+    /// connection whose handshake is over leaves rustls.
+    fn after_call(&mut self, result: io::Result<usize>) -> io::Result<usize> {
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::InvalidData) {
+            let _ = self.flush_tls();
+        }
+        self.detach_if_settled();
+        result
+    }
+
     /// Moves a TLS 1.3 control connection whose handshake is over off rustls's record
     /// state (see `detached`), once rustls has nothing left to do.
     fn detach_if_settled(&mut self) {
@@ -755,14 +765,7 @@ impl Read for Transport {
             }
             Layer::Failed => return Err(failed()),
         };
-        if let Err(e) = &result {
-            if e.kind() == io::ErrorKind::InvalidData {
-                // A TLS error: send the alert, best effort.
-                let _ = self.flush_tls();
-            }
-        }
-        self.detach_if_settled();
-        result
+        self.after_call(result)
     }
 }
 
@@ -781,13 +784,7 @@ impl Write for Transport {
             Layer::Sealed(s) => s.write(&mut self.tcp, buf),
             Layer::Failed => return Err(failed()),
         };
-        if let Err(e) = &result {
-            if e.kind() == io::ErrorKind::InvalidData {
-                let _ = self.flush_tls();
-            }
-        }
-        self.detach_if_settled();
-        result
+        self.after_call(result)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -182,15 +182,9 @@ impl SealedLayer {
 
     /// Seals one record of `content_type` holding `payload` at the end of `outgoing`.
     fn seal_message(&mut self, content_type: u8, payload: &[u8]) -> io::Result<()> {
-        self.outgoing.reserve(payload.len() + RECORD_ROOM);
-        let slot = self.outgoing.spare_mut();
-        slot[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
-        let n = self
-            .key
-            .seal(slot, payload.len(), content_type)
-            .ok_or_else(seal_failed)?;
-        self.outgoing.commit(n);
-        Ok(())
+        self.key
+            .seal_onto(&mut self.outgoing, content_type, payload)
+            .ok_or_else(seal_failed)
     }
 }
 

@@ -6,6 +6,8 @@
 use ring::aead;
 use rustls::{CipherSuite, ConnectionTrafficSecrets, SupportedCipherSuite};
 
+use super::buffers::RecordBuf;
+
 /// A record's header: outer type, legacy version, length.
 pub(super) const HEADER_LEN: usize = 5;
 
@@ -117,6 +119,22 @@ impl TrafficKey {
             .ok()?;
         tag_room.copy_from_slice(tag.as_ref());
         Some(record_len)
+    }
+
+    /// Seals `payload` as one record of `content_type` at the end of `out`.
+    pub(super) fn seal_onto(
+        &mut self,
+        out: &mut RecordBuf,
+        content_type: u8,
+        payload: &[u8],
+    ) -> Option<()> {
+        out.reserve(payload.len() + RECORD_ROOM);
+        let slot = out.spare_mut();
+        slot.get_mut(HEADER_LEN..HEADER_LEN + payload.len())?
+            .copy_from_slice(payload);
+        let n = self.seal(slot, payload.len(), content_type)?;
+        out.commit(n);
+        Some(())
     }
 
     /// Opens a whole record (header and body) in place: its inner plaintext (content,
