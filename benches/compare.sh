@@ -24,7 +24,10 @@
 #   LOGIN_ROUNDS=5    bursts per login workload for ftpdlib and the bare loop, reported as
 #                     medians (a burst of 300 takes ~15 ms: one alone is mostly noise); the
 #                     others, whose bursts take seconds and are far off, run one
-#   SERVERS="ftpdlib pyftpdlib vsftpd proftpd pure-ftpd unftp bare"   which to run (ftpdlib first)
+#   SERVERS="ftpdlib ftpdlib-loops pyftpdlib vsftpd proftpd pure-ftpd unftp bare"   which to run
+#                     (ftpdlib first); ftpdlib-loops is ftpdlib with one event loop per core
+#                     (--concurrency multi-loop --workers 0), run for the N-concurrent
+#                     workload only: the forking servers spread their sessions over every core
 #   REPEAT=1          rounds: every server runs every workload once per round (the table
 #                     shows medians over the rounds)
 #   MORE=1            adds REPEAT rounds to the results already in OUT instead of starting
@@ -63,7 +66,7 @@ IDLE_N_UNFTP=${IDLE_N_UNFTP:-300,1000,5000}
 INFLIGHT_N=${INFLIGHT_N:-1000}
 CURL_ROUNDS=${CURL_ROUNDS:-3}
 LOGIN_ROUNDS=${LOGIN_ROUNDS:-5}
-SERVERS=${SERVERS:-"ftpdlib pyftpdlib vsftpd proftpd pure-ftpd unftp bare"}
+SERVERS=${SERVERS:-"ftpdlib ftpdlib-loops pyftpdlib vsftpd proftpd pure-ftpd unftp bare"}
 PASSES=${PASSES:-"plain ftps"}
 IDLE_N_FTPS=${IDLE_N_FTPS:-1000,10000}
 IDLE_N_FTPS_FORKING=${IDLE_N_FTPS_FORKING:-300,1000}
@@ -75,7 +78,7 @@ LOGIN_TIMEOUT=${LOGIN_TIMEOUT:-20}
 PYFTPDLIB_VERSION=2.2.0
 
 declare -A PORT=([ftpdlib]=2621 [pyftpdlib]=2622 [vsftpd]=2623 [proftpd]=2624
-                 [pure-ftpd]=2625 [unftp]=2626 [bare]=2627)
+                 [pure-ftpd]=2625 [unftp]=2626 [bare]=2627 [ftpdlib-loops]=2628)
 declare -A LABEL=([bare]="bare-mio")
 STARTED_PIDS=()
 # exact server CPU time (exited children included): each server in its own cpuacct cgroup
@@ -202,7 +205,7 @@ start_server() {
     # control connection's session, as they do by default
     local tls_args=()
     case $name in
-    ftpdlib | pyftpdlib) [ -z "$FTPS" ] || tls_args=(--tls --certfile "$CERT" --keyfile "$KEY") ;;
+    ftpdlib | ftpdlib-loops | pyftpdlib) [ -z "$FTPS" ] || tls_args=(--tls --certfile "$CERT" --keyfile "$KEY") ;;
     pure-ftpd) [ -z "$FTPS" ] || tls_args=(-Y 1 -2 "$CERT,$KEY") ;;
     unftp) [ -z "$FTPS" ] || tls_args=(--ftps-certs-file "$CERT" --ftps-key-file "$KEY") ;;
     esac
@@ -211,6 +214,11 @@ start_server() {
         setsid "$ROOT/target/release/ftpdlib" -w -d "$DATA" -i 127.0.0.1 -p "$port" \
             -u "$FTP_USER" -P "$FTP_PASS" --max-cons 20000 --max-cons-per-ip 0 \
             "${tls_args[@]}" >"$logf" 2>&1 &
+        ;;
+    ftpdlib-loops)
+        setsid "$ROOT/target/release/ftpdlib" -w -d "$DATA" -i 127.0.0.1 -p "$port" \
+            -u "$FTP_USER" -P "$FTP_PASS" --max-cons 20000 --max-cons-per-ip 0 \
+            --concurrency multi-loop --workers 0 "${tls_args[@]}" >"$logf" 2>&1 &
         ;;
     pyftpdlib)
         setsid "$TOOLS/pyvenv/bin/python" -m pyftpdlib -w -d "$DATA" -i 127.0.0.1 -p "$port" \
@@ -453,6 +461,12 @@ run_server() { # name run
         # a fresh server for idle memory, so that nothing freed by earlier work is reused
         start_server "$name" || { log "$label: not started, skipped"; return 0; }
         pid=$SERVER_PID
+        if [ "$name" = ftpdlib-loops ]; then
+            ftpbench "$label" "$pid" -P "$port" -b concurrence -n "$CLIENTS" -s "$SIZE" \
+                --max-in-flight 32 --login-timeout "$LOGIN_TIMEOUT"
+            stop_server "$pid"
+            return 0
+        fi
         ftpbench "$label" "$pid" -P "$port" -b idle-memory -n "$n_idle" --max-in-flight 32
         if [ -n "$FTPS" ]; then
             # a full TLS handshake per login, then logins that resume earlier sessions
@@ -608,6 +622,10 @@ run_pass() { # base name of the result files
             echo "- bare-mio: \`ftpbench --bare-server\`, a mio loop that only accepts, greets and"
             echo "  answers USER / PASS / QUIT: the floor for CPU per login and memory per session"
         fi
+        echo "- ftpdlib-loops: the same ftpdlib build with \`--concurrency multi-loop --workers 0\`"
+        echo "  (one event loop per core), for the N-concurrent rows only: vsftpd, proftpd and"
+        echo "  pure-ftpd run a process per session, which spread over every core; ftpdlib's"
+        echo "  default, like pyftpdlib's, is one loop on one core"
         echo
         echo "All on 127.0.0.1, one user ($FTP_USER), connection limits raised to 20,000,"
         echo "each server's own logging defaults (ftpdlib and pyftpdlib log every login at INFO"
