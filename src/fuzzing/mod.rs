@@ -19,7 +19,7 @@ mod records;
 mod session;
 
 pub use files::{listing, PathsFixture};
-pub use records::tls_records;
+pub use records::{tls_records, tls_upload_records};
 /// The built-in certificate's configuration, for the TLS transport's own tests.
 #[cfg(test)]
 pub(crate) use session::tls_config;

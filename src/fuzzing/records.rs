@@ -1,6 +1,8 @@
-//! A TLS 1.3 control connection after its handshake, when the channel protects the records
-//! itself: the fuzzer's bytes script a rustls client over loopback TCP (data, key updates,
-//! records split anywhere, bytes flipped, bytes of its own, replies from the server).
+//! A TLS 1.3 connection after its handshake, when the channel protects the records itself:
+//! the fuzzer's bytes script a rustls client over loopback TCP (data, key updates, records
+//! split anywhere, bytes flipped, bytes of its own, replies from the server), against a
+//! control connection (`tls_records`) or an upload's data connection whose records are
+//! opened in place (`tls_upload_records`).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,12 +21,22 @@ use crate::handlers::tls::{TlsRole, Transport, TOKEN_LEN};
 /// and an error or a wait for the rest: never a panic, more bytes, or a hang); that the
 /// client reads the server's replies intact; and that a close_notify ends the stream.
 pub fn tls_records(data: &[u8]) {
-    let Some(mut pair) = Pair::connect() else {
+    run_script(data, TlsRole::Control);
+}
+
+/// [`tls_records`] against an upload's data connection, read in place
+/// (`Transport::read_in_place`) in blocks of varying sizes: the same assertions.
+pub fn tls_upload_records(data: &[u8]) {
+    run_script(data, TlsRole::Data);
+}
+
+fn run_script(data: &[u8], role: TlsRole) {
+    let Some(mut pair) = Pair::connect(role) else {
         return;
     };
     assert!(
         pair.server.is_detached(),
-        "a TLS 1.3 control connection stayed on rustls"
+        "a TLS 1.3 connection stayed on rustls"
     );
     let mut script = data.iter().copied();
     let mut sent = Vec::new();
@@ -111,6 +123,10 @@ struct Pair {
     server: Transport,
     client: ClientConnection,
     sock: TcpStream,
+    /// Reads go through `read_in_place` (an upload's connection).
+    in_place: bool,
+    /// Reads so far (each in-place read asks for a block size of its own).
+    reads: usize,
     received: Vec<u8>,
     server_ended: bool,
     server_failed: bool,
@@ -120,7 +136,7 @@ struct Pair {
 impl Pair {
     /// A TLS 1.3 connection over loopback, its handshake done. `None` when the machine
     /// cannot give a socket (the input is skipped, not failed).
-    fn connect() -> Option<Pair> {
+    fn connect(role: TlsRole) -> Option<Pair> {
         let tls = tls_config();
         let provider = Arc::clone(tls.server_config.crypto_provider());
         let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
@@ -141,7 +157,7 @@ impl Pair {
             ioloop::mio::net::TcpStream::from_std(accepted),
             &tls.server_config,
             &[7; TOKEN_LEN],
-            TlsRole::Control,
+            role,
         )
         .ok()?;
         let deadline = Instant::now() + LIMIT;
@@ -166,10 +182,16 @@ impl Pair {
             }
             std::thread::yield_now();
         }
+        let in_place = role == TlsRole::Data;
+        if in_place {
+            server.open_receiving().expect("the upload's hand-over");
+        }
         Some(Pair {
             server,
             client,
             sock,
+            in_place,
+            reads: 0,
             received: Vec::new(),
             server_ended: false,
             server_failed: false,
@@ -236,16 +258,31 @@ impl Pair {
         if self.server_ended || self.server_failed {
             return false;
         }
+        self.reads += 1;
         let mut buf = [0u8; 512];
-        match self.server.read(&mut buf) {
+        let result = if self.in_place {
+            let want = IN_PLACE_BLOCKS[self.reads % IN_PLACE_BLOCKS.len()];
+            match self.server.read_in_place(want) {
+                Some(Ok(ready)) => {
+                    let n = ready.len().min(want);
+                    self.received.extend_from_slice(&ready[..n]);
+                    self.server.consume_in_place(n);
+                    Ok(n)
+                }
+                Some(Err(e)) => Err(e),
+                None => panic!("an upload's connection not read in place"),
+            }
+        } else {
+            self.server.read(&mut buf).inspect(|&n| {
+                self.received.extend_from_slice(&buf[..n]);
+            })
+        };
+        match result {
             Ok(0) => {
                 self.server_ended = true;
                 true
             }
-            Ok(n) => {
-                self.received.extend_from_slice(&buf[..n]);
-                true
-            }
+            Ok(_) => true,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
             Err(e) => {
                 self.server_failed = true;
@@ -305,6 +342,10 @@ impl Pair {
         true
     }
 }
+
+/// The block sizes in-place reads ask for, in turn: a byte, less and more than a record,
+/// an upload's block.
+const IN_PLACE_BLOCKS: [usize; 5] = [65_536, 1, 700, 16_384, 40_000];
 
 /// How long one scripted connection may take before it counts as a hang.
 const LIMIT: Duration = Duration::from_secs(10);

@@ -78,6 +78,11 @@ fn corpus_tls_records() {
 }
 
 #[test]
+fn corpus_tls_upload_records() {
+    replay("tls_upload_records", tls_upload_records);
+}
+
+#[test]
 fn reply_checker_accepts_replies_and_refuses_the_rest() {
     assert_eq!(check_replies(b""), Ok(0));
     assert_eq!(

@@ -357,9 +357,15 @@ impl DtpHandler {
         if self.paused() {
             return;
         }
-        if matches!(&self.state, DtpState::Busy(t) if !t.is_upload()) {
-            // A download seals its own TLS records from here on.
-            if let Err(e) = self.stream.seal_sending() {
+        if let DtpState::Busy(t) = &self.state {
+            // From here on a download seals its own TLS records, and an upload opens them
+            // where they arrive.
+            let own_records = if t.is_upload() {
+                self.stream.open_receiving()
+            } else {
+                self.stream.seal_sending()
+            };
+            if let Err(e) = own_records {
                 return self.finish(cx, CloseReason::Network(e));
             }
         }

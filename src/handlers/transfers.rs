@@ -102,6 +102,8 @@ enum Kind {
         cut_tail: bool,
         /// See [`Job::Receive`].
         meter: Option<std::sync::Arc<crate::quotas::UploadMeter>>,
+        /// The size of the blocks written to the file.
+        block: usize,
     },
 }
 
@@ -207,20 +209,17 @@ impl Transfer {
                 let pipe = (zero_copy && !ascii && spliceable)
                     .then(SplicePipe::open)
                     .flatten();
-                // A spliced upload never touches a buffer.
-                let buf = if pipe.is_some() {
-                    Vec::new()
-                } else {
-                    vec![0; in_size]
-                };
+                // Taken on first use: a spliced upload never touches a buffer, nor one
+                // whose TLS records are opened in place.
                 let kind = Kind::Receive {
                     file,
                     ascii,
                     splice: pipe,
                     cut_tail,
                     meter,
+                    block: in_size,
                 };
-                (kind, buf, 0)
+                (kind, Vec::new(), 0)
             }
         };
         let eof = matches!(kind, Kind::SendBytes);
@@ -489,6 +488,17 @@ impl Transfer {
         bytes: &mut u64,
         budget: u64,
     ) -> Result<Progress, CloseReason> {
+        let Kind::Receive { ascii, block, .. } = self.kind else {
+            return Ok(Progress::Done);
+        };
+        if !ascii {
+            if let Some(progress) = self.receive_in_place(stream, bytes, budget, block) {
+                return progress;
+            }
+        }
+        if self.buf.is_empty() {
+            self.buf = vec![0; block];
+        }
         let start = *bytes;
         let mut filled = 0;
         loop {
@@ -512,16 +522,7 @@ impl Transfer {
             match result {
                 Ok(0) => {
                     self.flush_pending_cr()?;
-                    return match self.end_upload() {
-                        Ok(()) => Ok(Progress::Done),
-                        // Read again once the thread is done: the end of the stream
-                        // stays.
-                        Err(CloseReason::File(e)) if is_not_ready(&e) => {
-                            self.waiting_file = true;
-                            Ok(Progress::Blocked)
-                        }
-                        Err(reason) => Err(reason),
-                    };
+                    return self.upload_ended();
                 }
                 Ok(n) => {
                     *bytes += n as u64;
@@ -531,18 +532,57 @@ impl Transfer {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // TLS only: TCP closed without close_notify, so the upload may be cut short.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return Err(CloseReason::TlsTruncated)
-                }
-                Err(e) => match classify(e) {
-                    Some(CloseReason::PeerClosedEarly) => {
-                        return Err(CloseReason::Network(io::ErrorKind::ConnectionReset.into()))
-                    }
-                    Some(reason) => return Err(reason),
-                    None => return Ok(Progress::Blocked),
-                },
+                Err(e) => return receive_failed(e),
             }
+        }
+    }
+
+    /// A binary upload over a TLS connection whose records are opened where they arrive
+    /// (`Transport::read_in_place`): each block goes to the file from there, with no copy
+    /// into the transfer's buffer. None when the connection is not one.
+    fn receive_in_place(
+        &mut self,
+        stream: &mut Transport,
+        bytes: &mut u64,
+        budget: u64,
+        block: usize,
+    ) -> Option<Result<Progress, CloseReason>> {
+        let start = *bytes;
+        loop {
+            let left = budget.saturating_sub(*bytes - start);
+            if left == 0 {
+                return Some(Ok(Progress::Yielded));
+            }
+            if matches!(&self.kind, Kind::Receive { file, .. } if file.backlogged()) {
+                self.waiting_file = true;
+                return Some(Ok(Progress::Blocked));
+            }
+            let want = block.min(clamp(left));
+            let ready = match stream.read_in_place(want)? {
+                Ok([]) => return Some(self.upload_ended()),
+                Ok(ready) => &ready[..ready.len().min(want)],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Some(receive_failed(e)),
+            };
+            let n = ready.len();
+            if let Err(reason) = write_binary(&mut self.kind, ready) {
+                return Some(Err(reason));
+            }
+            stream.consume_in_place(n);
+            *bytes += n as u64;
+        }
+    }
+
+    /// The client ended the upload: what the file still needs, then done.
+    fn upload_ended(&mut self) -> Result<Progress, CloseReason> {
+        match self.end_upload() {
+            Ok(()) => Ok(Progress::Done),
+            // Read again once the thread is done: the end of the stream stays.
+            Err(CloseReason::File(e)) if is_not_ready(&e) => {
+                self.waiting_file = true;
+                Ok(Progress::Blocked)
+            }
+            Err(reason) => Err(reason),
         }
     }
 
@@ -613,7 +653,6 @@ impl Transfer {
                     if let Kind::Receive { splice, .. } = &mut self.kind {
                         *splice = None;
                     }
-                    self.buf = vec![0; 65536];
                     return self.receive(stream, bytes, budget);
                 }
                 Err(e) => match classify(e) {
@@ -629,18 +668,12 @@ impl Transfer {
 
     /// Writes `buf[..n]` to the file, converting CRLF to LF in ASCII mode.
     fn write_block(&mut self, n: usize) -> Result<(), CloseReason> {
-        let Kind::Receive {
-            file, ascii, meter, ..
-        } = &mut self.kind
-        else {
+        if matches!(self.kind, Kind::Receive { ascii: false, .. }) {
+            return write_binary(&mut self.kind, &self.buf[..n]);
+        }
+        let Kind::Receive { file, meter, .. } = &mut self.kind else {
             return Ok(());
         };
-        if !*ascii {
-            if let Some(meter) = meter {
-                meter.charge(n as u64).map_err(CloseReason::File)?;
-            }
-            return file.write_all(&self.buf[..n]).map_err(CloseReason::File);
-        }
         let mut o = 0;
         let mut i = 0;
         if self.prev_cr {
@@ -721,6 +754,32 @@ fn send_share(sends: usize) -> u64 {
 }
 
 /// A byte budget as a buffer length.
+/// Writes an upload's bytes to its file as they came (binary), charged to its quota.
+fn write_binary(kind: &mut Kind, data: &[u8]) -> Result<(), CloseReason> {
+    let Kind::Receive { file, meter, .. } = kind else {
+        return Ok(());
+    };
+    if let Some(meter) = meter {
+        meter.charge(data.len() as u64).map_err(CloseReason::File)?;
+    }
+    file.write_all(data).map_err(CloseReason::File)
+}
+
+/// How an upload's read error ends it, if it does.
+fn receive_failed(e: io::Error) -> Result<Progress, CloseReason> {
+    match e.kind() {
+        // TLS only: TCP closed without close_notify, so the upload may be cut short.
+        io::ErrorKind::UnexpectedEof => Err(CloseReason::TlsTruncated),
+        _ => match classify(e) {
+            Some(CloseReason::PeerClosedEarly) => {
+                Err(CloseReason::Network(io::ErrorKind::ConnectionReset.into()))
+            }
+            Some(reason) => Err(reason),
+            None => Ok(Progress::Blocked),
+        },
+    }
+}
+
 fn clamp(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }

@@ -12,7 +12,14 @@
 //!
 //! After the handshake a client may send application data, alerts, and KeyUpdate; any
 //! other record is a protocol error, answered with a fatal alert and the end of the
-//! connection. TLS 1.2 connections and data connections stay on rustls.
+//! connection. TLS 1.2 connections stay on rustls.
+//!
+//! An upload's data connection leaves rustls the same way once its handshake is over
+//! (`Transport::open_receiving`), for another reason: its records are opened where they
+//! arrived, each one's plaintext moved down against the previous one's as the cipher
+//! decrypts it, and the file is written from there (`fill_in_place`). rustls hands each
+//! record's plaintext out through a buffer of its own, a copy of every byte of an upload.
+//! A data connection keeps its keys expanded and its buffers for the transfer's life.
 
 use std::io;
 use std::sync::Arc;
@@ -25,9 +32,11 @@ use rustls::SupportedCipherSuite;
 use super::binding::HandshakeNotes;
 use super::buffers::RecordBuf;
 use super::tls13::{
-    TrafficKey, ALERT, APPLICATION_DATA, HANDSHAKE, HEADER_LEN, KEY_UPDATE_NOT_REQUESTED,
+    TrafficKey, ALERT, APPLICATION_DATA, HANDSHAKE, HEADER_LEN, KEY_UPDATE_NOT_REQUESTED, TAG_LEN,
 };
-use super::{CONTROL_READ_CHUNK, MAX_FRAGMENT, MERGE_QUEUED, WRITE_CHUNK};
+use super::{
+    TlsRole, CONTROL_READ_CHUNK, DATA_READ_CHUNK, MAX_FRAGMENT, MERGE_QUEUED, WRITE_CHUNK,
+};
 
 /// The TLS 1.3 record layer of a control connection whose handshake is over.
 pub(super) struct DetachedTls {
@@ -38,9 +47,19 @@ pub(super) struct DetachedTls {
     /// Records sent under one key before the server moves to the next (the suite's
     /// confidentiality limit).
     send_limit: u64,
+    /// Records as they arrived; during an in-place read (`fill_in_place`), the plaintext
+    /// opened so far at its front, then the rest of the records it was opened from, then
+    /// the records not opened yet.
     pub(super) incoming: RecordBuf,
     pub(super) outgoing: RecordBuf,
     pub(super) plaintext: RecordBuf,
+    /// Plaintext opened in place at the front of `incoming`, not read yet.
+    opened: usize,
+    /// The bytes after it that are left of the records it came from (none while `opened`
+    /// is 0).
+    spent: usize,
+    /// A data connection: reads of [`DATA_READ_CHUNK`], keys kept expanded.
+    data: bool,
     /// What the handshake noted (the SNI name).
     pub(super) notes: Arc<HandshakeNotes>,
     peer_certificate: Option<Box<[u8]>>,
@@ -82,6 +101,7 @@ impl DetachedTls {
         conn: UnbufferedServerConnection,
         buffers: [RecordBuf; 3],
         notes: Arc<HandshakeNotes>,
+        role: TlsRole,
     ) -> Result<DetachedTls, rustls::Error> {
         let peer_certificate = conn
             .peer_certificates()
@@ -101,6 +121,9 @@ impl DetachedTls {
             incoming,
             outgoing,
             plaintext,
+            opened: 0,
+            spent: 0,
+            data: role == TlsRole::Data,
             notes,
             peer_certificate,
             resumed,
@@ -111,6 +134,11 @@ impl DetachedTls {
             closed: false,
             failed: false,
         })
+    }
+
+    /// A data connection's (an upload's).
+    pub(super) fn is_data(&self) -> bool {
+        self.data
     }
 
     #[cfg(test)]
@@ -145,8 +173,12 @@ impl DetachedTls {
 
     fn read_records(&mut self, tcp: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if !self.plaintext.is_empty() {
-                return Ok(self.plaintext.take_into(buf));
+            if !self.plaintext.is_empty() || self.opened > 0 {
+                let ready = self.in_place();
+                let n = ready.len().min(buf.len());
+                buf[..n].copy_from_slice(&ready[..n]);
+                self.consume_in_place(n);
+                return Ok(n);
             }
             self.check()?;
             let n = self.guard(|t| t.open_records(buf))?;
@@ -161,6 +193,67 @@ impl DetachedTls {
             if !self.read_socket(tcp)? {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
+        }
+    }
+
+    /// Opens the records that arrived where they lie, reading the socket until `want`
+    /// bytes of plaintext are ready or it has nothing more; the bytes ready, then in
+    /// [`in_place`](Self::in_place) (which may hold more than `want`). `Ok(0)` after the
+    /// peer's close_notify; errors as [`read`](Self::read)'s, once the plaintext before
+    /// them is read.
+    pub(super) fn fill_in_place(&mut self, tcp: &mut TcpStream, want: usize) -> io::Result<usize> {
+        let result = self.fill(tcp, want.max(1));
+        self.forget_expanded_keys();
+        result
+    }
+
+    fn fill(&mut self, tcp: &mut TcpStream, want: usize) -> io::Result<usize> {
+        if !self.plaintext.is_empty() {
+            // rustls's, from before the hand-over.
+            return Ok(self.plaintext.bytes_mut().len());
+        }
+        loop {
+            self.check()?;
+            if self.guard(|t| t.open_in_place(want))? || self.peer_closed {
+                break;
+            }
+            // Room for what is missing and a whole record more, so that the buffer holds
+            // about one block and one record at most.
+            let chunk = want - self.opened + HEADER_LEN + MAX_CIPHERTEXT;
+            match self.incoming.read_records(tcp, chunk, &mut self.tcp_eof) {
+                Ok(true) => {}
+                Ok(false) => break,
+                // The plaintext before the error first.
+                Err(_) if self.opened > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        match self.opened {
+            0 if self.peer_closed => Ok(0),
+            0 => Err(io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
+    }
+
+    /// The plaintext ready to be read (see [`fill_in_place`](Self::fill_in_place)).
+    pub(super) fn in_place(&mut self) -> &[u8] {
+        if self.plaintext.is_empty() {
+            &self.incoming.bytes_mut()[..self.opened]
+        } else {
+            self.plaintext.bytes_mut()
+        }
+    }
+
+    /// Drops `n` bytes of the plaintext ready.
+    pub(super) fn consume_in_place(&mut self, n: usize) {
+        if !self.plaintext.is_empty() {
+            return self.plaintext.consume(n);
+        }
+        let n = n.min(self.opened);
+        self.incoming.consume(n);
+        self.opened -= n;
+        if self.opened == 0 {
+            self.incoming.consume(std::mem::take(&mut self.spent));
         }
     }
 
@@ -202,6 +295,11 @@ impl DetachedTls {
     }
 
     fn forget_expanded_keys(&mut self) {
+        if self.data {
+            // A transfer's records keep coming: expanding the key again for every read
+            // would cost more than keeping it for the connection's short life.
+            return;
+        }
         self.send.forget_expanded();
         self.recv.forget_expanded();
     }
@@ -272,13 +370,7 @@ impl DetachedTls {
                     delivered += n;
                     self.plaintext.extend(&content[n..]);
                 }
-                ALERT => match content {
-                    [_, CLOSE_NOTIFY] => self.peer_closed = true,
-                    // Always followed by close_notify (RFC 8446 section 6.1).
-                    [_, USER_CANCELED] => {}
-                    [_, _] => return Err(Fatal(None, "the client's TLS alert")),
-                    _ => return Err(Fatal(Some(DECODE_ERROR), "a malformed TLS alert")),
-                },
+                ALERT => self.peer_closed |= alert(content)?,
                 HANDSHAKE => {
                     let requested = key_update(content)?;
                     self.incoming.consume(HEADER_LEN + len);
@@ -290,6 +382,68 @@ impl DetachedTls {
             self.incoming.consume(HEADER_LEN + len);
         }
         Ok(delivered)
+    }
+
+    /// Opens whole records after the plaintext already opened in place, each one's
+    /// plaintext moved down to follow it, until no whole record is left or the peer
+    /// closed (`Ok(false)`), or until `want` bytes are ready or the next record's would go
+    /// past them (`Ok(true)`: a block as full as its records make it; plaintext read in
+    /// part would be moved with the records after it). Alerts and key updates are acted
+    /// on as in [`open_records`](Self::open_records).
+    fn open_in_place(&mut self, want: usize) -> Result<bool, Fatal> {
+        while !self.peer_closed {
+            if self.opened >= want {
+                return Ok(true);
+            }
+            let at = self.opened + self.spent;
+            let bytes = self.incoming.bytes_mut();
+            let Some(header) = bytes.get(at..).and_then(|b| b.first_chunk::<HEADER_LEN>()) else {
+                break;
+            };
+            if header[0] != APPLICATION_DATA {
+                return Err(Fatal(
+                    Some(UNEXPECTED_MESSAGE),
+                    "a TLS record not encrypted",
+                ));
+            }
+            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            if len > MAX_CIPHERTEXT {
+                return Err(Fatal(Some(RECORD_OVERFLOW), "a TLS record too large"));
+            }
+            if self.opened > 0 && self.opened + len.saturating_sub(TAG_LEN + 1) > want {
+                return Ok(true);
+            }
+            let record_end = at + HEADER_LEN + len;
+            let Some(room) = bytes.get_mut(self.opened..record_end) else {
+                break;
+            };
+            let inner = self.recv.open_within(room, at - self.opened).ok_or(Fatal(
+                Some(BAD_RECORD_MAC),
+                "a TLS record failed to decrypt",
+            ))?;
+            let end = inner.iter().rposition(|&b| b != 0).ok_or(Fatal(
+                Some(UNEXPECTED_MESSAGE),
+                "a TLS record without a type",
+            ))?;
+            if end > MAX_FRAGMENT {
+                return Err(Fatal(Some(RECORD_OVERFLOW), "a TLS record too large"));
+            }
+            let content = &inner[..end];
+            match inner[end] {
+                APPLICATION_DATA => self.opened += end,
+                ALERT => self.peer_closed |= alert(content)?,
+                HANDSHAKE => {
+                    let requested = key_update(content)?;
+                    self.update_keys(requested)?;
+                }
+                _ => return Err(Fatal(Some(UNEXPECTED_MESSAGE), "an unexpected TLS record")),
+            }
+            self.spent = record_end - self.opened;
+            if self.opened == 0 {
+                self.incoming.consume(std::mem::take(&mut self.spent));
+            }
+        }
+        Ok(false)
     }
 
     /// The client moved to its next key; if it asked, the server owes it one update of its
@@ -346,8 +500,23 @@ impl DetachedTls {
 
     /// One read(2) of records; see [`RecordBuf::read_records`].
     fn read_socket(&mut self, tcp: &mut TcpStream) -> io::Result<bool> {
-        self.incoming
-            .read_records(tcp, CONTROL_READ_CHUNK, &mut self.tcp_eof)
+        let chunk = if self.data {
+            DATA_READ_CHUNK
+        } else {
+            CONTROL_READ_CHUNK
+        };
+        self.incoming.read_records(tcp, chunk, &mut self.tcp_eof)
+    }
+}
+
+/// Whether an alert is the peer's close_notify; any other but user_canceled (always
+/// followed by close_notify, RFC 8446 section 6.1) ends the connection.
+fn alert(content: &[u8]) -> Result<bool, Fatal> {
+    match content {
+        [_, CLOSE_NOTIFY] => Ok(true),
+        [_, USER_CANCELED] => Ok(false),
+        [_, _] => Err(Fatal(None, "the client's TLS alert")),
+        _ => Err(Fatal(Some(DECODE_ERROR), "a malformed TLS alert")),
     }
 }
 

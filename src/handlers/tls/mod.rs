@@ -339,7 +339,12 @@ impl Transport {
             notes,
             ..
         } = *t;
-        match DetachedTls::new(conn, [incoming, outgoing, plaintext], notes) {
+        match DetachedTls::new(
+            conn,
+            [incoming, outgoing, plaintext],
+            notes,
+            TlsRole::Control,
+        ) {
             Ok(detached) => self.layer = Layer::Detached(Box::new(detached)),
             // The connection stays `Failed`: its reads and writes are errors.
             Err(e) => log::warn!("TLS: rustls kept the connection's keys: {e}"),
@@ -416,6 +421,78 @@ impl Transport {
                 let _ = self.tcp.shutdown(std::net::Shutdown::Both);
                 Err(e)
             }
+        }
+    }
+
+    /// An upload's data connection, its handshake done: from now on its records are
+    /// opened here rather than by rustls, where they arrived, and the upload is written
+    /// to its file from there ([`read_in_place`](Self::read_in_place); see `detached`).
+    /// A no-op while the handshake runs or rustls has records of its own to send, and for
+    /// plain TCP, a control connection, or a suite other than TLS 1.3's AEADs.
+    ///
+    /// # Errors
+    /// A TLS error, or rustls refused to hand over the keys (not expected once the checks
+    /// passed): the connection is unusable.
+    pub(crate) fn open_receiving(&mut self) -> io::Result<()> {
+        let Layer::Tls(t) = &mut self.layer else {
+            return Ok(());
+        };
+        if t.failed
+            || t.role == TlsRole::Control
+            || t.conn.is_handshaking()
+            || t.conn.protocol_version() != Some(ProtocolVersion::TLSv1_3)
+            || !tls13::supported(t.conn.negotiated_cipher_suite())
+        {
+            return Ok(());
+        }
+        t.process(&mut Want::Drive)?;
+        if !t.in_traffic || t.peer_closed {
+            // Not now: rustls is not in its traffic state, or the stream ended already.
+            return Ok(());
+        }
+        let Layer::Tls(t) = std::mem::replace(&mut self.layer, Layer::Failed) else {
+            return Ok(());
+        };
+        let TlsLayer {
+            conn,
+            incoming,
+            outgoing,
+            plaintext,
+            notes,
+            ..
+        } = *t;
+        let buffers = [incoming, outgoing, plaintext];
+        let detached =
+            DetachedTls::new(conn, buffers, notes, TlsRole::Data).map_err(io::Error::other)?;
+        self.layer = Layer::Detached(Box::new(detached));
+        Ok(())
+    }
+
+    /// Plaintext opened where its records arrived, at least `want` bytes when the socket
+    /// has them (it is read until then or until it has nothing more), when this is an
+    /// [`open_receiving`](Self::open_receiving) connection (None otherwise: the caller
+    /// reads through its own buffer). Read bytes are dropped with
+    /// [`consume_in_place`](Self::consume_in_place). Empty at the end of the stream (the
+    /// peer's close_notify); errors as [`Read::read`]'s.
+    pub(crate) fn read_in_place(&mut self, want: usize) -> Option<io::Result<&[u8]>> {
+        let Layer::Detached(t) = &mut self.layer else {
+            return None;
+        };
+        if !t.is_data() {
+            return None;
+        }
+        let result = t.fill_in_place(&mut self.tcp, want);
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::InvalidData) {
+            // The fatal alert, best effort.
+            let _ = t.outgoing.write_to(&mut self.tcp);
+        }
+        Some(result.map(|_| t.in_place()))
+    }
+
+    /// Drops `n` bytes read through [`read_in_place`](Self::read_in_place).
+    pub(crate) fn consume_in_place(&mut self, n: usize) {
+        if let Layer::Detached(t) = &mut self.layer {
+            t.consume_in_place(n);
         }
     }
 

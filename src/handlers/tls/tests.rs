@@ -392,6 +392,167 @@ fn an_upload_block_is_filled_from_the_socket_before_it_is_written() {
     assert!(written == data[7_000..], "the upload arrived changed");
 }
 
+// An upload whose records the server opens where they arrived: a rustls client sends
+// records of every size (1 byte to 16 KiB), key updates (each asking for the server's), and
+// a close_notify; the server reads blocks in place, none larger than asked, and gets every
+// byte, then the end.
+#[test]
+fn an_upload_opened_in_place_arrives_whole_through_key_updates() {
+    let (mut server, client) = pair_as(TlsRole::Data);
+    let mut client = client.join().expect("client thread");
+    server.open_receiving().expect("hand-over");
+    assert!(server.is_detached());
+    let data: Vec<u8> = (0..700_000u32).map(|i| (i * 11 % 247) as u8).collect();
+    let sent = data.clone();
+    let uploader = std::thread::spawn(move || {
+        let sizes = [1usize, 16_384, 700, 10_000, 16_000, 3, 9_999];
+        let mut at = 0;
+        for (i, size) in sizes.iter().cycle().enumerate() {
+            if at == sent.len() {
+                break;
+            }
+            let n = (*size).min(sent.len() - at);
+            client.write_all(&sent[at..at + n])?;
+            at += n;
+            if i % 5 == 4 {
+                client
+                    .conn
+                    .refresh_traffic_keys()
+                    .map_err(io::Error::other)?;
+            }
+        }
+        client.conn.send_close_notify();
+        client.flush()?;
+        Ok::<_, io::Error>(client)
+    });
+    let mut got = Vec::new();
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(Instant::now() < deadline, "the upload did not end");
+        match server
+            .read_in_place(65_536)
+            .expect("an upload's connection")
+        {
+            Ok([]) => break,
+            Ok(ready) => {
+                assert!(ready.len() <= 65_536, "a block of {}", ready.len());
+                got.extend_from_slice(ready);
+                let n = ready.len();
+                server.consume_in_place(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+            Err(e) => panic!("server read: {e}"),
+        }
+    }
+    uploader
+        .join()
+        .expect("uploader")
+        .expect("the client's side");
+    assert!(
+        got == data,
+        "the upload arrived changed ({} bytes)",
+        got.len()
+    );
+}
+
+// The transfer engine writes an in-place upload to its file from the records' buffer, a
+// block at a time: as many whole records as fit in 64 KiB (six of 10,000 bytes), then the
+// end of the stream at the client's close_notify.
+#[test]
+fn an_upload_opened_in_place_is_written_a_block_at_a_time() {
+    use crate::handlers::transfers::Progress;
+    let (mut server, client) = pair_as(TlsRole::Data);
+    let mut client = client.join().expect("client thread");
+    server.open_receiving().expect("hand-over");
+    let data: Vec<u8> = (0..120_000u32).map(|i| (i % 241) as u8).collect();
+    send_records(&mut client, &server, &data);
+    let (writes, mut transfer) = recorded_upload();
+    let mut moved = 0;
+    let progress = transfer.pump(&mut server, &mut moved, 1 << 30);
+    assert!(matches!(progress, Ok(Progress::Blocked)), "{progress:?}");
+    assert_eq!(moved, 120_000);
+    let (sizes, written) = writes.lock().expect("writes").clone();
+    assert_eq!(sizes, [60_000, 60_000], "the file's writes");
+    assert!(written == data, "the upload arrived changed");
+    client.conn.send_close_notify();
+    client.flush().expect("close_notify");
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(Instant::now() < deadline, "the end was not seen");
+        match transfer.pump(&mut server, &mut moved, 1 << 30) {
+            Ok(Progress::Done) => break,
+            Ok(Progress::Blocked) => std::thread::yield_now(),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(moved, 120_000);
+}
+
+// A TCP close without close_notify cuts an in-place upload short: what arrived before it
+// is written, then the transfer fails as truncated. A forged record fails it too, with the
+// alert that says why.
+#[test]
+fn an_upload_opened_in_place_ends_badly_on_a_bare_close_or_a_forged_record() {
+    use crate::handlers::transfers::Progress;
+    use crate::handlers::CloseReason;
+    for forge in [false, true] {
+        let (mut server, client) = pair_as(TlsRole::Data);
+        let mut client = client.join().expect("client thread");
+        server.open_receiving().expect("hand-over");
+        let data = vec![7u8; 30_000];
+        send_records(&mut client, &server, &data);
+        if forge {
+            let mut forged = vec![23, 3, 3, 0, 40];
+            forged.extend([0x5a; 40]);
+            client.sock.write_all(&forged).expect("raw write");
+        } else {
+            client
+                .sock
+                .shutdown(std::net::Shutdown::Write)
+                .expect("shutdown");
+        }
+        let (writes, mut transfer) = recorded_upload();
+        let mut moved = 0;
+        let deadline = Instant::now() + LIMIT;
+        let reason = loop {
+            assert!(Instant::now() < deadline, "the upload did not fail");
+            match transfer.pump(&mut server, &mut moved, 1 << 30) {
+                Ok(Progress::Blocked) => std::thread::yield_now(),
+                Err(reason) => break reason,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(moved, 30_000, "forged: {forge}");
+        assert!(writes.lock().expect("writes").1 == data);
+        if forge {
+            assert!(
+                matches!(reason, CloseReason::Network(ref e) if e.kind() == io::ErrorKind::InvalidData),
+                "{reason:?}"
+            );
+            let mut buf = [0u8; 16];
+            let err = client.read(&mut buf).expect_err("the client read data");
+            assert!(err.to_string().contains("BadRecordMac"), "{err}");
+        } else {
+            assert!(matches!(reason, CloseReason::TlsTruncated), "{reason:?}");
+        }
+    }
+}
+
+/// A binary upload's transfer into a file that notes its writes.
+fn recorded_upload() -> (Written, crate::handlers::transfers::Transfer) {
+    let writes = Written::default();
+    let file = crate::filesystems::FsFile::custom(Recorder(Arc::clone(&writes)));
+    let job = crate::handlers::Job::Receive {
+        file,
+        ascii: false,
+        cut_tail: false,
+        meter: None,
+        pooled: false,
+    };
+    let transfer = crate::handlers::transfers::Transfer::new(job, false, 65_536, 65_536, None);
+    (writes, transfer)
+}
+
 /// Sends `data` in records of 10,000 bytes and waits until they are in the server's socket.
 fn send_records(client: &mut Client, server: &Transport, data: &[u8]) {
     for piece in data.chunks(10_000) {

@@ -147,6 +147,27 @@ impl TrafficKey {
             .ok()
     }
 
+    /// Opens the whole record that starts at `buf[record_at..]` and ends where `buf`
+    /// does, moving its inner plaintext (content, content type, padding) to the front of
+    /// `buf` as it decrypts (the cipher writes each block a few bytes lower than it read
+    /// it: no copy of its own); `None` when it does not authenticate.
+    pub(super) fn open_within<'a>(
+        &mut self,
+        buf: &'a mut [u8],
+        record_at: usize,
+    ) -> Option<&'a mut [u8]> {
+        let header: [u8; HEADER_LEN] = *buf.get(record_at..)?.first_chunk()?;
+        let nonce = self.next_nonce()?;
+        self.expanded()?
+            .open_within(
+                nonce,
+                aead::Aad::from(header),
+                buf,
+                record_at + HEADER_LEN..,
+            )
+            .ok()
+    }
+
     fn expanded(&mut self) -> Option<&aead::LessSafeKey> {
         if self.expanded.is_none() {
             let key = aead::UnboundKey::new(self.algorithm, &self.key[..self.algorithm.key_len()]);
@@ -217,6 +238,38 @@ mod tests {
         assert!(receiver.is_expanded());
         receiver.forget_expanded();
         assert!(!receiver.is_expanded());
+    }
+
+    #[test]
+    fn records_opened_within_a_buffer_leave_their_plaintext_end_to_end() {
+        let mut sender = key(0);
+        let mut buf = [0u8; 200];
+        let mut at = 0;
+        for word in [&b"first"[..], b"second"] {
+            let slot = &mut buf[at..];
+            slot[HEADER_LEN..HEADER_LEN + word.len()].copy_from_slice(word);
+            at += sender
+                .seal(slot, word.len(), APPLICATION_DATA)
+                .expect("seal");
+        }
+        let second_at = RECORD_ROOM + 5;
+        let mut receiver = key(0);
+        let inner = receiver
+            .open_within(&mut buf[..second_at], 0)
+            .expect("open the first");
+        assert_eq!(inner, b"first\x17");
+        // The second record's plaintext lands right after the first's content.
+        let inner = receiver
+            .open_within(&mut buf[5..at], second_at - 5)
+            .expect("open the second");
+        assert_eq!(inner, b"second\x17");
+        assert_eq!(&buf[..11], b"firstsecond");
+        let mut altered = key(0);
+        let mut other = vec![0u8; 64];
+        other[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(b"NOOP");
+        let n = altered.seal(&mut other, 4, APPLICATION_DATA).expect("seal");
+        other[3] ^= 1; // the header is authenticated too
+        assert!(key(0).open_within(&mut other[..n], 0).is_none());
     }
 
     #[test]
