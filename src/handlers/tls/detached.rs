@@ -336,16 +336,7 @@ impl DetachedTls {
             let Some(header) = bytes.first_chunk::<HEADER_LEN>() else {
                 break;
             };
-            if header[0] != APPLICATION_DATA {
-                return Err(Fatal(
-                    Some(UNEXPECTED_MESSAGE),
-                    "a TLS record not encrypted",
-                ));
-            }
-            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-            if len > MAX_CIPHERTEXT {
-                return Err(Fatal(Some(RECORD_OVERFLOW), "a TLS record too large"));
-            }
+            let len = record_len(header)?;
             let Some(record) = bytes.get_mut(..HEADER_LEN + len) else {
                 break;
             };
@@ -353,16 +344,7 @@ impl DetachedTls {
                 Some(BAD_RECORD_MAC),
                 "a TLS record failed to decrypt",
             ))?;
-            // The content type is the last byte that is not padding.
-            let end = inner.iter().rposition(|&b| b != 0).ok_or(Fatal(
-                Some(UNEXPECTED_MESSAGE),
-                "a TLS record without a type",
-            ))?;
-            if end > MAX_FRAGMENT {
-                return Err(Fatal(Some(RECORD_OVERFLOW), "a TLS record too large"));
-            }
-            let content_type = inner[end];
-            let content = &inner[..end];
+            let (content_type, content) = inner_content(inner)?;
             match content_type {
                 APPLICATION_DATA => {
                     let n = content.len().min(buf.len() - delivered);
@@ -400,16 +382,7 @@ impl DetachedTls {
             let Some(header) = bytes.get(at..).and_then(|b| b.first_chunk::<HEADER_LEN>()) else {
                 break;
             };
-            if header[0] != APPLICATION_DATA {
-                return Err(Fatal(
-                    Some(UNEXPECTED_MESSAGE),
-                    "a TLS record not encrypted",
-                ));
-            }
-            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-            if len > MAX_CIPHERTEXT {
-                return Err(Fatal(Some(RECORD_OVERFLOW), "a TLS record too large"));
-            }
+            let len = record_len(header)?;
             if self.opened > 0 && self.opened + len.saturating_sub(TAG_LEN + 1) > want {
                 return Ok(true);
             }
@@ -421,16 +394,9 @@ impl DetachedTls {
                 Some(BAD_RECORD_MAC),
                 "a TLS record failed to decrypt",
             ))?;
-            let end = inner.iter().rposition(|&b| b != 0).ok_or(Fatal(
-                Some(UNEXPECTED_MESSAGE),
-                "a TLS record without a type",
-            ))?;
-            if end > MAX_FRAGMENT {
-                return Err(Fatal(Some(RECORD_OVERFLOW), "a TLS record too large"));
-            }
-            let content = &inner[..end];
-            match inner[end] {
-                APPLICATION_DATA => self.opened += end,
+            let (content_type, content) = inner_content(inner)?;
+            match content_type {
+                APPLICATION_DATA => self.opened += content.len(),
                 ALERT => self.peer_closed |= alert(content)?,
                 HANDSHAKE => {
                     let requested = key_update(content)?;
@@ -507,6 +473,35 @@ impl DetachedTls {
         };
         self.incoming.read_records(tcp, chunk, &mut self.tcp_eof)
     }
+}
+
+/// The length of a record's body from its header; only encrypted records of at most
+/// 2^14 + 256 bytes may follow the handshake.
+fn record_len(header: &[u8; HEADER_LEN]) -> Result<usize, Fatal> {
+    if header[0] != APPLICATION_DATA {
+        return Err(Fatal(
+            Some(UNEXPECTED_MESSAGE),
+            "a TLS record not encrypted",
+        ));
+    }
+    let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+    if len > MAX_CIPHERTEXT {
+        return Err(Fatal(Some(RECORD_OVERFLOW), "a TLS record too large"));
+    }
+    Ok(len)
+}
+
+/// An opened record's content type and content: the type is the last byte that is not
+/// padding (RFC 8446 section 5.4).
+fn inner_content(inner: &[u8]) -> Result<(u8, &[u8]), Fatal> {
+    let end = inner.iter().rposition(|&b| b != 0).ok_or(Fatal(
+        Some(UNEXPECTED_MESSAGE),
+        "a TLS record without a type",
+    ))?;
+    if end > MAX_FRAGMENT {
+        return Err(Fatal(Some(RECORD_OVERFLOW), "a TLS record too large"));
+    }
+    Ok((inner[end], &inner[..end]))
 }
 
 /// Whether an alert is the peer's close_notify; any other but user_canceled (always

@@ -12,8 +12,10 @@
 //! (`buffers`). A control connection takes them when records arrive or leave and gives
 //! them back once empty, and a TLS 1.3 control connection leaves rustls's record state
 //! once its handshake is over (`detached`), so an idle TLS session keeps its raw keys and
-//! rustls's key schedule only; a data connection keeps its buffers until it closes, and
-//! encrypts into one outgoing buffer instead of an allocation per record. What that API cannot do itself (tag tickets with the session's token, note the
+//! rustls's key schedule only. A data connection keeps its buffers until it closes; once
+//! its handshake is over a download seals its own records (`sealed`) and an upload opens
+//! them where they arrived (`detached`), each with one copy of the data fewer than through
+//! rustls. What that API cannot do itself (tag tickets with the session's token, note the
 //! SNI name) the configuration of each handshake does (`binding`).
 
 mod binding;
@@ -51,7 +53,8 @@ pub(crate) struct Transport {
 enum Layer {
     Plain,
     Tls(Box<TlsLayer>),
-    /// A TLS 1.3 control connection after its handshake (see `detached`).
+    /// A TLS 1.3 control connection after its handshake, or an upload's data connection
+    /// after [`Transport::open_receiving`] (see `detached`).
     Detached(Box<DetachedTls>),
     /// A download's data connection once its handshake is done: its records are sealed
     /// here, not by rustls (see [`Transport::seal_sending`]).
@@ -331,20 +334,7 @@ impl Transport {
         let Layer::Tls(t) = std::mem::replace(&mut self.layer, Layer::Failed) else {
             return;
         };
-        let TlsLayer {
-            conn,
-            incoming,
-            outgoing,
-            plaintext,
-            notes,
-            ..
-        } = *t;
-        match DetachedTls::new(
-            conn,
-            [incoming, outgoing, plaintext],
-            notes,
-            TlsRole::Control,
-        ) {
+        match t.detach(TlsRole::Control) {
             Ok(detached) => self.layer = Layer::Detached(Box::new(detached)),
             // The connection stays `Failed`: its reads and writes are errors.
             Err(e) => log::warn!("TLS: rustls kept the connection's keys: {e}"),
@@ -390,20 +380,7 @@ impl Transport {
     /// rustls refused to hand over the keys (not expected once the checks passed): the
     /// connection is unusable (its reads and writes fail, the socket is shut down).
     pub(crate) fn seal_sending(&mut self) -> io::Result<()> {
-        let Layer::Tls(t) = &mut self.layer else {
-            return Ok(());
-        };
-        if t.failed
-            || t.role == TlsRole::Control
-            || t.conn.is_handshaking()
-            || t.conn.protocol_version() != Some(ProtocolVersion::TLSv1_3)
-            || !tls13::supported(t.conn.negotiated_cipher_suite())
-        {
-            return Ok(());
-        }
-        // What rustls still has to send (tickets) is sealed and queued first.
-        t.process(&mut Want::Drive)?;
-        let Layer::Tls(t) = std::mem::replace(&mut self.layer, Layer::Failed) else {
+        let Some(t) = self.take_data_layer()? else {
             return Ok(());
         };
         let TlsLayer { conn, outgoing, .. } = *t;
@@ -424,46 +401,45 @@ impl Transport {
         }
     }
 
+    /// A data connection's rustls layer once its TLS 1.3 handshake is done and rustls
+    /// has processed what arrived and queued what it had to send (tickets), taken out:
+    /// the layer is `Failed` until the caller puts the next one in. None, nothing changed,
+    /// before that, or for a connection whose records stay with rustls.
+    fn take_data_layer(&mut self) -> io::Result<Option<Box<TlsLayer>>> {
+        let Layer::Tls(t) = &mut self.layer else {
+            return Ok(None);
+        };
+        if !t.can_take_over_records() {
+            return Ok(None);
+        }
+        t.process(&mut Want::Drive)?;
+        if !t.in_traffic || t.peer_closed {
+            // Not now: rustls is not in its traffic state, or the stream ended already.
+            return Ok(None);
+        }
+        match std::mem::replace(&mut self.layer, Layer::Failed) {
+            Layer::Tls(t) => Ok(Some(t)),
+            other => {
+                self.layer = other;
+                Ok(None)
+            }
+        }
+    }
+
     /// An upload's data connection, its handshake done: from now on its records are
     /// opened here rather than by rustls, where they arrived, and the upload is written
     /// to its file from there ([`read_in_place`](Self::read_in_place); see `detached`).
-    /// A no-op while the handshake runs or rustls has records of its own to send, and for
+    /// A no-op while the handshake runs or rustls is not in its traffic state yet, and for
     /// plain TCP, a control connection, or a suite other than TLS 1.3's AEADs.
     ///
     /// # Errors
     /// A TLS error, or rustls refused to hand over the keys (not expected once the checks
     /// passed): the connection is unusable.
     pub(crate) fn open_receiving(&mut self) -> io::Result<()> {
-        let Layer::Tls(t) = &mut self.layer else {
+        let Some(t) = self.take_data_layer()? else {
             return Ok(());
         };
-        if t.failed
-            || t.role == TlsRole::Control
-            || t.conn.is_handshaking()
-            || t.conn.protocol_version() != Some(ProtocolVersion::TLSv1_3)
-            || !tls13::supported(t.conn.negotiated_cipher_suite())
-        {
-            return Ok(());
-        }
-        t.process(&mut Want::Drive)?;
-        if !t.in_traffic || t.peer_closed {
-            // Not now: rustls is not in its traffic state, or the stream ended already.
-            return Ok(());
-        }
-        let Layer::Tls(t) = std::mem::replace(&mut self.layer, Layer::Failed) else {
-            return Ok(());
-        };
-        let TlsLayer {
-            conn,
-            incoming,
-            outgoing,
-            plaintext,
-            notes,
-            ..
-        } = *t;
-        let buffers = [incoming, outgoing, plaintext];
-        let detached =
-            DetachedTls::new(conn, buffers, notes, TlsRole::Data).map_err(io::Error::other)?;
+        let detached = t.detach(TlsRole::Data).map_err(io::Error::other)?;
         self.layer = Layer::Detached(Box::new(detached));
         Ok(())
     }
@@ -588,6 +564,29 @@ impl Transport {
 }
 
 impl TlsLayer {
+    /// A data connection whose TLS 1.3 handshake is done, with a suite `tls13` protects:
+    /// one whose records the channel can seal or open itself.
+    fn can_take_over_records(&self) -> bool {
+        !self.failed
+            && self.role == TlsRole::Data
+            && !self.conn.is_handshaking()
+            && self.conn.protocol_version() == Some(ProtocolVersion::TLSv1_3)
+            && tls13::supported(self.conn.negotiated_cipher_suite())
+    }
+
+    /// The connection off rustls's record state (see `detached`), with its buffers.
+    fn detach(self: Box<Self>, role: TlsRole) -> Result<DetachedTls, rustls::Error> {
+        let TlsLayer {
+            conn,
+            incoming,
+            outgoing,
+            plaintext,
+            notes,
+            ..
+        } = *self;
+        DetachedTls::new(conn, [incoming, outgoing, plaintext], notes, role)
+    }
+
     /// Processes the records that arrived, queueing what rustls sends (handshake
     /// messages, tickets, alerts), then does `want`.
     ///
