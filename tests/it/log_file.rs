@@ -401,8 +401,9 @@ fn sigint_is_logged_as_pyftpdlib_does() {
 fn start_up_says_what_is_served() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_str().expect("a UTF-8 temp path");
+    // The port may accept before the line is written: wait for the line, bounded.
     let srv = BinServer::start(&["-d", dir]);
-    let log = srv.log();
+    let log = srv.wait_log("] serving ", 1);
     assert!(
         log.contains(&format!(
             "] serving {dir} to anonymous, read-only (perm elr)\n"
@@ -411,7 +412,7 @@ fn start_up_says_what_is_served() {
     );
     drop(srv);
     let srv = BinServer::start(&["-w", "-d", dir, "-u", "user", "-P", PASSWORD]);
-    let log = srv.log();
+    let log = srv.wait_log("] serving ", 1);
     assert!(
         log.contains(&format!(
             "] serving {dir} to user 'user', writable (perm elradfmwMT)\n"
