@@ -43,11 +43,7 @@ fn session(srv: &BinServer) -> String {
 }
 
 fn signal(srv: &BinServer, name: &str) {
-    let sent = Command::new("kill")
-        .args([name, &srv.pid().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(sent.success(), "kill {name} failed");
+    srv.signal(name.trim_start_matches('-'));
 }
 
 #[test]

@@ -317,16 +317,54 @@ impl BinServer {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Sends `signal` (a name for kill(1): `USR2`, `TERM`…) to the process started.
+    /// Sends `signal` (a name for kill(1): `USR2`, `TERM`…) to the process started, once
+    /// it has a handler for it: the port accepts before the server installs its handlers,
+    /// and a signal in between would meet the default action (which ends the process).
     ///
     /// # Panics
-    /// When the signal cannot be sent.
+    /// When the signal cannot be sent, or a known one is not caught within [`IO_TIMEOUT`].
     pub fn signal(&self, signal: &str) {
+        self.wait_caught(signal);
         let sent = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (bounded) until the process catches or blocks `signal` (its bit in the
+    /// `SigCgt` or `SigBlk` mask of /proc/PID/status); a name not listed here is not waited
+    /// for.
+    fn wait_caught(&self, signal: &str) {
+        let number: u32 = match signal.trim_start_matches('-') {
+            "HUP" => 1,
+            "INT" => 2,
+            "USR1" => 10,
+            "USR2" => 12,
+            "TERM" => 15,
+            _ => return,
+        };
+        let status = format!("/proc/{}/status", self.child.id());
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let text = std::fs::read_to_string(&status).unwrap_or_default();
+            // Caught by a handler, or blocked (taken by sigwait or a signalfd).
+            let has = |field: &str| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix(field))
+                    .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+                    .is_some_and(|mask| mask & (1 << (number - 1)) != 0)
+            };
+            if has("SigCgt:") || has("SigBlk:") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "SIG{signal} not caught within {IO_TIMEOUT:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(PROCESS_POLL);
+        }
     }
 
     /// Waits (bounded) until the log holds `needle` `times` times; returns the log.
