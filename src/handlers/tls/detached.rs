@@ -416,12 +416,7 @@ impl DetachedTls {
     /// own before its next application data (RFC 8446 section 4.6.3: one, however many
     /// requests arrived while it was silent).
     fn update_keys(&mut self, requested: bool) -> Result<(), Fatal> {
-        let (seq, secrets) = self
-            .schedule
-            .update_rx_secret()
-            .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS key update failed"))?;
-        self.recv = TrafficKey::new((seq, secrets))
-            .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS key update failed"))?;
+        self.recv = next_key(self.schedule.update_rx_secret())?;
         self.update_owed |= requested;
         Ok(())
     }
@@ -430,12 +425,7 @@ impl DetachedTls {
     fn update_send_key(&mut self) -> Result<(), Fatal> {
         self.seal(HANDSHAKE, &KEY_UPDATE_NOT_REQUESTED)?;
         self.update_owed = false;
-        let (seq, secrets) = self
-            .schedule
-            .update_tx_secret()
-            .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS key update failed"))?;
-        self.send = TrafficKey::new((seq, secrets))
-            .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS key update failed"))?;
+        self.send = next_key(self.schedule.update_tx_secret())?;
         self.send_updates = self.send_updates.saturating_add(1);
         Ok(())
     }
@@ -473,6 +463,15 @@ impl DetachedTls {
         };
         self.incoming.read_records(tcp, chunk, &mut self.tcp_eof)
     }
+}
+
+/// The traffic key a key update derived (rustls's key schedule).
+fn next_key(
+    derived: Result<(u64, rustls::ConnectionTrafficSecrets), rustls::Error>,
+) -> Result<TrafficKey, Fatal> {
+    derived
+        .and_then(TrafficKey::new)
+        .map_err(|_| Fatal(Some(INTERNAL_ERROR), "a TLS key update failed"))
 }
 
 /// The length of a record's body from its header; only encrypted records of at most
