@@ -4,7 +4,7 @@
 //! allocates.
 
 use std::io::{self, Read, Seek, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ioloop::{Handle, Interest, LoopHandle};
@@ -104,7 +104,40 @@ enum Kind {
         meter: Option<std::sync::Arc<crate::quotas::UploadMeter>>,
         /// The size of the blocks written to the file.
         block: usize,
+        /// See [`NameWatch`].
+        name: NameWatch,
     },
+}
+
+/// Whether an upload's file can still be read by anyone. An OS file that had a name (a
+/// link) when the upload started and has none left (a later STOR of the same name was
+/// renamed over it, or a DELE removed it) can never get one back, since linkat(2) refuses
+/// such a file, so what would still be written to it could never be read. The rest of
+/// such an upload is received to its end and answered as before, but no longer written,
+/// charged to the quota or cached: 200 clients that STOR one name at once no longer write
+/// 200 files for the one that is kept, nor fill a disk with files nobody can see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NameWatch {
+    /// Look again once this many bytes were received.
+    CheckAt(u64),
+    /// Written to the end: not an OS file, or one without a name from the start (an
+    /// `O_TMPFILE` a custom filesystem links later).
+    Off,
+    /// The file lost its name: what arrives is dropped.
+    Lost,
+}
+
+/// How often a running upload looks whether its file still has a name: one fstat(2) per
+/// MiB received, so a file replaced at its start receives a MiB or two.
+const NAME_CHECK_EVERY: u64 = 1 << 20;
+
+impl NameWatch {
+    fn start(file: &TransferFile) -> NameWatch {
+        match file.as_os().map(|f| crate::sys::fstat(f.as_fd())) {
+            Some(Ok(st)) if st.nlink > 0 => NameWatch::CheckAt(NAME_CHECK_EVERY),
+            _ => NameWatch::Off,
+        }
+    }
 }
 
 /// The pipe an upload is spliced through, and how much of it is not in the file yet.
@@ -211,6 +244,7 @@ impl Transfer {
                     .flatten();
                 // Taken on first use: a spliced upload never touches a buffer, nor one
                 // whose TLS records are opened in place.
+                let name = NameWatch::start(&file);
                 let kind = Kind::Receive {
                     file,
                     ascii,
@@ -218,6 +252,7 @@ impl Transfer {
                     cut_tail,
                     meter,
                     block: in_size,
+                    name,
                 };
                 (kind, Vec::new(), 0)
             }
@@ -282,7 +317,37 @@ impl Transfer {
     ) -> Result<Progress, CloseReason> {
         let budget = budget.max(1);
         self.waiting_file = false;
+        let start = *bytes;
+        loop {
+            self.watch_name(*bytes);
+            let left = budget - (*bytes - start);
+            // An upload stops at its next look at its file's name, then goes on.
+            let step = match self.kind {
+                Kind::Receive {
+                    name: NameWatch::CheckAt(at),
+                    ..
+                } => left.min(at.saturating_sub(*bytes).max(1)),
+                Kind::Receive { .. } | Kind::SendFile { .. } | Kind::SendBytes => left,
+            };
+            match self.pump_step(stream, bytes, step)? {
+                Progress::Yielded if *bytes - start < budget => {}
+                progress => return Ok(progress),
+            }
+        }
+    }
+
+    /// One stretch of [`Transfer::pump`], of at most `budget` bytes.
+    fn pump_step(
+        &mut self,
+        stream: &mut Transport,
+        bytes: &mut u64,
+        budget: u64,
+    ) -> Result<Progress, CloseReason> {
         match self.kind {
+            Kind::Receive {
+                name: NameWatch::Lost,
+                ..
+            } if !stream.is_tls() => self.receive_dropped(stream, bytes, budget),
             Kind::Receive {
                 splice: Some(_), ..
             } => self.receive_spliced(stream, bytes, budget),
@@ -479,6 +544,65 @@ impl Transfer {
         }
     }
 
+    /// An upload whose file was checked [`NAME_CHECK_EVERY`] bytes ago looks whether it
+    /// still has a name (see [`NameWatch`]).
+    fn watch_name(&mut self, received: u64) {
+        let Kind::Receive {
+            file,
+            name: name @ NameWatch::CheckAt(_),
+            splice,
+            ..
+        } = &mut self.kind
+        else {
+            return;
+        };
+        if matches!(*name, NameWatch::CheckAt(at) if received < at) {
+            return;
+        }
+        let lost = file
+            .as_os()
+            .is_some_and(|f| crate::sys::fstat(f.as_fd()).is_ok_and(|st| st.nlink == 0));
+        if lost {
+            *name = NameWatch::Lost;
+            // What a pipe still holds was bound for the file that is gone.
+            *splice = None;
+        } else {
+            *name = NameWatch::CheckAt(received.saturating_add(NAME_CHECK_EVERY));
+        }
+    }
+
+    /// The rest of a plain upload whose file lost its name: taken off the socket and
+    /// dropped by the kernel (recv(2) with `MSG_TRUNC`), never copied.
+    fn receive_dropped(
+        &mut self,
+        stream: &mut Transport,
+        bytes: &mut u64,
+        budget: u64,
+    ) -> Result<Progress, CloseReason> {
+        let Kind::Receive { block, .. } = self.kind else {
+            return Ok(Progress::Done);
+        };
+        if self.buf.is_empty() {
+            // Only its length is used: the kernel writes nothing into it.
+            self.buf = vec![0; block];
+        }
+        let socket = stream.tcp().as_raw_fd();
+        let start = *bytes;
+        loop {
+            let left = budget.saturating_sub(*bytes - start);
+            if left == 0 {
+                return Ok(Progress::Yielded);
+            }
+            let want = self.buf.len().min(clamp(left));
+            match crate::sys::recv_dropping(socket, &mut self.buf[..want]) {
+                Ok(0) => return self.upload_ended(),
+                Ok(n) => *bytes += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return receive_failed(e),
+            }
+        }
+    }
+
     /// An upload through the buffer: each block is filled from the socket as far as it
     /// has data before it is written to the file, so a TLS upload (whose reads end where
     /// the records one read(2) brought end) writes whole blocks, not a block and a piece.
@@ -671,7 +795,13 @@ impl Transfer {
         if matches!(self.kind, Kind::Receive { ascii: false, .. }) {
             return write_binary(&mut self.kind, &self.buf[..n]);
         }
-        let Kind::Receive { file, meter, .. } = &mut self.kind else {
+        let Kind::Receive {
+            file,
+            meter,
+            name: NameWatch::CheckAt(_) | NameWatch::Off,
+            ..
+        } = &mut self.kind
+        else {
             return Ok(());
         };
         let mut o = 0;
@@ -713,6 +843,10 @@ impl Transfer {
     /// file has everything written first.
     fn end_upload(&mut self) -> Result<(), CloseReason> {
         match &mut self.kind {
+            Kind::Receive {
+                name: NameWatch::Lost,
+                ..
+            } => Ok(()),
             Kind::Receive { file, cut_tail, .. } => file
                 .finish_upload(cut_at_position, *cut_tail)
                 .map_err(CloseReason::File),
@@ -721,7 +855,13 @@ impl Transfer {
     }
 
     fn flush_pending_cr(&mut self) -> Result<(), CloseReason> {
-        if let Kind::Receive { file, meter, .. } = &mut self.kind {
+        if let Kind::Receive {
+            file,
+            meter,
+            name: NameWatch::CheckAt(_) | NameWatch::Off,
+            ..
+        } = &mut self.kind
+        {
             if std::mem::take(&mut self.prev_cr) {
                 if let Some(meter) = meter {
                     meter.charge(1).map_err(CloseReason::File)?;
@@ -753,10 +893,16 @@ fn send_share(sends: usize) -> u64 {
     (TURN_SHARE / sends).max(MIN_SEND_SHARE)
 }
 
-/// A byte budget as a buffer length.
-/// Writes an upload's bytes to its file as they came (binary), charged to its quota.
+/// Writes an upload's bytes to its file as they came (binary), charged to its quota;
+/// nothing once the file lost its name (see [`NameWatch`]).
 fn write_binary(kind: &mut Kind, data: &[u8]) -> Result<(), CloseReason> {
-    let Kind::Receive { file, meter, .. } = kind else {
+    let Kind::Receive {
+        file,
+        meter,
+        name: NameWatch::CheckAt(_) | NameWatch::Off,
+        ..
+    } = kind
+    else {
         return Ok(());
     };
     if let Some(meter) = meter {
@@ -780,6 +926,7 @@ fn receive_failed(e: io::Error) -> Result<Progress, CloseReason> {
     }
 }
 
+/// A byte budget as a buffer length.
 fn clamp(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
@@ -837,6 +984,38 @@ mod tests {
         assert!(t.share() <= TURN_SHARE);
         drop(t);
         assert_eq!(ACTIVE_SENDS.load(Ordering::Relaxed), before);
+    }
+
+    /// An upload looks at its file's name only when the file is an OS file that has one:
+    /// an `O_TMPFILE` (which a custom filesystem may link once it is complete) and a
+    /// memory file are written to the end.
+    #[test]
+    fn only_a_named_os_file_is_watched_for_its_name() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let named = std::fs::File::create(dir.path().join("f")).expect("create");
+        let watch = |f: FsFile| NameWatch::start(&TransferFile::Direct(f));
+        assert_eq!(
+            watch(FsFile::Os(named)),
+            NameWatch::CheckAt(NAME_CHECK_EVERY)
+        );
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir.path())
+        {
+            Ok(unnamed) => assert_eq!(watch(FsFile::Os(unnamed)), NameWatch::Off),
+            // A filesystem without O_TMPFILE.
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP)),
+        }
+        let mem = crate::filesystems::MemoryFs::new();
+        let file = crate::filesystems::FileSystem::open_write(
+            &mem,
+            std::path::Path::new("/f"),
+            crate::filesystems::WriteMode::Truncate,
+        )
+        .expect("open");
+        assert_eq!(watch(file), NameWatch::Off);
     }
 
     // REST + STOR: the file ends where writing stopped, on disk and in memory.

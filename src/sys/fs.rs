@@ -1,6 +1,6 @@
 //! Files, descriptors and sockets: the calls std does not offer for them (`utimensat`,
-//! `faccessat`, descriptor flags, pipes and their size, sendfile(2), splice(2), shutting a
-//! listener), through rustix.
+//! `faccessat`, descriptor flags, pipes and their size, sendfile(2), splice(2), receiving
+//! without a copy, shutting a listener), through rustix.
 //!
 //! The functions take raw descriptors that the callers borrow from objects they keep
 //! alive for the call (`as_raw_fd()`), so that the callers need not change; [`borrow`]
@@ -314,6 +314,18 @@ pub(crate) fn splice(from: RawFd, to: RawFd, len: usize, nonblock: bool) -> io::
         len,
         flags,
     )?)
+}
+
+/// recv(2) with `MSG_TRUNC` on a TCP socket: takes up to `room.len()` received bytes off
+/// the socket and drops them in the kernel, without copying them (tcp(7)); `room` is
+/// never written. Returns the bytes dropped; 0 at the end of the stream.
+pub(crate) fn recv_dropping(socket: RawFd, room: &mut [u8]) -> io::Result<usize> {
+    let (_, n) = rustix::net::recv(
+        borrow(&socket),
+        room,
+        rustix::net::RecvFlags::TRUNC | rustix::net::RecvFlags::DONTWAIT,
+    )?;
+    Ok(n)
 }
 
 /// A pipe whose two ends are non-blocking and closed on exec: (read end, write end).

@@ -25,8 +25,8 @@ pub(crate) use fs::is_nonblocking;
 pub(crate) use fs::{
     access_exec_dir, chmodat, close_inherited, cwd, fchmod, fstat, inherited_listener,
     is_append_only, mkdirat, open_dir_handle, openat, openat2_beneath, pipe, pipe_size,
-    read_dir_names, readlinkat, renameat, sendfile, set_blocking, set_pipe_size, set_times,
-    set_times_at, splice, statat, stop_listening, symlinkat, unlinkat, RawStat,
+    read_dir_names, readlinkat, recv_dropping, renameat, sendfile, set_blocking, set_pipe_size,
+    set_times, set_times_at, splice, statat, stop_listening, symlinkat, unlinkat, RawStat,
 };
 #[cfg(feature = "pam")]
 pub(crate) use pam::authenticate as pam_authenticate;

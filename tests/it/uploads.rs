@@ -97,6 +97,142 @@ fn a_download_keeps_the_old_file_whole_while_an_atomic_stor_replaces_it() {
     download_during_replacement(&srv);
 }
 
+/// A server whose `user` may store [`QUOTA`] bytes, over FTPS with `tls`.
+fn quota_server(tls: Option<ftpdlib::config::TlsConfig>) -> TestServer {
+    TestServer::with_authorizer(
+        |mut auth| {
+            auth.set_quota_bytes("user", Some(QUOTA)).expect("quota");
+            Box::new(auth)
+        },
+        move |h| h.tls = tls,
+        |_| {},
+        |b| b,
+    )
+}
+
+const QUOTA: u64 = 4 << 20;
+
+/// What happens to `x` while an upload to it runs, once it has sent its first bytes.
+#[derive(Debug, Clone, Copy)]
+enum Meanwhile {
+    /// Another session STORs `x` (a new file renamed over the name).
+    Stored,
+    /// Another session DELEs `x`.
+    Deleted,
+}
+
+impl Meanwhile {
+    /// Does it from a second session, and checks what the name holds after it.
+    fn run(self, srv: &TestServer, other: &[u8]) {
+        let mut c = srv.login();
+        match self {
+            Meanwhile::Stored => c.stor("x", other),
+            Meanwhile::Deleted => {
+                c.expect("DELE x", 250);
+            }
+        }
+    }
+
+    fn check(self, srv: &TestServer, other: &[u8]) {
+        let left = std::fs::read(srv.root().join("x"));
+        match self {
+            Meanwhile::Stored => assert!(left.expect("x") == other, "x is not the later upload"),
+            Meanwhile::Deleted => assert!(left.is_err(), "x came back"),
+        }
+    }
+}
+
+/// The bytes used, from a `SITE QUOTA` reply.
+fn quota_used(text: &str) -> u64 {
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("SITE QUOTA: {text:?}"))
+}
+
+/// An upload of twice the quota loses its name after its first 512 KiB (another session
+/// STORs over it or deletes it). Its file can never be read again, so the rest is
+/// received to the end and answered 226, but not written: it does not fill the quota
+/// (writing it all, the upload was cut with 552), and the name holds what the other
+/// session left.
+#[test]
+fn an_upload_whose_file_loses_its_name_is_received_whole_but_not_written() {
+    let payload = random_bytes(2 * QUOTA as usize, 0x5e1);
+    let other = random_bytes(100_000, 0x5e2);
+    for (meanwhile, ty) in [
+        (Meanwhile::Stored, "I"),
+        (Meanwhile::Stored, "A"),
+        (Meanwhile::Deleted, "I"),
+    ] {
+        let srv = quota_server(None);
+        let mut c = srv.login();
+        c.expect(&format!("TYPE {ty}"), 200);
+        let mut data = c.pasv();
+        let (code, text) = c.cmd("STOR x");
+        assert!(code == 125 || code == 150, "STOR: {code} {text}");
+        data.write_all(&payload[..512 << 10])
+            .expect("the first bytes");
+        meanwhile.run(&srv, &other);
+        if let Err(e) = data.write_all(&payload[512 << 10..]) {
+            panic!("{meanwhile:?} TYPE {ty}: the rest: {e}; {:?}", c.reply());
+        }
+        data.shutdown(Shutdown::Write).expect("shutdown");
+        let mut rest = Vec::new();
+        let _ = data.read_to_end(&mut rest);
+        let (code, text) = c.reply();
+        assert_eq!(code, 226, "{meanwhile:?} TYPE {ty}: {text}");
+        meanwhile.check(&srv, &other);
+        let used = quota_used(&c.expect("SITE QUOTA", 200));
+        assert!(
+            used < QUOTA / 2,
+            "{meanwhile:?} TYPE {ty}: {used} bytes charged for a file that lost its name"
+        );
+    }
+}
+
+/// The same over FTPS, where the records are still opened (and checked) to the
+/// close_notify, and only the writing stops.
+#[test]
+fn an_ftps_upload_whose_file_loses_its_name_is_received_whole_but_not_written() {
+    use crate::tls::client::{client_config, have_openssl, Certs, FtpsClient};
+    if !have_openssl() {
+        return;
+    }
+    let certs = Certs::new();
+    let srv = quota_server(Some(certs.server_tls()));
+    let payload = random_bytes(2 * QUOTA as usize, 0x5e3);
+    let other = random_bytes(100_000, 0x5e4);
+    for meanwhile in [Meanwhile::Stored, Meanwhile::Deleted] {
+        let config = client_config();
+        let mut c = FtpsClient::connect(srv.addr);
+        c.auth_tls(&config);
+        c.login();
+        c.prot_p();
+        c.expect("TYPE I", 200);
+        let mut data = c.pasv(Some(&config));
+        c.start("STOR x");
+        data.write_all(&payload[..512 << 10])
+            .expect("the first bytes");
+        data.flush().expect("flush");
+        meanwhile.run(&srv, &other);
+        data.write_all(&payload[512 << 10..]).expect("the rest");
+        data.finish_upload();
+        let (code, text) = c.reply();
+        assert_eq!(code, 226, "{meanwhile:?}: {text}");
+        meanwhile.check(&srv, &other);
+        let used = quota_used(&c.expect("SITE QUOTA", 200));
+        assert!(used < QUOTA / 2, "{meanwhile:?}: {used} bytes charged");
+        c.expect(
+            "DELE x",
+            if matches!(meanwhile, Meanwhile::Stored) {
+                250
+            } else {
+                550
+            },
+        );
+    }
+}
+
 #[test]
 fn rest_stor_and_appe_still_write_in_place_and_links_are_kept() {
     let srv = TestServer::start();
