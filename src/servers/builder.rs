@@ -147,7 +147,10 @@ impl ServerBuilder {
     /// returns. If the new process exits or stays silent, it is stopped and this one
     /// goes on serving; the reason is logged. Under systemd, `MAINPID=` tells it the
     /// new main process. Off by default (SIGUSR2 then keeps its default action); the
-    /// `ftpdlib` binary turns it on. The new process must take the inherited sockets
+    /// `ftpdlib` binary turns it on. The handler is installed before the port is bound
+    /// ([`ServerBuilder::bind`], [`ServerBuilder::listeners`]), so that a SIGUSR2 sent as
+    /// soon as it accepts cannot end the process; one sent after the server is built
+    /// starts the hand-over once `serve_forever` runs. The new process must take the inherited sockets
     /// (`activated_listeners` and [`ServerBuilder::listeners`]) and send `READY=1`
     /// ([`ServerBuilder::notify_systemd`], or this option, which implies it for the
     /// old process's socket).
@@ -265,6 +268,7 @@ impl ServerBuilder {
             listen_fds,
             metrics: None,
             reload_hook: self.reload_hook,
+            signals_at_build: super::server::SignalCounts::now(),
         })
     }
 }

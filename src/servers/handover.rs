@@ -48,11 +48,12 @@ pub(super) struct Pending {
 }
 
 impl Restarts {
-    /// Installs the SIGUSR2 handler.
-    pub(super) fn install() -> Restarts {
+    /// Installs the SIGUSR2 handler (again: the builder did before binding); signals
+    /// counted after `seen` start a hand-over.
+    pub(super) fn install(seen: usize) -> Restarts {
         crate::sys::install_handover_signal();
         Restarts {
-            seen: crate::sys::handover_signals_received().0,
+            seen,
             state: State::Serving,
             exe: std::env::current_exe().ok(),
         }

@@ -45,8 +45,25 @@ impl ServerBuilder {
     /// # Errors
     /// When the address does not resolve or no address binds.
     pub fn bind(self, addr: impl ToSocketAddrs) -> Result<FtpServer, Error> {
+        self.install_requested_signals();
         let listener = bind_listener(addr, &self.server)?;
         self.listener(listener)
+    }
+
+    /// The handlers of the signals this server was asked to answer
+    /// ([`ServerBuilder::hand_over_on_sigusr2`], [`ServerBuilder::on_reload`]), installed
+    /// before the port is bound: a client, a script or a service manager may signal the
+    /// process as soon as the port accepts, and the signal's default action would end
+    /// it. One that arrives before [`FtpServer`] is built is dropped (the settings were
+    /// just read; the hand-over can be asked again); from then on, it is acted on once
+    /// [`FtpServer::serve_forever`] runs.
+    fn install_requested_signals(&self) {
+        if self.server.hand_over {
+            crate::sys::install_handover_signal();
+        }
+        if self.reload_hook.is_some() {
+            crate::sys::install_reload_signal();
+        }
     }
 
     /// Binds to `addr` and runs the server on a new thread; the returned
@@ -118,6 +135,7 @@ impl ServerBuilder {
     /// When `listeners` is empty, or a listener cannot be made non-blocking or
     /// registered.
     pub fn listeners(mut self, listeners: Vec<std::net::TcpListener>) -> Result<FtpServer, Error> {
+        self.install_requested_signals();
         for l in &listeners {
             l.set_nonblocking(true)
                 .map_err(|e| Error::io("configuring the listener", e))?;

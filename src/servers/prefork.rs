@@ -66,6 +66,7 @@ pub(super) fn pre_fork_server(
         listen_fds,
         metrics: None,
         reload_hook,
+        signals_at_build: super::server::SignalCounts::now(),
     })
 }
 

@@ -35,6 +35,25 @@ pub struct FtpServer {
     pub(super) metrics: Option<super::metrics_endpoint::Endpoint>,
     /// What reads the settings again on SIGHUP.
     pub(super) reload_hook: Option<ReloadHook>,
+    /// The SIGUSR2 and SIGHUP counted when the server was built: those that come after
+    /// are acted on when [`FtpServer::serve_forever`] runs.
+    pub(super) signals_at_build: SignalCounts,
+}
+
+/// How many hand-over (SIGUSR2) and reload (SIGHUP) signals the process has counted.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SignalCounts {
+    pub(super) handovers: usize,
+    pub(super) reloads: usize,
+}
+
+impl SignalCounts {
+    pub(super) fn now() -> SignalCounts {
+        SignalCounts {
+            handovers: crate::sys::handover_signals_received().0,
+            reloads: crate::sys::reload_signals_received(),
+        }
+    }
 }
 
 /// A loop of the multi-loop model running on a thread of its own.
@@ -96,14 +115,16 @@ impl FtpServer {
         if handle_exit {
             crate::sys::install_exit_signals();
         }
-        let mut restarts = (handle_exit && self.server.hand_over).then(Restarts::install);
-        // Before the notifier says READY=1: a SIGHUP sent as soon as systemd (or anyone)
-        // reads it must find the handler, not SIGHUP's default action, which ends the
-        // process.
+        let seen = self.signals_at_build;
+        let mut restarts =
+            (handle_exit && self.server.hand_over).then(|| Restarts::install(seen.handovers));
+        // The builder installed it before binding (see `install_requested_signals`); a
+        // server built from parts without the builder's bind gets it here, before the
+        // notifier says READY=1, which systemd may answer with a SIGHUP at once.
         if reload_on_hup {
             crate::sys::install_reload_signal();
         }
-        let mut reloads_seen = crate::sys::reload_signals_received();
+        let mut reloads_seen = seen.reloads;
         let plan = NotifyPlan::from_env();
         let service_address = plan.service_address.clone();
         let (mut service, notify_handler) = self.start_notifier(plan);

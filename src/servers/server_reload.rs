@@ -18,7 +18,9 @@ impl ServerBuilder {
     /// [`FtpServer::serve_forever`] runs with `handle_exit`: the hook returns the new
     /// options and authorizer, which the sessions started from then on get; running ones
     /// keep theirs. A hook that fails leaves every setting as it was (the error is
-    /// logged). Without a hook, SIGHUP keeps its default action (it ends the process).
+    /// logged). Without a hook, SIGHUP keeps its default action (it ends the process);
+    /// with one, its handler is installed before the port is bound, as for
+    /// [`ServerBuilder::hand_over_on_sigusr2`].
     /// With [`ServerBuilder::notify_systemd`], systemd hears `RELOADING=1` before and
     /// `READY=1` after, as `Type=notify-reload` expects.
     pub fn on_reload(

@@ -27,6 +27,59 @@ const MODELS: [&str; 5] = [
     "pre-fork",
 ];
 
+/// A script or a service manager may signal the server as soon as its port accepts: by
+/// then every signal the binary answers has its handler (the default action of SIGHUP and
+/// SIGUSR2 ends the process), in the one-loop and the pre-fork models, and a SIGHUP sent
+/// at that instant is a reload once the server serves.
+#[test]
+fn the_binary_catches_its_signals_before_its_port_accepts() {
+    for model in ["async", "pre-fork"] {
+        let srv = BinServer::start(&["--concurrency", model, "--workers", "1"]);
+        for signal in ["HUP", "INT", "USR2", "TERM"] {
+            assert!(
+                srv.catches(signal),
+                "{model}: SIG{signal} has its default action once the port accepts"
+            );
+        }
+        let sent = Command::new("kill")
+            .args(["-HUP", &srv.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        srv.wait_log("reload done", 1);
+        let mut c = Client::connect(srv.addr);
+        c.login("anonymous", "x");
+        c.expect("NOOP", 200);
+    }
+}
+
+/// The same through the library: a server built to answer SIGUSR2 (hand-overs) and SIGHUP
+/// (reloads) catches them once `bind` returns, before `serve_forever` runs (its port
+/// already accepts then).
+#[test]
+fn a_built_server_catches_sigusr2_and_sighup_before_it_serves() {
+    let server = ftpdlib::servers::FtpServer::builder(DummyAuthorizer::new())
+        .hand_over_on_sigusr2(true)
+        .on_reload(|_| Ok(Reload::new()))
+        .bind("127.0.0.1:0")
+        .expect("bind");
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let caught = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .expect("SigCgt");
+    assert!(
+        caught & (1 << (12 - 1)) != 0,
+        "SIGUSR2 not caught: {caught:x}"
+    );
+    assert!(
+        caught & (1 << (1 - 1)) != 0,
+        "SIGHUP not caught: {caught:x}"
+    );
+    drop(server);
+}
+
 #[test]
 fn a_download_runs_whole_across_a_reload() {
     let _heavy = heavy();

@@ -154,6 +154,18 @@ enum Shell {
     Nofile(u32),
 }
 
+/// The number of a signal named as kill(1) names it, for those the tests send.
+fn signal_number(name: &str) -> Option<u32> {
+    match name.trim_start_matches('-') {
+        "HUP" => Some(1),
+        "INT" => Some(2),
+        "USR1" => Some(10),
+        "USR2" => Some(12),
+        "TERM" => Some(15),
+        _ => None,
+    }
+}
+
 /// The `ftpdlib` binary serving on `127.0.0.1` at a free ephemeral port; killed on drop.
 pub struct BinServer {
     /// Where it listens.
@@ -332,30 +344,15 @@ impl BinServer {
         assert!(sent.success(), "kill -{signal} failed");
     }
 
-    /// Waits (bounded) until the process catches or blocks `signal` (its bit in the
-    /// `SigCgt` or `SigBlk` mask of /proc/PID/status); a name not listed here is not waited
-    /// for.
+    /// Waits (bounded) until the process catches or blocks `signal` (see
+    /// [`BinServer::catches`]); a name not listed there is not waited for.
     fn wait_caught(&self, signal: &str) {
-        let number: u32 = match signal.trim_start_matches('-') {
-            "HUP" => 1,
-            "INT" => 2,
-            "USR1" => 10,
-            "USR2" => 12,
-            "TERM" => 15,
-            _ => return,
-        };
-        let status = format!("/proc/{}/status", self.child.id());
+        if signal_number(signal).is_none() {
+            return;
+        }
         let deadline = Instant::now() + IO_TIMEOUT;
         loop {
-            let text = std::fs::read_to_string(&status).unwrap_or_default();
-            // Caught by a handler, or blocked (taken by sigwait or a signalfd).
-            let has = |field: &str| {
-                text.lines()
-                    .find_map(|line| line.strip_prefix(field))
-                    .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
-                    .is_some_and(|mask| mask & (1 << (number - 1)) != 0)
-            };
-            if has("SigCgt:") || has("SigBlk:") {
+            if self.catches(signal) {
                 return;
             }
             assert!(
@@ -365,6 +362,24 @@ impl BinServer {
             );
             std::thread::sleep(PROCESS_POLL);
         }
+    }
+
+    /// Whether the process now catches or blocks `signal` (`HUP`, `INT`, `USR1`, `USR2`,
+    /// `TERM`): its bit in the `SigCgt` or `SigBlk` mask of /proc/PID/status.
+    pub fn catches(&self, signal: &str) -> bool {
+        let Some(number) = signal_number(signal) else {
+            return false;
+        };
+        let status = format!("/proc/{}/status", self.child.id());
+        let text = std::fs::read_to_string(status).unwrap_or_default();
+        // Caught by a handler, or blocked (taken by sigwait or a signalfd).
+        let has = |field: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+                .is_some_and(|mask| mask & (1 << (number - 1)) != 0)
+        };
+        has("SigCgt:") || has("SigBlk:")
     }
 
     /// Waits (bounded) until the log holds `needle` `times` times; returns the log.
