@@ -397,10 +397,7 @@ fn data_connections_resume_the_control_session() {
     let certs = Certs::new();
     let srv = tls_server(&certs, |t| t.require_session_reuse = true);
     let config = client_config();
-    let mut c = FtpsClient::connect(srv.addr);
-    c.auth_tls(&config);
-    c.login();
-    c.prot_p();
+    let mut c = FtpsClient::protected(srv.addr, &config);
     c.expect("TYPE I", 200);
     let payload = random_bytes(2 * 1024 * 1024, 77);
     for round in 0..3 {
@@ -439,10 +436,7 @@ fn data_connections_resume_the_control_session() {
 
     // ...and so is a data connection resuming another client's session.
     let thief_config = client_config();
-    let mut thief = FtpsClient::connect(srv.addr);
-    thief.auth_tls(&thief_config);
-    thief.login();
-    thief.prot_p();
+    let mut thief = FtpsClient::protected(srv.addr, &thief_config);
     let mut data = thief.pasv(Some(&config));
     thief.start("RETR up");
     let _ = data.handshake();
@@ -608,10 +602,7 @@ fn stalled_handshakes_time_out_alone() {
     partial.expect("AUTH TLS", 234);
     partial.send_raw(b"\x16\x03\x01");
     // Meanwhile another session works.
-    let mut other = FtpsClient::connect(srv.addr);
-    other.auth_tls(&config);
-    other.login();
-    other.prot_p();
+    let mut other = FtpsClient::protected(srv.addr, &config);
     for c in [&mut silent, &mut partial] {
         let mut rest = Vec::new();
         let _ = c.stream_clone().read_to_end(&mut rest);
@@ -640,15 +631,9 @@ fn a_hard_drop_mid_transfer_costs_only_that_session() {
     let big = random_bytes(24 * 1024 * 1024, 99);
     std::fs::write(srv.root().join("big"), &big).expect("write");
     let config = client_config();
-    let mut other = FtpsClient::connect(srv.addr);
-    other.auth_tls(&config);
-    other.login();
-    other.prot_p();
+    let mut other = FtpsClient::protected(srv.addr, &config);
 
-    let mut c = FtpsClient::connect(srv.addr);
-    c.auth_tls(&config);
-    c.login();
-    c.prot_p();
+    let mut c = FtpsClient::protected(srv.addr, &config);
     c.expect("TYPE I", 200);
     // Upload: TCP closes without close_notify; the upload is not acknowledged.
     let mut data = c.pasv(Some(&config));
@@ -796,10 +781,7 @@ fn client_certificates_through_a_rustls_config() {
 
     let with_cert =
         client_config_with_cert(Some((&certs.path("client.crt"), &certs.path("client.key"))));
-    let mut c = FtpsClient::connect(srv.addr);
-    c.auth_tls(&with_cert);
-    c.login();
-    c.prot_p();
+    let mut c = FtpsClient::protected(srv.addr, &with_cert);
     let mut data = c.pasv(Some(&with_cert));
     c.start("RETR f");
     let mut got = Vec::new();
@@ -854,10 +836,7 @@ fn garbage_on_a_prot_p_data_connection_gets_an_alert_and_522() {
     let certs = Certs::new();
     let srv = tls_server(&certs, |_| {});
     let config = client_config();
-    let mut c = FtpsClient::connect(srv.addr);
-    c.auth_tls(&config);
-    c.login();
-    c.prot_p();
+    let mut c = FtpsClient::protected(srv.addr, &config);
     let mut data = c.pasv(None);
     c.start("LIST");
     // A handshake record too large to be one: the server refuses it with an alert.

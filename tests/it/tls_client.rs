@@ -334,6 +334,16 @@ impl FtpsClient {
         c
     }
 
+    /// Connects, AUTH TLS with `config`, logs `user` in and asks PROT P: a session whose
+    /// data connections are protected.
+    pub fn protected(addr: SocketAddr, config: &Arc<ClientConfig>) -> FtpsClient {
+        let mut c = FtpsClient::connect(addr);
+        c.auth_tls(config);
+        c.login();
+        c.prot_p();
+        c
+    }
+
     /// Connects with TLS from the first byte (implicit FTPS) and reads the 220.
     pub fn connect_implicit(addr: SocketAddr, config: &Arc<ClientConfig>) -> FtpsClient {
         let mut c = FtpsClient {

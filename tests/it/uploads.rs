@@ -204,10 +204,7 @@ fn an_ftps_upload_whose_file_loses_its_name_is_received_whole_but_not_written() 
     let other = random_bytes(100_000, 0x5e4);
     for meanwhile in [Meanwhile::Stored, Meanwhile::Deleted] {
         let config = client_config();
-        let mut c = FtpsClient::connect(srv.addr);
-        c.auth_tls(&config);
-        c.login();
-        c.prot_p();
+        let mut c = FtpsClient::protected(srv.addr, &config);
         c.expect("TYPE I", 200);
         let mut data = c.pasv(Some(&config));
         c.start("STOR x");
