@@ -125,6 +125,8 @@ impl FtpServer {
             crate::sys::install_reload_signal();
         }
         let mut reloads_seen = seen.reloads;
+        // Before the first session: start-up's freed memory leaves the resident set.
+        crate::sys::release_free_heap();
         let plan = NotifyPlan::from_env();
         let service_address = plan.service_address.clone();
         let (mut service, notify_handler) = self.start_notifier(plan);

@@ -34,7 +34,7 @@ pub(crate) use process::{
     block_exit_signals, exit_process, exit_signals_received, follow_parent, fork,
     handover_signals_received, install_exit_signals, install_handover_signal,
     install_reload_signal, install_reopen_signal, last_exit_signal_was_term, monotonic_usec,
-    nofile_limit, process_id, raise_nofile_limit, reap, reload_signals_received,
+    nofile_limit, process_id, raise_nofile_limit, reap, release_free_heap, reload_signals_received,
     reopen_signals_received, reset_exit_signals, reset_handover_signals, signal_process, somaxconn,
     task_exists, thread_id, Forked, SharedCounters, SharedWords,
 };
