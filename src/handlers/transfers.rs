@@ -133,11 +133,18 @@ const NAME_CHECK_EVERY: u64 = 1 << 20;
 
 impl NameWatch {
     fn start(file: &TransferFile) -> NameWatch {
-        match file.as_os().map(|f| crate::sys::fstat(f.as_fd())) {
-            Some(Ok(st)) if st.nlink > 0 => NameWatch::CheckAt(NAME_CHECK_EVERY),
+        match link_count(file) {
+            Some(links) if links > 0 => NameWatch::CheckAt(NAME_CHECK_EVERY),
             _ => NameWatch::Off,
         }
     }
+}
+
+/// How many names an upload's OS file has (st_nlink); None for other files or when
+/// fstat(2) fails.
+fn link_count(file: &TransferFile) -> Option<u64> {
+    let st = crate::sys::fstat(file.as_os()?.as_fd()).ok()?;
+    Some(st.nlink)
 }
 
 /// The pipe an upload is spliced through, and how much of it is not in the file yet.
@@ -319,16 +326,11 @@ impl Transfer {
         self.waiting_file = false;
         let start = *bytes;
         loop {
-            self.watch_name(*bytes);
             let left = budget - (*bytes - start);
             // An upload stops at its next look at its file's name, then goes on.
-            let step = match self.kind {
-                Kind::Receive {
-                    name: NameWatch::CheckAt(at),
-                    ..
-                } => left.min(at.saturating_sub(*bytes).max(1)),
-                Kind::Receive { .. } | Kind::SendFile { .. } | Kind::SendBytes => left,
-            };
+            let step = self
+                .watch_name(*bytes)
+                .map_or(left, |until| left.min(until));
             match self.pump_step(stream, bytes, step)? {
                 Progress::Yielded if *bytes - start < budget => {}
                 progress => return Ok(progress),
@@ -545,30 +547,29 @@ impl Transfer {
     }
 
     /// An upload whose file was checked [`NAME_CHECK_EVERY`] bytes ago looks whether it
-    /// still has a name (see [`NameWatch`]).
-    fn watch_name(&mut self, received: u64) {
+    /// still has a name (see [`NameWatch`]). Returns how many bytes it may receive before
+    /// it looks again; None when it no longer looks (not an upload, or nothing to watch).
+    fn watch_name(&mut self, received: u64) -> Option<u64> {
         let Kind::Receive {
-            file,
-            name: name @ NameWatch::CheckAt(_),
-            splice,
-            ..
+            file, name, splice, ..
         } = &mut self.kind
         else {
-            return;
+            return None;
         };
-        if matches!(*name, NameWatch::CheckAt(at) if received < at) {
-            return;
+        let NameWatch::CheckAt(at) = *name else {
+            return None;
+        };
+        if received < at {
+            return Some(at - received);
         }
-        let lost = file
-            .as_os()
-            .is_some_and(|f| crate::sys::fstat(f.as_fd()).is_ok_and(|st| st.nlink == 0));
-        if lost {
+        if link_count(file) == Some(0) {
             *name = NameWatch::Lost;
             // What a pipe still holds was bound for the file that is gone.
             *splice = None;
-        } else {
-            *name = NameWatch::CheckAt(received.saturating_add(NAME_CHECK_EVERY));
+            return None;
         }
+        *name = NameWatch::CheckAt(received.saturating_add(NAME_CHECK_EVERY));
+        Some(NAME_CHECK_EVERY)
     }
 
     /// The rest of a plain upload whose file lost its name: taken off the socket and
